@@ -1,0 +1,131 @@
+// The autograd graph. A Node is the backward of one op: it takes the gradients of the op's
+// outputs and returns the gradients of its inputs, which flow along `next_edges` to the nodes
+// that produced those inputs (or to an AccumulateGrad for a leaf). A node saves the tensors its
+// backward needs as SavedTensors, which remember the version they were saved at.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/tensor/tensor.h"
+
+namespace tandem::autograd {
+
+using TensorList = std::vector<Tensor>;
+class Node;
+
+struct Edge {
+  std::shared_ptr<Node> fn;  // null: the input needs no gradient
+  uint32_t input_nr = 0;     // which of fn's gradient inputs this edge feeds
+  bool valid() const { return fn != nullptr; }
+};
+
+// A tensor saved for backward. Holds a detached alias (no reference cycle through grad_fn) and
+// the storage version at save time, so an in-place change is detected when backward unpacks it.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  explicit SavedTensor(const Tensor& t);
+  Tensor unpack(const Node& owner) const;  // throws if freed or modified in place
+  void release() { data_ = Tensor(); released_ = true; }
+
+ private:
+  Tensor data_;
+  uint32_t version_ = 0;
+  bool was_defined_ = false;
+  bool released_ = false;
+  std::string description_;  // e.g. "[torch.FloatTensor [3, 4]]" for the error message
+};
+
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  explicit Node(uint32_t num_inputs = 1);
+  virtual ~Node() = default;
+
+  // grads[i] is the gradient of the op's output i (undefined when that output got none).
+  virtual TensorList apply(TensorList&& grads) = 0;
+  virtual std::string name() const = 0;
+  // Frees saved tensors after a backward without retain_graph.
+  virtual void release_saved() {}
+
+  uint32_t num_inputs() const { return num_inputs_; }
+  uint64_t sequence_nr() const { return sequence_nr_; }
+  const std::vector<Edge>& next_edges() const { return next_edges_; }
+  void set_next_edges(std::vector<Edge> edges) { next_edges_ = std::move(edges); }
+
+  // Hooks on the gradient arriving at input `input_nr` (a non-leaf tensor's register_hook).
+  int add_pre_hook(uint32_t input_nr, Tensor::GradHook hook);
+  void remove_pre_hook(int handle);
+  void run_pre_hooks(TensorList& grads) const;
+
+ protected:
+  uint64_t sequence_nr_;
+
+ private:
+  uint32_t num_inputs_;
+  std::vector<Edge> next_edges_;
+  std::map<int, std::pair<uint32_t, Tensor::GradHook>> pre_hooks_;  // ordered: run in add order
+};
+
+// The backward of one op written as a function. The saved tensors are unpacked (checked for
+// in-place changes) and passed in; the function must not capture tensors itself.
+using BackwardFn = std::function<TensorList(const TensorList& grads, const TensorList& saved)>;
+
+class FunctionNode : public Node {
+ public:
+  FunctionNode(std::string name, uint32_t num_inputs, std::vector<SavedTensor> saved, BackwardFn fn);
+  TensorList apply(TensorList&& grads) override;
+  std::string name() const override { return name_; }
+  void release_saved() override;
+
+ private:
+  std::string name_;
+  std::vector<SavedTensor> saved_;
+  BackwardFn fn_;
+  bool released_ = false;
+};
+
+// Gradient sink for a leaf: adds the incoming gradient into .grad, then runs the leaf's
+// post-accumulate hooks. Runs as soon as it is ready (highest priority in the engine).
+class AccumulateGrad : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> variable);
+  TensorList apply(TensorList&& grads) override;
+  std::string name() const override { return "AccumulateGrad"; }
+  std::shared_ptr<TensorImpl> variable() const { return variable_.lock(); }
+
+ private:
+  std::weak_ptr<TensorImpl> variable_;
+};
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  bool retains_grad = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;  // null for leaves
+  uint32_t output_nr = 0;
+  std::weak_ptr<Node> grad_accumulator;  // leaves only; the graph holds the strong reference
+  std::map<int, Tensor::GradHook> leaf_hooks;  // register_hook on a leaf (run before accumulation)
+  std::map<int, Tensor::PostAccumulateHook> post_accumulate_hooks;
+  int retain_grad_hook = -1;
+};
+
+AutogradMeta& autograd_meta(const Tensor& t);  // creates the metadata on first use
+// The edge a gradient for `t` must flow along: (grad_fn, output_nr) or the leaf's accumulator.
+Edge gradient_edge(const Tensor& t);
+int next_hook_handle();
+
+// True when an op with these inputs must record history (grad mode on, some input needs grad).
+bool any_requires_grad(const TensorList& inputs);
+
+// Records `fn` as the backward of an op: outputs get grad_fn and requires_grad; one next edge
+// per input (invalid for inputs that need no gradient). Does nothing when no input needs grad
+// or grad mode is off. Returns the node (or null).
+std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const TensorList& outputs,
+                             const TensorList& saved, BackwardFn fn);
+
+}  // namespace tandem::autograd

@@ -1,0 +1,329 @@
+// Broadcasting elementwise ops: shape/dtype/device checks here, arithmetic in the kernels
+// (kernels/cpu or kernels/cuda, sharing kernels/common/elementwise_functors.h), and each op's
+// backward next to its forward.
+#include "framework/ops/elementwise.h"
+
+#include <cmath>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/autograd/node.h"
+#include "framework/ops/reduction.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cuda/elementwise.h"
+
+namespace tandem {
+
+using autograd::record;
+using autograd::TensorList;
+using kernels::BinaryOp;
+using kernels::CompareOp;
+using kernels::OpParams;
+using kernels::UnaryOp;
+
+Shape broadcast_shapes(const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    TANDEM_CHECK(da == db || da == 1 || db == 1, "The size of tensor a (", da,
+                 ") must match the size of tensor b (", db, ") at non-singleton dimension ", i,
+                 " (shapes ", shape_str(a), " and ", shape_str(b), ")");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+namespace {
+
+// Strides that read `t` as if broadcast to `shape` (0 along broadcast dims).
+Shape strides_for(const Tensor& t, const Shape& shape) {
+  Shape st(shape.size(), 0);
+  const size_t lead = shape.size() - size_t(t.dim());
+  for (size_t i = 0; i < size_t(t.dim()); ++i) st[lead + i] = t.sizes()[i] == 1 ? 0 : t.strides()[i];
+  return st;
+}
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  TANDEM_CHECK(a.device() == b.device(), op, ": expected all tensors to be on the same device, but found ",
+               a.device().str(), " and ", b.device().str());
+}
+
+Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char* name) {
+  Tensor out = empty(x.sizes(), TensorOptions(x.dtype()).with_device(x.device()));
+  auto call = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (x.is_cuda()) {
+      if constexpr (std::is_floating_point_v<T>)
+        kernels::cuda::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
+                                static_cast<T*>(out.raw_data()), out.strides());
+      else TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
+    } else {
+      kernels::cpu::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
+                             static_cast<T*>(out.raw_data()), out.strides());
+    }
+  };
+  switch (x.dtype()) {
+    case DType::Float32: call(type_tag<float>{}); break;
+    case DType::Float64: call(type_tag<double>{}); break;
+    case DType::Int64: call(type_tag<int64_t>{}); break;
+    case DType::Int32: call(type_tag<int32_t>{}); break;
+    default: throw_not_arithmetic(name, x.dtype());
+  }
+  return out;
+}
+
+Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpParams& params, const char* name) {
+  check_same_device(a_in, b_in, name);
+  const DType dt = promote_types(a_in.dtype(), b_in.dtype());
+  const Tensor a = a_in.dtype() == dt ? a_in : a_in.to(dt);
+  const Tensor b = b_in.dtype() == dt ? b_in : b_in.to(dt);
+  const Shape shape = broadcast_shapes(a.sizes(), b.sizes());
+  Tensor out = empty(shape, TensorOptions(dt).with_device(a.device()));
+  const Shape sa = strides_for(a, shape), sb = strides_for(b, shape);
+  dispatch_arithmetic(dt, name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if (a.is_cuda()) {
+      if constexpr (std::is_floating_point_v<T>)
+        kernels::cuda::binary<T>(op, params, shape, static_cast<const T*>(a.raw_data()), sa,
+                                 static_cast<const T*>(b.raw_data()), sb, static_cast<T*>(out.raw_data()),
+                                 out.strides());
+      else TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
+    } else {
+      kernels::cpu::binary<T>(op, params, shape, static_cast<const T*>(a.raw_data()), sa,
+                              static_cast<const T*>(b.raw_data()), sb, static_cast<T*>(out.raw_data()),
+                              out.strides());
+    }
+  });
+  return out;
+}
+
+Tensor run_compare(const Tensor& a_in, const Tensor& b_in, CompareOp op, const char* name) {
+  check_same_device(a_in, b_in, name);
+  TANDEM_CHECK(a_in.device().is_cpu(), name, ": comparisons run on the CPU only");
+  const DType dt = promote_types(a_in.dtype(), b_in.dtype());
+  const DType work = dt == DType::Bool ? DType::UInt8 : dt;
+  const Tensor a = a_in.to(work), b = b_in.to(work);
+  const Shape shape = broadcast_shapes(a.sizes(), b.sizes());
+  Tensor out = empty(shape, DType::Bool);
+  dispatch_arithmetic(work, name, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::cpu::compare<T>(op, shape, static_cast<const T*>(a.raw_data()), strides_for(a, shape),
+                             static_cast<const T*>(b.raw_data()), strides_for(b, shape),
+                             out.data_ptr<bool>(), out.strides());
+  });
+  return out;
+}
+
+// A gradient op run through the binary kernel: f(grad, saved) with no history.
+Tensor grad_binary(const Tensor& g, const Tensor& saved, BinaryOp op, const OpParams& params = {}) {
+  return run_binary(g, saved, op, params, "backward");
+}
+
+// x == 0 and e >= 0, where d(x^e)/de is defined as 0.
+Tensor logical_and_zero_mask(const Tensor& x, const Tensor& e) {
+  Tensor both = eq(x, zeros_like(x)).to(DType::Int64) + ge(e, zeros_like(e)).to(DType::Int64);
+  return eq(both, scalar_tensor(2, DType::Int64));
+}
+
+OpParams alpha_param(double alpha) {
+  OpParams p;
+  p.alpha = alpha;
+  return p;
+}
+
+}  // namespace
+
+Tensor sum_to(const Tensor& t, const Shape& shape) {
+  if (t.sizes() == shape) return t;
+  const int64_t lead = t.dim() - int64_t(shape.size());
+  TANDEM_CHECK(lead >= 0, "sum_to: cannot reduce ", shape_str(t.sizes()), " to ", shape_str(shape));
+  Shape dims;
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    if (d < lead) dims.push_back(d);
+    else if (shape[d - lead] == 1 && t.sizes()[d] != 1) dims.push_back(d);
+  }
+  Tensor r = dims.empty() ? t : sum(t, dims, /*keepdim=*/true);
+  return r.reshape(shape);
+}
+
+Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor out = run_binary(a, b, BinaryOp::Add, alpha_param(alpha), "add");
+  Shape sa = a.sizes(), sb = b.sizes();
+  record("AddBackward0", {a, b}, {out}, {}, [sa, sb, alpha](const TensorList& g, const TensorList&) {
+    return TensorList{sum_to(g[0], sa), sum_to(alpha == 1.0 ? g[0] : g[0] * alpha, sb)};
+  });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  Tensor out = run_binary(a, b, BinaryOp::Sub, alpha_param(alpha), "sub");
+  Shape sa = a.sizes(), sb = b.sizes();
+  record("SubBackward0", {a, b}, {out}, {}, [sa, sb, alpha](const TensorList& g, const TensorList&) {
+    return TensorList{sum_to(g[0], sa), sum_to(g[0] * -alpha, sb)};
+  });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = run_binary(a, b, BinaryOp::Mul, {}, "mul");
+  Shape sa = a.sizes(), sb = b.sizes();
+  const bool need_a = b.requires_grad(), need_b = a.requires_grad();
+  record("MulBackward0", {a, b}, {out}, {need_a ? a : Tensor(), need_b ? b : Tensor()},
+         [sa, sb](const TensorList& g, const TensorList& s) {
+           return TensorList{s[1].defined() ? sum_to(g[0] * s[1], sa) : Tensor(),
+                             s[0].defined() ? sum_to(g[0] * s[0], sb) : Tensor()};
+         });
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  // Integer division promotes to float32, as torch's true division.
+  const bool integral = !is_floating(a.dtype()) && !is_floating(b.dtype());
+  const Tensor fa = integral ? a.to(DType::Float32) : a;
+  Tensor out = run_binary(fa, b, BinaryOp::Div, {}, "div");
+  Shape sa = a.sizes(), sb = b.sizes();
+  record("DivBackward0", {a, b}, {out}, {a, b}, [sa, sb](const TensorList& g, const TensorList& s) {
+    const Tensor& x = s[0];
+    const Tensor& y = s[1];
+    return TensorList{sum_to(g[0] / y, sa), sum_to(-g[0] * x / (y * y), sb)};
+  });
+  return out;
+}
+
+Tensor neg(const Tensor& a) {
+  Tensor out = run_unary(a, UnaryOp::Neg, {}, "neg");
+  record("NegBackward0", {a}, {out}, {}, [](const TensorList& g, const TensorList&) { return TensorList{-g[0]}; });
+  return out;
+}
+
+Tensor pow(const Tensor& a, double exponent) {
+  Tensor out = run_unary(a, UnaryOp::PowScalar, alpha_param(exponent), "pow");
+  record("PowBackward0", {a}, {out}, {a}, [exponent](const TensorList& g, const TensorList& s) {
+    return TensorList{grad_binary(g[0], s[0], BinaryOp::PowScalarBackward, alpha_param(exponent))};
+  });
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& exponent) {
+  Tensor out = run_binary(a, exponent, BinaryOp::Pow, {}, "pow");
+  Shape sa = a.sizes(), sb = exponent.sizes();
+  record("PowBackward1", {a, exponent}, {out}, {a, exponent, out},
+         [sa, sb](const TensorList& g, const TensorList& s) {
+           const Tensor &x = s[0], &e = s[1], &y = s[2];
+           Tensor ga = g[0] * e * pow(x, e - 1.0);
+           // d/de x^e = x^e log x, defined as 0 where x == 0 and e >= 0 (as PyTorch masks it).
+           Tensor gb = where(logical_and_zero_mask(x, e), zeros_like(y), g[0] * y * log(x));
+           return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
+         });
+  return out;
+}
+
+Tensor exp(const Tensor& a) {
+  Tensor out = run_unary(a, UnaryOp::Exp, {}, "exp");
+  record("ExpBackward0", {a}, {out}, {out}, [](const TensorList& g, const TensorList& s) {
+    return TensorList{g[0] * s[0]};
+  });
+  return out;
+}
+
+Tensor log(const Tensor& a) {
+  Tensor out = run_unary(a, UnaryOp::Log, {}, "log");
+  record("LogBackward0", {a}, {out}, {a}, [](const TensorList& g, const TensorList& s) {
+    return TensorList{g[0] / s[0]};
+  });
+  return out;
+}
+
+Tensor sqrt(const Tensor& a) {
+  Tensor out = run_unary(a, UnaryOp::Sqrt, {}, "sqrt");
+  record("SqrtBackward0", {a}, {out}, {out}, [](const TensorList& g, const TensorList& s) {
+    return TensorList{g[0] / (s[0] * 2.0)};
+  });
+  return out;
+}
+
+Tensor abs(const Tensor& a) {
+  Tensor out = run_unary(a, UnaryOp::Abs, {}, "abs");
+  record("AbsBackward0", {a}, {out}, {a}, [](const TensorList& g, const TensorList& s) {
+    return TensorList{g[0] * run_unary(s[0], UnaryOp::Sign, {}, "sign")};
+  });
+  return out;
+}
+
+Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {
+  TANDEM_CHECK(min || max, "clamp: at least one of 'min' or 'max' must not be None");
+  OpParams p;
+  p.has_lo = min.has_value();
+  p.has_hi = max.has_value();
+  p.lo = min.value_or(0);
+  p.hi = max.value_or(0);
+  Tensor out = run_unary(a, UnaryOp::Clamp, p, "clamp");
+  record("ClampBackward1", {a}, {out}, {a}, [p](const TensorList& g, const TensorList& s) {
+    return TensorList{grad_binary(g[0], s[0], BinaryOp::ClampBackward, p)};
+  });
+  return out;
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor out = run_binary(a, b, BinaryOp::Maximum, {}, "maximum");
+  Shape sa = a.sizes(), sb = b.sizes();
+  record("MaximumBackward0", {a, b}, {out}, {a, b}, [sa, sb](const TensorList& g, const TensorList& s) {
+    // Ties split the gradient evenly, as PyTorch.
+    const Tensor& x = s[0];
+    const Tensor& y = s[1];
+    Tensor half = g[0] * 0.5;
+    Tensor ga = where(gt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
+    Tensor gb = where(lt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
+    return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
+  });
+  return out;
+}
+
+Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  TANDEM_CHECK(condition.dtype() == DType::Bool, "where: condition must be a bool tensor");
+  TANDEM_CHECK(a.device().is_cpu() && b.device().is_cpu(), "where: CPU only");
+  const DType dt = promote_types(a.dtype(), b.dtype());
+  const Tensor x = a.to(dt), y = b.to(dt);
+  const Shape shape = broadcast_shapes(broadcast_shapes(condition.sizes(), x.sizes()), y.sizes());
+  Tensor out = empty(shape, dt);
+  dispatch_all(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::cpu::where<T>(shape, condition.data_ptr<bool>(), strides_for(condition, shape),
+                           static_cast<const T*>(x.raw_data()), strides_for(x, shape),
+                           static_cast<const T*>(y.raw_data()), strides_for(y, shape),
+                           static_cast<T*>(out.raw_data()), out.strides());
+  });
+  Shape sa = a.sizes(), sb = b.sizes();
+  record("WhereBackward0", {a, b}, {out}, {condition}, [sa, sb](const TensorList& g, const TensorList& s) {
+    Tensor z = zeros_like(g[0]);
+    return TensorList{sum_to(where(s[0], g[0], z), sa), sum_to(where(s[0], z, g[0]), sb)};
+  });
+  return out;
+}
+
+Tensor eq(const Tensor& a, const Tensor& b) { return run_compare(a, b, CompareOp::Eq, "eq"); }
+Tensor ne(const Tensor& a, const Tensor& b) { return run_compare(a, b, CompareOp::Ne, "ne"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return run_compare(a, b, CompareOp::Lt, "lt"); }
+Tensor le(const Tensor& a, const Tensor& b) { return run_compare(a, b, CompareOp::Le, "le"); }
+Tensor gt(const Tensor& a, const Tensor& b) { return run_compare(a, b, CompareOp::Gt, "gt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return run_compare(a, b, CompareOp::Ge, "ge"); }
+
+bool equal(const Tensor& a, const Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  NoGradGuard no_grad;
+  return sum(eq(a, b)).item() == double(a.numel());
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
+  if (a.sizes() != b.sizes()) return false;
+  const auto va = a.to_vector(), vb = b.to_vector();
+  for (size_t i = 0; i < va.size(); ++i) {
+    if (std::isnan(va[i]) || std::isnan(vb[i])) return false;
+    if (std::abs(va[i] - vb[i]) > atol + rtol * std::abs(vb[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace tandem

@@ -1,0 +1,15 @@
+// Umbrella include: the whole differentiable op set.
+#pragma once
+
+#include "framework/ops/activation.h"   // relu, gelu, sigmoid, tanh, softmax, log_softmax
+#include "framework/ops/conv.h"         // conv2d, conv_transpose2d
+#include "framework/ops/dropout.h"      // dropout
+#include "framework/ops/elementwise.h"  // add, mul, ..., clamp, comparisons, sum_to
+#include "framework/ops/linalg.h"       // matmul, mm, linear
+#include "framework/ops/loss.h"         // cross_entropy, nll_loss, mse_loss
+#include "framework/ops/normalization.h"  // batch_norm
+#include "framework/ops/pooling.h"      // max_pool2d, avg_pool2d, adaptive_avg_pool2d
+#include "framework/ops/reduction.h"    // sum, mean, var, max, amax, argmax
+#include "framework/ops/shape_ops.h"    // cat, stack, index_select
+#include "framework/ops/upsample.h"     // interpolate
+#include "framework/tensor/factories.h"  // zeros, ones, rand, randn, randperm, ...

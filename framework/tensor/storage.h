@@ -1,0 +1,39 @@
+// Storage: one reference-counted block of memory on a device. Tensors are views into a storage
+// (sizes, strides, offset), so views and the tensors rebuilt from one PyTorch storage share it.
+// The storage also carries the version counter that autograd uses to detect in-place changes
+// of saved tensors: every view of the memory sees the same count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "framework/tensor/device.h"
+
+namespace tandem {
+
+class StorageImpl {
+ public:
+  // Allocates nbytes on `device` (64-byte aligned on the CPU; cudaMalloc on CUDA).
+  StorageImpl(size_t nbytes, Device device);
+  // Wraps memory owned elsewhere (e.g. a memory-mapped file); `owner` keeps it alive.
+  StorageImpl(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner);
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+  uint32_t version() const { return version_; }
+  void bump_version() { ++version_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+  std::shared_ptr<void> owner_;  // frees the memory when the last reference goes
+  uint32_t version_ = 0;
+};
+
+using Storage = std::shared_ptr<StorageImpl>;
+
+}  // namespace tandem

@@ -1,0 +1,209 @@
+// The per-element arithmetic of every elementwise op and its backward, written once as
+// host+device functors. kernels/cpu and kernels/cuda both apply these, so the CPU tests cover
+// the arithmetic the GPU runs. Ops are named by enum so a backend can be chosen at run time.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/common/host_device.h"
+
+namespace tandem::kernels {
+
+// Scalar parameters some ops take (alpha for add, bounds for clamp, slope for leaky_relu, ...).
+struct OpParams {
+  double alpha = 1.0;
+  double lo = 0.0, hi = 0.0;
+  bool has_lo = false, has_hi = false;
+};
+
+enum class UnaryOp : uint8_t {
+  Neg, Exp, Log, Sqrt, Abs, Relu, LeakyRelu, Sigmoid, Tanh, Gelu, GeluTanh, Clamp, PowScalar,
+  AddScalar, MulScalar, Sign,
+};
+
+enum class BinaryOp : uint8_t {
+  Add,   // a + alpha * b
+  Sub,   // a - alpha * b
+  Mul, Div, Pow, Maximum, Minimum,
+  // Backward helpers: (grad, saved) -> grad_input.
+  ReluBackward,       // g * (x > 0)
+  LeakyReluBackward,  // g * (x > 0 ? 1 : alpha)
+  SigmoidBackward,    // g * y * (1 - y), y = sigmoid(x)
+  TanhBackward,       // g * (1 - y^2), y = tanh(x)
+  GeluBackward,       // g * d/dx gelu(x) (erf form)
+  GeluTanhBackward,   // g * d/dx gelu(x) (tanh form)
+  ClampBackward,      // g * (lo <= x <= hi)
+  PowScalarBackward,  // g * alpha * x^(alpha-1)
+};
+
+enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
+
+// The op is a template argument so each kernel instantiation is a tight, vectorisable loop;
+// dispatch_unary/dispatch_binary below turn a run-time op into that argument.
+template <typename T, UnaryOp op>
+struct Unary {
+  T alpha, lo, hi;
+  bool has_lo, has_hi;
+  explicit Unary(const OpParams& p = {})
+      : alpha(T(p.alpha)), lo(T(p.lo)), hi(T(p.hi)), has_lo(p.has_lo), has_hi(p.has_hi) {}
+
+  TANDEM_HD T operator()(T x) const {
+    switch (op) {  // resolved at compile time: op is a template argument
+      case UnaryOp::Neg: return -x;
+      case UnaryOp::Exp: return std::exp(x);
+      case UnaryOp::Log: return std::log(x);
+      case UnaryOp::Sqrt: return std::sqrt(x);
+      case UnaryOp::Abs: return x < T(0) ? -x : x;
+      case UnaryOp::Relu: return x > T(0) ? x : T(0);
+      case UnaryOp::LeakyRelu: return x > T(0) ? x : x * alpha;
+      case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
+      case UnaryOp::Tanh: return std::tanh(x);
+      case UnaryOp::Gelu: return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
+      case UnaryOp::GeluTanh: {
+        const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);  // sqrt(2/pi)
+        return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+      }
+      case UnaryOp::Clamp: {
+        T y = x;
+        if (has_lo && y < lo) y = lo;
+        if (has_hi && y > hi) y = hi;
+        return y;
+      }
+      case UnaryOp::PowScalar: return alpha == T(2) ? x * x : std::pow(x, alpha);
+      case UnaryOp::AddScalar: return x + alpha;
+      case UnaryOp::MulScalar: return x * alpha;
+      case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
+    }
+    return x;
+  }
+};
+
+template <typename T, BinaryOp op>
+struct Binary {
+  T alpha, lo, hi;
+  bool has_lo, has_hi;
+  explicit Binary(const OpParams& p = {})
+      : alpha(T(p.alpha)), lo(T(p.lo)), hi(T(p.hi)), has_lo(p.has_lo), has_hi(p.has_hi) {}
+
+  TANDEM_HD T operator()(T a, T b) const {
+    switch (op) {
+      case BinaryOp::Add: return a + alpha * b;
+      case BinaryOp::Sub: return a - alpha * b;
+      case BinaryOp::Mul: return a * b;
+      case BinaryOp::Div: return a / b;
+      case BinaryOp::Pow: return std::pow(a, b);
+      case BinaryOp::Maximum: return (a != a || a > b) ? a : b;  // NaN propagates
+      case BinaryOp::Minimum: return (a != a || a < b) ? a : b;
+      case BinaryOp::ReluBackward: return b > T(0) ? a : T(0);
+      case BinaryOp::LeakyReluBackward: return b > T(0) ? a : a * alpha;
+      case BinaryOp::SigmoidBackward: return a * (T(1) - b) * b;
+      case BinaryOp::TanhBackward: return a * (T(1) - b * b);
+      case BinaryOp::GeluBackward: {
+        const T cdf = T(0.5) * (T(1) + std::erf(b * T(M_SQRT1_2)));
+        const T pdf = std::exp(T(-0.5) * b * b) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
+        return a * (cdf + b * pdf);
+      }
+      case BinaryOp::GeluTanhBackward: {
+        const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);
+        const T c = T(0.044715);
+        const T inner = k * (b + c * b * b * b);
+        const T t = std::tanh(inner);
+        const T left = T(0.5) * b;
+        const T right = T(1) + t;
+        const T left_d = T(0.5) * right;
+        const T right_d = left * (T(1) - t * t) * k * (T(1) + T(3) * c * b * b);
+        return a * (left_d + right_d);
+      }
+      case BinaryOp::ClampBackward:
+        return ((!has_lo || b >= lo) && (!has_hi || b <= hi)) ? a : T(0);
+      case BinaryOp::PowScalarBackward:
+        return alpha == T(0) ? T(0) : a * alpha * std::pow(b, alpha - T(1));
+    }
+    return a;
+  }
+};
+
+template <typename T, CompareOp op>
+struct Compare {
+  TANDEM_HD bool operator()(T a, T b) const {
+    switch (op) {
+      case CompareOp::Eq: return a == b;
+      case CompareOp::Ne: return a != b;
+      case CompareOp::Lt: return a < b;
+      case CompareOp::Le: return a <= b;
+      case CompareOp::Gt: return a > b;
+      case CompareOp::Ge: return a >= b;
+    }
+    return false;
+  }
+};
+
+template <UnaryOp op>
+using UnaryTag = std::integral_constant<UnaryOp, op>;
+template <BinaryOp op>
+using BinaryTag = std::integral_constant<BinaryOp, op>;
+template <CompareOp op>
+using CompareTag = std::integral_constant<CompareOp, op>;
+
+// Calls fn(UnaryTag<op>{}) for the run-time `op`.
+template <typename Fn>
+void dispatch_unary(UnaryOp op, Fn&& fn) {
+  using U = UnaryOp;
+  switch (op) {
+    case U::Neg: return fn(UnaryTag<U::Neg>{});
+    case U::Exp: return fn(UnaryTag<U::Exp>{});
+    case U::Log: return fn(UnaryTag<U::Log>{});
+    case U::Sqrt: return fn(UnaryTag<U::Sqrt>{});
+    case U::Abs: return fn(UnaryTag<U::Abs>{});
+    case U::Relu: return fn(UnaryTag<U::Relu>{});
+    case U::LeakyRelu: return fn(UnaryTag<U::LeakyRelu>{});
+    case U::Sigmoid: return fn(UnaryTag<U::Sigmoid>{});
+    case U::Tanh: return fn(UnaryTag<U::Tanh>{});
+    case U::Gelu: return fn(UnaryTag<U::Gelu>{});
+    case U::GeluTanh: return fn(UnaryTag<U::GeluTanh>{});
+    case U::Clamp: return fn(UnaryTag<U::Clamp>{});
+    case U::PowScalar: return fn(UnaryTag<U::PowScalar>{});
+    case U::AddScalar: return fn(UnaryTag<U::AddScalar>{});
+    case U::MulScalar: return fn(UnaryTag<U::MulScalar>{});
+    case U::Sign: return fn(UnaryTag<U::Sign>{});
+  }
+}
+
+template <typename Fn>
+void dispatch_binary(BinaryOp op, Fn&& fn) {
+  using B = BinaryOp;
+  switch (op) {
+    case B::Add: return fn(BinaryTag<B::Add>{});
+    case B::Sub: return fn(BinaryTag<B::Sub>{});
+    case B::Mul: return fn(BinaryTag<B::Mul>{});
+    case B::Div: return fn(BinaryTag<B::Div>{});
+    case B::Pow: return fn(BinaryTag<B::Pow>{});
+    case B::Maximum: return fn(BinaryTag<B::Maximum>{});
+    case B::Minimum: return fn(BinaryTag<B::Minimum>{});
+    case B::ReluBackward: return fn(BinaryTag<B::ReluBackward>{});
+    case B::LeakyReluBackward: return fn(BinaryTag<B::LeakyReluBackward>{});
+    case B::SigmoidBackward: return fn(BinaryTag<B::SigmoidBackward>{});
+    case B::TanhBackward: return fn(BinaryTag<B::TanhBackward>{});
+    case B::GeluBackward: return fn(BinaryTag<B::GeluBackward>{});
+    case B::GeluTanhBackward: return fn(BinaryTag<B::GeluTanhBackward>{});
+    case B::ClampBackward: return fn(BinaryTag<B::ClampBackward>{});
+    case B::PowScalarBackward: return fn(BinaryTag<B::PowScalarBackward>{});
+  }
+}
+
+template <typename Fn>
+void dispatch_compare(CompareOp op, Fn&& fn) {
+  using C = CompareOp;
+  switch (op) {
+    case C::Eq: return fn(CompareTag<C::Eq>{});
+    case C::Ne: return fn(CompareTag<C::Ne>{});
+    case C::Lt: return fn(CompareTag<C::Lt>{});
+    case C::Le: return fn(CompareTag<C::Le>{});
+    case C::Gt: return fn(CompareTag<C::Gt>{});
+    case C::Ge: return fn(CompareTag<C::Ge>{});
+  }
+}
+
+}  // namespace tandem::kernels

@@ -1,0 +1,144 @@
+// Engine semantics: accumulation through shared subgraphs, retain_graph, no-grad, hooks and
+// their order, and the errors PyTorch users know.
+#include <gtest/gtest.h>
+
+#include "framework/autograd/engine.h"
+#include "framework/autograd/grad_mode.h"
+#include "framework/ops/ops.h"
+#include "tests/gradcheck.h"
+
+using namespace tandem;
+using tandem::testing::leaf;
+
+TEST(Autograd, SharedSubgraphAccumulates) {
+  Tensor x = tensor({1, 2, 3}).set_requires_grad(true);
+  Tensor y = x * x;         // used twice below
+  Tensor z = (y + y * 3.0).sum();
+  z.backward();
+  // dz/dx = 4 * 2x
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{8, 16, 24}));
+  // A second backward accumulates into .grad.
+  ((x * 2.0).sum()).backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{10, 18, 26}));
+}
+
+TEST(Autograd, RetainGraphAndFreedGraphError) {
+  Tensor x = tensor({2}).set_requires_grad(true);
+  Tensor y = (x * x).sum();
+  y.backward({}, /*retain_graph=*/true);
+  y.backward();
+  EXPECT_EQ(x.grad().item(), 8.0);
+  try {
+    y.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("Trying to backward through the graph a second time"), std::string::npos);
+  }
+}
+
+TEST(Autograd, NonScalarNeedsGradient) {
+  Tensor x = tensor({1, 2}).set_requires_grad(true);
+  Tensor y = x * 2.0;
+  EXPECT_THROW(y.backward(), Error);
+  y.backward(tensor({1, 1}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2, 2}));
+}
+
+TEST(Autograd, InplaceModificationOfSavedTensorIsDetected) {
+  Tensor x = tensor({1, 2}).set_requires_grad(true);
+  Tensor w = tensor({3, 4});
+  Tensor y = (x * w).sum();
+  w.mul_(2.0);
+  try {
+    y.backward();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("modified by an inplace operation"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Autograd, NoGradRecordsNothing) {
+  Tensor x = tensor({1}).set_requires_grad(true);
+  Tensor y;
+  {
+    NoGradGuard guard;
+    y = x * 2.0;
+  }
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_TRUE((x * 2.0).requires_grad());
+  EXPECT_FALSE(x.detach().requires_grad());
+  EXPECT_THROW(tensor({1}).backward(), Error);
+}
+
+TEST(Autograd, HooksRunInOrderAndCanReplace) {
+  Tensor x = tensor({1, 2}).set_requires_grad(true);
+  std::vector<std::string> order;
+  x.register_hook([&](const Tensor& g) {
+    order.push_back("leaf");
+    return g * 10.0;
+  });
+  x.register_post_accumulate_grad_hook([&](const Tensor& t) {
+    order.push_back("post");
+    EXPECT_EQ(t.grad().to_vector(), (std::vector<double>{10, 10}));
+  });
+  Tensor y = x * 1.0;
+  int h = y.register_hook([&](const Tensor&) {
+    order.push_back("nonleaf");
+    return Tensor();
+  });
+  y.sum().backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"nonleaf", "leaf", "post"}));
+  y.remove_hook(h);
+}
+
+TEST(Autograd, RetainGradOnNonLeaf) {
+  Tensor x = tensor({1, 2}).set_requires_grad(true);
+  Tensor y = x * 3.0;
+  y.retain_grad();
+  (y * y).sum().backward();
+  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{6, 12}));
+}
+
+TEST(Autograd, QueueCallbackRunsAfterAllNodes) {
+  Tensor x = tensor({1}).set_requires_grad(true);
+  bool accumulated_before_callback = false;
+  x.register_hook([&](const Tensor& g) {
+    autograd::queue_callback([&] { accumulated_before_callback = x.grad().defined(); });
+    return g;
+  });
+  (x * 2.0).sum().backward();
+  EXPECT_TRUE(accumulated_before_callback);
+}
+
+TEST(Autograd, LeafInplaceRefused) {
+  Tensor x = tensor({1}).set_requires_grad(true);
+  EXPECT_THROW(x.add_(1.0), Error);
+  NoGradGuard g;
+  x.add_(1.0);
+  EXPECT_EQ(x.item(), 2.0);
+}
+
+TEST(Gradcheck, ElementwiseOps) {
+  using tandem::testing::gradcheck;
+  using autograd::TensorList;
+  Tensor a = leaf({2, 3}, 1), b = leaf({3}, 2), c = leaf({2, 1}, 3);
+  Tensor pos = (leaf({2, 3}, 4).abs() + 0.5).detach().set_requires_grad(true);
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0] + x[1]; }, {a, b}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return sub(x[0], x[1], 2.0); }, {a, c}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0] * x[1]; }, {a, b}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0] / x[1]; }, {a, pos}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return -x[0]; }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return pow(x[0], 3.0); }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return pow(x[0], x[1]); }, {pos, a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return exp(x[0]); }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return log(x[0]); }, {pos}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return sqrt(x[0]); }, {pos}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return abs(x[0]); }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return clamp(x[0], -0.5, 0.5); }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return maximum(x[0], x[1]); }, {a, b}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].sum({1}, true) * x[0]; }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].mean({0}); }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].t().reshape({6}).narrow(0, 1, 3); }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].unsqueeze(1).expand({2, 4, 3}).select(1, 2); }, {a}));
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].permute({1, 0}).slice(0, 0, 3, 2); }, {a}));
+}
