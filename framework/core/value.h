@@ -1,0 +1,88 @@
+// Value: a tree of None, bool, int, float, str, Tensor, list, tuple and dict, the data model of
+// the files PyTorch users exchange (torch.save of a state_dict, an optimizer state_dict, a
+// checkpoint dict). Optimizer and scheduler state_dicts are Values in PyTorch's layout, and
+// framework/io reads and writes Values, so one representation serves both.
+//
+//   Value sd = Value::dict();
+//   sd.set("epoch", Value(int64_t(3)));
+//   sd.set("state_dict", Value::dict());
+//   int64_t epoch = sd.at("epoch").to_int();
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "framework/tensor/tensor.h"
+
+namespace tandem {
+
+class Value {
+ public:
+  struct None {};
+  using List = std::vector<Value>;
+  struct Tuple {
+    std::vector<Value> items;
+  };
+  // Ordered; keys are str or int (PyTorch's optimizer state is keyed by int).
+  using Dict = std::vector<std::pair<Value, Value>>;
+
+  Value() : v_(None{}) {}
+  Value(bool b) : v_(b) {}                                   // NOLINT
+  Value(int64_t i) : v_(i) {}                                // NOLINT
+  Value(int i) : v_(int64_t(i)) {}                           // NOLINT
+  Value(double d) : v_(d) {}                                 // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}                 // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}               // NOLINT
+  Value(Tensor t) : v_(std::move(t)) {}                      // NOLINT
+  Value(List l) : v_(std::make_shared<List>(std::move(l))) {}  // NOLINT
+  static Value tuple(std::vector<Value> items);
+  static Value dict() { return Value(std::make_shared<Dict>()); }
+  static Value list() { return Value(List{}); }
+
+  bool is_none() const { return std::holds_alternative<None>(v_); }
+  bool is_bool() const { return std::holds_alternative<bool>(v_); }
+  bool is_int() const { return std::holds_alternative<int64_t>(v_); }
+  bool is_double() const { return std::holds_alternative<double>(v_); }
+  bool is_number() const { return is_int() || is_double(); }
+  bool is_string() const { return std::holds_alternative<std::string>(v_); }
+  bool is_tensor() const { return std::holds_alternative<Tensor>(v_); }
+  bool is_list() const { return std::holds_alternative<std::shared_ptr<List>>(v_); }
+  bool is_tuple() const { return std::holds_alternative<std::shared_ptr<Tuple>>(v_); }
+  bool is_dict() const { return std::holds_alternative<std::shared_ptr<Dict>>(v_); }
+  const char* kind() const;  // "None", "bool", "int", "float", "str", "Tensor", "list", "tuple", "dict"
+
+  bool to_bool() const;
+  int64_t to_int() const;
+  double to_double() const;  // ints convert
+  const std::string& to_string() const;
+  const Tensor& to_tensor() const;
+  // list or tuple items
+  const std::vector<Value>& items() const;
+  std::vector<Value>& items();
+  void append(Value v);  // list only
+
+  // dict access (keys compared by kind and value)
+  const Dict& dict_items() const;
+  Dict& dict_items();
+  bool contains(const Value& key) const;
+  const Value& at(const Value& key) const;  // throws naming the key
+  Value& at(const Value& key);
+  const Value* find(const Value& key) const;
+  void set(const Value& key, Value value);  // insert at end or replace in place
+  size_t size() const;  // list/tuple/dict length
+
+  bool operator==(const Value& other) const;  // deep; tensors compare by identity
+  std::string repr() const;  // Python-like, tensors as tensor(shape, dtype)
+
+ private:
+  explicit Value(std::shared_ptr<Dict> d) : v_(std::move(d)) {}
+  std::variant<None, bool, int64_t, double, std::string, Tensor, std::shared_ptr<List>,
+               std::shared_ptr<Tuple>, std::shared_ptr<Dict>>
+      v_;
+};
+
+}  // namespace tandem
