@@ -1,0 +1,35 @@
+// Fashion-MNIST from the IDX .gz files of Debian's dataset-fashion-mnist package (default root
+// /usr/share/datasets/fashion-mnist), read with zlib. A missing file is an error that names it
+// and the package to install.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "framework/data/dataset.h"
+
+namespace tandem::data {
+
+inline constexpr const char* kFashionMnistRoot = "/usr/share/datasets/fashion-mnist";
+
+class FashionMnist : public Dataset {
+ public:
+  // split: "train" (60000 examples) or "test" (10000).
+  FashionMnist(const std::string& root, const std::string& split);
+  int64_t size() const override { return int64_t(labels_.size()); }
+  Shape example_shape() const override { return {1, rows_, cols_}; }
+  int64_t num_classes() const override { return 10; }
+  int64_t get(int64_t index, float* out) const override;
+  std::string name() const override { return "fashion_mnist/" + split_; }
+
+ private:
+  std::string split_;
+  int64_t rows_ = 0, cols_ = 0;
+  std::vector<uint8_t> images_;
+  std::vector<uint8_t> labels_;
+};
+
+// Reads a whole gzip file (or a plain file) into memory; errors name the path.
+std::vector<uint8_t> read_gzip_file(const std::string& path);
+
+}  // namespace tandem::data

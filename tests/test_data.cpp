@@ -1,0 +1,107 @@
+// Datasets and the DataLoader: Fashion-MNIST from Debian's package, synthetic data, batching,
+// normalisation, deterministic augmentation, resume skipping and buffer reuse.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "framework/data/data_loader.h"
+#include "framework/data/fashion_mnist.h"
+#include "framework/data/synthetic.h"
+#include "framework/ops/elementwise.h"
+
+using namespace tandem;
+using namespace tandem::data;
+
+TEST(FashionMnist, LoadsDebianPackage) {
+  if (!std::filesystem::exists(std::string(kFashionMnistRoot) + "/train-images-idx3-ubyte.gz"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  FashionMnist train(kFashionMnistRoot, "train"), test(kFashionMnistRoot, "test");
+  EXPECT_EQ(train.size(), 60000);
+  EXPECT_EQ(test.size(), 10000);
+  EXPECT_EQ(train.example_shape(), (Shape{1, 28, 28}));
+  std::vector<float> img(784);
+  EXPECT_EQ(train.get(0, img.data()), 9);  // the first training image is an ankle boot
+  EXPECT_EQ(test.get(0, img.data()), 9);
+  float mx = 0;
+  for (float v : img) mx = std::max(mx, v);
+  EXPECT_LE(mx, 1.0f);
+  EXPECT_GT(mx, 0.5f);
+}
+
+TEST(FashionMnist, MissingFilesNameThePackage) {
+  try {
+    FashionMnist ds("/nonexistent", "train");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/train-images-idx3-ubyte.gz"), std::string::npos);
+    EXPECT_NE(e.hint().find("dataset-fashion-mnist"), std::string::npos);
+  }
+}
+
+TEST(DataLoader, BatchesNormalisationAndResume) {
+  auto ds = std::make_shared<SyntheticDataset>(10, Shape{1, 4, 4}, 3, 7);
+  LoaderOptions opts;
+  opts.batch_size = 4;
+  opts.mean = {0.5f};
+  opts.std = {0.25f};
+  opts.prefetch = false;
+  DataLoader plain(ds, opts);
+  std::vector<int64_t> idx{9, 3, 5, 0, 1, 2, 4, 6, 7, 8};
+  plain.start_epoch(idx, 0);
+  EXPECT_EQ(plain.num_batches(), 3);
+  std::vector<Batch> seen;
+  Batch b;
+  while (plain.next(b)) seen.push_back(Batch{b.inputs.clone(), b.targets.clone(), b.index});
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[2].inputs.size(0), 2);  // the last partial batch is kept
+  EXPECT_EQ(seen[0].targets.to_vector(), (std::vector<double>{0, 0, 2, 0}));
+  std::vector<float> raw(16);
+  ds->get(9, raw.data());
+  EXPECT_FLOAT_EQ(float(seen[0].inputs.to_vector()[0]), (raw[0] - 0.5f) / 0.25f);
+
+  opts.prefetch = true;
+  DataLoader pre(ds, opts);
+  pre.start_epoch(idx, 0, /*first_batch=*/1);  // resume after one batch
+  std::vector<Batch> rest;
+  while (pre.next(b)) rest.push_back(Batch{b.inputs.clone(), b.targets.clone(), b.index});
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].index, 1);
+  EXPECT_TRUE(equal(rest[0].inputs, seen[1].inputs));
+  EXPECT_TRUE(equal(rest[1].targets, seen[2].targets));
+
+  opts.drop_last = true;
+  DataLoader dropping(ds, opts);
+  dropping.start_epoch(idx, 0);
+  EXPECT_EQ(dropping.num_batches(), 2);
+}
+
+TEST(DataLoader, AugmentationIsDeterministicPerEpochAndExample) {
+  auto ds = std::make_shared<SyntheticDataset>(8, Shape{1, 6, 6}, 2, 1);
+  LoaderOptions opts;
+  opts.batch_size = 8;
+  opts.random_crop_padding = 2;
+  opts.horizontal_flip = true;
+  DataLoader a(ds, opts), b(ds, opts);
+  Tensor xa, ya, xb, yb, xc, yc;
+  std::vector<int64_t> idx{0, 1, 2, 3, 4, 5, 6, 7};
+  a.fill(idx, 3, xa, ya);
+  b.fill({7, 6, 5, 4, 3, 2, 1, 0}, 3, xb, yb);
+  EXPECT_TRUE(equal(xa.select(0, 0), xb.select(0, 7)));  // same example, same epoch: same crop
+  a.fill(idx, 4, xc, yc);
+  EXPECT_FALSE(equal(xa, xc));  // a new epoch draws new crops
+}
+
+TEST(DataLoader, SteadyStateReusesBuffers) {
+  auto ds = std::make_shared<SyntheticDataset>(64, Shape{8}, 2, 1);
+  LoaderOptions opts;
+  opts.batch_size = 8;
+  DataLoader loader(ds, opts);
+  std::vector<int64_t> idx(64);
+  for (int64_t i = 0; i < 64; ++i) idx[size_t(i)] = i;
+  loader.start_epoch(idx, 0);
+  Batch b;
+  std::set<void*> buffers;
+  while (loader.next(b)) buffers.insert(b.inputs.storage()->data());
+  EXPECT_LE(buffers.size(), 4u);  // a few buffers cycle, not one per batch
+}
