@@ -1,0 +1,421 @@
+// The config schema and the YAML <-> RunConfig conversion (see config.h).
+#include "launch/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+namespace tandem::launch {
+namespace {
+
+// Where a node came from, for messages: "run.yaml:12" or "--set".
+std::string where(const std::string& source, const YAML::Node& node) {
+  const YAML::Mark m = node.Mark();
+  if (m.line < 0) return source.empty() ? "--set" : source + " (--set)";
+  return (source.empty() ? std::string("<config>") : source) + ":" + std::to_string(m.line + 1);
+}
+
+[[noreturn]] void fail(const std::string& source, const YAML::Node& node, const std::string& path,
+                       const std::string& what, const std::string& hint = {}) {
+  throw Error("config error: " + where(source, node) + ": " + path + ": " + what, hint);
+}
+
+std::string scalar_text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : std::string("<") + (n.IsMap() ? "mapping" : n.IsSequence() ? "list" : "null") + ">"; }
+
+bool parse_int(const std::string& s, int64_t& out) {
+  if (s.empty()) return false;
+  size_t pos = 0;
+  try {
+    out = std::stoll(s, &pos);
+  } catch (...) {
+    return false;
+  }
+  return pos == s.size();
+}
+
+bool parse_double(const std::string& s, double& out) {
+  if (s.empty()) return false;
+  if (s == ".inf" || s == "inf") return out = INFINITY, true;
+  if (s == "-.inf" || s == "-inf") return out = -INFINITY, true;
+  size_t pos = 0;
+  try {
+    out = std::stod(s, &pos);
+  } catch (...) {
+    return false;
+  }
+  return pos == s.size();
+}
+
+bool parse_bool(const std::string& s, bool& out) {
+  if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "on") return out = true, true;
+  if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "off") return out = false, true;
+  return false;
+}
+
+bool is_null(const YAML::Node& n) {
+  return !n.IsDefined() || n.IsNull() || (n.IsScalar() && (n.Scalar() == "~" || n.Scalar() == "null"));
+}
+
+// --- typed readers ---------------------------------------------------------------------------
+
+struct Ctx {
+  const std::string& source;
+};
+
+void read(const Ctx& c, const YAML::Node& n, const std::string& path, int64_t& out) {
+  if (!n.IsScalar() || !parse_int(n.Scalar(), out)) fail(c.source, n, path, "expected an integer, got '" + scalar_text(n) + "'");
+}
+void read(const Ctx& c, const YAML::Node& n, const std::string& path, double& out) {
+  if (!n.IsScalar() || !parse_double(n.Scalar(), out)) fail(c.source, n, path, "expected a number, got '" + scalar_text(n) + "'");
+}
+void read(const Ctx& c, const YAML::Node& n, const std::string& path, bool& out) {
+  if (!n.IsScalar() || !parse_bool(n.Scalar(), out)) fail(c.source, n, path, "expected true or false, got '" + scalar_text(n) + "'");
+}
+void read(const Ctx& c, const YAML::Node& n, const std::string& path, std::string& out) {
+  if (is_null(n)) {
+    out.clear();
+    return;
+  }
+  if (!n.IsScalar()) fail(c.source, n, path, "expected a string, got " + scalar_text(n));
+  out = n.Scalar();
+}
+template <typename T>
+void read(const Ctx& c, const YAML::Node& n, const std::string& path, std::vector<T>& out) {
+  out.clear();
+  if (is_null(n)) return;
+  if (n.IsScalar()) {  // a single number stands for a one-element list
+    T v;
+    read(c, n, path, v);
+    out.push_back(v);
+    return;
+  }
+  if (!n.IsSequence()) fail(c.source, n, path, "expected a list, got " + scalar_text(n));
+  for (size_t i = 0; i < n.size(); ++i) {
+    T v;
+    read(c, n[i], path + "[" + std::to_string(i) + "]", v);
+    out.push_back(v);
+  }
+}
+
+// YAML -> Value for the free-form sections (model, optimizer, scheduler).
+Value to_value(const YAML::Node& n) {
+  if (is_null(n)) return Value();
+  if (n.IsScalar()) {
+    const std::string& s = n.Scalar();
+    int64_t i;
+    double d;
+    bool b;
+    if (n.Tag() != "!" && parse_int(s, i)) return Value(i);  // quoted scalars (tag "!") stay strings
+    if (n.Tag() != "!" && parse_double(s, d)) return Value(d);
+    if (n.Tag() != "!" && parse_bool(s, b)) return Value(b);
+    return Value(s);
+  }
+  if (n.IsSequence()) {
+    Value list = Value::list();
+    for (const auto& item : n) list.append(to_value(item));
+    return list;
+  }
+  Value dict = Value::dict();
+  for (const auto& kv : n) dict.set(Value(kv.first.Scalar()), to_value(kv.second));
+  return dict;
+}
+
+YAML::Node from_value(const Value& v) {
+  if (v.is_none()) return YAML::Node(YAML::NodeType::Null);
+  if (v.is_bool()) return YAML::Node(v.to_bool());
+  if (v.is_int()) return YAML::Node(v.to_int());
+  if (v.is_double()) return YAML::Node(v.to_double());
+  if (v.is_string()) return YAML::Node(v.to_string());
+  if (v.is_list() || v.is_tuple()) {
+    YAML::Node seq(YAML::NodeType::Sequence);
+    for (const auto& item : v.items()) seq.push_back(from_value(item));
+    return seq;
+  }
+  if (v.is_dict()) {
+    YAML::Node map(YAML::NodeType::Map);
+    for (const auto& [k, item] : v.dict_items()) map[k.is_string() ? k.to_string() : k.repr()] = from_value(item);
+    return map;
+  }
+  TANDEM_FAIL("config: a ", v.kind(), " cannot be written as YAML");
+}
+
+template <typename T>
+YAML::Node to_node(const T& v) {
+  if constexpr (std::is_same_v<T, std::string>) return v.empty() ? YAML::Node(YAML::NodeType::Null) : YAML::Node(v);
+  else if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<int64_t>>) {
+    YAML::Node seq(YAML::NodeType::Sequence);
+    for (auto x : v) seq.push_back(x);
+    seq.SetStyle(YAML::EmitterStyle::Flow);
+    return seq;
+  } else return YAML::Node(v);
+}
+
+// --- the schema --------------------------------------------------------------------------------
+
+struct Field {
+  std::string path;
+  std::string doc;
+  std::function<void(RunConfig&, const Ctx&, const YAML::Node&)> read;
+  std::function<YAML::Node(const RunConfig&)> write;
+};
+
+template <typename T>
+Field top(const char* path, T RunConfig::*m, const char* doc) {
+  return Field{path, doc, [m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) { read(ctx, n, path, c.*m); },
+               [m](const RunConfig& c) { return to_node(c.*m); }};
+}
+
+template <typename S, typename T>
+Field sub(const char* path, S RunConfig::*s, T S::*m, const char* doc) {
+  return Field{path, doc,
+               [s, m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) { read(ctx, n, path, c.*s.*m); },
+               [s, m](const RunConfig& c) { return to_node(c.*s.*m); }};
+}
+
+Field free_form(const char* path, Value RunConfig::*m, const char* doc) {
+  return Field{path, doc,
+               [m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) {
+                 if (!is_null(n) && !n.IsMap())
+                   fail(ctx.source, n, path, "expected a mapping like {name: ..., ...}, got " + scalar_text(n));
+                 c.*m = to_value(n);
+               },
+               [m](const RunConfig& c) { return from_value(c.*m); }};
+}
+
+const std::vector<Field>& schema() {
+  static const std::vector<Field> fields = {
+      top("seed", &RunConfig::seed, "seed for initialisation, data order (DistributedSampler seed) and augmentation"),
+      free_form("model", &RunConfig::model,
+                "{name: sequential, layers: [...]} or a zoo name (mlp, cnn, resnet18, resnet34, resnet50, vgg11_bn, unet) with its options"),
+      sub("data.dataset", &RunConfig::data, &DataConfig::dataset, "fashion_mnist or synthetic"),
+      sub("data.root", &RunConfig::data, &DataConfig::root, "folder of the IDX .gz files (Debian's dataset-fashion-mnist)"),
+      sub("data.batch_size", &RunConfig::data, &DataConfig::batch_size, "examples per rank per step"),
+      sub("data.eval_batch_size", &RunConfig::data, &DataConfig::eval_batch_size, "per-rank evaluation batch (0: batch_size)"),
+      sub("data.drop_last", &RunConfig::data, &DataConfig::drop_last, "drop the last partial batch (and DistributedSampler's drop_last)"),
+      sub("data.mean", &RunConfig::data, &DataConfig::mean, "per-channel normalisation mean (empty: none)"),
+      sub("data.std", &RunConfig::data, &DataConfig::std, "per-channel normalisation std"),
+      sub("data.random_crop_padding", &RunConfig::data, &DataConfig::random_crop_padding, "augmentation: random crop after zero padding by this many pixels (0: off)"),
+      sub("data.horizontal_flip", &RunConfig::data, &DataConfig::horizontal_flip, "augmentation: horizontal flip with probability 0.5"),
+      sub("data.prefetch", &RunConfig::data, &DataConfig::prefetch, "fill batches on a background thread"),
+      sub("data.synthetic_train_size", &RunConfig::data, &DataConfig::synthetic_train_size, "synthetic dataset: training examples"),
+      sub("data.synthetic_test_size", &RunConfig::data, &DataConfig::synthetic_test_size, "synthetic dataset: test examples"),
+      sub("data.synthetic_shape", &RunConfig::data, &DataConfig::synthetic_shape, "synthetic dataset: example shape"),
+      sub("data.synthetic_classes", &RunConfig::data, &DataConfig::synthetic_classes, "synthetic dataset: number of classes"),
+      free_form("optimizer", &RunConfig::optimizer, "{name: sgd|adam|adamw, <PyTorch argument>: value, ...}"),
+      free_form("scheduler", &RunConfig::scheduler,
+                "null or {name: <lower-case PyTorch scheduler>, interval: epoch|step, warmup_epochs: N, <PyTorch argument>: value}"),
+      sub("training.epochs", &RunConfig::training, &TrainingConfig::epochs, "number of epochs"),
+      sub("training.device", &RunConfig::training, &TrainingConfig::device, "auto, cpu or cuda (auto: cuda when every rank has a GPU)"),
+      sub("training.threads", &RunConfig::training, &TrainingConfig::threads, "compute (BLAS) threads per rank"),
+      sub("training.log_every", &RunConfig::training, &TrainingConfig::log_every, "optimizer steps between step records in metrics.jsonl"),
+      sub("training.precision", &RunConfig::training, &TrainingConfig::precision, "fp32 (the only precision so far)"),
+      sub("training.max_steps_per_epoch", &RunConfig::training, &TrainingConfig::max_steps_per_epoch, "cap steps per epoch (0: no cap; for smoke tests)"),
+      sub("distributed.backend", &RunConfig::distributed, &DistributedConfig::backend, "auto (NCCL for CUDA, MPI for CPU), mpi or nccl"),
+      sub("distributed.bucket_cap_mb", &RunConfig::distributed, &DistributedConfig::bucket_cap_mb, "DDP gradient bucket size in MiB"),
+      sub("distributed.find_unused_parameters", &RunConfig::distributed, &DistributedConfig::find_unused_parameters, "as DDP's find_unused_parameters"),
+      sub("distributed.gradient_as_bucket_view", &RunConfig::distributed, &DistributedConfig::gradient_as_bucket_view, "as DDP's gradient_as_bucket_view"),
+      sub("distributed.broadcast_buffers", &RunConfig::distributed, &DistributedConfig::broadcast_buffers, "broadcast buffers (BatchNorm stats) from rank 0 each forward"),
+      sub("checkpoint.dir", &RunConfig::checkpoint, &CheckpointConfig::dir, "run directory: checkpoints, metrics.jsonl, config.yaml"),
+      sub("checkpoint.every_epochs", &RunConfig::checkpoint, &CheckpointConfig::every_epochs, "write epoch_NNNN.safetensors every N epochs"),
+      sub("checkpoint.keep_last", &RunConfig::checkpoint, &CheckpointConfig::keep_last, "epoch checkpoints to keep (older ones are pruned)"),
+      sub("checkpoint.monitor", &RunConfig::checkpoint, &CheckpointConfig::monitor, "metric that decides best.safetensors: accuracy or loss"),
+      sub("checkpoint.mode", &RunConfig::checkpoint, &CheckpointConfig::mode, "max or min"),
+      top("init_from", &RunConfig::init_from, "a .pt/.pth/.safetensors state_dict or checkpoint to start from (module. prefixes reconciled)"),
+      top("init_strict", &RunConfig::init_strict, "false: report missing/unexpected keys of init_from instead of failing"),
+  };
+  return fields;
+}
+
+const Field* find_field(const std::string& path) {
+  for (const auto& f : schema())
+    if (f.path == path) return &f;
+  return nullptr;
+}
+
+bool is_section(const std::string& key) {
+  for (const auto& f : schema())
+    if (f.path.rfind(key + ".", 0) == 0) return true;
+  return false;
+}
+
+std::vector<std::string> keys_under(const std::string& prefix) {
+  std::vector<std::string> out;
+  for (const auto& f : schema()) {
+    if (prefix.empty()) {
+      const std::string head = f.path.substr(0, f.path.find('.'));
+      if (std::find(out.begin(), out.end(), head) == out.end()) out.push_back(head);
+    } else if (f.path.rfind(prefix + ".", 0) == 0) {
+      out.push_back(f.path.substr(prefix.size() + 1));
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void unknown_key(const Ctx& ctx, const YAML::Node& node, const std::string& prefix, const std::string& key) {
+  const std::string path = prefix.empty() ? key : prefix + "." + key;
+  const std::string guess = closest_match(key, keys_under(prefix));
+  std::string hint = guess.empty() ? "valid keys here: " : "did you mean '" + (prefix.empty() ? guess : prefix + "." + guess) + "'? valid keys here: ";
+  const auto valid = keys_under(prefix);
+  for (size_t i = 0; i < valid.size(); ++i) hint += (i ? ", " : "") + valid[i];
+  fail(ctx.source, node, path, "unknown key", hint);
+}
+
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw Error("--set expects key.path=value, got '" + assignment + "'", "example: --set optimizer.lr=0.1");
+  const std::string path = assignment.substr(0, eq);
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::Exception& e) {
+    throw Error("--set " + path + ": invalid YAML value: " + e.msg);
+  }
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+  YAML::Node cur = root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    YAML::Node next = cur[parts[i]];
+    if (!next.IsMap()) {
+      cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
+      next = cur[parts[i]];
+    }
+    cur.reset(next);
+  }
+  cur[parts.back()] = value;
+}
+
+}  // namespace
+
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j)
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::string best;
+  size_t best_d = std::max<size_t>(3, word.size() / 2) + 1;
+  for (const auto& c : candidates) {
+    const size_t d = distance(word, c);
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw Error("config error: " + (source.empty() ? "<config>" : source) + ":" + std::to_string(e.mark.line + 1) +
+                    ": invalid YAML: " + e.msg,
+                "check the indentation and the ':' after each key");
+  }
+  if (is_null(root)) root = YAML::Node(YAML::NodeType::Map);
+  const Ctx ctx{source};
+  if (!root.IsMap()) fail(source, root, "<top>", "the config must be a mapping of sections");
+  for (const auto& o : overrides) apply_override(root, o);
+
+  RunConfig cfg;
+  cfg.source = source;
+  cfg.optimizer = Value::dict();
+  cfg.optimizer.set("name", "sgd");
+  cfg.optimizer.set("lr", 0.01);
+  cfg.model = Value::dict();
+  cfg.model.set("name", "mlp");
+  for (const auto& kv : root) {
+    const std::string key = kv.first.Scalar();
+    if (const Field* f = find_field(key)) {
+      f->read(cfg, ctx, kv.second);
+    } else if (is_section(key)) {
+      if (is_null(kv.second)) continue;
+      if (!kv.second.IsMap()) fail(source, kv.second, key, "expected a mapping");
+      for (const auto& skv : kv.second) {
+        const std::string path = key + "." + skv.first.Scalar();
+        const Field* sf = find_field(path);
+        if (!sf) unknown_key(ctx, skv.first, key, skv.first.Scalar());
+        sf->read(cfg, ctx, skv.second);
+      }
+    } else {
+      unknown_key(ctx, kv.first, "", key);
+    }
+  }
+  // Cross-field checks with the key named.
+  auto check = [&](bool ok, const std::string& path, const std::string& what) {
+    if (!ok) throw Error("config error: " + (source.empty() ? "<config>" : source) + ": " + path + ": " + what);
+  };
+  check(cfg.data.dataset == "fashion_mnist" || cfg.data.dataset == "synthetic", "data.dataset",
+        "expected fashion_mnist or synthetic, got '" + cfg.data.dataset + "'");
+  check(cfg.data.batch_size > 0, "data.batch_size", "must be positive");
+  check(cfg.training.epochs > 0, "training.epochs", "must be positive");
+  check(cfg.training.threads > 0, "training.threads", "must be positive");
+  check(cfg.training.log_every > 0, "training.log_every", "must be positive");
+  check(cfg.training.device == "auto" || cfg.training.device == "cpu" || cfg.training.device.rfind("cuda", 0) == 0,
+        "training.device", "expected auto, cpu or cuda, got '" + cfg.training.device + "'");
+  check(cfg.training.precision == "fp32", "training.precision", "only fp32 is supported so far");
+  check(cfg.distributed.backend == "auto" || cfg.distributed.backend == "mpi" || cfg.distributed.backend == "nccl",
+        "distributed.backend", "expected auto, mpi or nccl");
+  check(cfg.distributed.bucket_cap_mb > 0, "distributed.bucket_cap_mb", "must be positive");
+  check(cfg.checkpoint.monitor == "accuracy" || cfg.checkpoint.monitor == "loss", "checkpoint.monitor",
+        "expected accuracy or loss");
+  check(cfg.checkpoint.mode == "max" || cfg.checkpoint.mode == "min", "checkpoint.mode", "expected max or min");
+  check(cfg.checkpoint.every_epochs > 0, "checkpoint.every_epochs", "must be positive");
+  check(cfg.checkpoint.keep_last >= 0, "checkpoint.keep_last", "must be >= 0");
+  check(cfg.data.mean.size() == cfg.data.std.size(), "data.std", "must have as many values as data.mean");
+  check(cfg.model.is_dict() && cfg.model.contains("name") && cfg.model.at("name").is_string(), "model.name",
+        "missing: give a zoo name or 'sequential'");
+  check(cfg.optimizer.is_dict() && cfg.optimizer.contains("name"), "optimizer.name", "missing (sgd, adam or adamw)");
+  check(cfg.scheduler.is_none() || (cfg.scheduler.is_dict() && cfg.scheduler.contains("name")), "scheduler.name",
+        "missing (e.g. cosineannealinglr)");
+  return cfg;
+}
+
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream f(path);
+  if (!f) throw Error("config file not found: " + path, "give the path of a YAML run config, e.g. configs/fashion_mnist_cnn.yaml");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_config(ss.str(), path, overrides);
+}
+
+std::string to_yaml(const RunConfig& cfg) {
+  YAML::Node root(YAML::NodeType::Map);
+  for (const auto& f : schema()) {
+    const size_t dot = f.path.find('.');
+    if (dot == std::string::npos) {
+      root[f.path] = f.write(cfg);
+    } else {
+      root[f.path.substr(0, dot)][f.path.substr(dot + 1)] = f.write(cfg);
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string config_reference() {
+  std::ostringstream os;
+  RunConfig defaults = parse_config("{}", "");
+  YAML::Emitter e;
+  for (const auto& f : schema()) {
+    YAML::Emitter v;
+    v << YAML::Flow << f.write(defaults);
+    os << f.path << " (default: " << v.c_str() << ")\n    " << f.doc << "\n";
+  }
+  return os.str();
+}
+
+}  // namespace tandem::launch

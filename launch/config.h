@@ -1,0 +1,88 @@
+// Run configuration: the YAML file of DESIGN.md parsed into typed structs. One schema table
+// (config.cpp) drives parsing, defaults, unknown-key suggestions, --set overrides and the
+// printed/saved resolved config, so the documentation and the parser cannot drift apart.
+// The model, optimizer and scheduler sections are kept as Value trees and validated by their
+// factories (names and arguments are PyTorch's).
+//
+//   RunConfig cfg = load_config("run.yaml", {"optimizer.lr=0.1"});
+//   std::cout << to_yaml(cfg);
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "framework/core/value.h"
+
+namespace tandem::launch {
+
+struct DataConfig {
+  std::string dataset = "fashion_mnist";  // fashion_mnist | synthetic
+  std::string root = "/usr/share/datasets/fashion-mnist";
+  int64_t batch_size = 64;      // per rank
+  int64_t eval_batch_size = 0;  // 0: same as batch_size
+  bool drop_last = false;
+  std::vector<double> mean;
+  std::vector<double> std;
+  int64_t random_crop_padding = 0;
+  bool horizontal_flip = false;
+  bool prefetch = true;
+  // synthetic dataset
+  int64_t synthetic_train_size = 512;
+  int64_t synthetic_test_size = 128;
+  std::vector<int64_t> synthetic_shape{1, 8, 8};
+  int64_t synthetic_classes = 4;
+};
+
+struct TrainingConfig {
+  int64_t epochs = 10;
+  std::string device = "auto";  // auto | cpu | cuda
+  int64_t threads = 1;          // compute threads per rank
+  int64_t log_every = 50;       // optimizer steps between step records
+  std::string precision = "fp32";
+  int64_t max_steps_per_epoch = 0;  // 0: full epochs (a knob for smoke tests)
+};
+
+struct DistributedConfig {
+  std::string backend = "auto";  // auto | mpi | nccl
+  double bucket_cap_mb = 25;
+  bool find_unused_parameters = false;
+  bool gradient_as_bucket_view = false;
+  bool broadcast_buffers = true;
+};
+
+struct CheckpointConfig {
+  std::string dir = "runs/example";
+  int64_t every_epochs = 1;
+  int64_t keep_last = 3;
+  std::string monitor = "accuracy";  // accuracy | loss
+  std::string mode = "max";          // max | min
+};
+
+struct RunConfig {
+  std::string source;  // file the config came from ("" for built-in)
+  int64_t seed = 0;
+  Value model;      // {name: ..., ...}
+  Value optimizer;  // {name: sgd, lr: ...}
+  Value scheduler;  // None or {name: ..., interval: epoch|step, warmup_epochs: N, ...}
+  DataConfig data;
+  TrainingConfig training;
+  DistributedConfig distributed;
+  CheckpointConfig checkpoint;
+  std::string init_from;  // "" = none
+  bool init_strict = true;
+};
+
+// Parses `path`, applies `overrides` ("a.b.c=value", value in YAML syntax), validates and fills
+// defaults. Errors name the file, the key path and the line, and suggest the closest valid key.
+RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+RunConfig parse_config(const std::string& yaml_text, const std::string& source,
+                       const std::vector<std::string>& overrides = {});
+// The resolved config as YAML (every key, defaults included); parse_config(to_yaml(c)) == c.
+std::string to_yaml(const RunConfig& config);
+// Documentation of every key: path, default and meaning (for `tandem train --help-config`).
+std::string config_reference();
+
+// Closest candidate by edit distance (for "did you mean" hints), or "" if nothing is close.
+std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace tandem::launch

@@ -1,0 +1,90 @@
+// Run config: defaults, types, unknown keys with suggestions, --set overrides, round trip.
+#include <gtest/gtest.h>
+
+#include "launch/config.h"
+
+using namespace tandem;
+using namespace tandem::launch;
+
+namespace {
+std::string error_of(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_config(yaml, "run.yaml", overrides);
+  } catch (const Error& e) {
+    return std::string(e.what()) + " | " + e.hint();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Config, DefaultsAndValues) {
+  RunConfig c = parse_config(R"(
+seed: 3
+model:
+  name: sequential
+  layers:
+    - linear: {in_features: 4, out_features: 2}
+    - relu
+data: {dataset: synthetic, batch_size: 8, mean: [0.5], std: [0.25]}
+optimizer: {name: sgd, lr: 0.05, momentum: 0.9, nesterov: false}
+scheduler: {name: cosineannealinglr, T_max: 10}
+training: {epochs: 2}
+)",
+                             "run.yaml");
+  EXPECT_EQ(c.seed, 3);
+  EXPECT_EQ(c.data.batch_size, 8);
+  EXPECT_EQ(c.data.mean, (std::vector<double>{0.5}));
+  EXPECT_EQ(c.training.epochs, 2);
+  EXPECT_EQ(c.training.log_every, 50);  // default
+  EXPECT_EQ(c.checkpoint.keep_last, 3);
+  EXPECT_EQ(c.optimizer.at("lr").to_double(), 0.05);
+  EXPECT_EQ(c.optimizer.at("nesterov").to_bool(), false);
+  EXPECT_EQ(c.model.at("layers").items()[1].to_string(), "relu");
+  EXPECT_EQ(c.model.at("layers").items()[0].at("linear").at("in_features").to_int(), 4);
+  EXPECT_EQ(c.scheduler.at("T_max").to_int(), 10);
+}
+
+TEST(Config, UnknownKeySuggestsClosest) {
+  const std::string e = error_of("data:\n  batch_sise: 3\n");
+  EXPECT_NE(e.find("run.yaml:2"), std::string::npos) << e;
+  EXPECT_NE(e.find("data.batch_sise: unknown key"), std::string::npos) << e;
+  EXPECT_NE(e.find("did you mean 'data.batch_size'"), std::string::npos) << e;
+  const std::string top = error_of("trainng: {epochs: 1}\n");
+  EXPECT_NE(top.find("did you mean 'training'"), std::string::npos) << top;
+}
+
+TEST(Config, WrongTypeNamesKeyAndLine) {
+  const std::string e = error_of("seed: 1\ntraining:\n  epochs: ten\n");
+  EXPECT_NE(e.find("run.yaml:3: training.epochs: expected an integer, got 'ten'"), std::string::npos) << e;
+  EXPECT_NE(error_of("data: {horizontal_flip: maybe}").find("expected true or false"), std::string::npos);
+  EXPECT_NE(error_of("data: {dataset: imagenet}").find("data.dataset"), std::string::npos);
+  EXPECT_NE(error_of("training: [1, 2").find("invalid YAML"), std::string::npos);
+}
+
+TEST(Config, SetOverrides) {
+  RunConfig c = parse_config("optimizer: {name: sgd, lr: 0.1}\n", "run.yaml",
+                             {"optimizer.lr=0.5", "training.epochs=7", "data.mean=[0.1, 0.2]", "data.std=[1, 1]"});
+  EXPECT_EQ(c.optimizer.at("lr").to_double(), 0.5);
+  EXPECT_EQ(c.training.epochs, 7);
+  EXPECT_EQ(c.data.mean, (std::vector<double>{0.1, 0.2}));
+  EXPECT_NE(error_of("", {"training.epoch=3"}).find("did you mean 'training.epochs'"), std::string::npos);
+  EXPECT_NE(error_of("", {"oops"}).find("--set expects key.path=value"), std::string::npos);
+}
+
+TEST(Config, RoundTripThroughYaml) {
+  RunConfig c = parse_config("model: {name: resnet18, num_classes: 10}\nscheduler: {name: steplr, step_size: 3}\n"
+                             "data: {mean: [0.286], std: [0.353]}\n",
+                             "run.yaml");
+  const std::string y = to_yaml(c);
+  EXPECT_EQ(to_yaml(parse_config(y, "saved.yaml")), y);
+  EXPECT_NE(config_reference().find("data.batch_size (default: 64)"), std::string::npos);
+}
+
+TEST(Config, MissingFile) {
+  try {
+    load_config("/nonexistent/run.yaml");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/run.yaml"), std::string::npos);
+  }
+}
