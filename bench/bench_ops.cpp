@@ -1,0 +1,101 @@
+// Single-thread throughput of the CPU hot paths, next to OpenBLAS's own sgemm on this machine:
+// GEMM, conv2d forward+backward, and one training step of a small MLP and CNN. Prints one JSON
+// object per line (bench/run.sh puts them beside PyTorch's numbers from torch_baseline.py).
+#include <cblas.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/ops/ops.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+using namespace tandem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Median-free, simple: warm up, then time enough repetitions to pass ~0.5 s.
+double seconds_per_call(const std::function<void()>& fn) {
+  fn();
+  int reps = 1;
+  while (true) {
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) fn();
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (s > 0.5) return s / reps;
+    reps *= 2;
+  }
+}
+
+void report(const char* name, const char* shape, double flops, double sec) {
+  std::printf("{\"bench\":\"%s\",\"shape\":\"%s\",\"ms\":%.4f,\"gflops\":%.2f}\n", name, shape, sec * 1e3,
+              flops / sec * 1e-9);
+  std::fflush(stdout);
+}
+
+// Labels 0..classes-1 from the generator.
+Tensor randint_like_labels(int64_t n, int64_t classes, Generator& gen) {
+  std::vector<int64_t> v(size_t(n));
+  for (auto& x : v) x = int64_t(gen.random() % uint32_t(classes));
+  return from_vector(v, {n});
+}
+
+}  // namespace
+
+int main() {
+  openblas_set_num_threads(1);
+  Generator gen(0);
+  for (int n : {128, 256, 512, 1024}) {
+    Tensor a = randn({n, n}, gen), b = randn({n, n}, gen), c = zeros({n, n});
+    const double flops = 2.0 * n * n * n;
+    char shape[32];
+    std::snprintf(shape, sizeof shape, "%dx%dx%d", n, n, n);
+    report("openblas_sgemm", shape, flops, seconds_per_call([&] {
+             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a.data_ptr<float>(), n,
+                         b.data_ptr<float>(), n, 0.f, c.data_ptr<float>(), n);
+           }));
+    report("tandem_mm", shape, flops, seconds_per_call([&] { mm(a, b); }));
+  }
+  {
+    // conv2d 3x3, pad 1: batch 32, 32 -> 64 channels, 28x28 (a Fashion-MNIST CNN layer).
+    const int64_t N = 32, Ci = 32, Co = 64, H = 28, W = 28, K = 3;
+    Tensor x = randn({N, Ci, H, W}, gen).set_requires_grad(true);
+    Tensor w = (randn({Co, Ci, K, K}, gen) * 0.05).detach().set_requires_grad(true);
+    Tensor bias = zeros({Co}).set_requires_grad(true);
+    const double fwd = 2.0 * N * Co * Ci * K * K * H * W;
+    report("tandem_conv2d_fwd", "32x32x28x28->64 k3", fwd, seconds_per_call([&] {
+             NoGradGuard g;
+             conv2d(x, w, bias, {1, 1}, {1, 1});
+           }));
+    report("tandem_conv2d_fwd_bwd", "32x32x28x28->64 k3", 3 * fwd, seconds_per_call([&] {
+             conv2d(x, w, bias, {1, 1}, {1, 1}).sum().backward();
+           }));
+  }
+  {
+    // MLP 784-256-10, batch 64: forward, cross-entropy, backward (no optimizer).
+    Tensor x = randn({64, 784}, gen), y = randint_like_labels(64, 10, gen);
+    Tensor w1 = (randn({256, 784}, gen) * 0.03).detach().set_requires_grad(true), b1 = zeros({256}).set_requires_grad(true);
+    Tensor w2 = (randn({10, 256}, gen) * 0.06).detach().set_requires_grad(true), b2 = zeros({10}).set_requires_grad(true);
+    const double flops = 3 * 2.0 * 64 * (784 * 256 + 256 * 10);
+    report("tandem_mlp_step", "64x784-256-10", flops, seconds_per_call([&] {
+             cross_entropy(linear(relu(linear(x, w1, b1)), w2, b2), y).backward();
+           }));
+  }
+  {
+    // CNN step (configs/fashion_mnist_cnn.yaml's shape): conv3x3(1->32)+BN+ReLU+pool, linear 6272->10.
+    Tensor x = randn({64, 1, 28, 28}, gen), y = randint_like_labels(64, 10, gen);
+    Tensor w = (randn({32, 1, 3, 3}, gen) * 0.3).detach().set_requires_grad(true), b = zeros({32}).set_requires_grad(true);
+    Tensor g = ones({32}).set_requires_grad(true), be = zeros({32}).set_requires_grad(true);
+    Tensor rm = zeros({32}), rv = ones({32});
+    Tensor fw = (randn({10, 6272}, gen) * 0.01).detach().set_requires_grad(true), fb = zeros({10}).set_requires_grad(true);
+    const double flops = 3 * 2.0 * 64 * (32 * 9 * 28 * 28 + 6272 * 10);
+    report("tandem_cnn_step", "64x1x28x28 conv32-bn-relu-pool-fc", flops, seconds_per_call([&] {
+             Tensor h = max_pool2d(relu(batch_norm(conv2d(x, w, b, {1, 1}, {1, 1}), rm, rv, g, be, true)), {2, 2});
+             cross_entropy(linear(h.flatten(1), fw, fb), y).backward();
+           }));
+  }
+  return 0;
+}
