@@ -38,7 +38,7 @@ void report(const char* name, const char* shape, double flops, double sec) {
 
 // Labels 0..classes-1 from the generator.
 Tensor randint_like_labels(int64_t n, int64_t classes, Generator& gen) {
-  std::vector<int64_t> v(size_t(n));
+  std::vector<int64_t> v(static_cast<size_t>(n));
   for (auto& x : v) x = int64_t(gen.random() % uint32_t(classes));
   return from_vector(v, {n});
 }
