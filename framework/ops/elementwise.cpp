@@ -42,19 +42,18 @@ namespace {
 Shape strides_for(const Tensor& t, const Shape& shape) {
   Shape st(shape.size(), 0);
   const size_t lead = shape.size() - size_t(t.dim());
-  for (size_t i = 0; i < size_t(t.dim()); ++i)
-    st[lead + i] = t.sizes()[i] == 1 ? 0 : t.strides()[i];
+  for (size_t i = 0; i < size_t(t.dim()); ++i) st[lead + i] = t.sizes()[i] == 1 ? 0 : t.strides()[i];
   return st;
 }
 
 void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  TANDEM_CHECK(a.device() == b.device(), op,
-               ": expected all tensors to be on the same device, but found ", a.device().str(),
-               " and ", b.device().str());
+  TANDEM_CHECK(a.device() == b.device(), op, ": expected all tensors to be on the same device, but found ",
+               a.device().str(), " and ", b.device().str());
 }
 
 }  // namespace
 
+// The launchers activation.cpp shares (see elementwise_kernels.h).
 namespace ops_detail {
 
 Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char* name) {
@@ -63,36 +62,25 @@ Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char
     using T = typename decltype(tag)::type;
     if (x.is_cuda()) {
       if constexpr (std::is_floating_point_v<T>)
-        kernels::cuda::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()),
-                                x.strides(), static_cast<T*>(out.raw_data()), out.strides());
-      else
-        TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
+        kernels::cuda::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
+                                static_cast<T*>(out.raw_data()), out.strides());
+      else TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
     } else {
-      kernels::cpu::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()),
-                             x.strides(), static_cast<T*>(out.raw_data()), out.strides());
+      kernels::cpu::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
+                             static_cast<T*>(out.raw_data()), out.strides());
     }
   };
   switch (x.dtype()) {
-    case DType::Float32:
-      call(type_tag<float>{});
-      break;
-    case DType::Float64:
-      call(type_tag<double>{});
-      break;
-    case DType::Int64:
-      call(type_tag<int64_t>{});
-      break;
-    case DType::Int32:
-      call(type_tag<int32_t>{});
-      break;
-    default:
-      throw_not_arithmetic(name, x.dtype());
+    case DType::Float32: call(type_tag<float>{}); break;
+    case DType::Float64: call(type_tag<double>{}); break;
+    case DType::Int64: call(type_tag<int64_t>{}); break;
+    case DType::Int32: call(type_tag<int32_t>{}); break;
+    default: throw_not_arithmetic(name, x.dtype());
   }
   return out;
 }
 
-Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpParams& params,
-                  const char* name) {
+Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpParams& params, const char* name) {
   check_same_device(a_in, b_in, name);
   const DType dt = promote_types(a_in.dtype(), b_in.dtype());
   const Tensor a = a_in.dtype() == dt ? a_in : a_in.to(dt);
@@ -105,14 +93,13 @@ Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpP
     if (a.is_cuda()) {
       if constexpr (std::is_floating_point_v<T>)
         kernels::cuda::binary<T>(op, params, shape, static_cast<const T*>(a.raw_data()), sa,
-                                 static_cast<const T*>(b.raw_data()), sb,
-                                 static_cast<T*>(out.raw_data()), out.strides());
-      else
-        TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
+                                 static_cast<const T*>(b.raw_data()), sb, static_cast<T*>(out.raw_data()),
+                                 out.strides());
+      else TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
     } else {
       kernels::cpu::binary<T>(op, params, shape, static_cast<const T*>(a.raw_data()), sa,
-                              static_cast<const T*>(b.raw_data()), sb,
-                              static_cast<T*>(out.raw_data()), out.strides());
+                              static_cast<const T*>(b.raw_data()), sb, static_cast<T*>(out.raw_data()),
+                              out.strides());
     }
   });
   return out;
@@ -167,10 +154,8 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
   TANDEM_CHECK(lead >= 0, "sum_to: cannot reduce ", shape_str(t.sizes()), " to ", shape_str(shape));
   Shape dims;
   for (int64_t d = 0; d < t.dim(); ++d) {
-    if (d < lead)
-      dims.push_back(d);
-    else if (shape[d - lead] == 1 && t.sizes()[d] != 1)
-      dims.push_back(d);
+    if (d < lead) dims.push_back(d);
+    else if (shape[d - lead] == 1 && t.sizes()[d] != 1) dims.push_back(d);
   }
   Tensor r = dims.empty() ? t : sum(t, dims, /*keepdim=*/true);
   return r.reshape(shape);
@@ -179,20 +164,18 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
 Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = run_binary(a, b, BinaryOp::Add, alpha_param(alpha), "add");
   Shape sa = a.sizes(), sb = b.sizes();
-  record("AddBackward0", {a, b}, {out}, {},
-         [sa, sb, alpha](const TensorList& g, const TensorList&) {
-           return TensorList{sum_to(g[0], sa), sum_to(alpha == 1.0 ? g[0] : g[0] * alpha, sb)};
-         });
+  record("AddBackward0", {a, b}, {out}, {}, [sa, sb, alpha](const TensorList& g, const TensorList&) {
+    return TensorList{sum_to(g[0], sa), sum_to(alpha == 1.0 ? g[0] : g[0] * alpha, sb)};
+  });
   return out;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = run_binary(a, b, BinaryOp::Sub, alpha_param(alpha), "sub");
   Shape sa = a.sizes(), sb = b.sizes();
-  record("SubBackward0", {a, b}, {out}, {},
-         [sa, sb, alpha](const TensorList& g, const TensorList&) {
-           return TensorList{sum_to(g[0], sa), sum_to(g[0] * -alpha, sb)};
-         });
+  record("SubBackward0", {a, b}, {out}, {}, [sa, sb, alpha](const TensorList& g, const TensorList&) {
+    return TensorList{sum_to(g[0], sa), sum_to(g[0] * -alpha, sb)};
+  });
   return out;
 }
 
@@ -224,8 +207,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor neg(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Neg, {}, "neg");
-  record("NegBackward0", {a}, {out}, {},
-         [](const TensorList& g, const TensorList&) { return TensorList{-g[0]}; });
+  record("NegBackward0", {a}, {out}, {}, [](const TensorList& g, const TensorList&) { return TensorList{-g[0]}; });
   return out;
 }
 
@@ -253,22 +235,25 @@ Tensor pow(const Tensor& a, const Tensor& exponent) {
 
 Tensor exp(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Exp, {}, "exp");
-  record("ExpBackward0", {a}, {out}, {out},
-         [](const TensorList& g, const TensorList& s) { return TensorList{g[0] * s[0]}; });
+  record("ExpBackward0", {a}, {out}, {out}, [](const TensorList& g, const TensorList& s) {
+    return TensorList{g[0] * s[0]};
+  });
   return out;
 }
 
 Tensor log(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Log, {}, "log");
-  record("LogBackward0", {a}, {out}, {a},
-         [](const TensorList& g, const TensorList& s) { return TensorList{g[0] / s[0]}; });
+  record("LogBackward0", {a}, {out}, {a}, [](const TensorList& g, const TensorList& s) {
+    return TensorList{g[0] / s[0]};
+  });
   return out;
 }
 
 Tensor sqrt(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Sqrt, {}, "sqrt");
-  record("SqrtBackward0", {a}, {out}, {out},
-         [](const TensorList& g, const TensorList& s) { return TensorList{g[0] / (s[0] * 2.0)}; });
+  record("SqrtBackward0", {a}, {out}, {out}, [](const TensorList& g, const TensorList& s) {
+    return TensorList{g[0] / (s[0] * 2.0)};
+  });
   return out;
 }
 
@@ -297,16 +282,15 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor out = run_binary(a, b, BinaryOp::Maximum, {}, "maximum");
   Shape sa = a.sizes(), sb = b.sizes();
-  record("MaximumBackward0", {a, b}, {out}, {a, b},
-         [sa, sb](const TensorList& g, const TensorList& s) {
-           // Ties split the gradient evenly, as PyTorch.
-           const Tensor& x = s[0];
-           const Tensor& y = s[1];
-           Tensor half = g[0] * 0.5;
-           Tensor ga = where(gt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
-           Tensor gb = where(lt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
-           return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
-         });
+  record("MaximumBackward0", {a, b}, {out}, {a, b}, [sa, sb](const TensorList& g, const TensorList& s) {
+    // Ties split the gradient evenly, as PyTorch.
+    const Tensor& x = s[0];
+    const Tensor& y = s[1];
+    Tensor half = g[0] * 0.5;
+    Tensor ga = where(gt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
+    Tensor gb = where(lt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
+    return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
+  });
   return out;
 }
 
@@ -325,11 +309,10 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
                            static_cast<T*>(out.raw_data()), out.strides());
   });
   Shape sa = a.sizes(), sb = b.sizes();
-  record("WhereBackward0", {a, b}, {out}, {condition},
-         [sa, sb](const TensorList& g, const TensorList& s) {
-           Tensor z = zeros_like(g[0]);
-           return TensorList{sum_to(where(s[0], g[0], z), sa), sum_to(where(s[0], z, g[0]), sb)};
-         });
+  record("WhereBackward0", {a, b}, {out}, {condition}, [sa, sb](const TensorList& g, const TensorList& s) {
+    Tensor z = zeros_like(g[0]);
+    return TensorList{sum_to(where(s[0], g[0], z), sa), sum_to(where(s[0], z, g[0]), sb)};
+  });
   return out;
 }
 
