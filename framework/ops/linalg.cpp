@@ -109,8 +109,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     return mm(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
   }
   if (da == 2 && db == 1) {
-    TANDEM_CHECK(a.size(1) == b.size(0), "size mismatch, got input (", a.size(0), "), mat (",
-                 a.size(0), "x", a.size(1), "), vec (", b.size(0), ")");
+    TANDEM_CHECK(a.size(1) == b.size(0), "size mismatch, got ", a.size(0), ", ", a.size(0), "x",
+                 a.size(1), ",", b.size(0));
     return mm(a, b.unsqueeze(1)).squeeze(1);
   }
   if (da == 1 && db == 2) return mm(a.unsqueeze(0), b).squeeze(0);
@@ -127,11 +127,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Tensor a2 = da == 1 ? a.unsqueeze(0) : a;
   const Tensor b2 = db == 1 ? b.unsqueeze(1) : b;
   const int64_t n = a2.size(-2), k = a2.size(-1), k2 = b2.size(-2), p = b2.size(-1);
-  if (k != k2) throw_shape_mismatch(a2, b2);
   const Shape batch_a(a2.sizes().begin(), a2.sizes().end() - 2);
   const Shape batch_b(b2.sizes().begin(), b2.sizes().end() - 2);
   const Shape batch = broadcast_shapes(batch_a, batch_b);
   const int64_t nb = shape_numel(batch);
+  TANDEM_CHECK(k == k2, "Expected size for first two dimensions of batch2 tensor to be: [", nb, ", ",
+               k, "] but got: [", nb, ", ", k2, "].");
   Shape ea = batch, eb = batch;
   ea.insert(ea.end(), {n, k});
   eb.insert(eb.end(), {k, p});
