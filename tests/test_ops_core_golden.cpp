@@ -24,7 +24,8 @@ json load_cases() {
 // Floats; the generator writes inf/nan as the strings "inf", "-inf", "nan".
 std::vector<double> numbers(const json& values) {
   std::vector<double> out;
-  for (const json& v : values) out.push_back(v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>());
+  for (const json& v : values)
+    out.push_back(v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>());
   return out;
 }
 
@@ -63,7 +64,8 @@ std::vector<Tensor> run_op(const json& c, const std::vector<Tensor>& in) {
     return {cross_entropy(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), reduction(),
                           p["ignore_index"], p["label_smoothing"])};
   if (op == "nll_loss")
-    return {nll_loss(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), reduction(), p["ignore_index"])};
+    return {
+        nll_loss(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), reduction(), p["ignore_index"])};
   if (op == "mse_loss") return {mse_loss(in[0], in[1], reduction())};
   if (op == "cat") return {cat(in, p["dim"])};
   if (op == "stack") return {stack(in, p["dim"])};
@@ -111,9 +113,8 @@ TEST(OpsCoreGolden, MatchesPyTorch) {
     const std::vector<Tensor> out = run_op(c, in);
     ASSERT_EQ(out.size(), c["outputs"].size());
     for (size_t k = 0; k < out.size(); ++k) {
-      EXPECT_EQ(dtype_name(out[k].dtype()), dtype_name(c["outputs"][k]["dtype"] == "int64"
-                                                           ? DType::Int64
-                                                           : DType::Float32));
+      EXPECT_EQ(dtype_name(out[k].dtype()),
+                dtype_name(c["outputs"][k]["dtype"] == "int64" ? DType::Int64 : DType::Float32));
       expect_close(out[k], c["outputs"][k], 1e-5, 1e-6, name + " output " + std::to_string(k));
     }
     if (!out[0].requires_grad()) continue;

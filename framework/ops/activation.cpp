@@ -5,6 +5,7 @@
 
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise_kernels.h"
+#include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 #include "kernels/cpu/softmax.h"
 
@@ -57,7 +58,7 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   TANDEM_CHECK(approximate == "none" || approximate == "tanh",
                "approximate argument must be either none or tanh.");
   TANDEM_CHECK(is_floating(x.dtype()), "\"GeluKernelImpl\" not implemented for '",
-               dtype_name(x.dtype()), "'");
+               ops_detail::scalar_type_name(x.dtype()), "'");
   const bool tanh_form = approximate == "tanh";
   return unary_activation("gelu", "GeluBackward0", x, tanh_form ? UnaryOp::GeluTanh : UnaryOp::Gelu,
                           tanh_form ? BinaryOp::GeluTanhBackward : BinaryOp::GeluBackward, {},

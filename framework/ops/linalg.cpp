@@ -6,6 +6,7 @@
 
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 #include "kernels/cpu/gemm.h"
 
@@ -13,6 +14,7 @@ namespace tandem {
 
 using autograd::record;
 using autograd::TensorList;
+using ops_detail::scalar_type_name;
 
 namespace {
 
@@ -37,10 +39,10 @@ GemmOperand gemm_operand(const Tensor& m) {
 
 void check_matmul_dtypes(const Tensor& a, const Tensor& b, const char* op) {
   TANDEM_CHECK(a.device().is_cpu() && b.device().is_cpu(), op, ": CPU tensors only for now");
-  TANDEM_CHECK(a.dtype() == b.dtype(), "expected scalar type ", dtype_name(a.dtype()),
-               " but found ", dtype_name(b.dtype()));
+  TANDEM_CHECK(a.dtype() == b.dtype(), "expected scalar type ", scalar_type_name(a.dtype()),
+               " but found ", scalar_type_name(b.dtype()));
   TANDEM_CHECK(is_floating(a.dtype()), "\"addmm_impl_cpu_\" not implemented for '",
-               dtype_name(a.dtype()), "'");
+               scalar_type_name(a.dtype()), "'");
 }
 
 // (B, n, k) @ (B, k, p) -> contiguous (B, n, p), without autograd.
@@ -131,8 +133,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Shape batch_b(b2.sizes().begin(), b2.sizes().end() - 2);
   const Shape batch = broadcast_shapes(batch_a, batch_b);
   const int64_t nb = shape_numel(batch);
-  TANDEM_CHECK(k == k2, "Expected size for first two dimensions of batch2 tensor to be: [", nb, ", ",
-               k, "] but got: [", nb, ", ", k2, "].");
+  TANDEM_CHECK(k == k2, "Expected size for first two dimensions of batch2 tensor to be: [", nb,
+               ", ", k, "] but got: [", nb, ", ", k2, "].");
   Shape ea = batch, eb = batch;
   ea.insert(ea.end(), {n, k});
   eb.insert(eb.end(), {k, p});

@@ -9,6 +9,7 @@
 #include "framework/ops/activation.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduction.h"
+#include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 #include "kernels/cpu/loss.h"
 
@@ -16,6 +17,7 @@ namespace tandem {
 
 using autograd::record;
 using autograd::TensorList;
+using ops_detail::scalar_type_name;
 
 Reduction reduction_from_string(const std::string& name) {
   if (name == "none") return Reduction::None;
@@ -35,7 +37,7 @@ struct ClassLayout {
 ClassLayout class_layout(const Tensor& input, const Tensor& target) {
   TANDEM_CHECK(input.dim() >= 1, "input tensor should be 1D or 2D or more, got ", input.dim(), "D");
   TANDEM_CHECK(target.dtype() == DType::Int64, "expected scalar type Long but found ",
-               dtype_name(target.dtype()));
+               scalar_type_name(target.dtype()));
   ClassLayout l;
   if (input.dim() == 1) {
     l.c = input.size(0);
