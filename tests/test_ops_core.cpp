@@ -215,6 +215,17 @@ TEST(Matmul, Gradients) {
   }
 }
 
+TEST(Matmul, OnlyOneOperandNeedsGrad) {
+  // The backward of each operand needs the other one saved, even when that one needs no grad.
+  for (const auto& [sa, sb] :
+       std::vector<std::pair<Shape, Shape>>{{{3, 4}, {4, 2}}, {{2, 3, 4}, {2, 4, 5}}}) {
+    Tensor a = leaf(sa, 20), b = leaf(sb, 21);
+    Tensor ca = a.detach(), cb = b.detach();
+    EXPECT_TRUE(gradcheck([&](const TensorList& in) { return matmul(in[0], cb); }, {a}));
+    EXPECT_TRUE(gradcheck([&](const TensorList& in) { return matmul(ca, in[0]); }, {b}));
+  }
+}
+
 TEST(Matmul, TransposedViewsNeedNoCopyAndAgree) {
   Tensor a = leaf({4, 3}, 30), b = leaf({5, 4}, 31);
   // a.t() and b.t() are transposed strided views: passed to BLAS with the transpose flag.

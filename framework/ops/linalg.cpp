@@ -75,7 +75,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
   if (a.size(2) != b.size(1)) throw_shape_mismatch(a, b);
   Tensor out = bmm_kernel(a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  record("BmmBackward0", {a, b}, {out}, {need_b ? b : Tensor(), need_a ? a : Tensor()},
+  record("BmmBackward0", {a, b}, {out}, {need_a ? b : Tensor(), need_b ? a : Tensor()},
          [](const TensorList& g, const TensorList& s) {
            return TensorList{s[0].defined() ? bmm(g[0], s[0].transpose(1, 2)) : Tensor(),
                              s[1].defined() ? bmm(s[1].transpose(1, 2), g[0]) : Tensor()};
@@ -92,7 +92,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   if (a.size(1) != b.size(0)) throw_shape_mismatch(a, b);
   Tensor out = bmm_kernel(a.unsqueeze(0), b.unsqueeze(0)).squeeze(0);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  record("MmBackward0", {a, b}, {out}, {need_b ? b : Tensor(), need_a ? a : Tensor()},
+  record("MmBackward0", {a, b}, {out}, {need_a ? b : Tensor(), need_b ? a : Tensor()},
          [](const TensorList& g, const TensorList& s) {
            return TensorList{s[0].defined() ? mm(g[0], s[0].t()) : Tensor(),
                              s[1].defined() ? mm(s[1].t(), g[0]) : Tensor()};
