@@ -62,10 +62,11 @@ ClassLayout class_layout(const Tensor& input, const Tensor& target) {
 }
 
 void check_targets(const Tensor& target, int64_t c, int64_t ignore_index) {
-  for (double v : target.to_vector()) {
-    const int64_t t = int64_t(v);
-    TANDEM_CHECK(t == ignore_index || (t >= 0 && t < c), "Target ", t, " is out of bounds.");
-  }
+  const Tensor t = target.contiguous();
+  const int64_t* p = t.data_ptr<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    TANDEM_CHECK(p[i] == ignore_index || (p[i] >= 0 && p[i] < c), "Target ", p[i],
+                 " is out of bounds.");
 }
 
 // Weight as a contiguous tensor of the input's dtype (or undefined), checked against C.
@@ -80,11 +81,11 @@ Tensor class_weight(const Tensor& weight, int64_t c, DType dt) {
 // Sum of w[t] over non-ignored targets (their count without weights): the 'mean' denominator.
 double total_weight(const Tensor& target, const Tensor& weight, int64_t ignore_index) {
   const std::vector<double> w = weight.defined() ? weight.to_vector() : std::vector<double>{};
+  const Tensor t = target.contiguous();
+  const int64_t* p = t.data_ptr<int64_t>();
   double total = 0;
-  for (double v : target.to_vector()) {
-    const int64_t t = int64_t(v);
-    if (t != ignore_index) total += weight.defined() ? w[size_t(t)] : 1.0;
-  }
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (p[i] != ignore_index) total += weight.defined() ? w[size_t(p[i])] : 1.0;
   return total;
 }
 
