@@ -4,8 +4,10 @@
 // matmul reduces torch.matmul's cases to mm / bmm on views, whose backward sums broadcasts.
 #include "framework/ops/linalg.h"
 
+#include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/reduction.h"
 #include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 #include "kernels/cpu/gemm.h"
@@ -45,21 +47,29 @@ void check_matmul_dtypes(const Tensor& a, const Tensor& b, const char* op) {
                scalar_type_name(a.dtype()), "'");
 }
 
-// (B, n, k) @ (B, k, p) -> contiguous (B, n, p), without autograd.
-Tensor bmm_kernel(const Tensor& a, const Tensor& b) {
+// (B, n, k) @ (B, k, p) -> contiguous (B, n, p), without autograd. With `bias` (p values), each
+// output row starts as the bias and GEMM accumulates onto it (beta = 1): addmm in one pass.
+Tensor bmm_kernel(const Tensor& a, const Tensor& b, const Tensor& bias = {}) {
   const int64_t batch = a.size(0), n = a.size(1), k = a.size(2), p = b.size(2);
   Tensor out = empty({batch, n, p}, a.dtype());
   if (out.numel() == 0) return out;
-  if (k == 0) return out.zero_();
+  if (bias.defined()) {
+    NoGradGuard no_grad;
+    out.copy_(bias);  // broadcast over rows
+  } else if (k == 0) {
+    return out.zero_();
+  }
+  if (k == 0) return out;
   const GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
   dispatch_floating(a.dtype(), "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pa = static_cast<const T*>(ga.t.raw_data());
     const T* pb = static_cast<const T*>(gb.t.raw_data());
     T* pc = out.data_ptr<T>();
+    const T beta = bias.defined() ? T(1) : T(0);
     for (int64_t i = 0; i < batch; ++i)
       kernels::cpu::gemm<T>(ga.trans, gb.trans, n, p, k, T(1), pa + i * ga.batch_stride, ga.ld,
-                            pb + i * gb.batch_stride, gb.ld, T(0), pc + i * n * p, p);
+                            pb + i * gb.batch_stride, gb.ld, beta, pc + i * n * p, p);
   });
   return out;
 }
@@ -99,6 +109,28 @@ Tensor mm(const Tensor& a, const Tensor& b) {
          });
   return out;
 }
+
+namespace {
+
+// bias + a @ b for 2-D a, b and 1-D bias (linear's fused form), differentiable.
+Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b) {
+  check_matmul_dtypes(a, b, "addmm");
+  TANDEM_CHECK(bias.dtype() == a.dtype(), "expected scalar type ", scalar_type_name(a.dtype()),
+               " but found ", scalar_type_name(bias.dtype()));
+  TANDEM_CHECK(bias.dim() == 1 && bias.size(0) == b.size(1), "linear: bias of shape ",
+               shape_str(bias.sizes()), " does not match ", b.size(1), " output features");
+  if (a.size(1) != b.size(0)) throw_shape_mismatch(a, b);
+  Tensor out = bmm_kernel(a.unsqueeze(0), b.unsqueeze(0), bias).squeeze(0);
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  record("AddmmBackward0", {bias, a, b}, {out}, {need_a ? b : Tensor(), need_b ? a : Tensor()},
+         [](const TensorList& g, const TensorList& s) {
+           return TensorList{sum(g[0], {0}), s[0].defined() ? mm(g[0], s[0].t()) : Tensor(),
+                             s[1].defined() ? mm(s[1].t(), g[0]) : Tensor()};
+         });
+  return out;
+}
+
+}  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   const int64_t da = a.dim(), db = b.dim();
@@ -152,8 +184,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                "mat1 and mat2 shapes cannot be multiplied (",
                x.dim() >= 2 ? x.numel() / std::max<int64_t>(1, x.size(-1)) : 1, "x",
                x.dim() >= 1 ? x.size(-1) : 0, " and ", weight.size(1), "x", weight.size(0), ")");
-  Tensor out = matmul(x, weight.t());
-  return bias.defined() ? add(out, bias) : out;
+  if (!bias.defined()) return matmul(x, weight.t());
+  // Leading dims fold into rows: one GEMM with the bias as its starting value.
+  Shape out_shape(x.sizes().begin(), x.sizes().end() - 1);
+  out_shape.push_back(weight.size(0));
+  return addmm(bias, x.reshape({-1, weight.size(1)}), weight.t()).reshape(out_shape);
 }
 
 }  // namespace tandem
