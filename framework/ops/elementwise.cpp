@@ -7,6 +7,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/reduction.h"
 #include "framework/tensor/factories.h"
 #include "kernels/cpu/elementwise.h"
@@ -49,6 +50,11 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
   TANDEM_CHECK(a.device() == b.device(), op, ": expected all tensors to be on the same device, but found ",
                a.device().str(), " and ", b.device().str());
 }
+
+}  // namespace
+
+// The launchers activation.cpp shares (see elementwise_kernels.h).
+namespace ops_detail {
 
 Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char* name) {
   Tensor out = empty(x.sizes(), TensorOptions(x.dtype()).with_device(x.device()));
@@ -98,6 +104,13 @@ Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpP
   });
   return out;
 }
+
+}  // namespace ops_detail
+
+namespace {
+
+using ops_detail::run_binary;
+using ops_detail::run_unary;
 
 Tensor run_compare(const Tensor& a_in, const Tensor& b_in, CompareOp op, const char* name) {
   check_same_device(a_in, b_in, name);

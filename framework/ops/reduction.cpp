@@ -2,10 +2,13 @@
 #include "framework/ops/reduction.h"
 
 #include <algorithm>
+#include <limits>
 
+#include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
+#include "kernels/cpu/index.h"
 #include "kernels/cpu/reduce.h"
 
 namespace tandem {
@@ -24,7 +27,8 @@ Shape normalize_dims(const Shape& dims, int64_t ndim, const char* op) {
   }
   for (int64_t d : dims) out.push_back(wrap_dim(d, ndim, op));
   std::sort(out.begin(), out.end());
-  TANDEM_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), op, ": dim appears multiple times in the list of dims");
+  TANDEM_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), op,
+               ": dim appears multiple times in the list of dims");
   return out;
 }
 
@@ -64,11 +68,74 @@ Tensor sum_kernel(const Tensor& x_in, const Shape& dims, DType out_dtype) {
       kernels::cpu::sum_into<T, double>(x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
                                         acc.data_ptr<double>(), out_strides);
     } else {
-      kernels::cpu::sum_into<T, int64_t>(x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
-                                         acc.data_ptr<int64_t>(), out_strides);
+      kernels::cpu::sum_into<T, int64_t>(x.sizes(), static_cast<const T*>(x.raw_data()),
+                                         x.strides(), acc.data_ptr<int64_t>(), out_strides);
     }
   });
   return acc.to(x_in.device(), out_dtype);
+}
+
+// Max over `dims` without autograd, keepdim shape, same dtype (NaN propagates).
+Tensor max_kernel(const Tensor& x_in, const Shape& dims, const char* op) {
+  TANDEM_CHECK(x_in.device().is_cpu(), op, ": CPU tensors only for now");
+  for (int64_t d : dims)
+    TANDEM_CHECK(x_in.sizes()[d] != 0, op, "(): Expected reduction dim ", d,
+                 " to have non-zero size.");
+  const Tensor& x = x_in;
+  const Shape keep = kept_shape(x.sizes(), dims);
+  Shape out_strides = contiguous_strides(keep);
+  for (int64_t d : dims) out_strides[d] = 0;
+  Tensor out = empty(keep, x.dtype());
+  dispatch_arithmetic(x.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* o = out.data_ptr<T>();
+    std::fill(o, o + out.numel(),
+              std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                   : std::numeric_limits<T>::lowest());
+    kernels::cpu::max_into<T>(x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(), o,
+                              out_strides);
+  });
+  return out;
+}
+
+// 1 where x equals its (keepdim) max, NaN matching NaN; the ties that share a max's gradient.
+Tensor max_ties(const Tensor& x, const Tensor& max_keep) {
+  const DType dt = x.dtype();
+  return eq(x, max_keep).to(dt) + ne(x, x).to(dt) * ne(max_keep, max_keep).to(dt);
+}
+
+// Gradient of a max over `dims` split evenly among ties (PyTorch's amax / max() backward).
+Tensor evenly_distribute_backward(const Tensor& g, const Tensor& x, const Tensor& out,
+                                  const Shape& keep) {
+  const Tensor mask = max_ties(x, out.reshape(keep));
+  Shape dims;
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (keep[d] == 1 && x.sizes()[d] != 1) dims.push_back(d);
+  const Tensor count = dims.empty() ? ones(keep, x.dtype()) : sum(mask, dims, /*keepdim=*/true);
+  return mask * (g.reshape(keep) / count);
+}
+
+// max along one dim without autograd: (values, indices) with keepdim shape.
+std::pair<Tensor, Tensor> max_along_dim(const Tensor& x_in, int64_t dim, const char* op) {
+  TANDEM_CHECK(x_in.device().is_cpu(), op, ": CPU tensors only for now");
+  const Tensor x = x_in.contiguous();
+  Shape sizes = x.sizes();
+  if (sizes.empty()) sizes = {1};
+  TANDEM_CHECK(sizes[dim] != 0, op, "(): Expected reduction dim ", dim, " to have non-zero size.");
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= sizes[d];
+  for (int64_t d = dim + 1; d < int64_t(sizes.size()); ++d) inner *= sizes[d];
+  Shape keep = sizes;
+  keep[dim] = 1;
+  if (x.dim() == 0) keep = {};
+  Tensor values = empty(keep, x.dtype());
+  Tensor indices = empty(keep, DType::Int64);
+  dispatch_arithmetic(x.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::cpu::max_along<T>(static_cast<const T*>(x.raw_data()), outer, sizes[dim], inner,
+                               values.data_ptr<T>(), indices.data_ptr<int64_t>());
+  });
+  return {values, indices};
 }
 
 }  // namespace
@@ -87,8 +154,10 @@ Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, const Shape& dims_in, bool keepdim) {
-  TANDEM_CHECK(is_floating(x.dtype()), "mean(): could not infer output dtype. Input dtype must be "
-               "either a floating point or complex dtype. Got: ", dtype_name(x.dtype()));
+  TANDEM_CHECK(is_floating(x.dtype()),
+               "mean(): could not infer output dtype. Input dtype must be "
+               "either a floating point or complex dtype. Got: ",
+               dtype_name(x.dtype()));
   const Shape dims = normalize_dims(dims_in, x.dim(), "mean");
   const int64_t n = reduced_count(x.sizes(), dims);
   Tensor out = sum_kernel(x, dims, DType::Float64);
@@ -96,10 +165,92 @@ Tensor mean(const Tensor& x, const Shape& dims_in, bool keepdim) {
   if (!keepdim) out = out.reshape(squeezed_shape(x.sizes(), dims));
   const Shape in_shape = x.sizes();
   const Shape keep = kept_shape(in_shape, dims);
-  record("MeanBackward1", {x}, {out}, {}, [in_shape, keep, n](const TensorList& g, const TensorList&) {
-    return TensorList{(g[0].reshape(keep) * (1.0 / double(n))).expand(in_shape).contiguous()};
+  record(
+      "MeanBackward1", {x}, {out}, {}, [in_shape, keep, n](const TensorList& g, const TensorList&) {
+        return TensorList{(g[0].reshape(keep) * (1.0 / double(n))).expand(in_shape).contiguous()};
+      });
+  return out;
+}
+
+Tensor var(const Tensor& x, const Shape& dims_in, int64_t correction, bool keepdim) {
+  TANDEM_CHECK(is_floating(x.dtype()),
+               "std and var only support floating point and complex dtypes");
+  const Shape dims = normalize_dims(dims_in, x.dim(), "var");
+  const int64_t n = reduced_count(x.sizes(), dims);
+  // PyTorch divides by max(0, N - correction): N <= correction gives inf or nan.
+  const double denom = double(std::max<int64_t>(0, n - correction));
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    const Tensor centered = x - mean(x, dims, /*keepdim=*/true);
+    out = sum(centered * centered, dims, keepdim) / denom;
+  }
+  const Shape keep = kept_shape(x.sizes(), dims);
+  record("VarBackward0", {x}, {out}, {x},
+         [dims, keep, denom](const TensorList& g, const TensorList& s) {
+           const Tensor& in = s[0];
+           return TensorList{(g[0].reshape(keep) * (2.0 / denom)) * (in - mean(in, dims, true))};
+         });
+  return out;
+}
+
+Tensor max(const Tensor& x) {
+  TANDEM_CHECK(x.numel() > 0,
+               "max(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+               "reduction dim with the 'dim' argument.");
+  const Shape dims = normalize_dims({}, x.dim(), "max");
+  Tensor out = max_kernel(x, dims, "max").reshape({});
+  const Shape keep = kept_shape(x.sizes(), dims);
+  record("MaxBackward1", {x}, {out}, {x, out}, [keep](const TensorList& g, const TensorList& s) {
+    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep)};
   });
   return out;
+}
+
+Tensor amax(const Tensor& x, const Shape& dims_in, bool keepdim) {
+  const Shape dims = normalize_dims(dims_in, x.dim(), "amax");
+  Tensor out = max_kernel(x, dims, "amax");
+  if (!keepdim) out = out.reshape(squeezed_shape(x.sizes(), dims));
+  const Shape keep = kept_shape(x.sizes(), dims);
+  record("AmaxBackward0", {x}, {out}, {x, out}, [keep](const TensorList& g, const TensorList& s) {
+    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep)};
+  });
+  return out;
+}
+
+std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim_in, bool keepdim) {
+  const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x.dim(), 1), "max");
+  auto [values, indices] = max_along_dim(x, dim, "max");
+  if (!keepdim && x.dim() > 0) {
+    values = values.squeeze(dim);
+    indices = indices.squeeze(dim);
+  }
+  const Shape in_shape = x.sizes();
+  record("MaxBackward0", {x}, {values}, {indices},
+         [in_shape, dim](const TensorList& g, const TensorList& s) {
+           // The gradient goes to the index that produced each value (first occurrence).
+           Shape sizes = in_shape.empty() ? Shape{1} : in_shape;
+           int64_t outer = 1, inner = 1;
+           for (int64_t d = 0; d < dim; ++d) outer *= sizes[d];
+           for (int64_t d = dim + 1; d < int64_t(sizes.size()); ++d) inner *= sizes[d];
+           const Tensor grad = g[0].contiguous();
+           const Tensor idx = s[0].contiguous();
+           Tensor gin = zeros(in_shape, grad.dtype());
+           dispatch_floating(grad.dtype(), "max_backward", [&](auto tag) {
+             using T = typename decltype(tag)::type;
+             kernels::cpu::scatter_along<T>(grad.data_ptr<T>(), idx.data_ptr<int64_t>(), outer,
+                                            sizes[dim], inner, gin.data_ptr<T>());
+           });
+           return TensorList{gin};
+         });
+  return {values, indices};
+}
+
+Tensor argmax(const Tensor& x, int64_t dim_in, bool keepdim) {
+  const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x.dim(), 1), "argmax");
+  Tensor indices = max_along_dim(x, dim, "argmax").second;
+  if (!keepdim && x.dim() > 0) indices = indices.squeeze(dim);
+  return indices;
 }
 
 }  // namespace tandem

@@ -12,6 +12,18 @@ using Dims = std::vector<int64_t>;
 
 // out[o] += in[i] for every input element i mapped to o. Acc is the accumulation type.
 template <typename T, typename Acc>
-void sum_into(const Dims& sizes, const T* in, const Dims& in_strides, Acc* out, const Dims& out_strides);
+void sum_into(const Dims& sizes, const T* in, const Dims& in_strides, Acc* out,
+              const Dims& out_strides);
+
+// out[o] = max(out[o], in[i]) with NaN propagating (a NaN, once seen, stays). `out` starts at the
+// type's lowest value (-inf for floats). T: float, double and the integer types.
+template <typename T>
+void max_into(const Dims& sizes, const T* in, const Dims& in_strides, T* out,
+              const Dims& out_strides);
+
+// Max along the middle dim of a contiguous (outer, n, inner) block, n > 0: the value and the
+// index of its first occurrence (the first NaN wins, as PyTorch). values/indices: outer * inner.
+template <typename T>
+void max_along(const T* in, int64_t outer, int64_t n, int64_t inner, T* values, int64_t* indices);
 
 }  // namespace tandem::kernels::cpu

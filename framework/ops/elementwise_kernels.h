@@ -1,0 +1,18 @@
+// Internal to framework/ops: the launchers that run one elementwise functor (from
+// kernels/common/elementwise_functors.h) on the tensor's device, CPU or CUDA. elementwise.cpp
+// defines them; activation.cpp reuses them. No autograd here.
+#pragma once
+
+#include "framework/tensor/tensor.h"
+#include "kernels/common/elementwise_functors.h"
+
+namespace tandem::ops_detail {
+
+// out = op(x), same shape and dtype as x (float32/float64/int64/int32).
+Tensor run_unary(const Tensor& x, kernels::UnaryOp op, const kernels::OpParams& params,
+                 const char* name);
+// out = op(a, b) with broadcasting and dtype promotion.
+Tensor run_binary(const Tensor& a, const Tensor& b, kernels::BinaryOp op,
+                  const kernels::OpParams& params, const char* name);
+
+}  // namespace tandem::ops_detail

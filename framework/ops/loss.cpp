@@ -1,0 +1,184 @@
+// Losses (reference §6.3). nll_loss runs kernels/cpu/loss on the (N, C, inner) layout and records
+// its own backward; cross_entropy is log_softmax + nll_loss plus the label-smoothing term written
+// with differentiable ops; mse_loss is composed of elementwise ops and reductions.
+#include "framework/ops/loss.h"
+
+#include <cmath>
+
+#include "framework/autograd/node.h"
+#include "framework/ops/activation.h"
+#include "framework/ops/elementwise.h"
+#include "framework/ops/reduction.h"
+#include "framework/ops/scalar_type.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cpu/loss.h"
+
+namespace tandem {
+
+using autograd::record;
+using autograd::TensorList;
+using ops_detail::scalar_type_name;
+
+Reduction reduction_from_string(const std::string& name) {
+  if (name == "none") return Reduction::None;
+  if (name == "mean") return Reduction::Mean;
+  if (name == "sum") return Reduction::Sum;
+  throw Error(name + " is not a valid value for reduction", "use \"none\", \"mean\" or \"sum\"");
+}
+
+namespace {
+
+// The (N, C, inner) geometry of a loss input; `target_shape` is what the target must be.
+struct ClassLayout {
+  int64_t n = 1, c = 1, inner = 1;
+  Shape target_shape;
+};
+
+ClassLayout class_layout(const Tensor& input, const Tensor& target) {
+  TANDEM_CHECK(input.dim() >= 1, "input tensor should be 1D or 2D or more, got ", input.dim(), "D");
+  TANDEM_CHECK(target.dtype() == DType::Int64, "expected scalar type Long but found ",
+               scalar_type_name(target.dtype()));
+  ClassLayout l;
+  if (input.dim() == 1) {
+    l.c = input.size(0);
+    TANDEM_CHECK(target.dim() == 0,
+                 "0D or 1D target tensor expected, multi-target not supported (1-D input needs a "
+                 "0-D target, got ",
+                 shape_str(target.sizes()), ")");
+    return l;
+  }
+  l.n = input.size(0);
+  l.c = input.size(1);
+  TANDEM_CHECK(target.dim() >= 1 && target.size(0) == l.n, "Expected input batch_size (", l.n,
+               ") to match target batch_size (", target.dim() >= 1 ? target.size(0) : 0, ").");
+  l.target_shape = {l.n};
+  for (int64_t d = 2; d < input.dim(); ++d) {
+    l.inner *= input.size(d);
+    l.target_shape.push_back(input.size(d));
+  }
+  TANDEM_CHECK(target.sizes() == l.target_shape, "Expected target size ", shape_str(l.target_shape),
+               ", got ", shape_str(target.sizes()));
+  return l;
+}
+
+void check_targets(const Tensor& target, int64_t c, int64_t ignore_index) {
+  const Tensor t = target.contiguous();
+  const int64_t* p = t.data_ptr<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    TANDEM_CHECK(p[i] == ignore_index || (p[i] >= 0 && p[i] < c), "Target ", p[i],
+                 " is out of bounds.");
+}
+
+// Weight as a contiguous tensor of the input's dtype (or undefined), checked against C.
+Tensor class_weight(const Tensor& weight, int64_t c, DType dt) {
+  if (!weight.defined()) return {};
+  TANDEM_CHECK(
+      weight.dim() == 1 && weight.numel() == c, "weight tensor should be defined either for all ",
+      c, " classes or no classes but got weight tensor of shape: ", shape_str(weight.sizes()));
+  return weight.detach().to(dt).contiguous();
+}
+
+// Sum of w[t] over non-ignored targets (their count without weights): the 'mean' denominator.
+double total_weight(const Tensor& target, const Tensor& weight, int64_t ignore_index) {
+  const std::vector<double> w = weight.defined() ? weight.to_vector() : std::vector<double>{};
+  const Tensor t = target.contiguous();
+  const int64_t* p = t.data_ptr<int64_t>();
+  double total = 0;
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (p[i] != ignore_index) total += weight.defined() ? w[size_t(p[i])] : 1.0;
+  return total;
+}
+
+}  // namespace
+
+Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight_in,
+                Reduction reduction, int64_t ignore_index) {
+  TANDEM_CHECK(log_probs.device().is_cpu(), "nll_loss: CPU tensors only for now");
+  const ClassLayout l = class_layout(log_probs, target);
+  TANDEM_CHECK(is_floating(log_probs.dtype()), "nll_loss: expected a floating-point input, got ",
+               dtype_name(log_probs.dtype()));
+  check_targets(target, l.c, ignore_index);
+  const Tensor weight = class_weight(weight_in, l.c, log_probs.dtype());
+  const Tensor lp = log_probs.contiguous();
+  const Tensor tgt = target.contiguous();
+  Tensor losses = empty(target.sizes(), lp.dtype());
+  Tensor sample_w = empty(target.sizes(), lp.dtype());
+  dispatch_floating(lp.dtype(), "nll_loss", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::cpu::nll_forward<T>(lp.data_ptr<T>(), tgt.data_ptr<int64_t>(),
+                                 weight.defined() ? weight.data_ptr<T>() : nullptr, l.n, l.c,
+                                 l.inner, ignore_index, losses.data_ptr<T>(),
+                                 sample_w.data_ptr<T>());
+  });
+  const double total = total_weight(tgt, weight, ignore_index);
+  Tensor out;
+  if (reduction == Reduction::None)
+    out = losses;
+  else if (reduction == Reduction::Sum)
+    out = sum(losses);
+  else
+    out = sum(losses) / total;  // all targets ignored: 0 / 0 = nan, as PyTorch
+  const Shape in_shape = lp.sizes(), tgt_shape = target.sizes();
+  record("NllLossBackward0", {log_probs}, {out}, {tgt, weight},
+         [l, in_shape, tgt_shape, reduction, total, ignore_index](const TensorList& g,
+                                                                  const TensorList& s) {
+           Tensor per_sample = reduction == Reduction::None  ? g[0]
+                               : reduction == Reduction::Sum ? g[0].expand(tgt_shape)
+                                                             : (g[0] / total).expand(tgt_shape);
+           per_sample = per_sample.contiguous();
+           const Tensor& tgt = s[0];
+           const Tensor& w = s[1];
+           Tensor gin = zeros(in_shape, per_sample.dtype());
+           dispatch_floating(gin.dtype(), "nll_loss_backward", [&](auto tag) {
+             using T = typename decltype(tag)::type;
+             kernels::cpu::nll_backward<T>(per_sample.data_ptr<T>(), tgt.data_ptr<int64_t>(),
+                                           w.defined() ? w.data_ptr<T>() : nullptr, l.n, l.c,
+                                           l.inner, ignore_index, gin.data_ptr<T>());
+           });
+           return TensorList{gin};
+         });
+  return out;
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight_in,
+                     Reduction reduction, int64_t ignore_index, double label_smoothing) {
+  TANDEM_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
+               "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
+  TANDEM_CHECK(!(is_floating(target.dtype()) && target.sizes() == input.sizes()),
+               "cross_entropy: class-probability targets are not supported yet; pass int64 class "
+               "indices");
+  const int64_t class_dim = input.dim() == 1 ? 0 : 1;
+  const Tensor lp = log_softmax(input, class_dim);
+  const Tensor nll = nll_loss(lp, target, weight_in, reduction, ignore_index);
+  if (label_smoothing == 0.0) return nll;
+
+  // smooth_i = -sum_c w[c] * lp[i, c], zero where the target is ignored.
+  const int64_t c = input.size(class_dim);
+  const Tensor weight = class_weight(weight_in, c, lp.dtype());
+  Tensor weighted = lp;
+  if (weight.defined()) {
+    Shape wshape(size_t(input.dim()), 1);
+    wshape[size_t(class_dim)] = c;
+    weighted = lp * weight.reshape(wshape);
+  }
+  Tensor smooth = -sum(weighted, {class_dim});
+  const Tensor ignored = eq(target, scalar_tensor(double(ignore_index), DType::Int64));
+  smooth = where(ignored, zeros_like(smooth), smooth);
+  Tensor ret;
+  if (reduction == Reduction::None)
+    ret = smooth;
+  else if (reduction == Reduction::Sum)
+    ret = sum(smooth);
+  else
+    ret = sum(smooth) / total_weight(target, weight, ignore_index);
+  return nll * (1.0 - label_smoothing) + ret * (label_smoothing / double(c));
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  const Tensor diff = input - target;
+  const Tensor sq = diff * diff;
+  if (reduction == Reduction::None) return sq;
+  return reduction == Reduction::Sum ? sum(sq) : mean(sq);
+}
+
+}  // namespace tandem

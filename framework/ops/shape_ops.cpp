@@ -1,0 +1,144 @@
+// cat / stack / index_select. cat copies each input into a narrow() slice of the output; its
+// backward hands each input its slice of the gradient. index_select gathers rows along a dim
+// with kernels/cpu/index and scatters them back (index_add) in backward.
+#include "framework/ops/shape_ops.h"
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/autograd/node.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cpu/index.h"
+
+namespace tandem {
+
+using autograd::record;
+using autograd::TensorList;
+
+namespace {
+
+// PyTorch still accepts (and skips) legacy empty 1-D tensors of shape [0] in cat.
+bool skipped_in_cat(const Tensor& t) { return t.dim() == 1 && t.numel() == 0; }
+
+// Sizes of `sizes` around `dim`: product of the dims before and after it.
+void outer_inner(const Shape& sizes, int64_t dim, int64_t& outer, int64_t& inner) {
+  outer = inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= sizes[d];
+  for (int64_t d = dim + 1; d < int64_t(sizes.size()); ++d) inner *= sizes[d];
+}
+
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
+  TANDEM_CHECK(!tensors.empty(), "torch.cat(): expected a non-empty list of Tensors");
+  const Tensor* ref = nullptr;
+  DType dt = tensors[0].dtype();
+  for (const Tensor& t : tensors) {
+    TANDEM_CHECK(t.defined(), "torch.cat(): undefined tensor in the list");
+    dt = promote_types(dt, t.dtype());
+    TANDEM_CHECK(t.device() == tensors[0].device(),
+                 "Expected all tensors to be on the same device, but found at least two devices, ",
+                 tensors[0].device().str(), " and ", t.device().str(), "!");
+    if (!ref && !skipped_in_cat(t)) ref = &t;
+  }
+  if (!ref) return empty({0}, TensorOptions(dt).with_device(tensors[0].device()));
+  TANDEM_CHECK(ref->dim() > 0, "zero-dimensional tensor (at position ", ref - tensors.data(),
+               ") cannot be concatenated");
+  const int64_t dim = wrap_dim(dim_in, ref->dim(), "cat");
+  Shape out_shape = ref->sizes();
+  out_shape[dim] = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    if (skipped_in_cat(t)) continue;
+    TANDEM_CHECK(t.dim() == ref->dim(), "Tensors must have same number of dimensions: got ",
+                 ref->dim(), " and ", t.dim());
+    for (int64_t d = 0; d < t.dim(); ++d)
+      TANDEM_CHECK(d == dim || t.size(d) == ref->size(d),
+                   "Sizes of tensors must match except in dimension ", dim, ". Expected size ",
+                   ref->size(d), " but got size ", t.size(d), " for tensor number ", i,
+                   " in the list.");
+    out_shape[dim] += t.size(dim);
+  }
+  Tensor out = empty(out_shape, TensorOptions(dt).with_device(ref->device()));
+  std::vector<int64_t> offsets, lengths;
+  std::vector<DType> dtypes;
+  std::vector<bool> skipped;
+  {
+    NoGradGuard no_grad;
+    int64_t offset = 0;
+    for (const Tensor& t : tensors) {
+      const int64_t len = skipped_in_cat(t) ? 0 : t.size(dim);
+      if (len > 0) out.narrow(dim, offset, len).copy_(t);
+      offsets.push_back(offset);
+      lengths.push_back(len);
+      dtypes.push_back(t.dtype());
+      skipped.push_back(skipped_in_cat(t));
+      offset += len;
+    }
+  }
+  record("CatBackward0", TensorList(tensors.begin(), tensors.end()), {out}, {},
+         [dim, offsets, lengths, dtypes, skipped](const TensorList& g, const TensorList&) {
+           TensorList grads;
+           for (size_t i = 0; i < offsets.size(); ++i) {
+             if (skipped[i]) {
+               grads.push_back(zeros({0}, dtypes[i]));
+               continue;
+             }
+             Tensor gi = g[0].narrow(dim, offsets[i], lengths[i]);
+             grads.push_back(gi.dtype() == dtypes[i] ? gi : gi.to(dtypes[i]));
+           }
+           return grads;
+         });
+  return out;
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int64_t dim_in) {
+  TANDEM_CHECK(!tensors.empty(), "stack expects a non-empty TensorList");
+  const int64_t dim = wrap_dim(dim_in, tensors[0].dim() + 1, "stack");
+  std::vector<Tensor> unsqueezed;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TANDEM_CHECK(tensors[i].sizes() == tensors[0].sizes(),
+                 "stack expects each tensor to be equal size, but got ",
+                 shape_str(tensors[0].sizes()), " at entry 0 and ", shape_str(tensors[i].sizes()),
+                 " at entry ", i);
+    unsqueezed.push_back(tensors[i].unsqueeze(dim));
+  }
+  return cat(unsqueezed, dim);
+}
+
+Tensor index_select(const Tensor& x_in, int64_t dim_in, const Tensor& index_in) {
+  TANDEM_CHECK(x_in.device().is_cpu() && index_in.device().is_cpu(),
+               "index_select: CPU tensors only for now");
+  TANDEM_CHECK(index_in.dtype() == DType::Int64, "index_select(): Expected dtype int64 for index");
+  TANDEM_CHECK(index_in.dim() <= 1, "index_select(): Index is supposed to be a vector");
+  const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x_in.dim(), 1), "index_select");
+  const Tensor x = x_in.contiguous();
+  const Tensor index = index_in.reshape({-1}).contiguous();
+  const Shape sizes = x.dim() == 0 ? Shape{1} : x.sizes();
+  const int64_t n = sizes[dim], n_index = index.numel();
+  const int64_t* idx = index.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n_index; ++i)
+    TANDEM_CHECK(idx[i] >= 0 && idx[i] < n, "index out of range in self (index ", idx[i],
+                 " for dim ", dim, " of size ", n, ")");
+  int64_t outer, inner;
+  outer_inner(sizes, dim, outer, inner);
+  Shape out_shape = sizes;
+  out_shape[dim] = n_index;
+  if (x.dim() == 0 && index_in.dim() == 0) out_shape = {};
+  Tensor out = empty(out_shape, x.dtype());
+  kernels::cpu::index_select(x.raw_data(), outer, n, inner, idx, n_index, out.raw_data(),
+                             x.element_size());
+  const Shape in_shape = x_in.sizes();
+  record("IndexSelectBackward0", {x_in}, {out}, {index},
+         [in_shape, outer, n, inner, n_index](const TensorList& g, const TensorList& s) {
+           const Tensor grad = g[0].contiguous();
+           Tensor gin = zeros(in_shape, grad.dtype());
+           dispatch_floating(grad.dtype(), "index_select_backward", [&](auto tag) {
+             using T = typename decltype(tag)::type;
+             kernels::cpu::index_add<T>(grad.data_ptr<T>(), outer, n_index, inner,
+                                        s[0].data_ptr<int64_t>(), gin.data_ptr<T>(), n);
+           });
+           return TensorList{gin};
+         });
+  return out;
+}
+
+}  // namespace tandem

@@ -1,0 +1,506 @@
+// Core ops: gradients against finite differences (gradcheck, float64) for reductions,
+// activations, softmax, matmul/mm/linear, losses and cat/stack/index_select, edge cases
+// (keepdim, negative dims, broadcast batches, ignore_index, label smoothing, weights) and the
+// errors PyTorch users know. Values against PyTorch are in test_ops_core_golden.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+
+#include "framework/ops/ops.h"
+#include "tests/gradcheck.h"
+
+using namespace tandem;
+using autograd::TensorList;
+using tandem::testing::gradcheck;
+using tandem::testing::leaf;
+
+namespace {
+
+// The call throws a tandem::Error whose message contains `needle`.
+::testing::AssertionResult throws_with(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    if (std::string(e.what()).find(needle) != std::string::npos)
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "message \"" << e.what() << "\" lacks \"" << needle << "\"";
+  }
+  return ::testing::AssertionFailure() << "no error (expected \"" << needle << "\")";
+}
+
+Tensor targets(const std::vector<int64_t>& v, const Shape& shape) { return from_vector(v, shape); }
+
+// A float64 leaf on a coarse grid, so maxima tie.
+Tensor tie_leaf(const Shape& shape, uint64_t seed) {
+  Generator gen(seed);
+  Tensor t = rand(shape, gen, DType::Float64);
+  std::vector<double> v = t.to_vector();
+  for (double& x : v) x = std::floor(x * 3) * 0.5;
+  return from_vector(v, shape, DType::Float64).set_requires_grad(true);
+}
+
+}  // namespace
+
+// --- reductions -------------------------------------------------------------------------------
+
+TEST(Reduction, VarGradients) {
+  Tensor x = leaf({3, 4, 2}, 1);
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return var(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return var(in[0], {1}); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return var(in[0], {0, -1}, 0, true); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return var(in[0], {-2}, 2, false); }, {x}));
+}
+
+TEST(Reduction, VarValues) {
+  Tensor x = tensor({1, 2, 3, 4});
+  EXPECT_NEAR(var(x).item(), 5.0 / 3.0, 1e-6);
+  EXPECT_NEAR(var(x, {}, 0).item(), 1.25, 1e-6);
+  EXPECT_EQ(var(x.reshape({2, 2}), {1}, 1, true).sizes(), (Shape{2, 1}));
+  EXPECT_TRUE(std::isnan(var(tensor({3})).item()));  // N - correction = 0: 0/0
+  EXPECT_TRUE(throws_with([] { var(arange(3)); }, "std and var only support floating point"));
+}
+
+TEST(Reduction, MaxAllSplitsTies) {
+  Tensor x =
+      from_vector(std::vector<double>{1, 3, 3, 2}, {2, 2}, DType::Float64).set_requires_grad(true);
+  Tensor m = max(x);
+  EXPECT_EQ(m.dim(), 0);
+  EXPECT_EQ(m.item(), 3.0);
+  m.backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 0.5, 0.5, 0}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return max(in[0]); }, {leaf({3, 4}, 2)}));
+  EXPECT_TRUE(throws_with([] { max(zeros({2, 0})); }, "Expected reduction dim to be specified"));
+}
+
+TEST(Reduction, MaxDimValuesIndicesAndGradient) {
+  Tensor x = from_vector(std::vector<double>{1, 5, 5, 7, 2, 7}, {2, 3}, DType::Float64)
+                 .set_requires_grad(true);
+  auto [v, i] = max(x, 1);
+  EXPECT_EQ(v.to_vector(), (std::vector<double>{5, 7}));
+  EXPECT_EQ(i.dtype(), DType::Int64);
+  EXPECT_EQ(i.to_vector(), (std::vector<double>{1, 0}));  // first occurrence
+  v.sum().backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 1, 0, 1, 0, 0}));  // to the index only
+  auto [vk, ik] = max(x, -2, true);
+  EXPECT_EQ(vk.sizes(), (Shape{1, 3}));
+  EXPECT_EQ(ik.to_vector(), (std::vector<double>{1, 0, 1}));
+  Tensor y = leaf({3, 4, 2}, 3);
+  for (int64_t d : {0, 1, -1})
+    for (bool keep : {false, true})
+      EXPECT_TRUE(
+          gradcheck([d, keep](const TensorList& in) { return max(in[0], d, keep).first; }, {y}));
+  EXPECT_TRUE(throws_with(
+      [] {
+        max(zeros({2, 0}), 1);
+      },
+      "max(): Expected reduction dim 1 to have non-zero size."));
+  EXPECT_TRUE(throws_with([] { max(zeros({2, 3}), 2); }, "out of range"));
+}
+
+TEST(Reduction, MaxPropagatesNan) {
+  Tensor x = tensor({1, NAN, 3});
+  EXPECT_TRUE(std::isnan(max(x).item()));
+  EXPECT_EQ(argmax(x, 0).item(), 1.0);
+}
+
+TEST(Reduction, AmaxSplitsTiesAmongEqualMaxima) {
+  Tensor x = from_vector(std::vector<double>{4, 4, 1, 2, 3, 3}, {2, 3}, DType::Float64)
+                 .set_requires_grad(true);
+  amax(x, {1}).sum().backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0.5, 0.5, 0, 0, 0.5, 0.5}));
+  Tensor y = tie_leaf({3, 4, 2}, 4);
+  EXPECT_TRUE(
+      gradcheck([](const TensorList& in) { return amax(in[0], {1}); }, {leaf({3, 4, 2}, 5)}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& in) {
+        return amax(in[0], {0, -1}, true);
+      },
+      {leaf({3, 4, 2}, 6)}));
+  // With ties, finite differences are one-sided; check the split against the formula instead.
+  Tensor out = amax(y, {0, 2}, true);
+  out.sum().backward();
+  const Tensor mask = eq(y.detach(), out.detach()).to(DType::Float64);
+  const Tensor expect = mask / sum(mask, {0, 2}, true);
+  EXPECT_TRUE(allclose(y.grad(), expect));
+  EXPECT_TRUE(throws_with(
+      [] {
+        amax(zeros({2, 0}), {1});
+      },
+      "amax(): Expected reduction dim 1 to have non-zero size."));
+  EXPECT_TRUE(throws_with([] { amax(zeros({2, 3}), {0, -2}); }, "appears multiple times"));
+}
+
+TEST(Reduction, Argmax) {
+  Tensor x = from_vector(std::vector<double>{1, 9, 9, 0, 2, 7}, {2, 3});
+  EXPECT_EQ(argmax(x, 1).to_vector(), (std::vector<double>{1, 2}));
+  EXPECT_EQ(x.argmax(0, true).sizes(), (Shape{1, 3}));
+  EXPECT_EQ(argmax(x, -2).to_vector(), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(argmax(arange(5), 0).item(), 4.0);  // integer input
+}
+
+// --- activations ------------------------------------------------------------------------------
+
+TEST(Activation, Gradients) {
+  Tensor x = leaf({3, 5}, 7);
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return relu(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return leaky_relu(in[0], 0.2); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return gelu(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return gelu(in[0], "tanh"); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return sigmoid(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return tandem::tanh(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return in[0].relu() * in[0].sigmoid(); }, {x}));
+}
+
+TEST(Activation, ValuesAndErrors) {
+  Tensor x = tensor({-2, 0, 3});
+  EXPECT_EQ(relu(x).to_vector(), (std::vector<double>{0, 0, 3}));
+  EXPECT_NEAR(leaky_relu(x).to_vector()[0], -0.02, 1e-7);
+  EXPECT_NEAR(sigmoid(x).to_vector()[1], 0.5, 1e-7);
+  EXPECT_EQ(sigmoid(arange(3)).dtype(), DType::Float32);  // integer input promotes
+  EXPECT_TRUE(
+      throws_with([&] { gelu(x, "fast"); }, "approximate argument must be either none or tanh."));
+}
+
+TEST(Softmax, GradientsOverEveryDim) {
+  Tensor x = leaf({2, 3, 4}, 8);
+  for (int64_t d : {0, 1, 2, -1}) {
+    EXPECT_TRUE(gradcheck([d](const TensorList& in) { return softmax(in[0], d); }, {x})) << d;
+    EXPECT_TRUE(gradcheck([d](const TensorList& in) { return log_softmax(in[0], d); }, {x})) << d;
+  }
+  // Non-contiguous input.
+  EXPECT_TRUE(
+      gradcheck([](const TensorList& in) { return softmax(in[0].transpose(0, 2), 1); }, {x}));
+}
+
+TEST(Softmax, StableForLargeInputs) {
+  Tensor x = tensor({1000, 1001, 1002});
+  Tensor y = softmax(x, 0);
+  EXPECT_NEAR(y.sum().item(), 1.0, 1e-6);
+  EXPECT_NEAR(y.to_vector()[2], 0.66524096, 1e-6);
+  Tensor l = log_softmax(tensor({-1000, 0}), 0);
+  EXPECT_NEAR(l.to_vector()[0], -1000.0, 1e-3);
+  EXPECT_EQ(l.to_vector()[1], 0.0);
+  EXPECT_TRUE(throws_with([&] { softmax(x, 1); }, "out of range"));
+}
+
+// --- linalg -----------------------------------------------------------------------------------
+
+TEST(Matmul, ShapesFollowTorchRules) {
+  auto shape = [](const Shape& a, const Shape& b) { return matmul(zeros(a), zeros(b)).sizes(); };
+  EXPECT_EQ(shape({4}, {4}), (Shape{}));
+  EXPECT_EQ(shape({3, 4}, {4}), (Shape{3}));
+  EXPECT_EQ(shape({4}, {4, 2}), (Shape{2}));
+  EXPECT_EQ(shape({3, 4}, {4, 2}), (Shape{3, 2}));
+  EXPECT_EQ(shape({5, 3, 4}, {4}), (Shape{5, 3}));
+  EXPECT_EQ(shape({4}, {5, 4, 2}), (Shape{5, 2}));
+  EXPECT_EQ(shape({2, 1, 3, 4}, {5, 4, 6}), (Shape{2, 5, 3, 6}));
+  EXPECT_EQ(shape({3, 4}, {7, 4, 6}), (Shape{7, 3, 6}));
+  EXPECT_EQ(shape({3, 0}, {0, 2}), (Shape{3, 2}));
+  EXPECT_EQ(matmul(zeros({3, 0}), zeros({0, 2})).sum().item(), 0.0);
+}
+
+TEST(Matmul, Gradients) {
+  const std::vector<std::pair<Shape, Shape>> cases = {
+      {{4}, {4}},          {{3, 4}, {4}},         {{4}, {4, 2}},    {{3, 4}, {4, 2}},
+      {{2, 3, 4}, {4}},    {{2, 3, 4}, {4, 2}},   {{4}, {2, 4, 3}}, {{2, 1, 3, 4}, {5, 4, 2}},
+      {{3, 4}, {2, 4, 5}}, {{2, 3, 4}, {2, 4, 5}}};
+  uint64_t seed = 10;
+  for (const auto& [sa, sb] : cases) {
+    Tensor a = leaf(sa, seed++), b = leaf(sb, seed++);
+    EXPECT_TRUE(gradcheck([](const TensorList& in) { return matmul(in[0], in[1]); }, {a, b}))
+        << shape_str(sa) << " @ " << shape_str(sb);
+  }
+}
+
+TEST(Matmul, OnlyOneOperandNeedsGrad) {
+  // The backward of each operand needs the other one saved, even when that one needs no grad.
+  for (const auto& [sa, sb] :
+       std::vector<std::pair<Shape, Shape>>{{{3, 4}, {4, 2}}, {{2, 3, 4}, {2, 4, 5}}}) {
+    Tensor a = leaf(sa, 20), b = leaf(sb, 21);
+    Tensor ca = a.detach(), cb = b.detach();
+    EXPECT_TRUE(gradcheck([&](const TensorList& in) { return matmul(in[0], cb); }, {a}));
+    EXPECT_TRUE(gradcheck([&](const TensorList& in) { return matmul(ca, in[0]); }, {b}));
+  }
+}
+
+TEST(Matmul, TransposedViewsNeedNoCopyAndAgree) {
+  Tensor a = leaf({4, 3}, 30), b = leaf({5, 4}, 31);
+  // a.t() and b.t() are transposed strided views: passed to BLAS with the transpose flag.
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return mm(in[0].t(), in[1].t()); }, {a, b}));
+  Tensor expect = mm(a.detach().t().contiguous(), b.detach().t().contiguous());
+  EXPECT_TRUE(allclose(mm(a.detach().t(), b.detach().t()), expect, 1e-12, 1e-12));
+  // A view whose rows are strided (a slice with step) still works (copied).
+  Tensor c = leaf({6, 4}, 32);
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return mm(in[0].slice(0, 0, 6, 2), in[1]); },
+                        {c, leaf({4, 2}, 33)}));
+}
+
+TEST(Matmul, Float32MatchesFloat64) {
+  Tensor a = leaf({3, 5}, 34).detach(), b = leaf({5, 2}, 35).detach();
+  Tensor d = mm(a, b);
+  Tensor f = mm(a.to(DType::Float32), b.to(DType::Float32));
+  EXPECT_EQ(f.dtype(), DType::Float32);
+  EXPECT_TRUE(allclose(f.to(DType::Float64), d, 1e-5, 1e-6));
+}
+
+TEST(Matmul, Errors) {
+  EXPECT_TRUE(throws_with(
+      [] {
+        mm(zeros({2, 3}), zeros({4, 5}));
+      },
+      "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        mm(zeros({2, 3}), zeros({3, 5}, DType::Float64));
+      },
+      "expected scalar type Float but found Double"));
+  EXPECT_TRUE(throws_with([] { mm(zeros({3}), zeros({3, 5})); }, "self must be a matrix"));
+  EXPECT_TRUE(
+      throws_with([] { matmul(scalar_tensor(1), zeros({4})); },
+                  "both arguments to matmul need to be at least 1D, but they are 0D and 1D"));
+  EXPECT_TRUE(throws_with([] { matmul(zeros({3}), zeros({4})); },
+                          "inconsistent tensor size, expected tensor [3] and src [4]"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        matmul(zeros({2, 3}), zeros({4}));
+      },
+      "size mismatch, got 2, 2x3,4"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        matmul(zeros({2, 3, 4}), zeros({2, 5, 6}));
+      },
+      "Expected size for first two dimensions of batch2 tensor to be: [2, 4] but got: [2, 5]."));
+  EXPECT_TRUE(throws_with(
+      [] {
+        matmul(zeros({2, 3, 4}), zeros({3, 4, 6}));
+      },
+      "must match the size of tensor b"));
+}
+
+TEST(Linear, GradientsAnyLeadingDims) {
+  Tensor w = leaf({5, 4}, 40), b = leaf({5}, 41);
+  for (const Shape& s : {Shape{4}, Shape{3, 4}, Shape{2, 3, 4}}) {
+    Tensor x = leaf(s, 42);
+    EXPECT_TRUE(
+        gradcheck([](const TensorList& in) { return linear(in[0], in[1], in[2]); }, {x, w, b}));
+    EXPECT_TRUE(gradcheck([](const TensorList& in) { return linear(in[0], in[1]); }, {x, w}));
+  }
+  EXPECT_EQ(linear(zeros({2, 3, 4}), zeros({5, 4}), zeros({5})).sizes(), (Shape{2, 3, 5}));
+  EXPECT_TRUE(throws_with(
+      [] {
+        linear(zeros({2, 3}), zeros({5, 4}));
+      },
+      "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"));
+}
+
+// --- losses -----------------------------------------------------------------------------------
+
+TEST(Loss, ReductionFromString) {
+  EXPECT_EQ(reduction_from_string("none"), Reduction::None);
+  EXPECT_EQ(reduction_from_string("mean"), Reduction::Mean);
+  EXPECT_EQ(reduction_from_string("sum"), Reduction::Sum);
+  EXPECT_TRUE(
+      throws_with([] { reduction_from_string("avg"); }, "avg is not a valid value for reduction"));
+}
+
+TEST(Loss, CrossEntropyGradients) {
+  Tensor x = leaf({5, 4}, 50);
+  Tensor t = targets({0, 3, -100, 2, 1}, {5});
+  Tensor w = leaf({4}, 51).detach().abs() + 0.5;
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None})
+    for (double ls : {0.0, 0.2})
+      for (bool weighted : {false, true}) {
+        const Tensor wt = weighted ? w : Tensor();
+        EXPECT_TRUE(gradcheck(
+            [&](const TensorList& in) { return cross_entropy(in[0], t, wt, r, -100, ls); }, {x}))
+            << int(r) << " ls=" << ls << " weighted=" << weighted;
+      }
+  // Custom ignore_index.
+  EXPECT_TRUE(gradcheck(
+      [&](const TensorList& in) {
+        return cross_entropy(in[0], targets({0, 3, 1, 2, 1}, {5}), {}, Reduction::Mean, 1);
+      },
+      {x}));
+}
+
+TEST(Loss, CrossEntropySpatialAnd1D) {
+  Tensor x = leaf({2, 3, 2, 2}, 52);
+  Tensor t = targets({0, 1, 2, -100, 2, 2, 1, 0}, {2, 2, 2});
+  Tensor w = tensor({0.5, 1.0, 2.0}).to(DType::Float64);
+  EXPECT_TRUE(gradcheck(
+      [&](const TensorList& in) { return cross_entropy(in[0], t, w, Reduction::Mean, -100, 0.1); },
+      {x}));
+  EXPECT_TRUE(gradcheck(
+      [&](const TensorList& in) { return cross_entropy(in[0], t, {}, Reduction::None); }, {x}));
+  EXPECT_EQ(cross_entropy(x, t, {}, Reduction::None).sizes(), (Shape{2, 2, 2}));
+  Tensor x1 = leaf({4}, 53);
+  EXPECT_TRUE(gradcheck(
+      [&](const TensorList& in) { return cross_entropy(in[0], scalar_tensor(2, DType::Int64)); },
+      {x1}));
+  EXPECT_TRUE(gradcheck(
+      [&](const TensorList& in) {
+        return cross_entropy(in[0], scalar_tensor(2, DType::Int64), {}, Reduction::Sum, -100, 0.3);
+      },
+      {x1}));
+}
+
+TEST(Loss, CrossEntropyValues) {
+  // Uniform logits: loss = log(C) for every sample.
+  Tensor x = zeros({3, 4});
+  EXPECT_NEAR(cross_entropy(x, targets({0, 1, 2}, {3})).item(), std::log(4.0), 1e-6);
+  // Mean over non-ignored only; weighted mean divides by the weights of the targets.
+  Tensor y = from_vector(std::vector<double>{2, 0, 0, 0, 3, 0}, {2, 3});
+  Tensor lp = log_softmax(y, 1);
+  const auto l = lp.to_vector();
+  EXPECT_NEAR(cross_entropy(y, targets({0, -100}, {2})).item(), -l[0], 1e-6);
+  Tensor w = tensor({1, 2, 3});
+  EXPECT_NEAR(cross_entropy(y, targets({0, 2}, {2}), w).item(), -(1 * l[0] + 3 * l[5]) / 4, 1e-6);
+  // All targets ignored: 0/0 = nan for 'mean', 0 for 'sum'; the gradient is zero, not nan.
+  Tensor z = leaf({2, 3}, 54);
+  Tensor all_ignored = cross_entropy(z, targets({-100, -100}, {2}));
+  EXPECT_TRUE(std::isnan(all_ignored.item()));
+  EXPECT_EQ(cross_entropy(z, targets({-100, -100}, {2}), {}, Reduction::Sum).item(), 0.0);
+  all_ignored.backward();
+  EXPECT_EQ(z.grad().abs().sum().item(), 0.0);
+}
+
+TEST(Loss, CrossEntropyErrors) {
+  Tensor x = zeros({3, 4});
+  EXPECT_TRUE(throws_with(
+      [&] {
+        cross_entropy(x, targets({0, 5, 1}, {3}));
+      },
+      "Target 5 is out of bounds."));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        cross_entropy(x, targets({0, -3, 1}, {3}));
+      },
+      "Target -3 is out of bounds."));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        cross_entropy(x, targets({0, 1}, {2}));
+      },
+      "Expected input batch_size (3) to match target batch_size (2)."));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        cross_entropy(zeros({3, 4, 5}), zeros({3, 4}, DType::Int64));
+      },
+      "Expected target size [3, 5], got [3, 4]"));
+  EXPECT_TRUE(throws_with([&] { cross_entropy(x, zeros({3})); },
+                          "expected scalar type Long but found Float"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        cross_entropy(x, targets({0, 1, 1}, {3}), {}, Reduction::Mean, -100, 1.5);
+      },
+      "label_smoothing must be between 0.0 and 1.0. Got: 1.5"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        cross_entropy(x, targets({0, 1, 1}, {3}), ones({3}));
+      },
+      "weight tensor should be defined either for all 4 classes or no classes but got weight "
+      "tensor of shape: [3]"));
+}
+
+TEST(Loss, NllLossGradientsAndValues) {
+  Tensor x = leaf({4, 3}, 55);
+  Tensor t = targets({2, 0, -100, 1}, {4});
+  Tensor w = tensor({0.3, 1.0, 2.0}).to(DType::Float64);
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    EXPECT_TRUE(gradcheck([&](const TensorList& in) { return nll_loss(in[0], t, {}, r); }, {x}));
+    EXPECT_TRUE(gradcheck([&](const TensorList& in) { return nll_loss(in[0], t, w, r); }, {x}));
+  }
+  Tensor lp = from_vector(std::vector<double>{-1, -2, -3, -4, -5, -6}, {2, 3});
+  EXPECT_NEAR(nll_loss(lp, targets({2, 1}, {2})).item(), (3 + 5) / 2.0, 1e-6);
+  EXPECT_EQ(nll_loss(lp, targets({2, 1}, {2}), {}, Reduction::None).to_vector(),
+            (std::vector<double>{3, 5}));
+}
+
+TEST(Loss, MseLoss) {
+  Tensor a = leaf({3, 4}, 56), b = leaf({3, 4}, 57);
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None})
+    EXPECT_TRUE(gradcheck([r](const TensorList& in) { return mse_loss(in[0], in[1], r); }, {a, b}));
+  EXPECT_NEAR(mse_loss(tensor({1, 2}), tensor({3, 2})).item(), 2.0, 1e-7);
+  EXPECT_NEAR(mse_loss(tensor({1, 2}), tensor({3, 2}), Reduction::Sum).item(), 4.0, 1e-7);
+}
+
+// --- shape ops --------------------------------------------------------------------------------
+
+TEST(ShapeOps, CatGradientsAndValues) {
+  Tensor a = leaf({2, 3}, 60), b = leaf({1, 3}, 61), c = leaf({2, 2}, 62);
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return cat({in[0], in[1]}, 0); }, {a, b}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& in) {
+        return cat({in[0], in[1], in[0]}, -1);
+      },
+      {a, c}));
+  Tensor x = cat({tensor({1, 2}), tensor({3})});
+  EXPECT_EQ(x.to_vector(), (std::vector<double>{1, 2, 3}));
+  // dtype promotion, and legacy empty [0] tensors are skipped.
+  EXPECT_EQ(cat({arange(2), tensor({0.5})}).dtype(), DType::Float32);
+  EXPECT_EQ(cat({zeros({0}), ones({2, 2})}, 1).sizes(), (Shape{2, 2}));
+}
+
+TEST(ShapeOps, CatErrors) {
+  EXPECT_TRUE(throws_with([] { cat({}, 0); }, "torch.cat(): expected a non-empty list of Tensors"));
+  EXPECT_TRUE(throws_with(
+      [] {
+        cat({zeros({2, 3}), zeros({2, 4})}, 0);
+      },
+      "Sizes of tensors must match except in dimension 0. Expected size 3 but got size 4 for "
+      "tensor number 1 in the list."));
+  EXPECT_TRUE(throws_with(
+      [] {
+        cat({zeros({2, 3}), zeros({2, 4, 1})}, 0);
+      },
+      "Tensors must have same number of dimensions: got 2 and 3"));
+  EXPECT_TRUE(throws_with([] { cat({zeros({2, 3})}, 2); }, "out of range"));
+}
+
+TEST(ShapeOps, Stack) {
+  Tensor a = leaf({2, 3}, 63), b = leaf({2, 3}, 64);
+  for (int64_t d : {0, 1, 2, -1})
+    EXPECT_TRUE(gradcheck(
+        [d](const TensorList& in) {
+          return stack({in[0], in[1]}, d);
+        },
+        {a, b}))
+        << d;
+  EXPECT_EQ(stack({a, b, a}, 1).sizes(), (Shape{2, 3, 3}));
+  EXPECT_TRUE(throws_with(
+      [] {
+        stack({zeros({2, 3}), zeros({2, 4})});
+      },
+      "stack expects each tensor to be equal size, but got [2, 3] at entry 0 and [2, 4] at entry "
+      "1"));
+  EXPECT_TRUE(throws_with([] { stack({}); }, "stack expects a non-empty TensorList"));
+}
+
+TEST(ShapeOps, IndexSelect) {
+  Tensor x = leaf({4, 3}, 65);
+  Tensor idx = targets({3, 0, 3, 1}, {4});  // repeats accumulate in backward
+  EXPECT_TRUE(gradcheck([&](const TensorList& in) { return index_select(in[0], 0, idx); }, {x}));
+  EXPECT_TRUE(gradcheck(
+      [&](const TensorList& in) {
+        return index_select(in[0], -1, targets({2, 2}, {2}));
+      },
+      {x}));
+  Tensor y = from_vector(std::vector<double>{0, 1, 2, 3, 4, 5}, {2, 3});
+  EXPECT_EQ(index_select(y, 1, targets({2, 0}, {2})).to_vector(),
+            (std::vector<double>{2, 0, 5, 3}));
+  EXPECT_EQ(index_select(arange(5), 0, targets({4}, {1})).item(), 4.0);  // integer data
+  EXPECT_TRUE(throws_with(
+      [&] {
+        index_select(y, 1, targets({0, 3}, {2}));
+      },
+      "index out of range in self"));
+  EXPECT_TRUE(throws_with([&] { index_select(y, 1, zeros({2})); },
+                          "index_select(): Expected dtype int64 for index"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        index_select(y, 1, targets({0, 1}, {1, 2}));
+      },
+      "index_select(): Index is supposed to be a vector"));
+}
