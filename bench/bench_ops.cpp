@@ -31,8 +31,8 @@ double seconds_per_call(const std::function<void()>& fn) {
 }
 
 void report(const char* name, const char* shape, double flops, double sec) {
-  std::printf("{\"bench\":\"%s\",\"shape\":\"%s\",\"ms\":%.4f,\"gflops\":%.2f}\n", name, shape, sec * 1e3,
-              flops / sec * 1e-9);
+  std::printf("{\"bench\":\"%s\",\"shape\":\"%s\",\"ms\":%.4f,\"gflops\":%.2f}\n", name, shape,
+              sec * 1e3, flops / sec * 1e-9);
   std::fflush(stdout);
 }
 
@@ -45,21 +45,33 @@ Tensor randint_like_labels(int64_t n, int64_t classes, Generator& gen) {
 
 }  // namespace
 
+// Runs one benchmark section; a failure is reported and the rest still run.
+void section(const char* name, const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    std::printf("{\"bench\":\"%s\",\"error\":\"%s\"}\n", name, e.what());
+  }
+}
+
 int main() {
   openblas_set_num_threads(1);
   Generator gen(0);
-  for (int n : {128, 256, 512, 1024}) {
-    Tensor a = randn({n, n}, gen), b = randn({n, n}, gen), c = zeros({n, n});
-    const double flops = 2.0 * n * n * n;
-    char shape[32];
-    std::snprintf(shape, sizeof shape, "%dx%dx%d", n, n, n);
-    report("openblas_sgemm", shape, flops, seconds_per_call([&] {
-             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a.data_ptr<float>(), n,
-                         b.data_ptr<float>(), n, 0.f, c.data_ptr<float>(), n);
-           }));
-    report("tandem_mm", shape, flops, seconds_per_call([&] { mm(a, b); }));
-  }
-  {
+  section("gemm", [&] {
+    for (int n : {128, 256, 512, 1024}) {
+      Tensor a = randn({n, n}, gen), b = randn({n, n}, gen), c = zeros({n, n});
+      const double flops = 2.0 * n * n * n;
+      char shape[32];
+      std::snprintf(shape, sizeof shape, "%dx%dx%d", n, n, n);
+      report("openblas_sgemm", shape, flops, seconds_per_call([&] {
+               cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f,
+                           a.data_ptr<float>(), n, b.data_ptr<float>(), n, 0.f, c.data_ptr<float>(),
+                           n);
+             }));
+      report("tandem_mm", shape, flops, seconds_per_call([&] { mm(a, b); }));
+    }
+  });
+  section("conv2d", [&] {
     // conv2d 3x3, pad 1: batch 32, 32 -> 64 channels, 28x28 (a Fashion-MNIST CNN layer).
     const int64_t N = 32, Ci = 32, Co = 64, H = 28, W = 28, K = 3;
     Tensor x = randn({N, Ci, H, W}, gen).set_requires_grad(true);
@@ -73,29 +85,35 @@ int main() {
     report("tandem_conv2d_fwd_bwd", "32x32x28x28->64 k3", 3 * fwd, seconds_per_call([&] {
              conv2d(x, w, bias, {1, 1}, {1, 1}).sum().backward();
            }));
-  }
-  {
+  });
+  section("mlp", [&] {
     // MLP 784-256-10, batch 64: forward, cross-entropy, backward (no optimizer).
     Tensor x = randn({64, 784}, gen), y = randint_like_labels(64, 10, gen);
-    Tensor w1 = (randn({256, 784}, gen) * 0.03).detach().set_requires_grad(true), b1 = zeros({256}).set_requires_grad(true);
-    Tensor w2 = (randn({10, 256}, gen) * 0.06).detach().set_requires_grad(true), b2 = zeros({10}).set_requires_grad(true);
+    Tensor w1 = (randn({256, 784}, gen) * 0.03).detach().set_requires_grad(true),
+           b1 = zeros({256}).set_requires_grad(true);
+    Tensor w2 = (randn({10, 256}, gen) * 0.06).detach().set_requires_grad(true),
+           b2 = zeros({10}).set_requires_grad(true);
     const double flops = 3 * 2.0 * 64 * (784 * 256 + 256 * 10);
     report("tandem_mlp_step", "64x784-256-10", flops, seconds_per_call([&] {
              cross_entropy(linear(relu(linear(x, w1, b1)), w2, b2), y).backward();
            }));
-  }
-  {
-    // CNN step (configs/fashion_mnist_cnn.yaml's shape): conv3x3(1->32)+BN+ReLU+pool, linear 6272->10.
+  });
+  section("cnn", [&] {
+    // CNN step (configs/fashion_mnist_cnn.yaml's shape): conv3x3(1->32)+BN+ReLU+pool, linear
+    // 6272->10.
     Tensor x = randn({64, 1, 28, 28}, gen), y = randint_like_labels(64, 10, gen);
-    Tensor w = (randn({32, 1, 3, 3}, gen) * 0.3).detach().set_requires_grad(true), b = zeros({32}).set_requires_grad(true);
+    Tensor w = (randn({32, 1, 3, 3}, gen) * 0.3).detach().set_requires_grad(true),
+           b = zeros({32}).set_requires_grad(true);
     Tensor g = ones({32}).set_requires_grad(true), be = zeros({32}).set_requires_grad(true);
     Tensor rm = zeros({32}), rv = ones({32});
-    Tensor fw = (randn({10, 6272}, gen) * 0.01).detach().set_requires_grad(true), fb = zeros({10}).set_requires_grad(true);
+    Tensor fw = (randn({10, 6272}, gen) * 0.01).detach().set_requires_grad(true),
+           fb = zeros({10}).set_requires_grad(true);
     const double flops = 3 * 2.0 * 64 * (32 * 9 * 28 * 28 + 6272 * 10);
     report("tandem_cnn_step", "64x1x28x28 conv32-bn-relu-pool-fc", flops, seconds_per_call([&] {
-             Tensor h = max_pool2d(relu(batch_norm(conv2d(x, w, b, {1, 1}, {1, 1}), rm, rv, g, be, true)), {2, 2});
+             Tensor h = max_pool2d(
+                 relu(batch_norm(conv2d(x, w, b, {1, 1}, {1, 1}), rm, rv, g, be, true)), {2, 2});
              cross_entropy(linear(h.flatten(1), fw, fb), y).backward();
            }));
-  }
+  });
   return 0;
 }
