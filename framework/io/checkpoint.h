@@ -1,0 +1,42 @@
+// Checkpoint: everything needed to resume a run exactly, in one safetensors file. Tensors are
+// ordinary entries ("model/<key>", "optimizer/state/<i>/<name>", ...); everything else (epoch,
+// step, optimizer hyper-parameters, scheduler state, best metric, RNG states, the resolved
+// config, world size, format version) is JSON in __metadata__["tandem"], and
+// __metadata__["crc32"] checks the whole data region, so truncation or corruption is reported
+// with the path instead of loading garbage. Writes are atomic (temp file, fsync, rename).
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "framework/core/ordered_dict.h"
+#include "framework/core/value.h"
+
+namespace tandem::io {
+
+inline constexpr int64_t kCheckpointFormatVersion = 1;
+
+struct Checkpoint {
+  int64_t epoch = 0;          // epochs completed
+  int64_t global_step = 0;    // optimizer steps completed
+  int64_t step_in_epoch = 0;  // steps of the current epoch already done (mid-epoch save), else 0
+  OrderedDict<std::string, Tensor> model;  // the unwrapped model's state_dict (no module. prefix)
+  Value optimizer;  // PyTorch's optimizer state_dict layout
+  Value scheduler;  // PyTorch's scheduler state_dict layout (None if no scheduler)
+  double best_metric = 0;
+  bool has_best_metric = false;
+  bool is_best = false;
+  std::string monitor;  // the metric best_metric refers to
+  std::map<std::string, std::string> rng;  // generator name -> Generator::get_state()
+  std::string config_yaml;  // the resolved run config
+  int64_t world_size = 1;
+  int64_t format_version = kCheckpointFormatVersion;
+};
+
+void save_checkpoint(const Checkpoint& ckpt, const std::string& path);
+// Throws a clear error naming `path` for a missing, truncated, corrupted or foreign file.
+Checkpoint load_checkpoint(const std::string& path);
+// True if `path` is a tandem checkpoint (a safetensors file with tandem metadata).
+bool is_tandem_checkpoint(const std::string& path);
+
+}  // namespace tandem::io
