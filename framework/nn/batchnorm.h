@@ -13,6 +13,7 @@
 namespace tandem::nn {
 
 struct BatchNormOptions {
+  BatchNormOptions(int64_t num_features = 0) : num_features(num_features) {}  // NOLINT
   int64_t num_features = 0;
   double eps = 1e-5;
   std::optional<double> momentum = 0.1;  // nullopt: cumulative moving average
@@ -44,7 +45,7 @@ class BatchNormBase : public Module {
 class BatchNorm1d : public BatchNormBase {
  public:
   explicit BatchNorm1d(const BatchNormOptions& options) : BatchNormBase("BatchNorm1d", options) {}
-  explicit BatchNorm1d(int64_t num_features) : BatchNorm1d(BatchNormOptions{num_features}) {}
+  explicit BatchNorm1d(int64_t num_features) : BatchNorm1d(BatchNormOptions(num_features)) {}
 
  protected:
   void check_input_dim(const Tensor& x) const override;
@@ -53,7 +54,7 @@ class BatchNorm1d : public BatchNormBase {
 class BatchNorm2d : public BatchNormBase {
  public:
   explicit BatchNorm2d(const BatchNormOptions& options) : BatchNormBase("BatchNorm2d", options) {}
-  explicit BatchNorm2d(int64_t num_features) : BatchNorm2d(BatchNormOptions{num_features}) {}
+  explicit BatchNorm2d(int64_t num_features) : BatchNorm2d(BatchNormOptions(num_features)) {}
 
  protected:
   void check_input_dim(const Tensor& x) const override;

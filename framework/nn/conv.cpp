@@ -65,7 +65,10 @@ std::string ConvBase::extra_repr() const {
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Size2 stride,
                Size2 padding, bool bias, Generator& gen)
-    : Conv2d(Conv2dOptions{in_channels, out_channels, kernel_size, stride, padding, "", 1, 1, bias},
+    : Conv2d(Conv2dOptions(in_channels, out_channels, kernel_size)
+                 .with_stride(stride)
+                 .with_padding(padding)
+                 .with_bias(bias),
              gen) {}
 
 Tensor Conv2d::forward(const Tensor& x) {

@@ -14,6 +14,8 @@
 namespace tandem::nn {
 
 struct Conv2dOptions {
+  Conv2dOptions(int64_t in_channels = 0, int64_t out_channels = 0, Size2 kernel_size = 1)
+      : in_channels(in_channels), out_channels(out_channels), kernel_size(kernel_size) {}
   int64_t in_channels = 0;
   int64_t out_channels = 0;
   Size2 kernel_size = 1;

@@ -10,6 +10,9 @@
 namespace tandem::nn {
 
 struct MaxPool2dOptions {
+  MaxPool2dOptions(Size2 kernel_size = 1, std::optional<Size2> stride = std::nullopt,
+                   Size2 padding = 0)
+      : kernel_size(kernel_size), stride(stride), padding(padding) {}
   Size2 kernel_size = 1;
   std::optional<Size2> stride;  // None: kernel_size
   Size2 padding = 0;
@@ -22,13 +25,16 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(const MaxPool2dOptions& options);
   explicit MaxPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                      Size2 padding = 0)
-      : MaxPool2d(MaxPool2dOptions{kernel_size, stride, padding}) {}
+      : MaxPool2d(MaxPool2dOptions(kernel_size, stride, padding)) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   MaxPool2dOptions options;
 };
 
 struct AvgPool2dOptions {
+  AvgPool2dOptions(Size2 kernel_size = 1, std::optional<Size2> stride = std::nullopt,
+                   Size2 padding = 0)
+      : kernel_size(kernel_size), stride(stride), padding(padding) {}
   Size2 kernel_size = 1;
   std::optional<Size2> stride;
   Size2 padding = 0;
@@ -41,7 +47,7 @@ class AvgPool2d : public Module {
   explicit AvgPool2d(const AvgPool2dOptions& options);
   explicit AvgPool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
                      Size2 padding = 0)
-      : AvgPool2d(AvgPool2dOptions{kernel_size, stride, padding}) {}
+      : AvgPool2d(AvgPool2dOptions(kernel_size, stride, padding)) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   AvgPool2dOptions options;

@@ -22,7 +22,7 @@ std::string Upsample::extra_repr() const {
   std::string info = options.scale_factor
                          ? "scale_factor=" + python_float_str(*options.scale_factor)
                          : "size=" + options.size->str();
-  return info + ", mode='" + options.mode + "'";
+  return info + ", mode=" + options.mode;
 }
 
 }  // namespace tandem::nn

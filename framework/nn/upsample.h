@@ -1,5 +1,5 @@
 // Upsample (torch/nn/modules/upsampling.py): size or scale_factor, mode, align_corners.
-//   Upsample(scale_factor=2.0, mode='bilinear')  -- repr as PyTorch 1.13
+//   Upsample(scale_factor=2.0, mode=bilinear)  -- repr as PyTorch 1.13 (mode unquoted)
 #pragma once
 
 #include <optional>
