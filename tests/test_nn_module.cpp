@@ -692,3 +692,27 @@ TEST(NnLayers, LossModulesAndActivations) {
   EXPECT_EQ(error_text([] { GELU g("fast"); }),
             "approximate argument must be either none or tanh.");
 }
+
+TEST(NnModule, ForwardDefaultsDispatchBetweenSingleAndMany) {
+  struct OnlyMany : Module {
+    OnlyMany() : Module("OnlyMany") {}
+    std::vector<Tensor> forward_many(const std::vector<Tensor>& in) override {
+      return {in[0] * 2.0};
+    }
+  };
+  struct Outer : Module {
+    Outer() : Module("Outer") { register_module("inner", std::make_shared<OnlyMany>()); }
+    std::vector<Tensor> forward_many(const std::vector<Tensor>& in) override {
+      return {(*child("inner"))(in[0]) + 1.0};  // child uses its default forward
+    }
+  };
+  auto outer = std::make_shared<Outer>();
+  EXPECT_EQ((*outer)(ones({2})).to_vector(), (std::vector<double>{3.0, 3.0}));
+  auto plain = std::make_shared<Module>("Plain");
+  EXPECT_EQ(error_text([&] { (*plain)(ones({1})); }),
+            "Module [Plain] is missing the required \"forward\" function");
+  EXPECT_EQ(error_text([&] {
+              std::make_shared<ReLU>()->forward_many({ones({1}), ones({1})});
+            }),
+            "ReLU.forward takes 1 input, got 2");
+}

@@ -45,8 +45,6 @@ void convert_in_place(const Tensor& t, Device device, std::optional<DType> dtype
   impl->dtype = converted.dtype();
 }
 
-thread_local int default_forward_depth = 0;
-
 }  // namespace
 
 std::string python_float_str(double v) {
@@ -104,37 +102,35 @@ Module::Module(std::string class_name) : class_name_(std::move(class_name)) {}
 
 // ---- forward --------------------------------------------------------------------------------
 
+// Each default calls the other; a per-module flag turns "neither is overridden" into an error
+// instead of endless recursion (and leaves children free to use their own defaults).
+namespace {
+struct DispatchGuard {
+  bool& flag;
+  explicit DispatchGuard(bool& f) : flag(f) { flag = true; }
+  ~DispatchGuard() { flag = false; }
+};
+}  // namespace
+
 Tensor Module::forward(const Tensor& x) {
-  TANDEM_CHECK(default_forward_depth == 0, "Module [", name_,
+  TANDEM_CHECK(!in_default_dispatch_, "Module [", class_name_,
                "] is missing the required \"forward\" function");
-  ++default_forward_depth;
   std::vector<Tensor> out;
-  try {
+  {
+    DispatchGuard guard(in_default_dispatch_);
     out = forward_many({x});
-  } catch (...) {
-    --default_forward_depth;
-    throw;
   }
-  --default_forward_depth;
-  TANDEM_CHECK(out.size() == 1, name_, ".forward returns ", out.size(),
+  TANDEM_CHECK(out.size() == 1, class_name_, ".forward returns ", out.size(),
                " tensors; call forward_many to get them all");
   return out[0];
 }
 
 std::vector<Tensor> Module::forward_many(const std::vector<Tensor>& inputs) {
-  TANDEM_CHECK(default_forward_depth == 0, "Module [", name_,
+  TANDEM_CHECK(!in_default_dispatch_, "Module [", class_name_,
                "] is missing the required \"forward\" function");
-  TANDEM_CHECK(inputs.size() == 1, name_, ".forward takes 1 input, got ", inputs.size());
-  ++default_forward_depth;
-  Tensor y;
-  try {
-    y = forward(inputs[0]);
-  } catch (...) {
-    --default_forward_depth;
-    throw;
-  }
-  --default_forward_depth;
-  return {y};
+  TANDEM_CHECK(inputs.size() == 1, class_name_, ".forward takes 1 input, got ", inputs.size());
+  DispatchGuard guard(in_default_dispatch_);
+  return {forward(inputs[0])};
 }
 
 // ---- registration ---------------------------------------------------------------------------
@@ -290,7 +286,7 @@ std::vector<Tensor> Module::buffers(bool recurse) const {
 
 ModulePtr Module::child(const std::string& name) const {
   const ModulePtr* m = children_.find(name);
-  TANDEM_CHECK(m != nullptr, name_, " has no attribute `", name, "`");
+  TANDEM_CHECK(m != nullptr, class_name_, " has no attribute `", name, "`");
   return *m;
 }
 
@@ -507,7 +503,7 @@ IncompatibleKeys Module::load_state_dict(const StateDict& state_dict, bool stric
                                         join_quoted(result.missing_keys, "\"", ", ") + ". ");
   }
   if (!errors.empty()) {
-    std::string msg = "Error(s) in loading state_dict for " + name_ + ":\n\t";
+    std::string msg = "Error(s) in loading state_dict for " + class_name_ + ":\n\t";
     for (size_t i = 0; i < errors.size(); ++i) msg += (i ? "\n\t" : "") + errors[i];
     throw Error(msg,
                 "check that the checkpoint was saved from the same architecture; "
@@ -529,7 +525,7 @@ std::string Module::repr() const {
   size_t n_extra = lines.size();
   for (const auto& [key, c] : children_)
     lines.push_back("(" + key + "): " + addindent(c ? c->repr() : "None", 2));
-  std::string out = name_ + "(";
+  std::string out = class_name_ + "(";
   if (!lines.empty()) {
     if (n_extra == 1 && lines.size() == 1) {
       out += lines[0];

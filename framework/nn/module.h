@@ -106,7 +106,7 @@ class Module : public std::enable_shared_from_this<Module> {
   template <typename M>
   std::shared_ptr<M> child_as(const std::string& name) const {
     auto m = std::dynamic_pointer_cast<M>(child(name));
-    TANDEM_CHECK(m != nullptr, name_, " child '", name, "' has another type");
+    TANDEM_CHECK(m != nullptr, class_name_, " child '", name, "' has another type");
     return m;
   }
   ModulePtr get_submodule(const std::string& target);  // "layer1.0.conv1"; "" is this module
@@ -164,7 +164,7 @@ class Module : public std::enable_shared_from_this<Module> {
                       std::vector<std::string>& unexpected, std::vector<std::string>& errors);
 
   std::string class_name_;
-  const std::string& name_ = class_name_;
+  bool in_default_dispatch_ = false;  // see Module::forward
   OrderedDict<std::string, Tensor> parameters_;
   OrderedDict<std::string, Tensor> buffers_;
   std::vector<std::string> non_persistent_;
