@@ -144,7 +144,10 @@ Tensor& Module::register_parameter(const std::string& name, Tensor t, bool requi
   check_new_name(name, "parameter");
   TANDEM_CHECK(!buffers_.contains(name) && !children_.contains(name), "attribute '", name,
                "' already exists");
-  if (t.defined() && t.is_leaf()) t.set_requires_grad(requires_grad);
+  TANDEM_CHECK(!t.defined() || t.is_leaf(), "Cannot assign non-leaf Tensor to parameter '", name,
+               "'. Model parameters must be created explicitly. To express '", name,
+               "' as a function of another Tensor, compute the value in the forward() method.");
+  if (t.defined()) t.set_requires_grad(requires_grad);
   parameters_.set(name, std::move(t));
   return parameters_.at(name);
 }
