@@ -1,0 +1,46 @@
+// Activation modules: forward through ops/activation.h, PyTorch's extra_repr.
+#include "framework/nn/activation.h"
+
+#include "framework/ops/activation.h"
+
+namespace tandem::nn {
+
+namespace {
+// torch.nn.functional._get_softmax_dim
+int64_t implicit_softmax_dim(const Tensor& x) {
+  int64_t nd = x.dim();
+  return (nd == 0 || nd == 1 || nd == 3) ? 0 : 1;
+}
+std::string dim_str(std::optional<int64_t> d) { return d ? std::to_string(*d) : "None"; }
+}  // namespace
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+
+Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, negative_slope); }
+
+std::string LeakyReLU::extra_repr() const {
+  return "negative_slope=" + python_float_str(negative_slope) + (inplace ? ", inplace=True" : "");
+}
+
+GELU::GELU(std::string approx) : Module("GELU"), approximate(std::move(approx)) {
+  TANDEM_CHECK(approximate == "none" || approximate == "tanh",
+               "approximate argument must be either none or tanh.");
+}
+
+Tensor GELU::forward(const Tensor& x) { return gelu(x, approximate); }
+
+Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+
+Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
+
+Tensor Softmax::forward(const Tensor& x) {
+  return softmax(x, dim.value_or(implicit_softmax_dim(x)));
+}
+std::string Softmax::extra_repr() const { return "dim=" + dim_str(dim); }
+
+Tensor LogSoftmax::forward(const Tensor& x) {
+  return log_softmax(x, dim.value_or(implicit_softmax_dim(x)));
+}
+std::string LogSoftmax::extra_repr() const { return "dim=" + dim_str(dim); }
+
+}  // namespace tandem::nn

@@ -1,0 +1,23 @@
+// Dropout module.
+#include "framework/nn/dropout.h"
+
+#include "framework/nn/size2.h"
+#include "framework/ops/dropout.h"
+
+namespace tandem::nn {
+
+Dropout::Dropout(double p, bool inplace, std::shared_ptr<Generator> generator)
+    : Module("Dropout"), p(p), inplace(inplace), generator(std::move(generator)) {
+  TANDEM_CHECK(p >= 0 && p <= 1, "dropout probability has to be between 0 and 1, but got ",
+               python_float_str(p));
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+  return dropout(x, p, training_, generator ? *generator : default_generator());
+}
+
+std::string Dropout::extra_repr() const {
+  return "p=" + python_float_str(p) + ", inplace=" + py_bool(inplace);
+}
+
+}  // namespace tandem::nn

@@ -1,0 +1,119 @@
+// U-Net implementation (milesial/Pytorch-UNet), registration order as the original.
+#include "framework/nn/models/unet.h"
+
+#include "framework/nn/nn.h"
+#include "framework/ops/shape_ops.h"
+#include "framework/tensor/factories.h"
+
+namespace tandem::nn::models {
+
+namespace {
+// F.pad(x, [left, right, top, bottom]) with zeros, for non-negative pads (built with cat so it
+// is differentiable).
+Tensor pad2d(const Tensor& x, int64_t left, int64_t right, int64_t top, int64_t bottom) {
+  TANDEM_CHECK(left >= 0 && right >= 0 && top >= 0 && bottom >= 0,
+               "Up: the skip connection is smaller than the upsampled tensor (negative padding)");
+  Tensor y = x;
+  auto zeros_with = [&](const Tensor& like, int64_t dim, int64_t n) {
+    Shape s = like.sizes();
+    s[size_t(dim)] = n;
+    return zeros(s, TensorOptions(like.dtype()).with_device(like.device()));
+  };
+  if (left || right) {
+    std::vector<Tensor> parts;
+    if (left) parts.push_back(zeros_with(y, 3, left));
+    parts.push_back(y);
+    if (right) parts.push_back(zeros_with(y, 3, right));
+    y = cat(parts, 3);
+  }
+  if (top || bottom) {
+    std::vector<Tensor> parts;
+    if (top) parts.push_back(zeros_with(y, 2, top));
+    parts.push_back(y);
+    if (bottom) parts.push_back(zeros_with(y, 2, bottom));
+    y = cat(parts, 2);
+  }
+  return y;
+}
+}  // namespace
+
+DoubleConv::DoubleConv(int64_t in, int64_t out, int64_t mid, Generator& gen)
+    : Module("DoubleConv") {
+  if (mid <= 0) mid = out;
+  register_module("double_conv",
+                  std::make_shared<Sequential>(std::vector<ModulePtr>{
+                      std::make_shared<Conv2d>(in, mid, 3, 1, 1, false, gen),
+                      std::make_shared<BatchNorm2d>(mid), std::make_shared<ReLU>(true),
+                      std::make_shared<Conv2d>(mid, out, 3, 1, 1, false, gen),
+                      std::make_shared<BatchNorm2d>(out), std::make_shared<ReLU>(true)}));
+}
+
+Tensor DoubleConv::forward(const Tensor& x) { return (*child("double_conv"))(x); }
+
+Down::Down(int64_t in, int64_t out, Generator& gen) : Module("Down") {
+  register_module("maxpool_conv", std::make_shared<Sequential>(std::vector<ModulePtr>{
+                                      std::make_shared<MaxPool2d>(2),
+                                      std::make_shared<DoubleConv>(in, out, 0, gen)}));
+}
+
+Tensor Down::forward(const Tensor& x) { return (*child("maxpool_conv"))(x); }
+
+Up::Up(int64_t in, int64_t out, bool bilinear, Generator& gen) : Module("Up") {
+  if (bilinear) {
+    register_module(
+        "up", std::make_shared<Upsample>(UpsampleOptions{std::nullopt, 2.0, "bilinear", true}));
+    register_module("conv", std::make_shared<DoubleConv>(in, out, in / 2, gen));
+  } else {
+    register_module(
+        "up", std::make_shared<ConvTranspose2d>(Conv2dOptions(in, in / 2, 2).with_stride(2), gen));
+    register_module("conv", std::make_shared<DoubleConv>(in, out, 0, gen));
+  }
+}
+
+std::vector<Tensor> Up::forward_many(const std::vector<Tensor>& inputs) {
+  TANDEM_CHECK(inputs.size() == 2, "Up takes (x1, x2), got ", inputs.size(), " tensors");
+  Tensor x1 = (*child("up"))(inputs[0]);
+  const Tensor& x2 = inputs[1];
+  int64_t dy = x2.size(2) - x1.size(2), dx = x2.size(3) - x1.size(3);
+  x1 = pad2d(x1, dx / 2, dx - dx / 2, dy / 2, dy - dy / 2);
+  return {(*child("conv"))(cat({x2, x1}, 1))};
+}
+
+OutConv::OutConv(int64_t in, int64_t out, Generator& gen) : Module("OutConv") {
+  register_module("conv", std::make_shared<Conv2d>(in, out, 1, 1, 0, true, gen));
+}
+
+Tensor OutConv::forward(const Tensor& x) { return (*child("conv"))(x); }
+
+UNet::UNet(const UNetOptions& o, Generator& gen) : Module("UNet"), options(o) {
+  int64_t w = o.width, factor = o.bilinear ? 2 : 1;
+  register_module("inc", std::make_shared<DoubleConv>(o.n_channels, w, 0, gen));
+  register_module("down1", std::make_shared<Down>(w, 2 * w, gen));
+  register_module("down2", std::make_shared<Down>(2 * w, 4 * w, gen));
+  register_module("down3", std::make_shared<Down>(4 * w, 8 * w, gen));
+  register_module("down4", std::make_shared<Down>(8 * w, 16 * w / factor, gen));
+  register_module("up1", std::make_shared<Up>(16 * w, 8 * w / factor, o.bilinear, gen));
+  register_module("up2", std::make_shared<Up>(8 * w, 4 * w / factor, o.bilinear, gen));
+  register_module("up3", std::make_shared<Up>(4 * w, 2 * w / factor, o.bilinear, gen));
+  register_module("up4", std::make_shared<Up>(2 * w, w, o.bilinear, gen));
+  register_module("outc", std::make_shared<OutConv>(w, o.n_classes, gen));
+}
+
+Tensor UNet::forward(const Tensor& x) {
+  Tensor x1 = (*child("inc"))(x);
+  Tensor x2 = (*child("down1"))(x1);
+  Tensor x3 = (*child("down2"))(x2);
+  Tensor x4 = (*child("down3"))(x3);
+  Tensor x5 = (*child("down4"))(x4);
+  Tensor y = child("up1")->forward_many({x5, x4})[0];
+  y = child("up2")->forward_many({y, x3})[0];
+  y = child("up3")->forward_many({y, x2})[0];
+  y = child("up4")->forward_many({y, x1})[0];
+  return (*child("outc"))(y);
+}
+
+std::shared_ptr<UNet> unet(const UNetOptions& o, Generator& gen) {
+  return std::make_shared<UNet>(o, gen);
+}
+
+}  // namespace tandem::nn::models

@@ -1,0 +1,15 @@
+// Umbrella header: everything in tandem::nn (modules, containers, layers, init).
+#pragma once
+
+#include "framework/nn/activation.h"  // ReLU, LeakyReLU, GELU, Sigmoid, Tanh, Softmax, LogSoftmax
+#include "framework/nn/batchnorm.h"   // BatchNorm1d, BatchNorm2d
+#include "framework/nn/containers.h"  // Sequential, ModuleList, ModuleDict
+#include "framework/nn/conv.h"        // Conv2d, ConvTranspose2d
+#include "framework/nn/dropout.h"     // Dropout
+#include "framework/nn/flatten.h"     // Flatten
+#include "framework/nn/init.h"        // nn::init::*
+#include "framework/nn/linear.h"      // Linear, Identity
+#include "framework/nn/loss.h"        // CrossEntropyLoss, NLLLoss, MSELoss
+#include "framework/nn/module.h"      // Module, StateDict, IncompatibleKeys
+#include "framework/nn/pooling.h"     // MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+#include "framework/nn/upsample.h"    // Upsample

@@ -1,0 +1,268 @@
+// Model zoo against torchvision 0.14 / milesial Pytorch-UNet (fixture: tests/fixtures/make_nn.py):
+// state_dict keys, order and shapes of every zoo model; with the same closed-form weights,
+// eval-mode outputs and one train-mode step's gradients of resnet18 and two small U-Nets.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/nn/models/builder.h"
+#include "framework/nn/models/resnet.h"
+#include "framework/nn/models/simple.h"
+#include "framework/nn/models/unet.h"
+#include "framework/nn/models/vgg.h"
+#include "framework/nn/nn.h"
+#include "framework/ops/loss.h"
+#include "framework/tensor/factories.h"
+
+using namespace tandem;
+using namespace tandem::nn;
+using nlohmann::json;
+
+namespace {
+
+const json& fixture() {
+  static json j = [] {
+    std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/nn_keys.json");
+    EXPECT_TRUE(f.good()) << "missing fixture nn_keys.json (run tests/fixtures/make_nn.py)";
+    json out;
+    f >> out;
+    return out;
+  }();
+  return j;
+}
+
+void expect_keys(const Module& m, const char* name) {
+  const json& ref = fixture()["zoo"][name];
+  StateDict sd = m.state_dict();
+  ASSERT_EQ(sd.size(), ref.size()) << name;
+  size_t i = 0;
+  for (const auto& [k, v] : sd) {
+    ASSERT_EQ(k, ref[i][0].get<std::string>()) << name << " key #" << i;
+    EXPECT_EQ(v.sizes(), ref[i][1].get<Shape>()) << name << " " << k;
+    ++i;
+  }
+}
+
+// The closed-form weights of make_nn.py's fill_formula.
+void fill_formula(Module& m) {
+  NoGradGuard g;
+  int64_t k = 0;
+  for (const auto& [name, t] : m.state_dict()) {
+    int64_t idx = k++;
+    if (!is_floating(t.dtype())) continue;
+    int64_t n = t.numel();
+    auto ends = [&](const std::string& s) {
+      return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
+    std::vector<double> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      double s = std::sin(0.37 * double(i) + double(idx));
+      if (ends("running_var"))
+        v[size_t(i)] = 0.75 + 0.25 * s;
+      else if (ends("running_mean"))
+        v[size_t(i)] = 0.1 * s;
+      else if (t.dim() == 1 && ends("weight"))
+        v[size_t(i)] = 1.0 + 0.1 * s;
+      else if (t.dim() >= 2)
+        v[size_t(i)] = s / std::sqrt(double(n) / double(t.size(0)));
+      else
+        v[size_t(i)] = 0.1 * s;
+    }
+    Tensor dst = t;
+    dst.copy_(from_vector(v, t.sizes(), DType::Float64));
+  }
+}
+
+Tensor formula_input(const Shape& shape) {
+  int64_t n = shape_numel(shape);
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = std::sin(0.1 * double(i));
+  return from_vector(v, shape, DType::Float64).to(DType::Float32);
+}
+
+Tensor target_tensor(const json& t) {
+  std::vector<int64_t> flat;
+  Shape shape;
+  std::function<void(const json&, size_t)> walk = [&](const json& j, size_t depth) {
+    if (j.is_array()) {
+      if (shape.size() <= depth) shape.push_back(int64_t(j.size()));
+      for (const auto& e : j) walk(e, depth + 1);
+    } else {
+      flat.push_back(j.get<int64_t>());
+    }
+  };
+  walk(t, 0);
+  return from_vector(flat, shape);
+}
+
+double max_abs(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m = std::max(m, std::abs(x));
+  return m;
+}
+
+// Runs the case; returns false (after GTEST_SKIP) when an op it needs has not landed yet.
+void check_numerics(Module& model, const char* name) {
+  const json& c = fixture()["numerics"][name];
+  fill_formula(model);
+  Tensor x = formula_input(c["input_shape"].get<Shape>());
+  try {
+    model.eval();
+    Tensor y;
+    {
+      NoGradGuard g;
+      y = model(x);
+    }
+    EXPECT_EQ(y.sizes(), c["eval_output_shape"].get<Shape>());
+    auto ref = c["eval_output"].get<std::vector<double>>();
+    auto got = y.to_vector();
+    ASSERT_EQ(got.size(), ref.size());
+    double tol = 1e-4 * max_abs(ref);
+    for (size_t i = 0; i < ref.size(); ++i)
+      ASSERT_NEAR(got[i], ref[i], tol) << name << " eval output #" << i;
+
+    model.train();
+    Tensor out = model(x);
+    Tensor loss = cross_entropy(out, target_tensor(c["target"]));
+    EXPECT_NEAR(loss.item(), c["train_loss"].get<double>(),
+                1e-4 * std::abs(c["train_loss"].get<double>()));
+    loss.backward();
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("not implemented yet") != std::string::npos)
+      GTEST_SKIP() << "an op this model needs has not landed yet: " << e.what();
+    throw;
+  }
+  auto params = model.named_parameters();
+  const json& grads = c["grads"];
+  ASSERT_EQ(params.size(), grads.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const auto& [pname, p] = params[i];
+    const json& ref = grads[i];
+    ASSERT_EQ(pname, ref["name"].get<std::string>());
+    ASSERT_TRUE(p.grad().defined()) << pname;
+    auto g = p.grad().to_vector();
+    double sum = 0, abs_sum = 0;
+    for (double v : g) sum += v, abs_sum += std::abs(v);
+    double ref_abs = ref["abs_sum"].get<double>();
+    EXPECT_NEAR(abs_sum, ref_abs, 1e-4 * ref_abs + 1e-9) << name << " " << pname << " |grad| sum";
+    EXPECT_NEAR(sum, ref["sum"].get<double>(), 1e-4 * ref_abs + 1e-9)
+        << name << " " << pname << " grad sum";
+    auto head = ref["head"].get<std::vector<double>>();
+    double htol = 1e-4 * std::max(max_abs(head), ref_abs / double(g.size())) + 1e-9;
+    for (size_t j = 0; j < head.size(); ++j)
+      EXPECT_NEAR(g[j], head[j], htol) << name << " " << pname << " grad[" << j << "]";
+  }
+  // the train step updated the running statistics as PyTorch's
+  for (const auto& [bname, b] : model.named_buffers()) {
+    const json* ref = nullptr;
+    if (c["buffer_sums_after_train"].contains(bname)) ref = &c["buffer_sums_after_train"][bname];
+    if (!ref) continue;
+    double s = b.sum().item();
+    EXPECT_NEAR(s, ref->get<double>(), 1e-4 * std::max(1.0, std::abs(ref->get<double>()))) << bname;
+  }
+}
+
+}  // namespace
+
+// BatchNorm's module-level bookkeeping: num_batches_tracked, momentum and momentum=None
+// (cumulative average) running statistics over 3 train steps, as PyTorch.
+TEST(NnZoo, BatchNormRunningStatisticsAsPyTorch) {
+  const json& cases = fixture()["batchnorm"];
+  try {
+    for (const char* name : {"momentum_0.1", "momentum_none"}) {
+      const json& c = cases[name];
+      BatchNormOptions o(3);
+      if (std::string(name) == "momentum_none") o.momentum = std::nullopt;
+      BatchNorm2d bn(o);
+      for (int step = 0; step < 3; ++step) {
+        Tensor x = formula_input({2, 3, 4, 5}) * double(step + 1) + double(step);
+        auto y = bn(x).to_vector();
+        auto ref = c["out_heads"][size_t(step)].get<std::vector<double>>();
+        for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-4) << name;
+      }
+      auto rm = bn.running_mean.to_vector(), rv = bn.running_var.to_vector();
+      auto erm = c["running_mean"].get<std::vector<double>>();
+      auto erv = c["running_var"].get<std::vector<double>>();
+      for (size_t i = 0; i < 3; ++i) {
+        EXPECT_NEAR(rm[i], erm[i], 1e-4 * std::max(1.0, std::abs(erm[i]))) << name;
+        EXPECT_NEAR(rv[i], erv[i], 1e-4 * std::max(1.0, std::abs(erv[i]))) << name;
+      }
+      EXPECT_EQ(bn.num_batches_tracked.item(), c["num_batches_tracked"].get<double>());
+    }
+    BatchNorm1d bn1(3);
+    bn1(formula_input({5, 3}));
+    auto erm = cases["bn1d"]["running_mean"].get<std::vector<double>>();
+    auto rm = bn1.running_mean.to_vector();
+    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(rm[i], erm[i], 1e-5);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("not implemented yet") != std::string::npos)
+      GTEST_SKIP() << "batch_norm has not landed yet: " << e.what();
+    throw;
+  }
+}
+
+TEST(NnZoo, KeysAndShapesMatchPyTorch) {
+  expect_keys(*models::mlp(), "mlp");
+  expect_keys(*models::simple_cnn(), "simple_cnn");
+  models::ResNetOptions r10;
+  r10.num_classes = 10;
+  expect_keys(*models::resnet18(r10), "resnet18");
+  expect_keys(*models::resnet34(), "resnet34");
+  expect_keys(*models::resnet50(), "resnet50");
+  models::ResNetOptions r1;
+  r1.num_classes = 10;
+  r1.in_channels = 1;
+  expect_keys(*models::resnet18(r1), "resnet18_in1");
+  models::UNetOptions u;
+  expect_keys(*models::unet(u), "unet");
+  u.bilinear = true;
+  expect_keys(*models::unet(u), "unet_bilinear");
+}
+
+TEST(NnZoo, Vgg11BnKeysAndShapes) { expect_keys(*models::vgg11_bn(), "vgg11_bn"); }
+
+TEST(NnZoo, BuilderBuildsEveryZooModel) {
+  Value spec = Value::dict();
+  spec.set(Value("name"), Value("resnet50"));
+  expect_keys(*models::build_model(spec), "resnet50");
+  Value u = Value::dict();
+  u.set(Value("name"), Value("unet"));
+  u.set(Value("bilinear"), Value(true));
+  expect_keys(*models::build_model(u), "unet_bilinear");
+  expect_keys(*models::build_model(Value("mlp")), "mlp");
+}
+
+TEST(NnZoo, MlpMatchesPyTorchEvalAndTrainStep) {
+  auto net = models::mlp();
+  check_numerics(*net, "mlp");
+}
+
+TEST(NnZoo, SimpleCnnMatchesPyTorchEvalAndTrainStep) {
+  auto net = models::simple_cnn();
+  check_numerics(*net, "simple_cnn");
+}
+
+TEST(NnZoo, ResNet18MatchesPyTorchEvalAndTrainStep) {
+  models::ResNetOptions o;
+  o.num_classes = 10;
+  auto net = models::resnet18(o);
+  check_numerics(*net, "resnet18");
+}
+
+TEST(NnZoo, UNetTransposedMatchesPyTorchEvalAndTrainStep) {
+  models::UNetOptions o;
+  o.width = 4;
+  auto net = models::unet(o);
+  check_numerics(*net, "unet_w4");
+}
+
+TEST(NnZoo, UNetBilinearMatchesPyTorchEvalAndTrainStep) {
+  models::UNetOptions o;
+  o.width = 4;
+  o.bilinear = true;
+  auto net = models::unet(o);
+  check_numerics(*net, "unet_w4_bilinear");
+}
