@@ -1,6 +1,8 @@
 // The config schema and the YAML <-> RunConfig conversion (see config.h).
 #include "launch/config.h"
 
+#include "framework/core/text.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -290,30 +292,6 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
 }
 
 }  // namespace
-
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
-  auto distance = [](const std::string& a, const std::string& b) {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-      cur[0] = i;
-      for (size_t j = 1; j <= b.size(); ++j)
-        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      std::swap(prev, cur);
-    }
-    return prev[b.size()];
-  };
-  std::string best;
-  size_t best_d = std::max<size_t>(3, word.size() / 2) + 1;
-  for (const auto& c : candidates) {
-    const size_t d = distance(word, c);
-    if (d < best_d) {
-      best_d = d;
-      best = c;
-    }
-  }
-  return best;
-}
 
 RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
   YAML::Node root;

@@ -82,7 +82,4 @@ std::string to_yaml(const RunConfig& config);
 // Documentation of every key: path, default and meaning (for `tandem train --help-config`).
 std::string config_reference();
 
-// Closest candidate by edit distance (for "did you mean" hints), or "" if nothing is close.
-std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
-
 }  // namespace tandem::launch

@@ -27,7 +27,4 @@ ModulePtr build_layer(const Value& spec, Generator& gen = default_generator(),
 std::vector<std::string> zoo_model_names();   // mlp, simple_cnn, resnet18, ...
 std::vector<std::string> layer_type_names();  // conv2d, linear, relu, ...
 
-// The candidate closest to `name` by edit distance (empty if none is reasonably close).
-std::string closest_name(const std::string& name, const std::vector<std::string>& candidates);
-
 }  // namespace tandem::nn::models
