@@ -1,0 +1,101 @@
+// Adam / AdamW (see adam.h).
+#include "framework/optim/adam.h"
+
+#include <cmath>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cpu/optim.h"
+
+namespace tandem::optim {
+
+Value Adam::defaults_of(const AdamOptions& o, bool decoupled) {
+  if (o.lr < 0) TANDEM_FAIL("Invalid learning rate: ", o.lr);
+  if (o.eps < 0) TANDEM_FAIL("Invalid epsilon value: ", o.eps);
+  if (!(o.betas.first >= 0 && o.betas.first < 1))
+    TANDEM_FAIL("Invalid beta parameter at index 0: ", o.betas.first);
+  if (!(o.betas.second >= 0 && o.betas.second < 1))
+    TANDEM_FAIL("Invalid beta parameter at index 1: ", o.betas.second);
+  if (o.weight_decay < 0) TANDEM_FAIL("Invalid weight_decay value: ", o.weight_decay);
+  Value d = Value::dict();  // PyTorch 1.13's defaults order (AdamW's differs from Adam's)
+  d.set("lr", o.lr);
+  d.set("betas", Value::tuple({Value(o.betas.first), Value(o.betas.second)}));
+  d.set("eps", o.eps);
+  d.set("weight_decay", o.weight_decay);
+  d.set("amsgrad", o.amsgrad);
+  if (decoupled) {
+    d.set("foreach", Value());
+    d.set("maximize", o.maximize);
+    d.set("capturable", false);
+  } else {
+    d.set("maximize", o.maximize);
+    d.set("foreach", Value());
+    d.set("capturable", false);
+    d.set("differentiable", false);
+    d.set("fused", false);
+  }
+  return d;
+}
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled)
+    : Optimizer(defaults_of(options, decoupled)), decoupled_(decoupled) {
+  add_param_group(std::move(params));
+}
+
+Adam::Adam(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const AdamOptions& defaults,
+           bool decoupled)
+    : Optimizer(defaults_of(defaults, decoupled)), decoupled_(decoupled) {
+  for (auto& [params, options] : groups) add_param_group(std::move(params), options);
+}
+
+void Adam::fix_loaded_state(Value& state, const ParamGroup&) {
+  // Older files store 'step' as a number; PyTorch's __setstate__ turns it into a tensor.
+  if (const Value* step = state.find("step"); step && step->is_number())
+    state.set("step", Value(scalar_tensor(step->to_double(), DType::Float32)));
+}
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  for (auto& group : param_groups()) {
+    const auto& betas = group.options.at("betas").items();
+    kernels::AdamParams a{};
+    a.lr = group.get("lr");
+    a.beta1 = betas.at(0).to_double();
+    a.beta2 = betas.at(1).to_double();
+    a.eps = group.get("eps");
+    a.weight_decay = group.get("weight_decay");
+    a.amsgrad = group.flag("amsgrad");
+    a.maximize = group.flag("maximize");
+    a.decoupled = decoupled_;
+    for (auto& p : group.params) {
+      const Tensor& grad = p.grad();
+      if (!grad.defined()) continue;
+      TANDEM_CHECK(p.is_contiguous() && p.device().is_cpu(), name(),
+                   ": contiguous CPU parameters only");
+      Value& st = state(p);
+      if (!st.contains("step")) {
+        st.set("step", Value(scalar_tensor(0.0, DType::Float32)));
+        st.set("exp_avg", Value(zeros_like(p)));
+        st.set("exp_avg_sq", Value(zeros_like(p)));
+        if (a.amsgrad) st.set("max_exp_avg_sq", Value(zeros_like(p)));
+      }
+      Tensor step_t = st.at("step").to_tensor();
+      step_t.add_(1.0);
+      const double t = step_t.item();
+      a.step_size = a.lr / (1 - std::pow(a.beta1, t));
+      a.bias_correction2_sqrt = std::sqrt(1 - std::pow(a.beta2, t));
+      Tensor g = grad.contiguous();
+      Tensor m = st.at("exp_avg").to_tensor(), v = st.at("exp_avg_sq").to_tensor();
+      Tensor vmax = a.amsgrad ? st.at("max_exp_avg_sq").to_tensor() : Tensor();
+      dispatch_floating(p.dtype(), name().c_str(), [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        kernels::cpu::adam_step<T>(p.data_ptr<T>(), g.data_ptr<T>(), m.data_ptr<T>(),
+                                   v.data_ptr<T>(), vmax.defined() ? vmax.data_ptr<T>() : nullptr,
+                                   p.numel(), a);
+      });
+      for (Tensor* t2 : {&p, &m, &v}) t2->bump_version();
+    }
+  }
+}
+
+}  // namespace tandem::optim

@@ -1,0 +1,75 @@
+// SGD (see sgd.h).
+#include "framework/optim/sgd.h"
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cpu/optim.h"
+
+namespace tandem::optim {
+
+Value SGD::defaults_of(const SgdOptions& o) {
+  if (o.lr < 0) TANDEM_FAIL("Invalid learning rate: ", o.lr);
+  if (o.momentum < 0) TANDEM_FAIL("Invalid momentum value: ", o.momentum);
+  if (o.weight_decay < 0) TANDEM_FAIL("Invalid weight_decay value: ", o.weight_decay);
+  if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
+    throw Error("Nesterov momentum requires a momentum and zero dampening");
+  Value d = Value::dict();  // PyTorch 1.13's defaults order
+  d.set("lr", o.lr);
+  d.set("momentum", o.momentum);
+  d.set("dampening", o.dampening);
+  d.set("weight_decay", o.weight_decay);
+  d.set("nesterov", o.nesterov);
+  d.set("maximize", o.maximize);
+  d.set("foreach", Value());
+  d.set("differentiable", false);
+  return d;
+}
+
+SGD::SGD(std::vector<Tensor> params, const SgdOptions& options) : Optimizer(defaults_of(options)) {
+  add_param_group(std::move(params));
+}
+
+SGD::SGD(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const SgdOptions& defaults)
+    : Optimizer(defaults_of(defaults)) {
+  for (auto& [params, options] : groups) add_param_group(std::move(params), options);
+}
+
+void SGD::step() {
+  NoGradGuard no_grad;
+  for (auto& group : param_groups()) {
+    kernels::SgdParams s{group.get("lr"),
+                         group.get("momentum"),
+                         group.get("dampening"),
+                         group.get("weight_decay"),
+                         group.flag("nesterov"),
+                         group.flag("maximize"),
+                         false};
+    for (auto& p : group.params) {
+      const Tensor& grad = p.grad();
+      if (!grad.defined()) continue;
+      TANDEM_CHECK(p.is_contiguous() && p.device().is_cpu(), "SGD: contiguous CPU parameters only");
+      Tensor g = grad.contiguous();
+      Tensor buf;
+      if (s.momentum != 0) {
+        Value& st = state(p);
+        const Value* existing = st.find("momentum_buffer");
+        s.first_step = existing == nullptr || existing->is_none();
+        if (s.first_step) {
+          buf = empty_like(p);
+          st.set("momentum_buffer", Value(buf));
+        } else {
+          buf = existing->to_tensor();
+        }
+      }
+      dispatch_floating(p.dtype(), "SGD", [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        kernels::cpu::sgd_step<T>(p.data_ptr<T>(), g.data_ptr<T>(),
+                                  buf.defined() ? buf.data_ptr<T>() : nullptr, p.numel(), s);
+      });
+      p.bump_version();
+      if (buf.defined()) buf.bump_version();
+    }
+  }
+}
+
+}  // namespace tandem::optim

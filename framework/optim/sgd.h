@@ -1,0 +1,28 @@
+// SGD with momentum, dampening, Nesterov, weight decay and maximize, as torch.optim.SGD
+// (reference §1.2). State: {'momentum_buffer': T} only when momentum != 0.
+#pragma once
+
+#include "framework/optim/optimizer.h"
+
+namespace tandem::optim {
+
+struct SgdOptions {
+  double lr = 1e-3;
+  double momentum = 0;
+  double dampening = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+  bool maximize = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, const SgdOptions& options);
+  // Groups with their own options (missing keys take the defaults), as param dicts in PyTorch.
+  SGD(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const SgdOptions& defaults);
+  void step() override;
+  std::string name() const override { return "SGD"; }
+  static Value defaults_of(const SgdOptions& o);
+};
+
+}  // namespace tandem::optim

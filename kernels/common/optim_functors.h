@@ -1,0 +1,60 @@
+// Per-element optimizer updates, written once as host+device functions: the CPU kernels
+// (kernels/cpu/optim.cpp) apply them in one fused pass per parameter, and a CUDA kernel can
+// apply the same arithmetic. Formulas follow torch/optim/sgd.py and adam.py (_single_tensor_*).
+#pragma once
+
+#include <cmath>
+
+#include "kernels/common/host_device.h"
+
+namespace tandem::kernels {
+
+struct SgdParams {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, maximize, first_step;  // first_step: the momentum buffer starts as a copy of g
+};
+
+// Updates p (and the momentum buffer buf, when momentum != 0) from gradient g.
+template <typename T>
+TANDEM_HD void sgd_update(T& p, T g, T* buf, const SgdParams& s) {
+  if (s.maximize) g = -g;
+  if (s.weight_decay != 0) g = g + T(s.weight_decay) * p;
+  if (s.momentum != 0) {
+    T b = s.first_step ? g : T(s.momentum) * *buf + T(1 - s.dampening) * g;
+    *buf = b;
+    g = s.nesterov ? g + T(s.momentum) * b : b;
+  }
+  p = p - T(s.lr) * g;
+}
+
+struct AdamParams {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad, maximize, decoupled;  // decoupled: AdamW's p *= 1 - lr * wd
+  double step_size;                   // lr / (1 - beta1^t), computed in double as PyTorch
+  double bias_correction2_sqrt;       // sqrt(1 - beta2^t)
+};
+
+template <typename T>
+TANDEM_HD void adam_update(T& p, T g, T& m, T& v, T* vmax, const AdamParams& a) {
+  if (a.maximize) g = -g;
+  if (a.weight_decay != 0) {
+    if (a.decoupled)
+      p = p * T(1 - a.lr * a.weight_decay);
+    else
+      g = g + T(a.weight_decay) * p;
+  }
+  // m.lerp_(g, 1 - beta1): ATen's lerp for weight < 0.5 is m + w * (g - m).
+  const T w = T(1 - a.beta1);
+  m = w < T(0.5) ? m + w * (g - m) : g - (g - m) * (T(1) - w);
+  v = T(a.beta2) * v + T(1 - a.beta2) * g * g;
+  T denom;
+  if (a.amsgrad) {
+    if (v > *vmax) *vmax = v;
+    denom = std::sqrt(*vmax) / T(a.bias_correction2_sqrt) + T(a.eps);
+  } else {
+    denom = std::sqrt(v) / T(a.bias_correction2_sqrt) + T(a.eps);
+  }
+  p = p - T(a.step_size) * (m / denom);
+}
+
+}  // namespace tandem::kernels
