@@ -21,14 +21,14 @@ struct Checkpoint {
   int64_t global_step = 0;    // optimizer steps completed
   int64_t step_in_epoch = 0;  // steps of the current epoch already done (mid-epoch save), else 0
   OrderedDict<std::string, Tensor> model;  // the unwrapped model's state_dict (no module. prefix)
-  Value optimizer;  // PyTorch's optimizer state_dict layout
+  Value optimizer;                         // PyTorch's optimizer state_dict layout
   Value scheduler;  // PyTorch's scheduler state_dict layout (None if no scheduler)
   double best_metric = 0;
   bool has_best_metric = false;
   bool is_best = false;
-  std::string monitor;  // the metric best_metric refers to
+  std::string monitor;                     // the metric best_metric refers to
   std::map<std::string, std::string> rng;  // generator name -> Generator::get_state()
-  std::string config_yaml;  // the resolved run config
+  std::string config_yaml;                 // the resolved run config
   int64_t world_size = 1;
   int64_t format_version = kCheckpointFormatVersion;
 };

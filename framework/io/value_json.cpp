@@ -11,7 +11,8 @@ namespace {
 std::string key_text(const Value& k) { return k.is_string() ? k.to_string() : k.repr(); }
 }  // namespace
 
-json value_to_json(const Value& v, const std::string& prefix, OrderedDict<std::string, Tensor>& tensors) {
+json value_to_json(const Value& v, const std::string& prefix,
+                   OrderedDict<std::string, Tensor>& tensors) {
   if (v.is_none()) return nullptr;
   if (v.is_bool()) return v.to_bool();
   if (v.is_int()) return v.to_int();
@@ -27,7 +28,8 @@ json value_to_json(const Value& v, const std::string& prefix, OrderedDict<std::s
   }
   if (v.is_list() || v.is_tuple()) {
     json arr = json::array();
-    for (size_t i = 0; i < v.items().size(); ++i) arr.push_back(value_to_json(v.items()[i], prefix + "/" + std::to_string(i), tensors));
+    for (size_t i = 0; i < v.items().size(); ++i)
+      arr.push_back(value_to_json(v.items()[i], prefix + "/" + std::to_string(i), tensors));
     if (v.is_tuple()) return json{{"__tuple__", arr}};
     return arr;
   }
@@ -46,7 +48,8 @@ json value_to_json(const Value& v, const std::string& prefix, OrderedDict<std::s
   }
   json pairs = json::array();
   for (const auto& [k, item] : v.dict_items())
-    pairs.push_back(json::array({value_to_json(k, prefix + "/key", tensors), value_to_json(item, prefix + "/" + key_text(k), tensors)}));
+    pairs.push_back(json::array({value_to_json(k, prefix + "/key", tensors),
+                                 value_to_json(item, prefix + "/" + key_text(k), tensors)}));
   return json{{"__dict__", pairs}};
 }
 
@@ -65,7 +68,8 @@ Value value_from_json(const json& j, const OrderedDict<std::string, Tensor>& ten
     if (j.contains("__tensor__")) {
       const std::string name = j["__tensor__"].get<std::string>();
       const Tensor* t = tensors.find(name);
-      TANDEM_CHECK(t != nullptr, "checkpoint refers to tensor '", name, "' which is not in the file");
+      TANDEM_CHECK(t != nullptr, "checkpoint refers to tensor '", name,
+                   "' which is not in the file");
       return Value(*t);
     }
     if (j.contains("__float__")) return Value(std::stod(j["__float__"].get<std::string>()));
@@ -77,7 +81,8 @@ Value value_from_json(const json& j, const OrderedDict<std::string, Tensor>& ten
     if (j.contains("__dict__")) {
       Value d = Value::dict();
       for (const auto& pair : j["__dict__"]) {
-        TANDEM_CHECK(pair.is_array() && pair.size() == 2, "malformed __dict__ entry in checkpoint metadata");
+        TANDEM_CHECK(pair.is_array() && pair.size() == 2,
+                     "malformed __dict__ entry in checkpoint metadata");
         d.set(value_from_json(pair[0], tensors), value_from_json(pair[1], tensors));
       }
       return d;

@@ -14,10 +14,12 @@
 
 namespace tandem::io {
 
-// Tensors are named `prefix` + a path of keys/indices joined by '/', e.g. "optimizer/state/0/exp_avg".
+// Tensors are named `prefix` + a path of keys/indices joined by '/', e.g.
+// "optimizer/state/0/exp_avg".
 nlohmann::ordered_json value_to_json(const Value& v, const std::string& prefix,
                                      OrderedDict<std::string, Tensor>& tensors);
 // Inverse; tensor references are looked up in `tensors` (an error names a missing one).
-Value value_from_json(const nlohmann::ordered_json& j, const OrderedDict<std::string, Tensor>& tensors);
+Value value_from_json(const nlohmann::ordered_json& j,
+                      const OrderedDict<std::string, Tensor>& tensors);
 
 }  // namespace tandem::io

@@ -1,0 +1,89 @@
+// MPI initialisation and rank discovery.
+#include "parallel/distributed.h"
+
+#include <mpi.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "kernels/cuda/device_api.h"
+#include "parallel/mpi_check.h"
+#include "parallel/process_group_mpi.h"
+
+namespace tandem::parallel {
+namespace {
+World& world_storage() {
+  static World w;
+  return w;
+}
+bool initialised = false;
+}  // namespace
+
+bool launched_by_mpirun() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") || std::getenv("PMI_SIZE") || std::getenv("PMIX_RANK");
+}
+
+const World& init_distributed() {
+  World& w = world_storage();
+  if (initialised) return w;
+  initialised = true;
+  if (!launched_by_mpirun()) return w;
+  int flag = 0;
+  MPI_Initialized(&flag);
+  if (!flag) {
+    int provided = 0;
+    TANDEM_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
+    if (provided < MPI_THREAD_SERIALIZED)
+      throw Error("MPI provides thread level " + std::to_string(provided) +
+                  ", tandem needs MPI_THREAD_SERIALIZED");
+  }
+  TANDEM_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &w.rank));
+  TANDEM_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &w.size));
+  MPI_Comm local;
+  TANDEM_MPI_CHECK(
+      MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL, &local));
+  TANDEM_MPI_CHECK(MPI_Comm_rank(local, &w.local_rank));
+  TANDEM_MPI_CHECK(MPI_Comm_size(local, &w.local_size));
+  MPI_Comm_free(&local);
+  w.process_group = std::make_shared<ProcessGroupMPI>();
+  return w;
+}
+
+void shutdown_distributed() {
+  World& w = world_storage();
+  w.process_group.reset();  // joins the communication thread first
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin) MPI_Finalize();
+}
+
+void abort_job(int exit_code) {
+  int init = 0, fin = 0;
+  MPI_Initialized(&init);
+  MPI_Finalized(&fin);
+  if (init && !fin && world_storage().size > 1) {
+    std::fprintf(stderr, "rank %d failed: aborting the job\n", world_storage().rank);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+  }
+  std::exit(exit_code);
+}
+
+Device select_device(const std::string& requested, const World& world) {
+  if (requested == "cpu") return kCPU;
+  const int gpus = kernels::cuda::device_count();
+  if (requested == "auto")
+    return gpus >= world.local_size ? Device(DeviceType::CUDA, world.local_rank) : kCPU;
+  Device d(requested);
+  if (d.is_cuda()) {
+    if (gpus < world.local_size)
+      throw Error("rank " + std::to_string(world.rank) + ": " + std::to_string(world.local_size) +
+                      " ranks on this node but only " + std::to_string(gpus) + " CUDA device(s)",
+                  "start one rank per GPU (mpirun -np <gpus>) or set training.device: cpu");
+    return Device(DeviceType::CUDA, world.local_rank);
+  }
+  return d;
+}
+
+}  // namespace tandem::parallel

@@ -1,0 +1,158 @@
+// Reducer (see reducer.h).
+#include "parallel/reducer.h"
+
+#include <algorithm>
+
+#include "framework/autograd/engine.h"
+#include "framework/autograd/grad_mode.h"
+#include "framework/tensor/factories.h"
+
+namespace tandem::parallel {
+
+Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
+                 std::shared_ptr<ProcessGroup> pg, ReducerOptions options)
+    : params_(std::move(params)), pg_(std::move(pg)), opts_(options) {
+  // Buckets over parameters in reverse order, grouped by dtype; the first closes at
+  // first_bucket_mb, the rest at bucket_cap_mb (PyTorch's rebuilt-bucket limits).
+  bucket_of_.assign(params_.size(), 0);
+  slot_of_.assign(params_.size(), 0);
+  std::vector<std::vector<size_t>> groups;
+  std::vector<DType> group_dtype;
+  std::vector<size_t> group_bytes;
+  auto cap_for = [&](size_t bucket_count) {
+    const double mb = bucket_count == 0 ? std::min(opts_.first_bucket_mb, opts_.bucket_cap_mb)
+                                        : opts_.bucket_cap_mb;
+    return size_t(mb * 1024 * 1024);
+  };
+  for (size_t k = params_.size(); k-- > 0;) {
+    const Tensor& p = params_[k].second;
+    size_t g = groups.size();
+    for (size_t i = 0; i < groups.size(); ++i)
+      if (group_dtype[i] == p.dtype() && group_bytes[i] != SIZE_MAX) g = i;
+    if (g == groups.size()) {
+      groups.emplace_back();
+      group_dtype.push_back(p.dtype());
+      group_bytes.push_back(0);
+    }
+    groups[g].push_back(k);
+    group_bytes[g] += p.nbytes();
+    if (group_bytes[g] >= cap_for(g))
+      group_bytes[g] = SIZE_MAX;  // closed: the next param opens a new bucket
+  }
+  for (auto& members : groups) {
+    Bucket b;
+    int64_t offset = 0;
+    DType dt = params_[members[0]].second.dtype();
+    for (size_t k : members) {
+      bucket_of_[k] = buckets_.size();
+      slot_of_[k] = b.params.size();
+      b.params.push_back(k);
+      b.offsets.push_back(offset);
+      offset += params_[k].second.numel();
+    }
+    b.flat = zeros({offset}, dt);
+    buckets_.push_back(std::move(b));
+  }
+  ready_.assign(params_.size(), false);
+  for (size_t k = 0; k < params_.size(); ++k) {
+    hooks_.push_back(params_[k].second.register_post_accumulate_grad_hook(
+        [this, k](const Tensor&) { on_grad_ready(k); }));
+  }
+}
+
+Reducer::~Reducer() {
+  for (size_t k = 0; k < params_.size(); ++k) params_[k].second.remove_hook(hooks_[k]);
+}
+
+std::vector<std::vector<std::string>> Reducer::bucket_parameter_names() const {
+  std::vector<std::vector<std::string>> out;
+  for (const auto& b : buckets_) {
+    out.emplace_back();
+    for (size_t k : b.params) out.back().push_back(params_[k].first);
+  }
+  return out;
+}
+
+void Reducer::prepare_for_backward() {
+  if (expecting_ && next_bucket_ < buckets_.size())
+    throw Error(
+        "Expected to have finished reduction in the prior iteration before starting a new one. "
+        "This error indicates "
+        "that your module has parameters that were not used in producing loss.",
+        "set distributed.find_unused_parameters: true, or make sure every parameter takes part in "
+        "the loss");
+  expecting_ = sync_;
+  next_bucket_ = 0;
+  callback_queued_ = false;
+  for (auto& b : buckets_) {
+    b.pending = b.params.size();
+    b.work.reset();
+  }
+  std::fill(ready_.begin(), ready_.end(), false);
+}
+
+void Reducer::on_grad_ready(size_t k) {
+  if (!expecting_ || !sync_ || ready_[k]) return;
+  if (!callback_queued_) {
+    callback_queued_ = true;
+    autograd::queue_callback([this] { finalize(); });
+  }
+  ready_[k] = true;
+  Bucket& b = buckets_[bucket_of_[k]];
+  const Tensor& p = params_[k].second;
+  Tensor view = b.flat.narrow(0, b.offsets[slot_of_[k]], p.numel()).view(p.sizes());
+  {
+    NoGradGuard no_grad;
+    // Average before communicating, as PyTorch's Reducer does (grad * 1/world into the bucket).
+    const Tensor& g = p.grad();
+    if (g.defined())
+      view.copy_(g * (1.0 / double(pg_->size())));
+    else
+      view.zero_();
+  }
+  if (--b.pending == 0) launch_ready_buckets();
+}
+
+void Reducer::launch_ready_buckets() {
+  // Strictly in index order: a later bucket waits for every earlier one to be full.
+  while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) {
+    Bucket& b = buckets_[next_bucket_++];
+    b.work = pg_->allreduce(b.flat, ReduceOp::Sum);
+  }
+}
+
+void Reducer::finalize() {
+  launched_before_end_ = int64_t(next_bucket_);
+  // Parameters that produced no gradient this iteration.
+  for (size_t k = 0; k < params_.size(); ++k) {
+    if (ready_[k]) continue;
+    if (!opts_.find_unused_parameters) continue;  // the reduction stays unfinished: error next time
+    ready_[k] = true;
+    Bucket& b = buckets_[bucket_of_[k]];
+    NoGradGuard no_grad;
+    b.flat.narrow(0, b.offsets[slot_of_[k]], params_[k].second.numel()).zero_();
+    if (--b.pending == 0) launch_ready_buckets();
+  }
+  if (next_bucket_ < buckets_.size()) return;  // unfinished: prepare_for_backward will report it
+  NoGradGuard no_grad;
+  for (auto& b : buckets_) {
+    b.work->wait();
+    for (size_t i = 0; i < b.params.size(); ++i) {
+      Tensor& p = params_[b.params[i]].second;
+      Tensor view = b.flat.narrow(0, b.offsets[i], p.numel()).view(p.sizes());
+      if (opts_.gradient_as_bucket_view) {
+        p.set_grad(view);
+      } else if (p.grad().defined()) {
+        Tensor g = p.grad();
+        g.copy_(view);
+      } else if (opts_.find_unused_parameters) {
+        continue;  // unused here: .grad stays None, as PyTorch leaves globally unused params
+      } else {
+        p.set_grad(view.clone());
+      }
+    }
+  }
+  expecting_ = false;
+}
+
+}  // namespace tandem::parallel

@@ -1,0 +1,174 @@
+// DistributedDataParallel on 2-4 ranks: k ranks with batch B/k train like one process with
+// batch B; no_sync accumulation equals one large batch; buckets follow the cap and their
+// all-reduce starts while backward is still running; BatchNorm buffers follow rank 0;
+// different models on different ranks are refused naming the rank.
+#include "framework/autograd/grad_mode.h"
+#include "framework/nn/nn.h"
+#include "framework/ops/ops.h"
+#include "framework/optim/sgd.h"
+#include "parallel/ddp.h"
+#include "parallel/process_group_mpi.h"
+#include "tests/mpi/mpi_main.h"
+
+using namespace tandem;
+using namespace tandem::parallel;
+
+namespace {
+
+const World& world() { return init_distributed(); }
+
+nn::ModulePtr mlp(uint64_t seed) {
+  Generator gen(seed);
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Linear>(6, 16, true, gen));
+  seq->push_back(std::make_shared<nn::Tanh>());
+  seq->push_back(std::make_shared<nn::Linear>(16, 3, true, gen));
+  return seq;
+}
+
+// The full batch for step s: 12 examples (divisible by 2, 3 and 4 ranks).
+std::pair<Tensor, Tensor> batch(int s) {
+  Generator gen(100 + uint64_t(s));
+  Tensor x = randn({12, 6}, gen);
+  std::vector<int64_t> y(12);
+  for (auto& v : y) v = int64_t(gen.random() % 3);
+  return {x, from_vector(y, {12})};
+}
+
+std::vector<double> flat_params(nn::Module& m) {
+  std::vector<double> out;
+  for (auto& p : m.parameters())
+    for (double v : p.to_vector()) out.push_back(v);
+  return out;
+}
+
+}  // namespace
+
+TEST(Ddp, MatchesSingleProcessLargeBatch) {
+  const int r = world().rank, n = world().size;
+  // Reference: one process, batch 12, computed identically on every rank.
+  auto ref = mlp(1);
+  optim::SGD ref_opt(ref->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  // DDP: each rank starts from a different seed; construction copies rank 0's weights (seed 1).
+  auto local = mlp(uint64_t(1 + r * 17));
+  auto ddp = std::make_shared<DistributedDataParallel>(local, world().process_group);
+  optim::SGD opt(local->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  const int64_t per = 12 / n;
+  for (int s = 0; s < 50; ++s) {
+    auto [x, y] = batch(s);
+    ref_opt.zero_grad();
+    cross_entropy(ref->forward(x), y).backward();
+    ref_opt.step();
+    opt.zero_grad();
+    cross_entropy(ddp->forward(x.narrow(0, r * per, per)), y.narrow(0, r * per, per)).backward();
+    opt.step();
+  }
+  auto a = flat_params(*ref), b = flat_params(*local);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << "parameter element " << i;
+  EXPECT_EQ(ddp->state_dict().keys().front(), "module.0.weight");
+}
+
+TEST(Ddp, NoSyncAccumulationEqualsLargeBatch) {
+  const int r = world().rank, n = world().size;
+  auto ref = mlp(2);
+  auto local = mlp(2);
+  auto ddp = std::make_shared<DistributedDataParallel>(local, world().process_group);
+  // Reference: the mean loss over 4 micro-batches of all ranks' data, one backward.
+  // Each rank gets 4 micro-batches of 3 examples: data of rank r, micro m = step 20 + 4r + m.
+  Tensor ref_loss;
+  for (int rank = 0; rank < n; ++rank)
+    for (int m = 0; m < 4; ++m) {
+      auto [xm, ym] = batch(20 + 4 * rank + m);
+      Tensor l =
+          cross_entropy(ref->forward(xm.narrow(0, 0, 3)), ym.narrow(0, 0, 3)) * (1.0 / (4.0 * n));
+      ref_loss = ref_loss.defined() ? ref_loss + l : l;
+    }
+  ref_loss.backward();
+  for (int m = 0; m < 4; ++m) {
+    auto [xm, ym] = batch(20 + 4 * r + m);
+    auto run = [&] {
+      (cross_entropy(ddp->forward(xm.narrow(0, 0, 3)), ym.narrow(0, 0, 3)) * 0.25).backward();
+    };
+    if (m < 3) {
+      auto guard = ddp->no_sync();
+      run();
+    } else {
+      run();  // the synchronising backward reduces the accumulated gradients
+    }
+  }
+  auto rp = ref->parameters(), lp = local->parameters();
+  for (size_t i = 0; i < rp.size(); ++i)
+    EXPECT_TRUE(allclose(lp[i].grad(), rp[i].grad(), 1e-5, 1e-6)) << i;
+}
+
+TEST(Ddp, BucketsFollowTheCapAndOverlapBackward) {
+  // 5 layers of 64x64 floats (16 KiB weights, 256 B biases), 20 KiB cap, parameters in reverse:
+  // [b5 w5 b4 w4] closes at 32.5 KiB, [b3 w3 b2 w2] likewise, [b1 w1] is the rest: 3 buckets.
+  Generator gen(3);
+  auto seq = std::make_shared<nn::Sequential>();
+  for (int i = 0; i < 5; ++i) seq->push_back(std::make_shared<nn::Linear>(64, 64, true, gen));
+  DdpOptions o;
+  o.bucket_cap_mb = 20.0 / 1024;
+  auto pg = std::dynamic_pointer_cast<ProcessGroupMPI>(world().process_group);
+  auto ddp = std::make_shared<DistributedDataParallel>(seq, pg, o);
+  ASSERT_EQ(ddp->reducer().num_buckets(), 3u);
+  EXPECT_EQ(ddp->reducer().bucket_parameter_names()[0],
+            (std::vector<std::string>{"4.bias", "4.weight", "3.bias", "3.weight"}));
+  // The first layer's weight gets its gradient last; record how many collectives had started then.
+  int64_t started_when_first_layer_ready = -1;
+  auto first_weight = seq->parameters().front();
+  const int64_t before = pg->started_collectives();
+  first_weight.register_post_accumulate_grad_hook([&](const Tensor&) {
+    // Let the communication thread pick up what is queued (it is a separate thread).
+    for (int i = 0; i < 200 && pg->started_collectives() == before; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    started_when_first_layer_ready = pg->started_collectives() - before;
+  });
+  Tensor x = randn({8, 64}, gen);
+  ddp->forward(x).sum().backward();
+  EXPECT_GE(started_when_first_layer_ready, 1)
+      << "no bucket all-reduce had started before backward finished";
+  EXPECT_EQ(ddp->reducer().buckets_launched_before_backward_end(), 3);
+}
+
+TEST(Ddp, BatchNormBuffersFollowRankZero) {
+  const int r = world().rank;
+  Generator gen(4);
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Linear>(4, 4, true, gen));
+  seq->push_back(std::make_shared<nn::BatchNorm1d>(4));
+  auto ddp = std::make_shared<DistributedDataParallel>(seq, world().process_group);
+  Generator data(50 + uint64_t(r));
+  ddp->forward(randn({6, 4}, data)).sum().backward();  // running stats now differ per rank
+  ddp->forward(randn({6, 4}, data)).sum().backward();  // broadcast first: rank 0's stats win
+  // After the broadcast each rank updated from rank 0's stats with its own batch; broadcast again
+  // (eval forward with grad off still syncs since the previous forward synced).
+  {
+    NoGradGuard g;
+    ddp->eval();
+    ddp->forward(randn({2, 4}, data));
+  }
+  Tensor rm = seq->named_buffers().at(0).second.clone();
+  auto& pg = *world().process_group;
+  Tensor from0 = rm.clone();
+  pg.broadcast(from0, 0)->wait();
+  EXPECT_TRUE(equal(rm, from0));
+}
+
+TEST(Ddp, DifferentModelsAreRefusedNamingTheRank) {
+  const int r = world().rank;
+  Generator gen(5);
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Linear>(4, r == 1 ? 5 : 4, true, gen));
+  try {
+    DistributedDataParallel ddp(seq, world().process_group);
+    FAIL() << "expected a mismatch error";
+  } catch (const Error& e) {
+    if (r == 1) {
+      EXPECT_NE(std::string(e.what()).find("rank 1"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TANDEM_MPI_TEST_MAIN()
