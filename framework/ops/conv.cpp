@@ -1,0 +1,237 @@
+// conv2d and conv_transpose2d. Both are built from three products on im2col columns (one GEMM
+// per image and group): the convolution itself, its input-gradient (col2im of W^T @ dY) and its
+// weight-gradient (dY @ cols^T). A transposed convolution's forward is a convolution's input-
+// gradient, and its gradients are the other two products with the roles swapped, so the
+// arithmetic exists once.
+#include "framework/ops/conv.h"
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/autograd/node.h"
+#include "framework/ops/elementwise.h"
+#include "framework/ops/reduction.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/gemm.h"
+
+namespace tandem {
+
+using autograd::record;
+using autograd::TensorList;
+
+namespace {
+
+struct ConvParams {
+  Pair stride, padding, dilation;
+  int64_t groups;
+};
+
+// Geometry of one group's image for a convolution mapping `in` (C, H, W) to `out` (., oh, ow).
+kernels::cpu::ConvGeometry geometry(int64_t channels, int64_t h, int64_t w, int64_t kh, int64_t kw,
+                                    int64_t oh, int64_t ow, const ConvParams& p) {
+  return {channels,
+          h,
+          w,
+          kh,
+          kw,
+          p.padding[0],
+          p.padding[1],
+          p.stride[0],
+          p.stride[1],
+          p.dilation[0],
+          p.dilation[1],
+          oh,
+          ow};
+}
+
+int64_t conv_out(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil) {
+  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
+}
+
+// y[n] = W @ im2col(x[n]) per group (x contiguous (N, C, H, W); w contiguous (Co, C/g, kH, kW)).
+Tensor conv_forward(const Tensor& x, const Tensor& w, const ConvParams& p, int64_t oh, int64_t ow) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t Co = w.size(0), kh = w.size(2), kw = w.size(3), G = p.groups;
+  const int64_t Cg = C / G, Cog = Co / G, K = Cg * kh * kw, L = oh * ow;
+  Tensor y = empty({N, Co, oh, ow}, x.dtype());
+  const auto g = geometry(Cg, H, W, kh, kw, oh, ow, p);
+  const bool pointwise = kh == 1 && kw == 1 && p.stride == Pair{1, 1} && p.padding == Pair{0, 0};
+  dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<T> cols(pointwise ? 0 : size_t(K * L));
+    const T* xp = x.data_ptr<T>();
+    const T* wp = w.data_ptr<T>();
+    T* yp = y.data_ptr<T>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t gi = 0; gi < G; ++gi) {
+        const T* img = xp + (n * C + gi * Cg) * H * W;
+        const T* col = img;  // a 1x1 stride-1 convolution reads the image as its own columns
+        if (!pointwise) {
+          kernels::cpu::im2col<T>(img, g, cols.data());
+          col = cols.data();
+        }
+        kernels::cpu::gemm<T>(false, false, Cog, L, K, T(1), wp + gi * Cog * K, K, col, L, T(0),
+                              yp + (n * Co + gi * Cog) * L, L);
+      }
+  });
+  return y;
+}
+
+// dX = col2im(W^T @ dY) per image and group; `x_shape` is the convolution input's shape.
+Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape,
+                       const ConvParams& p) {
+  const int64_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3];
+  const int64_t Co = w.size(0), kh = w.size(2), kw = w.size(3), G = p.groups;
+  const int64_t oh = gy.size(2), ow = gy.size(3);
+  const int64_t Cg = C / G, Cog = Co / G, K = Cg * kh * kw, L = oh * ow;
+  Tensor gx = zeros(x_shape, gy.dtype());
+  const auto g = geometry(Cg, H, W, kh, kw, oh, ow, p);
+  dispatch_floating(gy.dtype(), "conv2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<T> cols(size_t(K * L));
+    const T* gyp = gy.data_ptr<T>();
+    const T* wp = w.data_ptr<T>();
+    T* gxp = gx.data_ptr<T>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t gi = 0; gi < G; ++gi) {
+        kernels::cpu::gemm<T>(true, false, K, L, Cog, T(1), wp + gi * Cog * K, K,
+                              gyp + (n * Co + gi * Cog) * L, L, T(0), cols.data(), L);
+        kernels::cpu::col2im<T>(cols.data(), g, gxp + (n * C + gi * Cg) * H * W);
+      }
+  });
+  return gx;
+}
+
+// dW = sum_n dY[n] @ im2col(x[n])^T per group; `w_shape` is (Co, C/g, kH, kW).
+Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape,
+                        const ConvParams& p) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t Co = w_shape[0], kh = w_shape[2], kw = w_shape[3], G = p.groups;
+  const int64_t oh = gy.size(2), ow = gy.size(3);
+  const int64_t Cg = C / G, Cog = Co / G, K = Cg * kh * kw, L = oh * ow;
+  Tensor gw = zeros(w_shape, x.dtype());
+  const auto g = geometry(Cg, H, W, kh, kw, oh, ow, p);
+  dispatch_floating(x.dtype(), "conv2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    std::vector<T> cols(size_t(K * L));
+    const T* xp = x.data_ptr<T>();
+    const T* gyp = gy.data_ptr<T>();
+    T* gwp = gw.data_ptr<T>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t gi = 0; gi < G; ++gi) {
+        kernels::cpu::im2col<T>(xp + (n * C + gi * Cg) * H * W, g, cols.data());
+        kernels::cpu::gemm<T>(false, true, Cog, K, L, T(1), gyp + (n * Co + gi * Cog) * L, L,
+                              cols.data(), L, T(1), gwp + gi * Cog * K, K);
+      }
+  });
+  return gw;
+}
+
+// Bias over channel dim 1 of (N, C, H, W).
+Tensor add_channel_bias(const Tensor& y, const Tensor& bias) {
+  return add(y, bias.reshape({1, -1, 1, 1}));
+}
+
+void check_conv_args(const Tensor& x, const Tensor& w, const Tensor& b, const ConvParams& p,
+                     const char* op, int64_t in_channels_per_group_dim) {
+  TANDEM_CHECK(x.dim() == 4, op, ": expected a 4-D (N, C, H, W) input, got ", shape_str(x.sizes()));
+  TANDEM_CHECK(w.dim() == 4, op, ": expected a 4-D weight, got ", shape_str(w.sizes()));
+  TANDEM_CHECK(x.device().is_cpu(), op, ": CPU tensors only for now");
+  TANDEM_CHECK(x.dtype() == w.dtype(), op, ": input (", dtype_name(x.dtype()), ") and weight (",
+               dtype_name(w.dtype()), ") must have the same dtype");
+  TANDEM_CHECK(p.groups > 0, op, ": non-positive groups is not supported");
+  for (int i = 0; i < 2; ++i) {
+    TANDEM_CHECK(p.stride[i] > 0, op, ": non-positive stride is not supported");
+    TANDEM_CHECK(p.padding[i] >= 0, op, ": negative padding is not supported");
+    TANDEM_CHECK(p.dilation[i] > 0, op, ": dilation should be greater than zero");
+  }
+  (void)in_channels_per_group_dim;
+  if (b.defined()) TANDEM_CHECK(b.dim() == 1, op, ": bias must be 1-D, got ", shape_str(b.sizes()));
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair stride,
+              Pair padding, Pair dilation, int64_t groups) {
+  if (input.dim() == 3)
+    return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
+  const ConvParams p{stride, padding, dilation, groups};
+  check_conv_args(input, weight, bias, p, "conv2d", 1);
+  const int64_t C = input.size(1), Co = weight.size(0);
+  if (C != weight.size(1) * groups || Co % groups != 0)
+    TANDEM_FAIL("Given groups=", groups, ", weight of size ", torch_size_str(weight.sizes()),
+                ", expected input", shape_str(input.sizes()), " to have ", weight.size(1) * groups,
+                " channels, but got ", C, " channels instead");
+  if (bias.defined() && bias.size(0) != Co)
+    TANDEM_FAIL("conv2d: bias of shape ", shape_str(bias.sizes()), " for ", Co, " output channels");
+  const int64_t oh = conv_out(input.size(2), weight.size(2), padding[0], stride[0], dilation[0]);
+  const int64_t ow = conv_out(input.size(3), weight.size(3), padding[1], stride[1], dilation[1]);
+  if (oh <= 0 || ow <= 0)
+    TANDEM_FAIL("conv2d: calculated output size (", oh, "x", ow, ") is too small for input ",
+                shape_str(input.sizes()), " and kernel ", weight.size(2), "x", weight.size(3));
+  const Tensor x = input.contiguous(), w = weight.contiguous();
+  Tensor y = conv_forward(x, w, p, oh, ow);
+  if (bias.defined()) {
+    NoGradGuard no_grad;
+    y = add_channel_bias(y, bias);
+  }
+  const Shape x_shape = x.sizes(), w_shape = w.sizes();
+  const bool has_bias = bias.defined();
+  record("ConvolutionBackward0", {input, weight, bias}, {y}, {x, w},
+         [p, x_shape, w_shape, has_bias](const TensorList& g, const TensorList& s) {
+           const Tensor gy = g[0].contiguous();
+           return TensorList{conv_input_grad(gy, s[1], x_shape, p),
+                             conv_weight_grad(s[0], gy, w_shape, p),
+                             has_bias ? sum(gy, {0, 2, 3}) : Tensor()};
+         });
+  return y;
+}
+
+Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair stride,
+                        Pair padding, Pair output_padding, int64_t groups, Pair dilation) {
+  if (input.dim() == 3)
+    return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding,
+                            groups, dilation)
+        .squeeze(0);
+  const ConvParams p{stride, padding, dilation, groups};
+  check_conv_args(input, weight, bias, p, "conv_transpose2d", 0);
+  const int64_t C = input.size(1);
+  TANDEM_CHECK(weight.size(0) == C, "conv_transpose2d: weight of size ",
+               torch_size_str(weight.sizes()), " expects ", weight.size(0),
+               " input channels, but got ", C, " channels");
+  TANDEM_CHECK(C % groups == 0, "conv_transpose2d: in_channels must be divisible by groups");
+  for (int i = 0; i < 2; ++i)
+    TANDEM_CHECK(output_padding[i] < stride[i] || output_padding[i] < dilation[i],
+                 "conv_transpose2d: output padding must be smaller than either stride or dilation");
+  const int64_t Co = weight.size(1) * groups;
+  const int64_t oh = (input.size(2) - 1) * stride[0] - 2 * padding[0] +
+                     dilation[0] * (weight.size(2) - 1) + output_padding[0] + 1;
+  const int64_t ow = (input.size(3) - 1) * stride[1] - 2 * padding[1] +
+                     dilation[1] * (weight.size(3) - 1) + output_padding[1] + 1;
+  TANDEM_CHECK(oh > 0 && ow > 0, "conv_transpose2d: calculated output size (", oh, "x", ow,
+               ") is too small");
+  if (bias.defined())
+    TANDEM_CHECK(bias.size(0) == Co, "conv_transpose2d: bias of shape ", shape_str(bias.sizes()),
+                 " for ", Co, " output channels");
+  const Tensor x = input.contiguous(), w = weight.contiguous();
+  // The transposed convolution of x is the input-gradient of a convolution from (Co) to (C)
+  // channels whose output gradient is x; that convolution's weight is w, as stored.
+  const Shape y_shape{x.size(0), Co, oh, ow};
+  Tensor y = conv_input_grad(x, w, y_shape, p);
+  if (bias.defined()) {
+    NoGradGuard no_grad;
+    y = add_channel_bias(y, bias);
+  }
+  const Shape w_shape = w.sizes();
+  const bool has_bias = bias.defined();
+  record("ConvolutionBackward0", {input, weight, bias}, {y}, {x, w},
+         [p, w_shape, has_bias](const TensorList& g, const TensorList& s) {
+           const Tensor gy = g[0].contiguous();
+           const int64_t oh2 = s[0].size(2), ow2 = s[0].size(3);
+           return TensorList{conv_forward(gy, s[1], p, oh2, ow2),
+                             conv_weight_grad(gy, s[0], w_shape, p),
+                             has_bias ? sum(gy, {0, 2, 3}) : Tensor()};
+         });
+  return y;
+}
+
+}  // namespace tandem

@@ -1,0 +1,155 @@
+// Pooling ops: shape rules and autograd; the loops are in kernels/cpu/pooling.
+#include "framework/ops/pooling.h"
+
+#include "framework/autograd/node.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cpu/pooling.h"
+
+namespace tandem {
+
+using autograd::record;
+using autograd::TensorList;
+using kernels::cpu::PoolGeometry;
+
+namespace {
+
+// PyTorch's pooling_output_shape, including the ceil_mode rule that the last window must start
+// inside the input or its left padding.
+int64_t pooled_size(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil,
+                    bool ceil_mode) {
+  const int64_t num = in + 2 * pad - dil * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0);
+  int64_t out = (num >= 0 ? num / stride : -((-num + stride - 1) / stride)) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+// Views x as (planes, H, W) with planes = N*C (or C for CHW input).
+struct Planes {
+  Tensor x;
+  Shape lead;  // dims before H, W
+  int64_t planes, h, w;
+};
+
+Planes as_planes(const Tensor& input, const char* op) {
+  TANDEM_CHECK(input.dim() == 3 || input.dim() == 4, op, ": expected 3D or 4D input, got ",
+               shape_str(input.sizes()));
+  TANDEM_CHECK(input.device().is_cpu(), op, ": CPU tensors only for now");
+  Planes p;
+  p.x = input.contiguous();
+  p.lead.assign(input.sizes().begin(), input.sizes().end() - 2);
+  p.planes = shape_numel(p.lead);
+  p.h = input.size(-2);
+  p.w = input.size(-1);
+  return p;
+}
+
+Shape out_shape(const Planes& p, int64_t oh, int64_t ow) {
+  Shape s = p.lead;
+  s.push_back(oh);
+  s.push_back(ow);
+  return s;
+}
+
+void check_window(Pair k, Pair s, Pair pad, Pair dil, const char* op) {
+  for (int i = 0; i < 2; ++i) {
+    TANDEM_CHECK(k[i] > 0, op, ": kernel_size must be greater than zero");
+    TANDEM_CHECK(s[i] > 0, op, ": stride must be greater than zero");
+    TANDEM_CHECK(dil[i] > 0, op, ": dilation must be greater than zero");
+    const int64_t effective = (k[i] - 1) * dil[i] + 1;
+    TANDEM_CHECK(pad[i] >= 0 && pad[i] <= effective / 2, op,
+                 ": pad should be at most half of effective kernel size, but got pad=", pad[i],
+                 ", kernel_size=", k[i], " and dilation=", dil[i]);
+  }
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, Pair dilation,
+                  bool ceil_mode) {
+  if (stride == Pair{0, 0}) stride = k;
+  check_window(k, stride, padding, dilation, "max_pool2d");
+  Planes p = as_planes(input, "max_pool2d");
+  const int64_t oh = pooled_size(p.h, k[0], padding[0], stride[0], dilation[0], ceil_mode);
+  const int64_t ow = pooled_size(p.w, k[1], padding[1], stride[1], dilation[1], ceil_mode);
+  TANDEM_CHECK(oh > 0 && ow > 0, "max_pool2d: output size is too small for input ",
+               shape_str(input.sizes()));
+  const PoolGeometry g{p.planes,  p.h,       p.w,        oh,         ow,          k[0],       k[1],
+                       stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
+  Tensor out = empty(out_shape(p, oh, ow), input.dtype());
+  Tensor indices = empty(out.sizes(), DType::Int64);
+  dispatch_floating(input.dtype(), "max_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::cpu::max_pool2d<T>(p.x.data_ptr<T>(), g, out.data_ptr<T>(),
+                                indices.data_ptr<int64_t>());
+  });
+  const Shape in_shape = input.sizes();
+  record("MaxPool2DWithIndicesBackward0", {input}, {out}, {indices},
+         [g, in_shape](const TensorList& gr, const TensorList& s) {
+           Tensor go = gr[0].contiguous();
+           Tensor gi = zeros(in_shape, go.dtype());
+           dispatch_floating(go.dtype(), "max_pool2d_backward", [&](auto tag) {
+             using T = typename decltype(tag)::type;
+             kernels::cpu::max_pool2d_backward<T>(go.data_ptr<T>(), s[0].data_ptr<int64_t>(), g,
+                                                  gi.data_ptr<T>());
+           });
+           return TensorList{gi};
+         });
+  return out;
+}
+
+Tensor avg_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, bool ceil_mode,
+                  bool count_include_pad) {
+  if (stride == Pair{0, 0}) stride = k;
+  check_window(k, stride, padding, {1, 1}, "avg_pool2d");
+  Planes p = as_planes(input, "avg_pool2d");
+  const int64_t oh = pooled_size(p.h, k[0], padding[0], stride[0], 1, ceil_mode);
+  const int64_t ow = pooled_size(p.w, k[1], padding[1], stride[1], 1, ceil_mode);
+  TANDEM_CHECK(oh > 0 && ow > 0, "avg_pool2d: output size is too small for input ",
+               shape_str(input.sizes()));
+  const PoolGeometry g{p.planes,  p.h,       p.w,        oh,         ow, k[0], k[1],
+                       stride[0], stride[1], padding[0], padding[1], 1,  1};
+  Tensor out = empty(out_shape(p, oh, ow), input.dtype());
+  dispatch_floating(input.dtype(), "avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::cpu::avg_pool2d<T>(p.x.data_ptr<T>(), g, count_include_pad, out.data_ptr<T>());
+  });
+  const Shape in_shape = input.sizes();
+  record("AvgPool2DBackward0", {input}, {out}, {},
+         [g, in_shape, count_include_pad](const TensorList& gr, const TensorList&) {
+           Tensor go = gr[0].contiguous();
+           Tensor gi = zeros(in_shape, go.dtype());
+           dispatch_floating(go.dtype(), "avg_pool2d_backward", [&](auto tag) {
+             using T = typename decltype(tag)::type;
+             kernels::cpu::avg_pool2d_backward<T>(go.data_ptr<T>(), g, count_include_pad,
+                                                  gi.data_ptr<T>());
+           });
+           return TensorList{gi};
+         });
+  return out;
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& input, Pair output_size) {
+  Planes p = as_planes(input, "adaptive_avg_pool2d");
+  TANDEM_CHECK(output_size[0] > 0 && output_size[1] > 0,
+               "adaptive_avg_pool2d: output size must be positive");
+  const PoolGeometry g{p.planes, p.h, p.w, output_size[0], output_size[1], 0, 0, 0, 0, 0, 0, 1, 1};
+  Tensor out = empty(out_shape(p, output_size[0], output_size[1]), input.dtype());
+  dispatch_floating(input.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernels::cpu::adaptive_avg_pool2d<T>(p.x.data_ptr<T>(), g, out.data_ptr<T>());
+  });
+  const Shape in_shape = input.sizes();
+  record("AdaptiveAvgPool2DBackward0", {input}, {out}, {},
+         [g, in_shape](const TensorList& gr, const TensorList&) {
+           Tensor go = gr[0].contiguous();
+           Tensor gi = zeros(in_shape, go.dtype());
+           dispatch_floating(go.dtype(), "adaptive_avg_pool2d_backward", [&](auto tag) {
+             using T = typename decltype(tag)::type;
+             kernels::cpu::adaptive_avg_pool2d_backward<T>(go.data_ptr<T>(), g, gi.data_ptr<T>());
+           });
+           return TensorList{gi};
+         });
+  return out;
+}
+
+}  // namespace tandem

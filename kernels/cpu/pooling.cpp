@@ -1,0 +1,147 @@
+// Pooling kernels (see pooling.h). grad_in buffers must be zeroed by the caller.
+#include "kernels/cpu/pooling.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace tandem::kernels::cpu {
+
+template <typename T>
+void max_pool2d(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
+  for (int64_t p = 0; p < g.planes; ++p) {
+    const T* src = in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+        T best = -INFINITY;
+        int64_t best_i = -1;
+        for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
+          const int64_t h = h0 + kh * g.dilation_h;
+          if (h < 0 || h >= g.in_h) continue;
+          for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
+            const int64_t w = w0 + kw * g.dilation_w;
+            if (w < 0 || w >= g.in_w) continue;
+            const T v = src[h * g.in_w + w];
+            if (best_i < 0 || v > best || std::isnan(v)) {
+              best = v;
+              best_i = h * g.in_w + w;
+              if (std::isnan(v)) break;
+            }
+          }
+        }
+        const int64_t o = (p * g.out_h + oh) * g.out_w + ow;
+        out[o] = best;
+        indices[o] = best_i;
+      }
+  }
+}
+
+template <typename T>
+void max_pool2d_backward(const T* grad_out, const int64_t* indices, const PoolGeometry& g,
+                         T* grad_in) {
+  for (int64_t p = 0; p < g.planes; ++p) {
+    T* dst = grad_in + p * g.in_h * g.in_w;
+    const int64_t base = p * g.out_h * g.out_w;
+    for (int64_t i = 0; i < g.out_h * g.out_w; ++i)
+      if (indices[base + i] >= 0) dst[indices[base + i]] += grad_out[base + i];
+  }
+}
+
+namespace {
+// The window [h0, h1) x [w0, w1) clipped to the input, and PyTorch's divisor for it.
+struct AvgWindow {
+  int64_t h0, h1, w0, w1, divisor;
+};
+AvgWindow avg_window(const PoolGeometry& g, int64_t oh, int64_t ow, bool count_include_pad) {
+  int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
+  int64_t h1 = std::min(h0 + g.kernel_h, g.in_h + g.pad_h),
+          w1 = std::min(w0 + g.kernel_w, g.in_w + g.pad_w);
+  const int64_t pool_size = (h1 - h0) * (w1 - w0);
+  h0 = std::max<int64_t>(h0, 0);
+  w0 = std::max<int64_t>(w0, 0);
+  h1 = std::min(h1, g.in_h);
+  w1 = std::min(w1, g.in_w);
+  return {h0, h1, w0, w1, count_include_pad ? pool_size : (h1 - h0) * (w1 - w0)};
+}
+}  // namespace
+
+template <typename T>
+void avg_pool2d(const T* in, const PoolGeometry& g, bool count_include_pad, T* out) {
+  for (int64_t p = 0; p < g.planes; ++p) {
+    const T* src = in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
+        T sum = 0;
+        for (int64_t h = win.h0; h < win.h1; ++h)
+          for (int64_t w = win.w0; w < win.w1; ++w) sum += src[h * g.in_w + w];
+        out[(p * g.out_h + oh) * g.out_w + ow] = win.divisor > 0 ? sum / T(win.divisor) : T(0);
+      }
+  }
+}
+
+template <typename T>
+void avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, bool count_include_pad,
+                         T* grad_in) {
+  for (int64_t p = 0; p < g.planes; ++p) {
+    T* dst = grad_in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
+        if (win.divisor <= 0) continue;
+        const T v = grad_out[(p * g.out_h + oh) * g.out_w + ow] / T(win.divisor);
+        for (int64_t h = win.h0; h < win.h1; ++h)
+          for (int64_t w = win.w0; w < win.w1; ++w) dst[h * g.in_w + w] += v;
+      }
+  }
+}
+
+namespace {
+int64_t start_index(int64_t a, int64_t out, int64_t in) { return (a * in) / out; }
+int64_t end_index(int64_t a, int64_t out, int64_t in) { return ((a + 1) * in + out - 1) / out; }
+}  // namespace
+
+template <typename T>
+void adaptive_avg_pool2d(const T* in, const PoolGeometry& g, T* out) {
+  for (int64_t p = 0; p < g.planes; ++p) {
+    const T* src = in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      const int64_t h0 = start_index(oh, g.out_h, g.in_h), h1 = end_index(oh, g.out_h, g.in_h);
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t w0 = start_index(ow, g.out_w, g.in_w), w1 = end_index(ow, g.out_w, g.in_w);
+        T sum = 0;
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) sum += src[h * g.in_w + w];
+        out[(p * g.out_h + oh) * g.out_w + ow] = sum / T((h1 - h0) * (w1 - w0));
+      }
+    }
+  }
+}
+
+template <typename T>
+void adaptive_avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, T* grad_in) {
+  for (int64_t p = 0; p < g.planes; ++p) {
+    T* dst = grad_in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      const int64_t h0 = start_index(oh, g.out_h, g.in_h), h1 = end_index(oh, g.out_h, g.in_h);
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t w0 = start_index(ow, g.out_w, g.in_w), w1 = end_index(ow, g.out_w, g.in_w);
+        const T v = grad_out[(p * g.out_h + oh) * g.out_w + ow] / T((h1 - h0) * (w1 - w0));
+        for (int64_t h = h0; h < h1; ++h)
+          for (int64_t w = w0; w < w1; ++w) dst[h * g.in_w + w] += v;
+      }
+    }
+  }
+}
+
+#define INSTANTIATE(T)                                                                     \
+  template void max_pool2d<T>(const T*, const PoolGeometry&, T*, int64_t*);                \
+  template void max_pool2d_backward<T>(const T*, const int64_t*, const PoolGeometry&, T*); \
+  template void avg_pool2d<T>(const T*, const PoolGeometry&, bool, T*);                    \
+  template void avg_pool2d_backward<T>(const T*, const PoolGeometry&, bool, T*);           \
+  template void adaptive_avg_pool2d<T>(const T*, const PoolGeometry&, T*);                 \
+  template void adaptive_avg_pool2d_backward<T>(const T*, const PoolGeometry&, T*);
+INSTANTIATE(float)
+INSTANTIATE(double)
+
+}  // namespace tandem::kernels::cpu

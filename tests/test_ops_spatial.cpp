@@ -1,0 +1,255 @@
+// conv2d, conv_transpose2d, pooling, batch_norm, dropout and interpolate: forward and gradients
+// against PyTorch 1.13 (tests/fixtures/ops_spatial.json from make_ops_spatial.py), gradients
+// against finite differences, and the errors users meet.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "framework/ops/ops.h"
+#include "tests/gradcheck.h"
+
+using namespace tandem;
+using autograd::TensorList;
+using nlohmann::json;
+using tandem::testing::gradcheck;
+using tandem::testing::leaf;
+
+namespace {
+
+using OpFn = std::function<Tensor(const TensorList&, Tensor& rm, Tensor& rv)>;
+
+const std::map<std::string, OpFn>& ops() {
+  static const std::map<std::string, OpFn> m = {
+      {"conv2d", [](const TensorList& x, Tensor&, Tensor&) { return conv2d(x[0], x[1], x[2]); }},
+      {"conv2d_stride_pad",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return conv2d(x[0], x[1], x[2], {2, 1}, {1, 2});
+       }},
+      {"conv2d_dilation_groups",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return conv2d(x[0], x[1], {}, {1, 1}, {2, 2}, {2, 2}, 2);
+       }},
+      {"conv2d_1x1",
+       [](const TensorList& x, Tensor&, Tensor&) { return conv2d(x[0], x[1], x[2]); }},
+      {"conv_transpose2d",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return conv_transpose2d(x[0], x[1], x[2], {2, 2}, {1, 1}, {1, 1});
+       }},
+      {"conv_transpose2d_groups_dilation",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return conv_transpose2d(x[0], x[1], {}, {1, 1}, {1, 1}, {0, 0}, 2, {2, 2});
+       }},
+      {"max_pool2d",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return max_pool2d(x[0], {2, 2});
+       }},
+      {"max_pool2d_ceil_pad",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return max_pool2d(x[0], {3, 3}, {2, 2}, {1, 1}, {1, 1}, true);
+       }},
+      {"max_pool2d_dilation",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return max_pool2d(x[0], {2, 2}, {1, 1}, {0, 0}, {2, 2});
+       }},
+      {"avg_pool2d",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return avg_pool2d(x[0], {2, 2});
+       }},
+      {"avg_pool2d_pad_ceil",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return avg_pool2d(x[0], {3, 3}, {2, 2}, {1, 1}, true, true);
+       }},
+      {"avg_pool2d_exclude_pad",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return avg_pool2d(x[0], {3, 3}, {2, 2}, {1, 1}, true, false);
+       }},
+      {"adaptive_avg_pool2d",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return adaptive_avg_pool2d(x[0], {3, 4});
+       }},
+      {"adaptive_avg_pool2d_1x1",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return adaptive_avg_pool2d(x[0], {1, 1});
+       }},
+      {"batch_norm_train_4d",
+       [](const TensorList& x, Tensor& rm, Tensor& rv) {
+         return batch_norm(x[0], rm, rv, x[1], x[2], true, 0.3);
+       }},
+      {"batch_norm_train_2d",
+       [](const TensorList& x, Tensor& rm, Tensor& rv) {
+         return batch_norm(x[0], rm, rv, x[1], x[2], true, 0.3);
+       }},
+      {"batch_norm_train_1x1",
+       [](const TensorList& x, Tensor& rm, Tensor& rv) {
+         return batch_norm(x[0], rm, rv, x[1], x[2], true, 0.3);
+       }},
+      {"batch_norm_eval", [](const TensorList& x, Tensor& rm,
+                             Tensor& rv) { return batch_norm(x[0], rm, rv, x[1], x[2], false); }},
+      {"nearest_size",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], Pair{7, 9}, {}, "nearest");
+       }},
+      {"nearest_scale",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], {}, UpsampleScale{2, 2}, "nearest");
+       }},
+      {"nearest_scale_fraction",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], {}, UpsampleScale{1.7, 1.7}, "nearest");
+       }},
+      {"bilinear",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], Pair{7, 9}, {}, "bilinear");
+       }},
+      {"bilinear_align",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], Pair{7, 9}, {}, "bilinear", true);
+       }},
+      {"bilinear_scale",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], {}, UpsampleScale{2, 2}, "bilinear");
+       }},
+  };
+  return m;
+}
+
+void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rtol,
+                  double atol, const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i)
+    ASSERT_NEAR(got[i], want[i], atol + rtol * std::abs(want[i])) << what << " element " << i;
+}
+
+}  // namespace
+
+TEST(OpsSpatialGolden, ForwardAndGradientsMatchPyTorch) {
+  std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/ops_spatial.json");
+  const json cases = json::parse(f);
+  ASSERT_EQ(cases.size(), ops().size());
+  for (const auto& c : cases) {
+    const std::string name = c["name"];
+    SCOPED_TRACE(name);
+    TensorList inputs;
+    for (size_t i = 0; i < c["inputs"].size(); ++i)
+      inputs.push_back(
+          from_vector(c["inputs"][i].get<std::vector<double>>(), c["shapes"][i].get<Shape>())
+              .set_requires_grad(true));
+    Tensor rm, rv;
+    if (c.contains("running_mean")) {
+      rm = from_vector(c["running_mean"].get<std::vector<double>>(), {4});
+      rv = from_vector(c["running_var"].get<std::vector<double>>(), {4});
+    }
+    Tensor out = ops().at(name)(inputs, rm, rv);
+    EXPECT_EQ(out.sizes(), c["out_shape"].get<Shape>());
+    expect_close(out.to_vector(), c["out"].get<std::vector<double>>(), 1e-5, 1e-5,
+                 name + " forward");
+    Tensor v = from_vector(c["v"].get<std::vector<double>>(), out.sizes());
+    (out * v).sum().backward();
+    for (size_t i = 0; i < inputs.size(); ++i)
+      if (!c["grads"][i].is_null())
+        expect_close(inputs[i].grad().to_vector(), c["grads"][i].get<std::vector<double>>(), 1e-4,
+                     1e-4, name + " grad of input " + std::to_string(i));
+    if (rm.defined()) {
+      expect_close(rm.to_vector(), c["running_mean_after"].get<std::vector<double>>(), 1e-5, 1e-6,
+                   name + " running_mean");
+      expect_close(rv.to_vector(), c["running_var_after"].get<std::vector<double>>(), 1e-5, 1e-6,
+                   name + " running_var");
+    }
+  }
+}
+
+TEST(OpsSpatial, GradcheckConvolutions) {
+  Tensor x = leaf({2, 4, 5, 4}, 1), w = leaf({6, 2, 3, 2}, 2), b = leaf({6}, 3);
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return conv2d(t[0], t[1], t[2], {2, 1}, {1, 1}, {1, 2}, 2);
+      },
+      {x, w, b}));
+  Tensor wt = leaf({4, 3, 3, 3}, 4), bt = leaf({6}, 5);
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return conv_transpose2d(t[0], t[1], t[2], {2, 2}, {1, 0}, {1, 1}, 2, {1, 1});
+      },
+      {x, wt, bt}));
+}
+
+TEST(OpsSpatial, GradcheckPoolingNormUpsample) {
+  Tensor x = leaf({2, 3, 6, 5}, 6);
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return max_pool2d(t[0], {3, 2}, {2, 2}, {1, 1}, {1, 1}, true);
+      },
+      {x}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return avg_pool2d(t[0], {3, 3}, {2, 2}, {1, 1}, true, false);
+      },
+      {x}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return adaptive_avg_pool2d(t[0], {4, 3});
+      },
+      {x}));
+  Tensor w = leaf({3}, 7), b = leaf({3}, 8);
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) { return batch_norm(t[0], {}, {}, t[1], t[2], true); }, {x, w, b}));
+  Tensor rm = zeros({3}, DType::Float64), rv = ones({3}, DType::Float64);
+  EXPECT_TRUE(gradcheck(
+      [&](const TensorList& t) { return batch_norm(t[0], rm, rv, t[1], t[2], false); }, {x, w, b}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return interpolate(t[0], Pair{9, 7}, {}, "bilinear");
+      },
+      {x}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return interpolate(t[0], Pair{9, 7}, {}, "bilinear", true);
+      },
+      {x}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& t) {
+        return interpolate(t[0], {}, UpsampleScale{2, 2}, "nearest");
+      },
+      {x}));
+}
+
+TEST(OpsSpatial, DropoutScalesKeptElementsAndIsSeeded) {
+  Generator g1(3), g2(3);
+  Tensor x = ones({1000}).set_requires_grad(true);
+  Tensor y = dropout(x, 0.25, true, g1);
+  const auto v = y.to_vector();
+  int kept = 0;
+  for (double e : v) {
+    EXPECT_TRUE(e == 0.0 || std::abs(e - 1.0 / 0.75) < 1e-6);
+    kept += e != 0;
+  }
+  EXPECT_NEAR(kept, 750, 60);
+  EXPECT_TRUE(equal(dropout(ones({1000}), 0.25, true, g2), y.detach()));  // same seed, same mask
+  y.sum().backward();
+  EXPECT_TRUE(equal(x.grad(), y.detach()));  // grad = mask * scale
+  EXPECT_TRUE(dropout(x, 0.5, false).is_same(x));
+  EXPECT_EQ(dropout(x, 1.0, true).sum().item(), 0.0);
+  try {
+    dropout(x, 1.5, true);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "dropout probability has to be between 0 and 1, but got 1.5");
+  }
+}
+
+TEST(OpsSpatial, ShapeErrorsNameShapes) {
+  try {
+    conv2d(zeros({1, 3, 8, 8}), zeros({4, 2, 3, 3}));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(
+                  "expected input[1, 3, 8, 8] to have 2 channels, but got 3 channels instead"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(max_pool2d(zeros({1, 1, 2, 2}), {3, 3}), Error);
+  EXPECT_THROW(batch_norm(zeros({1, 3}), {}, {}, {}, {}, true), Error);
+}
