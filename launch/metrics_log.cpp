@@ -15,13 +15,13 @@ MetricsLog::MetricsLog(const std::string& path) : path_(path), out_(path, std::i
 }
 
 void MetricsLog::step(int64_t epoch, int64_t step, double loss, double lr) {
-  nlohmann::json j = {{"type", "step"}, {"epoch", epoch}, {"step", step}, {"loss", loss}, {"lr", lr}};
+  nlohmann::ordered_json j = {{"type", "step"}, {"epoch", epoch}, {"step", step}, {"loss", loss}, {"lr", lr}};
   out_ << j.dump() << "\n" << std::flush;
 }
 
 void MetricsLog::epoch(int64_t epoch, double train_loss, double val_loss, double val_accuracy, double images_per_s,
                        double seconds) {
-  nlohmann::json j = {{"type", "epoch"},           {"epoch", epoch},     {"train_loss", train_loss},
+  nlohmann::ordered_json j = {{"type", "epoch"},           {"epoch", epoch},     {"train_loss", train_loss},
                       {"val_loss", val_loss},      {"val_accuracy", val_accuracy},
                       {"images_per_s", images_per_s}, {"seconds", seconds}};
   out_ << j.dump() << "\n" << std::flush;

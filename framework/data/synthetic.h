@@ -11,7 +11,10 @@ namespace tandem::data {
 
 class SyntheticDataset : public Dataset {
  public:
-  SyntheticDataset(int64_t size, Shape example_shape, int64_t num_classes, uint64_t seed, double noise = 0.3);
+  // `first_index` offsets the examples: a test split uses the same class templates as the
+  // training split (same seed) with examples the training split does not have.
+  SyntheticDataset(int64_t size, Shape example_shape, int64_t num_classes, uint64_t seed, double noise = 0.3,
+                   int64_t first_index = 0);
   int64_t size() const override { return size_; }
   Shape example_shape() const override { return shape_; }
   int64_t num_classes() const override { return num_classes_; }
@@ -23,6 +26,7 @@ class SyntheticDataset : public Dataset {
   Shape shape_;
   uint64_t seed_;
   double noise_;
+  int64_t first_index_;
   std::vector<float> templates_;  // num_classes x numel, values in [0, 1]
 };
 

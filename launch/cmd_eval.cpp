@@ -1,0 +1,65 @@
+// `tandem eval [CONFIG.yaml] --checkpoint PATH`: one JSON line with the test-split metrics.
+// `tandem predict [CONFIG.yaml] --checkpoint PATH --input IN --output OUT`: eval-mode forward.
+// Both take tandem checkpoints (whose stored config makes CONFIG optional) and PyTorch files.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/io/checkpoint.h"
+#include "framework/io/safetensors.h"
+#include "launch/cli.h"
+#include "launch/evaluate.h"
+#include "launch/training_setup.h"
+
+namespace tandem::launch {
+namespace {
+
+// The config to rebuild the model: CONFIG if given, else the one stored in a tandem checkpoint.
+RunConfig config_for(const CommandLine& cl, const std::string& checkpoint) {
+  if (!cl.positional.empty()) return load_config(cl.positional[0], cl.sets);
+  if (!io::is_tandem_checkpoint(checkpoint))
+    throw Error(checkpoint + " is not a tandem checkpoint, so it carries no config",
+                "give the run's CONFIG.yaml before --checkpoint to rebuild the model");
+  return parse_config(io::load_checkpoint(checkpoint).config_yaml, checkpoint + " (stored config)", cl.sets);
+}
+
+std::string required(const CommandLine& cl, const std::string& option, const char* command) {
+  const std::string v = cl.option(option);
+  if (v.empty()) throw Error(std::string("tandem ") + command + " needs " + option + " PATH");
+  return v;
+}
+
+}  // namespace
+
+int cmd_eval(const CommandLine& cl) {
+  const std::string checkpoint = required(cl, "--checkpoint", "eval");
+  RunConfig cfg = config_for(cl, checkpoint);
+  nn::ModulePtr model = build_model_from_config(cfg);
+  load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
+  data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false));
+  EvalResult r = evaluate(*model, loader, nullptr, 0, 1);
+  nlohmann::json j = {{"split", "test"}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
+int cmd_predict(const CommandLine& cl) {
+  const std::string checkpoint = required(cl, "--checkpoint", "predict");
+  const std::string in = required(cl, "--input", "predict");
+  const std::string out = required(cl, "--output", "predict");
+  RunConfig cfg = config_for(cl, checkpoint);
+  nn::ModulePtr model = build_model_from_config(cfg);
+  load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
+  auto inputs = io::load_safetensors(in);
+  const Tensor* x = inputs.find("input");
+  if (!x) throw Error(in + " has no tensor named \"input\"", "write the batch to predict as tensor \"input\"");
+  NoGradGuard no_grad;
+  model->eval();
+  Tensor y = model->forward(x->to(DType::Float32)).contiguous();
+  OrderedDict<std::string, Tensor> result;
+  result.insert("output", y);
+  io::save_safetensors(out, result);
+  return 0;
+}
+
+}  // namespace tandem::launch

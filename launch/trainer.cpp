@@ -1,0 +1,244 @@
+// The epoch loop (see trainer.h). Reading order: setup (ranks, threads, model, optimizer,
+// scheduler, data, resume), then one epoch of training, evaluation, and the checkpoint.
+#include "launch/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+
+#include "framework/autograd/grad_mode.h"
+#include "framework/io/checkpoint.h"
+#include "framework/ops/ops.h"
+#include "framework/optim/factory.h"
+#include "kernels/cuda/device_api.h"
+#include "launch/evaluate.h"
+#include "launch/metrics_log.h"
+#include "launch/progress.h"
+#include "launch/run_directory.h"
+#include "launch/stop_signal.h"
+#include "launch/training_setup.h"
+#include "parallel/ddp.h"
+#include "parallel/distributed.h"
+#include "parallel/distributed_sampler.h"
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace tandem::launch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Per-step seed of the default generator (dropout): a function of (seed, rank, step), so a
+// resumed run draws exactly what the uninterrupted run drew, with no generator state to carry.
+uint64_t step_seed(uint64_t seed, int rank, int64_t step) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ULL + uint64_t(rank) * 0xbf58476d1ce4e5b9ULL + uint64_t(step) + 1;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+int train(const RunConfig& cfg, const TrainOptions& options) {
+  install_stop_handlers();
+  const parallel::World& world = parallel::init_distributed();
+  const int rank = world.rank, size = world.size;
+  const bool main_rank = rank == 0;
+  std::shared_ptr<parallel::ProcessGroup> pg = world.process_group;
+  openblas_set_num_threads(int(cfg.training.threads));
+  if (cfg.training.device != "cpu" && cfg.training.device != "auto")
+    throw Error("training.device: '" + cfg.training.device + "' is not available yet",
+                "the CUDA backend covers the elementwise kernels only so far; use device: cpu");
+  if (main_rank && cfg.training.device == "auto" && kernels::cuda::device_count() > 0)
+    std::printf("note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
+
+  // --- model, optimizer, scheduler ------------------------------------------------------------
+  nn::ModulePtr model = build_model_from_config(cfg);
+  if (!cfg.init_from.empty()) load_weights(*model, cfg.init_from, cfg.init_strict, main_rank);
+  nn::ModulePtr net = model;
+  std::shared_ptr<parallel::DistributedDataParallel> ddp;
+  if (size > 1) {
+    parallel::DdpOptions o;
+    o.bucket_cap_mb = cfg.distributed.bucket_cap_mb;
+    o.find_unused_parameters = cfg.distributed.find_unused_parameters;
+    o.gradient_as_bucket_view = cfg.distributed.gradient_as_bucket_view;
+    o.broadcast_buffers = cfg.distributed.broadcast_buffers;
+    ddp = std::make_shared<parallel::DistributedDataParallel>(model, pg, o);
+    net = ddp;
+  }
+  auto train_set = make_dataset(cfg, "train");
+  auto test_set = make_dataset(cfg, "test");
+  parallel::DistributedSampler sampler(train_set->size(), size, rank, /*shuffle=*/true, uint64_t(cfg.seed),
+                                       cfg.data.drop_last);
+  data::DataLoader train_loader(train_set, loader_options(cfg, true));
+  data::DataLoader test_loader(test_set, loader_options(cfg, false));
+  const int64_t per_rank = sampler.num_samples();
+  int64_t steps_per_epoch = cfg.data.drop_last ? per_rank / cfg.data.batch_size
+                                               : (per_rank + cfg.data.batch_size - 1) / cfg.data.batch_size;
+  if (cfg.training.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.training.max_steps_per_epoch);
+
+  auto optimizer = optim::make_optimizer(cfg.optimizer, model->parameters());
+  const std::string interval = optim::scheduler_interval(cfg.scheduler);
+  const int64_t sched_total = interval == "step" ? cfg.training.epochs * steps_per_epoch : cfg.training.epochs;
+  std::unique_ptr<optim::LRScheduler> scheduler;
+  if (!cfg.scheduler.is_none())
+    scheduler = optim::make_scheduler(cfg.scheduler, *optimizer, sched_total, steps_per_epoch);
+
+  // --- resume -----------------------------------------------------------------------------------
+  RunDirectory run_dir(cfg.checkpoint.dir, cfg.checkpoint.keep_last);
+  int64_t start_epoch = 0, global_step = 0, first_batch = 0;
+  double best_metric = 0;
+  bool has_best = false;
+  std::string resume_path;
+  if (options.resume == "auto") {
+    if (run_dir.has_checkpoint()) resume_path = run_dir.last_path();
+  } else if (options.resume != "never") {
+    resume_path = options.resume;
+  }
+  if (!resume_path.empty()) {
+    io::Checkpoint ck = io::load_checkpoint(resume_path);
+    model->load_state_dict(ck.model, /*strict=*/true);
+    optimizer->load_state_dict(ck.optimizer);
+    if (scheduler && !ck.scheduler.is_none()) scheduler->load_state_dict(ck.scheduler);
+    start_epoch = ck.epoch;
+    global_step = ck.global_step;
+    first_batch = ck.step_in_epoch;
+    best_metric = ck.best_metric;
+    has_best = ck.has_best_metric;
+    if (main_rank) {
+      std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(), (long long)start_epoch + 1,
+                  (long long)global_step);
+      if (ck.world_size != size)
+        std::printf("note: the checkpoint was written by %lld ranks, this run has %d: the data order follows the "
+                    "new world size\n", (long long)ck.world_size, size);
+    }
+    if (ck.world_size != size) first_batch = 0;  // positions within an epoch do not carry over
+  }
+
+  const std::string config_yaml = to_yaml(cfg);
+  std::unique_ptr<MetricsLog> metrics;
+  if (main_rank) {
+    run_dir.write_config(config_yaml);
+    metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"));
+    std::printf("tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device cpu, %lld thread(s) per rank\n"
+                "  batch %lld per rank, %lld global; %lld steps per epoch; %lld epochs\n  run directory: %s\n",
+                cfg.source.c_str(), cfg.model.at("name").to_string().c_str(), (long long)model->num_parameters(), size,
+                (long long)cfg.training.threads, (long long)cfg.data.batch_size, (long long)cfg.data.batch_size * size,
+                (long long)steps_per_epoch, (long long)cfg.training.epochs, cfg.checkpoint.dir.c_str());
+    std::fflush(stdout);
+  }
+  Progress progress(main_rank, cfg.training.log_every);
+
+  auto make_checkpoint = [&](int64_t epoch_done, int64_t step_in_epoch, bool is_best) {
+    io::Checkpoint ck;
+    ck.epoch = epoch_done;
+    ck.global_step = global_step;
+    ck.step_in_epoch = step_in_epoch;
+    ck.model = model->state_dict();
+    ck.optimizer = optimizer->state_dict();
+    ck.scheduler = scheduler ? scheduler->state_dict() : Value();
+    ck.best_metric = best_metric;
+    ck.has_best_metric = has_best;
+    ck.is_best = is_best;
+    ck.monitor = cfg.checkpoint.monitor;
+    ck.rng["default"] = default_generator().get_state();
+    ck.config_yaml = config_yaml;
+    ck.world_size = size;
+    return ck;
+  };
+  auto current_lr = [&] { return optimizer->lr(0); };
+
+  // --- epochs -----------------------------------------------------------------------------------
+  for (int64_t epoch = start_epoch; epoch < cfg.training.epochs; ++epoch) {
+    sampler.set_epoch(epoch);
+    std::vector<int64_t> indices = sampler.indices();
+    train_loader.start_epoch(indices, epoch, first_batch);
+    net->train();
+    progress.start_epoch(epoch, cfg.training.epochs, steps_per_epoch);
+    const auto epoch_start = Clock::now();
+    double loss_sum = 0, loss_count = 0;
+    int64_t images = 0;
+    bool stop_after_epoch = false;
+    data::Batch batch;
+    for (int64_t step = first_batch; step < steps_per_epoch && train_loader.next(batch); ++step) {
+      default_generator().manual_seed(step_seed(uint64_t(cfg.seed), rank, global_step));
+      optimizer->zero_grad();
+      Tensor loss = cross_entropy(net->forward(batch.inputs), batch.targets);
+      loss.backward();
+      optimizer->step();
+      ++global_step;
+      if (scheduler && interval == "step") scheduler->step();
+      const double l = loss.item();
+      loss_sum += l * double(batch.targets.numel());
+      loss_count += double(batch.targets.numel());
+      images += batch.targets.numel() * size;
+      if (global_step % cfg.training.log_every == 0) {
+        const auto g = sum_over_ranks(pg.get(), {l});
+        if (main_rank) metrics->step(epoch, global_step, g[0] / size, current_lr());
+      }
+      progress.update(step + 1, l, current_lr(), images);
+      // Every rank must agree to stop at the same step: a one-number allreduce.
+      const double stop = sum_over_ranks(pg.get(), {stop_requested() ? 1.0 : 0.0})[0];
+      if (stop > 0) {
+        if (step + 1 == steps_per_epoch) {  // the epoch is complete: finish it, then stop
+          stop_after_epoch = true;
+          break;
+        }
+        if (main_rank) {
+          run_dir.save(make_checkpoint(epoch, step + 1, false), false);
+          std::printf("\nstopped by signal after step %lld: wrote %s\n", (long long)global_step,
+                      run_dir.last_path().c_str());
+        }
+        if (pg) pg->barrier();
+        return 0;
+      }
+    }
+    first_batch = 0;
+    const double train_seconds = seconds_since(epoch_start);
+    const auto tl = sum_over_ranks(pg.get(), {loss_sum, loss_count});
+    const double train_loss = tl[1] > 0 ? tl[0] / tl[1] : NAN;
+    EvalResult ev = evaluate(*model, test_loader, pg.get(), rank, size);
+    const double monitored = cfg.checkpoint.monitor == "accuracy" ? ev.accuracy : ev.loss;
+    if (scheduler && interval == "epoch") {
+      if (scheduler->needs_metric()) scheduler->step(monitored);
+      else scheduler->step();
+    }
+    const bool better = !has_best || (cfg.checkpoint.mode == "max" ? monitored > best_metric : monitored < best_metric);
+    if (better) {
+      best_metric = monitored;
+      has_best = true;
+    }
+    const double ips = train_seconds > 0 ? double(images) / train_seconds : 0;
+    if (main_rank) {
+      metrics->epoch(epoch, train_loss, ev.loss, ev.accuracy, ips, train_seconds);
+      const bool epoch_file = (epoch + 1) % cfg.checkpoint.every_epochs == 0;
+      run_dir.save(make_checkpoint(epoch + 1, 0, better), epoch_file);
+      char summary[256];
+      std::snprintf(summary, sizeof summary,
+                    "epoch %lld/%lld: train loss %.4f, test loss %.4f, test accuracy %.2f%%%s, %.0f img/s, %.1fs",
+                    (long long)epoch + 1, (long long)cfg.training.epochs, train_loss, ev.loss, 100 * ev.accuracy,
+                    better ? " (best)" : "", ips, train_seconds);
+      progress.end_epoch(summary);
+    }
+    if (stop_after_epoch) {
+      if (main_rank) std::printf("stopped by signal at the end of epoch %lld: wrote %s\n", (long long)epoch + 1,
+                                 run_dir.last_path().c_str());
+      if (pg) pg->barrier();
+      return 0;
+    }
+  }
+  if (main_rank) {
+    std::string why;
+    if (plot_metrics(run_dir.path("metrics.jsonl"), run_dir.path("metrics.svg"), &why))
+      std::printf("curves: %s\n", run_dir.path("metrics.svg").c_str());
+    else
+      std::printf("note: no metrics plot: %s\n", why.c_str());
+  }
+  if (pg) pg->barrier();
+  return 0;
+}
+
+}  // namespace tandem::launch

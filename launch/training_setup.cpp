@@ -1,0 +1,64 @@
+// Model, data and weight loading shared by train, eval and predict.
+#include "launch/training_setup.h"
+
+#include <cstdio>
+
+#include "framework/data/fashion_mnist.h"
+#include "framework/data/synthetic.h"
+#include "framework/io/checkpoint.h"
+#include "framework/io/serialize.h"
+#include "framework/io/state_dict_utils.h"
+#include "framework/nn/models/builder.h"
+
+namespace tandem::launch {
+
+nn::ModulePtr build_model_from_config(const RunConfig& cfg) {
+  Generator gen(uint64_t(cfg.seed));
+  return nn::models::build_model(cfg.model, gen, "model");
+}
+
+std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const std::string& split) {
+  const auto& d = cfg.data;
+  if (d.dataset == "synthetic") {
+    const bool train = split == "train";
+    // Test examples come after the training ones: same class templates, fresh noise.
+    return std::make_shared<data::SyntheticDataset>(train ? d.synthetic_train_size : d.synthetic_test_size,
+                                                    Shape(d.synthetic_shape.begin(), d.synthetic_shape.end()),
+                                                    d.synthetic_classes, uint64_t(cfg.seed), 0.3,
+                                                    train ? 0 : d.synthetic_train_size);
+  }
+  return std::make_shared<data::FashionMnist>(d.root, split);
+}
+
+data::LoaderOptions loader_options(const RunConfig& cfg, bool train) {
+  data::LoaderOptions o;
+  o.batch_size = train || cfg.data.eval_batch_size == 0 ? cfg.data.batch_size : cfg.data.eval_batch_size;
+  o.drop_last = train && cfg.data.drop_last;
+  o.mean.assign(cfg.data.mean.begin(), cfg.data.mean.end());
+  o.std.assign(cfg.data.std.begin(), cfg.data.std.end());
+  o.random_crop_padding = train ? cfg.data.random_crop_padding : 0;
+  o.horizontal_flip = train && cfg.data.horizontal_flip;
+  o.prefetch = cfg.data.prefetch;
+  o.seed = uint64_t(cfg.seed);
+  return o;
+}
+
+void load_weights(nn::Module& model, const std::string& path, bool strict, bool verbose) {
+  OrderedDict<std::string, Tensor> sd;
+  if (io::is_tandem_checkpoint(path)) {
+    sd = io::load_checkpoint(path).model;
+  } else {
+    sd = io::find_state_dict(io::load(path), path);
+  }
+  const auto target = model.state_dict();
+  sd = io::reconcile_prefixes(sd, target.keys());
+  auto result = model.load_state_dict(sd, strict);
+  if (verbose && (!result.missing_keys.empty() || !result.unexpected_keys.empty())) {
+    std::printf("init_from %s: %zu missing key(s), %zu unexpected key(s)\n", path.c_str(),
+                result.missing_keys.size(), result.unexpected_keys.size());
+    for (const auto& k : result.missing_keys) std::printf("  missing:    %s\n", k.c_str());
+    for (const auto& k : result.unexpected_keys) std::printf("  unexpected: %s\n", k.c_str());
+  }
+}
+
+}  // namespace tandem::launch

@@ -1,0 +1,27 @@
+// Everything a run needs before its first step, built from the RunConfig: ranks and process
+// group, compute threads, device, the model (seeded identically on every rank), the optimizer
+// and scheduler from their factories, the datasets and loaders. Kept apart from the loop so the
+// eval/predict commands can build the same model and data.
+#pragma once
+
+#include <memory>
+
+#include "framework/data/data_loader.h"
+#include "framework/nn/module.h"
+#include "launch/config.h"
+
+namespace tandem::launch {
+
+// The model of a config, freshly initialised from `seed` (same on every rank).
+nn::ModulePtr build_model_from_config(const RunConfig& cfg);
+
+// The training and test datasets of a config (errors name data.dataset / data.root).
+std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const std::string& split);
+data::LoaderOptions loader_options(const RunConfig& cfg, bool train);
+
+// Loads weights into `model` from a .pt/.pth/.safetensors state_dict or checkpoint (tandem's or
+// PyTorch's), reconciling module. prefixes. With strict=false, reports missing/unexpected keys
+// on stdout (when `verbose`). Errors name the file.
+void load_weights(nn::Module& model, const std::string& path, bool strict, bool verbose);
+
+}  // namespace tandem::launch
