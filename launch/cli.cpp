@@ -4,8 +4,8 @@
 #include <algorithm>
 
 #include "framework/core/error.h"
-#include "launch/config.h"
 #include "framework/core/text.h"
+#include "launch/config.h"
 
 namespace tandem::launch {
 namespace {
@@ -20,28 +20,38 @@ struct CommandSpec {
 
 const std::vector<CommandSpec>& specs() {
   static const std::vector<CommandSpec> s = {
-      {"train", "tandem train CONFIG.yaml [--set key.path=value ...] [--resume auto|never|PATH] [--print-config]",
+      {"train",
+       "tandem train CONFIG.yaml [--set key.path=value ...] [--resume auto|never|PATH] "
+       "[--print-config]",
        "Train as configured; under mpirun each rank is one data-parallel worker.\n"
        "  --set key.path=value   override a config key (YAML value syntax), repeatable\n"
-       "  --resume auto          continue from CHECKPOINT_DIR/last.safetensors if present (default)\n"
+       "  --resume auto          continue from CHECKPOINT_DIR/last.safetensors if present "
+       "(default)\n"
        "  --resume never         start fresh even if the run directory has checkpoints\n"
        "  --resume PATH          continue from the given tandem checkpoint\n"
        "  --print-config         print the resolved config and exit\n"
        "  --help-config          list every config key with its default and meaning",
        {"--set", "--resume"},
        {"--print-config", "--help-config"}},
-      {"eval", "tandem eval [CONFIG.yaml] --checkpoint PATH [--set key.path=value ...]",
+      {"eval",
+       "tandem eval [CONFIG.yaml] --checkpoint PATH [--set key.path=value ...]",
        "Evaluate a checkpoint on the test split in one process; prints one JSON line\n"
        "{\"split\",\"loss\",\"accuracy\",\"samples\"}. CONFIG is optional for a tandem checkpoint.",
        {"--checkpoint", "--set"},
        {}},
-      {"predict", "tandem predict [CONFIG.yaml] --checkpoint PATH --input IN.safetensors --output OUT.safetensors",
+      {"predict",
+       "tandem predict [CONFIG.yaml] --checkpoint PATH --input IN.safetensors --output "
+       "OUT.safetensors",
        "Eval-mode forward of the tensor \"input\" of IN; writes the tensor \"output\" to OUT.",
        {"--checkpoint", "--input", "--output", "--set"},
        {}},
-      {"inspect", "tandem inspect PATH [--json]",
-       "List keys, dtypes, shapes and metadata of a .safetensors, .pt or .pth file.", {}, {"--json"}},
-      {"convert", "tandem convert IN OUT [--strip-prefix P] [--add-prefix P]",
+      {"inspect",
+       "tandem inspect PATH [--json]",
+       "List keys, dtypes, shapes and metadata of a .safetensors, .pt or .pth file.",
+       {},
+       {"--json"}},
+      {"convert",
+       "tandem convert IN OUT [--strip-prefix P] [--add-prefix P]",
        "Convert between .pt/.pth and .safetensors (by extension); a tandem checkpoint becomes\n"
        "PyTorch's {'epoch','state_dict','optimizer','scheduler','best_metric','is_best'} dict.",
        {"--strip-prefix", "--add-prefix"},
@@ -78,7 +88,8 @@ std::string usage() {
       "tandem: data-parallel training with PyTorch's semantics\n\n"
       "usage:\n";
   for (const auto& s : specs()) u += "  " + std::string(s.synopsis) + "\n";
-  u += "\nRun `tandem COMMAND --help` for a command's options. Multi-process: mpirun -np N tandem train ...\n";
+  u += "\nRun `tandem COMMAND --help` for a command's options. Multi-process: mpirun -np N tandem "
+       "train ...\n";
   return u;
 }
 
@@ -100,7 +111,8 @@ CommandLine parse_command_line(int argc, char** argv) {
   if (!spec) {
     const std::string guess = closest_match(cl.command, command_names());
     throw Error("unknown command '" + cl.command + "'",
-                (guess.empty() ? std::string() : "did you mean '" + guess + "'? ") + "commands: train, eval, predict, inspect, convert");
+                (guess.empty() ? std::string() : "did you mean '" + guess + "'? ") +
+                    "commands: train, eval, predict, inspect, convert");
   }
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
@@ -128,14 +140,17 @@ CommandLine parse_command_line(int argc, char** argv) {
       valid.insert(valid.end(), spec->flags.begin(), spec->flags.end());
       const std::string guess = closest_match(arg, valid);
       throw Error("tandem " + cl.command + ": unknown option '" + arg + "'",
-                  guess.empty() ? "run `tandem " + cl.command + " --help`" : "did you mean '" + guess + "'?");
+                  guess.empty() ? "run `tandem " + cl.command + " --help`"
+                                : "did you mean '" + guess + "'?");
     }
     if (!has_value) {
       if (i + 1 >= argc) throw Error("tandem " + cl.command + ": option " + arg + " needs a value");
       value = argv[++i];
     }
-    if (arg == "--set") cl.sets.push_back(value);
-    else cl.options[arg] = value;
+    if (arg == "--set")
+      cl.sets.push_back(value);
+    else
+      cl.options[arg] = value;
   }
   return cl;
 }

@@ -9,18 +9,18 @@
 namespace tandem::launch {
 
 struct CommandLine {
-  std::string command;                  // train | eval | predict | inspect | convert
-  std::vector<std::string> positional;  // CONFIG.yaml, PATH, IN OUT, ...
-  std::vector<std::string> sets;        // --set a.b=c (repeatable)
+  std::string command;                         // train | eval | predict | inspect | convert
+  std::vector<std::string> positional;         // CONFIG.yaml, PATH, IN OUT, ...
+  std::vector<std::string> sets;               // --set a.b=c (repeatable)
   std::map<std::string, std::string> options;  // --resume auto, --checkpoint PATH, ...
-  std::vector<std::string> flags;       // --json, --print-config, --help
+  std::vector<std::string> flags;              // --json, --print-config, --help
   bool has_flag(const std::string& f) const;
   std::string option(const std::string& name, const std::string& fallback = "") const;
 };
 
 // Parses argv; unknown options are errors naming the command's valid options.
 CommandLine parse_command_line(int argc, char** argv);
-std::string usage();                                // top-level help
+std::string usage();                                   // top-level help
 std::string command_help(const std::string& command);  // help of one command
 
 // Commands: each returns the process exit code; user errors throw tandem::Error.

@@ -20,7 +20,8 @@ RunConfig config_for(const CommandLine& cl, const std::string& checkpoint) {
   if (!io::is_tandem_checkpoint(checkpoint))
     throw Error(checkpoint + " is not a tandem checkpoint, so it carries no config",
                 "give the run's CONFIG.yaml before --checkpoint to rebuild the model");
-  return parse_config(io::load_checkpoint(checkpoint).config_yaml, checkpoint + " (stored config)", cl.sets);
+  return parse_config(io::load_checkpoint(checkpoint).config_yaml, checkpoint + " (stored config)",
+                      cl.sets);
 }
 
 std::string required(const CommandLine& cl, const std::string& option, const char* command) {
@@ -38,7 +39,8 @@ int cmd_eval(const CommandLine& cl) {
   load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
   data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false));
   EvalResult r = evaluate(*model, loader, nullptr, 0, 1);
-  nlohmann::json j = {{"split", "test"}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
+  nlohmann::json j = {
+      {"split", "test"}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -52,7 +54,9 @@ int cmd_predict(const CommandLine& cl) {
   load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
   auto inputs = io::load_safetensors(in);
   const Tensor* x = inputs.find("input");
-  if (!x) throw Error(in + " has no tensor named \"input\"", "write the batch to predict as tensor \"input\"");
+  if (!x)
+    throw Error(in + " has no tensor named \"input\"",
+                "write the batch to predict as tensor \"input\"");
   NoGradGuard no_grad;
   model->eval();
   Tensor y = model->forward(x->to(DType::Float32)).contiguous();

@@ -16,7 +16,9 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
-std::string ext_of(const std::string& path) { return std::filesystem::path(path).extension().string(); }
+std::string ext_of(const std::string& path) {
+  return std::filesystem::path(path).extension().string();
+}
 
 // Every tensor in a Value tree with its path ("state_dict.fc.weight", "optimizer.state.0.exp_avg").
 void collect(const Value& v, const std::string& path, json& tensors, json& values) {
@@ -25,10 +27,13 @@ void collect(const Value& v, const std::string& path, json& tensors, json& value
     tensors.push_back({{"name", path}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
   } else if (v.is_dict()) {
     for (const auto& [k, x] : v.dict_items())
-      collect(x, path.empty() ? (k.is_string() ? k.to_string() : k.repr()) : path + "." + (k.is_string() ? k.to_string() : k.repr()),
+      collect(x,
+              path.empty() ? (k.is_string() ? k.to_string() : k.repr())
+                           : path + "." + (k.is_string() ? k.to_string() : k.repr()),
               tensors, values);
   } else if (v.is_list() || v.is_tuple()) {
-    for (size_t i = 0; i < v.items().size(); ++i) collect(v.items()[i], path + "." + std::to_string(i), tensors, values);
+    for (size_t i = 0; i < v.items().size(); ++i)
+      collect(v.items()[i], path + "." + std::to_string(i), tensors, values);
   } else {
     values[path.empty() ? "value" : path] = v.repr();
   }
@@ -40,7 +45,8 @@ json describe(const std::string& path) {
   if (io::is_tandem_checkpoint(path)) {
     io::Checkpoint ck = io::load_checkpoint(path);
     out["format"] = "tandem checkpoint (safetensors)";
-    for (const auto& [k, t] : ck.model) tensors.push_back({{"name", k}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
+    for (const auto& [k, t] : ck.model)
+      tensors.push_back({{"name", k}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
     values["epoch"] = ck.epoch;
     values["global_step"] = ck.global_step;
     values["step_in_epoch"] = ck.step_in_epoch;
@@ -49,13 +55,15 @@ json describe(const std::string& path) {
     values["is_best"] = ck.is_best;
     values["world_size"] = ck.world_size;
     values["format_version"] = ck.format_version;
-    values["optimizer_param_groups"] = ck.optimizer.is_dict() ? ck.optimizer.at("param_groups").size() : 0;
+    values["optimizer_param_groups"] =
+        ck.optimizer.is_dict() ? ck.optimizer.at("param_groups").size() : 0;
     values["scheduler"] = ck.scheduler.is_none() ? "none" : "saved";
   } else if (ext_of(path) == ".safetensors") {
     io::Metadata meta;
     auto ts = io::load_safetensors(path, &meta, /*mmap=*/true);
     out["format"] = "safetensors";
-    for (const auto& [k, t] : ts) tensors.push_back({{"name", k}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
+    for (const auto& [k, t] : ts)
+      tensors.push_back({{"name", k}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
     for (const auto& [k, v] : meta) values[k] = v;
   } else {
     out["format"] = "torch zip (.pt)";
@@ -81,28 +89,34 @@ Value state_dict_value(const io::StateDict& sd) {
 }  // namespace
 
 int cmd_inspect(const CommandLine& cl) {
-  if (cl.positional.size() != 1) throw Error("tandem inspect expects one PATH", "usage: tandem inspect PATH [--json]");
+  if (cl.positional.size() != 1)
+    throw Error("tandem inspect expects one PATH", "usage: tandem inspect PATH [--json]");
   const json d = describe(cl.positional[0]);
   if (cl.has_flag("--json")) {
     std::printf("%s\n", d.dump().c_str());
     return 0;
   }
-  std::printf("%s: %s, %zu tensors\n", cl.positional[0].c_str(), d["format"].get<std::string>().c_str(), d["tensors"].size());
+  std::printf("%s: %s, %zu tensors\n", cl.positional[0].c_str(),
+              d["format"].get<std::string>().c_str(), d["tensors"].size());
   for (const auto& t : d["tensors"])
-    std::printf("  %-50s %-9s %s\n", t["name"].get<std::string>().c_str(), t["dtype"].get<std::string>().c_str(),
-                t["shape"].dump().c_str());
+    std::printf("  %-50s %-9s %s\n", t["name"].get<std::string>().c_str(),
+                t["dtype"].get<std::string>().c_str(), t["shape"].dump().c_str());
   for (const auto& [k, v] : d["metadata"].items())
-    std::printf("  %s: %s\n", k.c_str(), v.is_string() && v.get<std::string>().size() > 200 ? "<long text>" : v.dump().c_str());
+    std::printf(
+        "  %s: %s\n", k.c_str(),
+        v.is_string() && v.get<std::string>().size() > 200 ? "<long text>" : v.dump().c_str());
   return 0;
 }
 
 int cmd_convert(const CommandLine& cl) {
   if (cl.positional.size() != 2)
-    throw Error("tandem convert expects IN and OUT", "usage: tandem convert IN OUT [--strip-prefix P] [--add-prefix P]");
+    throw Error("tandem convert expects IN and OUT",
+                "usage: tandem convert IN OUT [--strip-prefix P] [--add-prefix P]");
   const std::string in = cl.positional[0], out = cl.positional[1];
   const std::string out_ext = ext_of(out);
   if (out_ext != ".pt" && out_ext != ".pth" && out_ext != ".safetensors")
-    throw Error("tandem convert: cannot write '" + out + "'", "OUT must end in .pt, .pth or .safetensors");
+    throw Error("tandem convert: cannot write '" + out + "'",
+                "OUT must end in .pt, .pth or .safetensors");
   if (std::filesystem::exists(out) && std::filesystem::equivalent(in, out))
     throw Error("tandem convert: IN and OUT are the same file");
   if (io::is_tandem_checkpoint(in)) {
@@ -111,7 +125,8 @@ int cmd_convert(const CommandLine& cl) {
     if (out_ext == ".safetensors") {
       io::save_safetensors(out, sd);
     } else {
-      // PyTorch's checkpoint convention: {'epoch', 'state_dict', 'optimizer', 'scheduler', 'best_metric', 'is_best'}.
+      // PyTorch's checkpoint convention: {'epoch', 'state_dict', 'optimizer', 'scheduler',
+      // 'best_metric', 'is_best'}.
       Value d = Value::dict();
       d.set("epoch", Value(ck.epoch));
       d.set("state_dict", state_dict_value(sd));

@@ -13,7 +13,8 @@ int cmd_train(const CommandLine& cl) {
     return 0;
   }
   if (cl.positional.size() != 1)
-    throw Error("tandem train expects one CONFIG.yaml", "usage: tandem train CONFIG.yaml [--set key.path=value ...]");
+    throw Error("tandem train expects one CONFIG.yaml",
+                "usage: tandem train CONFIG.yaml [--set key.path=value ...]");
   RunConfig cfg = load_config(cl.positional[0], cl.sets);
   if (cl.has_flag("--print-config")) {
     std::fputs(to_yaml(cfg).c_str(), stdout);

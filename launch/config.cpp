@@ -25,7 +25,14 @@ std::string where(const std::string& source, const YAML::Node& node) {
   throw Error("config error: " + where(source, node) + ": " + path + ": " + what, hint);
 }
 
-std::string scalar_text(const YAML::Node& n) { return n.IsScalar() ? n.Scalar() : std::string("<") + (n.IsMap() ? "mapping" : n.IsSequence() ? "list" : "null") + ">"; }
+std::string scalar_text(const YAML::Node& n) {
+  return n.IsScalar() ? n.Scalar()
+                      : std::string("<") +
+                            (n.IsMap()        ? "mapping"
+                             : n.IsSequence() ? "list"
+                                              : "null") +
+                            ">";
+}
 
 bool parse_int(const std::string& s, int64_t& out) {
   if (s.empty()) return false;
@@ -53,12 +60,14 @@ bool parse_double(const std::string& s, double& out) {
 
 bool parse_bool(const std::string& s, bool& out) {
   if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "on") return out = true, true;
-  if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "off") return out = false, true;
+  if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "off")
+    return out = false, true;
   return false;
 }
 
 bool is_null(const YAML::Node& n) {
-  return !n.IsDefined() || n.IsNull() || (n.IsScalar() && (n.Scalar() == "~" || n.Scalar() == "null"));
+  return !n.IsDefined() || n.IsNull() ||
+         (n.IsScalar() && (n.Scalar() == "~" || n.Scalar() == "null"));
 }
 
 // --- typed readers ---------------------------------------------------------------------------
@@ -68,13 +77,16 @@ struct Ctx {
 };
 
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, int64_t& out) {
-  if (!n.IsScalar() || !parse_int(n.Scalar(), out)) fail(c.source, n, path, "expected an integer, got '" + scalar_text(n) + "'");
+  if (!n.IsScalar() || !parse_int(n.Scalar(), out))
+    fail(c.source, n, path, "expected an integer, got '" + scalar_text(n) + "'");
 }
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, double& out) {
-  if (!n.IsScalar() || !parse_double(n.Scalar(), out)) fail(c.source, n, path, "expected a number, got '" + scalar_text(n) + "'");
+  if (!n.IsScalar() || !parse_double(n.Scalar(), out))
+    fail(c.source, n, path, "expected a number, got '" + scalar_text(n) + "'");
 }
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, bool& out) {
-  if (!n.IsScalar() || !parse_bool(n.Scalar(), out)) fail(c.source, n, path, "expected true or false, got '" + scalar_text(n) + "'");
+  if (!n.IsScalar() || !parse_bool(n.Scalar(), out))
+    fail(c.source, n, path, "expected true or false, got '" + scalar_text(n) + "'");
 }
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, std::string& out) {
   if (is_null(n)) {
@@ -110,7 +122,8 @@ Value to_value(const YAML::Node& n) {
     int64_t i;
     double d;
     bool b;
-    if (n.Tag() != "!" && parse_int(s, i)) return Value(i);  // quoted scalars (tag "!") stay strings
+    if (n.Tag() != "!" && parse_int(s, i))
+      return Value(i);  // quoted scalars (tag "!") stay strings
     if (n.Tag() != "!" && parse_double(s, d)) return Value(d);
     if (n.Tag() != "!" && parse_bool(s, b)) return Value(b);
     return Value(s);
@@ -138,7 +151,8 @@ YAML::Node from_value(const Value& v) {
   }
   if (v.is_dict()) {
     YAML::Node map(YAML::NodeType::Map);
-    for (const auto& [k, item] : v.dict_items()) map[k.is_string() ? k.to_string() : k.repr()] = from_value(item);
+    for (const auto& [k, item] : v.dict_items())
+      map[k.is_string() ? k.to_string() : k.repr()] = from_value(item);
     return map;
   }
   TANDEM_FAIL("config: a ", v.kind(), " cannot be written as YAML");
@@ -146,13 +160,16 @@ YAML::Node from_value(const Value& v) {
 
 template <typename T>
 YAML::Node to_node(const T& v) {
-  if constexpr (std::is_same_v<T, std::string>) return v.empty() ? YAML::Node(YAML::NodeType::Null) : YAML::Node(v);
-  else if constexpr (std::is_same_v<T, std::vector<double>> || std::is_same_v<T, std::vector<int64_t>>) {
+  if constexpr (std::is_same_v<T, std::string>)
+    return v.empty() ? YAML::Node(YAML::NodeType::Null) : YAML::Node(v);
+  else if constexpr (std::is_same_v<T, std::vector<double>> ||
+                     std::is_same_v<T, std::vector<int64_t>>) {
     YAML::Node seq(YAML::NodeType::Sequence);
     for (auto x : v) seq.push_back(x);
     seq.SetStyle(YAML::EmitterStyle::Flow);
     return seq;
-  } else return YAML::Node(v);
+  } else
+    return YAML::Node(v);
 }
 
 // --- the schema --------------------------------------------------------------------------------
@@ -166,14 +183,18 @@ struct Field {
 
 template <typename T>
 Field top(const char* path, T RunConfig::*m, const char* doc) {
-  return Field{path, doc, [m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) { read(ctx, n, path, c.*m); },
-               [m](const RunConfig& c) { return to_node(c.*m); }};
+  return Field{
+      path, doc,
+      [m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) { read(ctx, n, path, c.*m); },
+      [m](const RunConfig& c) { return to_node(c.*m); }};
 }
 
 template <typename S, typename T>
 Field sub(const char* path, S RunConfig::*s, T S::*m, const char* doc) {
   return Field{path, doc,
-               [s, m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) { read(ctx, n, path, c.*s.*m); },
+               [s, m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) {
+                 read(ctx, n, path, c.*s.*m);
+               },
                [s, m](const RunConfig& c) { return to_node(c.*s.*m); }};
 }
 
@@ -181,7 +202,8 @@ Field free_form(const char* path, Value RunConfig::*m, const char* doc) {
   return Field{path, doc,
                [m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) {
                  if (!is_null(n) && !n.IsMap())
-                   fail(ctx.source, n, path, "expected a mapping like {name: ..., ...}, got " + scalar_text(n));
+                   fail(ctx.source, n, path,
+                        "expected a mapping like {name: ..., ...}, got " + scalar_text(n));
                  c.*m = to_value(n);
                },
                [m](const RunConfig& c) { return from_value(c.*m); }};
@@ -189,44 +211,78 @@ Field free_form(const char* path, Value RunConfig::*m, const char* doc) {
 
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
-      top("seed", &RunConfig::seed, "seed for initialisation, data order (DistributedSampler seed) and augmentation"),
+      top("seed", &RunConfig::seed,
+          "seed for initialisation, data order (DistributedSampler seed) and augmentation"),
       free_form("model", &RunConfig::model,
-                "{name: sequential, layers: [...]} or a zoo name (mlp, cnn, resnet18, resnet34, resnet50, vgg11_bn, unet) with its options"),
+                "{name: sequential, layers: [...]} or a zoo name (mlp, cnn, resnet18, resnet34, "
+                "resnet50, vgg11_bn, unet) with its options"),
       sub("data.dataset", &RunConfig::data, &DataConfig::dataset, "fashion_mnist or synthetic"),
-      sub("data.root", &RunConfig::data, &DataConfig::root, "folder of the IDX .gz files (Debian's dataset-fashion-mnist)"),
-      sub("data.batch_size", &RunConfig::data, &DataConfig::batch_size, "examples per rank per step"),
-      sub("data.eval_batch_size", &RunConfig::data, &DataConfig::eval_batch_size, "per-rank evaluation batch (0: batch_size)"),
-      sub("data.drop_last", &RunConfig::data, &DataConfig::drop_last, "drop the last partial batch (and DistributedSampler's drop_last)"),
-      sub("data.mean", &RunConfig::data, &DataConfig::mean, "per-channel normalisation mean (empty: none)"),
+      sub("data.root", &RunConfig::data, &DataConfig::root,
+          "folder of the IDX .gz files (Debian's dataset-fashion-mnist)"),
+      sub("data.batch_size", &RunConfig::data, &DataConfig::batch_size,
+          "examples per rank per step"),
+      sub("data.eval_batch_size", &RunConfig::data, &DataConfig::eval_batch_size,
+          "per-rank evaluation batch (0: batch_size)"),
+      sub("data.drop_last", &RunConfig::data, &DataConfig::drop_last,
+          "drop the last partial batch (and DistributedSampler's drop_last)"),
+      sub("data.mean", &RunConfig::data, &DataConfig::mean,
+          "per-channel normalisation mean (empty: none)"),
       sub("data.std", &RunConfig::data, &DataConfig::std, "per-channel normalisation std"),
-      sub("data.random_crop_padding", &RunConfig::data, &DataConfig::random_crop_padding, "augmentation: random crop after zero padding by this many pixels (0: off)"),
-      sub("data.horizontal_flip", &RunConfig::data, &DataConfig::horizontal_flip, "augmentation: horizontal flip with probability 0.5"),
-      sub("data.prefetch", &RunConfig::data, &DataConfig::prefetch, "fill batches on a background thread"),
-      sub("data.synthetic_train_size", &RunConfig::data, &DataConfig::synthetic_train_size, "synthetic dataset: training examples"),
-      sub("data.synthetic_test_size", &RunConfig::data, &DataConfig::synthetic_test_size, "synthetic dataset: test examples"),
-      sub("data.synthetic_shape", &RunConfig::data, &DataConfig::synthetic_shape, "synthetic dataset: example shape"),
-      sub("data.synthetic_classes", &RunConfig::data, &DataConfig::synthetic_classes, "synthetic dataset: number of classes"),
-      free_form("optimizer", &RunConfig::optimizer, "{name: sgd|adam|adamw, <PyTorch argument>: value, ...}"),
+      sub("data.random_crop_padding", &RunConfig::data, &DataConfig::random_crop_padding,
+          "augmentation: random crop after zero padding by this many pixels (0: off)"),
+      sub("data.horizontal_flip", &RunConfig::data, &DataConfig::horizontal_flip,
+          "augmentation: horizontal flip with probability 0.5"),
+      sub("data.prefetch", &RunConfig::data, &DataConfig::prefetch,
+          "fill batches on a background thread"),
+      sub("data.synthetic_train_size", &RunConfig::data, &DataConfig::synthetic_train_size,
+          "synthetic dataset: training examples"),
+      sub("data.synthetic_test_size", &RunConfig::data, &DataConfig::synthetic_test_size,
+          "synthetic dataset: test examples"),
+      sub("data.synthetic_shape", &RunConfig::data, &DataConfig::synthetic_shape,
+          "synthetic dataset: example shape"),
+      sub("data.synthetic_classes", &RunConfig::data, &DataConfig::synthetic_classes,
+          "synthetic dataset: number of classes"),
+      free_form("optimizer", &RunConfig::optimizer,
+                "{name: sgd|adam|adamw, <PyTorch argument>: value, ...}"),
       free_form("scheduler", &RunConfig::scheduler,
-                "null or {name: <lower-case PyTorch scheduler>, interval: epoch|step, warmup_epochs: N, <PyTorch argument>: value}"),
+                "null or {name: <lower-case PyTorch scheduler>, interval: epoch|step, "
+                "warmup_epochs: N, <PyTorch argument>: value}"),
       sub("training.epochs", &RunConfig::training, &TrainingConfig::epochs, "number of epochs"),
-      sub("training.device", &RunConfig::training, &TrainingConfig::device, "auto, cpu or cuda (auto: cuda when every rank has a GPU)"),
-      sub("training.threads", &RunConfig::training, &TrainingConfig::threads, "compute (BLAS) threads per rank"),
-      sub("training.log_every", &RunConfig::training, &TrainingConfig::log_every, "optimizer steps between step records in metrics.jsonl"),
-      sub("training.precision", &RunConfig::training, &TrainingConfig::precision, "fp32 (the only precision so far)"),
-      sub("training.max_steps_per_epoch", &RunConfig::training, &TrainingConfig::max_steps_per_epoch, "cap steps per epoch (0: no cap; for smoke tests)"),
-      sub("distributed.backend", &RunConfig::distributed, &DistributedConfig::backend, "auto (NCCL for CUDA, MPI for CPU), mpi or nccl"),
-      sub("distributed.bucket_cap_mb", &RunConfig::distributed, &DistributedConfig::bucket_cap_mb, "DDP gradient bucket size in MiB"),
-      sub("distributed.find_unused_parameters", &RunConfig::distributed, &DistributedConfig::find_unused_parameters, "as DDP's find_unused_parameters"),
-      sub("distributed.gradient_as_bucket_view", &RunConfig::distributed, &DistributedConfig::gradient_as_bucket_view, "as DDP's gradient_as_bucket_view"),
-      sub("distributed.broadcast_buffers", &RunConfig::distributed, &DistributedConfig::broadcast_buffers, "broadcast buffers (BatchNorm stats) from rank 0 each forward"),
-      sub("checkpoint.dir", &RunConfig::checkpoint, &CheckpointConfig::dir, "run directory: checkpoints, metrics.jsonl, config.yaml"),
-      sub("checkpoint.every_epochs", &RunConfig::checkpoint, &CheckpointConfig::every_epochs, "write epoch_NNNN.safetensors every N epochs"),
-      sub("checkpoint.keep_last", &RunConfig::checkpoint, &CheckpointConfig::keep_last, "epoch checkpoints to keep (older ones are pruned)"),
-      sub("checkpoint.monitor", &RunConfig::checkpoint, &CheckpointConfig::monitor, "metric that decides best.safetensors: accuracy or loss"),
+      sub("training.device", &RunConfig::training, &TrainingConfig::device,
+          "auto, cpu or cuda (auto: cuda when every rank has a GPU)"),
+      sub("training.threads", &RunConfig::training, &TrainingConfig::threads,
+          "compute (BLAS) threads per rank"),
+      sub("training.log_every", &RunConfig::training, &TrainingConfig::log_every,
+          "optimizer steps between step records in metrics.jsonl"),
+      sub("training.precision", &RunConfig::training, &TrainingConfig::precision,
+          "fp32 (the only precision so far)"),
+      sub("training.max_steps_per_epoch", &RunConfig::training,
+          &TrainingConfig::max_steps_per_epoch, "cap steps per epoch (0: no cap; for smoke tests)"),
+      sub("distributed.backend", &RunConfig::distributed, &DistributedConfig::backend,
+          "auto (NCCL for CUDA, MPI for CPU), mpi or nccl"),
+      sub("distributed.bucket_cap_mb", &RunConfig::distributed, &DistributedConfig::bucket_cap_mb,
+          "DDP gradient bucket size in MiB"),
+      sub("distributed.find_unused_parameters", &RunConfig::distributed,
+          &DistributedConfig::find_unused_parameters, "as DDP's find_unused_parameters"),
+      sub("distributed.gradient_as_bucket_view", &RunConfig::distributed,
+          &DistributedConfig::gradient_as_bucket_view, "as DDP's gradient_as_bucket_view"),
+      sub("distributed.broadcast_buffers", &RunConfig::distributed,
+          &DistributedConfig::broadcast_buffers,
+          "broadcast buffers (BatchNorm stats) from rank 0 each forward"),
+      sub("checkpoint.dir", &RunConfig::checkpoint, &CheckpointConfig::dir,
+          "run directory: checkpoints, metrics.jsonl, config.yaml"),
+      sub("checkpoint.every_epochs", &RunConfig::checkpoint, &CheckpointConfig::every_epochs,
+          "write epoch_NNNN.safetensors every N epochs"),
+      sub("checkpoint.keep_last", &RunConfig::checkpoint, &CheckpointConfig::keep_last,
+          "epoch checkpoints to keep (older ones are pruned)"),
+      sub("checkpoint.monitor", &RunConfig::checkpoint, &CheckpointConfig::monitor,
+          "metric that decides best.safetensors: accuracy or loss"),
       sub("checkpoint.mode", &RunConfig::checkpoint, &CheckpointConfig::mode, "max or min"),
-      top("init_from", &RunConfig::init_from, "a .pt/.pth/.safetensors state_dict or checkpoint to start from (module. prefixes reconciled)"),
-      top("init_strict", &RunConfig::init_strict, "false: report missing/unexpected keys of init_from instead of failing"),
+      top("init_from", &RunConfig::init_from,
+          "a .pt/.pth/.safetensors state_dict or checkpoint to start from (module. prefixes "
+          "reconciled)"),
+      top("init_strict", &RunConfig::init_strict,
+          "false: report missing/unexpected keys of init_from instead of failing"),
   };
   return fields;
 }
@@ -256,10 +312,14 @@ std::vector<std::string> keys_under(const std::string& prefix) {
   return out;
 }
 
-[[noreturn]] void unknown_key(const Ctx& ctx, const YAML::Node& node, const std::string& prefix, const std::string& key) {
+[[noreturn]] void unknown_key(const Ctx& ctx, const YAML::Node& node, const std::string& prefix,
+                              const std::string& key) {
   const std::string path = prefix.empty() ? key : prefix + "." + key;
   const std::string guess = closest_match(key, keys_under(prefix));
-  std::string hint = guess.empty() ? "valid keys here: " : "did you mean '" + (prefix.empty() ? guess : prefix + "." + guess) + "'? valid keys here: ";
+  std::string hint = guess.empty()
+                         ? "valid keys here: "
+                         : "did you mean '" + (prefix.empty() ? guess : prefix + "." + guess) +
+                               "'? valid keys here: ";
   const auto valid = keys_under(prefix);
   for (size_t i = 0; i < valid.size(); ++i) hint += (i ? ", " : "") + valid[i];
   fail(ctx.source, node, path, "unknown key", hint);
@@ -268,7 +328,8 @@ std::vector<std::string> keys_under(const std::string& prefix) {
 void apply_override(YAML::Node& root, const std::string& assignment) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw Error("--set expects key.path=value, got '" + assignment + "'", "example: --set optimizer.lr=0.1");
+    throw Error("--set expects key.path=value, got '" + assignment + "'",
+                "example: --set optimizer.lr=0.1");
   const std::string path = assignment.substr(0, eq);
   YAML::Node value;
   try {
@@ -293,13 +354,14 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
 
 }  // namespace
 
-RunConfig parse_config(const std::string& text, const std::string& source, const std::vector<std::string>& overrides) {
+RunConfig parse_config(const std::string& text, const std::string& source,
+                       const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    throw Error("config error: " + (source.empty() ? "<config>" : source) + ":" + std::to_string(e.mark.line + 1) +
-                    ": invalid YAML: " + e.msg,
+    throw Error("config error: " + (source.empty() ? "<config>" : source) + ":" +
+                    std::to_string(e.mark.line + 1) + ": invalid YAML: " + e.msg,
                 "check the indentation and the ':' after each key");
   }
   if (is_null(root)) root = YAML::Node(YAML::NodeType::Map);
@@ -333,7 +395,9 @@ RunConfig parse_config(const std::string& text, const std::string& source, const
   }
   // Cross-field checks with the key named.
   auto check = [&](bool ok, const std::string& path, const std::string& what) {
-    if (!ok) throw Error("config error: " + (source.empty() ? "<config>" : source) + ": " + path + ": " + what);
+    if (!ok)
+      throw Error("config error: " + (source.empty() ? "<config>" : source) + ": " + path + ": " +
+                  what);
   };
   check(cfg.data.dataset == "fashion_mnist" || cfg.data.dataset == "synthetic", "data.dataset",
         "expected fashion_mnist or synthetic, got '" + cfg.data.dataset + "'");
@@ -341,29 +405,36 @@ RunConfig parse_config(const std::string& text, const std::string& source, const
   check(cfg.training.epochs > 0, "training.epochs", "must be positive");
   check(cfg.training.threads > 0, "training.threads", "must be positive");
   check(cfg.training.log_every > 0, "training.log_every", "must be positive");
-  check(cfg.training.device == "auto" || cfg.training.device == "cpu" || cfg.training.device.rfind("cuda", 0) == 0,
+  check(cfg.training.device == "auto" || cfg.training.device == "cpu" ||
+            cfg.training.device.rfind("cuda", 0) == 0,
         "training.device", "expected auto, cpu or cuda, got '" + cfg.training.device + "'");
   check(cfg.training.precision == "fp32", "training.precision", "only fp32 is supported so far");
-  check(cfg.distributed.backend == "auto" || cfg.distributed.backend == "mpi" || cfg.distributed.backend == "nccl",
+  check(cfg.distributed.backend == "auto" || cfg.distributed.backend == "mpi" ||
+            cfg.distributed.backend == "nccl",
         "distributed.backend", "expected auto, mpi or nccl");
   check(cfg.distributed.bucket_cap_mb > 0, "distributed.bucket_cap_mb", "must be positive");
-  check(cfg.checkpoint.monitor == "accuracy" || cfg.checkpoint.monitor == "loss", "checkpoint.monitor",
-        "expected accuracy or loss");
-  check(cfg.checkpoint.mode == "max" || cfg.checkpoint.mode == "min", "checkpoint.mode", "expected max or min");
+  check(cfg.checkpoint.monitor == "accuracy" || cfg.checkpoint.monitor == "loss",
+        "checkpoint.monitor", "expected accuracy or loss");
+  check(cfg.checkpoint.mode == "max" || cfg.checkpoint.mode == "min", "checkpoint.mode",
+        "expected max or min");
   check(cfg.checkpoint.every_epochs > 0, "checkpoint.every_epochs", "must be positive");
   check(cfg.checkpoint.keep_last >= 0, "checkpoint.keep_last", "must be >= 0");
-  check(cfg.data.mean.size() == cfg.data.std.size(), "data.std", "must have as many values as data.mean");
-  check(cfg.model.is_dict() && cfg.model.contains("name") && cfg.model.at("name").is_string(), "model.name",
-        "missing: give a zoo name or 'sequential'");
-  check(cfg.optimizer.is_dict() && cfg.optimizer.contains("name"), "optimizer.name", "missing (sgd, adam or adamw)");
-  check(cfg.scheduler.is_none() || (cfg.scheduler.is_dict() && cfg.scheduler.contains("name")), "scheduler.name",
-        "missing (e.g. cosineannealinglr)");
+  check(cfg.data.mean.size() == cfg.data.std.size(), "data.std",
+        "must have as many values as data.mean");
+  check(cfg.model.is_dict() && cfg.model.contains("name") && cfg.model.at("name").is_string(),
+        "model.name", "missing: give a zoo name or 'sequential'");
+  check(cfg.optimizer.is_dict() && cfg.optimizer.contains("name"), "optimizer.name",
+        "missing (sgd, adam or adamw)");
+  check(cfg.scheduler.is_none() || (cfg.scheduler.is_dict() && cfg.scheduler.contains("name")),
+        "scheduler.name", "missing (e.g. cosineannealinglr)");
   return cfg;
 }
 
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
   std::ifstream f(path);
-  if (!f) throw Error("config file not found: " + path, "give the path of a YAML run config, e.g. configs/fashion_mnist_cnn.yaml");
+  if (!f)
+    throw Error("config file not found: " + path,
+                "give the path of a YAML run config, e.g. configs/fashion_mnist_cnn.yaml");
   std::stringstream ss;
   ss << f.rdbuf();
   return parse_config(ss.str(), path, overrides);

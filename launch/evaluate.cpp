@@ -15,7 +15,8 @@ std::vector<double> sum_over_ranks(parallel::ProcessGroup* pg, std::vector<doubl
   return t.to_vector();
 }
 
-EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg, int rank, int world) {
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg,
+                    int rank, int world) {
   NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> idx;

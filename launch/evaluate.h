@@ -16,7 +16,8 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
-EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg, int rank, int world);
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg,
+                    int rank, int world);
 
 // Sum of `values` over ranks (one small allreduce; the values themselves when pg is null).
 std::vector<double> sum_over_ranks(parallel::ProcessGroup* pg, std::vector<double> values);

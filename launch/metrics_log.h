@@ -13,8 +13,8 @@ class MetricsLog {
   // Appends to `path` (a resumed run continues the same file).
   explicit MetricsLog(const std::string& path);
   void step(int64_t epoch, int64_t step, double loss, double lr);
-  void epoch(int64_t epoch, double train_loss, double val_loss, double val_accuracy, double images_per_s,
-             double seconds);
+  void epoch(int64_t epoch, double train_loss, double val_loss, double val_accuracy,
+             double images_per_s, double seconds);
   const std::string& path() const { return path_; }
 
  private:

@@ -25,13 +25,15 @@ void Progress::update(int64_t step, double loss, double lr, int64_t images) {
   if (tty_) {
     const int width = 24;
     const int filled = steps_ > 0 ? int(double(width) * double(step) / double(steps_)) : width;
-    std::printf("\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f lr %.3g %.0f img/s ETA %.0fs   ", (long long)epoch_ + 1,
-                (long long)epochs_, std::string(size_t(filled), '#').c_str(), std::string(size_t(width - filled), '.').c_str(),
-                (long long)step, (long long)steps_, loss, lr, ips, eta);
+    std::printf("\repoch %lld/%lld [%s%s] %lld/%lld loss %.4f lr %.3g %.0f img/s ETA %.0fs   ",
+                (long long)epoch_ + 1, (long long)epochs_, std::string(size_t(filled), '#').c_str(),
+                std::string(size_t(width - filled), '.').c_str(), (long long)step,
+                (long long)steps_, loss, lr, ips, eta);
     std::fflush(stdout);
   } else if (step % log_every_ == 0 || step == steps_) {
-    std::printf("epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %.0fs\n", (long long)epoch_ + 1,
-                (long long)epochs_, (long long)step, (long long)steps_, loss, lr, ips, eta);
+    std::printf("epoch %lld/%lld step %lld/%lld loss %.4f lr %.4g %.0f img/s ETA %.0fs\n",
+                (long long)epoch_ + 1, (long long)epochs_, (long long)step, (long long)steps_, loss,
+                lr, ips, eta);
     std::fflush(stdout);
   }
 }

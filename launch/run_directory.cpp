@@ -12,10 +12,13 @@ namespace fs = std::filesystem;
 
 namespace tandem::launch {
 
-RunDirectory::RunDirectory(std::string dir, int64_t keep_last) : dir_(std::move(dir)), keep_last_(keep_last) {
+RunDirectory::RunDirectory(std::string dir, int64_t keep_last)
+    : dir_(std::move(dir)), keep_last_(keep_last) {
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  if (ec) throw Error("cannot create run directory " + dir_ + ": " + ec.message(), "check checkpoint.dir");
+  if (ec)
+    throw Error("cannot create run directory " + dir_ + ": " + ec.message(),
+                "check checkpoint.dir");
 }
 
 std::string RunDirectory::epoch_path(int64_t epoch) const {
@@ -43,7 +46,8 @@ void RunDirectory::prune() const {
   std::vector<std::string> epochs;
   for (const auto& entry : fs::directory_iterator(dir_)) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("epoch_", 0) == 0 && name.size() > 12 && name.substr(name.size() - 12) == ".safetensors")
+    if (name.rfind("epoch_", 0) == 0 && name.size() > 12 &&
+        name.substr(name.size() - 12) == ".safetensors")
       epochs.push_back(entry.path().string());
   }
   std::sort(epochs.begin(), epochs.end());

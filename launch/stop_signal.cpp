@@ -1,8 +1,8 @@
 // Async-signal-safe stop flag.
 #include "launch/stop_signal.h"
 
-#include <csignal>
 #include <unistd.h>
+#include <csignal>
 
 namespace tandem::launch {
 namespace {

@@ -29,12 +29,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // Per-step seed of the default generator (dropout): a function of (seed, rank, step), so a
 // resumed run draws exactly what the uninterrupted run drew, with no generator state to carry.
 uint64_t step_seed(uint64_t seed, int rank, int64_t step) {
-  uint64_t z = seed * 0x9e3779b97f4a7c15ULL + uint64_t(rank) * 0xbf58476d1ce4e5b9ULL + uint64_t(step) + 1;
+  uint64_t z =
+      seed * 0x9e3779b97f4a7c15ULL + uint64_t(rank) * 0xbf58476d1ce4e5b9ULL + uint64_t(step) + 1;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
@@ -53,7 +56,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     throw Error("training.device: '" + cfg.training.device + "' is not available yet",
                 "the CUDA backend covers the elementwise kernels only so far; use device: cpu");
   if (main_rank && cfg.training.device == "auto" && kernels::cuda::device_count() > 0)
-    std::printf("note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
+    std::printf(
+        "note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
 
   // --- model, optimizer, scheduler ------------------------------------------------------------
   nn::ModulePtr model = build_model_from_config(cfg);
@@ -71,18 +75,21 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   }
   auto train_set = make_dataset(cfg, "train");
   auto test_set = make_dataset(cfg, "test");
-  parallel::DistributedSampler sampler(train_set->size(), size, rank, /*shuffle=*/true, uint64_t(cfg.seed),
-                                       cfg.data.drop_last);
+  parallel::DistributedSampler sampler(train_set->size(), size, rank, /*shuffle=*/true,
+                                       uint64_t(cfg.seed), cfg.data.drop_last);
   data::DataLoader train_loader(train_set, loader_options(cfg, true));
   data::DataLoader test_loader(test_set, loader_options(cfg, false));
   const int64_t per_rank = sampler.num_samples();
-  int64_t steps_per_epoch = cfg.data.drop_last ? per_rank / cfg.data.batch_size
-                                               : (per_rank + cfg.data.batch_size - 1) / cfg.data.batch_size;
-  if (cfg.training.max_steps_per_epoch > 0) steps_per_epoch = std::min(steps_per_epoch, cfg.training.max_steps_per_epoch);
+  int64_t steps_per_epoch = cfg.data.drop_last
+                                ? per_rank / cfg.data.batch_size
+                                : (per_rank + cfg.data.batch_size - 1) / cfg.data.batch_size;
+  if (cfg.training.max_steps_per_epoch > 0)
+    steps_per_epoch = std::min(steps_per_epoch, cfg.training.max_steps_per_epoch);
 
   auto optimizer = optim::make_optimizer(cfg.optimizer, model->parameters());
   const std::string interval = optim::scheduler_interval(cfg.scheduler);
-  const int64_t sched_total = interval == "step" ? cfg.training.epochs * steps_per_epoch : cfg.training.epochs;
+  const int64_t sched_total =
+      interval == "step" ? cfg.training.epochs * steps_per_epoch : cfg.training.epochs;
   std::unique_ptr<optim::LRScheduler> scheduler;
   if (!cfg.scheduler.is_none())
     scheduler = optim::make_scheduler(cfg.scheduler, *optimizer, sched_total, steps_per_epoch);
@@ -109,11 +116,14 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     best_metric = ck.best_metric;
     has_best = ck.has_best_metric;
     if (main_rank) {
-      std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(), (long long)start_epoch + 1,
-                  (long long)global_step);
+      std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(),
+                  (long long)start_epoch + 1, (long long)global_step);
       if (ck.world_size != size)
-        std::printf("note: the checkpoint was written by %lld ranks, this run has %d: the data order follows the "
-                    "new world size\n", (long long)ck.world_size, size);
+        std::printf(
+            "note: the checkpoint was written by %lld ranks, this run has %d: the data order "
+            "follows the "
+            "new world size\n",
+            (long long)ck.world_size, size);
     }
     if (ck.world_size != size) first_batch = 0;  // positions within an epoch do not carry over
   }
@@ -123,11 +133,15 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   if (main_rank) {
     run_dir.write_config(config_yaml);
     metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"));
-    std::printf("tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device cpu, %lld thread(s) per rank\n"
-                "  batch %lld per rank, %lld global; %lld steps per epoch; %lld epochs\n  run directory: %s\n",
-                cfg.source.c_str(), cfg.model.at("name").to_string().c_str(), (long long)model->num_parameters(), size,
-                (long long)cfg.training.threads, (long long)cfg.data.batch_size, (long long)cfg.data.batch_size * size,
-                (long long)steps_per_epoch, (long long)cfg.training.epochs, cfg.checkpoint.dir.c_str());
+    std::printf(
+        "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device cpu, %lld "
+        "thread(s) per rank\n"
+        "  batch %lld per rank, %lld global; %lld steps per epoch; %lld epochs\n  run directory: "
+        "%s\n",
+        cfg.source.c_str(), cfg.model.at("name").to_string().c_str(),
+        (long long)model->num_parameters(), size, (long long)cfg.training.threads,
+        (long long)cfg.data.batch_size, (long long)cfg.data.batch_size * size,
+        (long long)steps_per_epoch, (long long)cfg.training.epochs, cfg.checkpoint.dir.c_str());
     std::fflush(stdout);
   }
   Progress progress(main_rank, cfg.training.log_every);
@@ -203,10 +217,13 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     EvalResult ev = evaluate(*model, test_loader, pg.get(), rank, size);
     const double monitored = cfg.checkpoint.monitor == "accuracy" ? ev.accuracy : ev.loss;
     if (scheduler && interval == "epoch") {
-      if (scheduler->needs_metric()) scheduler->step(monitored);
-      else scheduler->step();
+      if (scheduler->needs_metric())
+        scheduler->step(monitored);
+      else
+        scheduler->step();
     }
-    const bool better = !has_best || (cfg.checkpoint.mode == "max" ? monitored > best_metric : monitored < best_metric);
+    const bool better = !has_best || (cfg.checkpoint.mode == "max" ? monitored > best_metric
+                                                                   : monitored < best_metric);
     if (better) {
       best_metric = monitored;
       has_best = true;
@@ -218,14 +235,16 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       run_dir.save(make_checkpoint(epoch + 1, 0, better), epoch_file);
       char summary[256];
       std::snprintf(summary, sizeof summary,
-                    "epoch %lld/%lld: train loss %.4f, test loss %.4f, test accuracy %.2f%%%s, %.0f img/s, %.1fs",
-                    (long long)epoch + 1, (long long)cfg.training.epochs, train_loss, ev.loss, 100 * ev.accuracy,
-                    better ? " (best)" : "", ips, train_seconds);
+                    "epoch %lld/%lld: train loss %.4f, test loss %.4f, test accuracy %.2f%%%s, "
+                    "%.0f img/s, %.1fs",
+                    (long long)epoch + 1, (long long)cfg.training.epochs, train_loss, ev.loss,
+                    100 * ev.accuracy, better ? " (best)" : "", ips, train_seconds);
       progress.end_epoch(summary);
     }
     if (stop_after_epoch) {
-      if (main_rank) std::printf("stopped by signal at the end of epoch %lld: wrote %s\n", (long long)epoch + 1,
-                                 run_dir.last_path().c_str());
+      if (main_rank)
+        std::printf("stopped by signal at the end of epoch %lld: wrote %s\n", (long long)epoch + 1,
+                    run_dir.last_path().c_str());
       if (pg) pg->barrier();
       return 0;
     }

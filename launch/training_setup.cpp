@@ -22,17 +22,18 @@ std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const st
   if (d.dataset == "synthetic") {
     const bool train = split == "train";
     // Test examples come after the training ones: same class templates, fresh noise.
-    return std::make_shared<data::SyntheticDataset>(train ? d.synthetic_train_size : d.synthetic_test_size,
-                                                    Shape(d.synthetic_shape.begin(), d.synthetic_shape.end()),
-                                                    d.synthetic_classes, uint64_t(cfg.seed), 0.3,
-                                                    train ? 0 : d.synthetic_train_size);
+    return std::make_shared<data::SyntheticDataset>(
+        train ? d.synthetic_train_size : d.synthetic_test_size,
+        Shape(d.synthetic_shape.begin(), d.synthetic_shape.end()), d.synthetic_classes,
+        uint64_t(cfg.seed), 0.3, train ? 0 : d.synthetic_train_size);
   }
   return std::make_shared<data::FashionMnist>(d.root, split);
 }
 
 data::LoaderOptions loader_options(const RunConfig& cfg, bool train) {
   data::LoaderOptions o;
-  o.batch_size = train || cfg.data.eval_batch_size == 0 ? cfg.data.batch_size : cfg.data.eval_batch_size;
+  o.batch_size =
+      train || cfg.data.eval_batch_size == 0 ? cfg.data.batch_size : cfg.data.eval_batch_size;
   o.drop_last = train && cfg.data.drop_last;
   o.mean.assign(cfg.data.mean.begin(), cfg.data.mean.end());
   o.std.assign(cfg.data.std.begin(), cfg.data.std.end());

@@ -10,7 +10,9 @@
 namespace tandem::io {
 namespace {
 
-std::string extension(const std::string& path) { return std::filesystem::path(path).extension().string(); }
+std::string extension(const std::string& path) {
+  return std::filesystem::path(path).extension().string();
+}
 
 }  // namespace
 
@@ -23,7 +25,8 @@ Value load(const std::string& path) {
     return d;
   }
   if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt") return load_torch(path);
-  throw Error("don't know how to read '" + path + "'", "tandem reads .safetensors, .pt and .pth files");
+  throw Error("don't know how to read '" + path + "'",
+              "tandem reads .safetensors, .pt and .pth files");
 }
 
 void save(const Value& value, const std::string& path) {
@@ -33,12 +36,14 @@ void save(const Value& value, const std::string& path) {
     if (value.is_tensor()) {
       tensors.insert("tensor", value.to_tensor());
     } else {
-      if (!value.is_dict()) throw Error("safetensors holds a flat dict of tensors, not a " + std::string(value.kind()),
-                                        "save to .pt for lists and nested dicts");
+      if (!value.is_dict())
+        throw Error("safetensors holds a flat dict of tensors, not a " + std::string(value.kind()),
+                    "save to .pt for lists and nested dicts");
       for (const auto& [k, v] : value.dict_items()) {
         if (!k.is_string() || !v.is_tensor())
-          throw Error("safetensors holds a flat dict of tensors; '" + k.repr() + "' is a " + v.kind(),
-                      "save to .pt for nested values");
+          throw Error(
+              "safetensors holds a flat dict of tensors; '" + k.repr() + "' is a " + v.kind(),
+              "save to .pt for nested values");
         tensors.insert(k.to_string(), v.to_tensor());
       }
     }

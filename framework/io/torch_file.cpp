@@ -23,10 +23,11 @@ struct StorageType {
   DType dtype;
 };
 constexpr StorageType kStorageTypes[] = {
-    {"DoubleStorage", DType::Float64}, {"FloatStorage", DType::Float32}, {"HalfStorage", DType::Float16},
-    {"BFloat16Storage", DType::BFloat16}, {"LongStorage", DType::Int64}, {"IntStorage", DType::Int32},
-    {"ShortStorage", DType::Int16}, {"CharStorage", DType::Int8}, {"ByteStorage", DType::UInt8},
-    {"BoolStorage", DType::Bool}};
+    {"DoubleStorage", DType::Float64}, {"FloatStorage", DType::Float32},
+    {"HalfStorage", DType::Float16},   {"BFloat16Storage", DType::BFloat16},
+    {"LongStorage", DType::Int64},     {"IntStorage", DType::Int32},
+    {"ShortStorage", DType::Int16},    {"CharStorage", DType::Int8},
+    {"ByteStorage", DType::UInt8},     {"BoolStorage", DType::Bool}};
 
 const StorageType* storage_type(const std::string& global) {
   for (const auto& t : kStorageTypes)
@@ -44,9 +45,9 @@ const char* storage_name(DType d) {
 
 // The globals PyTorch's weights_only loader allows that a state_dict or checkpoint uses.
 bool allowed_global(const std::string& g) {
-  return g == "collections.OrderedDict" || g == "collections.Counter" || g == "torch._utils._rebuild_tensor_v2" ||
-         g == "torch._utils._rebuild_parameter" || g == "torch._utils._rebuild_parameter_with_state" ||
-         storage_type(g) != nullptr;
+  return g == "collections.OrderedDict" || g == "collections.Counter" ||
+         g == "torch._utils._rebuild_tensor_v2" || g == "torch._utils._rebuild_parameter" ||
+         g == "torch._utils._rebuild_parameter_with_state" || storage_type(g) != nullptr;
 }
 
 struct Item {
@@ -59,23 +60,28 @@ struct Item {
 
 class Unpickler {
  public:
-  Unpickler(const std::string& data, std::function<std::string(const std::string&)> storage_bytes, std::string name)
+  Unpickler(const std::string& data, std::function<std::string(const std::string&)> storage_bytes,
+            std::string name)
       : d_(data), storage_bytes_(std::move(storage_bytes)), name_(std::move(name)) {}
 
   Value run() {
     while (true) {
       const uint8_t op = u8();
       switch (op) {
-        case 0x80: u8(); break;  // PROTO
-        case '.': {              // STOP
-          if (stack_.size() != 1 || stack_.back().kind != Item::Val) fail("malformed pickle at STOP");
+        case 0x80:
+          u8();
+          break;     // PROTO
+        case '.': {  // STOP
+          if (stack_.size() != 1 || stack_.back().kind != Item::Val)
+            fail("malformed pickle at STOP");
           return stack_.back().value;
         }
         case 'c': {  // GLOBAL "module\nname\n"
           const std::string module = line(), name = line();
           const std::string g = module + "." + name;
           if (!allowed_global(g))
-            fail("Unsupported global: GLOBAL " + g + " was not an allowed global by default; tandem only reads "
+            fail("Unsupported global: GLOBAL " + g +
+                 " was not an allowed global by default; tandem only reads "
                  "tensors, containers and numbers (nothing is executed)");
           Item it;
           it.kind = Item::Global;
@@ -83,8 +89,12 @@ class Unpickler {
           stack_.push_back(it);
           break;
         }
-        case 'R': reduce(); break;
-        case 'b': build(); break;
+        case 'R':
+          reduce();
+          break;
+        case 'b':
+          build();
+          break;
         case 'a': {  // APPEND
           Value v = pop_value();
           top_value("APPEND").append(v);
@@ -105,7 +115,8 @@ class Unpickler {
           auto items = pop_to_mark();
           if (items.size() % 2) fail("SETITEMS with an odd number of items");
           Value& d = top_value("SETITEMS");
-          for (size_t i = 0; i < items.size(); i += 2) dict_set(d, as_value(items[i]), as_value(items[i + 1]));
+          for (size_t i = 0; i < items.size(); i += 2)
+            dict_set(d, as_value(items[i]), as_value(items[i + 1]));
           break;
         }
         case '(': {
@@ -114,24 +125,51 @@ class Unpickler {
           stack_.push_back(m);
           break;
         }
-        case 't': push(tuple_of(pop_to_mark())); break;
-        case 0x85: push(tuple_of(pop_n(1))); break;
-        case 0x86: push(tuple_of(pop_n(2))); break;
-        case 0x87: push(tuple_of(pop_n(3))); break;
-        case ')': push(Value::tuple({})); break;
-        case ']': push(Value::list()); break;
-        case '}': push(Value::dict()); break;
-        case 'N': push(Value()); break;
-        case 0x88: push(Value(true)); break;
-        case 0x89: push(Value(false)); break;
-        case 'J': push(Value(int64_t(int32_t(le(4))))); break;
-        case 'K': push(Value(int64_t(u8()))); break;
-        case 'M': push(Value(int64_t(le(2)))); break;
+        case 't':
+          push(tuple_of(pop_to_mark()));
+          break;
+        case 0x85:
+          push(tuple_of(pop_n(1)));
+          break;
+        case 0x86:
+          push(tuple_of(pop_n(2)));
+          break;
+        case 0x87:
+          push(tuple_of(pop_n(3)));
+          break;
+        case ')':
+          push(tuple_of({}));
+          break;
+        case ']':
+          push(Value::list());
+          break;
+        case '}':
+          push(Value::dict());
+          break;
+        case 'N':
+          push(Value());
+          break;
+        case 0x88:
+          push(Value(true));
+          break;
+        case 0x89:
+          push(Value(false));
+          break;
+        case 'J':
+          push(Value(int64_t(int32_t(le(4)))));
+          break;
+        case 'K':
+          push(Value(int64_t(u8())));
+          break;
+        case 'M':
+          push(Value(int64_t(le(2))));
+          break;
         case 0x8a: {  // LONG1
           const size_t n = u8();
           if (n > 8) fail("integer wider than 64 bits (LONG1 of " + std::to_string(n) + " bytes)");
           uint64_t v = le(n);
-          if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t(0) << (8 * n);  // sign-extend
+          if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1)
+            v |= ~uint64_t(0) << (8 * n);  // sign-extend
           push(Value(int64_t(v)));
           break;
         }
@@ -143,18 +181,33 @@ class Unpickler {
           push(Value(v));
           break;
         }
-        case 'X': push(Value(bytes(le(4)))); break;  // BINUNICODE
-        case 'U': push(Value(bytes(u8()))); break;   // SHORT_BINSTRING
-        case 'Q': persistent_load(); break;          // BINPERSID
-        case 'q': memo_[le(1)] = top("BINPUT"); break;
-        case 'r': memo_[le(4)] = top("LONG_BINPUT"); break;
-        case 'h': stack_.push_back(memo_get(le(1))); break;
-        case 'j': stack_.push_back(memo_get(le(4))); break;
+        case 'X':
+          push(Value(bytes(le(4))));
+          break;  // BINUNICODE
+        case 'U':
+          push(Value(bytes(u8())));
+          break;  // SHORT_BINSTRING
+        case 'Q':
+          persistent_load();
+          break;  // BINPERSID
+        case 'q':
+          memo_[le(1)] = top("BINPUT");
+          break;
+        case 'r':
+          memo_[le(4)] = top("LONG_BINPUT");
+          break;
+        case 'h':
+          stack_.push_back(memo_get(le(1)));
+          break;
+        case 'j':
+          stack_.push_back(memo_get(le(4)));
+          break;
         default: {
           char hex[8];
           std::snprintf(hex, sizeof hex, "0x%02x", op);
-          fail(std::string("Unsupported operand ") + hex + " ('" + (op >= 32 && op < 127 ? std::string(1, char(op)) : "?") +
-               "') at byte " + std::to_string(pos_ - 1) + ": not in the weights-only subset");
+          fail(std::string("Unsupported operand ") + hex + " ('" +
+               (op >= 32 && op < 127 ? std::string(1, char(op)) : "?") + "') at byte " +
+               std::to_string(pos_ - 1) + ": not in the weights-only subset");
         }
       }
     }
@@ -162,7 +215,8 @@ class Unpickler {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(name_ + ": refusing to load: " + what, "only tensors, containers and numbers are read from .pt files");
+    throw Error(name_ + ": refusing to load: " + what,
+                "only tensors, containers and numbers are read from .pt files");
   }
   uint8_t u8() {
     if (pos_ >= d_.size()) fail("truncated pickle");
@@ -176,7 +230,8 @@ class Unpickler {
     return v;
   }
   std::string bytes(uint64_t n) {
-    if (n > d_.size() - pos_) fail("string length " + std::to_string(n) + " runs past the end of the pickle");
+    if (n > d_.size() - pos_)
+      fail("string length " + std::to_string(n) + " runs past the end of the pickle");
     std::string s = d_.substr(pos_, size_t(n));
     pos_ += size_t(n);
     return s;
@@ -204,7 +259,8 @@ class Unpickler {
     return stack_.back();
   }
   Value& top_value(const char* op) {
-    if (stack_.empty() || stack_.back().kind != Item::Val) fail(std::string(op) + " on a non-container");
+    if (stack_.empty() || stack_.back().kind != Item::Val)
+      fail(std::string(op) + " on a non-container");
     return stack_.back().value;
   }
   Value as_value(const Item& it) {
@@ -225,7 +281,8 @@ class Unpickler {
   }
   std::vector<Item> pop_n(size_t n) {
     if (stack_.size() < n) fail("stack underflow");
-    std::vector<Item> items(std::make_move_iterator(stack_.end() - ptrdiff_t(n)), std::make_move_iterator(stack_.end()));
+    std::vector<Item> items(std::make_move_iterator(stack_.end() - ptrdiff_t(n)),
+                            std::make_move_iterator(stack_.end()));
     stack_.resize(stack_.size() - n);
     return items;
   }
@@ -260,9 +317,11 @@ class Unpickler {
   void persistent_load() {
     const Item pid = pop();
     const auto& parts = raw_tuple(pid);
-    if (parts.size() < 5 || parts[0].kind != Item::Val || !parts[0].value.is_string() || parts[0].value.to_string() != "storage")
+    if (parts.size() < 5 || parts[0].kind != Item::Val || !parts[0].value.is_string() ||
+        parts[0].value.to_string() != "storage")
       fail("persistent id is not a ('storage', ...) tuple");
-    if (parts[1].kind != Item::Global || !storage_type(parts[1].global)) fail("persistent id without a storage type");
+    if (parts[1].kind != Item::Global || !storage_type(parts[1].global))
+      fail("persistent id without a storage type");
     const DType dt = storage_type(parts[1].global)->dtype;
     const std::string key = as_value(parts[2]).to_string();
     const int64_t numel = as_value(parts[4]).to_int();
@@ -296,7 +355,8 @@ class Unpickler {
     } else if (fn.global == "collections.Counter") {
       push(a.empty() ? Value::dict() : as_value(a[0]));
     } else if (fn.global == "torch._utils._rebuild_tensor_v2") {
-      if (a.size() < 6 || a[0].kind != Item::StorageRef) fail("_rebuild_tensor_v2 with unexpected arguments");
+      if (a.size() < 6 || a[0].kind != Item::StorageRef)
+        fail("_rebuild_tensor_v2 with unexpected arguments");
       const int64_t offset = as_value(a[1]).to_int();
       Shape size, stride;
       for (const auto& v : as_value(a[2]).items()) size.push_back(v.to_int());
@@ -309,9 +369,12 @@ class Unpickler {
         if (size[i] > 0) last += (size[i] - 1) * stride[i];
       }
       const int64_t capacity = int64_t(a[0].storage->nbytes() / element_size(a[0].storage_dtype));
-      if (offset < 0 || (shape_numel(size) > 0 && last >= capacity)) fail("tensor view outside its storage");
-      push(Value(Tensor(std::make_shared<TensorImpl>(a[0].storage, size, stride, offset, a[0].storage_dtype))));
-    } else if (fn.global == "torch._utils._rebuild_parameter" || fn.global == "torch._utils._rebuild_parameter_with_state") {
+      if (offset < 0 || (shape_numel(size) > 0 && last >= capacity))
+        fail("tensor view outside its storage");
+      push(Value(Tensor(
+          std::make_shared<TensorImpl>(a[0].storage, size, stride, offset, a[0].storage_dtype))));
+    } else if (fn.global == "torch._utils._rebuild_parameter" ||
+               fn.global == "torch._utils._rebuild_parameter_with_state") {
       if (a.empty()) fail("_rebuild_parameter without arguments");
       push(as_value(a[0]));
     } else {
@@ -347,7 +410,8 @@ class ZipReader {
       zip_error_init_with_code(&e, err);
       const std::string why = zip_error_strerror(&e);
       zip_error_fini(&e);
-      throw Error(path + ": not a readable zip archive (" + why + ")", "the file is truncated or corrupted");
+      throw Error(path + ": not a readable zip archive (" + why + ")",
+                  "the file is truncated or corrupted");
     }
     file_size_ = std::filesystem::file_size(path);
   }
@@ -368,14 +432,16 @@ class ZipReader {
     if (zip_stat_index(zip_, zip_uint64_t(idx), 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
       throw Error(path_ + ": cannot stat record '" + name + "'");
     // A declared size larger than the file itself is a lie (torch stores records uncompressed).
-    if (st.size > file_size_) throw Error(path_ + ": record '" + name + "' declares " + std::to_string(st.size) +
-                                          " bytes in a " + std::to_string(file_size_) + "-byte file");
+    if (st.size > file_size_)
+      throw Error(path_ + ": record '" + name + "' declares " + std::to_string(st.size) +
+                  " bytes in a " + std::to_string(file_size_) + "-byte file");
     zip_file_t* f = zip_fopen_index(zip_, zip_uint64_t(idx), 0);
     if (!f) throw Error(path_ + ": cannot open record '" + name + "': " + zip_strerror(zip_));
     std::string out(size_t(st.size), '\0');
     const zip_int64_t got = out.empty() ? 0 : zip_fread(f, out.data(), st.size);
     zip_fclose(f);
-    if (got < 0 || zip_uint64_t(got) != st.size) throw Error(path_ + ": record '" + name + "' is truncated or corrupted");
+    if (got < 0 || zip_uint64_t(got) != st.size)
+      throw Error(path_ + ": record '" + name + "' is truncated or corrupted");
     return out;
   }
 
@@ -420,7 +486,9 @@ class Pickler {
       for (int i = 0; i < 8; ++i) out += char((uint64_t(v) >> (8 * i)) & 0xff);
     }
   }
-  void global(const std::string& module, const std::string& name) { out += "c" + module + "\n" + name + "\n"; }
+  void global(const std::string& module, const std::string& name) {
+    out += "c" + module + "\n" + name + "\n";
+  }
   static bool tensor_dict(const Value& v) {
     if (!v.is_dict() || v.size() == 0) return false;
     for (const auto& [k, x] : v.dict_items())
@@ -428,17 +496,22 @@ class Pickler {
     return true;
   }
   void value(const Value& v) {
-    if (v.is_none()) out += 'N';
-    else if (v.is_bool()) out += v.to_bool() ? '\x88' : '\x89';
-    else if (v.is_int()) integer(v.to_int());
+    if (v.is_none())
+      out += 'N';
+    else if (v.is_bool())
+      out += v.to_bool() ? '\x88' : '\x89';
+    else if (v.is_int())
+      integer(v.to_int());
     else if (v.is_double()) {
       out += 'G';
       uint64_t bits;
       const double d = v.to_double();
       std::memcpy(&bits, &d, 8);
       for (int i = 7; i >= 0; --i) out += char((bits >> (8 * i)) & 0xff);
-    } else if (v.is_string()) text(v.to_string());
-    else if (v.is_tensor()) tensor(v.to_tensor());
+    } else if (v.is_string())
+      text(v.to_string());
+    else if (v.is_tensor())
+      tensor(v.to_tensor());
     else if (v.is_list()) {
       out += ']';
       if (v.size() > 0) {
@@ -510,8 +583,9 @@ class Pickler {
 class ZipWriter {
  public:
   void add(const std::string& name, const std::string& data) {
-    Entry e{name, uint32_t(crc32(0L, reinterpret_cast<const Bytef*>(data.data()), uInt(data.size()))), data.size(),
-            out.size()};
+    Entry e{name,
+            uint32_t(crc32(0L, reinterpret_cast<const Bytef*>(data.data()), uInt(data.size()))),
+            data.size(), out.size()};
     const size_t header = 30 + name.size();
     size_t pad = (64 - (out.size() + header + 4) % 64) % 64;
     const uint16_t extra_len = uint16_t(4 + pad);
@@ -586,7 +660,8 @@ class ZipWriter {
 
 }  // namespace
 
-Value unpickle(const std::string& pickle, const std::function<std::string(const std::string&)>& storage_bytes,
+Value unpickle(const std::string& pickle,
+               const std::function<std::string(const std::string&)>& storage_bytes,
                const std::string& name) {
   return Unpickler(pickle, storage_bytes, name).run();
 }
@@ -597,26 +672,34 @@ Value load_torch(const std::string& path) {
   char magic[4] = {};
   f.read(magic, 4);
   if (f.gcount() < 4 || std::memcmp(magic, "PK\x03\x04", 4) != 0)
-    throw Error(path + ": not supported: this is not a zip-format torch file (legacy torch.save before 1.6, or "
-                       "not a PyTorch file)",
+    throw Error(path +
+                    ": not supported: this is not a zip-format torch file (legacy torch.save "
+                    "before 1.6, or "
+                    "not a PyTorch file)",
                 "re-save it with a recent PyTorch: torch.save(torch.load(path), new_path)");
   ZipReader zip(path);
   const auto names = zip.names();
   std::string prefix;
   for (const auto& n : names)
-    if (n.size() >= 8 && n.compare(n.size() - 8, 8, "data.pkl") == 0) prefix = n.substr(0, n.size() - 8);
+    if (n.size() >= 8 && n.compare(n.size() - 8, 8, "data.pkl") == 0)
+      prefix = n.substr(0, n.size() - 8);
   for (const auto& n : names)
     if (n.size() >= 13 && n.compare(n.size() - 13, 13, "constants.pkl") == 0)
-      throw Error(path + ": not supported: a TorchScript archive (torch.jit.save)", "save the state_dict with torch.save");
-  if (prefix.empty() && !zip.has("data.pkl")) throw Error(path + ": no data.pkl record: not a torch.save file");
+      throw Error(path + ": not supported: a TorchScript archive (torch.jit.save)",
+                  "save the state_dict with torch.save");
+  if (prefix.empty() && !zip.has("data.pkl"))
+    throw Error(path + ": no data.pkl record: not a torch.save file");
   if (zip.has(prefix + "byteorder") && zip.read(prefix + "byteorder") != "little")
     throw Error(path + ": not supported: a big-endian torch file");
   const std::string pickle = zip.read(prefix + "data.pkl");
-  return unpickle(pickle, [&](const std::string& key) {
-    if (key.find('/') != std::string::npos || key.find("..") != std::string::npos)
-      throw Error(path + ": invalid storage key '" + key + "'");
-    return zip.read(prefix + "data/" + key);
-  }, path);
+  return unpickle(
+      pickle,
+      [&](const std::string& key) {
+        if (key.find('/') != std::string::npos || key.find("..") != std::string::npos)
+          throw Error(path + ": invalid storage key '" + key + "'");
+        return zip.read(prefix + "data/" + key);
+      },
+      path);
 }
 
 void save_torch(const Value& value, const std::string& path) {
@@ -628,7 +711,8 @@ void save_torch(const Value& value, const std::string& path) {
   z.add(stem + "/data.pkl", p.out);
   z.add(stem + "/byteorder", "little");
   for (const auto& [key, t] : p.storages)
-    z.add(stem + "/data/" + key, std::string(static_cast<const char*>(t.storage()->data()), t.storage()->nbytes()));
+    z.add(stem + "/data/" + key,
+          std::string(static_cast<const char*>(t.storage()->data()), t.storage()->nbytes()));
   z.add(stem + "/version", "3\n");
   atomic_write_file(path, z.finish());
 }

@@ -18,7 +18,8 @@ void save_torch(const Value& value, const std::string& path);
 
 // The unpickler alone, for tests and fuzzing: `storages` resolves a persistent id's key to the
 // storage's bytes. Throws tandem::Error on anything outside the allowed subset.
-Value unpickle(const std::string& pickle, const std::function<std::string(const std::string& key)>& storage_bytes,
+Value unpickle(const std::string& pickle,
+               const std::function<std::string(const std::string& key)>& storage_bytes,
                const std::string& name);
 
 }  // namespace tandem::io

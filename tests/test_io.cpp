@@ -1,0 +1,313 @@
+// Files: safetensors (spec validation, mmap), tandem checkpoints (round trip, corruption,
+// atomic replacement), PyTorch .pt files made by torch 1.13 (tests/fixtures/make_io.py) incl.
+// module. prefixes and shared storages, tandem-written .pt read back (and by PyTorch when
+// installed), and hostile input that must be refused without running anything.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "framework/io/atomic_write.h"
+#include "framework/io/checkpoint.h"
+#include "framework/io/safetensors.h"
+#include "framework/io/serialize.h"
+#include "framework/io/torch_file.h"
+#include "framework/ops/ops.h"
+
+using namespace tandem;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fixture(const std::string& name) {
+  return std::string(TANDEM_FIXTURES_DIR) + "/io/" + name;
+}
+
+std::string temp_path(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("tandem_io_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f << bytes;
+}
+
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const nlohmann::json& expected() {
+  static const nlohmann::json j = nlohmann::json::parse(std::ifstream(fixture("expected.json")));
+  return j;
+}
+
+void expect_tensor(const Tensor& t, const nlohmann::json& e, const std::string& what) {
+  EXPECT_EQ(t.sizes(), e["shape"].get<Shape>()) << what;
+  EXPECT_EQ(dtype_name(t.dtype()), e["dtype"].get<std::string>()) << what;
+  EXPECT_EQ(t.to(DType::Float32).to_vector(), e["values"].get<std::vector<double>>()) << what;
+}
+
+io::TensorMap sample() {
+  io::TensorMap m;
+  m.insert("w", arange(6, DType::Float32).reshape({2, 3}));
+  m.insert("h", tensor({0.5, 1.5}).to(DType::Float16));
+  m.insert("b", tensor({1, 0}).to(DType::Bool));
+  m.insert("i", arange(3));
+  m.insert("empty", zeros({0, 4}));
+  m.insert("scalar", scalar_tensor(2.5, DType::Float64));
+  return m;
+}
+
+}  // namespace
+
+TEST(Safetensors, RoundTripWithMetadataAndMmap) {
+  const std::string path = temp_path("a.safetensors");
+  io::save_safetensors(path, sample(), {{"epoch", "3"}});
+  for (bool mmap : {false, true}) {
+    io::Metadata meta;
+    auto back = io::load_safetensors(path, &meta, mmap);
+    EXPECT_EQ(meta.at("epoch"), "3");
+    ASSERT_EQ(back.size(), 6u);
+    for (const auto& [k, t] : sample()) {
+      EXPECT_EQ(back.at(k).dtype(), t.dtype()) << k;
+      EXPECT_TRUE(equal(back.at(k).to(DType::Float64), t.to(DType::Float64))) << k;
+    }
+  }
+  // Layout as the reference writer: 8-byte aligned header, dtype size descending then name.
+  const std::string bytes = read_file(path);
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | uint8_t(bytes[size_t(i)]);
+  EXPECT_EQ(n % 8, 0u);
+  const std::string header = bytes.substr(8, n);
+  EXPECT_LT(header.find("\"i\""), header.find("\"w\""));  // I64 before F32
+  EXPECT_LT(header.find("\"w\""), header.find("\"h\""));  // F32 before F16
+}
+
+TEST(Safetensors, HostileFilesAreRefusedWithThePath) {
+  const std::string good = io::serialize_safetensors(sample());
+  auto refuse = [](const std::string& bytes, const std::string& expect) {
+    const std::string e = error_of([&] {
+      io::parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(),
+                            "x.safetensors");
+    });
+    EXPECT_NE(e.find("x.safetensors"), std::string::npos) << e;
+    EXPECT_NE(e.find(expect), std::string::npos) << e;
+  };
+  refuse(good.substr(0, 5), "HeaderTooSmall");
+  refuse(good.substr(0, good.size() - 3), "MetadataIncompleteBuffer");
+  refuse(good + "xx", "MetadataIncompleteBuffer");
+  std::string huge = good;
+  huge[7] = '\x7f';
+  refuse(huge, "HeaderTooLarge");
+  std::string past = good;
+  past[0] = char(0xff);
+  past[1] = char(0xff);
+  past[2] = char(0x0f);
+  refuse(past, "InvalidHeaderLength");
+  auto with_header = [](const std::string& json) {
+    std::string h = json;
+    h.append((8 - h.size() % 8) % 8, ' ');
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[size_t(i)] = char((h.size() >> (8 * i)) & 0xff);
+    return out + h;
+  };
+  refuse(with_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{"
+                     "\"dtype\":\"F32\",\"shape\":[2],"
+                     "\"data_offsets\":[4,12]}}") +
+             std::string(12, '\0'),
+         "InvalidOffset");
+  refuse(with_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,8]}}") +
+             std::string(8, '\0'),
+         "TensorInvalidInfo");
+  refuse(with_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}") +
+             std::string(4, '\0'),
+         "MetadataIncompleteBuffer");
+  refuse(with_header("{\"a\":{\"dtype\":\"C64\",\"shape\":[1],\"data_offsets\":[0,8]}}") +
+             std::string(8, '\0'),
+         "unsupported dtype");
+  refuse(with_header("{\"a\": [1, 2"), "not valid UTF-8 JSON");
+  refuse(
+      with_header(
+          "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,8],\"data_offsets\":[0,8]}}"),
+      "ValidationOverflow");
+}
+
+TEST(Checkpoint, RoundTripAndCorruptionDetected) {
+  io::Checkpoint ck;
+  ck.epoch = 4;
+  ck.global_step = 120;
+  ck.step_in_epoch = 7;
+  ck.model.insert("0.weight", arange(6, DType::Float32).reshape({2, 3}));
+  ck.model.insert("1.num_batches_tracked", scalar_tensor(5, DType::Int64));
+  ck.optimizer = Value::dict();
+  ck.optimizer.set("state", Value::dict());
+  ck.optimizer.at("state").set(Value(int64_t(0)), Value::dict());
+  ck.optimizer.at("state").at(Value(int64_t(0))).set("momentum_buffer", Value(ones({2, 3})));
+  ck.scheduler = Value();
+  ck.best_metric = 0.9;
+  ck.has_best_metric = true;
+  ck.monitor = "accuracy";
+  ck.config_yaml = "seed: 0\n";
+  ck.world_size = 2;
+  const std::string path = temp_path("ck.safetensors");
+  io::save_checkpoint(ck, path);
+  EXPECT_TRUE(io::is_tandem_checkpoint(path));
+  io::Checkpoint back = io::load_checkpoint(path);
+  EXPECT_EQ(back.epoch, 4);
+  EXPECT_EQ(back.step_in_epoch, 7);
+  EXPECT_EQ(back.model.keys(), ck.model.keys());
+  EXPECT_TRUE(
+      equal(back.optimizer.at("state").at(Value(int64_t(0))).at("momentum_buffer").to_tensor(),
+            ones({2, 3})));
+  EXPECT_EQ(back.world_size, 2);
+  // Flip one data byte: the CRC catches it and the error names the file.
+  std::string bytes = read_file(path);
+  bytes[bytes.size() - 3] ^= 0x5a;
+  write_file(path + ".bad", bytes);
+  EXPECT_NE(error_of([&] { io::load_checkpoint(path + ".bad"); }).find("checksum mismatch"),
+            std::string::npos);
+  write_file(path + ".short", bytes.substr(0, bytes.size() / 2));
+  EXPECT_NE(error_of([&] { io::load_checkpoint(path + ".short"); }).find(path + ".short"),
+            std::string::npos);
+}
+
+TEST(Checkpoint, CrashBeforeRenameLeavesThePreviousFile) {
+  const std::string path = temp_path("atomic.txt");
+  io::atomic_write_file(path, "old");
+  EXPECT_THROW(io::atomic_write(path,
+                                [](int fd) {
+                                  io::write_all(fd, "half", 4, "x");
+                                  throw Error("simulated crash");
+                                }),
+               Error);
+  EXPECT_EQ(read_file(path), "old");
+  for (const auto& e : fs::directory_iterator(fs::path(path).parent_path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos)
+        << "temporary left behind";
+}
+
+TEST(TorchFiles, PyTorchStateDictsLoadWithExactValues) {
+  auto sd = io::find_state_dict(io::load(fixture("plain.pt")), "plain.pt");
+  const auto& want = expected()["plain"];
+  ASSERT_EQ(sd.size(), want.size());
+  for (const auto& [k, e] : want.items()) expect_tensor(sd.at(k), e, k);
+  EXPECT_EQ(sd.keys().front(), "0.weight");
+  // DDP-style and twice-DataParallel keys reconcile to the plain model's, and back.
+  for (const char* f : {"ddp.pt", "dp_twice.pt"}) {
+    auto wrapped = io::find_state_dict(io::load(fixture(f)), f);
+    EXPECT_EQ(wrapped.keys().front().rfind("module.", 0), 0u);
+    auto plain = io::reconcile_prefixes(wrapped, sd.keys());
+    EXPECT_EQ(plain.keys(), sd.keys()) << f;
+    auto rewrapped = io::reconcile_prefixes(sd, wrapped.keys());
+    EXPECT_EQ(rewrapped.keys(), wrapped.keys()) << f;
+  }
+}
+
+TEST(TorchFiles, SeedCheckpointDictDtypesAndSharedStorage) {
+  Value ck = io::load(fixture("seed_checkpoint.pt"));
+  EXPECT_EQ(ck.at("epoch").to_int(), 7);
+  EXPECT_EQ(ck.at("best_iou").to_double(), 0.625);
+  EXPECT_TRUE(ck.at("is_best").to_bool());
+  auto sd = io::find_state_dict(ck, "seed_checkpoint.pt");
+  EXPECT_EQ(sd.size(), expected()["plain"].size());
+  const Value& opt = ck.at("optimizer");
+  EXPECT_EQ(opt.at("param_groups").items()[0].at("momentum").to_double(), 0.9);
+  EXPECT_EQ(opt.at("state").at(Value(int64_t(0))).at("momentum_buffer").to_tensor().to_vector(),
+            expected()["checkpoint_momentum_0"].get<std::vector<double>>());
+  EXPECT_EQ(ck.at("scheduler").at("last_epoch").to_int(), 2);
+
+  Value d = io::load(fixture("dtypes_views.pt"));
+  for (const auto& [k, e] : expected()["dtypes_views"].items())
+    expect_tensor(d.at(k).to_tensor(), e, k);
+  const Tensor& base = d.at("base").to_tensor();
+  EXPECT_EQ(d.at("view_row").to_tensor().storage().get(), base.storage().get());  // still shared
+  EXPECT_EQ(d.at("view_t").to_tensor().storage().get(), base.storage().get());
+  EXPECT_EQ(io::load(fixture("list.pt")).size(), 2u);
+}
+
+TEST(TorchFiles, TandemWrittenFilesReadBackAndLoadInPyTorch) {
+  Value sd = Value::dict();
+  sd.set("fc.weight", Value(arange(6, DType::Float32).reshape({2, 3})));
+  sd.set("fc.bias", Value(tensor({0.5, -1})));
+  sd.set("bn.num_batches_tracked", Value(scalar_tensor(3, DType::Int64)));
+  Value ck = Value::dict();
+  ck.set("epoch", Value(int64_t(5)));
+  ck.set("state_dict", sd);
+  ck.set("best_metric", Value(0.875));
+  ck.set("is_best", Value(false));
+  ck.set("betas", Value::tuple({Value(0.9), Value(0.999)}));
+  ck.set("big", Value(int64_t(1) << 40));
+  const std::string path = temp_path("tandem_ck.pt");
+  io::save_torch(ck, path);
+  Value back = io::load_torch(path);
+  EXPECT_EQ(back.at("epoch").to_int(), 5);
+  EXPECT_EQ(back.at("big").to_int(), int64_t(1) << 40);
+  EXPECT_TRUE(equal(back.at("state_dict").at("fc.weight").to_tensor(),
+                    arange(6, DType::Float32).reshape({2, 3})));
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "PyTorch (python3-torch) is not installed: skipping the "
+                    "torch.load(weights_only=True) check";
+  // The checkpoint dict holds Python floats, which torch 1.13's weights_only unpickler cannot
+  // read at all (it lacks BINFLOAT, for PyTorch's own files too; 2.x reads them), so the dict is
+  // loaded with the default loader and the bare state_dict with weights_only=True.
+  const std::string sd_path = temp_path("tandem_sd.pt");
+  io::save_torch(sd, sd_path);
+  const std::string weights_only =
+      "/usr/bin/python3 -c \"import torch; sd = torch.load('" + sd_path +
+      "', weights_only=True); "
+      "assert list(sd) == ['fc.weight', 'fc.bias', 'bn.num_batches_tracked']; "
+      "assert sd['fc.weight'].tolist() == [[0, 1, 2], [3, 4, 5]]; print('weights_only ok')\"";
+  EXPECT_EQ(std::system(weights_only.c_str()), 0);
+  const std::string script = "/usr/bin/python3 -c \"import torch; c = torch.load('" + path +
+                             "'); sd = c['state_dict']; "
+                             "assert c['epoch'] == 5 and c['best_metric'] == 0.875 and "
+                             "c['is_best'] is False and c['big'] == 2**40; "
+                             "assert sd['fc.weight'].tolist() == [[0, 1, 2], [3, 4, 5]] and "
+                             "sd['fc.bias'].tolist() == [0.5, -1.0]; "
+                             "assert sd['bn.num_batches_tracked'].dtype == torch.int64 and "
+                             "sd['bn.num_batches_tracked'].item() == 3; "
+                             "assert tuple(c['betas']) == (0.9, 0.999); print('torch ok')\"";
+  EXPECT_EQ(std::system(script.c_str()), 0);
+}
+
+TEST(TorchFiles, HostileFilesAreRefusedAndNothingRuns) {
+  const std::string marker = "/tmp/tandem_pwned";
+  fs::remove(marker);
+  const std::pair<const char*, const char*> cases[] = {
+      {"evil_reduce.pt", "GLOBAL os.system"},    {"evil_stack_global.pt", "Unsupported operand"},
+      {"evil_inst.pt", "Unsupported operand"},   {"unknown_opcode.pt", "Unsupported operand 0xff"},
+      {"absurd_length.pt", "runs past the end"}, {"builtins_eval.pt", "GLOBAL builtins.eval"},
+      {"truncated.pt", "truncated.pt"},
+  };
+  for (const auto& [file, expect] : cases) {
+    const std::string e = error_of([&] { io::load_torch(fixture(file)); });
+    EXPECT_NE(e.find(expect), std::string::npos) << file << ": " << e;
+  }
+  EXPECT_FALSE(fs::exists(marker));
+  // A record that declares more bytes than the file has.
+  std::string bytes = read_file(fixture("plain.pt"));
+  const size_t cd = bytes.find(std::string("PK\x01\x02", 4));  // the first record: data.pkl
+  ASSERT_NE(cd, std::string::npos);
+  for (int i = 0; i < 4; ++i)
+    bytes[cd + 24 + size_t(i)] = char(0x7f);  // uncompressed size of the last record
+  const std::string huge = temp_path("huge.pt");
+  write_file(huge, bytes);
+  EXPECT_NE(error_of([&] { io::load_torch(huge); }), "");
+  const std::string legacy = temp_path("legacy.pt");
+  write_file(legacy, std::string("\x80\x02\x8a\x0a", 4) + "legacy");
+  EXPECT_NE(error_of([&] { io::load_torch(legacy); }).find("not supported"), std::string::npos);
+}
