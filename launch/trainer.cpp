@@ -3,6 +3,8 @@
 #include "launch/trainer.h"
 
 #include <chrono>
+#include <csignal>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -41,6 +43,16 @@ uint64_t step_seed(uint64_t seed, int rank, int64_t step) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
+}
+
+// Fault injection for the resume tests (tests/cli): TANDEM_TEST_KILL_AT_STEP=N makes rank 0
+// die with SIGKILL after optimizer step N (a crash); TANDEM_TEST_SIGTERM_AT_STEP=N sends every
+// rank SIGTERM there (a scheduler preemption). Unset in normal runs.
+void crash_test_hook(int rank, int64_t global_step) {
+  static const char* kill_at = std::getenv("TANDEM_TEST_KILL_AT_STEP");
+  static const char* term_at = std::getenv("TANDEM_TEST_SIGTERM_AT_STEP");
+  if (kill_at && rank == 0 && global_step == std::atoll(kill_at)) std::raise(SIGKILL);
+  if (term_at && global_step == std::atoll(term_at)) std::raise(SIGTERM);
 }
 
 }  // namespace
@@ -194,6 +206,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
         if (main_rank) metrics->step(epoch, global_step, g[0] / size, current_lr());
       }
       progress.update(step + 1, l, current_lr(), images);
+      crash_test_hook(rank, global_step);
       // Every rank must agree to stop at the same step: a one-number allreduce.
       const double stop = sum_over_ranks(pg.get(), {stop_requested() ? 1.0 : 0.0})[0];
       if (stop > 0) {
