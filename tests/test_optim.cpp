@@ -10,6 +10,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/elementwise.h"
 #include "framework/optim/adam.h"
+#include "framework/optim/clip_grad.h"
 #include "framework/optim/factory.h"
 #include "framework/optim/sgd.h"
 #include "framework/tensor/factories.h"
@@ -271,4 +272,34 @@ TEST(LRScheduler, SchedulesMatchPyTorch) {
       ASSERT_NEAR(opt.param_groups()[0].get("momentum"), momenta[i], 1e-12) << key << " step " << i;
     }
   }
+}
+
+TEST(ClipGrad, NormAndValueMatchPyTorch) {
+  std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/clip_grad.json");
+  const json c = json::parse(f);
+  auto params = [&] {
+    std::vector<Tensor> ps{zeros({3, 4}, DType::Float64).set_requires_grad(true),
+                           zeros({5}, DType::Float64).set_requires_grad(true)};
+    for (size_t i = 0; i < 2; ++i)
+      ps[i].set_grad(
+          from_vector(c["grads"][i].get<std::vector<double>>(), ps[i].sizes(), DType::Float64));
+    return ps;
+  };
+  for (const auto& k : c["cases"]) {
+    auto ps = params();
+    const double nt = std::stod(k["norm_type"].get<std::string>());
+    EXPECT_NEAR(optim::clip_grad_norm_(ps, 1.5, nt), k["total"].get<double>(), 1e-12);
+    for (size_t i = 0; i < 2; ++i) {
+      auto got = ps[i].grad().to_vector();
+      auto want = k["clipped"][i].get<std::vector<double>>();
+      for (size_t j = 0; j < got.size(); ++j) EXPECT_NEAR(got[j], want[j], 1e-12);
+    }
+  }
+  auto ps = params();
+  optim::clip_grad_value_(ps, 0.5);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(ps[i].grad().to_vector(), c["value"][i].get<std::vector<double>>());
+  auto bad = params();
+  bad[0].set_grad(full({3, 4}, INFINITY, DType::Float64));
+  EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
 }
