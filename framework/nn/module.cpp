@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
+#include <unordered_set>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/tensor/factories.h"
@@ -183,11 +184,10 @@ Module::ModulePtr Module::self_ptr() {
 }
 
 void Module::collect_modules(const std::string& prefix, bool remove_duplicate,
-                             std::vector<const Module*>& memo,
+                             std::unordered_set<const Module*>& memo,
                              std::vector<std::pair<std::string, ModulePtr>>& out) {
   if (remove_duplicate) {
-    if (std::find(memo.begin(), memo.end(), this) != memo.end()) return;
-    memo.push_back(this);
+    if (!memo.insert(this).second) return;
   }
   out.emplace_back(prefix, self_ptr());
   for (const auto& [name, child] : children_) {
@@ -198,7 +198,7 @@ void Module::collect_modules(const std::string& prefix, bool remove_duplicate,
 
 std::vector<std::pair<std::string, ModulePtr>> Module::named_modules(const std::string& prefix,
                                                                      bool remove_duplicate) {
-  std::vector<const Module*> memo;
+  std::unordered_set<const Module*> memo;
   std::vector<std::pair<std::string, ModulePtr>> out;
   collect_modules(prefix, remove_duplicate, memo, out);
   return out;
@@ -212,10 +212,9 @@ std::vector<ModulePtr> Module::modules() {
 
 std::vector<std::pair<std::string, ModulePtr>> Module::named_children() const {
   std::vector<std::pair<std::string, ModulePtr>> out;
-  std::vector<const Module*> memo;
+  std::unordered_set<const Module*> memo;
   for (const auto& [name, child] : children_) {
-    if (!child || std::find(memo.begin(), memo.end(), child.get()) != memo.end()) continue;
-    memo.push_back(child.get());
+    if (!child || !memo.insert(child.get()).second) continue;
     out.emplace_back(name, child);
   }
   return out;
@@ -239,14 +238,13 @@ std::vector<std::pair<std::string, Tensor>> named_members(Module& root, const st
     mods = root.named_modules(prefix, remove_duplicate);
   else
     mods.emplace_back(prefix, ModulePtr(&root, [](Module*) {}));
-  std::vector<const TensorImpl*> memo;
+  std::unordered_set<const TensorImpl*> memo;
   std::vector<std::pair<std::string, Tensor>> out;
   for (const auto& [mprefix, m] : mods) {
     for (const auto& [name, t] : get(*m)) {
       if (!t.defined()) continue;
       if (remove_duplicate) {
-        if (std::find(memo.begin(), memo.end(), t.impl()) != memo.end()) continue;
-        memo.push_back(t.impl());
+        if (!memo.insert(t.impl()).second) continue;
       }
       out.emplace_back(join_prefix(mprefix, name), t);
     }

@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -157,7 +158,7 @@ class Module : public std::enable_shared_from_this<Module> {
   void check_new_name(const std::string& name, const char* kind) const;
   ModulePtr self_ptr();
   void collect_modules(const std::string& prefix, bool remove_duplicate,
-                       std::vector<const Module*>& memo,
+                       std::unordered_set<const Module*>& memo,
                        std::vector<std::pair<std::string, ModulePtr>>& out);
   void load_recursive(StateDict& local, const std::string& prefix,
                       const StateDictMetadata* metadata, std::vector<std::string>& missing,
