@@ -303,3 +303,27 @@ TEST(ClipGrad, NormAndValueMatchPyTorch) {
   bad[0].set_grad(full({3, 4}, INFINITY, DType::Float64));
   EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
 }
+
+TEST(LRScheduler, PyTorchStateDictsLoadAndContinue) {
+  // Build each scheduler fresh (as a resumed run would), load PyTorch's optimizer and scheduler
+  // state after 10 steps, and continue: the learning rates equal PyTorch's from there on.
+  for (const auto& [key, c] : fixture()["schedulers"].items()) {
+    auto p = zeros({1}, DType::Float64).set_requires_grad(true);
+    optim::SGD opt({p}, optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+    auto sched = optim::make_scheduler(json_to_value(c["spec"]), opt, 100, 1);
+    opt.load_state_dict(decode(c["state_at_10"]["optimizer"]));
+    sched->load_state_dict(decode(c["state_at_10"]["scheduler"]));
+    const auto lrs = c["lr"].get<std::vector<double>>();
+    ASSERT_NEAR(opt.lr(0), lrs[10], 1e-12) << key;
+    for (size_t i = 11; i < lrs.size(); ++i) {
+      p.set_grad(zeros({1}, DType::Float64));
+      opt.step();
+      if (sched->needs_metric())
+        sched->step(fixture()["metrics"][i - 1].get<double>());
+      else
+        sched->step();
+      ASSERT_NEAR(opt.lr(0), lrs[i], 1e-12 * std::max(1.0, std::abs(lrs[i])))
+          << key << " step " << i;
+    }
+  }
+}
