@@ -716,3 +716,29 @@ TEST(NnModule, ForwardDefaultsDispatchBetweenSingleAndMany) {
             }),
             "ReLU.forward takes 1 input, got 2");
 }
+
+TEST(NnModule, LoadStateDictReconcilesModulePrefixesBothWays) {
+  auto plain = std::make_shared<tandem::nn::Sequential>();
+  plain->push_back(std::make_shared<tandem::nn::Linear>(3, 2));
+  auto sd = plain->state_dict();
+  // Multi-card keys (DDP: "module.", DataParallel twice: "module.module.") into a plain model.
+  for (const std::string prefix : {"module.", "module.module."}) {
+    tandem::OrderedDict<std::string, tandem::Tensor> wrapped;
+    for (const auto& [k, t] : sd) wrapped.insert(prefix + k, t * 2.0);
+    auto r = plain->load_state_dict(wrapped);
+    EXPECT_TRUE(r.empty()) << prefix;
+  }
+  // Plain keys into a wrapped model.
+  struct Wrapper : tandem::nn::Module {
+    Wrapper(tandem::nn::ModulePtr m) : Module("DistributedDataParallel") {
+      register_module("module", m);
+    }
+  };
+  auto wrapper = std::make_shared<Wrapper>(plain);
+  EXPECT_TRUE(wrapper->load_state_dict(sd).empty());
+  // Keys that still do not match are reported as PyTorch does.
+  tandem::OrderedDict<std::string, tandem::Tensor> other;
+  other.insert("module.0.weight", sd.at("0.weight"));
+  other.insert("foo", sd.at("0.bias"));
+  EXPECT_THROW(plain->load_state_dict(other), tandem::Error);
+}

@@ -2,6 +2,8 @@
 // The algorithms follow torch/nn/modules/module.py (1.13) step by step; see module.h.
 #include "framework/nn/module.h"
 
+#include "framework/io/state_dict_utils.h"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -491,7 +493,11 @@ void Module::load_recursive(StateDict& local, const std::string& prefix,
 
 IncompatibleKeys Module::load_state_dict(const StateDict& state_dict, bool strict,
                                          const StateDictMetadata* metadata) {
-  StateDict local = state_dict;  // handles only; BatchNorm may add keys to this copy
+  // Weights saved from a DistributedDataParallel/DataParallel-wrapped model ("module." keys)
+  // load into a plain one and the reverse, at any depth: the prefixes are reconciled first. The
+  // saved per-module versions are keyed by the old paths, so they are dropped in that case.
+  StateDict local = io::reconcile_prefixes(state_dict, this->state_dict().keys());
+  if (local.keys() != state_dict.keys()) metadata = nullptr;
   IncompatibleKeys result;
   std::vector<std::string> errors;
   load_recursive(local, "", metadata, result.missing_keys, result.unexpected_keys, errors);
