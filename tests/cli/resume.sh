@@ -38,4 +38,9 @@ echo "ok: tandem eval of best.safetensors prints the recorded accuracy ($got)"
 "$TANDEM" convert "$work/full/run/last.safetensors" "$work/export.pt" > /dev/null
 "$TANDEM" convert "$work/export.pt" "$work/weights.safetensors" > /dev/null
 "$TANDEM" eval "$cfg" --checkpoint "$work/export.pt" > "$work/eval_pt.json"
+# predict: an eval-mode forward of tensor "input" (written by tandem_make_input) into "output".
+"$TANDEM_MAKE_INPUT" "$work/in.safetensors"
+"$TANDEM" predict --checkpoint "$work/full/run/best.safetensors" --input "$work/in.safetensors" --output "$work/out.safetensors"
+"$TANDEM" inspect "$work/out.safetensors" | grep -q "output .*float32 *\[3,4\]" || { "$TANDEM" inspect "$work/out.safetensors"; fail "predict output"; }
+echo "ok: predict wrote output [3, 4]"
 echo "all resume checks passed"
