@@ -290,9 +290,10 @@ TEST(NnZoo, ResNet18SeededInitMatchesPyTorchEvalAndTrainStep) {
                  /*grad_rtol=*/1e-4);
 }
 
-// Both U-Nets with PyTorch's own initialisation (Generator(0) == torch.manual_seed(0)): eval
-// outputs within 1e-4; gradients within 1e-3 (the BatchNorm weight gradients differ from
-// PyTorch's by up to 3e-4 relative here, where resnet18's agree to 1e-4).
+// Both U-Nets with PyTorch's own initialisation (Generator(0) == torch.manual_seed(0)) on a
+// 32x32 randn input: eval outputs and every parameter's train-step gradient within 1e-4. (At
+// 16x16 the bottleneck BatchNorm normalises 2 values per channel, a degenerate case where float
+// rounding differences grow to 3e-4.)
 TEST(NnZoo, UNetSeededInitMatchesPyTorchEvalAndTrainStep) {
   for (bool bilinear : {false, true}) {
     models::UNetOptions o;
@@ -300,7 +301,7 @@ TEST(NnZoo, UNetSeededInitMatchesPyTorchEvalAndTrainStep) {
     o.bilinear = bilinear;
     Generator gen(0);
     auto net = models::unet(o, gen);
-    check_numerics(*net, bilinear ? "unet_w4_seeded_bilinear" : "unet_w4_seeded", true, 1e-4, 1e-3);
+    check_numerics(*net, bilinear ? "unet_w4_seeded_bilinear" : "unet_w4_seeded", true, 1e-4, 1e-4);
   }
 }
 
