@@ -3,10 +3,10 @@
 #include "launch/trainer.h"
 
 #include <chrono>
-#include <csignal>
-#include <cstdlib>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 #include "framework/autograd/grad_mode.h"
@@ -23,6 +23,7 @@
 #include "parallel/ddp.h"
 #include "parallel/distributed.h"
 #include "parallel/distributed_sampler.h"
+#include "parallel/process_group_auto.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -82,7 +83,10 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     o.find_unused_parameters = cfg.distributed.find_unused_parameters;
     o.gradient_as_bucket_view = cfg.distributed.gradient_as_bucket_view;
     o.broadcast_buffers = cfg.distributed.broadcast_buffers;
-    ddp = std::make_shared<parallel::DistributedDataParallel>(model, pg, o);
+    // Gradients go through the configured backend; metrics and barriers stay on MPI (CPU).
+    const Device device = kCPU;
+    ddp = std::make_shared<parallel::DistributedDataParallel>(
+        model, parallel::make_process_group(cfg.distributed.backend, world, device), o);
     net = ddp;
   }
   auto train_set = make_dataset(cfg, "train");

@@ -8,6 +8,7 @@
 #include <future>
 
 #include "framework/autograd/grad_mode.h"
+#include "parallel/collective_timeout.h"
 #include "parallel/mpi_check.h"
 
 namespace tandem::parallel {
@@ -36,11 +37,6 @@ MPI_Datatype mpi_type(DType t) {
   }
 }
 
-double timeout_seconds() {
-  const char* env = std::getenv("TANDEM_COLLECTIVE_TIMEOUT");
-  return env ? std::atof(env) : 300.0;
-}
-
 class MpiWork : public Work {
  public:
   void finish(std::exception_ptr error) {
@@ -53,7 +49,7 @@ class MpiWork : public Work {
   }
   void wait() override {
     std::unique_lock<std::mutex> lock(mu_);
-    const auto limit = std::chrono::duration<double>(timeout_seconds());
+    const auto limit = std::chrono::duration<double>(collective_timeout_seconds());
     if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
       int rank = 0;
       MPI_Comm_rank(MPI_COMM_WORLD, &rank);

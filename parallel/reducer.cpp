@@ -12,12 +12,13 @@ namespace tandem::parallel {
 Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
                  std::shared_ptr<ProcessGroup> pg, ReducerOptions options)
     : params_(std::move(params)), pg_(std::move(pg)), opts_(options) {
-  // Buckets over parameters in reverse order, grouped by dtype; the first closes at
+  // Buckets over parameters in reverse order, grouped by dtype and device; the first closes at
   // first_bucket_mb, the rest at bucket_cap_mb (PyTorch's rebuilt-bucket limits).
   bucket_of_.assign(params_.size(), 0);
   slot_of_.assign(params_.size(), 0);
   std::vector<std::vector<size_t>> groups;
   std::vector<DType> group_dtype;
+  std::vector<Device> group_device;
   std::vector<size_t> group_bytes;
   auto cap_for = [&](size_t bucket_count) {
     const double mb = bucket_count == 0 ? std::min(opts_.first_bucket_mb, opts_.bucket_cap_mb)
@@ -28,10 +29,13 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
     const Tensor& p = params_[k].second;
     size_t g = groups.size();
     for (size_t i = 0; i < groups.size(); ++i)
-      if (group_dtype[i] == p.dtype() && group_bytes[i] != SIZE_MAX) g = i;
+      if (group_dtype[i] == p.dtype() && group_device[i] == p.device() &&
+          group_bytes[i] != SIZE_MAX)
+        g = i;
     if (g == groups.size()) {
       groups.emplace_back();
       group_dtype.push_back(p.dtype());
+      group_device.push_back(p.device());
       group_bytes.push_back(0);
     }
     groups[g].push_back(k);
@@ -42,7 +46,7 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
   for (auto& members : groups) {
     Bucket b;
     int64_t offset = 0;
-    DType dt = params_[members[0]].second.dtype();
+    const Tensor& first = params_[members[0]].second;
     for (size_t k : members) {
       bucket_of_[k] = buckets_.size();
       slot_of_[k] = b.params.size();
@@ -50,7 +54,7 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
       b.offsets.push_back(offset);
       offset += params_[k].second.numel();
     }
-    b.flat = zeros({offset}, dt);
+    b.flat = zeros({offset}, TensorOptions(first.dtype()).with_device(first.device()));
     buckets_.push_back(std::move(b));
   }
   ready_.assign(params_.size(), false);
@@ -106,7 +110,7 @@ void Reducer::on_grad_ready(size_t k) {
     // Average before communicating, as PyTorch's Reducer does (grad * 1/world into the bucket).
     const Tensor& g = p.grad();
     if (g.defined())
-      view.copy_(g * (1.0 / double(pg_->size())));
+      view.copy_(g).mul_(1.0 / double(pg_->size()));  // in place: no allocation per step
     else
       view.zero_();
   }

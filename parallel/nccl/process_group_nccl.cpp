@@ -1,0 +1,283 @@
+// The NCCL backend (see process_group_nccl.h). A thin layer over NCCL and the CUDA runtime:
+// one communicator and one non-blocking stream per group; each collective is
+//   compute stream --event--> comm stream: nccl<Collective> --event--> Work
+// The compute stream is the legacy default stream, where tandem's CUDA kernels and copies run.
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "framework/core/error.h"
+#include "framework/tensor/factories.h"
+#include "parallel/collective_timeout.h"
+#include "parallel/process_group_nccl.h"
+
+namespace tandem::parallel {
+namespace {
+
+[[noreturn]] void fail_call(int rank, const char* call, const std::string& why) {
+  throw Error("rank " + std::to_string(rank) + ": " + call + " failed: " + why);
+}
+
+#define NCCL_CALL(call)                                                     \
+  do {                                                                      \
+    ncclResult_t r_ = (call);                                               \
+    if (r_ != ncclSuccess) fail_call(rank_, #call, ncclGetErrorString(r_)); \
+  } while (0)
+#define CUDA_CALL(call)                                                     \
+  do {                                                                      \
+    cudaError_t e_ = (call);                                                \
+    if (e_ != cudaSuccess) fail_call(rank_, #call, cudaGetErrorString(e_)); \
+  } while (0)
+
+ncclDataType_t nccl_type(DType t) {
+  switch (t) {
+    case DType::Float32:
+      return ncclFloat32;
+    case DType::Float64:
+      return ncclFloat64;
+    case DType::Float16:
+      return ncclFloat16;
+    case DType::BFloat16:
+      return ncclBfloat16;
+    case DType::Int64:
+      return ncclInt64;
+    case DType::Int32:
+      return ncclInt32;
+    case DType::Int8:
+      return ncclInt8;
+    case DType::UInt8:
+    case DType::Bool:  // one byte; a "sum" of bools is reduced as max (logical or), as PyTorch
+      return ncclUint8;
+    default:
+      TANDEM_FAIL("NCCL backend: ", dtype_name(t), " tensors are not supported");
+  }
+}
+
+ncclRedOp_t nccl_op(ReduceOp op, DType t) {
+  switch (op) {
+    case ReduceOp::Sum:
+      return t == DType::Bool ? ncclMax : ncclSum;
+    case ReduceOp::Average:
+      TANDEM_CHECK(is_floating(t), "NCCL backend: average of ", dtype_name(t),
+                   " tensors is not defined; use sum");
+      return ncclAvg;
+    case ReduceOp::Max:
+      return ncclMax;
+  }
+  return ncclSum;
+}
+
+class ProcessGroupNCCL;
+
+// One collective in flight. Holds the tensors it reads and writes so their memory stays valid
+// until the communication stream is done with it.
+class NcclWork : public Work {
+ public:
+  NcclWork(ProcessGroupNCCL& pg, cudaEvent_t done, const char* what, std::vector<Tensor> keep)
+      : pg_(pg), done_(done), what_(what), keep_(std::move(keep)) {}
+  ~NcclWork() override { cudaEventDestroy(done_); }
+  void wait() override;
+  bool is_completed() override { return cudaEventQuery(done_) == cudaSuccess; }
+
+ private:
+  ProcessGroupNCCL& pg_;
+  cudaEvent_t done_;
+  const char* what_;
+  std::vector<Tensor> keep_;
+  bool finished_ = false;
+};
+
+class ProcessGroupNCCL : public ProcessGroup {
+ public:
+  ProcessGroupNCCL(ProcessGroup& bootstrap, Device device)
+      : rank_(bootstrap.rank()), size_(bootstrap.size()), device_(device) {
+    TANDEM_CHECK(device.is_cuda(), "NCCL backend: rank ", rank_, " was given device ", device.str(),
+                 "; NCCL reduces CUDA tensors only");
+    // Every step before ncclCommInitRank is agreed on over the bootstrap group: a rank that
+    // fails must not leave the others waiting in ncclCommInitRank for it forever.
+    // 1. Rank 0 creates the unique id; it travels as bytes, with a success flag, to every rank.
+    ncclUniqueId id;
+    std::memset(&id, 0, sizeof(id));
+    std::string why;
+    if (rank_ == 0) {
+      const ncclResult_t r = ncclGetUniqueId(&id);
+      if (r != ncclSuccess) why = ncclGetErrorString(r);
+    }
+    Tensor bytes = zeros({int64_t(sizeof(id)) + 1}, DType::UInt8);
+    std::memcpy(bytes.raw_data(), &id, sizeof(id));
+    bytes.data_ptr<uint8_t>()[sizeof(id)] = why.empty() ? 1 : 0;
+    bootstrap.broadcast(bytes, 0)->wait();
+    if (bytes.data_ptr<uint8_t>()[sizeof(id)] == 0)
+      throw Error("rank " + std::to_string(rank_) +
+                  ": NCCL: rank 0 could not create the unique id" +
+                  (why.empty() ? std::string() : ": " + why));
+    std::memcpy(&id, bytes.raw_data(), sizeof(id));
+    // 2. Each rank claims its device and stream; the ranks that could not are named to all.
+    cudaError_t claimed = cudaSetDevice(device_.index);
+    if (claimed == cudaSuccess)
+      claimed = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+    if (claimed != cudaSuccess) {
+      why = cudaGetErrorString(claimed);
+      cudaGetLastError();  // clear the sticky error
+    }
+    Tensor status = from_vector(std::vector<int64_t>{claimed == cudaSuccess ? 0 : 1}, {1});
+    std::vector<Tensor> all;
+    for (int r = 0; r < size_; ++r) all.push_back(zeros({1}, DType::Int64));
+    bootstrap.allgather(all, status)->wait();
+    std::string failed;
+    for (int r = 0; r < size_; ++r)
+      if (all[size_t(r)].item() != 0) failed += (failed.empty() ? "" : ", ") + std::to_string(r);
+    if (!failed.empty())
+      throw Error("rank " + std::to_string(rank_) + ": NCCL: could not use " + device_.str() +
+                      " on rank(s) " + failed +
+                      (why.empty() ? std::string() : " (here: " + why + ")"),
+                  "each rank needs its own CUDA device (local rank -> cuda:<local rank>); use "
+                  "device: cpu with distributed.backend: mpi on machines without GPUs");
+    // 3. Join the communicator.
+    NCCL_CALL(ncclCommInitRank(&comm_, size_, id, rank_));
+  }
+
+  ~ProcessGroupNCCL() override {
+    if (comm_ && !aborted_) ncclCommDestroy(comm_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+
+  std::shared_ptr<Work> allreduce(Tensor& t, ReduceOp op) override {
+    check_tensor(t, "allreduce");
+    return launch("allreduce", {t}, [&] {
+      NCCL_CALL(ncclAllReduce(t.raw_data(), t.raw_data(), size_t(t.numel()), nccl_type(t.dtype()),
+                              nccl_op(op, t.dtype()), comm_, stream_));
+    });
+  }
+
+  std::shared_ptr<Work> broadcast(Tensor& t, int root) override {
+    check_tensor(t, "broadcast");
+    return launch("broadcast", {t}, [&] {
+      NCCL_CALL(ncclBroadcast(t.raw_data(), t.raw_data(), size_t(t.numel()), nccl_type(t.dtype()),
+                              root, comm_, stream_));
+    });
+  }
+
+  std::shared_ptr<Work> allgather(std::vector<Tensor>& out, const Tensor& in) override {
+    check_tensor(in, "allgather");
+    TANDEM_CHECK(int(out.size()) == size_, "allgather: expected ", size_,
+                 " output tensors (one per rank), got ", out.size());
+    for (auto& o : out) {
+      check_tensor(o, "allgather output");
+      TANDEM_CHECK(o.sizes() == in.sizes() && o.dtype() == in.dtype(),
+                   "allgather: every output must have the input's shape and dtype");
+    }
+    // NCCL gathers into one flat buffer; the slices are then copied out on the same stream.
+    Tensor flat =
+        empty({int64_t(size_) * in.numel()}, TensorOptions(in.dtype()).with_device(device_));
+    std::vector<Tensor> keep = out;
+    keep.push_back(in);
+    keep.push_back(flat);
+    return launch("allgather", std::move(keep), [&] {
+      NCCL_CALL(ncclAllGather(in.raw_data(), flat.raw_data(), size_t(in.numel()),
+                              nccl_type(in.dtype()), comm_, stream_));
+      for (int r = 0; r < size_; ++r)
+        CUDA_CALL(cudaMemcpyAsync(out[size_t(r)].raw_data(),
+                                  static_cast<char*>(flat.raw_data()) + size_t(r) * in.nbytes(),
+                                  in.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+    });
+  }
+
+  std::shared_ptr<Work> barrier() override {
+    // An all-reduce of one byte on this group's device: returns when every rank has reached it.
+    Tensor token = zeros({1}, TensorOptions(DType::UInt8).with_device(device_));
+    return launch("barrier", {token}, [&] {
+      NCCL_CALL(
+          ncclAllReduce(token.raw_data(), token.raw_data(), 1, ncclUint8, ncclMax, comm_, stream_));
+    });
+  }
+
+  // Called by NcclWork::wait: the collective failed or timed out; no later collective can run.
+  [[noreturn]] void abort(const std::string& what) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!aborted_) {
+      aborted_ = true;
+      ncclCommAbort(comm_);
+    }
+    throw Error(
+        "rank " + std::to_string(rank_) + ": NCCL " + what + "; the communicator was aborted",
+        "another rank has probably failed: see its error");
+  }
+  ncclComm_t comm() const { return comm_; }
+
+ private:
+  void check_tensor(const Tensor& t, const char* what) const {
+    TANDEM_CHECK(t.device() == device_, "NCCL ", what, ": rank ", rank_, " got a tensor on ",
+                 t.device().str(), ", expected ", device_.str());
+    TANDEM_CHECK(t.is_contiguous(), "NCCL ", what, ": the tensor must be contiguous");
+  }
+
+  template <typename Fn>
+  std::shared_ptr<Work> launch(const char* what, std::vector<Tensor> keep, Fn&& issue) {
+    std::lock_guard<std::mutex> lock(mu_);
+    TANDEM_CHECK(!aborted_, "rank ", rank_, ": NCCL ", what,
+                 " after the communicator was aborted by an earlier failure");
+    CUDA_CALL(cudaSetDevice(device_.index));
+    // Order after everything already queued on the compute (legacy default) stream.
+    cudaEvent_t ready = nullptr, done = nullptr;
+    CUDA_CALL(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
+    CUDA_CALL(cudaEventRecord(ready, cudaStreamLegacy));
+    CUDA_CALL(cudaStreamWaitEvent(stream_, ready, 0));
+    cudaEventDestroy(ready);  // released once recorded work completes
+    issue();
+    CUDA_CALL(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    CUDA_CALL(cudaEventRecord(done, stream_));
+    return std::make_shared<NcclWork>(*this, done, what, std::move(keep));
+  }
+
+  int rank_, size_;
+  Device device_;
+  cudaStream_t stream_ = nullptr;
+  ncclComm_t comm_ = nullptr;
+  std::mutex mu_;
+  bool aborted_ = false;
+};
+
+void NcclWork::wait() {
+  if (finished_) return;
+  // Poll rather than block in cudaEventSynchronize, so a peer that never arrives (or an
+  // asynchronous NCCL error) is noticed and the communicator aborted instead of hanging.
+  const auto start = std::chrono::steady_clock::now();
+  const double limit = collective_timeout_seconds();
+  for (;;) {
+    const cudaError_t q = cudaEventQuery(done_);
+    if (q == cudaSuccess) break;
+    if (q != cudaErrorNotReady) pg_.abort(std::string(what_) + " failed: " + cudaGetErrorString(q));
+    ncclResult_t async = ncclSuccess;
+    ncclCommGetAsyncError(pg_.comm(), &async);
+    if (async != ncclSuccess && async != ncclInProgress)
+      pg_.abort(std::string(what_) + " failed: " + ncclGetErrorString(async));
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (waited > limit)
+      pg_.abort(std::string(what_) + " did not complete within " + std::to_string(int(limit)) +
+                " s");
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+  finished_ = true;
+  keep_.clear();
+}
+
+}  // namespace
+
+bool nccl_available() { return true; }
+
+std::shared_ptr<ProcessGroup> make_process_group_nccl(ProcessGroup& bootstrap, Device device) {
+  return std::make_shared<ProcessGroupNCCL>(bootstrap, device);
+}
+
+}  // namespace tandem::parallel

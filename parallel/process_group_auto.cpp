@@ -1,0 +1,60 @@
+// Backend selection (see process_group_auto.h).
+#include "parallel/process_group_auto.h"
+
+#include "framework/core/error.h"
+#include "parallel/process_group_nccl.h"
+
+namespace tandem::parallel {
+
+ProcessGroupAuto::ProcessGroupAuto(std::shared_ptr<ProcessGroup> cpu_group,
+                                   GroupFactory make_cuda_group)
+    : cpu_(std::move(cpu_group)), make_cuda_(std::move(make_cuda_group)) {
+  TANDEM_CHECK(cpu_ != nullptr, "ProcessGroupAuto needs a CPU process group");
+}
+
+ProcessGroup& ProcessGroupAuto::group_for(const Tensor& t) {
+  if (!t.is_cuda()) return *cpu_;
+  if (!cuda_) cuda_ = make_cuda_();
+  return *cuda_;
+}
+
+std::shared_ptr<Work> ProcessGroupAuto::allreduce(Tensor& tensor, ReduceOp op) {
+  return group_for(tensor).allreduce(tensor, op);
+}
+
+std::shared_ptr<Work> ProcessGroupAuto::broadcast(Tensor& tensor, int root) {
+  return group_for(tensor).broadcast(tensor, root);
+}
+
+std::shared_ptr<Work> ProcessGroupAuto::allgather(std::vector<Tensor>& out, const Tensor& in) {
+  return group_for(in).allgather(out, in);
+}
+
+std::shared_ptr<Work> ProcessGroupAuto::barrier() { return cpu_->barrier(); }
+
+std::shared_ptr<ProcessGroup> make_process_group(const std::string& backend, const World& world,
+                                                 Device device) {
+  if (!world.process_group) return nullptr;
+  const std::shared_ptr<ProcessGroup>& mpi = world.process_group;
+  if (backend == "mpi") {
+    TANDEM_CHECK(device.is_cpu(),
+                 "distributed.backend: mpi reduces CPU tensors, but this run's "
+                 "device is ",
+                 device.str(), "; use nccl or auto");
+    return mpi;
+  }
+  if (backend == "nccl") {
+    TANDEM_CHECK(device.is_cuda(),
+                 "distributed.backend: nccl reduces CUDA tensors, but this "
+                 "run's device is ",
+                 device.str(), "; use mpi or auto");
+    return make_process_group_nccl(*mpi, device);
+  }
+  TANDEM_CHECK(backend == "auto", "distributed.backend: unknown backend '", backend,
+               "' (expected auto, mpi or nccl)");
+  if (!device.is_cuda() || !nccl_available()) return mpi;
+  return std::make_shared<ProcessGroupAuto>(
+      mpi, [mpi, device] { return make_process_group_nccl(*mpi, device); });
+}
+
+}  // namespace tandem::parallel
