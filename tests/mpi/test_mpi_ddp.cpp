@@ -26,10 +26,10 @@ nn::ModulePtr mlp(uint64_t seed) {
   return seq;
 }
 
-// The full batch for step s: 12 examples (divisible by 2, 3 and 4 ranks).
-std::pair<Tensor, Tensor> batch(int s) {
+// The full batch for step s: 12 examples of `features` values (divisible by 2, 3 and 4 ranks).
+std::pair<Tensor, Tensor> batch(int s, int64_t features = 6) {
   Generator gen(100 + uint64_t(s));
-  Tensor x = randn({12, 6}, gen);
+  Tensor x = randn({12, features}, gen);
   std::vector<int64_t> y(12);
   for (auto& v : y) v = int64_t(gen.random() % 3);
   return {x, from_vector(y, {12})};
@@ -42,20 +42,37 @@ std::vector<double> flat_params(nn::Module& m) {
   return out;
 }
 
-}  // namespace
+// A CNN without BatchNorm on 1x8x8 images: conv -> relu -> maxpool -> conv -> relu -> linear.
+nn::ModulePtr cnn(uint64_t seed) {
+  Generator gen(seed);
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1, true, gen));
+  seq->push_back(std::make_shared<nn::ReLU>());
+  seq->push_back(std::make_shared<nn::MaxPool2d>(2));
+  seq->push_back(std::make_shared<nn::Conv2d>(4, 6, 3, 1, 0, true, gen));
+  seq->push_back(std::make_shared<nn::ReLU>());
+  seq->push_back(std::make_shared<nn::Flatten>());
+  seq->push_back(std::make_shared<nn::Linear>(6 * 2 * 2, 3, true, gen));
+  return seq;
+}
 
-TEST(Ddp, MatchesSingleProcessLargeBatch) {
+// 50 steps of SGD with momentum: DDP on k ranks with per-rank batch 12/k against one process
+// with batch 12 (computed identically on every rank). Each rank's model starts from a different
+// seed; DDP's construction copies rank 0's weights (model(1)).
+void expect_matches_single_process(const std::function<nn::ModulePtr(uint64_t)>& model,
+                                   const Shape& example_shape) {
   const int r = world().rank, n = world().size;
-  // Reference: one process, batch 12, computed identically on every rank.
-  auto ref = mlp(1);
+  auto ref = model(1);
   optim::SGD ref_opt(ref->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
-  // DDP: each rank starts from a different seed; construction copies rank 0's weights (seed 1).
-  auto local = mlp(uint64_t(1 + r * 17));
+  auto local = model(uint64_t(1 + r * 17));
   auto ddp = std::make_shared<DistributedDataParallel>(local, world().process_group);
   optim::SGD opt(local->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
   const int64_t per = 12 / n;
+  Shape batch_shape{12};
+  batch_shape.insert(batch_shape.end(), example_shape.begin(), example_shape.end());
   for (int s = 0; s < 50; ++s) {
-    auto [x, y] = batch(s);
+    auto [flat, y] = batch(s, shape_numel(example_shape));
+    Tensor x = flat.view(batch_shape);
     ref_opt.zero_grad();
     cross_entropy(ref->forward(x), y).backward();
     ref_opt.step();
@@ -66,6 +83,21 @@ TEST(Ddp, MatchesSingleProcessLargeBatch) {
   auto a = flat_params(*ref), b = flat_params(*local);
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-5) << "parameter element " << i;
+  // Not vacuous: training moved the weights well beyond the tolerance.
+  auto init = flat_params(*model(1));
+  double moved = 0;
+  for (size_t i = 0; i < a.size(); ++i) moved = std::max(moved, std::abs(a[i] - init[i]));
+  EXPECT_GT(moved, 0.05);
+}
+
+}  // namespace
+
+TEST(Ddp, MlpMatchesSingleProcessLargeBatch) { expect_matches_single_process(mlp, {6}); }
+
+TEST(Ddp, CnnMatchesSingleProcessLargeBatch) { expect_matches_single_process(cnn, {1, 8, 8}); }
+
+TEST(Ddp, StateDictKeysCarryTheModulePrefix) {
+  auto ddp = std::make_shared<DistributedDataParallel>(mlp(1), world().process_group);
   EXPECT_EQ(ddp->state_dict().keys().front(), "module.0.weight");
 }
 
