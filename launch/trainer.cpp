@@ -71,6 +71,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   if (main_rank && cfg.training.device == "auto" && kernels::cuda::device_count() > 0)
     std::printf(
         "note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
+  const Device device = kCPU;
 
   // --- model, optimizer, scheduler ------------------------------------------------------------
   nn::ModulePtr model = build_model_from_config(cfg);
@@ -84,7 +85,6 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     o.gradient_as_bucket_view = cfg.distributed.gradient_as_bucket_view;
     o.broadcast_buffers = cfg.distributed.broadcast_buffers;
     // Gradients go through the configured backend; metrics and barriers stay on MPI (CPU).
-    const Device device = kCPU;
     ddp = std::make_shared<parallel::DistributedDataParallel>(
         model, parallel::make_process_group(cfg.distributed.backend, world, device), o);
     net = ddp;
@@ -93,8 +93,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   auto test_set = make_dataset(cfg, "test");
   parallel::DistributedSampler sampler(train_set->size(), size, rank, /*shuffle=*/true,
                                        uint64_t(cfg.seed), cfg.data.drop_last);
-  data::DataLoader train_loader(train_set, loader_options(cfg, true));
-  data::DataLoader test_loader(test_set, loader_options(cfg, false));
+  data::DataLoader train_loader(train_set, loader_options(cfg, true, device));
+  data::DataLoader test_loader(test_set, loader_options(cfg, false, device));
   const int64_t per_rank = sampler.num_samples();
   int64_t steps_per_epoch = cfg.data.drop_last
                                 ? per_rank / cfg.data.batch_size

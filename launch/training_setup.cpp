@@ -30,7 +30,7 @@ std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const st
   return std::make_shared<data::FashionMnist>(d.root, split);
 }
 
-data::LoaderOptions loader_options(const RunConfig& cfg, bool train) {
+data::LoaderOptions loader_options(const RunConfig& cfg, bool train, Device device) {
   data::LoaderOptions o;
   o.batch_size =
       train || cfg.data.eval_batch_size == 0 ? cfg.data.batch_size : cfg.data.eval_batch_size;
@@ -40,6 +40,7 @@ data::LoaderOptions loader_options(const RunConfig& cfg, bool train) {
   o.random_crop_padding = train ? cfg.data.random_crop_padding : 0;
   o.horizontal_flip = train && cfg.data.horizontal_flip;
   o.prefetch = cfg.data.prefetch;
+  o.pin_memory = device.is_cuda();  // batches travel to the GPU without staging
   o.seed = uint64_t(cfg.seed);
   return o;
 }

@@ -17,7 +17,7 @@ nn::ModulePtr build_model_from_config(const RunConfig& cfg);
 
 // The training and test datasets of a config (errors name data.dataset / data.root).
 std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const std::string& split);
-data::LoaderOptions loader_options(const RunConfig& cfg, bool train);
+data::LoaderOptions loader_options(const RunConfig& cfg, bool train, Device device = kCPU);
 
 // Loads weights into `model` from a .pt/.pth/.safetensors state_dict or checkpoint (tandem's or
 // PyTorch's), reconciling module. prefixes. With strict=false, reports missing/unexpected keys

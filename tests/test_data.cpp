@@ -9,6 +9,8 @@
 #include "framework/data/fashion_mnist.h"
 #include "framework/data/synthetic.h"
 #include "framework/ops/elementwise.h"
+#include "framework/tensor/factories.h"
+#include "kernels/cuda/device_api.h"
 
 using namespace tandem;
 using namespace tandem::data;
@@ -34,7 +36,8 @@ TEST(FashionMnist, MissingFilesNameThePackage) {
     FashionMnist ds("/nonexistent", "train");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/train-images-idx3-ubyte.gz"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/train-images-idx3-ubyte.gz"),
+              std::string::npos);
     EXPECT_NE(e.hint().find("dataset-fashion-mnist"), std::string::npos);
   }
 }
@@ -104,4 +107,47 @@ TEST(DataLoader, SteadyStateReusesBuffers) {
   std::set<void*> buffers;
   while (loader.next(b)) buffers.insert(b.inputs.storage()->data());
   EXPECT_LE(buffers.size(), 4u);  // a few buffers cycle, not one per batch
+}
+
+// pin_memory: batches land in page-locked memory when CUDA can pin (a device is present);
+// otherwise the loader falls back to ordinary memory. Either way the batches are the same.
+TEST(DataLoader, PinMemoryKeepsBatchesAndFallsBackWithoutCuda) {
+  auto ds = std::make_shared<SyntheticDataset>(20, Shape{1, 4, 4}, 3, 5);
+  std::vector<int64_t> idx(20);
+  for (int64_t i = 0; i < 20; ++i) idx[size_t(i)] = 19 - i;
+  LoaderOptions opts;
+  opts.batch_size = 6;
+  DataLoader plain(ds, opts);
+  opts.pin_memory = true;
+  DataLoader pinned(ds, opts);
+  plain.start_epoch(idx, 1);
+  pinned.start_epoch(idx, 1);
+  Batch a, b;
+  int batches = 0;
+  while (plain.next(a)) {
+    ASSERT_TRUE(pinned.next(b));
+    EXPECT_TRUE(equal(a.inputs, b.inputs));
+    EXPECT_TRUE(equal(a.targets, b.targets));
+    EXPECT_EQ(b.inputs.is_pinned(), pinned.pins_memory());
+    EXPECT_FALSE(a.inputs.is_pinned());
+    ++batches;
+  }
+  EXPECT_EQ(batches, 4);
+  EXPECT_FALSE(pinned.next(b));
+  if (kernels::cuda::device_count() > 0) {
+    EXPECT_TRUE(pinned.pins_memory()) << "a CUDA device is present, so pinning should work";
+  } else {
+    EXPECT_FALSE(pinned.pins_memory());  // no driver/device: ordinary memory, same batches
+  }
+}
+
+TEST(DataLoader, EmptyPinnedNeedsCuda) {
+  if (kernels::cuda::device_count() == 0) {
+    EXPECT_THROW(empty_pinned({4}), std::exception);
+    GTEST_SKIP() << "no CUDA device: page-locked allocation is not available";
+  }
+  Tensor t = empty_pinned({4, 3}, DType::Float64);
+  EXPECT_TRUE(t.is_pinned());
+  EXPECT_TRUE(t.device().is_cpu());
+  EXPECT_EQ(t.sizes(), (Shape{4, 3}));
 }

@@ -24,7 +24,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
   const Shape shape = dataset_->example_shape();
   const int64_t channels = shape.size() == 3 ? shape[0] : 1;
   if (!opts_.mean.empty() || !opts_.std.empty()) {
-    TANDEM_CHECK(opts_.mean.size() == opts_.std.size(), "data.mean and data.std must have the same length");
+    TANDEM_CHECK(opts_.mean.size() == opts_.std.size(),
+                 "data.mean and data.std must have the same length");
     TANDEM_CHECK(int64_t(opts_.mean.size()) == channels || opts_.mean.size() == 1, "data.mean has ",
                  opts_.mean.size(), " values but the images have ", channels, " channels");
     for (float s : opts_.std) TANDEM_CHECK(s > 0, "data.std values must be positive");
@@ -66,16 +67,28 @@ void DataLoader::start_epoch(std::vector<int64_t> indices, int64_t epoch, int64_
   if (opts_.prefetch) worker_ = std::thread([this] { produce(); });
 }
 
-void DataLoader::fill(const std::vector<int64_t>& idx, int64_t epoch, Tensor& inputs, Tensor& targets) const {
+Tensor DataLoader::allocate(const Shape& shape, DType dtype) const {
+  if (pins_memory()) {
+    try {
+      return empty_pinned(shape, dtype);
+    } catch (const std::exception&) {
+      pinning_failed_ = true;  // no CUDA to pin with: ordinary memory from now on
+    }
+  }
+  return empty(shape, dtype);
+}
+
+void DataLoader::fill(const std::vector<int64_t>& idx, int64_t epoch, Tensor& inputs,
+                      Tensor& targets) const {
   const Shape shape = dataset_->example_shape();
   const int64_t numel = shape_numel(shape);
   const int64_t n = int64_t(idx.size());
   Shape batch_shape{n};
   batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
   if (!inputs.defined() || inputs.sizes() != batch_shape || inputs.storage().use_count() > 1)
-    inputs = empty(batch_shape, DType::Float32);
+    inputs = allocate(batch_shape, DType::Float32);
   if (!targets.defined() || targets.sizes() != Shape{n} || targets.storage().use_count() > 1)
-    targets = empty({n}, DType::Int64);
+    targets = allocate({n}, DType::Int64);
   float* x = inputs.data_ptr<float>();
   int64_t* y = targets.data_ptr<int64_t>();
   const bool augment = opts_.random_crop_padding > 0 || opts_.horizontal_flip;
@@ -134,7 +147,8 @@ void DataLoader::produce() {
         if (stopping_ || produced_ >= end_batch_) return;
         // Reuse a pooled buffer the training step no longer references.
         for (size_t i = 0; i < pool_.size(); ++i) {
-          if (pool_[i].inputs.storage().use_count() == 1 && pool_[i].targets.storage().use_count() == 1) {
+          if (pool_[i].inputs.storage().use_count() == 1 &&
+              pool_[i].targets.storage().use_count() == 1) {
             batch = std::move(pool_[i]);
             pool_.erase(pool_.begin() + ptrdiff_t(i));
             break;

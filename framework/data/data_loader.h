@@ -10,6 +10,7 @@
 //   while (loader.next(b)) { ... b.inputs, b.targets ... }
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -22,8 +23,8 @@
 namespace tandem::data {
 
 struct Batch {
-  Tensor inputs;   // float32 (N, C, H, W) or (N, features)
-  Tensor targets;  // int64 (N)
+  Tensor inputs;      // float32 (N, C, H, W) or (N, features)
+  Tensor targets;     // int64 (N)
   int64_t index = 0;  // batch number within the epoch
 };
 
@@ -35,6 +36,9 @@ struct LoaderOptions {
   int64_t random_crop_padding = 0;  // > 0: random crop of the original size after zero padding
   bool horizontal_flip = false;     // flip with probability 0.5
   bool prefetch = true;             // fill batches on a background thread
+  // Batches in page-locked memory, for training on a CUDA device (PyTorch's pin_memory). Where
+  // CUDA cannot pin (no driver, built without CUDA) the loader uses ordinary memory instead.
+  bool pin_memory = false;
   uint64_t seed = 0;
 };
 
@@ -50,22 +54,28 @@ class DataLoader {
   int64_t num_batches() const;
   bool next(Batch& out);  // false at the end of the epoch
   const Dataset& dataset() const { return *dataset_; }
+  // Whether batches are in pinned memory (pin_memory was asked for and CUDA could pin).
+  bool pins_memory() const { return opts_.pin_memory && !pinning_failed_; }
 
   // Fills one batch for examples `indices` directly (used by next() and by tests).
-  void fill(const std::vector<int64_t>& indices, int64_t epoch, Tensor& inputs, Tensor& targets) const;
+  void fill(const std::vector<int64_t>& indices, int64_t epoch, Tensor& inputs,
+            Tensor& targets) const;
 
  private:
   void stop();
   void produce();
   bool make_batch(int64_t b, Batch& out);
 
+  Tensor allocate(const Shape& shape, DType dtype) const;
+
   std::shared_ptr<const Dataset> dataset_;
   LoaderOptions opts_;
+  mutable std::atomic<bool> pinning_failed_{false};
   std::vector<int64_t> indices_;
   int64_t epoch_ = 0;
-  int64_t next_batch_ = 0;    // consumer position
+  int64_t next_batch_ = 0;  // consumer position
   int64_t end_batch_ = 0;
-  std::vector<Batch> pool_;   // recycled buffers
+  std::vector<Batch> pool_;  // recycled buffers
 
   std::thread worker_;
   std::mutex mu_;

@@ -4,14 +4,35 @@
 #include <cmath>
 
 #include "framework/autograd/grad_mode.h"
+#include "kernels/cuda/device_api.h"
 
 namespace tandem {
 
-Tensor empty(const Shape& shape, TensorOptions opts) {
+namespace {
+
+size_t checked_nbytes(const Shape& shape, DType dtype) {
   for (int64_t s : shape) TANDEM_CHECK(s >= 0, "negative dimension in shape ", shape_str(shape));
-  const size_t nbytes = size_t(shape_numel(shape)) * element_size(opts.dtype);
-  auto storage = std::make_shared<StorageImpl>(nbytes, opts.device);
-  Tensor t(std::make_shared<TensorImpl>(storage, shape, contiguous_strides(shape), 0, opts.dtype));
+  return size_t(shape_numel(shape)) * element_size(dtype);
+}
+
+Tensor contiguous_over(Storage storage, const Shape& shape, DType dtype) {
+  return Tensor(
+      std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
+}
+
+}  // namespace
+
+Tensor empty_pinned(const Shape& shape, DType dtype) {
+  const size_t nbytes = checked_nbytes(shape, dtype);
+  void* data = kernels::cuda::malloc_pinned(nbytes == 0 ? 1 : nbytes);
+  std::shared_ptr<void> owner(data, [](void* p) { kernels::cuda::free_pinned(p); });
+  return contiguous_over(std::make_shared<StorageImpl>(data, nbytes, kCPU, std::move(owner), true),
+                         shape, dtype);
+}
+
+Tensor empty(const Shape& shape, TensorOptions opts) {
+  const size_t nbytes = checked_nbytes(shape, opts.dtype);
+  Tensor t = contiguous_over(std::make_shared<StorageImpl>(nbytes, opts.device), shape, opts.dtype);
   if (opts.requires_grad) t.set_requires_grad(true);
   return t;
 }
@@ -40,10 +61,18 @@ Tensor arange(double start, double end, double step, TensorOptions opts) {
   return cpu.to(opts.device, opts.dtype);
 }
 
-Tensor empty_like(const Tensor& t) { return empty(t.sizes(), TensorOptions(t.dtype()).with_device(t.device())); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), TensorOptions(t.dtype()).with_device(t.device())); }
-Tensor ones_like(const Tensor& t) { return ones(t.sizes(), TensorOptions(t.dtype()).with_device(t.device())); }
-Tensor full_like(const Tensor& t, double v) { return full(t.sizes(), v, TensorOptions(t.dtype()).with_device(t.device())); }
+Tensor empty_like(const Tensor& t) {
+  return empty(t.sizes(), TensorOptions(t.dtype()).with_device(t.device()));
+}
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.sizes(), TensorOptions(t.dtype()).with_device(t.device()));
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.sizes(), TensorOptions(t.dtype()).with_device(t.device()));
+}
+Tensor full_like(const Tensor& t, double v) {
+  return full(t.sizes(), v, TensorOptions(t.dtype()).with_device(t.device()));
+}
 
 namespace {
 
@@ -59,8 +88,10 @@ Tensor finish(Tensor host, const TensorOptions& opts) {
 template <typename T>
 void normal_fill(T* data, int64_t size, double mean, double std, Generator& gen) {
   auto uniform = [&]() -> T {
-    if constexpr (std::is_same_v<T, float>) return gen.uniform_float();
-    else return T(gen.uniform_double());
+    if constexpr (std::is_same_v<T, float>)
+      return gen.uniform_float();
+    else
+      return T(gen.uniform_double());
   };
   auto fill16 = [&](T* d) {
     for (int j = 0; j < 8; ++j) {
@@ -124,12 +155,17 @@ Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts) {
   return finish(host, opts);
 }
 
-Tensor rand(const Shape& shape, TensorOptions opts) { return rand(shape, default_generator(), opts); }
-Tensor randn(const Shape& shape, TensorOptions opts) { return randn(shape, default_generator(), opts); }
+Tensor rand(const Shape& shape, TensorOptions opts) {
+  return rand(shape, default_generator(), opts);
+}
+Tensor randn(const Shape& shape, TensorOptions opts) {
+  return randn(shape, default_generator(), opts);
+}
 
 Tensor randperm(int64_t n, Generator& gen, TensorOptions opts) {
   TANDEM_CHECK(n >= 0, "randperm: n must be non-negative, got ", n);
-  TANDEM_CHECK(n < int64_t(UINT32_MAX / 20), "randperm: n = ", n, " is beyond the range tandem reproduces");
+  TANDEM_CHECK(n < int64_t(UINT32_MAX / 20), "randperm: n = ", n,
+               " is beyond the range tandem reproduces");
   Tensor host = empty({n}, DType::Int64);
   int64_t* r = host.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) r[i] = i;

@@ -16,8 +16,16 @@ struct TensorOptions {
   bool requires_grad = false;
   TensorOptions() = default;
   TensorOptions(DType d) : dtype(d) {}  // NOLINT: implicit, so zeros({2}, DType::Int64) reads well
-  TensorOptions with_device(Device d) const { auto o = *this; o.device = d; return o; }
-  TensorOptions with_requires_grad(bool r = true) const { auto o = *this; o.requires_grad = r; return o; }
+  TensorOptions with_device(Device d) const {
+    auto o = *this;
+    o.device = d;
+    return o;
+  }
+  TensorOptions with_requires_grad(bool r = true) const {
+    auto o = *this;
+    o.requires_grad = r;
+    return o;
+  }
 };
 
 Tensor empty(const Shape& shape, TensorOptions opts = {});
@@ -27,6 +35,9 @@ Tensor full(const Shape& shape, double value, TensorOptions opts = {});
 Tensor scalar_tensor(double value, TensorOptions opts = {});  // 0-dim
 Tensor arange(double end, TensorOptions opts = DType::Int64);
 Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = DType::Int64);
+// A CPU tensor in page-locked (pinned) memory, which CUDA copies to a device without staging
+// (PyTorch's pin_memory). Throws when CUDA cannot pin memory (built without CUDA, no driver).
+Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
 Tensor empty_like(const Tensor& t);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);

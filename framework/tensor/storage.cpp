@@ -18,16 +18,19 @@ StorageImpl::StorageImpl(size_t nbytes, Device device) : nbytes_(nbytes), device
   const size_t n = nbytes == 0 ? kAlignment : (nbytes + kAlignment - 1) / kAlignment * kAlignment;
   if (device.is_cpu()) {
     data_ = std::aligned_alloc(kAlignment, n);
-    if (!data_) throw Error("out of memory allocating " + std::to_string(nbytes) + " bytes on the CPU");
+    if (!data_)
+      throw Error("out of memory allocating " + std::to_string(nbytes) + " bytes on the CPU");
     owner_ = std::shared_ptr<void>(data_, [](void* p) { std::free(p); });
   } else {
     const int index = device.index;
     data_ = kernels::cuda::malloc_device(n, index);
-    owner_ = std::shared_ptr<void>(data_, [index](void* p) { kernels::cuda::free_device(p, index); });
+    owner_ =
+        std::shared_ptr<void>(data_, [index](void* p) { kernels::cuda::free_device(p, index); });
   }
 }
 
-StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner)
-    : data_(data), nbytes_(nbytes), device_(device), owner_(std::move(owner)) {}
+StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner,
+                         bool pinned)
+    : data_(data), nbytes_(nbytes), device_(device), owner_(std::move(owner)), pinned_(pinned) {}
 
 }  // namespace tandem

@@ -17,11 +17,14 @@ class StorageImpl {
   // Allocates nbytes on `device` (64-byte aligned on the CPU; cudaMalloc on CUDA).
   StorageImpl(size_t nbytes, Device device);
   // Wraps memory owned elsewhere (e.g. a memory-mapped file); `owner` keeps it alive.
-  StorageImpl(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner);
+  // pinned: page-locked host memory (CUDA can copy it asynchronously, without staging).
+  StorageImpl(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner,
+              bool pinned = false);
 
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  bool is_pinned() const { return pinned_; }
 
   uint32_t version() const { return version_; }
   void bump_version() { ++version_; }
@@ -32,6 +35,7 @@ class StorageImpl {
   Device device_;
   std::shared_ptr<void> owner_;  // frees the memory when the last reference goes
   uint32_t version_ = 0;
+  bool pinned_ = false;
 };
 
 using Storage = std::shared_ptr<StorageImpl>;

@@ -31,7 +31,7 @@ struct AutogradMeta;
 struct TensorImpl {
   Storage storage;
   Shape sizes;
-  Shape strides;  // in elements
+  Shape strides;       // in elements
   int64_t offset = 0;  // in elements
   DType dtype = DType::Float32;
   std::unique_ptr<autograd::AutogradMeta> autograd;  // null until autograd touches the tensor
@@ -66,6 +66,7 @@ class Tensor {
   size_t nbytes() const { return size_t(numel()) * element_size(); }
   bool is_contiguous() const;
   bool is_cuda() const { return device().is_cuda(); }
+  bool is_pinned() const { return storage()->is_pinned(); }  // page-locked CPU memory
 
   // --- data -----------------------------------------------------------------------------------
   void* raw_data() const;  // address of element 0 (storage base + offset)
@@ -108,7 +109,7 @@ class Tensor {
   uint32_t version() const { return storage()->version(); }
 
   // --- views (share storage) ------------------------------------------------------------------
-  Tensor view(const Shape& shape) const;  // one dim may be -1; needs compatible strides
+  Tensor view(const Shape& shape) const;     // one dim may be -1; needs compatible strides
   Tensor reshape(const Shape& shape) const;  // a view when possible, else a copy
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
   Tensor squeeze() const;
@@ -175,7 +176,7 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
-std::string shape_str(const Shape& shape);  // "[2, 3]"
+std::string shape_str(const Shape& shape);       // "[2, 3]"
 std::string torch_size_str(const Shape& shape);  // "torch.Size([2, 3])", as PyTorch prints it
 
 // Normalises a possibly negative dim against `ndim` (error names the op and the range).
