@@ -5,15 +5,9 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
+#include "parallel/rank_helpers.h"
 
 namespace tandem::launch {
-
-std::vector<double> sum_over_ranks(parallel::ProcessGroup* pg, std::vector<double> values) {
-  if (!pg || pg->size() == 1) return values;
-  Tensor t = from_vector(values, {int64_t(values.size())}, DType::Float64);
-  pg->allreduce(t, parallel::ReduceOp::Sum)->wait();
-  return t.to_vector();
-}
 
 EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg,
                     int rank, int world) {
@@ -30,7 +24,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::Proce
     correct += sum(eq(argmax(out, 1), b.targets)).item();
     count += double(b.targets.numel());
   }
-  const auto v = sum_over_ranks(pg, {loss_sum, correct, count});
+  const auto v = parallel::sum_over_ranks(pg, {loss_sum, correct, count});
   EvalResult r;
   r.samples = int64_t(v[2]);
   r.loss = v[2] > 0 ? v[0] / v[2] : NAN;

@@ -19,7 +19,4 @@ struct EvalResult {
 EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg,
                     int rank, int world);
 
-// Sum of `values` over ranks (one small allreduce; the values themselves when pg is null).
-std::vector<double> sum_over_ranks(parallel::ProcessGroup* pg, std::vector<double> values);
-
 }  // namespace tandem::launch

@@ -24,6 +24,7 @@
 #include "parallel/distributed.h"
 #include "parallel/distributed_sampler.h"
 #include "parallel/process_group_auto.h"
+#include "parallel/rank_helpers.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -68,8 +69,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   if (cfg.training.device != "cpu" && cfg.training.device != "auto")
     throw Error("training.device: '" + cfg.training.device + "' is not available yet",
                 "the CUDA backend covers the elementwise kernels only so far; use device: cpu");
-  if (main_rank && cfg.training.device == "auto" && kernels::cuda::device_count() > 0)
-    std::printf(
+  if (cfg.training.device == "auto" && kernels::cuda::device_count() > 0)
+    parallel::print_rank0(
         "note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
   const Device device = kCPU;
 
@@ -206,13 +207,13 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       loss_count += double(batch.targets.numel());
       images += batch.targets.numel() * size;
       if (global_step % cfg.training.log_every == 0) {
-        const auto g = sum_over_ranks(pg.get(), {l});
-        if (main_rank) metrics->step(epoch, global_step, g[0] / size, current_lr());
+        const double global_loss = parallel::mean_over_ranks(pg.get(), {l})[0];
+        if (main_rank) metrics->step(epoch, global_step, global_loss, current_lr());
       }
       progress.update(step + 1, l, current_lr(), images);
       crash_test_hook(rank, global_step);
       // Every rank must agree to stop at the same step: a one-number allreduce.
-      const double stop = sum_over_ranks(pg.get(), {stop_requested() ? 1.0 : 0.0})[0];
+      const double stop = parallel::sum_over_ranks(pg.get(), {stop_requested() ? 1.0 : 0.0})[0];
       if (stop > 0) {
         if (step + 1 == steps_per_epoch) {  // the epoch is complete: finish it, then stop
           stop_after_epoch = true;
@@ -229,7 +230,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     }
     first_batch = 0;
     const double train_seconds = seconds_since(epoch_start);
-    const auto tl = sum_over_ranks(pg.get(), {loss_sum, loss_count});
+    const auto tl = parallel::sum_over_ranks(pg.get(), {loss_sum, loss_count});
     const double train_loss = tl[1] > 0 ? tl[0] / tl[1] : NAN;
     EvalResult ev = evaluate(*model, test_loader, pg.get(), rank, size);
     const double monitored = cfg.checkpoint.monitor == "accuracy" ? ev.accuracy : ev.loss;
@@ -259,9 +260,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       progress.end_epoch(summary);
     }
     if (stop_after_epoch) {
-      if (main_rank)
-        std::printf("stopped by signal at the end of epoch %lld: wrote %s\n", (long long)epoch + 1,
-                    run_dir.last_path().c_str());
+      parallel::print_rank0("stopped by signal at the end of epoch %lld: wrote %s\n",
+                            (long long)epoch + 1, run_dir.last_path().c_str());
       if (pg) pg->barrier();
       return 0;
     }

@@ -1,7 +1,8 @@
 // ProcessGroupMPI collectives on 2-4 ranks: values and dtypes, odd and zero sizes, many
-// concurrent async handles, broadcast, allgather, barrier.
+// concurrent async handles, broadcast, allgather, barrier; the rank-aware metric helpers.
 #include "framework/ops/ops.h"
 #include "parallel/distributed.h"
+#include "parallel/rank_helpers.h"
 #include "tests/mpi/mpi_main.h"
 
 using namespace tandem;
@@ -62,6 +63,20 @@ TEST(Collectives, BroadcastAllgatherBarrier) {
   pg().barrier()->wait();
   Tensor bad = zeros({2});
   EXPECT_THROW(pg().broadcast(bad, n + 3), Error);
+}
+
+TEST(RankHelpers, MetricsReduceOverRanksAndRankZeroPrints) {
+  const int r = world().rank, n = world().size;
+  const auto sums = sum_over_ranks(&pg(), {double(r), 1.0, 0.5});
+  EXPECT_EQ(sums, (std::vector<double>{n * (n - 1) / 2.0, double(n), 0.5 * n}));
+  EXPECT_EQ(mean_over_ranks(&pg(), {double(r)}), std::vector<double>{(n - 1) / 2.0});
+  EXPECT_EQ(sum_over_ranks(nullptr, {3.0}), std::vector<double>{3.0});  // no group: unchanged
+  EXPECT_TRUE(sum_over_ranks(&pg(), {}).empty());
+  testing::internal::CaptureStdout();
+  const int printed = print_rank0("rank-zero line %d\n", 7);
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(out, r == 0 ? "rank-zero line 7\n" : "");
+  EXPECT_EQ(printed, int(out.size()));
 }
 
 TANDEM_MPI_TEST_MAIN()
