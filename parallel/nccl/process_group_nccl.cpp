@@ -79,21 +79,23 @@ class ProcessGroupNCCL;
 // until the communication stream is done with it.
 class NcclWork : public Work {
  public:
-  NcclWork(ProcessGroupNCCL& pg, cudaEvent_t done, const char* what, std::vector<Tensor> keep)
-      : pg_(pg), done_(done), what_(what), keep_(std::move(keep)) {}
+  NcclWork(std::shared_ptr<ProcessGroupNCCL> pg, cudaEvent_t done, const char* what,
+           std::vector<Tensor> keep)
+      : pg_(std::move(pg)), done_(done), what_(what), keep_(std::move(keep)) {}
   ~NcclWork() override { cudaEventDestroy(done_); }
   void wait() override;
   bool is_completed() override { return cudaEventQuery(done_) == cudaSuccess; }
 
  private:
-  ProcessGroupNCCL& pg_;
+  std::shared_ptr<ProcessGroupNCCL> pg_;  // a pending Work keeps its communicator alive
   cudaEvent_t done_;
   const char* what_;
   std::vector<Tensor> keep_;
   bool finished_ = false;
 };
 
-class ProcessGroupNCCL : public ProcessGroup {
+class ProcessGroupNCCL : public ProcessGroup,
+                         public std::enable_shared_from_this<ProcessGroupNCCL> {
  public:
   ProcessGroupNCCL(ProcessGroup& bootstrap, Device device)
       : rank_(bootstrap.rank()), size_(bootstrap.size()), device_(device) {
@@ -236,7 +238,7 @@ class ProcessGroupNCCL : public ProcessGroup {
     issue();
     CUDA_CALL(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     CUDA_CALL(cudaEventRecord(done, stream_));
-    return std::make_shared<NcclWork>(*this, done, what, std::move(keep));
+    return std::make_shared<NcclWork>(shared_from_this(), done, what, std::move(keep));
   }
 
   int rank_, size_;
@@ -256,16 +258,17 @@ void NcclWork::wait() {
   for (;;) {
     const cudaError_t q = cudaEventQuery(done_);
     if (q == cudaSuccess) break;
-    if (q != cudaErrorNotReady) pg_.abort(std::string(what_) + " failed: " + cudaGetErrorString(q));
+    if (q != cudaErrorNotReady)
+      pg_->abort(std::string(what_) + " failed: " + cudaGetErrorString(q));
     ncclResult_t async = ncclSuccess;
-    ncclCommGetAsyncError(pg_.comm(), &async);
+    ncclCommGetAsyncError(pg_->comm(), &async);
     if (async != ncclSuccess && async != ncclInProgress)
-      pg_.abort(std::string(what_) + " failed: " + ncclGetErrorString(async));
+      pg_->abort(std::string(what_) + " failed: " + ncclGetErrorString(async));
     const double waited =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (waited > limit)
-      pg_.abort(std::string(what_) + " did not complete within " + std::to_string(int(limit)) +
-                " s");
+      pg_->abort(std::string(what_) + " did not complete within " + std::to_string(int(limit)) +
+                 " s");
     std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
   finished_ = true;
