@@ -12,9 +12,13 @@ ProcessGroupAuto::ProcessGroupAuto(std::shared_ptr<ProcessGroup> cpu_group,
   TANDEM_CHECK(cpu_ != nullptr, "ProcessGroupAuto needs a CPU process group");
 }
 
+void ProcessGroupAuto::create_cuda_group() {
+  if (!cuda_) cuda_ = make_cuda_();
+}
+
 ProcessGroup& ProcessGroupAuto::group_for(const Tensor& t) {
   if (!t.is_cuda()) return *cpu_;
-  if (!cuda_) cuda_ = make_cuda_();
+  create_cuda_group();
   return *cuda_;
 }
 
@@ -38,23 +42,23 @@ std::shared_ptr<ProcessGroup> make_process_group(const std::string& backend, con
   const std::shared_ptr<ProcessGroup>& mpi = world.process_group;
   if (backend == "mpi") {
     TANDEM_CHECK(device.is_cpu(),
-                 "distributed.backend: mpi reduces CPU tensors, but this run's "
-                 "device is ",
+                 "distributed.backend: mpi reduces CPU tensors, but this run's device is ",
                  device.str(), "; use nccl or auto");
     return mpi;
   }
+  auto nccl = [mpi, device] { return make_process_group_nccl(*mpi, device); };
   if (backend == "nccl") {
     TANDEM_CHECK(device.is_cuda(),
-                 "distributed.backend: nccl reduces CUDA tensors, but this "
-                 "run's device is ",
+                 "distributed.backend: nccl reduces CUDA tensors, but this run's device is ",
                  device.str(), "; use mpi or auto");
-    return make_process_group_nccl(*mpi, device);
+    auto group = std::make_shared<ProcessGroupAuto>(mpi, nccl);
+    group->create_cuda_group();
+    return group;
   }
   TANDEM_CHECK(backend == "auto", "distributed.backend: unknown backend '", backend,
                "' (expected auto, mpi or nccl)");
   if (!device.is_cuda() || !nccl_available()) return mpi;
-  return std::make_shared<ProcessGroupAuto>(
-      mpi, [mpi, device] { return make_process_group_nccl(*mpi, device); });
+  return std::make_shared<ProcessGroupAuto>(mpi, nccl);
 }
 
 }  // namespace tandem::parallel

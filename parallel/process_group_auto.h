@@ -1,8 +1,11 @@
 // Backend selection (the config's distributed.backend):
 //   mpi   ProcessGroupMPI: CPU tensors.
-//   nccl  the NCCL backend: CUDA tensors on this rank's device.
+//   nccl  CUDA tensors over NCCL, the communicator built at once (so a missing GPU or NCCL
+//         failure shows at start-up); the few CPU tensors of bookkeeping (DDP's shape check,
+//         metrics) still travel over MPI.
 //   auto  NCCL for CUDA tensors, MPI for CPU tensors, chosen per call by the tensor's device
-//         (ProcessGroupAuto), as PyTorch's default "cpu:gloo,cuda:nccl" group does.
+//         (ProcessGroupAuto), as PyTorch's default "cpu:gloo,cuda:nccl" group does; the NCCL
+//         communicator is built when the first CUDA tensor arrives.
 #pragma once
 
 #include <functional>
@@ -27,6 +30,7 @@ class ProcessGroupAuto : public ProcessGroup {
   std::shared_ptr<Work> barrier() override;  // over the CPU group
 
   bool cuda_group_created() const { return cuda_ != nullptr; }
+  void create_cuda_group();  // now rather than at the first CUDA tensor (collective)
 
  private:
   ProcessGroup& group_for(const Tensor& t);

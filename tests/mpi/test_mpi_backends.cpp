@@ -84,6 +84,8 @@ TEST(Nccl, WithoutDevicesEveryRankFailsNamingTheRanks) {
   } else {
     EXPECT_NE(e.find("rank " + std::to_string(world().rank) + ": NCCL"), std::string::npos) << e;
   }
+  // distributed.backend: nccl builds the communicator at once, so the failure shows at start-up.
+  EXPECT_THROW(make_process_group("nccl", world(), my_gpu()), std::exception);
   // The MPI group is still usable afterwards: nobody was left waiting inside NCCL.
   Tensor t = ones({1});
   world().process_group->allreduce(t, ReduceOp::Sum)->wait();
@@ -93,7 +95,7 @@ TEST(Nccl, WithoutDevicesEveryRankFailsNamingTheRanks) {
 TEST(Nccl, CollectivesValuesDtypesAndSizes) {
   if (!nccl_available()) GTEST_SKIP() << "tandem was built without NCCL";
   if (!have_devices()) GTEST_SKIP() << "no CUDA device for every local rank";
-  auto pg = make_process_group("nccl", world(), my_gpu());
+  auto pg = make_process_group("nccl", world(), my_gpu());  // NCCL for CUDA tensors
   const int r = world().rank, n = world().size;
   for (DType dt : {DType::Float32, DType::Float64, DType::Int64, DType::Int32}) {
     for (int64_t len : {0, 1, 7, 1000003}) {
@@ -122,7 +124,7 @@ TEST(Nccl, CollectivesValuesDtypesAndSizes) {
 TEST(Nccl, ManyConcurrentHandles) {
   if (!nccl_available()) GTEST_SKIP() << "tandem was built without NCCL";
   if (!have_devices()) GTEST_SKIP() << "no CUDA device for every local rank";
-  auto pg = make_process_group("nccl", world(), my_gpu());
+  auto pg = make_process_group("nccl", world(), my_gpu());  // NCCL for CUDA tensors
   std::vector<Tensor> ts;
   std::vector<std::shared_ptr<Work>> works;
   for (int k = 0; k < 64; ++k) ts.push_back(full({257}, double(k)).to(my_gpu()));
