@@ -3,9 +3,13 @@
 // object per line (bench/run.sh puts them beside PyTorch's numbers from torch_baseline.py).
 #include <cblas.h>
 
+#include <algorithm>
+
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
@@ -45,8 +49,14 @@ Tensor randint_like_labels(int64_t n, int64_t classes, Generator& gen) {
 
 }  // namespace
 
+// The sections named on the command line (all when none are).
+std::vector<std::string> selected_sections;
+
 // Runs one benchmark section; a failure is reported and the rest still run.
 void section(const char* name, const std::function<void()>& fn) {
+  if (!selected_sections.empty() && std::find(selected_sections.begin(), selected_sections.end(),
+                                              name) == selected_sections.end())
+    return;
   try {
     fn();
   } catch (const std::exception& e) {
@@ -54,7 +64,9 @@ void section(const char* name, const std::function<void()>& fn) {
   }
 }
 
-int main() {
+// Usage: bench_ops [gemm] [conv2d] [mlp] [cnn]   (default: every section)
+int main(int argc, char** argv) {
+  selected_sections.assign(argv + 1, argv + argc);
   openblas_set_num_threads(1);
   Generator gen(0);
   section("gemm", [&] {

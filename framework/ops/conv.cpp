@@ -5,6 +5,8 @@
 // arithmetic exists once.
 #include "framework/ops/conv.h"
 
+#include <algorithm>
+
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
@@ -47,8 +49,11 @@ int64_t conv_out(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil
   return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
 }
 
-// y[n] = W @ im2col(x[n]) per group (x contiguous (N, C, H, W); w contiguous (Co, C/g, kH, kW)).
-Tensor conv_forward(const Tensor& x, const Tensor& w, const ConvParams& p, int64_t oh, int64_t ow) {
+// y[n] = W @ im2col(x[n]) (+ bias) per group (x contiguous (N, C, H, W); w contiguous
+// (Co, C/g, kH, kW); bias contiguous (Co) or undefined). The bias is written into y first and the
+// GEMM accumulates onto it, saving a broadcast add over the whole output.
+Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvParams& p,
+                    int64_t oh, int64_t ow) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t Co = w.size(0), kh = w.size(2), kw = w.size(3), G = p.groups;
   const int64_t Cg = C / G, Cog = Co / G, K = Cg * kh * kw, L = oh * ow;
@@ -61,16 +66,21 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const ConvParams& p, int64
     const T* xp = x.data_ptr<T>();
     const T* wp = w.data_ptr<T>();
     T* yp = y.data_ptr<T>();
+    const T* bp = bias.defined() ? bias.data_ptr<T>() : nullptr;
     for (int64_t n = 0; n < N; ++n)
       for (int64_t gi = 0; gi < G; ++gi) {
+        T* out = yp + (n * Co + gi * Cog) * L;
+        if (bp)
+          for (int64_t c = 0; c < Cog; ++c)
+            std::fill(out + c * L, out + (c + 1) * L, bp[gi * Cog + c]);
         const T* img = xp + (n * C + gi * Cg) * H * W;
         const T* col = img;  // a 1x1 stride-1 convolution reads the image as its own columns
         if (!pointwise) {
           kernels::cpu::im2col<T>(img, g, cols.data());
           col = cols.data();
         }
-        kernels::cpu::gemm<T>(false, false, Cog, L, K, T(1), wp + gi * Cog * K, K, col, L, T(0),
-                              yp + (n * Co + gi * Cog) * L, L);
+        kernels::cpu::gemm<T>(false, false, Cog, L, K, T(1), wp + gi * Cog * K, K, col, L,
+                              bp ? T(1) : T(0), out, L);
       }
   });
   return y;
@@ -169,11 +179,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Pai
     TANDEM_FAIL("conv2d: calculated output size (", oh, "x", ow, ") is too small for input ",
                 shape_str(input.sizes()), " and kernel ", weight.size(2), "x", weight.size(3));
   const Tensor x = input.contiguous(), w = weight.contiguous();
-  Tensor y = conv_forward(x, w, p, oh, ow);
-  if (bias.defined()) {
-    NoGradGuard no_grad;
-    y = add_channel_bias(y, bias);
-  }
+  TANDEM_CHECK(!bias.defined() || bias.dtype() == x.dtype(), "conv2d: bias (",
+               dtype_name(bias.dtype()), ") must have the input's dtype (", dtype_name(x.dtype()),
+               ")");
+  Tensor y = conv_forward(x, w, bias.defined() ? bias.contiguous() : Tensor(), p, oh, ow);
   const Shape x_shape = x.sizes(), w_shape = w.sizes();
   const bool has_bias = bias.defined();
   record("ConvolutionBackward0", {input, weight, bias}, {y}, {x, w},
@@ -227,7 +236,7 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
          [p, w_shape, has_bias](const TensorList& g, const TensorList& s) {
            const Tensor gy = g[0].contiguous();
            const int64_t oh2 = s[0].size(2), ow2 = s[0].size(3);
-           return TensorList{conv_forward(gy, s[1], p, oh2, ow2),
+           return TensorList{conv_forward(gy, s[1], Tensor(), p, oh2, ow2),
                              conv_weight_grad(gy, s[0], w_shape, p),
                              has_bias ? sum(gy, {0, 2, 3}) : Tensor()};
          });

@@ -1,9 +1,25 @@
 // im2col / col2im (see conv.h).
 #include "kernels/cpu/conv.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace tandem::kernels::cpu {
+
+namespace {
+
+// The output columns [lo, hi) whose input column ow * stride + off lies inside [0, width): the
+// window hangs over the left edge before lo and over the right edge from hi on. Computing the
+// range once per row keeps the copy loops free of bounds tests (they then vectorise).
+void valid_columns(int64_t off, int64_t stride, int64_t width, int64_t out_w, int64_t& lo,
+                   int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  hi = width - off <= 0 ? 0 : (width - off + stride - 1) / stride;
+  lo = std::min(lo, out_w);
+  hi = std::clamp(hi, lo, out_w);
+}
+
+}  // namespace
 
 template <typename T>
 void im2col(const T* image, const ConvGeometry& g, T* columns) {
@@ -13,6 +29,9 @@ void im2col(const T* image, const ConvGeometry& g, T* columns) {
       for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
         T* row = columns + ((c * g.kernel_h + kh) * g.kernel_w + kw) * L;
         const T* plane = image + c * g.height * g.width;
+        const int64_t off = kw * g.dilation_w - g.pad_w;
+        int64_t lo, hi;
+        valid_columns(off, g.stride_w, g.width, g.out_w, lo, hi);
         for (int64_t oh = 0; oh < g.out_h; ++oh) {
           const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
           T* out = row + oh * g.out_w;
@@ -21,19 +40,13 @@ void im2col(const T* image, const ConvGeometry& g, T* columns) {
             continue;
           }
           const T* src = plane + ih * g.width;
-          const int64_t off = kw * g.dilation_w - g.pad_w;
+          std::fill(out, out + lo, T(0));
           if (g.stride_w == 1) {
-            // Contiguous run: zeros where the window hangs over the left/right edge.
-            for (int64_t ow = 0; ow < g.out_w; ++ow) {
-              const int64_t iw = ow + off;
-              out[ow] = (iw >= 0 && iw < g.width) ? src[iw] : T(0);
-            }
+            if (hi > lo) std::memcpy(out + lo, src + lo + off, sizeof(T) * size_t(hi - lo));
           } else {
-            for (int64_t ow = 0; ow < g.out_w; ++ow) {
-              const int64_t iw = ow * g.stride_w + off;
-              out[ow] = (iw >= 0 && iw < g.width) ? src[iw] : T(0);
-            }
+            for (int64_t ow = lo; ow < hi; ++ow) out[ow] = src[ow * g.stride_w + off];
           }
+          std::fill(out + hi, out + g.out_w, T(0));
         }
       }
 }
@@ -46,14 +59,18 @@ void col2im(const T* columns, const ConvGeometry& g, T* image) {
       for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
         const T* row = columns + ((c * g.kernel_h + kh) * g.kernel_w + kw) * L;
         T* plane = image + c * g.height * g.width;
+        const int64_t off = kw * g.dilation_w - g.pad_w;
+        int64_t lo, hi;
+        valid_columns(off, g.stride_w, g.width, g.out_w, lo, hi);
         for (int64_t oh = 0; oh < g.out_h; ++oh) {
           const int64_t ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
           if (ih < 0 || ih >= g.height) continue;
           T* dst = plane + ih * g.width;
           const T* in = row + oh * g.out_w;
-          for (int64_t ow = 0; ow < g.out_w; ++ow) {
-            const int64_t iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-            if (iw >= 0 && iw < g.width) dst[iw] += in[ow];
+          if (g.stride_w == 1) {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow + off] += in[ow];
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride_w + off] += in[ow];
           }
         }
       }
