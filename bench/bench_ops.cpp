@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/core/memory.h"
 #include "framework/ops/ops.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -67,6 +68,7 @@ void section(const char* name, const std::function<void()>& fn) {
 // Usage: bench_ops [gemm] [conv2d] [mlp] [cnn]   (default: every section)
 int main(int argc, char** argv) {
   selected_sections.assign(argv + 1, argv + argc);
+  retain_freed_memory();  // as the tandem executable does
   openblas_set_num_threads(1);
   Generator gen(0);
   section("gemm", [&] {

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "framework/core/error.h"
+#include "framework/core/memory.h"
 #include "launch/cli.h"
 #include "parallel/distributed.h"
 
@@ -38,6 +39,7 @@ std::string rank_prefix() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tandem::retain_freed_memory();  // training steps reuse their memory instead of faulting it in
   int code = 0;
   try {
     code = run(argc, argv);

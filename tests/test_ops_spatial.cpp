@@ -253,3 +253,38 @@ TEST(OpsSpatial, ShapeErrorsNameShapes) {
   EXPECT_THROW(max_pool2d(zeros({1, 1, 2, 2}), {3, 3}), Error);
   EXPECT_THROW(batch_norm(zeros({1, 3}), {}, {}, {}, {}, true), Error);
 }
+
+// PyTorch's max pooling rule (values checked with torch 1.13) on both paths (interior windows, and
+// padded ones): a NaN in a window is the maximum; among equal maxima the first in the window gets
+// the gradient.
+TEST(OpsSpatial, MaxPoolNanAndTiesAsPyTorch) {
+  const double nan = std::nan("");
+  Tensor x = from_vector(std::vector<double>{1, 5, 5, 2, nan, 0, 3, 3, 7, 7, 1, 1, 0, 0, 9, nan},
+                         {1, 1, 4, 4})
+                 .requires_grad_();
+  for (Pair pad : {Pair{0, 0}, Pair{1, 1}}) {
+    Tensor y = max_pool2d(x, {2, 2}, {2, 2}, pad);
+    const auto v = y.to_vector();
+    if (pad == Pair{0, 0}) {
+      ASSERT_EQ(v.size(), 4u);
+      EXPECT_TRUE(std::isnan(v[0]));  // window {1, 5, nan, 0}
+      EXPECT_EQ(v[1], 5);             // {5, 2, 3, 3}
+      EXPECT_EQ(v[2], 7);             // {7, 7, 0, 0}: the first 7 gets the gradient
+      EXPECT_TRUE(std::isnan(v[3]));  // {1, 1, 9, nan}
+      x.set_grad(Tensor());
+      y.sum().backward();
+      EXPECT_EQ(x.grad().to_vector(),
+                (std::vector<double>{0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1}));
+    } else {
+      // 3x3 windows over the padded 6x6; torch 1.13 gives [1, 5, 2, nan, 7, 3, 0, 9, nan].
+      ASSERT_EQ(v.size(), 9u);
+      const std::vector<double> want{1, 5, 2, nan, 7, 3, 0, 9, nan};
+      for (size_t i = 0; i < 9; ++i) {
+        if (std::isnan(want[i]))
+          EXPECT_TRUE(std::isnan(v[i])) << i;
+        else
+          EXPECT_EQ(v[i], want[i]) << i;
+      }
+    }
+  }
+}

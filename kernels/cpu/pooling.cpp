@@ -6,8 +6,48 @@
 
 namespace tandem::kernels::cpu {
 
+namespace {
+
+// max_pool2d where every window lies inside the input (no padding, no dilation, no window past
+// the edge), the common case: no bounds tests per element. Same rule as the general loop: the first
+// maximum wins and a NaN wins at once.
+template <typename T>
+void max_pool2d_interior(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
+  for (int64_t p = 0; p < g.planes; ++p) {
+    const T* src = in + p * g.in_h * g.in_w;
+    T* dst = out + p * g.out_h * g.out_w;
+    int64_t* idx = indices + p * g.out_h * g.out_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t start = oh * g.stride_h * g.in_w + ow * g.stride_w;
+        T best = src[start];
+        int64_t best_i = start;
+        for (int64_t kh = 0; kh < g.kernel_h && !std::isnan(best); ++kh) {
+          const int64_t row = start + kh * g.in_w;
+          for (int64_t kw = kh == 0 ? 1 : 0; kw < g.kernel_w; ++kw) {
+            const T v = src[row + kw];
+            if (v > best || std::isnan(v)) {
+              best = v;
+              best_i = row + kw;
+              if (std::isnan(v)) break;
+            }
+          }
+        }
+        dst[oh * g.out_w + ow] = best;
+        idx[oh * g.out_w + ow] = best_i;
+      }
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void max_pool2d(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
+  // Every window inside the input? (ceil_mode's last window may reach past the edge.)
+  const bool interior = g.pad_h == 0 && g.pad_w == 0 && g.dilation_h == 1 && g.dilation_w == 1 &&
+                        (g.out_h - 1) * g.stride_h + g.kernel_h <= g.in_h &&
+                        (g.out_w - 1) * g.stride_w + g.kernel_w <= g.in_w;
+  if (interior) return max_pool2d_interior(in, g, out, indices);
   for (int64_t p = 0; p < g.planes; ++p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
