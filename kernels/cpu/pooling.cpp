@@ -8,33 +8,40 @@ namespace tandem::kernels::cpu {
 
 namespace {
 
+// PyTorch's max-pooling rule for one candidate: it replaces the best so far when it is greater
+// or NaN (so the first of equal maxima and the last NaN win). Written as selects, not branches:
+// after a ReLU the comparison is a coin flip that a branch predictor keeps getting wrong.
+template <typename T>
+inline void take_if_max(T v, int64_t i, T& best, int64_t& best_i) {
+  const bool take = (v > best) | (v != v);
+  best = take ? v : best;
+  best_i = take ? i : best_i;
+}
+
 // max_pool2d where every window lies inside the input (no padding, no dilation, no window past
-// the edge), the common case: no bounds tests per element. Same rule as the general loop: the first
-// maximum wins and a NaN wins at once.
+// the edge), the common case: no bounds tests per element.
 template <typename T>
 void max_pool2d_interior(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
+  // Geometry in locals: the stores to out/indices could alias g, which would force a reload of
+  // every field per element.
+  const int64_t in_h = g.in_h, in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
+  const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
   for (int64_t p = 0; p < g.planes; ++p) {
-    const T* src = in + p * g.in_h * g.in_w;
-    T* dst = out + p * g.out_h * g.out_w;
-    int64_t* idx = indices + p * g.out_h * g.out_w;
-    for (int64_t oh = 0; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const int64_t start = oh * g.stride_h * g.in_w + ow * g.stride_w;
+    const T* src = in + p * in_h * in_w;
+    T* dst = out + p * out_h * out_w;
+    int64_t* idx = indices + p * out_h * out_w;
+    for (int64_t oh = 0; oh < out_h; ++oh)
+      for (int64_t ow = 0; ow < out_w; ++ow) {
+        const int64_t start = oh * sh * in_w + ow * sw;
         T best = src[start];
         int64_t best_i = start;
-        for (int64_t kh = 0; kh < g.kernel_h && !std::isnan(best); ++kh) {
-          const int64_t row = start + kh * g.in_w;
-          for (int64_t kw = kh == 0 ? 1 : 0; kw < g.kernel_w; ++kw) {
-            const T v = src[row + kw];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_i = row + kw;
-              if (std::isnan(v)) break;
-            }
-          }
+        for (int64_t kh = 0; kh < kh_n; ++kh) {
+          const int64_t row = start + kh * in_w;
+          for (int64_t kw = kh == 0 ? 1 : 0; kw < kw_n; ++kw)
+            take_if_max(src[row + kw], row + kw, best, best_i);
         }
-        dst[oh * g.out_w + ow] = best;
-        idx[oh * g.out_w + ow] = best_i;
+        dst[oh * out_w + ow] = best;
+        idx[oh * out_w + ow] = best_i;
       }
   }
 }
@@ -61,11 +68,11 @@ void max_pool2d(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
           for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
             const int64_t w = w0 + kw * g.dilation_w;
             if (w < 0 || w >= g.in_w) continue;
-            const T v = src[h * g.in_w + w];
-            if (best_i < 0 || v > best || std::isnan(v)) {
-              best = v;
+            if (best_i < 0) {
+              best = src[h * g.in_w + w];
               best_i = h * g.in_w + w;
-              if (std::isnan(v)) break;
+            } else {
+              take_if_max(src[h * g.in_w + w], h * g.in_w + w, best, best_i);
             }
           }
         }
