@@ -232,6 +232,9 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     const double train_seconds = seconds_since(epoch_start);
     const auto tl = parallel::sum_over_ranks(pg.get(), {loss_sum, loss_count});
     const double train_loss = tl[1] > 0 ? tl[0] / tl[1] : NAN;
+    // Every rank evaluates rank 0's model (the one the checkpoint holds), so `tandem eval` of a
+    // saved checkpoint reproduces the recorded numbers.
+    if (ddp && cfg.distributed.broadcast_buffers) ddp->sync_buffers();
     EvalResult ev = evaluate(*model, test_loader, pg.get(), rank, size);
     const double monitored = cfg.checkpoint.monitor == "accuracy" ? ev.accuracy : ev.loss;
     if (scheduler && interval == "epoch") {

@@ -93,13 +93,16 @@ DistributedDataParallel::DistributedDataParallel(nn::ModulePtr module,
   reducer_ = std::make_unique<Reducer>(std::move(params), pg_, ro);
 }
 
+void DistributedDataParallel::sync_buffers() {
+  if (pg_->size() == 1) return;
+  std::vector<Tensor> buffers;
+  for (auto& [name, b] : module_->named_buffers()) buffers.push_back(b);
+  if (!buffers.empty()) broadcast_all(buffers, *pg_);
+}
+
 void DistributedDataParallel::before_forward() {
   // Buffers follow rank 0, except on the forward right after a no_sync or no-grad one.
-  if (opts_.broadcast_buffers && buffers_need_sync_ && pg_->size() > 1) {
-    std::vector<Tensor> buffers;
-    for (auto& [name, b] : module_->named_buffers()) buffers.push_back(b);
-    if (!buffers.empty()) broadcast_all(buffers, *pg_);
-  }
+  if (opts_.broadcast_buffers && buffers_need_sync_) sync_buffers();
   const bool sync = GradMode::is_enabled() && reducer_->sync();
   if (sync) reducer_->prepare_for_backward();
   buffers_need_sync_ = sync;

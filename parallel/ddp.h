@@ -43,6 +43,11 @@ class DistributedDataParallel : public nn::Module {
   };
   std::unique_ptr<NoSyncGuard> no_sync() { return std::make_unique<NoSyncGuard>(*reducer_); }
 
+  // Copies rank 0's buffers (BatchNorm running statistics) to every rank. Forward does this
+  // itself (broadcast_buffers); call it before evaluating, so every rank evaluates the model
+  // that rank 0 saves: after the last training step each rank's statistics include its own batch.
+  void sync_buffers();
+
   nn::ModulePtr module() const { return module_; }
   Reducer& reducer() { return *reducer_; }
 

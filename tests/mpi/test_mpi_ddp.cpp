@@ -1,7 +1,8 @@
 // DistributedDataParallel on 2-4 ranks: k ranks with batch B/k train like one process with
 // batch B; no_sync accumulation equals one large batch; buckets follow the cap and their
 // all-reduce starts while backward is still running; BatchNorm buffers follow rank 0;
-// different models on different ranks are refused naming the rank.
+// sync_buffers hands rank 0's statistics to all; different models on different ranks are
+// refused naming the rank.
 #include "framework/autograd/grad_mode.h"
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
@@ -186,6 +187,25 @@ TEST(Ddp, BatchNormBuffersFollowRankZero) {
   Tensor from0 = rm.clone();
   pg.broadcast(from0, 0)->wait();
   EXPECT_TRUE(equal(rm, from0));
+}
+
+TEST(Ddp, SyncBuffersGivesEveryRankRankZerosStatistics) {
+  const int r = world().rank;
+  Generator gen(6);
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Linear>(4, 4, true, gen));
+  seq->push_back(std::make_shared<nn::BatchNorm1d>(4));
+  auto ddp = std::make_shared<DistributedDataParallel>(seq, world().process_group);
+  Generator data(70 + uint64_t(r));
+  ddp->forward(randn({6, 4}, data)).sum().backward();  // each rank's stats now include its batch
+  Tensor mine = seq->named_buffers().at(0).second.clone();
+  Tensor from0 = mine.clone();
+  world().process_group->broadcast(from0, 0)->wait();
+  if (r != 0) {
+    EXPECT_FALSE(equal(mine, from0));
+  }
+  ddp->sync_buffers();  // what the trainer does before evaluating
+  EXPECT_TRUE(equal(seq->named_buffers().at(0).second, from0));
 }
 
 TEST(Ddp, DifferentModelsAreRefusedNamingTheRank) {
