@@ -254,6 +254,16 @@ TEST(OpsSpatial, ShapeErrorsNameShapes) {
   EXPECT_THROW(batch_norm(zeros({1, 3}), {}, {}, {}, {}, true), Error);
 }
 
+// Two NaNs in one window: the gradient goes to the last, as in torch 1.13.
+TEST(OpsSpatial, MaxPoolLastNanTakesTheGradient) {
+  const double nan = std::nan("");
+  Tensor x = from_vector(std::vector<double>{nan, 1, nan, 2}, {1, 1, 2, 2}).requires_grad_();
+  Tensor y = max_pool2d(x, {2, 2});
+  EXPECT_TRUE(std::isnan(y.item()));
+  y.sum().backward();
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 0, 1, 0}));
+}
+
 // PyTorch's max pooling rule (values checked with torch 1.13) on both paths (interior windows, and
 // padded ones): a NaN in a window is the maximum; among equal maxima the first in the window gets
 // the gradient.
