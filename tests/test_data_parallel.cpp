@@ -9,43 +9,22 @@
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
 #include "parallel/data_parallel.h"
+#include "tests/small_models.h"
 
 using namespace tandem;
 using parallel::DataParallel;
 
 namespace {
 
-nn::ModulePtr mlp(uint64_t seed) {
-  Generator gen(seed);
-  auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Linear>(6, 16, true, gen));
-  seq->push_back(std::make_shared<nn::Tanh>());
-  seq->push_back(std::make_shared<nn::Linear>(16, 3, true, gen));
-  return seq;
-}
-
-nn::ModulePtr cnn(uint64_t seed) {
-  Generator gen(seed);
-  auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1, true, gen));
-  seq->push_back(std::make_shared<nn::ReLU>());
-  seq->push_back(std::make_shared<nn::MaxPool2d>(2));
-  seq->push_back(std::make_shared<nn::Flatten>());
-  seq->push_back(std::make_shared<nn::Linear>(4 * 4 * 4, 3, true, gen));
-  return seq;
-}
+using tandem::testing::random_targets;
+nn::ModulePtr mlp(uint64_t seed) { return tandem::testing::small_mlp(seed); }
+nn::ModulePtr cnn(uint64_t seed) { return tandem::testing::small_cnn(seed); }
 
 // Factory for DataParallel: replicas are built from other seeds, so any replica that did not
 // receive replica 0's weights would show in the results.
 DataParallel::ReplicaFactory factory(nn::ModulePtr (*build)(uint64_t)) {
   auto seed = std::make_shared<uint64_t>(1000);
   return [build, seed] { return build((*seed)++); };
-}
-
-Tensor targets(int64_t n, Generator& gen) {
-  std::vector<int64_t> y(size_t(n), 0);
-  for (auto& v : y) v = int64_t(gen.random() % 3);
-  return from_vector(y, {n});
 }
 
 void expect_close(const Tensor& a, const Tensor& b, double tol, const std::string& what) {
@@ -67,7 +46,7 @@ void train_matches_single_model(nn::ModulePtr (*build)(uint64_t), const Shape& i
   Generator data(3);
   for (int step = 0; step < 20; ++step) {
     Tensor x = randn(input_shape, data, DType::Float64);
-    Tensor y = targets(input_shape[0], data);
+    Tensor y = random_targets(input_shape[0], data);
     ref_opt.zero_grad();
     cross_entropy(ref->forward(x), y).backward();
     ref_opt.step();
@@ -116,7 +95,7 @@ TEST(DataParallel, GradientsAreReducedIntoReplicaZero) {
   auto dp = std::make_shared<DataParallel>(mlp(7), factory(mlp), 3);
   Generator data(4);
   Tensor x = randn({10, 6}, data);
-  Tensor y = targets(10, data);
+  Tensor y = random_targets(10, data);
   cross_entropy(ref->forward(x), y).backward();
   Tensor out = dp->forward(x);
   EXPECT_EQ(out.sizes(), (Shape{10, 3}));
@@ -142,7 +121,7 @@ TEST(DataParallel, InputGradientFlowsBackThroughTheSplit) {
   Generator data(10);
   Tensor x = randn({10, 6}, data).set_requires_grad(true);
   Tensor x_ref = x.detach().clone().set_requires_grad(true);
-  Tensor y = targets(10, data);
+  Tensor y = random_targets(10, data);
   cross_entropy(dp->forward(x), y).backward();
   cross_entropy(ref->forward(x_ref), y).backward();
   expect_close(x.grad(), x_ref.grad(), 1e-6, "input grad");
@@ -156,7 +135,7 @@ TEST(DataParallel, BatchSmallerThanReplicaCount) {
     ref->zero_grad();
     dp->zero_grad();
     Tensor x = randn({n, 6}, data);
-    Tensor y = targets(n, data);
+    Tensor y = random_targets(n, data);
     Tensor out = dp->forward(x);
     EXPECT_EQ(out.sizes(), (Shape{n, 3}));
     cross_entropy(out, y).backward();
@@ -189,7 +168,7 @@ TEST(DataParallel, EvalAndNoGradForward) {
   auto dp = std::make_shared<DataParallel>(mlp(7), factory(mlp), 3);
   Generator data(6);
   Tensor x = randn({10, 6}, data);
-  Tensor y = targets(10, data);
+  Tensor y = random_targets(10, data);
   dp->eval();
   EXPECT_FALSE(dp->module()->is_training());
   for (int r = 1; r < 3; ++r) EXPECT_TRUE(dp->replica(r)->is_training()) << "not synced yet";
@@ -220,7 +199,7 @@ TEST(DataParallel, TwoForwardsThenOneBackward) {
   auto dp = std::make_shared<DataParallel>(mlp(7), factory(mlp), 3);
   Generator data(8);
   Tensor x1 = randn({10, 6}, data), x2 = randn({7, 6}, data);
-  Tensor y1 = targets(10, data), y2 = targets(7, data);
+  Tensor y1 = random_targets(10, data), y2 = random_targets(7, data);
   (cross_entropy(dp->forward(x1), y1) + cross_entropy(dp->forward(x2), y2)).backward();
   (cross_entropy(ref->forward(x1), y1) + cross_entropy(ref->forward(x2), y2)).backward();
   auto a = ref->parameters(), b = dp->module()->parameters();

@@ -10,6 +10,7 @@
 #include "parallel/ddp.h"
 #include "parallel/process_group_mpi.h"
 #include "tests/mpi/mpi_main.h"
+#include "tests/small_models.h"
 
 using namespace tandem;
 using namespace tandem::parallel;
@@ -18,22 +19,14 @@ namespace {
 
 const World& world() { return init_distributed(); }
 
-nn::ModulePtr mlp(uint64_t seed) {
-  Generator gen(seed);
-  auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Linear>(6, 16, true, gen));
-  seq->push_back(std::make_shared<nn::Tanh>());
-  seq->push_back(std::make_shared<nn::Linear>(16, 3, true, gen));
-  return seq;
-}
+nn::ModulePtr mlp(uint64_t seed) { return tandem::testing::small_mlp(seed); }
+nn::ModulePtr cnn(uint64_t seed) { return tandem::testing::small_cnn(seed); }
 
 // The full batch for step s: 12 examples of `features` values (divisible by 2, 3 and 4 ranks).
 std::pair<Tensor, Tensor> batch(int s, int64_t features = 6) {
   Generator gen(100 + uint64_t(s));
   Tensor x = randn({12, features}, gen);
-  std::vector<int64_t> y(12);
-  for (auto& v : y) v = int64_t(gen.random() % 3);
-  return {x, from_vector(y, {12})};
+  return {x, tandem::testing::random_targets(12, gen)};
 }
 
 std::vector<double> flat_params(nn::Module& m) {
@@ -41,20 +34,6 @@ std::vector<double> flat_params(nn::Module& m) {
   for (auto& p : m.parameters())
     for (double v : p.to_vector()) out.push_back(v);
   return out;
-}
-
-// A CNN without BatchNorm on 1x8x8 images: conv -> relu -> maxpool -> conv -> relu -> linear.
-nn::ModulePtr cnn(uint64_t seed) {
-  Generator gen(seed);
-  auto seq = std::make_shared<nn::Sequential>();
-  seq->push_back(std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1, true, gen));
-  seq->push_back(std::make_shared<nn::ReLU>());
-  seq->push_back(std::make_shared<nn::MaxPool2d>(2));
-  seq->push_back(std::make_shared<nn::Conv2d>(4, 6, 3, 1, 0, true, gen));
-  seq->push_back(std::make_shared<nn::ReLU>());
-  seq->push_back(std::make_shared<nn::Flatten>());
-  seq->push_back(std::make_shared<nn::Linear>(6 * 2 * 2, 3, true, gen));
-  return seq;
 }
 
 // 50 steps of SGD with momentum: DDP on k ranks with per-rank batch 12/k against one process
