@@ -55,6 +55,10 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
       offset += params_[k].second.numel();
     }
     b.flat = zeros({offset}, TensorOptions(first.dtype()).with_device(first.device()));
+    for (size_t i = 0; i < members.size(); ++i) {
+      const Tensor& p = params_[members[i]].second;
+      b.views.push_back(b.flat.narrow(0, b.offsets[i], p.numel()).view(p.sizes()));
+    }
     buckets_.push_back(std::move(b));
   }
   ready_.assign(params_.size(), false);
@@ -104,7 +108,7 @@ void Reducer::on_grad_ready(size_t k) {
   ready_[k] = true;
   Bucket& b = buckets_[bucket_of_[k]];
   const Tensor& p = params_[k].second;
-  Tensor view = b.flat.narrow(0, b.offsets[slot_of_[k]], p.numel()).view(p.sizes());
+  Tensor& view = b.views[slot_of_[k]];
   {
     NoGradGuard no_grad;
     // Average before communicating, as PyTorch's Reducer does (grad * 1/world into the bucket).
@@ -134,7 +138,7 @@ void Reducer::finalize() {
     ready_[k] = true;
     Bucket& b = buckets_[bucket_of_[k]];
     NoGradGuard no_grad;
-    b.flat.narrow(0, b.offsets[slot_of_[k]], params_[k].second.numel()).zero_();
+    b.views[slot_of_[k]].zero_();
     if (--b.pending == 0) launch_ready_buckets();
   }
   if (next_bucket_ < buckets_.size()) return;  // unfinished: prepare_for_backward will report it
@@ -143,7 +147,7 @@ void Reducer::finalize() {
     b.work->wait();
     for (size_t i = 0; i < b.params.size(); ++i) {
       Tensor& p = params_[b.params[i]].second;
-      Tensor view = b.flat.narrow(0, b.offsets[i], p.numel()).view(p.sizes());
+      const Tensor& view = b.views[i];
       if (opts_.gradient_as_bucket_view) {
         p.set_grad(view);
       } else if (p.grad().defined()) {

@@ -46,6 +46,7 @@ class Reducer {
     std::vector<size_t> params;  // indices into params_
     std::vector<int64_t> offsets;
     Tensor flat;
+    std::vector<Tensor> views;  // per parameter, shaped like it: built once, not per step
     size_t pending = 0;
     std::shared_ptr<Work> work;
   };

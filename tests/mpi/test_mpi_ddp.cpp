@@ -168,6 +168,32 @@ TEST(Ddp, BatchNormBuffersFollowRankZero) {
   EXPECT_TRUE(equal(rm, from0));
 }
 
+TEST(Ddp, GradientAsBucketViewTrainsTheSameWithGradsInTheBucket) {
+  const int r = world().rank, n = world().size;
+  std::vector<std::vector<double>> trained;
+  for (bool as_view : {false, true}) {
+    auto local = mlp(3);
+    DdpOptions o;
+    o.gradient_as_bucket_view = as_view;
+    auto ddp = std::make_shared<DistributedDataParallel>(local, world().process_group, o);
+    optim::SGD opt(local->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+    const int64_t per = 12 / n;
+    for (int s = 0; s < 5; ++s) {
+      auto [x, y] = batch(s);
+      opt.zero_grad(/*set_to_none=*/false);
+      cross_entropy(ddp->forward(x.narrow(0, r * per, per)), y.narrow(0, r * per, per)).backward();
+      opt.step();
+    }
+    if (as_view) {  // one bucket at the default cap: every .grad lives in its flat buffer
+      ASSERT_EQ(ddp->reducer().num_buckets(), 1u);
+      auto params = local->parameters();
+      for (auto& p : params) EXPECT_EQ(p.grad().storage(), params[0].grad().storage());
+    }
+    trained.push_back(flat_params(*local));
+  }
+  EXPECT_EQ(trained[0], trained[1]);
+}
+
 TEST(Ddp, SyncBuffersGivesEveryRankRankZerosStatistics) {
   const int r = world().rank;
   Generator gen(6);
