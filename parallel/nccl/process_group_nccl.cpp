@@ -124,6 +124,8 @@ class ProcessGroupNCCL : public ProcessGroup,
     cudaError_t claimed = cudaSetDevice(device_.index);
     if (claimed == cudaSuccess)
       claimed = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+    if (claimed == cudaSuccess)
+      claimed = cudaEventCreateWithFlags(&compute_ready_, cudaEventDisableTiming);
     if (claimed != cudaSuccess) {
       why = cudaGetErrorString(claimed);
       cudaGetLastError();  // clear the sticky error
@@ -135,19 +137,21 @@ class ProcessGroupNCCL : public ProcessGroup,
     std::string failed;
     for (int r = 0; r < size_; ++r)
       if (all[size_t(r)].item() != 0) failed += (failed.empty() ? "" : ", ") + std::to_string(r);
-    if (!failed.empty())
+    if (!failed.empty()) {
+      release_cuda();  // the destructor does not run for a constructor that throws
       throw Error("rank " + std::to_string(rank_) + ": NCCL: could not use " + device_.str() +
                       " on rank(s) " + failed +
                       (why.empty() ? std::string() : " (here: " + why + ")"),
                   "each rank needs its own CUDA device (local rank -> cuda:<local rank>); use "
                   "device: cpu with distributed.backend: mpi on machines without GPUs");
+    }
     // 3. Join the communicator.
     NCCL_CALL(ncclCommInitRank(&comm_, size_, id, rank_));
   }
 
   ~ProcessGroupNCCL() override {
     if (comm_ && !aborted_) ncclCommDestroy(comm_);
-    if (stream_) cudaStreamDestroy(stream_);
+    release_cuda();
   }
 
   int rank() const override { return rank_; }
@@ -230,20 +234,29 @@ class ProcessGroupNCCL : public ProcessGroup,
                  " after the communicator was aborted by an earlier failure");
     CUDA_CALL(cudaSetDevice(device_.index));
     // Order after everything already queued on the compute (legacy default) stream.
-    cudaEvent_t ready = nullptr, done = nullptr;
-    CUDA_CALL(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-    CUDA_CALL(cudaEventRecord(ready, cudaStreamLegacy));
-    CUDA_CALL(cudaStreamWaitEvent(stream_, ready, 0));
-    cudaEventDestroy(ready);  // released once recorded work completes
+    // One event serves every collective: cudaStreamWaitEvent captures the event as recorded at
+    // the call, so recording it again for the next collective does not disturb this one.
+    CUDA_CALL(cudaEventRecord(compute_ready_, cudaStreamLegacy));
+    CUDA_CALL(cudaStreamWaitEvent(stream_, compute_ready_, 0));
+    cudaEvent_t done = nullptr;
     issue();
     CUDA_CALL(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     CUDA_CALL(cudaEventRecord(done, stream_));
     return std::make_shared<NcclWork>(shared_from_this(), done, what, std::move(keep));
   }
 
+  void release_cuda() {
+    if (compute_ready_) cudaEventDestroy(compute_ready_);
+    if (stream_) cudaStreamDestroy(stream_);
+    compute_ready_ = nullptr;
+    stream_ = nullptr;
+  }
+
   int rank_, size_;
   Device device_;
+
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t compute_ready_ = nullptr;  // recorded on the compute stream before each collective
   ncclComm_t comm_ = nullptr;
   std::mutex mu_;
   bool aborted_ = false;
