@@ -3,9 +3,9 @@
 // A training step allocates and frees the same large blocks (activations, gradients, im2col
 // columns) every iteration. glibc serves blocks above its mmap threshold with fresh mmaps and
 // gives freed heap tops back to the kernel, so each step page-faults its working set in again
-// (measured: 20% of a CNN step in the kernel's page-fault path; 64 ms a step, 35 ms with this). Keeping
-// freed memory in the process makes the steady state reuse it; the peak footprint is unchanged
-// (the memory stays at the step's peak instead of being returned and faulted in again).
+// (measured: 20% of a CNN step in the kernel's page-fault path; 64 ms a step, 35 ms with this).
+// Keeping freed memory in the process makes the steady state reuse it; the peak footprint is
+// unchanged (the memory stays at the step's peak instead of being returned and faulted in again).
 #pragma once
 
 namespace tandem {
