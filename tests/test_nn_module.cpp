@@ -15,6 +15,7 @@
 #include "framework/nn/nn.h"
 #include "framework/ops/shape_ops.h"
 #include "framework/tensor/factories.h"
+#include "tests/error_text.h"
 
 using namespace tandem;
 using namespace tandem::nn;
@@ -35,14 +36,7 @@ const json& fixture() {
 
 std::vector<std::string> keys_of(const StateDict& sd) { return sd.keys(); }
 
-std::string error_text(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using tandem::testing::error_text;
 
 // The seed example: bn, conv1, pool, conv2, fc1..fc3, then child hahaTest(bn, conv1).
 struct HahaTest : Module {

@@ -5,6 +5,7 @@
 #include "kernels/cuda/device_api.h"
 #include "parallel/process_group_auto.h"
 #include "parallel/process_group_nccl.h"
+#include "tests/error_text.h"
 #include "tests/mpi/mpi_main.h"
 
 using namespace tandem;
@@ -18,14 +19,7 @@ const World& world() { return init_distributed(); }
 bool have_devices() { return kernels::cuda::device_count() >= world().local_size; }
 Device my_gpu() { return Device(DeviceType::CUDA, world().local_rank); }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using tandem::testing::error_text;
 
 // A group that must never be built: CPU tensors stay on MPI.
 struct CountingFactory {
@@ -44,16 +38,16 @@ TEST(Backends, CpuRunsUseMpiForAutoAndMpi) {
 }
 
 TEST(Backends, MismatchedBackendAndDeviceNameTheKey) {
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(error_text([] {
               make_process_group("nccl", world(), kCPU);
             }).find("distributed.backend: nccl reduces CUDA tensors"),
             std::string::npos);
-  EXPECT_NE(error_of([] {
+  EXPECT_NE(error_text([] {
               make_process_group("mpi", world(), my_gpu());
             }).find("distributed.backend: mpi reduces CPU tensors"),
             std::string::npos);
   EXPECT_NE(
-      error_of([] { make_process_group("gloo", world(), kCPU); }).find("unknown backend 'gloo'"),
+      error_text([] { make_process_group("gloo", world(), kCPU); }).find("unknown backend 'gloo'"),
       std::string::npos);
 }
 
@@ -78,7 +72,8 @@ TEST(Backends, AutoRoutesCpuTensorsToMpi) {
 
 TEST(Nccl, WithoutDevicesEveryRankFailsNamingTheRanks) {
   if (have_devices()) GTEST_SKIP() << "every rank has a CUDA device";
-  const std::string e = error_of([] { make_process_group_nccl(*world().process_group, my_gpu()); });
+  const std::string e =
+      error_text([] { make_process_group_nccl(*world().process_group, my_gpu()); });
   if (!nccl_available()) {
     EXPECT_NE(e.find("built without CUDA/NCCL"), std::string::npos) << e;
   } else {
