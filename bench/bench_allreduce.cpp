@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
   const Path tandem_path{[&](Tensor& t) { pg->allreduce(t, parallel::ReduceOp::Sum)->wait(); },
                          [&] { pg->barrier()->wait(); },
                          [&](double v) {
-                           Tensor x = from_vector(std::vector<double>{v}, {1}, DType::Float64);
+                           Tensor x = from_vector(std::vector<double>{v}, {1},
+                                                  TensorOptions(DType::Float64));
                            pg->allreduce(x, parallel::ReduceOp::Max)->wait();
                            return x.to_vector()[0];
                          }};

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "framework/core/error.h"
 #include "framework/core/text.h"
+#include "kernels/common/error.h"
 #include "launch/config.h"
 
 namespace tandem::launch {

@@ -35,10 +35,12 @@ std::string required(const CommandLine& cl, const std::string& option, const cha
 int cmd_eval(const CommandLine& cl) {
   const std::string checkpoint = required(cl, "--checkpoint", "eval");
   RunConfig cfg = config_for(cl, checkpoint);
+  const Device device = use_device(cfg, parallel::World{});
   nn::ModulePtr model = build_model_from_config(cfg);
   load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
-  data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false));
-  EvalResult r = evaluate(*model, loader, nullptr, 0, 1);
+  model->to(device);
+  data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false, device));
+  EvalResult r = evaluate(*model, loader, device, nullptr, 0, 1);
   nlohmann::json j = {
       {"split", "test"}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
   std::printf("%s\n", j.dump().c_str());
@@ -50,8 +52,10 @@ int cmd_predict(const CommandLine& cl) {
   const std::string in = required(cl, "--input", "predict");
   const std::string out = required(cl, "--output", "predict");
   RunConfig cfg = config_for(cl, checkpoint);
+  const Device device = use_device(cfg, parallel::World{});
   nn::ModulePtr model = build_model_from_config(cfg);
   load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
+  model->to(device);
   auto inputs = io::load_safetensors(in);
   const Tensor* x = inputs.find("input");
   if (!x)
@@ -59,7 +63,7 @@ int cmd_predict(const CommandLine& cl) {
                 "write the batch to predict as tensor \"input\"");
   NoGradGuard no_grad;
   model->eval();
-  Tensor y = model->forward(x->to(DType::Float32)).contiguous();
+  Tensor y = model->forward(x->to(device, DType::Float32)).cpu().contiguous();
   OrderedDict<std::string, Tensor> result;
   result.insert("output", y);
   io::save_safetensors(out, result);

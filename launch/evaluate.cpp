@@ -9,8 +9,8 @@
 
 namespace tandem::launch {
 
-EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg,
-                    int rank, int world) {
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device,
+                    parallel::ProcessGroup* pg, int rank, int world) {
   NoGradGuard no_grad;
   model.eval();
   std::vector<int64_t> idx;
@@ -19,9 +19,10 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::Proce
   double loss_sum = 0, correct = 0, count = 0;
   data::Batch b;
   while (loader.next(b)) {
-    Tensor out = model.forward(b.inputs);
-    loss_sum += cross_entropy(out, b.targets, {}, Reduction::Sum).item();
-    correct += sum(eq(argmax(out, 1), b.targets)).item();
+    const Tensor inputs = b.inputs.to(device), targets = b.targets.to(device);
+    Tensor out = model.forward(inputs);
+    loss_sum += cross_entropy(out, targets, {}, Reduction::Sum).item();
+    correct += sum(eq(argmax(out, 1), targets)).item();
     count += double(b.targets.numel());
   }
   const auto v = parallel::sum_over_ranks(pg, {loss_sum, correct, count});

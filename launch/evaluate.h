@@ -16,7 +16,7 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
-EvalResult evaluate(nn::Module& model, data::DataLoader& loader, parallel::ProcessGroup* pg,
-                    int rank, int world);
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device,
+                    parallel::ProcessGroup* pg, int rank, int world);
 
 }  // namespace tandem::launch

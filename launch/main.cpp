@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <exception>
 
-#include "framework/core/error.h"
 #include "framework/core/memory.h"
+#include "kernels/common/error.h"
 #include "launch/cli.h"
 #include "parallel/distributed.h"
 

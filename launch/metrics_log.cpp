@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem::launch {
 

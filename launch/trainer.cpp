@@ -13,7 +13,7 @@
 #include "framework/io/checkpoint.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/factory.h"
-#include "kernels/cuda/device_api.h"
+#include "kernels/device/caching_allocator.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
 #include "launch/progress.h"
@@ -66,17 +66,13 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   const bool main_rank = rank == 0;
   std::shared_ptr<parallel::ProcessGroup> pg = world.process_group;
   openblas_set_num_threads(int(cfg.training.threads));
-  if (cfg.training.device != "cpu" && cfg.training.device != "auto")
-    throw Error("training.device: '" + cfg.training.device + "' is not available yet",
-                "the CUDA backend covers the elementwise kernels only so far; use device: cpu");
-  if (cfg.training.device == "auto" && kernels::cuda::device_count() > 0)
-    parallel::print_rank0(
-        "note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
-  const Device device = kCPU;
+  const Device device = use_device(cfg, world);
 
   // --- model, optimizer, scheduler ------------------------------------------------------------
+  // The model is built and initialised on the CPU (the same numbers on every device), then moved.
   nn::ModulePtr model = build_model_from_config(cfg);
   if (!cfg.init_from.empty()) load_weights(*model, cfg.init_from, cfg.init_strict, main_rank);
+  model->to(device);
   nn::ModulePtr net = model;
   std::shared_ptr<parallel::DistributedDataParallel> ddp;
   if (size > 1) {
@@ -151,14 +147,15 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     run_dir.write_config(config_yaml);
     metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"));
     std::printf(
-        "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device cpu, %lld "
+        "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device %s, %lld "
         "thread(s) per rank\n"
         "  batch %lld per rank, %lld global; %lld steps per epoch; %lld epochs\n  run directory: "
         "%s\n",
         cfg.source.c_str(), cfg.model.at("name").to_string().c_str(),
-        (long long)model->num_parameters(), size, (long long)cfg.training.threads,
-        (long long)cfg.data.batch_size, (long long)cfg.data.batch_size * size,
-        (long long)steps_per_epoch, (long long)cfg.training.epochs, cfg.checkpoint.dir.c_str());
+        (long long)model->num_parameters(), size, device_description(device).c_str(),
+        (long long)cfg.training.threads, (long long)cfg.data.batch_size,
+        (long long)cfg.data.batch_size * size, (long long)steps_per_epoch,
+        (long long)cfg.training.epochs, cfg.checkpoint.dir.c_str());
     std::fflush(stdout);
   }
   Progress progress(main_rank, cfg.training.log_every);
@@ -197,7 +194,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     for (int64_t step = first_batch; step < steps_per_epoch && train_loader.next(batch); ++step) {
       default_generator().manual_seed(step_seed(uint64_t(cfg.seed), rank, global_step));
       optimizer->zero_grad();
-      Tensor loss = cross_entropy(net->forward(batch.inputs), batch.targets);
+      const Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
+      Tensor loss = cross_entropy(net->forward(inputs), targets);
       loss.backward();
       optimizer->step();
       ++global_step;
@@ -235,7 +233,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     // Every rank evaluates rank 0's model (the one the checkpoint holds), so `tandem eval` of a
     // saved checkpoint reproduces the recorded numbers.
     if (ddp && cfg.distributed.broadcast_buffers) ddp->sync_buffers();
-    EvalResult ev = evaluate(*model, test_loader, pg.get(), rank, size);
+    EvalResult ev = evaluate(*model, test_loader, device, pg.get(), rank, size);
     const double monitored = cfg.checkpoint.monitor == "accuracy" ? ev.accuracy : ev.loss;
     if (scheduler && interval == "epoch") {
       if (scheduler->needs_metric())
@@ -261,6 +259,9 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
                     (long long)epoch + 1, (long long)cfg.training.epochs, train_loss, ev.loss,
                     100 * ev.accuracy, better ? " (best)" : "", ips, train_seconds);
       progress.end_epoch(summary);
+      if (device.is_cuda())  // once per epoch: memory held by tensors and by the cache
+        std::printf("  %s memory: %s\n", device.str().c_str(),
+                    kernels::device::device_allocator().summary(device.index).c_str());
     }
     if (stop_after_epoch) {
       parallel::print_rank0("stopped by signal at the end of epoch %lld: wrote %s\n",

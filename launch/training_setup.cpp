@@ -9,8 +9,25 @@
 #include "framework/io/serialize.h"
 #include "framework/io/state_dict_utils.h"
 #include "framework/nn/models/builder.h"
+#include "kernels/device/context.h"
 
 namespace tandem::launch {
+
+Device use_device(const RunConfig& cfg, const parallel::World& world) {
+  Device device;
+  try {
+    device = parallel::select_device(cfg.training.device, world);
+  } catch (const Error& e) {
+    throw Error("training.device: " + std::string(e.what()), e.hint());
+  }
+  if (device.is_cuda()) kernels::device::set_current_device(device.index);
+  return device;
+}
+
+std::string device_description(Device device) {
+  if (device.is_cpu()) return "cpu";
+  return device.str() + (kernels::device::cuda_is_emulated() ? " (emulated)" : "");
+}
 
 nn::ModulePtr build_model_from_config(const RunConfig& cfg) {
   Generator gen(uint64_t(cfg.seed));

@@ -9,8 +9,15 @@
 #include "framework/data/data_loader.h"
 #include "framework/nn/module.h"
 #include "launch/config.h"
+#include "parallel/distributed.h"
 
 namespace tandem::launch {
+
+// The device a rank runs on for training.device (cpu | cuda | cuda:N | auto; see
+// parallel::select_device), made the thread's current CUDA device when it is one.
+Device use_device(const RunConfig& cfg, const parallel::World& world);
+// "cpu", "cuda:0 (NVIDIA H200)" or "cuda:0 (emulated)", for the run's banner.
+std::string device_description(Device device);
 
 // The model of a config, freshly initialised from `seed` (same on every rank).
 nn::ModulePtr build_model_from_config(const RunConfig& cfg);

@@ -17,11 +17,11 @@ void verify_shapes(const std::vector<std::pair<std::string, Tensor>>& params, Pr
   }
   Tensor count = from_vector(std::vector<int64_t>{int64_t(mine.size())}, {1});
   std::vector<Tensor> counts;
-  for (int r = 0; r < pg.size(); ++r) counts.push_back(zeros({1}, DType::Int64));
+  for (int r = 0; r < pg.size(); ++r) counts.push_back(zeros({1}, TensorOptions(DType::Int64)));
   pg.allgather(counts, count)->wait();
   Tensor reference = from_vector(mine, {int64_t(mine.size())});
   int64_t n0 = counts[0].item<int64_t>();
-  Tensor r0 = pg.rank() == 0 ? reference : zeros({n0}, DType::Int64);
+  Tensor r0 = pg.rank() == 0 ? reference : zeros({n0}, TensorOptions(DType::Int64));
   pg.broadcast(r0, 0)->wait();
   const int64_t* ref = r0.data_ptr<int64_t>();
   std::string mismatch;

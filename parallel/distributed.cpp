@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "kernels/cuda/device_api.h"
+#include "kernels/device/context.h"
 #include "parallel/mpi_check.h"
 #include "parallel/process_group_mpi.h"
 
@@ -72,10 +72,14 @@ void abort_job(int exit_code) {
 
 Device select_device(const std::string& requested, const World& world) {
   if (requested == "cpu") return kCPU;
-  const int gpus = kernels::cuda::device_count();
+  const int gpus = kernels::device::cuda_runtime().device_count();
   if (requested == "auto")
     return gpus >= world.local_size ? Device(DeviceType::CUDA, world.local_rank) : kCPU;
   Device d(requested);
+  if (d.is_cuda() && world.size == 1 && requested != "cuda") {  // cuda:N, one process
+    kernels::device::check_device(d.index);
+    return d;
+  }
   if (d.is_cuda()) {
     if (gpus < world.local_size)
       throw Error("rank " + std::to_string(world.rank) + ": " + std::to_string(world.local_size) +

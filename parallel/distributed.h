@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "framework/tensor/device.h"
+#include "kernels/common/device.h"
 #include "parallel/process_group.h"
 
 namespace tandem::parallel {

@@ -1,7 +1,7 @@
 // ForkJoinPool (see fork_join_pool.h).
 #include "parallel/fork_join_pool.h"
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem::parallel {
 

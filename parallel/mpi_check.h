@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem::parallel {
 

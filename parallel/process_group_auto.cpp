@@ -1,7 +1,8 @@
 // Backend selection (see process_group_auto.h).
 #include "parallel/process_group_auto.h"
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
+#include "kernels/device/runtime.h"
 #include "parallel/process_group_nccl.h"
 
 namespace tandem::parallel {
@@ -40,8 +41,11 @@ std::shared_ptr<ProcessGroup> make_process_group(const std::string& backend, con
                                                  Device device) {
   if (!world.process_group) return nullptr;
   const std::shared_ptr<ProcessGroup>& mpi = world.process_group;
+  // The emulated CUDA device has no NCCL: its tensors are all-reduced over MPI, staged through
+  // host memory as the real backend's would be without NCCL.
+  const bool emulated = device.is_cuda() && kernels::device::cuda_is_emulated();
   if (backend == "mpi") {
-    TANDEM_CHECK(device.is_cpu(),
+    TANDEM_CHECK(device.is_cpu() || emulated,
                  "distributed.backend: mpi reduces CPU tensors, but this run's device is ",
                  device.str(), "; use nccl or auto");
     return mpi;
@@ -51,13 +55,16 @@ std::shared_ptr<ProcessGroup> make_process_group(const std::string& backend, con
     TANDEM_CHECK(device.is_cuda(),
                  "distributed.backend: nccl reduces CUDA tensors, but this run's device is ",
                  device.str(), "; use mpi or auto");
+    TANDEM_CHECK(!emulated,
+                 "distributed.backend: nccl needs a real GPU, but cuda is the emulated device "
+                 "(TANDEM_EMULATE_CUDA); use auto or mpi");
     auto group = std::make_shared<ProcessGroupAuto>(mpi, nccl);
     group->create_cuda_group();
     return group;
   }
   TANDEM_CHECK(backend == "auto", "distributed.backend: unknown backend '", backend,
                "' (expected auto, mpi or nccl)");
-  if (!device.is_cuda() || !nccl_available()) return mpi;
+  if (!device.is_cuda() || emulated || !nccl_available()) return mpi;
   return std::make_shared<ProcessGroupAuto>(mpi, nccl);
 }
 

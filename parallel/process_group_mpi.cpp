@@ -8,6 +8,7 @@
 #include <future>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/tensor/factories.h"
 #include "parallel/collective_timeout.h"
 #include "parallel/mpi_check.h"
 
@@ -75,10 +76,20 @@ class MpiWork : public Work {
   std::exception_ptr error_;
 };
 
-void check_cpu_contiguous(const Tensor& t, const char* op) {
-  TANDEM_CHECK(t.device().is_cpu(), op,
-               ": the MPI backend takes CPU tensors (use NCCL for CUDA tensors)");
+void check_contiguous(const Tensor& t, const char* op) {
   TANDEM_CHECK(t.is_contiguous(), op, ": tensor must be contiguous");
+}
+
+// MPI works on host memory: a CUDA tensor (the emulated device's, or a GPU's without NCCL) is
+// staged through a host copy, which orders after the work queued on its stream.
+Tensor host_view(const Tensor& t) { return t.is_cuda() ? t.cpu() : t; }
+
+void write_back(Tensor& t, const Tensor& host) {
+  if (t.is_cuda()) {
+    NoGradGuard no_grad;
+    t.copy_(host);
+  }
+  t.bump_version();
 }
 
 }  // namespace
@@ -135,54 +146,60 @@ std::shared_ptr<Work> ProcessGroupMPI::enqueue(std::function<void()> fn) {
 }
 
 std::shared_ptr<Work> ProcessGroupMPI::allreduce(Tensor& tensor, ReduceOp op) {
-  check_cpu_contiguous(tensor, "allreduce");
+  check_contiguous(tensor, "allreduce");
   Tensor t = tensor;  // keeps the storage alive until the collective ran
   const int world = size_;
   return enqueue([t, op, world]() mutable {
-    const MPI_Datatype type = mpi_type(t.dtype());
-    if (t.numel() > 0)
-      TANDEM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), int(t.numel()), type,
+    Tensor host = host_view(t);
+    const MPI_Datatype type = mpi_type(host.dtype());
+    if (host.numel() > 0)
+      TANDEM_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, host.raw_data(), int(host.numel()), type,
                                      op == ReduceOp::Max ? MPI_MAX : MPI_SUM, MPI_COMM_WORLD));
-    if (op == ReduceOp::Average && t.numel() > 0) {
+    if (op == ReduceOp::Average && host.numel() > 0) {
       NoGradGuard no_grad;
-      t.div_(double(world));
+      host.div_(double(world));
     }
-    t.bump_version();
+    write_back(t, host);
   });
 }
 
 std::shared_ptr<Work> ProcessGroupMPI::broadcast(Tensor& tensor, int root) {
-  check_cpu_contiguous(tensor, "broadcast");
+  check_contiguous(tensor, "broadcast");
   TANDEM_CHECK(root >= 0 && root < size_, "broadcast: root ", root, " is not a rank of a world of ",
                size_);
   Tensor t = tensor;
   return enqueue([t, root]() mutable {
-    if (t.nbytes() > 0)
-      TANDEM_MPI_CHECK(MPI_Bcast(t.raw_data(), int(t.nbytes()), MPI_BYTE, root, MPI_COMM_WORLD));
-    t.bump_version();
+    Tensor host = host_view(t);
+    if (host.nbytes() > 0)
+      TANDEM_MPI_CHECK(
+          MPI_Bcast(host.raw_data(), int(host.nbytes()), MPI_BYTE, root, MPI_COMM_WORLD));
+    write_back(t, host);
   });
 }
 
 std::shared_ptr<Work> ProcessGroupMPI::allgather(std::vector<Tensor>& out, const Tensor& in) {
-  check_cpu_contiguous(in, "allgather");
+  check_contiguous(in, "allgather");
   TANDEM_CHECK(int(out.size()) == size_, "allgather: expected ", size_, " output tensors, got ",
                out.size());
   for (auto& o : out) {
-    check_cpu_contiguous(o, "allgather");
+    check_contiguous(o, "allgather");
     TANDEM_CHECK(o.nbytes() == in.nbytes(),
                  "allgather: output tensors must match the input's size");
   }
   std::vector<Tensor> outs = out;
   Tensor src = in;
   return enqueue([outs, src]() mutable {
-    const size_t n = src.nbytes();
+    const Tensor host_src = host_view(src);
+    const size_t n = host_src.nbytes();
     std::vector<char> gathered(n * outs.size());
     if (n > 0)
-      TANDEM_MPI_CHECK(MPI_Allgather(src.raw_data(), int(n), MPI_BYTE, gathered.data(), int(n),
+      TANDEM_MPI_CHECK(MPI_Allgather(host_src.raw_data(), int(n), MPI_BYTE, gathered.data(), int(n),
                                      MPI_BYTE, MPI_COMM_WORLD));
     for (size_t r = 0; r < outs.size(); ++r) {
-      if (n > 0) std::memcpy(outs[r].raw_data(), gathered.data() + r * n, n);
-      outs[r].bump_version();
+      Tensor host =
+          outs[r].is_cuda() ? empty(outs[r].sizes(), TensorOptions(outs[r].dtype())) : outs[r];
+      if (n > 0) std::memcpy(host.raw_data(), gathered.data() + r * n, n);
+      write_back(outs[r], host);
     }
   });
 }

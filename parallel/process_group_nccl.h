@@ -13,7 +13,7 @@
 
 #include <memory>
 
-#include "framework/tensor/device.h"
+#include "kernels/common/device.h"
 #include "parallel/process_group.h"
 
 namespace tandem::parallel {

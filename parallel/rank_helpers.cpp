@@ -11,7 +11,7 @@ namespace tandem::parallel {
 
 std::vector<double> sum_over_ranks(ProcessGroup* pg, std::vector<double> values) {
   if (!pg || pg->size() == 1 || values.empty()) return values;
-  Tensor t = from_vector(values, {int64_t(values.size())}, DType::Float64);
+  Tensor t = from_vector(values, {int64_t(values.size())}, TensorOptions(DType::Float64));
   pg->allreduce(t, ReduceOp::Sum)->wait();
   return t.to_vector();
 }

@@ -3,15 +3,15 @@
 #include <gtest/gtest.h>
 
 #include "framework/ops/ops.h"
-#include "kernels/cuda/device_api.h"
+#include "kernels/device/runtime.h"
 
 using namespace tandem;
 
 namespace {
-bool have_device() { return kernels::cuda::device_count() > 0; }
+bool have_device() { return kernels::device::cuda_runtime().device_count() > 0; }
 }  // namespace
 
-TEST(Cuda, DeviceQueryNeverThrows) { EXPECT_GE(kernels::cuda::device_count(), 0); }
+TEST(Cuda, DeviceQueryNeverThrows) { EXPECT_GE(kernels::device::cuda_runtime().device_count(), 0); }
 
 TEST(Cuda, NoDeviceGivesClearError) {
   if (have_device()) GTEST_SKIP() << "a CUDA device is present";

@@ -10,7 +10,7 @@
 #include "framework/data/synthetic.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cuda/device_api.h"
+#include "kernels/device/runtime.h"
 
 using namespace tandem;
 using namespace tandem::data;
@@ -134,7 +134,7 @@ TEST(DataLoader, PinMemoryKeepsBatchesAndFallsBackWithoutCuda) {
   }
   EXPECT_EQ(batches, 4);
   EXPECT_FALSE(pinned.next(b));
-  if (kernels::cuda::device_count() > 0) {
+  if (kernels::device::cuda_runtime().device_count() > 0) {
     EXPECT_TRUE(pinned.pins_memory()) << "a CUDA device is present, so pinning should work";
   } else {
     EXPECT_FALSE(pinned.pins_memory());  // no driver/device: ordinary memory, same batches
@@ -142,7 +142,7 @@ TEST(DataLoader, PinMemoryKeepsBatchesAndFallsBackWithoutCuda) {
 }
 
 TEST(DataLoader, EmptyPinnedNeedsCuda) {
-  if (kernels::cuda::device_count() == 0) {
+  if (kernels::device::cuda_runtime().device_count() == 0) {
     EXPECT_THROW(empty_pinned({4}), std::exception);
     GTEST_SKIP() << "no CUDA device: page-locked allocation is not available";
   }

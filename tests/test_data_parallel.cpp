@@ -45,7 +45,7 @@ void train_matches_single_model(nn::ModulePtr (*build)(uint64_t), const Shape& i
   optim::SGD opt(dp->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
   Generator data(3);
   for (int step = 0; step < 20; ++step) {
-    Tensor x = randn(input_shape, data, DType::Float64);
+    Tensor x = randn(input_shape, data, TensorOptions(DType::Float64));
     Tensor y = random_targets(input_shape[0], data);
     ref_opt.zero_grad();
     cross_entropy(ref->forward(x), y).backward();
@@ -155,7 +155,7 @@ TEST(DataParallel, ChunksFollowTorchChunk) {
     }
   };
   auto dp = std::make_shared<DataParallel>([] { return std::make_shared<Echo>(); }, 4);
-  Tensor x = arange(9, DType::Float32).view({9, 1});
+  Tensor x = arange(9, TensorOptions(DType::Float32)).view({9, 1});
   auto out = dp->forward_many({x});
   ASSERT_EQ(out.size(), 3u);
   EXPECT_TRUE(equal(out[0], x));

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 #include "parallel/distributed_sampler.h"
 
 using tandem::parallel::DistributedSampler;

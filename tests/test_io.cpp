@@ -63,12 +63,12 @@ void expect_tensor(const Tensor& t, const nlohmann::json& e, const std::string& 
 
 io::TensorMap sample() {
   io::TensorMap m;
-  m.insert("w", arange(6, DType::Float32).reshape({2, 3}));
+  m.insert("w", arange(6, TensorOptions(DType::Float32)).reshape({2, 3}));
   m.insert("h", tensor({0.5, 1.5}).to(DType::Float16));
   m.insert("b", tensor({1, 0}).to(DType::Bool));
   m.insert("i", arange(3));
   m.insert("empty", zeros({0, 4}));
-  m.insert("scalar", scalar_tensor(2.5, DType::Float64));
+  m.insert("scalar", scalar_tensor(2.5, TensorOptions(DType::Float64)));
   return m;
 }
 
@@ -151,8 +151,8 @@ TEST(Checkpoint, RoundTripAndCorruptionDetected) {
   ck.epoch = 4;
   ck.global_step = 120;
   ck.step_in_epoch = 7;
-  ck.model.insert("0.weight", arange(6, DType::Float32).reshape({2, 3}));
-  ck.model.insert("1.num_batches_tracked", scalar_tensor(5, DType::Int64));
+  ck.model.insert("0.weight", arange(6, TensorOptions(DType::Float32)).reshape({2, 3}));
+  ck.model.insert("1.num_batches_tracked", scalar_tensor(5, TensorOptions(DType::Int64)));
   ck.optimizer = Value::dict();
   ck.optimizer.set("state", Value::dict());
   ck.optimizer.at("state").set(Value(int64_t(0)), Value::dict());
@@ -241,9 +241,9 @@ TEST(TorchFiles, SeedCheckpointDictDtypesAndSharedStorage) {
 
 TEST(TorchFiles, TandemWrittenFilesReadBackAndLoadInPyTorch) {
   Value sd = Value::dict();
-  sd.set("fc.weight", Value(arange(6, DType::Float32).reshape({2, 3})));
+  sd.set("fc.weight", Value(arange(6, TensorOptions(DType::Float32)).reshape({2, 3})));
   sd.set("fc.bias", Value(tensor({0.5, -1})));
-  sd.set("bn.num_batches_tracked", Value(scalar_tensor(3, DType::Int64)));
+  sd.set("bn.num_batches_tracked", Value(scalar_tensor(3, TensorOptions(DType::Int64))));
   Value ck = Value::dict();
   ck.set("epoch", Value(int64_t(5)));
   ck.set("state_dict", sd);
@@ -257,7 +257,7 @@ TEST(TorchFiles, TandemWrittenFilesReadBackAndLoadInPyTorch) {
   EXPECT_EQ(back.at("epoch").to_int(), 5);
   EXPECT_EQ(back.at("big").to_int(), int64_t(1) << 40);
   EXPECT_TRUE(equal(back.at("state_dict").at("fc.weight").to_tensor(),
-                    arange(6, DType::Float32).reshape({2, 3})));
+                    arange(6, TensorOptions(DType::Float32)).reshape({2, 3})));
   if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
     GTEST_SKIP() << "PyTorch (python3-torch) is not installed: skipping the "
                     "torch.load(weights_only=True) check";

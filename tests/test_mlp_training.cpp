@@ -18,7 +18,7 @@ TEST(MlpTraining, LossFallsWithSgd) {
   std::vector<double> xs;
   std::vector<int64_t> ys;
   const std::vector<double> noise =
-      randn({per_class * classes, 2}, gen, DType::Float64).to_vector();
+      randn({per_class * classes, 2}, gen, TensorOptions(DType::Float64)).to_vector();
   for (int64_t c = 0; c < classes; ++c)
     for (int64_t i = 0; i < per_class; ++i) {
       const size_t k = size_t(c * per_class + i) * 2;

@@ -72,7 +72,7 @@ void fill_formula(Module& m) {
         v[size_t(i)] = 0.1 * s;
     }
     Tensor dst = t;
-    dst.copy_(from_vector(v, t.sizes(), DType::Float64));
+    dst.copy_(from_vector(v, t.sizes(), TensorOptions(DType::Float64)));
   }
 }
 
@@ -80,7 +80,7 @@ Tensor formula_input(const Shape& shape) {
   int64_t n = shape_numel(shape);
   std::vector<double> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[size_t(i)] = std::sin(0.1 * double(i));
-  return from_vector(v, shape, DType::Float64).to(DType::Float32);
+  return from_vector(v, shape, TensorOptions(DType::Float64)).to(DType::Float32);
 }
 
 Tensor target_tensor(const json& t) {

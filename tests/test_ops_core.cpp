@@ -36,10 +36,10 @@ Tensor targets(const std::vector<int64_t>& v, const Shape& shape) { return from_
 // A float64 leaf on a coarse grid, so maxima tie.
 Tensor tie_leaf(const Shape& shape, uint64_t seed) {
   Generator gen(seed);
-  Tensor t = rand(shape, gen, DType::Float64);
+  Tensor t = rand(shape, gen, TensorOptions(DType::Float64));
   std::vector<double> v = t.to_vector();
   for (double& x : v) x = std::floor(x * 3) * 0.5;
-  return from_vector(v, shape, DType::Float64).set_requires_grad(true);
+  return from_vector(v, shape, TensorOptions(DType::Float64)).set_requires_grad(true);
 }
 
 }  // namespace
@@ -64,8 +64,8 @@ TEST(Reduction, VarValues) {
 }
 
 TEST(Reduction, MaxAllSplitsTies) {
-  Tensor x =
-      from_vector(std::vector<double>{1, 3, 3, 2}, {2, 2}, DType::Float64).set_requires_grad(true);
+  Tensor x = from_vector(std::vector<double>{1, 3, 3, 2}, {2, 2}, TensorOptions(DType::Float64))
+                 .set_requires_grad(true);
   Tensor m = max(x);
   EXPECT_EQ(m.dim(), 0);
   EXPECT_EQ(m.item(), 3.0);
@@ -76,8 +76,9 @@ TEST(Reduction, MaxAllSplitsTies) {
 }
 
 TEST(Reduction, MaxDimValuesIndicesAndGradient) {
-  Tensor x = from_vector(std::vector<double>{1, 5, 5, 7, 2, 7}, {2, 3}, DType::Float64)
-                 .set_requires_grad(true);
+  Tensor x =
+      from_vector(std::vector<double>{1, 5, 5, 7, 2, 7}, {2, 3}, TensorOptions(DType::Float64))
+          .set_requires_grad(true);
   auto [v, i] = max(x, 1);
   EXPECT_EQ(v.to_vector(), (std::vector<double>{5, 7}));
   EXPECT_EQ(i.dtype(), DType::Int64);
@@ -107,8 +108,9 @@ TEST(Reduction, MaxPropagatesNan) {
 }
 
 TEST(Reduction, AmaxSplitsTiesAmongEqualMaxima) {
-  Tensor x = from_vector(std::vector<double>{4, 4, 1, 2, 3, 3}, {2, 3}, DType::Float64)
-                 .set_requires_grad(true);
+  Tensor x =
+      from_vector(std::vector<double>{4, 4, 1, 2, 3, 3}, {2, 3}, TensorOptions(DType::Float64))
+          .set_requires_grad(true);
   amax(x, {1}).sum().backward();
   EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0.5, 0.5, 0, 0, 0.5, 0.5}));
   Tensor y = tie_leaf({3, 4, 2}, 4);
@@ -254,7 +256,7 @@ TEST(Matmul, Errors) {
       "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"));
   EXPECT_TRUE(throws_with(
       [] {
-        mm(zeros({2, 3}), zeros({3, 5}, DType::Float64));
+        mm(zeros({2, 3}), zeros({3, 5}, TensorOptions(DType::Float64)));
       },
       "expected scalar type Float but found Double"));
   EXPECT_TRUE(throws_with([] { mm(zeros({3}), zeros({3, 5})); }, "self must be a matrix"));
@@ -338,11 +340,14 @@ TEST(Loss, CrossEntropySpatialAnd1D) {
   EXPECT_EQ(cross_entropy(x, t, {}, Reduction::None).sizes(), (Shape{2, 2, 2}));
   Tensor x1 = leaf({4}, 53);
   EXPECT_TRUE(gradcheck(
-      [&](const TensorList& in) { return cross_entropy(in[0], scalar_tensor(2, DType::Int64)); },
+      [&](const TensorList& in) {
+        return cross_entropy(in[0], scalar_tensor(2, TensorOptions(DType::Int64)));
+      },
       {x1}));
   EXPECT_TRUE(gradcheck(
       [&](const TensorList& in) {
-        return cross_entropy(in[0], scalar_tensor(2, DType::Int64), {}, Reduction::Sum, -100, 0.3);
+        return cross_entropy(in[0], scalar_tensor(2, TensorOptions(DType::Int64)), {},
+                             Reduction::Sum, -100, 0.3);
       },
       {x1}));
 }
@@ -386,7 +391,7 @@ TEST(Loss, CrossEntropyErrors) {
       "Expected input batch_size (3) to match target batch_size (2)."));
   EXPECT_TRUE(throws_with(
       [&] {
-        cross_entropy(zeros({3, 4, 5}), zeros({3, 4}, DType::Int64));
+        cross_entropy(zeros({3, 4, 5}), zeros({3, 4}, TensorOptions(DType::Int64)));
       },
       "Expected target size [3, 5], got [3, 4]"));
   EXPECT_TRUE(throws_with([&] { cross_entropy(x, zeros({3})); },

@@ -32,7 +32,7 @@ std::vector<double> numbers(const json& values) {
 Tensor decode(const json& j) {
   const Shape shape = j["shape"].get<Shape>();
   if (j["dtype"] == "int64") return from_vector(j["values"].get<std::vector<int64_t>>(), shape);
-  return from_vector(numbers(j["values"]), shape, DType::Float32);
+  return from_vector(numbers(j["values"]), shape, TensorOptions(DType::Float32));
 }
 
 Shape dims_of(const json& p) { return p["dims"].get<Shape>(); }

@@ -196,7 +196,8 @@ TEST(OpsSpatial, GradcheckPoolingNormUpsample) {
   Tensor w = leaf({3}, 7), b = leaf({3}, 8);
   EXPECT_TRUE(gradcheck(
       [](const TensorList& t) { return batch_norm(t[0], {}, {}, t[1], t[2], true); }, {x, w, b}));
-  Tensor rm = zeros({3}, DType::Float64), rv = ones({3}, DType::Float64);
+  Tensor rm = zeros({3}, TensorOptions(DType::Float64)),
+         rv = ones({3}, TensorOptions(DType::Float64));
   EXPECT_TRUE(gradcheck(
       [&](const TensorList& t) { return batch_norm(t[0], rm, rv, t[1], t[2], false); }, {x, w, b}));
   EXPECT_TRUE(gradcheck(

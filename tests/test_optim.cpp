@@ -33,8 +33,9 @@ std::vector<Tensor> initial_params() {
   const auto& fx = fixture();
   for (size_t i = 0; i < fx["shapes"].size(); ++i) {
     Shape shape = fx["shapes"][i].get<Shape>();
-    ps.push_back(from_vector(fx["init"][i].get<std::vector<double>>(), shape, DType::Float64)
-                     .set_requires_grad(true));
+    ps.push_back(
+        from_vector(fx["init"][i].get<std::vector<double>>(), shape, TensorOptions(DType::Float64))
+            .set_requires_grad(true));
   }
   return ps;
 }
@@ -42,7 +43,7 @@ std::vector<Tensor> initial_params() {
 void set_grads(std::vector<Tensor>& ps, int step) {
   for (size_t i = 0; i < ps.size(); ++i)
     ps[i].set_grad(from_vector(fixture()["grads"][step][i].get<std::vector<double>>(),
-                               ps[i].sizes(), DType::Float64));
+                               ps[i].sizes(), TensorOptions(DType::Float64)));
 }
 
 Value json_to_value(const json& j) {  // kwargs from the fixture
@@ -65,8 +66,8 @@ Value json_to_value(const json& j) {  // kwargs from the fixture
 Value decode(const json& j) {
   if (j.is_object() && j.contains("tensor")) {
     Shape shape = j["shape"].get<Shape>();
-    return Value(
-        from_vector(j["tensor"].get<std::vector<double>>(), shape, dtype_from_name(j["dtype"])));
+    return Value(from_vector(j["tensor"].get<std::vector<double>>(), shape,
+                             TensorOptions(dtype_from_name(j["dtype"]))));
   }
   if (j.is_object() && j.contains("dict")) {
     Value d = Value::dict();
@@ -237,7 +238,7 @@ TEST(Optim, Errors) {
 
 TEST(LRScheduler, SchedulesMatchPyTorch) {
   for (const auto& [key, c] : fixture()["schedulers"].items()) {
-    auto p = zeros({1}, DType::Float64).set_requires_grad(true);
+    auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
     optim::SGD opt({p}, optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
     Value spec = json_to_value(c["spec"]);
     auto sched = optim::make_scheduler(spec, opt, 100, 1);
@@ -260,7 +261,7 @@ TEST(LRScheduler, SchedulesMatchPyTorch) {
     const auto momenta = c["momentum"].get<std::vector<double>>();
     for (size_t i = 0; i < lrs.size(); ++i) {
       if (i > 0) {
-        p.set_grad(zeros({1}, DType::Float64));
+        p.set_grad(zeros({1}, TensorOptions(DType::Float64)));
         opt.step();
         if (sched->needs_metric())
           sched->step(fixture()["metrics"][i - 1].get<double>());
@@ -278,11 +279,11 @@ TEST(ClipGrad, NormAndValueMatchPyTorch) {
   std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/clip_grad.json");
   const json c = json::parse(f);
   auto params = [&] {
-    std::vector<Tensor> ps{zeros({3, 4}, DType::Float64).set_requires_grad(true),
-                           zeros({5}, DType::Float64).set_requires_grad(true)};
+    std::vector<Tensor> ps{zeros({3, 4}, TensorOptions(DType::Float64)).set_requires_grad(true),
+                           zeros({5}, TensorOptions(DType::Float64)).set_requires_grad(true)};
     for (size_t i = 0; i < 2; ++i)
-      ps[i].set_grad(
-          from_vector(c["grads"][i].get<std::vector<double>>(), ps[i].sizes(), DType::Float64));
+      ps[i].set_grad(from_vector(c["grads"][i].get<std::vector<double>>(), ps[i].sizes(),
+                                 TensorOptions(DType::Float64)));
     return ps;
   };
   for (const auto& k : c["cases"]) {
@@ -300,7 +301,7 @@ TEST(ClipGrad, NormAndValueMatchPyTorch) {
   for (size_t i = 0; i < 2; ++i)
     EXPECT_EQ(ps[i].grad().to_vector(), c["value"][i].get<std::vector<double>>());
   auto bad = params();
-  bad[0].set_grad(full({3, 4}, INFINITY, DType::Float64));
+  bad[0].set_grad(full({3, 4}, INFINITY, TensorOptions(DType::Float64)));
   EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
 }
 
@@ -308,7 +309,7 @@ TEST(LRScheduler, PyTorchStateDictsLoadAndContinue) {
   // Build each scheduler fresh (as a resumed run would), load PyTorch's optimizer and scheduler
   // state after 10 steps, and continue: the learning rates equal PyTorch's from there on.
   for (const auto& [key, c] : fixture()["schedulers"].items()) {
-    auto p = zeros({1}, DType::Float64).set_requires_grad(true);
+    auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
     optim::SGD opt({p}, optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
     auto sched = optim::make_scheduler(json_to_value(c["spec"]), opt, 100, 1);
     opt.load_state_dict(decode(c["state_at_10"]["optimizer"]));
@@ -316,7 +317,7 @@ TEST(LRScheduler, PyTorchStateDictsLoadAndContinue) {
     const auto lrs = c["lr"].get<std::vector<double>>();
     ASSERT_NEAR(opt.lr(0), lrs[10], 1e-12) << key;
     for (size_t i = 11; i < lrs.size(); ++i) {
-      p.set_grad(zeros({1}, DType::Float64));
+      p.set_grad(zeros({1}, TensorOptions(DType::Float64)));
       opt.step();
       if (sched->needs_metric())
         sched->step(fixture()["metrics"][i - 1].get<double>());

@@ -17,12 +17,13 @@ TEST(Tensor, FactoriesAndMetadata) {
   EXPECT_EQ(full({2}, 7.5).to_vector(), (std::vector<double>{7.5, 7.5}));
   EXPECT_EQ(arange(5).to_vector(), (std::vector<double>{0, 1, 2, 3, 4}));
   EXPECT_EQ(arange(5).dtype(), DType::Int64);
-  EXPECT_EQ(arange(1, 2, 0.25, DType::Float64).to_vector(), (std::vector<double>{1, 1.25, 1.5, 1.75}));
+  EXPECT_EQ(arange(1, 2, 0.25, TensorOptions(DType::Float64)).to_vector(),
+            (std::vector<double>{1, 1.25, 1.5, 1.75}));
   EXPECT_EQ(ones({}).item(), 1.0);
 }
 
 TEST(Tensor, ViewsShareStorage) {
-  Tensor a = arange(6, DType::Float32).reshape({2, 3});
+  Tensor a = arange(6, TensorOptions(DType::Float32)).reshape({2, 3});
   Tensor t = a.t();
   EXPECT_EQ(t.sizes(), (Shape{3, 2}));
   EXPECT_FALSE(t.is_contiguous());
@@ -63,7 +64,7 @@ TEST(Tensor, CopyAndConvert) {
 TEST(Tensor, Print) {
   EXPECT_EQ(tensor({1, 2.5}).str(), "tensor([1.0000, 2.5000])");
   EXPECT_EQ(arange(4).reshape({2, 2}).str(), "tensor([[0, 1],\n        [2, 3]])");
-  EXPECT_EQ(ones({1}, DType::Float64).set_requires_grad(true).str(),
+  EXPECT_EQ(ones({1}, TensorOptions(DType::Float64)).set_requires_grad(true).str(),
             "tensor([1.0000], dtype=torch.float64, requires_grad=True)");
 }
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem {
 

@@ -75,7 +75,7 @@ Tensor DataLoader::allocate(const Shape& shape, DType dtype) const {
       pinning_failed_ = true;  // no CUDA to pin with: ordinary memory from now on
     }
   }
-  return empty(shape, dtype);
+  return empty(shape, TensorOptions(dtype));
 }
 
 void DataLoader::fill(const std::vector<int64_t>& idx, int64_t epoch, Tensor& inputs,

@@ -5,7 +5,7 @@
 
 #include <filesystem>
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem::data {
 

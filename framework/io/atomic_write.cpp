@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem::io {
 

@@ -17,7 +17,8 @@ BatchNormBase::BatchNormBase(const char* name, const BatchNormOptions& o)
   running_mean = register_buffer("running_mean", o.track_running_stats ? zeros({n}) : Tensor());
   running_var = register_buffer("running_var", o.track_running_stats ? ones({n}) : Tensor());
   num_batches_tracked = register_buffer(
-      "num_batches_tracked", o.track_running_stats ? scalar_tensor(0, DType::Int64) : Tensor());
+      "num_batches_tracked",
+      o.track_running_stats ? scalar_tensor(0, TensorOptions(DType::Int64)) : Tensor());
 }
 
 void BatchNormBase::reset_running_stats() {
@@ -67,7 +68,8 @@ void BatchNormBase::load_from_state_dict(StateDict& state_dict, const std::strin
   // _metadata) get it as tensor(0) instead of a missing key.
   if ((!version || *version < 2) && options.track_running_stats) {
     std::string key = prefix + "num_batches_tracked";
-    if (!state_dict.contains(key)) state_dict.insert(key, scalar_tensor(0, DType::Int64));
+    if (!state_dict.contains(key))
+      state_dict.insert(key, scalar_tensor(0, TensorOptions(DType::Int64)));
   }
   Module::load_from_state_dict(state_dict, prefix, version, missing_keys, unexpected_keys,
                                error_msgs);

@@ -1,13 +1,15 @@
 // Activations run the shared elementwise functors (kernels/common/elementwise_functors.h) through
 // the elementwise launchers, so they work on CPU and CUDA alike; each backward is the matching
-// *Backward binary functor applied to (grad, saved). softmax/log_softmax use kernels/cpu/softmax.
+// *Backward binary functor applied to (grad, saved). softmax/log_softmax have kernel families of
+// their own.
 #include "framework/ops/activation.h"
 
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/softmax.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -77,47 +79,19 @@ Tensor tanh(const Tensor& x) {
 
 namespace {
 
-// The (outer, n, inner) view of a contiguous tensor around `dim` (a 0-dim tensor is 1 x 1 x 1).
-struct Blocks {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-
-Blocks blocks_around(const Shape& sizes, int64_t dim) {
-  Blocks b;
-  for (int64_t d = 0; d < int64_t(sizes.size()); ++d) {
-    if (d < dim)
-      b.outer *= sizes[d];
-    else if (d == dim)
-      b.n = sizes[d];
-    else
-      b.inner *= sizes[d];
-  }
-  return b;
-}
-
 Tensor softmax_impl(const Tensor& x_in, int64_t dim_in, bool log, const char* name,
                     const char* backward_name) {
-  TANDEM_CHECK(x_in.device().is_cpu(), name, ": CPU tensors only for now (got ",
-               x_in.device().str(), ")");
   const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x_in.dim(), 1), name);
   // Integer inputs compute in float32, as torch.softmax's default dtype promotion.
   const Tensor x = to_floating(x_in).contiguous();
-  const Blocks b = blocks_around(x.sizes(), dim);
-  Tensor out = empty(x.sizes(), x.dtype());
-  dispatch_floating(x.dtype(), name, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::softmax_forward<T>(x.data_ptr<T>(), out.data_ptr<T>(), b.outer, b.n, b.inner,
-                                     log);
-  });
-  record(backward_name, {x}, {out}, {out}, [b, log](const TensorList& g, const TensorList& s) {
+  const kernels::Slab slab = slab_around(x.sizes(), dim);
+  Tensor out = empty(x.sizes(), x.options());
+  kernels::softmax_forward(kernel_context(x), slab, log, buffer(x), buffer(out));
+  record(backward_name, {x}, {out}, {out}, [slab, log](const TensorList& g, const TensorList& s) {
     const Tensor grad = g[0].contiguous();
     const Tensor& y = s[0];
-    Tensor gin = empty(y.sizes(), y.dtype());
-    dispatch_floating(y.dtype(), "softmax_backward", [&](auto tag) {
-      using T = typename decltype(tag)::type;
-      kernels::cpu::softmax_backward<T>(grad.data_ptr<T>(), y.data_ptr<T>(), gin.data_ptr<T>(),
-                                        b.outer, b.n, b.inner, log);
-    });
+    Tensor gin = empty(y.sizes(), y.options());
+    kernels::softmax_backward(kernel_context(y), slab, log, buffer(grad), buffer(y), buffer(gin));
     return TensorList{gin};
   });
   return out;

@@ -1,8 +1,7 @@
-// conv2d and conv_transpose2d. Both are built from three products on im2col columns (one GEMM
-// per image and group): the convolution itself, its input-gradient (col2im of W^T @ dY) and its
-// weight-gradient (dY @ cols^T). A transposed convolution's forward is a convolution's input-
-// gradient, and its gradients are the other two products with the roles swapped, so the
-// arithmetic exists once.
+// conv2d and conv_transpose2d. Both are built from the three convolution kernel families: the
+// convolution itself, its input-gradient and its weight-gradient. A transposed convolution's
+// forward is a convolution's input-gradient, and its gradients are the other two with the roles
+// swapped, so the arithmetic exists once.
 #include "framework/ops/conv.h"
 
 #include <algorithm>
@@ -12,8 +11,8 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduction.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/conv.h"
-#include "kernels/cpu/gemm.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -27,112 +26,46 @@ struct ConvParams {
   int64_t groups;
 };
 
-// Geometry of one group's image for a convolution mapping `in` (C, H, W) to `out` (., oh, ow).
-kernels::cpu::ConvGeometry geometry(int64_t channels, int64_t h, int64_t w, int64_t kh, int64_t kw,
-                                    int64_t oh, int64_t ow, const ConvParams& p) {
-  return {channels,
-          h,
-          w,
-          kh,
-          kw,
-          p.padding[0],
-          p.padding[1],
-          p.stride[0],
-          p.stride[1],
-          p.dilation[0],
-          p.dilation[1],
-          oh,
-          ow};
-}
-
 int64_t conv_out(int64_t in, int64_t k, int64_t pad, int64_t stride, int64_t dil) {
   return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
 }
 
-// y[n] = W @ im2col(x[n]) (+ bias) per group (x contiguous (N, C, H, W); w contiguous
-// (Co, C/g, kH, kW); bias contiguous (Co) or undefined). The bias is written into y first and the
-// GEMM accumulates onto it, saving a broadcast add over the whole output.
+// The kernel table's description of a convolution from x_shape (N, C, H, W) with a weight of
+// w_shape (Co, C/groups, kh, kw) to an output of oh x ow.
+kernels::Conv2dShape conv_shape(const Shape& x_shape, const Shape& w_shape, int64_t oh, int64_t ow,
+                                const ConvParams& p) {
+  return {x_shape[0],   x_shape[1],   x_shape[2],    x_shape[3],
+          w_shape[0],   w_shape[2],   w_shape[3],    oh,
+          ow,           p.groups,     p.stride[0],   p.stride[1],
+          p.padding[0], p.padding[1], p.dilation[0], p.dilation[1]};
+}
+
+// y = conv(x, w) + bias (x, w contiguous; bias contiguous or undefined).
 Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvParams& p,
                     int64_t oh, int64_t ow) {
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t Co = w.size(0), kh = w.size(2), kw = w.size(3), G = p.groups;
-  const int64_t Cg = C / G, Cog = Co / G, K = Cg * kh * kw, L = oh * ow;
-  Tensor y = empty({N, Co, oh, ow}, x.dtype());
-  const auto g = geometry(Cg, H, W, kh, kw, oh, ow, p);
-  const bool pointwise = kh == 1 && kw == 1 && p.stride == Pair{1, 1} && p.padding == Pair{0, 0};
-  dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    std::vector<T> cols(pointwise ? 0 : size_t(K * L));
-    const T* xp = x.data_ptr<T>();
-    const T* wp = w.data_ptr<T>();
-    T* yp = y.data_ptr<T>();
-    const T* bp = bias.defined() ? bias.data_ptr<T>() : nullptr;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t gi = 0; gi < G; ++gi) {
-        T* out = yp + (n * Co + gi * Cog) * L;
-        if (bp)
-          for (int64_t c = 0; c < Cog; ++c)
-            std::fill(out + c * L, out + (c + 1) * L, bp[gi * Cog + c]);
-        const T* img = xp + (n * C + gi * Cg) * H * W;
-        const T* col = img;  // a 1x1 stride-1 convolution reads the image as its own columns
-        if (!pointwise) {
-          kernels::cpu::im2col<T>(img, g, cols.data());
-          col = cols.data();
-        }
-        kernels::cpu::gemm<T>(false, false, Cog, L, K, T(1), wp + gi * Cog * K, K, col, L,
-                              bp ? T(1) : T(0), out, L);
-      }
-  });
+  Tensor y = empty({x.size(0), w.size(0), oh, ow}, x.options());
+  kernels::conv2d_forward(kernel_context(x), conv_shape(x.sizes(), w.sizes(), oh, ow, p), buffer(x),
+                          buffer(w), buffer(bias), buffer(y));
   return y;
 }
 
-// dX = col2im(W^T @ dY) per image and group; `x_shape` is the convolution input's shape.
+// The input-gradient of a convolution whose input has `x_shape`, from its output gradient gy.
 Tensor conv_input_grad(const Tensor& gy, const Tensor& w, const Shape& x_shape,
                        const ConvParams& p) {
-  const int64_t N = x_shape[0], C = x_shape[1], H = x_shape[2], W = x_shape[3];
-  const int64_t Co = w.size(0), kh = w.size(2), kw = w.size(3), G = p.groups;
-  const int64_t oh = gy.size(2), ow = gy.size(3);
-  const int64_t Cg = C / G, Cog = Co / G, K = Cg * kh * kw, L = oh * ow;
-  Tensor gx = zeros(x_shape, gy.dtype());
-  const auto g = geometry(Cg, H, W, kh, kw, oh, ow, p);
-  dispatch_floating(gy.dtype(), "conv2d_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    std::vector<T> cols(size_t(K * L));
-    const T* gyp = gy.data_ptr<T>();
-    const T* wp = w.data_ptr<T>();
-    T* gxp = gx.data_ptr<T>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t gi = 0; gi < G; ++gi) {
-        kernels::cpu::gemm<T>(true, false, K, L, Cog, T(1), wp + gi * Cog * K, K,
-                              gyp + (n * Co + gi * Cog) * L, L, T(0), cols.data(), L);
-        kernels::cpu::col2im<T>(cols.data(), g, gxp + (n * C + gi * Cg) * H * W);
-      }
-  });
+  Tensor gx = empty(x_shape, gy.options());
+  kernels::conv2d_backward_input(kernel_context(gy),
+                                 conv_shape(x_shape, w.sizes(), gy.size(2), gy.size(3), p),
+                                 buffer(gy), buffer(w), buffer(gx));
   return gx;
 }
 
-// dW = sum_n dY[n] @ im2col(x[n])^T per group; `w_shape` is (Co, C/g, kH, kW).
+// The weight-gradient (of `w_shape`) of a convolution of x, from its output gradient gy.
 Tensor conv_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape,
                         const ConvParams& p) {
-  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  const int64_t Co = w_shape[0], kh = w_shape[2], kw = w_shape[3], G = p.groups;
-  const int64_t oh = gy.size(2), ow = gy.size(3);
-  const int64_t Cg = C / G, Cog = Co / G, K = Cg * kh * kw, L = oh * ow;
-  Tensor gw = zeros(w_shape, x.dtype());
-  const auto g = geometry(Cg, H, W, kh, kw, oh, ow, p);
-  dispatch_floating(x.dtype(), "conv2d_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    std::vector<T> cols(size_t(K * L));
-    const T* xp = x.data_ptr<T>();
-    const T* gyp = gy.data_ptr<T>();
-    T* gwp = gw.data_ptr<T>();
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t gi = 0; gi < G; ++gi) {
-        kernels::cpu::im2col<T>(xp + (n * C + gi * Cg) * H * W, g, cols.data());
-        kernels::cpu::gemm<T>(false, true, Cog, K, L, T(1), gyp + (n * Co + gi * Cog) * L, L,
-                              cols.data(), L, T(1), gwp + gi * Cog * K, K);
-      }
-  });
+  Tensor gw = empty(w_shape, x.options());
+  kernels::conv2d_backward_weight(kernel_context(x),
+                                  conv_shape(x.sizes(), w_shape, gy.size(2), gy.size(3), p),
+                                  buffer(x), buffer(gy), buffer(gw));
   return gw;
 }
 
@@ -145,7 +78,7 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Tensor& b, const Co
                      const char* op, int64_t in_channels_per_group_dim) {
   TANDEM_CHECK(x.dim() == 4, op, ": expected a 4-D (N, C, H, W) input, got ", shape_str(x.sizes()));
   TANDEM_CHECK(w.dim() == 4, op, ": expected a 4-D weight, got ", shape_str(w.sizes()));
-  TANDEM_CHECK(x.device().is_cpu(), op, ": CPU tensors only for now");
+  check_same_device(op, {&x, &w, &b});
   TANDEM_CHECK(x.dtype() == w.dtype(), op, ": input (", dtype_name(x.dtype()), ") and weight (",
                dtype_name(w.dtype()), ") must have the same dtype");
   TANDEM_CHECK(p.groups > 0, op, ": non-positive groups is not supported");

@@ -17,18 +17,20 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   if (!training || p == 0 || x.numel() == 0) return x;
   if (p == 1) return x * 0.0;
   const double scale = 1.0 / (1.0 - p);
-  Tensor mask = empty(x.sizes(), x.dtype());
+  // The mask is drawn on the host from tandem's generator (so a run draws the same numbers on
+  // every device) and moved to x's device.
+  Tensor mask = empty(x.sizes(), TensorOptions(x.dtype()));
   dispatch_floating(x.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* m = mask.data_ptr<T>();
     const float keep = float(1.0 - p);
     for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform_float() < keep ? T(scale) : T(0);
   });
-  const Tensor xm = x.to(mask.device());
+  mask = mask.to(x.device());
   Tensor out;
   {
     NoGradGuard no_grad;
-    out = mul(xm, mask);
+    out = mul(x, mask);
   }
   record("NativeDropoutBackward0", {x}, {out}, {mask},
          [](const TensorList& g, const TensorList& s) { return TensorList{g[0] * s[0]}; });

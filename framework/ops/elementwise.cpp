@@ -1,6 +1,6 @@
-// Broadcasting elementwise ops: shape/dtype/device checks here, arithmetic in the kernels
-// (kernels/cpu or kernels/cuda, sharing kernels/common/elementwise_functors.h), and each op's
-// backward next to its forward.
+// Broadcasting elementwise ops: shape/dtype/device checks here, arithmetic in the kernel table's
+// elementwise families (whose backends share kernels/common/elementwise_functors.h), and each
+// op's backward next to its forward.
 #include "framework/ops/elementwise.h"
 
 #include <cmath>
@@ -10,8 +10,8 @@
 #include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/reduction.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/elementwise.h"
-#include "kernels/cuda/elementwise.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -36,72 +36,28 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
   return out;
 }
 
-namespace {
-
-// Strides that read `t` as if broadcast to `shape` (0 along broadcast dims).
-Shape strides_for(const Tensor& t, const Shape& shape) {
-  Shape st(shape.size(), 0);
-  const size_t lead = shape.size() - size_t(t.dim());
-  for (size_t i = 0; i < size_t(t.dim()); ++i) st[lead + i] = t.sizes()[i] == 1 ? 0 : t.strides()[i];
-  return st;
-}
-
-void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
-  TANDEM_CHECK(a.device() == b.device(), op, ": expected all tensors to be on the same device, but found ",
-               a.device().str(), " and ", b.device().str());
-}
-
-}  // namespace
-
 // The launchers activation.cpp shares (see elementwise_kernels.h).
 namespace ops_detail {
 
 Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char* name) {
-  Tensor out = empty(x.sizes(), TensorOptions(x.dtype()).with_device(x.device()));
-  auto call = [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (x.is_cuda()) {
-      if constexpr (std::is_floating_point_v<T>)
-        kernels::cuda::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
-                                static_cast<T*>(out.raw_data()), out.strides());
-      else TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
-    } else {
-      kernels::cpu::unary<T>(op, params, x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
-                             static_cast<T*>(out.raw_data()), out.strides());
-    }
-  };
-  switch (x.dtype()) {
-    case DType::Float32: call(type_tag<float>{}); break;
-    case DType::Float64: call(type_tag<double>{}); break;
-    case DType::Int64: call(type_tag<int64_t>{}); break;
-    case DType::Int32: call(type_tag<int32_t>{}); break;
-    default: throw_not_arithmetic(name, x.dtype());
-  }
+  if (!(is_compute_floating(x.dtype()) || x.dtype() == DType::Int64 || x.dtype() == DType::Int32))
+    throw_not_arithmetic(name, x.dtype());
+  Tensor out = empty(x.sizes(), x.options());
+  kernels::unary(kernel_context(x), op, params, x.sizes(), strided(out), strided(x));
   return out;
 }
 
-Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpParams& params, const char* name) {
-  check_same_device(a_in, b_in, name);
+Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpParams& params,
+                  const char* name) {
+  check_same_device(name, {&a_in, &b_in});
   const DType dt = promote_types(a_in.dtype(), b_in.dtype());
+  dispatch_arithmetic(dt, name, [](auto) {});  // a clear error for half/bool before any work
   const Tensor a = a_in.dtype() == dt ? a_in : a_in.to(dt);
   const Tensor b = b_in.dtype() == dt ? b_in : b_in.to(dt);
   const Shape shape = broadcast_shapes(a.sizes(), b.sizes());
-  Tensor out = empty(shape, TensorOptions(dt).with_device(a.device()));
-  const Shape sa = strides_for(a, shape), sb = strides_for(b, shape);
-  dispatch_arithmetic(dt, name, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (a.is_cuda()) {
-      if constexpr (std::is_floating_point_v<T>)
-        kernels::cuda::binary<T>(op, params, shape, static_cast<const T*>(a.raw_data()), sa,
-                                 static_cast<const T*>(b.raw_data()), sb, static_cast<T*>(out.raw_data()),
-                                 out.strides());
-      else TANDEM_FAIL(name, ": CUDA supports float32/float64 only");
-    } else {
-      kernels::cpu::binary<T>(op, params, shape, static_cast<const T*>(a.raw_data()), sa,
-                              static_cast<const T*>(b.raw_data()), sb, static_cast<T*>(out.raw_data()),
-                              out.strides());
-    }
-  });
+  Tensor out = empty(shape, a.options());
+  kernels::binary(kernel_context(a), op, params, shape, strided(out), strided_as(a, shape),
+                  strided_as(b, shape));
   return out;
 }
 
@@ -113,19 +69,15 @@ using ops_detail::run_binary;
 using ops_detail::run_unary;
 
 Tensor run_compare(const Tensor& a_in, const Tensor& b_in, CompareOp op, const char* name) {
-  check_same_device(a_in, b_in, name);
-  TANDEM_CHECK(a_in.device().is_cpu(), name, ": comparisons run on the CPU only");
+  check_same_device(name, {&a_in, &b_in});
   const DType dt = promote_types(a_in.dtype(), b_in.dtype());
   const DType work = dt == DType::Bool ? DType::UInt8 : dt;
+  dispatch_arithmetic(work, name, [](auto) {});
   const Tensor a = a_in.to(work), b = b_in.to(work);
   const Shape shape = broadcast_shapes(a.sizes(), b.sizes());
-  Tensor out = empty(shape, DType::Bool);
-  dispatch_arithmetic(work, name, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::compare<T>(op, shape, static_cast<const T*>(a.raw_data()), strides_for(a, shape),
-                             static_cast<const T*>(b.raw_data()), strides_for(b, shape),
-                             out.data_ptr<bool>(), out.strides());
-  });
+  Tensor out = empty(shape, TensorOptions(DType::Bool, a.device()));
+  kernels::compare(kernel_context(a), op, shape, strided(out), strided_as(a, shape),
+                   strided_as(b, shape));
   return out;
 }
 
@@ -137,7 +89,7 @@ Tensor grad_binary(const Tensor& g, const Tensor& saved, BinaryOp op, const OpPa
 // x == 0 and e >= 0, where d(x^e)/de is defined as 0.
 Tensor logical_and_zero_mask(const Tensor& x, const Tensor& e) {
   Tensor both = eq(x, zeros_like(x)).to(DType::Int64) + ge(e, zeros_like(e)).to(DType::Int64);
-  return eq(both, scalar_tensor(2, DType::Int64));
+  return eq(both, full_like(both, 2));
 }
 
 OpParams alpha_param(double alpha) {
@@ -154,8 +106,10 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
   TANDEM_CHECK(lead >= 0, "sum_to: cannot reduce ", shape_str(t.sizes()), " to ", shape_str(shape));
   Shape dims;
   for (int64_t d = 0; d < t.dim(); ++d) {
-    if (d < lead) dims.push_back(d);
-    else if (shape[d - lead] == 1 && t.sizes()[d] != 1) dims.push_back(d);
+    if (d < lead)
+      dims.push_back(d);
+    else if (shape[d - lead] == 1 && t.sizes()[d] != 1)
+      dims.push_back(d);
   }
   Tensor r = dims.empty() ? t : sum(t, dims, /*keepdim=*/true);
   return r.reshape(shape);
@@ -164,18 +118,20 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
 Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = run_binary(a, b, BinaryOp::Add, alpha_param(alpha), "add");
   Shape sa = a.sizes(), sb = b.sizes();
-  record("AddBackward0", {a, b}, {out}, {}, [sa, sb, alpha](const TensorList& g, const TensorList&) {
-    return TensorList{sum_to(g[0], sa), sum_to(alpha == 1.0 ? g[0] : g[0] * alpha, sb)};
-  });
+  record("AddBackward0", {a, b}, {out}, {},
+         [sa, sb, alpha](const TensorList& g, const TensorList&) {
+           return TensorList{sum_to(g[0], sa), sum_to(alpha == 1.0 ? g[0] : g[0] * alpha, sb)};
+         });
   return out;
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = run_binary(a, b, BinaryOp::Sub, alpha_param(alpha), "sub");
   Shape sa = a.sizes(), sb = b.sizes();
-  record("SubBackward0", {a, b}, {out}, {}, [sa, sb, alpha](const TensorList& g, const TensorList&) {
-    return TensorList{sum_to(g[0], sa), sum_to(g[0] * -alpha, sb)};
-  });
+  record("SubBackward0", {a, b}, {out}, {},
+         [sa, sb, alpha](const TensorList& g, const TensorList&) {
+           return TensorList{sum_to(g[0], sa), sum_to(g[0] * -alpha, sb)};
+         });
   return out;
 }
 
@@ -207,7 +163,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 
 Tensor neg(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Neg, {}, "neg");
-  record("NegBackward0", {a}, {out}, {}, [](const TensorList& g, const TensorList&) { return TensorList{-g[0]}; });
+  record("NegBackward0", {a}, {out}, {},
+         [](const TensorList& g, const TensorList&) { return TensorList{-g[0]}; });
   return out;
 }
 
@@ -235,25 +192,22 @@ Tensor pow(const Tensor& a, const Tensor& exponent) {
 
 Tensor exp(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Exp, {}, "exp");
-  record("ExpBackward0", {a}, {out}, {out}, [](const TensorList& g, const TensorList& s) {
-    return TensorList{g[0] * s[0]};
-  });
+  record("ExpBackward0", {a}, {out}, {out},
+         [](const TensorList& g, const TensorList& s) { return TensorList{g[0] * s[0]}; });
   return out;
 }
 
 Tensor log(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Log, {}, "log");
-  record("LogBackward0", {a}, {out}, {a}, [](const TensorList& g, const TensorList& s) {
-    return TensorList{g[0] / s[0]};
-  });
+  record("LogBackward0", {a}, {out}, {a},
+         [](const TensorList& g, const TensorList& s) { return TensorList{g[0] / s[0]}; });
   return out;
 }
 
 Tensor sqrt(const Tensor& a) {
   Tensor out = run_unary(a, UnaryOp::Sqrt, {}, "sqrt");
-  record("SqrtBackward0", {a}, {out}, {out}, [](const TensorList& g, const TensorList& s) {
-    return TensorList{g[0] / (s[0] * 2.0)};
-  });
+  record("SqrtBackward0", {a}, {out}, {out},
+         [](const TensorList& g, const TensorList& s) { return TensorList{g[0] / (s[0] * 2.0)}; });
   return out;
 }
 
@@ -282,37 +236,34 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor out = run_binary(a, b, BinaryOp::Maximum, {}, "maximum");
   Shape sa = a.sizes(), sb = b.sizes();
-  record("MaximumBackward0", {a, b}, {out}, {a, b}, [sa, sb](const TensorList& g, const TensorList& s) {
-    // Ties split the gradient evenly, as PyTorch.
-    const Tensor& x = s[0];
-    const Tensor& y = s[1];
-    Tensor half = g[0] * 0.5;
-    Tensor ga = where(gt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
-    Tensor gb = where(lt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
-    return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
-  });
+  record("MaximumBackward0", {a, b}, {out}, {a, b},
+         [sa, sb](const TensorList& g, const TensorList& s) {
+           // Ties split the gradient evenly, as PyTorch.
+           const Tensor& x = s[0];
+           const Tensor& y = s[1];
+           Tensor half = g[0] * 0.5;
+           Tensor ga = where(gt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
+           Tensor gb = where(lt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
+           return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
+         });
   return out;
 }
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   TANDEM_CHECK(condition.dtype() == DType::Bool, "where: condition must be a bool tensor");
-  TANDEM_CHECK(a.device().is_cpu() && b.device().is_cpu(), "where: CPU only");
+  check_same_device("where", {&condition, &a, &b});
   const DType dt = promote_types(a.dtype(), b.dtype());
   const Tensor x = a.to(dt), y = b.to(dt);
   const Shape shape = broadcast_shapes(broadcast_shapes(condition.sizes(), x.sizes()), y.sizes());
-  Tensor out = empty(shape, dt);
-  dispatch_all(dt, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::where<T>(shape, condition.data_ptr<bool>(), strides_for(condition, shape),
-                           static_cast<const T*>(x.raw_data()), strides_for(x, shape),
-                           static_cast<const T*>(y.raw_data()), strides_for(y, shape),
-                           static_cast<T*>(out.raw_data()), out.strides());
-  });
+  Tensor out = empty(shape, x.options());
+  kernels::where(kernel_context(x), shape, strided(out), strided_as(condition, shape),
+                 strided_as(x, shape), strided_as(y, shape));
   Shape sa = a.sizes(), sb = b.sizes();
-  record("WhereBackward0", {a, b}, {out}, {condition}, [sa, sb](const TensorList& g, const TensorList& s) {
-    Tensor z = zeros_like(g[0]);
-    return TensorList{sum_to(where(s[0], g[0], z), sa), sum_to(where(s[0], z, g[0]), sb)};
-  });
+  record("WhereBackward0", {a, b}, {out}, {condition},
+         [sa, sb](const TensorList& g, const TensorList& s) {
+           Tensor z = zeros_like(g[0]);
+           return TensorList{sum_to(where(s[0], g[0], z), sa), sum_to(where(s[0], z, g[0]), sb)};
+         });
   return out;
 }
 

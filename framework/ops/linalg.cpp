@@ -1,4 +1,4 @@
-// Matrix products. Every product is one batched GEMM (kernels/cpu/gemm, OpenBLAS) on 3-D strided
+// Matrix products. Every product is one batched GEMM (the `gemm` kernel family) on 3-D strided
 // operands: a matrix whose rows or columns are contiguous (incl. a transposed view, or a batch
 // broadcast with stride 0) is passed as is with the transpose flag, so views need no copy.
 // matmul reduces torch.matmul's cases to mm / bmm on views, whose backward sums broadcasts.
@@ -10,7 +10,8 @@
 #include "framework/ops/reduction.h"
 #include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/gemm.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -40,7 +41,7 @@ GemmOperand gemm_operand(const Tensor& m) {
 }
 
 void check_matmul_dtypes(const Tensor& a, const Tensor& b, const char* op) {
-  TANDEM_CHECK(a.device().is_cpu() && b.device().is_cpu(), op, ": CPU tensors only for now");
+  check_same_device(op, {&a, &b});
   TANDEM_CHECK(a.dtype() == b.dtype(), "expected scalar type ", scalar_type_name(a.dtype()),
                " but found ", scalar_type_name(b.dtype()));
   TANDEM_CHECK(is_floating(a.dtype()), "\"addmm_impl_cpu_\" not implemented for '",
@@ -51,7 +52,7 @@ void check_matmul_dtypes(const Tensor& a, const Tensor& b, const char* op) {
 // output row starts as the bias and GEMM accumulates onto it (beta = 1): addmm in one pass.
 Tensor bmm_kernel(const Tensor& a, const Tensor& b, const Tensor& bias = {}) {
   const int64_t batch = a.size(0), n = a.size(1), k = a.size(2), p = b.size(2);
-  Tensor out = empty({batch, n, p}, a.dtype());
+  Tensor out = empty({batch, n, p}, a.options());
   if (out.numel() == 0) return out;
   if (bias.defined()) {
     NoGradGuard no_grad;
@@ -61,16 +62,24 @@ Tensor bmm_kernel(const Tensor& a, const Tensor& b, const Tensor& bias = {}) {
   }
   if (k == 0) return out;
   const GemmOperand ga = gemm_operand(a), gb = gemm_operand(b);
-  dispatch_floating(a.dtype(), "matmul", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* pa = static_cast<const T*>(ga.t.raw_data());
-    const T* pb = static_cast<const T*>(gb.t.raw_data());
-    T* pc = out.data_ptr<T>();
-    const T beta = bias.defined() ? T(1) : T(0);
-    for (int64_t i = 0; i < batch; ++i)
-      kernels::cpu::gemm<T>(ga.trans, gb.trans, n, p, k, T(1), pa + i * ga.batch_stride, ga.ld,
-                            pb + i * gb.batch_stride, gb.ld, beta, pc + i * n * p, p);
-  });
+  kernels::GemmShape shape;
+  shape.trans_a = ga.trans;
+  shape.trans_b = gb.trans;
+  shape.m = n;
+  shape.n = p;
+  shape.k = k;
+  shape.lda = ga.ld;
+  shape.ldb = gb.ld;
+  shape.ldc = p;
+  shape.stride_a = ga.batch_stride;
+  shape.stride_b = gb.batch_stride;
+  shape.stride_c = n * p;
+  shape.batch = batch;
+  shape.beta = bias.defined() ? 1.0 : 0.0;
+  // The operands are strided matrices (leading dims and batch strides in `shape`), so they are
+  // passed by base address rather than through buffer(), which requires contiguity.
+  kernels::gemm(kernel_context(out), shape, {ga.t.raw_data(), a.dtype()},
+                {gb.t.raw_data(), b.dtype()}, buffer(out));
   return out;
 }
 
@@ -115,6 +124,7 @@ namespace {
 // bias + a @ b for 2-D a, b and 1-D bias (linear's fused form), differentiable.
 Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b) {
   check_matmul_dtypes(a, b, "addmm");
+  check_same_device("addmm", {&bias, &a});
   TANDEM_CHECK(bias.dtype() == a.dtype(), "expected scalar type ", scalar_type_name(a.dtype()),
                " but found ", scalar_type_name(bias.dtype()));
   TANDEM_CHECK(bias.dim() == 1 && bias.size(0) == b.size(1), "linear: bias of shape ",

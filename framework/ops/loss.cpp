@@ -1,6 +1,6 @@
-// Losses (reference §6.3). nll_loss runs kernels/cpu/loss on the (N, C, inner) layout and records
-// its own backward; cross_entropy is log_softmax + nll_loss plus the label-smoothing term written
-// with differentiable ops; mse_loss is composed of elementwise ops and reductions.
+// Losses (reference §6.3). nll_loss runs the nll kernel families on the (N, C, inner) layout and
+// records its own backward; cross_entropy is log_softmax + nll_loss plus the label-smoothing term
+// written with differentiable ops; mse_loss is composed of elementwise ops and reductions.
 #include "framework/ops/loss.h"
 
 #include <cmath>
@@ -11,7 +11,8 @@
 #include "framework/ops/reduction.h"
 #include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/loss.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -61,8 +62,10 @@ ClassLayout class_layout(const Tensor& input, const Tensor& target) {
   return l;
 }
 
+// Every target must be a class index or ignore_index. The targets are read on the host (a CUDA
+// target is copied; PyTorch checks with a device-side assert instead).
 void check_targets(const Tensor& target, int64_t c, int64_t ignore_index) {
-  const Tensor t = target.contiguous();
+  const Tensor t = target.cpu().contiguous();
   const int64_t* p = t.data_ptr<int64_t>();
   for (int64_t i = 0; i < t.numel(); ++i)
     TANDEM_CHECK(p[i] == ignore_index || (p[i] >= 0 && p[i] < c), "Target ", p[i],
@@ -78,22 +81,26 @@ Tensor class_weight(const Tensor& weight, int64_t c, DType dt) {
   return weight.detach().to(dt).contiguous();
 }
 
-// Sum of w[t] over non-ignored targets (their count without weights): the 'mean' denominator.
-double total_weight(const Tensor& target, const Tensor& weight, int64_t ignore_index) {
-  const std::vector<double> w = weight.defined() ? weight.to_vector() : std::vector<double>{};
-  const Tensor t = target.contiguous();
-  const int64_t* p = t.data_ptr<int64_t>();
-  double total = 0;
-  for (int64_t i = 0; i < t.numel(); ++i)
-    if (p[i] != ignore_index) total += weight.defined() ? w[size_t(p[i])] : 1.0;
-  return total;
+// The per-sample losses -w[t] * lp[t] and weights w[t] (0 where ignored), without autograd.
+// sum(sample_weight) is 'mean's denominator: the total weight of the non-ignored targets.
+struct NllParts {
+  Tensor losses, sample_weight;
+};
+
+NllParts nll_parts(const Tensor& lp, const Tensor& target, const Tensor& weight,
+                   const ClassLayout& l, int64_t ignore_index) {
+  NllParts parts{empty(target.sizes(), lp.options()), empty(target.sizes(), lp.options())};
+  kernels::nll_forward(kernel_context(lp), {l.n, l.c, l.inner}, ignore_index, buffer(lp),
+                       buffer(target), buffer(weight), buffer(parts.losses),
+                       buffer(parts.sample_weight));
+  return parts;
 }
 
 }  // namespace
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight_in,
                 Reduction reduction, int64_t ignore_index) {
-  TANDEM_CHECK(log_probs.device().is_cpu(), "nll_loss: CPU tensors only for now");
+  check_same_device("nll_loss", {&log_probs, &target, &weight_in});
   const ClassLayout l = class_layout(log_probs, target);
   TANDEM_CHECK(is_floating(log_probs.dtype()), "nll_loss: expected a floating-point input, got ",
                dtype_name(log_probs.dtype()));
@@ -101,23 +108,16 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
   const Tensor weight = class_weight(weight_in, l.c, log_probs.dtype());
   const Tensor lp = log_probs.contiguous();
   const Tensor tgt = target.contiguous();
-  Tensor losses = empty(target.sizes(), lp.dtype());
-  Tensor sample_w = empty(target.sizes(), lp.dtype());
-  dispatch_floating(lp.dtype(), "nll_loss", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::nll_forward<T>(lp.data_ptr<T>(), tgt.data_ptr<int64_t>(),
-                                 weight.defined() ? weight.data_ptr<T>() : nullptr, l.n, l.c,
-                                 l.inner, ignore_index, losses.data_ptr<T>(),
-                                 sample_w.data_ptr<T>());
-  });
-  const double total = total_weight(tgt, weight, ignore_index);
-  Tensor out;
-  if (reduction == Reduction::None)
-    out = losses;
-  else if (reduction == Reduction::Sum)
-    out = sum(losses);
-  else
-    out = sum(losses) / total;  // all targets ignored: 0 / 0 = nan, as PyTorch
+  const NllParts parts = nll_parts(lp, tgt, weight, l, ignore_index);
+  Tensor out, total;
+  if (reduction == Reduction::None) {
+    out = parts.losses;
+  } else if (reduction == Reduction::Sum) {
+    out = sum(parts.losses);
+  } else {
+    total = sum(parts.sample_weight);
+    out = sum(parts.losses) / total;  // all targets ignored: 0 / 0 = nan, as PyTorch
+  }
   const Shape in_shape = lp.sizes(), tgt_shape = target.sizes();
   record("NllLossBackward0", {log_probs}, {out}, {tgt, weight},
          [l, in_shape, tgt_shape, reduction, total, ignore_index](const TensorList& g,
@@ -128,13 +128,9 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
            per_sample = per_sample.contiguous();
            const Tensor& tgt = s[0];
            const Tensor& w = s[1];
-           Tensor gin = zeros(in_shape, per_sample.dtype());
-           dispatch_floating(gin.dtype(), "nll_loss_backward", [&](auto tag) {
-             using T = typename decltype(tag)::type;
-             kernels::cpu::nll_backward<T>(per_sample.data_ptr<T>(), tgt.data_ptr<int64_t>(),
-                                           w.defined() ? w.data_ptr<T>() : nullptr, l.n, l.c,
-                                           l.inner, ignore_index, gin.data_ptr<T>());
-           });
+           Tensor gin = zeros(in_shape, per_sample.options());
+           kernels::nll_backward(kernel_context(gin), {l.n, l.c, l.inner}, ignore_index,
+                                 buffer(per_sample), buffer(tgt), buffer(w), buffer(gin));
            return TensorList{gin};
          });
   return out;
@@ -162,7 +158,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
     weighted = lp * weight.reshape(wshape);
   }
   Tensor smooth = -sum(weighted, {class_dim});
-  const Tensor ignored = eq(target, scalar_tensor(double(ignore_index), DType::Int64));
+  const Tensor ignored =
+      eq(target, scalar_tensor(double(ignore_index), TensorOptions(DType::Int64, target.device())));
   smooth = where(ignored, zeros_like(smooth), smooth);
   Tensor ret;
   if (reduction == Reduction::None)
@@ -170,7 +167,9 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
   else if (reduction == Reduction::Sum)
     ret = sum(smooth);
   else
-    ret = sum(smooth) / total_weight(target, weight, ignore_index);
+    ret = sum(smooth) / sum(nll_parts(lp.detach().contiguous(), target.contiguous(), weight,
+                                      class_layout(lp, target), ignore_index)
+                                .sample_weight);
   return nll * (1.0 - label_smoothing) + ret * (label_smoothing / double(c));
 }
 

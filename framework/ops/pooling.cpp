@@ -1,15 +1,16 @@
-// Pooling ops: shape rules and autograd; the loops are in kernels/cpu/pooling.
+// Pooling ops: shape rules and autograd; the loops are the pooling kernel families.
 #include "framework/ops/pooling.h"
 
 #include "framework/autograd/node.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/pooling.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
 using autograd::record;
 using autograd::TensorList;
-using kernels::cpu::PoolGeometry;
+using kernels::PoolGeometry;
 
 namespace {
 
@@ -33,7 +34,6 @@ struct Planes {
 Planes as_planes(const Tensor& input, const char* op) {
   TANDEM_CHECK(input.dim() == 3 || input.dim() == 4, op, ": expected 3D or 4D input, got ",
                shape_str(input.sizes()));
-  TANDEM_CHECK(input.device().is_cpu(), op, ": CPU tensors only for now");
   Planes p;
   p.x = input.contiguous();
   p.lead.assign(input.sizes().begin(), input.sizes().end() - 2);
@@ -75,23 +75,16 @@ Tensor max_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, Pair d
                shape_str(input.sizes()));
   const PoolGeometry g{p.planes,  p.h,       p.w,        oh,         ow,          k[0],       k[1],
                        stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1]};
-  Tensor out = empty(out_shape(p, oh, ow), input.dtype());
-  Tensor indices = empty(out.sizes(), DType::Int64);
-  dispatch_floating(input.dtype(), "max_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::max_pool2d<T>(p.x.data_ptr<T>(), g, out.data_ptr<T>(),
-                                indices.data_ptr<int64_t>());
-  });
+  Tensor out = empty(out_shape(p, oh, ow), input.options());
+  Tensor indices = empty(out.sizes(), TensorOptions(DType::Int64, input.device()));
+  kernels::max_pool2d_forward(kernel_context(input), g, buffer(p.x), buffer(out), buffer(indices));
   const Shape in_shape = input.sizes();
   record("MaxPool2DWithIndicesBackward0", {input}, {out}, {indices},
          [g, in_shape](const TensorList& gr, const TensorList& s) {
            Tensor go = gr[0].contiguous();
-           Tensor gi = zeros(in_shape, go.dtype());
-           dispatch_floating(go.dtype(), "max_pool2d_backward", [&](auto tag) {
-             using T = typename decltype(tag)::type;
-             kernels::cpu::max_pool2d_backward<T>(go.data_ptr<T>(), s[0].data_ptr<int64_t>(), g,
-                                                  gi.data_ptr<T>());
-           });
+           Tensor gi = zeros(in_shape, go.options());
+           kernels::max_pool2d_backward(kernel_context(go), g, buffer(go), buffer(s[0]),
+                                        buffer(gi));
            return TensorList{gi};
          });
   return out;
@@ -108,21 +101,16 @@ Tensor avg_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, bool c
                shape_str(input.sizes()));
   const PoolGeometry g{p.planes,  p.h,       p.w,        oh,         ow, k[0], k[1],
                        stride[0], stride[1], padding[0], padding[1], 1,  1};
-  Tensor out = empty(out_shape(p, oh, ow), input.dtype());
-  dispatch_floating(input.dtype(), "avg_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::avg_pool2d<T>(p.x.data_ptr<T>(), g, count_include_pad, out.data_ptr<T>());
-  });
+  Tensor out = empty(out_shape(p, oh, ow), input.options());
+  kernels::avg_pool2d_forward(kernel_context(input), g, count_include_pad, buffer(p.x),
+                              buffer(out));
   const Shape in_shape = input.sizes();
   record("AvgPool2DBackward0", {input}, {out}, {},
          [g, in_shape, count_include_pad](const TensorList& gr, const TensorList&) {
            Tensor go = gr[0].contiguous();
-           Tensor gi = zeros(in_shape, go.dtype());
-           dispatch_floating(go.dtype(), "avg_pool2d_backward", [&](auto tag) {
-             using T = typename decltype(tag)::type;
-             kernels::cpu::avg_pool2d_backward<T>(go.data_ptr<T>(), g, count_include_pad,
-                                                  gi.data_ptr<T>());
-           });
+           Tensor gi = zeros(in_shape, go.options());
+           kernels::avg_pool2d_backward(kernel_context(go), g, count_include_pad, buffer(go),
+                                        buffer(gi));
            return TensorList{gi};
          });
   return out;
@@ -133,20 +121,14 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Pair output_size) {
   TANDEM_CHECK(output_size[0] > 0 && output_size[1] > 0,
                "adaptive_avg_pool2d: output size must be positive");
   const PoolGeometry g{p.planes, p.h, p.w, output_size[0], output_size[1], 0, 0, 0, 0, 0, 0, 1, 1};
-  Tensor out = empty(out_shape(p, output_size[0], output_size[1]), input.dtype());
-  dispatch_floating(input.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::adaptive_avg_pool2d<T>(p.x.data_ptr<T>(), g, out.data_ptr<T>());
-  });
+  Tensor out = empty(out_shape(p, output_size[0], output_size[1]), input.options());
+  kernels::adaptive_avg_pool2d_forward(kernel_context(input), g, buffer(p.x), buffer(out));
   const Shape in_shape = input.sizes();
   record("AdaptiveAvgPool2DBackward0", {input}, {out}, {},
          [g, in_shape](const TensorList& gr, const TensorList&) {
            Tensor go = gr[0].contiguous();
-           Tensor gi = zeros(in_shape, go.dtype());
-           dispatch_floating(go.dtype(), "adaptive_avg_pool2d_backward", [&](auto tag) {
-             using T = typename decltype(tag)::type;
-             kernels::cpu::adaptive_avg_pool2d_backward<T>(go.data_ptr<T>(), g, gi.data_ptr<T>());
-           });
+           Tensor gi = zeros(in_shape, go.options());
+           kernels::adaptive_avg_pool2d_backward(kernel_context(go), g, buffer(go), buffer(gi));
            return TensorList{gi};
          });
   return out;

@@ -8,8 +8,8 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/index.h"
-#include "kernels/cpu/reduce.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -52,49 +52,23 @@ int64_t reduced_count(const Shape& sizes, const Shape& dims) {
   return n;
 }
 
-// Sum without autograd, into a tensor of `out_dtype` with keepdim shape.
-Tensor sum_kernel(const Tensor& x_in, const Shape& dims, DType out_dtype) {
-  Tensor x = x_in.is_cuda() ? x_in.cpu() : x_in;
-  const Shape keep = kept_shape(x.sizes(), dims);
-  Shape out_strides = contiguous_strides(keep);
-  for (int64_t d : dims) out_strides[d] = 0;
-  const bool integral = !is_floating(x.dtype());
-  Tensor acc = zeros(keep, integral ? DType::Int64 : DType::Float64);
-  dispatch_all(x.dtype(), [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
-      TANDEM_FAIL("sum: not implemented for ", dtype_name(x.dtype()));
-    } else if constexpr (std::is_floating_point_v<T>) {
-      kernels::cpu::sum_into<T, double>(x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(),
-                                        acc.data_ptr<double>(), out_strides);
-    } else {
-      kernels::cpu::sum_into<T, int64_t>(x.sizes(), static_cast<const T*>(x.raw_data()),
-                                         x.strides(), acc.data_ptr<int64_t>(), out_strides);
-    }
-  });
-  return acc.to(x_in.device(), out_dtype);
+// Sum without autograd, into a tensor of `out_dtype` with keepdim shape, on x's device.
+Tensor sum_kernel(const Tensor& x, const Shape& dims, DType out_dtype) {
+  if (x.dtype() == DType::Float16 || x.dtype() == DType::BFloat16)
+    TANDEM_FAIL("sum: not implemented for ", dtype_name(x.dtype()));
+  Tensor out = empty(kept_shape(x.sizes(), dims), TensorOptions(out_dtype, x.device()));
+  kernels::sum_reduce(kernel_context(x), x.sizes(), strided(x), dims, buffer(out));
+  return out;
 }
 
 // Max over `dims` without autograd, keepdim shape, same dtype (NaN propagates).
-Tensor max_kernel(const Tensor& x_in, const Shape& dims, const char* op) {
-  TANDEM_CHECK(x_in.device().is_cpu(), op, ": CPU tensors only for now");
+Tensor max_kernel(const Tensor& x, const Shape& dims, const char* op) {
   for (int64_t d : dims)
-    TANDEM_CHECK(x_in.sizes()[d] != 0, op, "(): Expected reduction dim ", d,
+    TANDEM_CHECK(x.sizes()[d] != 0, op, "(): Expected reduction dim ", d,
                  " to have non-zero size.");
-  const Tensor& x = x_in;
-  const Shape keep = kept_shape(x.sizes(), dims);
-  Shape out_strides = contiguous_strides(keep);
-  for (int64_t d : dims) out_strides[d] = 0;
-  Tensor out = empty(keep, x.dtype());
-  dispatch_arithmetic(x.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* o = out.data_ptr<T>();
-    std::fill(o, o + out.numel(),
-              std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                   : std::numeric_limits<T>::lowest());
-    kernels::cpu::max_into<T>(x.sizes(), static_cast<const T*>(x.raw_data()), x.strides(), o,
-                              out_strides);
-  });
+  dispatch_arithmetic(x.dtype(), op, [](auto) {});
+  Tensor out = empty(kept_shape(x.sizes(), dims), x.options());
+  kernels::max_reduce(kernel_context(x), x.sizes(), strided(x), dims, buffer(out));
   return out;
 }
 
@@ -111,30 +85,24 @@ Tensor evenly_distribute_backward(const Tensor& g, const Tensor& x, const Tensor
   Shape dims;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (keep[d] == 1 && x.sizes()[d] != 1) dims.push_back(d);
-  const Tensor count = dims.empty() ? ones(keep, x.dtype()) : sum(mask, dims, /*keepdim=*/true);
+  const Tensor count = dims.empty() ? ones(keep, x.options()) : sum(mask, dims, /*keepdim=*/true);
   return mask * (g.reshape(keep) / count);
 }
 
 // max along one dim without autograd: (values, indices) with keepdim shape.
 std::pair<Tensor, Tensor> max_along_dim(const Tensor& x_in, int64_t dim, const char* op) {
-  TANDEM_CHECK(x_in.device().is_cpu(), op, ": CPU tensors only for now");
   const Tensor x = x_in.contiguous();
   Shape sizes = x.sizes();
   if (sizes.empty()) sizes = {1};
   TANDEM_CHECK(sizes[dim] != 0, op, "(): Expected reduction dim ", dim, " to have non-zero size.");
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= sizes[d];
-  for (int64_t d = dim + 1; d < int64_t(sizes.size()); ++d) inner *= sizes[d];
+  dispatch_arithmetic(x.dtype(), op, [](auto) {});
   Shape keep = sizes;
   keep[dim] = 1;
   if (x.dim() == 0) keep = {};
-  Tensor values = empty(keep, x.dtype());
-  Tensor indices = empty(keep, DType::Int64);
-  dispatch_arithmetic(x.dtype(), op, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    kernels::cpu::max_along<T>(static_cast<const T*>(x.raw_data()), outer, sizes[dim], inner,
-                               values.data_ptr<T>(), indices.data_ptr<int64_t>());
-  });
+  Tensor values = empty(keep, x.options());
+  Tensor indices = empty(keep, TensorOptions(DType::Int64, x.device()));
+  kernels::max_along(kernel_context(x), slab_around(sizes, dim), buffer(x), buffer(values),
+                     buffer(indices));
   return {values, indices};
 }
 
@@ -229,18 +197,12 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim_in, bool keepdim) {
   record("MaxBackward0", {x}, {values}, {indices},
          [in_shape, dim](const TensorList& g, const TensorList& s) {
            // The gradient goes to the index that produced each value (first occurrence).
-           Shape sizes = in_shape.empty() ? Shape{1} : in_shape;
-           int64_t outer = 1, inner = 1;
-           for (int64_t d = 0; d < dim; ++d) outer *= sizes[d];
-           for (int64_t d = dim + 1; d < int64_t(sizes.size()); ++d) inner *= sizes[d];
+           const Shape sizes = in_shape.empty() ? Shape{1} : in_shape;
            const Tensor grad = g[0].contiguous();
            const Tensor idx = s[0].contiguous();
-           Tensor gin = zeros(in_shape, grad.dtype());
-           dispatch_floating(grad.dtype(), "max_backward", [&](auto tag) {
-             using T = typename decltype(tag)::type;
-             kernels::cpu::scatter_along<T>(grad.data_ptr<T>(), idx.data_ptr<int64_t>(), outer,
-                                            sizes[dim], inner, gin.data_ptr<T>());
-           });
+           Tensor gin = zeros(in_shape, grad.options());
+           kernels::scatter_along(kernel_context(grad), slab_around(sizes, dim), buffer(grad),
+                                  buffer(idx), buffer(gin));
            return TensorList{gin};
          });
   return {values, indices};

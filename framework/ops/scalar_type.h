@@ -2,7 +2,7 @@
 // dtype errors print ("expected scalar type Long but found Float").
 #pragma once
 
-#include "framework/tensor/dtype.h"
+#include "kernels/common/dtype.h"
 
 namespace tandem::ops_detail {
 

@@ -1,12 +1,13 @@
 // cat / stack / index_select. cat copies each input into a narrow() slice of the output; its
 // backward hands each input its slice of the gradient. index_select gathers rows along a dim
-// with kernels/cpu/index and scatters them back (index_add) in backward.
+// with the index_select kernel family and scatters them back (index_add) in backward.
 #include "framework/ops/shape_ops.h"
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/index.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -17,13 +18,6 @@ namespace {
 
 // PyTorch still accepts (and skips) legacy empty 1-D tensors of shape [0] in cat.
 bool skipped_in_cat(const Tensor& t) { return t.dim() == 1 && t.numel() == 0; }
-
-// Sizes of `sizes` around `dim`: product of the dims before and after it.
-void outer_inner(const Shape& sizes, int64_t dim, int64_t& outer, int64_t& inner) {
-  outer = inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= sizes[d];
-  for (int64_t d = dim + 1; d < int64_t(sizes.size()); ++d) inner *= sizes[d];
-}
 
 }  // namespace
 
@@ -79,7 +73,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
            TensorList grads;
            for (size_t i = 0; i < offsets.size(); ++i) {
              if (skipped[i]) {
-               grads.push_back(zeros({0}, dtypes[i]));
+               grads.push_back(zeros({0}, g[0].options().with_dtype(dtypes[i])));
                continue;
              }
              Tensor gi = g[0].narrow(dim, offsets[i], lengths[i]);
@@ -105,37 +99,34 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim_in) {
 }
 
 Tensor index_select(const Tensor& x_in, int64_t dim_in, const Tensor& index_in) {
-  TANDEM_CHECK(x_in.device().is_cpu() && index_in.device().is_cpu(),
-               "index_select: CPU tensors only for now");
+  check_same_device("index_select", {&x_in, &index_in});
   TANDEM_CHECK(index_in.dtype() == DType::Int64, "index_select(): Expected dtype int64 for index");
   TANDEM_CHECK(index_in.dim() <= 1, "index_select(): Index is supposed to be a vector");
   const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x_in.dim(), 1), "index_select");
   const Tensor x = x_in.contiguous();
   const Tensor index = index_in.reshape({-1}).contiguous();
   const Shape sizes = x.dim() == 0 ? Shape{1} : x.sizes();
-  const int64_t n = sizes[dim], n_index = index.numel();
-  const int64_t* idx = index.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n_index; ++i)
-    TANDEM_CHECK(idx[i] >= 0 && idx[i] < n, "index out of range in self (index ", idx[i],
-                 " for dim ", dim, " of size ", n, ")");
-  int64_t outer, inner;
-  outer_inner(sizes, dim, outer, inner);
+  const kernels::Slab slab = slab_around(sizes, dim);
+  const int64_t n_index = index.numel();
+  {  // bounds, read on the host (a CUDA index is copied)
+    const Tensor host = index.cpu();
+    const int64_t* idx = host.data_ptr<int64_t>();
+    for (int64_t i = 0; i < n_index; ++i)
+      TANDEM_CHECK(idx[i] >= 0 && idx[i] < slab.n, "index out of range in self (index ", idx[i],
+                   " for dim ", dim, " of size ", slab.n, ")");
+  }
   Shape out_shape = sizes;
   out_shape[dim] = n_index;
   if (x.dim() == 0 && index_in.dim() == 0) out_shape = {};
-  Tensor out = empty(out_shape, x.dtype());
-  kernels::cpu::index_select(x.raw_data(), outer, n, inner, idx, n_index, out.raw_data(),
-                             x.element_size());
+  Tensor out = empty(out_shape, x.options());
+  kernels::index_select(kernel_context(x), slab, buffer(x), buffer(index), n_index, buffer(out));
   const Shape in_shape = x_in.sizes();
   record("IndexSelectBackward0", {x_in}, {out}, {index},
-         [in_shape, outer, n, inner, n_index](const TensorList& g, const TensorList& s) {
+         [in_shape, slab, n_index](const TensorList& g, const TensorList& s) {
            const Tensor grad = g[0].contiguous();
-           Tensor gin = zeros(in_shape, grad.dtype());
-           dispatch_floating(grad.dtype(), "index_select_backward", [&](auto tag) {
-             using T = typename decltype(tag)::type;
-             kernels::cpu::index_add<T>(grad.data_ptr<T>(), outer, n_index, inner,
-                                        s[0].data_ptr<int64_t>(), gin.data_ptr<T>(), n);
-           });
+           Tensor gin = zeros(in_shape, grad.options());
+           kernels::index_add(kernel_context(grad), slab, buffer(grad), buffer(s[0]), n_index,
+                              buffer(gin));
            return TensorList{gin};
          });
   return out;

@@ -1,13 +1,14 @@
 // interpolate (see upsample.h): output size and PyTorch's scale rules here, loops in
-// kernels/cpu/upsample. When scale_factor is given PyTorch uses 1/scale_factor as the source
-// scale (recompute_scale_factor unset), else in/out; with align_corners (in-1)/(out-1).
+// the upsample kernel families. When scale_factor is given PyTorch uses 1/scale_factor as the
+// source scale (recompute_scale_factor unset), else in/out; with align_corners (in-1)/(out-1).
 #include "framework/ops/upsample.h"
 
 #include <cmath>
 
 #include "framework/autograd/node.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/upsample.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem {
 
@@ -26,7 +27,6 @@ Tensor interpolate(const Tensor& input, std::optional<Pair> size,
   TANDEM_CHECK(!(mode == "nearest" && align_corners),
                "align_corners option can only be set with the interpolating modes: linear | "
                "bilinear | bicubic | trilinear");
-  TANDEM_CHECK(input.device().is_cpu(), "interpolate: CPU tensors only for now");
   const int64_t H = input.size(2), W = input.size(3);
   int64_t oh, ow;
   if (size) {
@@ -42,7 +42,7 @@ Tensor interpolate(const Tensor& input, std::optional<Pair> size,
       return out > 1 ? double(in - 1) / double(out - 1) : 0.0;
     return sf ? 1.0 / *sf : double(in) / double(out);
   };
-  kernels::cpu::UpsampleGeometry g{
+  kernels::UpsampleGeometry g{
       input.size(0) * input.size(1),
       H,
       W,
@@ -52,27 +52,17 @@ Tensor interpolate(const Tensor& input, std::optional<Pair> size,
       source_scale(W, ow, scale_factor ? std::optional<double>(scale_factor->w) : std::nullopt),
       align_corners};
   const Tensor x = input.contiguous();
-  Tensor out = empty({input.size(0), input.size(1), oh, ow}, input.dtype());
+  Tensor out = empty({input.size(0), input.size(1), oh, ow}, input.options());
   const bool nearest = mode == "nearest";
-  dispatch_floating(x.dtype(), "interpolate", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if (nearest)
-      kernels::cpu::upsample_nearest2d<T>(x.data_ptr<T>(), g, out.data_ptr<T>());
-    else
-      kernels::cpu::upsample_bilinear2d<T>(x.data_ptr<T>(), g, out.data_ptr<T>());
-  });
+  (nearest ? kernels::upsample_nearest2d_forward : kernels::upsample_bilinear2d_forward)(
+      kernel_context(x), g, buffer(x), buffer(out));
   const Shape in_shape = input.sizes();
   record(nearest ? "UpsampleNearest2DBackward0" : "UpsampleBilinear2DBackward0", {input}, {out}, {},
          [g, in_shape, nearest](const TensorList& gr, const TensorList&) {
            Tensor go = gr[0].contiguous();
-           Tensor gi = zeros(in_shape, go.dtype());
-           dispatch_floating(go.dtype(), "interpolate_backward", [&](auto tag) {
-             using T = typename decltype(tag)::type;
-             if (nearest)
-               kernels::cpu::upsample_nearest2d_backward<T>(go.data_ptr<T>(), g, gi.data_ptr<T>());
-             else
-               kernels::cpu::upsample_bilinear2d_backward<T>(go.data_ptr<T>(), g, gi.data_ptr<T>());
-           });
+           Tensor gi = zeros(in_shape, go.options());
+           (nearest ? kernels::upsample_nearest2d_backward : kernels::upsample_bilinear2d_backward)(
+               kernel_context(go), g, buffer(go), buffer(gi));
            return TensorList{gi};
          });
   return out;

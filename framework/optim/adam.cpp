@@ -5,7 +5,8 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/optim.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem::optim {
 
@@ -51,7 +52,7 @@ Adam::Adam(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const Adam
 void Adam::fix_loaded_state(Value& state, const ParamGroup&) {
   // Older files store 'step' as a number; PyTorch's __setstate__ turns it into a tensor.
   if (const Value* step = state.find("step"); step && step->is_number())
-    state.set("step", Value(scalar_tensor(step->to_double(), DType::Float32)));
+    state.set("step", Value(scalar_tensor(step->to_double(), TensorOptions(DType::Float32))));
 }
 
 void Adam::step() {
@@ -70,11 +71,11 @@ void Adam::step() {
     for (auto& p : group.params) {
       const Tensor& grad = p.grad();
       if (!grad.defined()) continue;
-      TANDEM_CHECK(p.is_contiguous() && p.device().is_cpu(), name(),
-                   ": contiguous CPU parameters only");
+      TANDEM_CHECK(p.is_contiguous(), name(), ": contiguous parameters only");
       Value& st = state(p);
       if (!st.contains("step")) {
-        st.set("step", Value(scalar_tensor(0.0, DType::Float32)));
+        // 'step' is a CPU tensor on every device, as PyTorch's (non-capturable) Adam keeps it.
+        st.set("step", Value(scalar_tensor(0.0, TensorOptions(DType::Float32))));
         st.set("exp_avg", Value(zeros_like(p)));
         st.set("exp_avg_sq", Value(zeros_like(p)));
         if (a.amsgrad) st.set("max_exp_avg_sq", Value(zeros_like(p)));
@@ -87,12 +88,9 @@ void Adam::step() {
       Tensor g = grad.contiguous();
       Tensor m = st.at("exp_avg").to_tensor(), v = st.at("exp_avg_sq").to_tensor();
       Tensor vmax = a.amsgrad ? st.at("max_exp_avg_sq").to_tensor() : Tensor();
-      dispatch_floating(p.dtype(), name().c_str(), [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        kernels::cpu::adam_step<T>(p.data_ptr<T>(), g.data_ptr<T>(), m.data_ptr<T>(),
-                                   v.data_ptr<T>(), vmax.defined() ? vmax.data_ptr<T>() : nullptr,
-                                   p.numel(), a);
-      });
+      check_same_device(name().c_str(), {&p, &g, &m, &v, &vmax});
+      kernels::adam_step(kernel_context(p), a, p.numel(), buffer(p), buffer(g), buffer(m),
+                         buffer(v), buffer(vmax));
       for (Tensor* t2 : {&p, &m, &v}) t2->bump_version();
     }
   }

@@ -3,7 +3,8 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/tensor/factories.h"
-#include "kernels/cpu/optim.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 
 namespace tandem::optim {
 
@@ -47,7 +48,7 @@ void SGD::step() {
     for (auto& p : group.params) {
       const Tensor& grad = p.grad();
       if (!grad.defined()) continue;
-      TANDEM_CHECK(p.is_contiguous() && p.device().is_cpu(), "SGD: contiguous CPU parameters only");
+      TANDEM_CHECK(p.is_contiguous(), "SGD: contiguous parameters only");
       Tensor g = grad.contiguous();
       Tensor buf;
       if (s.momentum != 0) {
@@ -61,11 +62,8 @@ void SGD::step() {
           buf = existing->to_tensor();
         }
       }
-      dispatch_floating(p.dtype(), "SGD", [&](auto tag) {
-        using T = typename decltype(tag)::type;
-        kernels::cpu::sgd_step<T>(p.data_ptr<T>(), g.data_ptr<T>(),
-                                  buf.defined() ? buf.data_ptr<T>() : nullptr, p.numel(), s);
-      });
+      check_same_device("SGD", {&p, &g, &buf});
+      kernels::sgd_step(kernel_context(p), s, p.numel(), buffer(p), buffer(g), buffer(buf));
       p.bump_version();
       if (buf.defined()) buf.bump_version();
     }

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "framework/autograd/grad_mode.h"
-#include "kernels/cuda/device_api.h"
+#include "kernels/device/host_allocator.h"
 
 namespace tandem {
 
@@ -24,8 +24,11 @@ Tensor contiguous_over(Storage storage, const Shape& shape, DType dtype) {
 
 Tensor empty_pinned(const Shape& shape, DType dtype) {
   const size_t nbytes = checked_nbytes(shape, dtype);
-  void* data = kernels::cuda::malloc_pinned(nbytes == 0 ? 1 : nbytes);
-  std::shared_ptr<void> owner(data, [](void* p) { kernels::cuda::free_pinned(p); });
+  // From the pinned-memory cache: page-locking fresh memory for every batch would be slow.
+  auto& pinned = kernels::device::pinned_host_allocator();
+  void* data = pinned.allocate(nbytes);
+  std::shared_ptr<void> owner(data,
+                              [](void* p) { kernels::device::pinned_host_allocator().free(p); });
   return contiguous_over(std::make_shared<StorageImpl>(data, nbytes, kCPU, std::move(owner), true),
                          shape, dtype);
 }
@@ -138,7 +141,7 @@ DType host_type(DType t) { return t == DType::Float64 ? DType::Float64 : DType::
 }  // namespace
 
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions opts) {
-  Tensor host = empty(shape, host_type(opts.dtype));
+  Tensor host = empty(shape, TensorOptions(host_type(opts.dtype)));
   dispatch_floating(host.dtype(), "rand", [&](auto tag) {
     using T = typename decltype(tag)::type;
     fill_uniform(host.data_ptr<T>(), host.numel(), 0.0, 1.0, gen);
@@ -147,7 +150,7 @@ Tensor rand(const Shape& shape, Generator& gen, TensorOptions opts) {
 }
 
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts) {
-  Tensor host = empty(shape, host_type(opts.dtype));
+  Tensor host = empty(shape, TensorOptions(host_type(opts.dtype)));
   dispatch_floating(host.dtype(), "randn", [&](auto tag) {
     using T = typename decltype(tag)::type;
     fill_normal(host.data_ptr<T>(), host.numel(), 0.0, 1.0, gen);
@@ -166,7 +169,7 @@ Tensor randperm(int64_t n, Generator& gen, TensorOptions opts) {
   TANDEM_CHECK(n >= 0, "randperm: n must be non-negative, got ", n);
   TANDEM_CHECK(n < int64_t(UINT32_MAX / 20), "randperm: n = ", n,
                " is beyond the range tandem reproduces");
-  Tensor host = empty({n}, DType::Int64);
+  Tensor host = empty({n}, TensorOptions(DType::Int64));
   int64_t* r = host.data_ptr<int64_t>();
   for (int64_t i = 0; i < n; ++i) r[i] = i;
   // randperm_cpu: for i in [0, n-1): z = random() % (n - i); swap(r[i], r[i + z]).
@@ -181,7 +184,7 @@ Tensor randperm(int64_t n, TensorOptions opts) { return randperm(n, default_gene
 
 Tensor& uniform_(Tensor& t, double low, double high, Generator& gen) {
   NoGradGuard no_grad;
-  Tensor host = empty(t.sizes(), host_type(t.dtype()));
+  Tensor host = empty(t.sizes(), TensorOptions(host_type(t.dtype())));
   dispatch_floating(host.dtype(), "uniform_", [&](auto tag) {
     using T = typename decltype(tag)::type;
     fill_uniform(host.data_ptr<T>(), host.numel(), low, high, gen);
@@ -192,7 +195,7 @@ Tensor& uniform_(Tensor& t, double low, double high, Generator& gen) {
 
 Tensor& normal_(Tensor& t, double mean, double std, Generator& gen) {
   NoGradGuard no_grad;
-  Tensor host = empty(t.sizes(), host_type(t.dtype()));
+  Tensor host = empty(t.sizes(), TensorOptions(host_type(t.dtype())));
   dispatch_floating(host.dtype(), "normal_", [&](auto tag) {
     using T = typename decltype(tag)::type;
     fill_normal(host.data_ptr<T>(), host.numel(), mean, std, gen);
@@ -204,7 +207,7 @@ Tensor& normal_(Tensor& t, double mean, double std, Generator& gen) {
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions opts) {
   TANDEM_CHECK(int64_t(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
                " values for shape ", shape_str(shape));
-  Tensor host = empty(shape, DType::Float64);
+  Tensor host = empty(shape, TensorOptions(DType::Float64));
   std::copy(values.begin(), values.end(), host.data_ptr<double>());
   return finish(host, opts);
 }
@@ -212,7 +215,7 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, Tensor
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions opts) {
   TANDEM_CHECK(int64_t(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
                " values for shape ", shape_str(shape));
-  Tensor host = empty(shape, DType::Float32);
+  Tensor host = empty(shape, TensorOptions(DType::Float32));
   std::copy(values.begin(), values.end(), host.data_ptr<float>());
   return finish(host, opts);
 }
@@ -220,7 +223,7 @@ Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorO
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, TensorOptions opts) {
   TANDEM_CHECK(int64_t(values.size()) == shape_numel(shape), "from_vector: ", values.size(),
                " values for shape ", shape_str(shape));
-  Tensor host = empty(shape, DType::Int64);
+  Tensor host = empty(shape, TensorOptions(DType::Int64));
   std::copy(values.begin(), values.end(), host.data_ptr<int64_t>());
   return finish(host, opts);
 }

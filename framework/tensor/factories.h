@@ -10,31 +10,14 @@
 
 namespace tandem {
 
-struct TensorOptions {
-  DType dtype = DType::Float32;
-  Device device = kCPU;
-  bool requires_grad = false;
-  TensorOptions() = default;
-  TensorOptions(DType d) : dtype(d) {}  // NOLINT: implicit, so zeros({2}, DType::Int64) reads well
-  TensorOptions with_device(Device d) const {
-    auto o = *this;
-    o.device = d;
-    return o;
-  }
-  TensorOptions with_requires_grad(bool r = true) const {
-    auto o = *this;
-    o.requires_grad = r;
-    return o;
-  }
-};
-
 Tensor empty(const Shape& shape, TensorOptions opts = {});
 Tensor zeros(const Shape& shape, TensorOptions opts = {});
 Tensor ones(const Shape& shape, TensorOptions opts = {});
 Tensor full(const Shape& shape, double value, TensorOptions opts = {});
 Tensor scalar_tensor(double value, TensorOptions opts = {});  // 0-dim
-Tensor arange(double end, TensorOptions opts = DType::Int64);
-Tensor arange(double start, double end, double step = 1.0, TensorOptions opts = DType::Int64);
+Tensor arange(double end, TensorOptions opts = TensorOptions(DType::Int64));
+Tensor arange(double start, double end, double step = 1.0,
+              TensorOptions opts = TensorOptions(DType::Int64));
 // A CPU tensor in page-locked (pinned) memory, which CUDA copies to a device without staging
 // (PyTorch's pin_memory). Throws when CUDA cannot pin memory (built without CUDA, no driver).
 Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
@@ -47,8 +30,9 @@ Tensor rand(const Shape& shape, Generator& gen, TensorOptions opts = {});   // U
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts = {});  // N(0, 1)
 Tensor rand(const Shape& shape, TensorOptions opts = {});
 Tensor randn(const Shape& shape, TensorOptions opts = {});
-Tensor randperm(int64_t n, Generator& gen, TensorOptions opts = DType::Int64);  // torch's order
-Tensor randperm(int64_t n, TensorOptions opts = DType::Int64);
+Tensor randperm(int64_t n, Generator& gen,
+                TensorOptions opts = TensorOptions(DType::Int64));  // torch's order
+Tensor randperm(int64_t n, TensorOptions opts = TensorOptions(DType::Int64));
 // In-place random fills used by nn::init: U[low, high) and N(mean, std).
 Tensor& uniform_(Tensor& t, double low, double high, Generator& gen);
 Tensor& normal_(Tensor& t, double mean, double std, Generator& gen);
@@ -57,7 +41,7 @@ Tensor& normal_(Tensor& t, double mean, double std, Generator& gen);
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, TensorOptions opts = {});
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, TensorOptions opts = {});
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape,
-                   TensorOptions opts = DType::Int64);
+                   TensorOptions opts = TensorOptions(DType::Int64));
 Tensor tensor(std::initializer_list<double> values, TensorOptions opts = {});  // 1-D
 
 }  // namespace tandem

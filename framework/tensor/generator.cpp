@@ -4,7 +4,7 @@
 #include <cmath>
 #include <sstream>
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem {
 

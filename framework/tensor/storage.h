@@ -8,13 +8,13 @@
 #include <cstdint>
 #include <memory>
 
-#include "framework/tensor/device.h"
+#include "kernels/common/device.h"
 
 namespace tandem {
 
 class StorageImpl {
  public:
-  // Allocates nbytes on `device` (64-byte aligned on the CPU; cudaMalloc on CUDA).
+  // Allocates nbytes on `device` (64-byte aligned on the CPU; the caching allocator on CUDA).
   StorageImpl(size_t nbytes, Device device);
   // Wraps memory owned elsewhere (e.g. a memory-mapped file); `owner` keeps it alive.
   // pinned: page-locked host memory (CUDA can copy it asynchronously, without staging).
@@ -25,6 +25,10 @@ class StorageImpl {
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
   bool is_pinned() const { return pinned_; }
+
+  // This device memory is also used by work on `stream` (another stream than the one it was
+  // allocated on, e.g. NCCL's): its reuse waits for that work, as torch's record_stream.
+  void record_stream(void* stream) const;
 
   uint32_t version() const { return version_; }
   void bump_version() { ++version_; }

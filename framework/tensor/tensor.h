@@ -14,10 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "framework/core/error.h"
-#include "framework/tensor/device.h"
-#include "framework/tensor/dtype.h"
 #include "framework/tensor/storage.h"
+#include "framework/tensor/tensor_options.h"
+#include "kernels/common/device.h"
+#include "kernels/common/dtype.h"
+#include "kernels/common/error.h"
 
 namespace tandem {
 
@@ -66,17 +67,21 @@ class Tensor {
   size_t nbytes() const { return size_t(numel()) * element_size(); }
   bool is_contiguous() const;
   bool is_cuda() const { return device().is_cuda(); }
+  bool is_cpu() const { return device().is_cpu(); }
+  TensorOptions options() const;  // dtype and device, for outputs made like this tensor
   bool is_pinned() const { return storage()->is_pinned(); }  // page-locked CPU memory
 
   // --- data -----------------------------------------------------------------------------------
-  void* raw_data() const;  // address of element 0 (storage base + offset)
+  // Address of element 0 (storage base + offset). For a CUDA tensor this is a device address:
+  // host code must not read it (it crashes on a GPU and on the emulated device alike).
+  void* raw_data() const;
   template <typename T>
   T* data_ptr() const {
     TANDEM_CHECK(dtype() == dtype_of<T>::value, "data_ptr: tensor is ", dtype_name(dtype()),
                  ", requested ", dtype_name(dtype_of<T>::value));
     return static_cast<T*>(raw_data());
   }
-  double item() const;  // a one-element tensor's value, as double
+  double item() const;  // a one-element tensor's value, as double (copied from a device)
   template <typename T>
   T item() const {
     return static_cast<T>(item());
@@ -133,8 +138,11 @@ class Tensor {
   Tensor to(Device device) const;
   Tensor to(Device device, DType dtype) const;
   Tensor cpu() const { return to(kCPU); }
+  // This tensor's device memory is also used on `stream` (see StorageImpl::record_stream).
+  void record_stream(void* stream) const;
 
-  // --- in-place (bump the version; refused on tensors that need grad while grad mode is on) ---
+  // --- in-place: written into this tensor's memory; bump the version; refused on tensors that
+  // need grad while grad mode is on ----------------------------------------------------------
   Tensor& copy_(const Tensor& src);  // broadcasts src, converts dtype and device
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
@@ -166,7 +174,6 @@ class Tensor {
   std::string str() const;  // PyTorch-like print: tensor([[1.0000, 2.0000]], requires_grad=True)
 
  private:
-  Tensor contiguous_on_host_() const;
   bool is_cpu_default_dtype() const;
   TensorImpl* checked() const {
     TANDEM_CHECK(impl_ != nullptr, "operation on an undefined tensor");
@@ -178,6 +185,10 @@ class Tensor {
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 std::string shape_str(const Shape& shape);       // "[2, 3]"
 std::string torch_size_str(const Shape& shape);  // "torch.Size([2, 3])", as PyTorch prints it
+
+// A tensor sharing `base`'s storage with the given geometry, without autograd history or bounds
+// checks (the views in tensor_views.cpp check their own geometry).
+Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset);
 
 // Normalises a possibly negative dim against `ndim` (error names the op and the range).
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op = "dim");

@@ -1,5 +1,6 @@
-// Batch normalisation kernels (see batch_norm.h).
-#include "kernels/cpu/batch_norm.h"
+// CPU batch normalisation over (N, C, S): per-channel statistics in double, the normalisation,
+// and the fused backward of PyTorch's CPU kernel.
+#include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 namespace {
@@ -92,14 +93,38 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
   }
 }
 
-#define INSTANTIATE(T)                                                                            \
-  template void batch_norm_stats<T>(const T*, int64_t, int64_t, int64_t, double*, double*);       \
-  template void batch_norm_apply<T>(const T*, int64_t, int64_t, int64_t, const double*,           \
-                                    const double*, const T*, const T*, T*);                       \
-  template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t,             \
-                                       const double*, const double*, const T*, bool, T*, double*, \
-                                       double*);
-INSTANTIATE(float)
-INSTANTIATE(double)
+void batch_norm_stats_cpu(const KernelContext&, const ChannelLayout& l, const Buffer& x,
+                          const Buffer& mean, const Buffer& var) {
+  dispatch_floating(x.dtype, "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    batch_norm_stats<T>(x.as<const T>(), l.N, l.C, l.S, mean.as<double>(), var.as<double>());
+  });
+}
+
+void batch_norm_apply_cpu(const KernelContext&, const ChannelLayout& l, const Buffer& x,
+                          const Buffer& mean, const Buffer& invstd, const Buffer& w,
+                          const Buffer& b, const Buffer& y) {
+  dispatch_floating(x.dtype, "batch_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    batch_norm_apply<T>(x.as<const T>(), l.N, l.C, l.S, mean.as<const double>(),
+                        invstd.as<const double>(), w.as<const T>(), b.as<const T>(), y.as<T>());
+  });
+}
+
+void batch_norm_backward_cpu(const KernelContext&, const ChannelLayout& l, bool train,
+                             const Buffer& x, const Buffer& grad_y, const Buffer& mean,
+                             const Buffer& invstd, const Buffer& w, const Buffer& grad_x,
+                             const Buffer& sum_gy, const Buffer& sum_gy_xhat) {
+  dispatch_floating(x.dtype, "batch_norm_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    batch_norm_backward<T>(x.as<const T>(), grad_y.as<const T>(), l.N, l.C, l.S,
+                           mean.as<const double>(), invstd.as<const double>(), w.as<const T>(),
+                           train, grad_x.as<T>(), sum_gy.as<double>(), sum_gy_xhat.as<double>());
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(batch_norm_stats, batch_norm_stats_cpu);
+TANDEM_REGISTER_CPU_KERNEL(batch_norm_apply, batch_norm_apply_cpu);
+TANDEM_REGISTER_CPU_KERNEL(batch_norm_backward, batch_norm_backward_cpu);
 
 }  // namespace tandem::kernels::cpu

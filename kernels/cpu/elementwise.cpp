@@ -1,61 +1,18 @@
-// CPU elementwise kernels: StridedLoop plus the shared functors, instantiated per dtype.
-#include "kernels/cpu/elementwise.h"
-
+// CPU elementwise kernels (unary, binary, compare, where, copy, fill): StridedLoop over strided
+// operands sharing one index space, with the shared functors of
+// kernels/common/elementwise_functors.h for the arithmetic.
 #include <cstdint>
 
-#include "kernels/common/half.h"
+#include "kernels/common/convert.h"
+#include "kernels/cpu/register.h"
 #include "kernels/cpu/strided_loop.h"
 
 namespace tandem::kernels::cpu {
 namespace {
 
-// Scalar conversion between storage types, routing half/bfloat16 through float.
 template <typename T>
-struct Scalar {
-  static double to_double(T v) { return double(v); }
-  static T from_double(double v) { return T(v); }
-};
-template <>
-struct Scalar<Half> {
-  static double to_double(Half v) { return half_to_float(v); }
-  static Half from_double(double v) { return float_to_half(float(v)); }
-};
-template <>
-struct Scalar<BFloat16> {
-  static double to_double(BFloat16 v) { return bfloat16_to_float(v); }
-  static BFloat16 from_double(double v) { return float_to_bfloat16(float(v)); }
-};
-template <>
-struct Scalar<bool> {
-  static double to_double(bool v) { return v ? 1.0 : 0.0; }
-  static bool from_double(double v) { return v != 0.0; }
-};
-
-template <typename Src, typename Dst>
-inline Dst convert_one(Src v) {
-  if constexpr (std::is_same_v<Src, Dst>) {
-    return v;
-  } else if constexpr (std::is_same_v<Src, float> && std::is_same_v<Dst, Half>) {
-    return float_to_half(v);
-  } else if constexpr (std::is_same_v<Src, Half> && std::is_same_v<Dst, float>) {
-    return half_to_float(v);
-  } else if constexpr (std::is_same_v<Src, float> && std::is_same_v<Dst, BFloat16>) {
-    return float_to_bfloat16(v);
-  } else if constexpr (std::is_same_v<Src, BFloat16> && std::is_same_v<Dst, float>) {
-    return bfloat16_to_float(v);
-  } else if constexpr (std::is_arithmetic_v<Src> && std::is_arithmetic_v<Dst> &&
-                       !std::is_same_v<Dst, bool>) {
-    return static_cast<Dst>(v);
-  } else {
-    return Scalar<Dst>::from_double(Scalar<Src>::to_double(v));
-  }
-}
-
-}  // namespace
-
-template <typename T>
-void unary(UnaryOp op, const OpParams& params, const Dims& sizes, const T* in, const Dims& in_strides,
-           T* out, const Dims& out_strides) {
+void unary(UnaryOp op, const OpParams& params, const Dims& sizes, const T* in,
+           const Dims& in_strides, T* out, const Dims& out_strides) {
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
   dispatch_unary(op, [&](auto tag) {
     const Unary<T, decltype(tag)::value> f(params);
@@ -72,8 +29,9 @@ void unary(UnaryOp op, const OpParams& params, const Dims& sizes, const T* in, c
 }
 
 template <typename T>
-void binary(BinaryOp op, const OpParams& params, const Dims& sizes, const T* a, const Dims& a_strides,
-            const T* b, const Dims& b_strides, T* out, const Dims& out_strides) {
+void binary(BinaryOp op, const OpParams& params, const Dims& sizes, const T* a,
+            const Dims& a_strides, const T* b, const Dims& b_strides, T* out,
+            const Dims& out_strides) {
   StridedLoop<3> loop(sizes, {out_strides, a_strides, b_strides});
   dispatch_binary(op, [&](auto tag) {
     const Binary<T, decltype(tag)::value> f(params);
@@ -107,8 +65,9 @@ void compare(CompareOp op, const Dims& sizes, const T* a, const Dims& a_strides,
 }
 
 template <typename T>
-void where(const Dims& sizes, const bool* cond, const Dims& c_strides, const T* a, const Dims& a_strides,
-           const T* b, const Dims& b_strides, T* out, const Dims& out_strides) {
+void where(const Dims& sizes, const bool* cond, const Dims& c_strides, const T* a,
+           const Dims& a_strides, const T* b, const Dims& b_strides, T* out,
+           const Dims& out_strides) {
   StridedLoop<4> loop(sizes, {out_strides, c_strides, a_strides, b_strides});
   loop.run([&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
     for (int64_t i = 0; i < n; ++i)
@@ -118,15 +77,16 @@ void where(const Dims& sizes, const bool* cond, const Dims& c_strides, const T* 
 }
 
 template <typename Src, typename Dst>
-void convert(const Dims& sizes, const Src* in, const Dims& in_strides, Dst* out, const Dims& out_strides) {
+void convert(const Dims& sizes, const Src* in, const Dims& in_strides, Dst* out,
+             const Dims& out_strides) {
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
   loop.run([&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
     Dst* o = out + off[0];
     const Src* x = in + off[1];
     if (st[0] == 1 && st[1] == 1) {
-      for (int64_t i = 0; i < n; ++i) o[i] = convert_one<Src, Dst>(x[i]);
+      for (int64_t i = 0; i < n; ++i) o[i] = convert_element<Src, Dst>(x[i]);
     } else {
-      for (int64_t i = 0; i < n; ++i) o[i * st[0]] = convert_one<Src, Dst>(x[i * st[1]]);
+      for (int64_t i = 0; i < n; ++i) o[i * st[0]] = convert_element<Src, Dst>(x[i * st[1]]);
     }
   });
 }
@@ -139,35 +99,80 @@ void fill(const Dims& sizes, T* out, const Dims& out_strides, T value) {
   });
 }
 
-#define TANDEM_ARITH_TYPES(X) X(float) X(double) X(int64_t) X(int32_t) X(int16_t) X(int8_t) X(uint8_t)
-#define TANDEM_ALL_TYPES(X) TANDEM_ARITH_TYPES(X) X(bool) X(Half) X(BFloat16)
+}  // namespace
 
-// Unary math is instantiated for signed types only (abs/sign of unsigned would be vacuous).
-#define INSTANTIATE_UNARY(T)                                                                   \
-  template void unary<T>(UnaryOp, const OpParams&, const Dims&, const T*, const Dims&, T*,     \
-                         const Dims&);
-INSTANTIATE_UNARY(float) INSTANTIATE_UNARY(double) INSTANTIATE_UNARY(int64_t) INSTANTIATE_UNARY(int32_t)
+// --- registered entry points ------------------------------------------------------------------
 
-#define INSTANTIATE_ARITH(T)                                                                   \
-  template void binary<T>(BinaryOp, const OpParams&, const Dims&, const T*, const Dims&,       \
-                          const T*, const Dims&, T*, const Dims&);                             \
-  template void compare<T>(CompareOp, const Dims&, const T*, const Dims&, const T*,            \
-                           const Dims&, bool*, const Dims&);
-TANDEM_ARITH_TYPES(INSTANTIATE_ARITH)
+void unary_cpu(const KernelContext&, UnaryOp op, const OpParams& params, const Dims& sizes,
+               const StridedBuffer& out, const StridedBuffer& in) {
+  auto run = [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    unary<T>(op, params, sizes, in.as<const T>(), in.strides, out.as<T>(), out.strides);
+  };
+  switch (out.dtype) {  // unary math is for signed types (abs/sign of unsigned are vacuous)
+    case DType::Float32:
+      return run(type_tag<float>{});
+    case DType::Float64:
+      return run(type_tag<double>{});
+    case DType::Int64:
+      return run(type_tag<int64_t>{});
+    case DType::Int32:
+      return run(type_tag<int32_t>{});
+    default:
+      throw_not_arithmetic("unary", out.dtype);
+  }
+}
 
-#define INSTANTIATE_ALL(T)                                                                     \
-  template void where<T>(const Dims&, const bool*, const Dims&, const T*, const Dims&,         \
-                         const T*, const Dims&, T*, const Dims&);                              \
-  template void fill<T>(const Dims&, T*, const Dims&, T);
-TANDEM_ALL_TYPES(INSTANTIATE_ALL)
+void binary_cpu(const KernelContext&, BinaryOp op, const OpParams& params, const Dims& sizes,
+                const StridedBuffer& out, const StridedBuffer& a, const StridedBuffer& b) {
+  dispatch_arithmetic(out.dtype, "binary", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    binary<T>(op, params, sizes, a.as<const T>(), a.strides, b.as<const T>(), b.strides,
+              out.as<T>(), out.strides);
+  });
+}
 
-#define INSTANTIATE_CONVERT_TO(Dst) INSTANTIATE_CONVERT_FROM(float, Dst) INSTANTIATE_CONVERT_FROM(double, Dst) \
-  INSTANTIATE_CONVERT_FROM(int64_t, Dst) INSTANTIATE_CONVERT_FROM(int32_t, Dst)                          \
-  INSTANTIATE_CONVERT_FROM(int16_t, Dst) INSTANTIATE_CONVERT_FROM(int8_t, Dst)                           \
-  INSTANTIATE_CONVERT_FROM(uint8_t, Dst) INSTANTIATE_CONVERT_FROM(bool, Dst)                             \
-  INSTANTIATE_CONVERT_FROM(Half, Dst) INSTANTIATE_CONVERT_FROM(BFloat16, Dst)
-#define INSTANTIATE_CONVERT_FROM(Src, Dst) \
-  template void convert<Src, Dst>(const Dims&, const Src*, const Dims&, Dst*, const Dims&);
-TANDEM_ALL_TYPES(INSTANTIATE_CONVERT_TO)
+void compare_cpu(const KernelContext&, CompareOp op, const Dims& sizes, const StridedBuffer& out,
+                 const StridedBuffer& a, const StridedBuffer& b) {
+  dispatch_arithmetic(a.dtype, "compare", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    compare<T>(op, sizes, a.as<const T>(), a.strides, b.as<const T>(), b.strides, out.as<bool>(),
+               out.strides);
+  });
+}
+
+void where_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer& out,
+               const StridedBuffer& cond, const StridedBuffer& a, const StridedBuffer& b) {
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    where<T>(sizes, cond.as<const bool>(), cond.strides, a.as<const T>(), a.strides,
+             b.as<const T>(), b.strides, out.as<T>(), out.strides);
+  });
+}
+
+void copy_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer& out,
+              const StridedBuffer& in) {
+  dispatch_all(in.dtype, [&](auto src_tag) {
+    using S = typename decltype(src_tag)::type;
+    dispatch_all(out.dtype, [&](auto dst_tag) {
+      using D = typename decltype(dst_tag)::type;
+      convert<S, D>(sizes, in.as<const S>(), in.strides, out.as<D>(), out.strides);
+    });
+  });
+}
+
+void fill_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer& out, double value) {
+  dispatch_all(out.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    fill<T>(sizes, out.as<T>(), out.strides, convert_element<double, T>(value));
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(unary, unary_cpu);
+TANDEM_REGISTER_CPU_KERNEL(binary, binary_cpu);
+TANDEM_REGISTER_CPU_KERNEL(compare, compare_cpu);
+TANDEM_REGISTER_CPU_KERNEL(where, where_cpu);
+TANDEM_REGISTER_CPU_KERNEL(copy, copy_cpu);
+TANDEM_REGISTER_CPU_KERNEL(fill, fill_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,4 +1,5 @@
-// CPU matrix products through OpenBLAS (cblas_sgemm / cblas_dgemm), row-major:
+// Internal to kernels/cpu (the `gemm` family and the convolutions): matrix products through
+// OpenBLAS (cblas_sgemm / cblas_dgemm), row-major:
 //   C = alpha * op(A) @ op(B) + beta * C,  op(X) = X or X^T,
 // with op(A) m x k, op(B) k x n, C m x n and leading dimensions in elements. A transposed
 // strided view is passed as the untransposed matrix with the transpose flag, so it needs no copy.

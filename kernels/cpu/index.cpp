@@ -1,5 +1,6 @@
-// CPU gather/scatter along one dim (see index.h).
-#include "kernels/cpu/index.h"
+// CPU gather/scatter along the middle dim of a contiguous (outer, n, inner) block: index_select
+// and its backward (index_add), and the scatter that routes max(dim)'s gradient to its indices.
+#include "kernels/cpu/register.h"
 
 #include <cstring>
 
@@ -34,12 +35,32 @@ void scatter_along(const T* src, const int64_t* index, int64_t outer, int64_t n,
       out[(o * n + index[o * inner + j]) * inner + j] = src[o * inner + j];
 }
 
-template void index_add<float>(const float*, int64_t, int64_t, int64_t, const int64_t*, float*,
-                               int64_t);
-template void index_add<double>(const double*, int64_t, int64_t, int64_t, const int64_t*, double*,
-                                int64_t);
-template void scatter_along<float>(const float*, const int64_t*, int64_t, int64_t, int64_t, float*);
-template void scatter_along<double>(const double*, const int64_t*, int64_t, int64_t, int64_t,
-                                    double*);
+void index_select_cpu(const KernelContext&, const Slab& s, const Buffer& in, const Buffer& index,
+                      int64_t n_index, const Buffer& out) {
+  index_select(in.data, s.outer, s.n, s.inner, index.as<const int64_t>(), n_index, out.data,
+               element_size(in.dtype));
+}
+
+void index_add_cpu(const KernelContext&, const Slab& s, const Buffer& src, const Buffer& index,
+                   int64_t n_index, const Buffer& out) {
+  dispatch_floating(src.dtype, "index_add", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    index_add<T>(src.as<const T>(), s.outer, n_index, s.inner, index.as<const int64_t>(),
+                 out.as<T>(), s.n);
+  });
+}
+
+void scatter_along_cpu(const KernelContext&, const Slab& s, const Buffer& src, const Buffer& index,
+                       const Buffer& out) {
+  dispatch_floating(src.dtype, "scatter", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    scatter_along<T>(src.as<const T>(), index.as<const int64_t>(), s.outer, s.n, s.inner,
+                     out.as<T>());
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(index_select, index_select_cpu);
+TANDEM_REGISTER_CPU_KERNEL(index_add, index_add_cpu);
+TANDEM_REGISTER_CPU_KERNEL(scatter_along, scatter_along_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,5 +1,6 @@
-// CPU negative log-likelihood (see loss.h).
-#include "kernels/cpu/loss.h"
+// CPU negative log-likelihood over (n, c, inner) log-probabilities with int64 targets (n, inner):
+// an ignored target contributes nothing and has weight 0.
+#include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
@@ -33,13 +34,27 @@ void nll_backward(const T* grad, const int64_t* target, const T* weight, int64_t
     }
 }
 
-template void nll_forward<float>(const float*, const int64_t*, const float*, int64_t, int64_t,
-                                 int64_t, int64_t, float*, float*);
-template void nll_forward<double>(const double*, const int64_t*, const double*, int64_t, int64_t,
-                                  int64_t, int64_t, double*, double*);
-template void nll_backward<float>(const float*, const int64_t*, const float*, int64_t, int64_t,
-                                  int64_t, int64_t, float*);
-template void nll_backward<double>(const double*, const int64_t*, const double*, int64_t, int64_t,
-                                   int64_t, int64_t, double*);
+void nll_forward_cpu(const KernelContext&, const ClassLayout& l, int64_t ignore_index,
+                     const Buffer& log_probs, const Buffer& target, const Buffer& weight,
+                     const Buffer& loss, const Buffer& sample_weight) {
+  dispatch_floating(log_probs.dtype, "nll_loss", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    nll_forward<T>(log_probs.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n,
+                   l.c, l.inner, ignore_index, loss.as<T>(), sample_weight.as<T>());
+  });
+}
+
+void nll_backward_cpu(const KernelContext&, const ClassLayout& l, int64_t ignore_index,
+                      const Buffer& grad, const Buffer& target, const Buffer& weight,
+                      const Buffer& grad_in) {
+  dispatch_floating(grad.dtype, "nll_loss_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    nll_backward<T>(grad.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c,
+                    l.inner, ignore_index, grad_in.as<T>());
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(nll_forward, nll_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(nll_backward, nll_backward_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,5 +1,6 @@
-// Fused optimizer loops.
-#include "kernels/cpu/optim.h"
+// Fused CPU optimizer passes over one contiguous parameter, applying the per-element updates
+// of kernels/common/optim_functors.h.
+#include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
@@ -14,11 +15,25 @@ void adam_step(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamParam
     adam_update<T>(p[i], g[i], m[i], v[i], vmax ? vmax + i : nullptr, a);
 }
 
-template void sgd_step<float>(float*, const float*, float*, int64_t, const SgdParams&);
-template void sgd_step<double>(double*, const double*, double*, int64_t, const SgdParams&);
-template void adam_step<float>(float*, const float*, float*, float*, float*, int64_t,
-                               const AdamParams&);
-template void adam_step<double>(double*, const double*, double*, double*, double*, int64_t,
-                                const AdamParams&);
+void sgd_step_cpu(const KernelContext&, const SgdParams& s, int64_t n, const Buffer& param,
+                  const Buffer& grad, const Buffer& momentum_buf) {
+  dispatch_floating(param.dtype, "SGD", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    sgd_step<T>(param.as<T>(), grad.as<const T>(), momentum_buf.as<T>(), n, s);
+  });
+}
+
+void adam_step_cpu(const KernelContext&, const AdamParams& a, int64_t n, const Buffer& param,
+                   const Buffer& grad, const Buffer& exp_avg, const Buffer& exp_avg_sq,
+                   const Buffer& max_exp_avg_sq) {
+  dispatch_floating(param.dtype, "Adam", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adam_step<T>(param.as<T>(), grad.as<const T>(), exp_avg.as<T>(), exp_avg_sq.as<T>(),
+                 max_exp_avg_sq.as<T>(), n, a);
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(sgd_step, sgd_step_cpu);
+TANDEM_REGISTER_CPU_KERNEL(adam_step, adam_step_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,5 +1,8 @@
-// Pooling kernels (see pooling.h). grad_in buffers must be zeroed by the caller.
-#include "kernels/cpu/pooling.h"
+// CPU pooling kernels, as PyTorch's: max pooling records the flat index of each window's maximum
+// (the first of equal maxima, the last NaN); average pooling divides by PyTorch's window size
+// (count_include_pad, windows clipped at the padded border); adaptive average pooling uses
+// start = floor(i*in/out), end = ceil((i+1)*in/out). Backward kernels accumulate into grad_in.
+#include "kernels/cpu/register.h"
 
 #include <algorithm>
 #include <cmath>
@@ -181,14 +184,59 @@ void adaptive_avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, T* g
   }
 }
 
-#define INSTANTIATE(T)                                                                     \
-  template void max_pool2d<T>(const T*, const PoolGeometry&, T*, int64_t*);                \
-  template void max_pool2d_backward<T>(const T*, const int64_t*, const PoolGeometry&, T*); \
-  template void avg_pool2d<T>(const T*, const PoolGeometry&, bool, T*);                    \
-  template void avg_pool2d_backward<T>(const T*, const PoolGeometry&, bool, T*);           \
-  template void adaptive_avg_pool2d<T>(const T*, const PoolGeometry&, T*);                 \
-  template void adaptive_avg_pool2d_backward<T>(const T*, const PoolGeometry&, T*);
-INSTANTIATE(float)
-INSTANTIATE(double)
+void max_pool2d_forward_cpu(const KernelContext&, const PoolGeometry& g, const Buffer& in,
+                            const Buffer& out, const Buffer& indices) {
+  dispatch_floating(in.dtype, "max_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_pool2d<T>(in.as<const T>(), g, out.as<T>(), indices.as<int64_t>());
+  });
+}
+
+void max_pool2d_backward_cpu(const KernelContext&, const PoolGeometry& g, const Buffer& grad_out,
+                             const Buffer& indices, const Buffer& grad_in) {
+  dispatch_floating(grad_out.dtype, "max_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_pool2d_backward<T>(grad_out.as<const T>(), indices.as<const int64_t>(), g, grad_in.as<T>());
+  });
+}
+
+void avg_pool2d_forward_cpu(const KernelContext&, const PoolGeometry& g, bool count_include_pad,
+                            const Buffer& in, const Buffer& out) {
+  dispatch_floating(in.dtype, "avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    avg_pool2d<T>(in.as<const T>(), g, count_include_pad, out.as<T>());
+  });
+}
+
+void avg_pool2d_backward_cpu(const KernelContext&, const PoolGeometry& g, bool count_include_pad,
+                             const Buffer& grad_out, const Buffer& grad_in) {
+  dispatch_floating(grad_out.dtype, "avg_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    avg_pool2d_backward<T>(grad_out.as<const T>(), g, count_include_pad, grad_in.as<T>());
+  });
+}
+
+void adaptive_avg_pool2d_forward_cpu(const KernelContext&, const PoolGeometry& g, const Buffer& in,
+                                     const Buffer& out) {
+  dispatch_floating(in.dtype, "adaptive_avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adaptive_avg_pool2d<T>(in.as<const T>(), g, out.as<T>());
+  });
+}
+
+void adaptive_avg_pool2d_backward_cpu(const KernelContext&, const PoolGeometry& g,
+                                      const Buffer& grad_out, const Buffer& grad_in) {
+  dispatch_floating(grad_out.dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adaptive_avg_pool2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(max_pool2d_forward, max_pool2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(max_pool2d_backward, max_pool2d_backward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(avg_pool2d_forward, avg_pool2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(avg_pool2d_backward, avg_pool2d_backward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,9 +1,15 @@
-// CPU reductions (see reduce.h).
-#include "kernels/cpu/reduce.h"
+// CPU reductions: sum and max over any dims of a strided input (one StridedLoop pass with the
+// output given stride 0 along reduced dims, so the input is never copied), and max along one
+// dim with the index of its first occurrence.
+#include <limits>
+#include <vector>
 
+#include "kernels/common/convert.h"
+#include "kernels/cpu/register.h"
 #include "kernels/cpu/strided_loop.h"
 
 namespace tandem::kernels::cpu {
+namespace {
 
 template <typename T, typename Acc>
 void sum_into(const Dims& sizes, const T* in, const Dims& in_strides, Acc* out,
@@ -66,31 +72,85 @@ void max_along(const T* in, int64_t outer, int64_t n, int64_t inner, T* values, 
   }
 }
 
-#define TANDEM_MAX_INSTANTIATE(T)                                                 \
-  template void max_into<T>(const Dims&, const T*, const Dims&, T*, const Dims&); \
-  template void max_along<T>(const T*, int64_t, int64_t, int64_t, T*, int64_t*);
-TANDEM_MAX_INSTANTIATE(float)
-TANDEM_MAX_INSTANTIATE(double)
-TANDEM_MAX_INSTANTIATE(int64_t)
-TANDEM_MAX_INSTANTIATE(int32_t)
-TANDEM_MAX_INSTANTIATE(int16_t)
-TANDEM_MAX_INSTANTIATE(int8_t)
-TANDEM_MAX_INSTANTIATE(uint8_t)
-#undef TANDEM_MAX_INSTANTIATE
+// Strides of a contiguous keepdim output, 0 along the reduced dims.
+Dims reduced_out_strides(const Dims& sizes, const Dims& reduced) {
+  Dims keep = sizes;
+  for (int64_t d : reduced) keep[size_t(d)] = 1;
+  Dims st(keep.size());
+  int64_t s = 1;
+  for (int64_t d = int64_t(keep.size()) - 1; d >= 0; --d) {
+    st[size_t(d)] = s;
+    s *= keep[size_t(d)];
+  }
+  for (int64_t d : reduced) st[size_t(d)] = 0;
+  return st;
+}
 
-template void sum_into<float, double>(const Dims&, const float*, const Dims&, double*, const Dims&);
-template void sum_into<double, double>(const Dims&, const double*, const Dims&, double*,
-                                       const Dims&);
-template void sum_into<int64_t, int64_t>(const Dims&, const int64_t*, const Dims&, int64_t*,
-                                         const Dims&);
-template void sum_into<int32_t, int64_t>(const Dims&, const int32_t*, const Dims&, int64_t*,
-                                         const Dims&);
-template void sum_into<int16_t, int64_t>(const Dims&, const int16_t*, const Dims&, int64_t*,
-                                         const Dims&);
-template void sum_into<int8_t, int64_t>(const Dims&, const int8_t*, const Dims&, int64_t*,
-                                        const Dims&);
-template void sum_into<uint8_t, int64_t>(const Dims&, const uint8_t*, const Dims&, int64_t*,
-                                         const Dims&);
-template void sum_into<bool, int64_t>(const Dims&, const bool*, const Dims&, int64_t*, const Dims&);
+int64_t kept_numel(const Dims& sizes, const Dims& reduced) {
+  int64_t n = 1;
+  for (size_t d = 0; d < sizes.size(); ++d) {
+    bool r = false;
+    for (int64_t x : reduced) r = r || x == int64_t(d);
+    if (!r) n *= sizes[d];
+  }
+  return n;
+}
+
+}  // namespace
+
+void sum_reduce_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer& in,
+                    const Dims& reduced, const Buffer& out) {
+  const Dims out_strides = reduced_out_strides(sizes, reduced);
+  const size_t n_out = size_t(kept_numel(sizes, reduced));
+  auto finish = [&](const auto& acc) {  // accumulator -> out's dtype
+    dispatch_all(out.dtype, [&](auto tag) {
+      using O = typename decltype(tag)::type;
+      using A = typename std::decay_t<decltype(acc)>::value_type;
+      O* o = out.as<O>();
+      for (size_t i = 0; i < n_out; ++i) o[i] = convert_element<A, O>(acc[i]);
+    });
+  };
+  dispatch_all(in.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+      throw_not_arithmetic("sum", in.dtype);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      std::vector<double> acc(n_out, 0.0);
+      sum_into<T, double>(sizes, in.as<const T>(), in.strides, acc.data(), out_strides);
+      finish(acc);
+    } else {
+      std::vector<int64_t> acc(n_out, 0);
+      sum_into<T, int64_t>(sizes, in.as<const T>(), in.strides, acc.data(), out_strides);
+      finish(acc);
+    }
+  });
+}
+
+void max_reduce_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer& in,
+                    const Dims& reduced, const Buffer& out) {
+  const Dims out_strides = reduced_out_strides(sizes, reduced);
+  const int64_t n_out = kept_numel(sizes, reduced);
+  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* o = out.as<T>();
+    std::fill(o, o + n_out,
+              std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                   : std::numeric_limits<T>::lowest());
+    max_into<T>(sizes, in.as<const T>(), in.strides, o, out_strides);
+  });
+}
+
+void max_along_cpu(const KernelContext&, const Slab& slab, const Buffer& in, const Buffer& values,
+                   const Buffer& indices) {
+  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_along<T>(in.as<const T>(), slab.outer, slab.n, slab.inner, values.as<T>(),
+                 indices.as<int64_t>());
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(sum_reduce, sum_reduce_cpu);
+TANDEM_REGISTER_CPU_KERNEL(max_reduce, max_reduce_cpu);
+TANDEM_REGISTER_CPU_KERNEL(max_along, max_along_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,5 +1,6 @@
-// CPU softmax / log_softmax (see softmax.h). Sums accumulate in double.
-#include "kernels/cpu/softmax.h"
+// CPU softmax / log_softmax and their backward along the middle dim of (outer, n, inner).
+// Numerically stable (the row max is subtracted before exp); sums accumulate in double.
+#include "kernels/cpu/register.h"
 
 #include <cmath>
 #include <limits>
@@ -56,11 +57,24 @@ void softmax_backward(const T* grad, const T* out, T* grad_in, int64_t outer, in
   }
 }
 
-template void softmax_forward<float>(const float*, float*, int64_t, int64_t, int64_t, bool);
-template void softmax_forward<double>(const double*, double*, int64_t, int64_t, int64_t, bool);
-template void softmax_backward<float>(const float*, const float*, float*, int64_t, int64_t, int64_t,
-                                      bool);
-template void softmax_backward<double>(const double*, const double*, double*, int64_t, int64_t,
-                                       int64_t, bool);
+void softmax_forward_cpu(const KernelContext&, const Slab& s, bool log, const Buffer& in,
+                         const Buffer& out) {
+  dispatch_floating(in.dtype, log ? "log_softmax" : "softmax", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    softmax_forward<T>(in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
+  });
+}
+
+void softmax_backward_cpu(const KernelContext&, const Slab& s, bool log, const Buffer& grad,
+                          const Buffer& out, const Buffer& grad_in) {
+  dispatch_floating(grad.dtype, "softmax_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    softmax_backward<T>(grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n,
+                        s.inner, log);
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(softmax_forward, softmax_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(softmax_backward, softmax_backward_cpu);
 
 }  // namespace tandem::kernels::cpu

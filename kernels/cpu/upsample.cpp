@@ -1,5 +1,6 @@
-// Upsampling kernels (see upsample.h), index rules as aten/src/ATen/native/UpSample.h.
-#include "kernels/cpu/upsample.h"
+// CPU upsampling kernels over planes, index rules as aten/src/ATen/native/UpSample.h: nearest
+// (PyTorch's legacy rule) and bilinear (align_corners or half-pixel); backward accumulates.
+#include "kernels/cpu/register.h"
 
 #include <algorithm>
 #include <cmath>
@@ -90,12 +91,41 @@ void upsample_bilinear2d_backward(const T* grad_out, const UpsampleGeometry& g, 
   }
 }
 
-#define INSTANTIATE(T)                                                                 \
-  template void upsample_nearest2d<T>(const T*, const UpsampleGeometry&, T*);          \
-  template void upsample_nearest2d_backward<T>(const T*, const UpsampleGeometry&, T*); \
-  template void upsample_bilinear2d<T>(const T*, const UpsampleGeometry&, T*);         \
-  template void upsample_bilinear2d_backward<T>(const T*, const UpsampleGeometry&, T*);
-INSTANTIATE(float)
-INSTANTIATE(double)
+void upsample_nearest2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                    const Buffer& in, const Buffer& out) {
+  dispatch_floating(in.dtype, "upsample_nearest2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    upsample_nearest2d<T>(in.as<const T>(), g, out.as<T>());
+  });
+}
+
+void upsample_nearest2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                     const Buffer& grad_out, const Buffer& grad_in) {
+  dispatch_floating(grad_out.dtype, "upsample_nearest2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    upsample_nearest2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());
+  });
+}
+
+void upsample_bilinear2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                     const Buffer& in, const Buffer& out) {
+  dispatch_floating(in.dtype, "upsample_bilinear2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    upsample_bilinear2d<T>(in.as<const T>(), g, out.as<T>());
+  });
+}
+
+void upsample_bilinear2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                      const Buffer& grad_out, const Buffer& grad_in) {
+  dispatch_floating(grad_out.dtype, "upsample_bilinear2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    upsample_bilinear2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());
+  });
+}
+
+TANDEM_REGISTER_CPU_KERNEL(upsample_nearest2d_forward, upsample_nearest2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(upsample_nearest2d_backward, upsample_nearest2d_backward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(upsample_bilinear2d_forward, upsample_bilinear2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(upsample_bilinear2d_backward, upsample_bilinear2d_backward_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,48 +1,14 @@
-// CUDA elementwise kernels: one thread per output element, operand offsets computed from the
-// linear index through up to kMaxDims sizes/strides. The arithmetic is the shared functors'.
-#include "kernels/cuda/check.h"
-#include "kernels/cuda/elementwise.h"
+// CUDA elementwise kernels (unary, binary) for float32/float64: one thread per output element,
+// operand offsets from the linear index through the Indexer; the arithmetic is the shared
+// functors' (kernels/common/elementwise_functors.h), so CPU tests cover it.
+#include <cuda_runtime.h>
 
-#include <stdexcept>
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/indexer.cuh"
+#include "kernels/kernel_table.h"
 
 namespace tandem::kernels::cuda {
 namespace {
-
-constexpr int kMaxDims = 8;
-
-template <int N>
-struct Indexer {
-  int ndim;
-  int64_t sizes[kMaxDims];
-  int64_t strides[N][kMaxDims];
-
-  __device__ void offsets(int64_t linear, int64_t (&off)[N]) const {
-    for (int k = 0; k < N; ++k) off[k] = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
-      const int64_t i = linear % sizes[d];
-      linear /= sizes[d];
-      for (int k = 0; k < N; ++k) off[k] += i * strides[k][d];
-    }
-  }
-};
-
-template <int N>
-Indexer<N> make_indexer(const Dims& sizes, const Dims* const (&strides)[N]) {
-  if (sizes.size() > size_t(kMaxDims)) throw std::runtime_error("cuda elementwise: more than 8 dims");
-  Indexer<N> ix{};
-  ix.ndim = int(sizes.size());
-  for (size_t d = 0; d < sizes.size(); ++d) {
-    ix.sizes[d] = sizes[d];
-    for (int k = 0; k < N; ++k) ix.strides[k][d] = (*strides[k])[d];
-  }
-  return ix;
-}
-
-int64_t numel(const Dims& sizes) {
-  int64_t n = 1;
-  for (int64_t s : sizes) n *= s;
-  return n;
-}
 
 template <typename T, typename F>
 __global__ void unary_kernel(Indexer<2> ix, int64_t n, F f, const T* in, T* out) {
@@ -62,44 +28,51 @@ __global__ void binary_kernel(Indexer<3> ix, int64_t n, F f, const T* a, const T
   out[off[0]] = f(a[off[1]], b[off[2]]);
 }
 
-constexpr int kThreads = 256;
-unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+template <typename Fn>
+void dispatch_cuda_floating(DType t, const char* op, Fn&& fn) {
+  if (t == DType::Float32) return fn(type_tag<float>{});
+  if (t == DType::Float64) return fn(type_tag<double>{});
+  throw Error(std::string(op) + ": the CUDA kernel takes float32 or float64, got " + dtype_name(t));
+}
+
+void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, const Dims& sizes,
+                const StridedBuffer& out, const StridedBuffer& in) {
+  const int64_t n = numel(sizes);
+  if (n == 0) return;
+  const Dims* strides[2] = {&out.strides, &in.strides};
+  const auto ix = make_indexer<2>(sizes, strides);
+  auto stream = static_cast<cudaStream_t>(ctx.stream);
+  dispatch_cuda_floating(out.dtype, "unary", [&](auto t) {
+    using T = typename decltype(t)::type;
+    dispatch_unary(op, [&](auto tag) {
+      Unary<T, decltype(tag)::value> f(params);
+      unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, in.as<const T>(), out.as<T>());
+    });
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void binary_cuda(const KernelContext& ctx, BinaryOp op, const OpParams& params, const Dims& sizes,
+                 const StridedBuffer& out, const StridedBuffer& a, const StridedBuffer& b) {
+  const int64_t n = numel(sizes);
+  if (n == 0) return;
+  const Dims* strides[3] = {&out.strides, &a.strides, &b.strides};
+  const auto ix = make_indexer<3>(sizes, strides);
+  auto stream = static_cast<cudaStream_t>(ctx.stream);
+  dispatch_cuda_floating(out.dtype, "binary", [&](auto t) {
+    using T = typename decltype(t)::type;
+    dispatch_binary(op, [&](auto tag) {
+      Binary<T, decltype(tag)::value> f(params);
+      binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, a.as<const T>(),
+                                                            b.as<const T>(), out.as<T>());
+    });
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
 
 }  // namespace
 
-template <typename T>
-void unary(UnaryOp op, const OpParams& params, const Dims& sizes, const T* in, const Dims& in_strides,
-           T* out, const Dims& out_strides) {
-  const int64_t n = numel(sizes);
-  if (n == 0) return;
-  const Dims* strides[2] = {&out_strides, &in_strides};
-  auto ix = make_indexer<2>(sizes, strides);
-  dispatch_unary(op, [&](auto tag) {
-    Unary<T, decltype(tag)::value> f(params);
-    unary_kernel<<<blocks_for(n), kThreads>>>(ix, n, f, in, out);
-  });
-  TANDEM_CUDA_CHECK(cudaGetLastError());
-}
-
-template <typename T>
-void binary(BinaryOp op, const OpParams& params, const Dims& sizes, const T* a, const Dims& a_strides,
-            const T* b, const Dims& b_strides, T* out, const Dims& out_strides) {
-  const int64_t n = numel(sizes);
-  if (n == 0) return;
-  const Dims* strides[3] = {&out_strides, &a_strides, &b_strides};
-  auto ix = make_indexer<3>(sizes, strides);
-  dispatch_binary(op, [&](auto tag) {
-    Binary<T, decltype(tag)::value> f(params);
-    binary_kernel<<<blocks_for(n), kThreads>>>(ix, n, f, a, b, out);
-  });
-  TANDEM_CUDA_CHECK(cudaGetLastError());
-}
-
-template void unary<float>(UnaryOp, const OpParams&, const Dims&, const float*, const Dims&, float*, const Dims&);
-template void unary<double>(UnaryOp, const OpParams&, const Dims&, const double*, const Dims&, double*, const Dims&);
-template void binary<float>(BinaryOp, const OpParams&, const Dims&, const float*, const Dims&, const float*,
-                            const Dims&, float*, const Dims&);
-template void binary<double>(BinaryOp, const OpParams&, const Dims&, const double*, const Dims&, const double*,
-                             const Dims&, double*, const Dims&);
+TANDEM_REGISTER_CUDA_KERNEL(unary, unary_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(binary, binary_cuda);
 
 }  // namespace tandem::kernels::cuda

@@ -12,8 +12,8 @@
 #include <string>
 #include <thread>
 
-#include "framework/core/error.h"
 #include "framework/tensor/factories.h"
+#include "kernels/common/error.h"
 #include "parallel/collective_timeout.h"
 #include "parallel/process_group_nccl.h"
 
@@ -111,7 +111,7 @@ class ProcessGroupNCCL : public ProcessGroup,
       const ncclResult_t r = ncclGetUniqueId(&id);
       if (r != ncclSuccess) why = ncclGetErrorString(r);
     }
-    Tensor bytes = zeros({int64_t(sizeof(id)) + 1}, DType::UInt8);
+    Tensor bytes = zeros({int64_t(sizeof(id)) + 1}, TensorOptions(DType::UInt8));
     std::memcpy(bytes.raw_data(), &id, sizeof(id));
     bytes.data_ptr<uint8_t>()[sizeof(id)] = why.empty() ? 1 : 0;
     bootstrap.broadcast(bytes, 0)->wait();
@@ -132,7 +132,7 @@ class ProcessGroupNCCL : public ProcessGroup,
     }
     Tensor status = from_vector(std::vector<int64_t>{claimed == cudaSuccess ? 0 : 1}, {1});
     std::vector<Tensor> all;
-    for (int r = 0; r < size_; ++r) all.push_back(zeros({1}, DType::Int64));
+    for (int r = 0; r < size_; ++r) all.push_back(zeros({1}, TensorOptions(DType::Int64)));
     bootstrap.allgather(all, status)->wait();
     std::string failed;
     for (int r = 0; r < size_; ++r)

@@ -1,7 +1,7 @@
 // The NCCL backend when tandem is built without CUDA/NCCL: it says so.
 #include "parallel/process_group_nccl.h"
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem::parallel {
 

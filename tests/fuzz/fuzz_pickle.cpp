@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "framework/core/error.h"
 #include "framework/io/torch_file.h"
+#include "kernels/common/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

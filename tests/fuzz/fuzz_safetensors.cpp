@@ -2,8 +2,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "framework/core/error.h"
 #include "framework/io/safetensors.h"
+#include "kernels/common/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <string>
 
-#include "framework/core/error.h"
 #include "framework/io/torch_file.h"
+#include "kernels/common/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/tandem_fuzz_" + std::to_string(::getpid()) + ".pt";

@@ -2,7 +2,7 @@
 // Without a CUDA device the NCCL collective tests skip with the reason; building the NCCL group
 // must then fail on every rank with an error naming the ranks, instead of hanging.
 #include "framework/ops/ops.h"
-#include "kernels/cuda/device_api.h"
+#include "kernels/device/runtime.h"
 #include "parallel/process_group_auto.h"
 #include "parallel/process_group_nccl.h"
 #include "tests/error_text.h"
@@ -16,7 +16,7 @@ namespace {
 const World& world() { return init_distributed(); }
 
 // Every local rank needs its own device for NCCL tests.
-bool have_devices() { return kernels::cuda::device_count() >= world().local_size; }
+bool have_devices() { return kernels::device::cuda_runtime().device_count() >= world().local_size; }
 Device my_gpu() { return Device(DeviceType::CUDA, world().local_rank); }
 
 using tandem::testing::error_text;
@@ -94,9 +94,9 @@ TEST(Nccl, CollectivesValuesDtypesAndSizes) {
   const int r = world().rank, n = world().size;
   for (DType dt : {DType::Float32, DType::Float64, DType::Int64, DType::Int32}) {
     for (int64_t len : {0, 1, 7, 1000003}) {
-      Tensor t = full({len}, double(r + 1), dt).to(my_gpu());
+      Tensor t = full({len}, double(r + 1), TensorOptions(dt)).to(my_gpu());
       pg->allreduce(t, ReduceOp::Sum)->wait();
-      Tensor m = full({len}, double(r + 1), dt).to(my_gpu());
+      Tensor m = full({len}, double(r + 1), TensorOptions(dt)).to(my_gpu());
       pg->allreduce(m, ReduceOp::Max)->wait();
       if (len == 0) continue;
       EXPECT_DOUBLE_EQ(t.cpu().to_vector()[size_t(len - 1)], n * (n + 1) / 2.0) << dtype_name(dt);

@@ -18,15 +18,15 @@ TEST(Collectives, AllreduceSumAverageMaxAcrossDtypes) {
   const int r = world().rank, n = world().size;
   for (int64_t len : {1, 7, 1001}) {
     for (DType dt : {DType::Float32, DType::Float64, DType::Int64, DType::Int32}) {
-      Tensor t = full({len}, double(r + 1), dt);
+      Tensor t = full({len}, double(r + 1), TensorOptions(dt));
       pg().allreduce(t, ReduceOp::Sum)->wait();
       EXPECT_EQ(t.to_vector(), std::vector<double>(size_t(len), n * (n + 1) / 2.0))
           << dtype_name(dt);
-      Tensor m = full({len}, double(r), dt);
+      Tensor m = full({len}, double(r), TensorOptions(dt));
       pg().allreduce(m, ReduceOp::Max)->wait();
       EXPECT_EQ(m.to_vector(), std::vector<double>(size_t(len), n - 1)) << dtype_name(dt);
     }
-    Tensor a = full({len}, double(r), DType::Float64);
+    Tensor a = full({len}, double(r), TensorOptions(DType::Float64));
     pg().allreduce(a, ReduceOp::Average)->wait();
     EXPECT_EQ(a.to_vector(), std::vector<double>(size_t(len), (n - 1) / 2.0));
   }
@@ -56,7 +56,7 @@ TEST(Collectives, BroadcastAllgatherBarrier) {
   pg().broadcast(b, 1)->wait();
   EXPECT_EQ(b.to_vector(), std::vector<double>(6, 42));
   std::vector<Tensor> out;
-  for (int i = 0; i < n; ++i) out.push_back(zeros({2}, DType::Int64));
+  for (int i = 0; i < n; ++i) out.push_back(zeros({2}, TensorOptions(DType::Int64)));
   pg().allgather(out, from_vector(std::vector<int64_t>{r, r * 10}, {2}))->wait();
   for (int i = 0; i < n; ++i)
     EXPECT_EQ(out[size_t(i)].to_vector(), (std::vector<double>{double(i), double(i * 10)}));

@@ -30,8 +30,8 @@ std::string concat(const Args&... args) {
 }  // namespace tandem
 
 // TANDEM_CHECK(cond, "message parts", ...): throws tandem::Error with the parts streamed together.
-#define TANDEM_CHECK(cond, ...)                                               \
-  do {                                                                        \
+#define TANDEM_CHECK(cond, ...)                                                \
+  do {                                                                         \
     if (!(cond)) throw ::tandem::Error(::tandem::detail::concat(__VA_ARGS__)); \
   } while (0)
 

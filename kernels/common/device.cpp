@@ -1,7 +1,7 @@
 // Device parsing and printing.
-#include "framework/tensor/device.h"
+#include "kernels/common/device.h"
 
-#include "framework/core/error.h"
+#include "kernels/common/error.h"
 
 namespace tandem {
 

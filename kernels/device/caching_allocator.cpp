@@ -1,0 +1,306 @@
+// The caching device allocator (see caching_allocator.h).
+#include "kernels/device/caching_allocator.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "kernels/common/error.h"
+
+namespace tandem::kernels::device {
+
+namespace {
+
+constexpr size_t kMinBlock = 512;                  // every size is a multiple of this
+constexpr size_t kSmallSegment = size_t(2) << 20;  // segments of the small pool
+constexpr size_t kMediumSegment = size_t(20) << 20;
+constexpr size_t kMediumLimit = size_t(10) << 20;  // larger requests get their own segment
+constexpr size_t kLargeRound = size_t(2) << 20;
+// A large-pool block is split only when the rest is worth keeping.
+constexpr size_t kMinLargeRemainder = size_t(1) << 20;
+
+std::string human_bytes(size_t n) {
+  char buf[32];
+  const double v = double(n);
+  if (v >= double(size_t(1) << 30))
+    std::snprintf(buf, sizeof(buf), "%.2f GiB", v / double(size_t(1) << 30));
+  else
+    std::snprintf(buf, sizeof(buf), "%.1f MiB", v / double(size_t(1) << 20));
+  return buf;
+}
+
+}  // namespace
+
+struct CachingAllocator::Block {
+  Block(int device_, StreamHandle stream_, size_t size_, char* ptr_, bool small_)
+      : device(device_), stream(stream_), size(size_), ptr(ptr_), small(small_) {}
+  int device;
+  StreamHandle stream;
+  size_t size;
+  char* ptr;
+  bool allocated = false;
+  bool small;             // pool membership, fixed by its segment
+  Block* prev = nullptr;  // neighbours within the segment
+  Block* next = nullptr;
+  std::vector<StreamHandle> stream_uses;  // other streams that used it (record_stream)
+  int pending_events = 0;
+};
+
+bool CachingAllocator::BlockOrder::operator()(const Block* a, const Block* b) const {
+  if (a->stream != b->stream) return std::less<StreamHandle>()(a->stream, b->stream);
+  if (a->size != b->size) return a->size < b->size;
+  return std::less<char*>()(a->ptr, b->ptr);
+}
+
+size_t CachingAllocator::round_size(size_t nbytes) {
+  if (nbytes < kMinBlock) return kMinBlock;
+  return (nbytes + kMinBlock - 1) / kMinBlock * kMinBlock;
+}
+
+size_t CachingAllocator::segment_size(size_t size) {
+  if (size <= kSmallSize) return kSmallSegment;
+  if (size < kMediumLimit) return kMediumSegment;
+  return (size + kLargeRound - 1) / kLargeRound * kLargeRound;
+}
+
+CachingAllocator::CachingAllocator(DeviceRuntime& runtime) : runtime_(runtime) {}
+
+CachingAllocator::~CachingAllocator() {
+  try {
+    std::lock_guard<std::mutex> lock(mutex_);
+    synchronize_and_process_events();
+    release_cached_segments(-1);
+    for (auto& [device, events] : spare_events_)
+      for (EventHandle e : events) runtime_.destroy_event(e, device);
+  } catch (...) {  // a destructor must not throw; the process is ending anyway
+  }
+}
+
+CachingAllocator::DeviceState& CachingAllocator::state(int device) { return devices_[device]; }
+
+const CachingAllocator::DeviceState* CachingAllocator::find_state(int device) const {
+  auto it = devices_.find(device);
+  return it == devices_.end() ? nullptr : &it->second;
+}
+
+CachingAllocator::Block* CachingAllocator::find_free_block(Pool& pool, StreamHandle stream,
+                                                           size_t size) {
+  Block key(0, stream, size, nullptr, false);
+  auto it = pool.lower_bound(&key);
+  if (it == pool.end() || (*it)->stream != stream) return nullptr;
+  Block* block = *it;
+  pool.erase(it);
+  return block;
+}
+
+CachingAllocator::Block* CachingAllocator::new_segment(int device, StreamHandle stream,
+                                                       size_t size) {
+  const size_t seg = segment_size(size);
+  void* p = runtime_.malloc(seg, device);
+  DeviceState& st = state(device);
+  if (!p) {
+    // Out of memory: give the cache back (after pending cross-stream uses) and retry once.
+    ++st.stats.alloc_retries;
+    synchronize_and_process_events();
+    release_cached_segments(device);
+    p = runtime_.malloc(seg, device);
+    if (!p) {
+      ++st.stats.ooms;
+      throw_oom(device, size);
+    }
+  }
+  ++st.stats.device_mallocs;
+  st.stats.reserved_bytes += seg;
+  st.stats.peak_reserved_bytes = std::max(st.stats.peak_reserved_bytes, st.stats.reserved_bytes);
+  Block* block = new Block(device, stream, seg, static_cast<char*>(p), size <= kSmallSize);
+  return block;
+}
+
+CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size) {
+  const size_t rest = block->size - size;
+  const bool worth = block->small ? rest >= kMinBlock : rest >= kMinLargeRemainder;
+  if (!worth) return block;
+  Block* tail = new Block(block->device, block->stream, rest, block->ptr + size, block->small);
+  tail->prev = block;
+  tail->next = block->next;
+  if (block->next) block->next->prev = tail;
+  block->next = tail;
+  block->size = size;
+  DeviceState& st = state(block->device);
+  (block->small ? st.small : st.large).insert(tail);
+  return block;
+}
+
+void* CachingAllocator::allocate(size_t nbytes, int device, StreamHandle stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  process_events();
+  const size_t size = round_size(nbytes);
+  DeviceState& st = state(device);
+  Pool& pool = pool_for(st, size);
+  Block* block = find_free_block(pool, stream, size);
+  if (!block) block = new_segment(device, stream, size);
+  block = split(block, size);
+  block->allocated = true;
+  live_[block->ptr] = block;
+  st.stats.allocated_bytes += block->size;
+  st.stats.peak_allocated_bytes = std::max(st.stats.peak_allocated_bytes, st.stats.allocated_bytes);
+  ++st.stats.allocations;
+  return block->ptr;
+}
+
+void CachingAllocator::free(void* ptr) {
+  if (!ptr) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = live_.find(ptr);
+  TANDEM_CHECK(it != live_.end(), "caching allocator: free of ", ptr,
+               ", which it did not allocate (or freed twice)");
+  Block* block = it->second;
+  live_.erase(it);
+  block->allocated = false;
+  DeviceState& st = state(block->device);
+  st.stats.allocated_bytes -= block->size;
+  --st.stats.allocations;
+  if (block->stream_uses.empty()) {
+    release_block(block);
+    return;
+  }
+  // Other streams may still be reading or writing it: reuse waits for their work.
+  for (StreamHandle s : block->stream_uses) {
+    auto& spare = spare_events_[block->device];
+    EventHandle e;
+    if (spare.empty()) {
+      e = runtime_.create_event(block->device);
+    } else {
+      e = spare.back();
+      spare.pop_back();
+    }
+    runtime_.record_event(e, s);
+    pending_.emplace_back(e, block);
+    ++block->pending_events;
+  }
+  block->stream_uses.clear();
+}
+
+void CachingAllocator::record_stream(void* ptr, StreamHandle stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = live_.find(ptr);
+  TANDEM_CHECK(it != live_.end(), "caching allocator: record_stream on ", ptr,
+               ", which is not a live allocation");
+  Block* block = it->second;
+  if (stream == block->stream) return;  // its own stream orders every use already
+  if (std::find(block->stream_uses.begin(), block->stream_uses.end(), stream) ==
+      block->stream_uses.end())
+    block->stream_uses.push_back(stream);
+}
+
+void CachingAllocator::release_block(Block* block) {
+  DeviceState& st = state(block->device);
+  Pool& pool = block->small ? st.small : st.large;
+  // Merge with free neighbours (in the pool, i.e. neither allocated nor awaiting events).
+  auto absorb = [&](Block* other) -> bool {
+    return other && !other->allocated && other->pending_events == 0 && pool.count(other);
+  };
+  if (absorb(block->prev)) {
+    Block* prev = block->prev;
+    pool.erase(prev);
+    prev->size += block->size;
+    prev->next = block->next;
+    if (block->next) block->next->prev = prev;
+    delete block;
+    block = prev;
+  }
+  if (absorb(block->next)) {
+    Block* next = block->next;
+    pool.erase(next);
+    block->size += next->size;
+    block->next = next->next;
+    if (next->next) next->next->prev = block;
+    delete next;
+  }
+  pool.insert(block);
+}
+
+void CachingAllocator::process_events() {
+  auto done = [&](std::pair<EventHandle, Block*>& p) {
+    if (!runtime_.event_done(p.first)) return false;
+    spare_events_[p.second->device].push_back(p.first);
+    if (--p.second->pending_events == 0) release_block(p.second);
+    return true;
+  };
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(), done), pending_.end());
+}
+
+void CachingAllocator::synchronize_and_process_events() {
+  for (auto& p : pending_) runtime_.synchronize_event(p.first);
+  process_events();
+}
+
+void CachingAllocator::release_cached_segments(int device) {
+  for (auto& [dev, st] : devices_) {
+    if (device >= 0 && dev != device) continue;
+    for (Pool* pool : {&st.small, &st.large}) {
+      for (auto it = pool->begin(); it != pool->end();) {
+        Block* b = *it;
+        if (b->prev || b->next) {  // part of a segment still in use
+          ++it;
+          continue;
+        }
+        runtime_.free(b->ptr, b->device);
+        st.stats.reserved_bytes -= b->size;
+        ++st.stats.device_frees;
+        it = pool->erase(it);
+        delete b;
+      }
+    }
+  }
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  synchronize_and_process_events();
+  release_cached_segments(-1);
+}
+
+void CachingAllocator::throw_oom(int device, size_t requested) {
+  const AllocatorStats& s = state(device).stats;
+  std::string capacity;
+  try {
+    const auto [free_bytes, total] = runtime_.memory_info(device);
+    capacity = ", " + human_bytes(free_bytes) + " free of " + human_bytes(total);
+  } catch (...) {
+  }
+  throw Error(runtime_.name() + " out of memory on cuda:" + std::to_string(device) +
+                  ": tried to allocate " + human_bytes(requested) + "; " +
+                  human_bytes(s.allocated_bytes) + " allocated by tensors, " +
+                  human_bytes(s.reserved_bytes) + " reserved by tandem's caching allocator" +
+                  capacity,
+              "reduce data.batch_size or the model size");
+}
+
+AllocatorStats CachingAllocator::stats(int device) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const DeviceState* st = find_state(device);
+  return st ? st->stats : AllocatorStats{};
+}
+
+void CachingAllocator::reset_peak_stats(int device) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  AllocatorStats& s = state(device).stats;
+  s.peak_allocated_bytes = s.allocated_bytes;
+  s.peak_reserved_bytes = s.reserved_bytes;
+}
+
+std::string CachingAllocator::summary(int device) const {
+  const AllocatorStats s = stats(device);
+  return "allocated " + human_bytes(s.allocated_bytes) + " (peak " +
+         human_bytes(s.peak_allocated_bytes) + "), reserved " + human_bytes(s.reserved_bytes) +
+         " (peak " + human_bytes(s.peak_reserved_bytes) + "), " + std::to_string(s.device_mallocs) +
+         " device mallocs";
+}
+
+CachingAllocator& device_allocator() {
+  // Never destroyed: tensors held by static objects may be freed after main returns.
+  static CachingAllocator* allocator = new CachingAllocator(cuda_runtime());
+  return *allocator;
+}
+
+}  // namespace tandem::kernels::device

@@ -1,0 +1,127 @@
+// The backend contract: every kernel family tandem's ops call, declared once. A backend provides
+// a family by registering a function of the family's type from its own translation unit
+// (kernels/cpu/*.cpp for the CPU and, through the same registration, the emulated CUDA device;
+// kernels/cuda/*.cu for real GPUs). framework/ops calls a family with the tensors' device
+// context; a family without a kernel for that device is one clear error naming both.
+//
+// Conventions for every family:
+//   - Buffers are contiguous and live on ctx.device; StridedBuffers share the `sizes` index
+//     space and have stride 0 along broadcast dims. Optional operands have data == nullptr.
+//   - Outputs are written in full unless the family says it accumulates ("+="), in which case
+//     the caller zeroes them.
+//   - Element types: the floating families take float32 and float64; elementwise, copy, fill,
+//     compare, where and the reductions also take the integer types (copy/fill: every dtype).
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/common/elementwise_functors.h"
+#include "kernels/common/kernel_params.h"
+#include "kernels/common/optim_functors.h"
+#include "kernels/dispatch.h"
+
+namespace tandem::kernels {
+
+using Ctx = const KernelContext&;
+using In = const Buffer&;
+using Out = const Buffer&;
+using SIn = const StridedBuffer&;
+using SOut = const StridedBuffer&;
+
+// --- elementwise (framework/ops/elementwise.cpp, activation.cpp; Tensor's in-place ops) ------
+extern KernelFamily<void(Ctx, UnaryOp, const OpParams&, const Dims& sizes, SOut out, SIn in)> unary;
+extern KernelFamily<void(Ctx, BinaryOp, const OpParams&, const Dims& sizes, SOut out, SIn a, SIn b)>
+    binary;
+extern KernelFamily<void(Ctx, CompareOp, const Dims& sizes, SOut out_bool, SIn a, SIn b)> compare;
+extern KernelFamily<void(Ctx, const Dims& sizes, SOut out, SIn cond_bool, SIn a, SIn b)> where;
+// out = in converted to out's dtype (any two dtypes; both on ctx.device).
+extern KernelFamily<void(Ctx, const Dims& sizes, SOut out, SIn in)> copy;
+extern KernelFamily<void(Ctx, const Dims& sizes, SOut out, double value)> fill;
+
+// --- reductions (framework/ops/reduction.cpp) ------------------------------------------------
+// out (contiguous, the keepdim shape: 1 along `reduced` dims) = sum of `in` over the reduced
+// dims, accumulated in float64 (int64 for integer inputs) and written in out's dtype.
+extern KernelFamily<void(Ctx, const Dims& sizes, SIn in, const Dims& reduced, Out out)> sum_reduce;
+// Same layout; max with NaN propagating; out has in's dtype. Reduced dims are non-empty.
+extern KernelFamily<void(Ctx, const Dims& sizes, SIn in, const Dims& reduced, Out out)> max_reduce;
+// Along the middle dim of a contiguous (outer, n, inner) block, n > 0: the max and the index of
+// its first occurrence (first NaN wins). values: in's dtype; indices: int64.
+extern KernelFamily<void(Ctx, const Slab&, In in, Out values, Out indices)> max_along;
+
+// --- matrix products (framework/ops/linalg.cpp, conv via the CPU kernels) --------------------
+// c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i], row-major, for i < shape.batch. The buffers
+// are the matrices' base addresses; their layout is the shape's leading dims and batch strides.
+extern KernelFamily<void(Ctx, const GemmShape&, In a, In b, Out c)> gemm;
+
+// --- convolution (NCHW; weight (Co, C/groups, kH, kW)) ---------------------------------------
+extern KernelFamily<void(Ctx, const Conv2dShape&, In x, In w, In bias, Out y)> conv2d_forward;
+extern KernelFamily<void(Ctx, const Conv2dShape&, In grad_y, In w, Out grad_x)>
+    conv2d_backward_input;
+extern KernelFamily<void(Ctx, const Conv2dShape&, In x, In grad_y, Out grad_w)>
+    conv2d_backward_weight;
+
+// --- pooling (planes of H x W; grad_in accumulates: zeroed by the caller) --------------------
+extern KernelFamily<void(Ctx, const PoolGeometry&, In in, Out out, Out indices)> max_pool2d_forward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, In grad_out, In indices, Out grad_in)>
+    max_pool2d_backward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, bool count_include_pad, In in, Out out)>
+    avg_pool2d_forward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, bool count_include_pad, In grad_out,
+                         Out grad_in)>
+    avg_pool2d_backward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, In in, Out out)> adaptive_avg_pool2d_forward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, In grad_out, Out grad_in)>
+    adaptive_avg_pool2d_backward;
+
+// --- upsampling (planes; grad_in accumulates) ------------------------------------------------
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In in, Out out)> upsample_nearest2d_forward;
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In grad_out, Out grad_in)>
+    upsample_nearest2d_backward;
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In in, Out out)> upsample_bilinear2d_forward;
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In grad_out, Out grad_in)>
+    upsample_bilinear2d_backward;
+
+// --- batch normalisation over (N, C, S); statistics are float64 ------------------------------
+extern KernelFamily<void(Ctx, const ChannelLayout&, In x, Out mean, Out var)> batch_norm_stats;
+// y = (x - mean) * invstd * w + b (w, b optional).
+extern KernelFamily<void(Ctx, const ChannelLayout&, In x, In mean, In invstd, In w, In b, Out y)>
+    batch_norm_apply;
+// Training (`train`) or eval-statistics backward; writes grad_x and the per-channel sums
+// sum(gy) and sum(gy * xhat) (float64) from which the bias and weight gradients come.
+extern KernelFamily<void(Ctx, const ChannelLayout&, bool train, In x, In grad_y, In mean, In invstd,
+                         In w, Out grad_x, Out sum_gy, Out sum_gy_xhat)>
+    batch_norm_backward;
+
+// --- softmax along the middle dim of (outer, n, inner) ---------------------------------------
+extern KernelFamily<void(Ctx, const Slab&, bool log, In in, Out out)> softmax_forward;
+extern KernelFamily<void(Ctx, const Slab&, bool log, In grad, In out, Out grad_in)>
+    softmax_backward;
+
+// --- negative log-likelihood over (n, c, inner) log-probabilities, int64 targets (n, inner) ---
+// Targets are already checked to lie in [0, c) or equal ignore_index.
+extern KernelFamily<void(Ctx, const ClassLayout&, int64_t ignore_index, In log_probs, In target,
+                         In weight, Out loss, Out sample_weight)>
+    nll_forward;
+// grad_in accumulates (zeroed by the caller).
+extern KernelFamily<void(Ctx, const ClassLayout&, int64_t ignore_index, In grad, In target,
+                         In weight, Out grad_in)>
+    nll_backward;
+
+// --- indexing along the middle dim of (outer, n, inner); indices int64, already in [0, n) ----
+// out (outer, n_index, inner) = in[:, index, :]; any dtype.
+extern KernelFamily<void(Ctx, const Slab& in_slab, In in, In index, int64_t n_index, Out out)>
+    index_select;
+// out (outer, n, inner) [:, index[i], :] += src[:, i, :]; deterministic order.
+extern KernelFamily<void(Ctx, const Slab& out_slab, In src, In index, int64_t n_index, Out out)>
+    index_add;
+// out[o, index[o, j], j] = src[o, j] (out zeroed by the caller).
+extern KernelFamily<void(Ctx, const Slab& out_slab, In src, In index, Out out)> scatter_along;
+
+// --- optimizer updates over one contiguous parameter of n elements ---------------------------
+extern KernelFamily<void(Ctx, const SgdParams&, int64_t n, Out param, In grad, Out momentum_buf)>
+    sgd_step;
+extern KernelFamily<void(Ctx, const AdamParams&, int64_t n, Out param, In grad, Out exp_avg,
+                         Out exp_avg_sq, Out max_exp_avg_sq)>
+    adam_step;
+
+}  // namespace tandem::kernels
