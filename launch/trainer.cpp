@@ -74,6 +74,15 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
         "note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
   const Device device = kCPU;
 
+  // --- the run directory: rank 0 writes it, so rank 0 locks it for the whole run ---------------
+  RunDirectory run_dir(cfg.checkpoint.dir, cfg.checkpoint.keep_last);
+  if (main_rank) {
+    const RunDirectory::Cleanup removed = run_dir.claim();
+    if (removed.files > 0)
+      std::printf("removed %lld temporary file(s) (%.1f MB) left in %s by an interrupted run\n",
+                  (long long)removed.files, double(removed.bytes) / 1e6, run_dir.dir().c_str());
+  }
+
   // --- model, optimizer, scheduler ------------------------------------------------------------
   nn::ModulePtr model = build_model_from_config(cfg);
   if (!cfg.init_from.empty()) load_weights(*model, cfg.init_from, cfg.init_strict, main_rank);
@@ -112,7 +121,6 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     scheduler = optim::make_scheduler(cfg.scheduler, *optimizer, sched_total, steps_per_epoch);
 
   // --- resume -----------------------------------------------------------------------------------
-  RunDirectory run_dir(cfg.checkpoint.dir, cfg.checkpoint.keep_last);
   int64_t start_epoch = 0, global_step = 0, first_batch = 0;
   double best_metric = 0;
   bool has_best = false;
