@@ -1,9 +1,12 @@
-// Rank-aware helpers for training loops: reduce a few metrics over ranks, print once.
+// Rank-aware helpers for training loops: reduce a few metrics over ranks, print once, gather
+// what each rank has when ranks must agree.
 //
 //   auto [loss, count] = sum_over_ranks(pg, {loss_sum, n});   // every rank gets the totals
 //   print_rank0("epoch %d: loss %.4f\n", epoch, loss / count); // printed by rank 0 only
+//   std::vector<std::string> all = allgather_strings(*pg, my_config_text);  // all[r]: rank r's
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "parallel/process_group.h"
@@ -15,6 +18,16 @@ namespace tandem::parallel {
 std::vector<double> sum_over_ranks(ProcessGroup* pg, std::vector<double> values);
 // Each value averaged over ranks (sum / world size).
 std::vector<double> mean_over_ranks(ProcessGroup* pg, std::vector<double> values);
+
+// Every rank's vector (lengths may differ between ranks), on every rank: out[r] is rank r's.
+// Two all-gathers (the lengths, then the values padded to the longest). Collective.
+std::vector<std::vector<int64_t>> allgather_vectors(ProcessGroup& pg,
+                                                    const std::vector<int64_t>& mine);
+// The same for strings (any bytes).
+std::vector<std::string> allgather_strings(ProcessGroup& pg, const std::string& mine);
+
+// "rank 3" or "ranks 0, 2, 5", for messages naming the ranks that have something.
+std::string rank_names(const std::vector<int>& ranks);
 
 // printf on world rank 0 only (the world of init_distributed()), flushed at once so lines from
 // a multi-rank job arrive in order. Returns what printf returned, 0 on other ranks.
