@@ -17,6 +17,7 @@
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
 #include "launch/progress.h"
+#include "launch/rank_agreement.h"
 #include "launch/run_directory.h"
 #include "launch/stop_signal.h"
 #include "launch/training_setup.h"
@@ -73,6 +74,10 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     parallel::print_rank0(
         "note: CUDA devices found, but tandem's CUDA op set is incomplete: training on the CPU\n");
   const Device device = kCPU;
+  // Ranks that differ would corrupt memory or hang in a collective: they agree first.
+  require_same_on_all_ranks(pg.get(), "run config", config_entries(cfg, /*rank_local=*/false),
+                            "start every rank with the same config file and --set overrides "
+                            "(only data.root, data.prefetch and training.threads may differ)");
 
   // --- the run directory: rank 0 writes it, so rank 0 locks it for the whole run ---------------
   RunDirectory run_dir(cfg.checkpoint.dir, cfg.checkpoint.keep_last);
@@ -101,6 +106,14 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   }
   auto train_set = make_dataset(cfg, "train");
   auto test_set = make_dataset(cfg, "test");
+  require_same_on_all_ranks(
+      pg.get(), "datasets",
+      {{"train examples", std::to_string(train_set->size())},
+       {"test examples", std::to_string(test_set->size())}},
+      "every rank must read the same dataset: check data.root and its files on each node");
+  if (train_set->size() == 0)
+    throw parallel::AllRanksError("data: the training set (" + cfg.data.dataset + ") is empty",
+                                  "check data.root and its files, or data.synthetic_train_size");
   parallel::DistributedSampler sampler(train_set->size(), size, rank, /*shuffle=*/true,
                                        uint64_t(cfg.seed), cfg.data.drop_last);
   data::DataLoader train_loader(train_set, loader_options(cfg, true, device));
@@ -130,6 +143,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   } else if (options.resume != "never") {
     resume_path = options.resume;
   }
+  int64_t checkpoint_world_size = size;
   if (!resume_path.empty()) {
     io::Checkpoint ck = io::load_checkpoint(resume_path);
     model->load_state_dict(ck.model, /*strict=*/true);
@@ -137,20 +151,29 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     if (scheduler && !ck.scheduler.is_none()) scheduler->load_state_dict(ck.scheduler);
     start_epoch = ck.epoch;
     global_step = ck.global_step;
-    first_batch = ck.step_in_epoch;
+    // Positions within an epoch do not carry over to another world size.
+    first_batch = ck.world_size == size ? ck.step_in_epoch : 0;
     best_metric = ck.best_metric;
     has_best = ck.has_best_metric;
-    if (main_rank) {
-      std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(),
-                  (long long)start_epoch + 1, (long long)global_step);
-      if (ck.world_size != size)
-        std::printf(
-            "note: the checkpoint was written by %lld ranks, this run has %d: the data order "
-            "follows the "
-            "new world size\n",
-            (long long)ck.world_size, size);
-    }
-    if (ck.world_size != size) first_batch = 0;  // positions within an epoch do not carry over
+    checkpoint_world_size = ck.world_size;
+  }
+  require_same_on_all_ranks(
+      pg.get(), "resume point",
+      {{"resume from", resume_path.empty() ? "a fresh start"
+                                           : "epoch " + std::to_string(start_epoch + 1) +
+                                                 ", step " + std::to_string(global_step)},
+       {"resumed weights (digest)",
+        resume_path.empty() ? "none" : state_digest(model->state_dict())}},
+      "every rank must find the same checkpoint: give checkpoint.dir on a file system all ranks "
+      "share, or the same --resume PATH to every rank");
+  if (main_rank && !resume_path.empty()) {
+    std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(),
+                (long long)start_epoch + 1, (long long)global_step);
+    if (checkpoint_world_size != size)
+      std::printf(
+          "note: the checkpoint was written by %lld ranks, this run has %d: the data order "
+          "follows the new world size\n",
+          (long long)checkpoint_world_size, size);
   }
 
   const std::string config_yaml = to_yaml(cfg);

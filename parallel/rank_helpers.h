@@ -9,9 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "framework/core/error.h"
 #include "parallel/process_group.h"
 
 namespace tandem::parallel {
+
+// An error every rank raises together, with the same message, after a collective check (ranks
+// that disagree, a non-finite loss): the executable prints it once (rank 0) and every rank exits
+// with code 2 normally, instead of each rank printing and aborting the job.
+class AllRanksError : public Error {
+ public:
+  using Error::Error;
+};
 
 // Each value summed over ranks: one small float64 all-reduce (collective: every rank calls it).
 // Without a group (pg null or one rank) the values come back unchanged.

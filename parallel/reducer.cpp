@@ -106,7 +106,7 @@ void Reducer::verify_same_buckets_on_all_ranks() {
       what += std::string(b ? "," : "") + " " + std::to_string(l[b]) + " " +
               dtype_name(DType(l[b + 1]));
   }
-  throw Error(what + " elements",
+  throw AllRanksError(what + " elements",
               "every rank must build the same model with the same distributed.bucket_cap_mb");
 }
 
