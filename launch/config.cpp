@@ -260,6 +260,9 @@ const std::vector<Field>& schema() {
           "fp32 (the only precision so far)"),
       sub("training.max_steps_per_epoch", &RunConfig::training,
           &TrainingConfig::max_steps_per_epoch, "cap steps per epoch (0: no cap; for smoke tests)"),
+      sub("training.stop_on_nan", &RunConfig::training, &TrainingConfig::stop_on_nan,
+          "stop the run (exit 2, no checkpoint of the broken weights) when the training loss is "
+          "nan or inf; false: train on and record it"),
       sub("distributed.backend", &RunConfig::distributed, &DistributedConfig::backend,
           "auto (NCCL for CUDA, MPI for CPU), mpi or nccl"),
       sub("distributed.bucket_cap_mb", &RunConfig::distributed, &DistributedConfig::bucket_cap_mb,

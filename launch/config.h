@@ -41,6 +41,7 @@ struct TrainingConfig {
   int64_t log_every = 50;       // optimizer steps between step records
   std::string precision = "fp32";
   int64_t max_steps_per_epoch = 0;  // 0: full epochs (a knob for smoke tests)
+  bool stop_on_nan = true;          // a non-finite training loss ends the run (exit 2)
 };
 
 struct DistributedConfig {

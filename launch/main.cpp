@@ -47,11 +47,14 @@ int main(int argc, char** argv) {
     code = run(argc, argv);
   } catch (const tandem::parallel::AllRanksError& e) {
     // Every rank failed the same check at the same point: one report, a normal end on all ranks.
-    if (tandem::parallel::init_distributed().rank == 0) {
+    const auto& world = tandem::parallel::init_distributed();
+    if (world.rank == 0) {
       std::fprintf(stderr, "error: %s\n", e.what());
       if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
       std::fflush(stderr);
     }
+    // mpirun ends the job when the first rank exits non-zero: the others wait for the report.
+    if (world.process_group) world.process_group->barrier()->wait();
     code = 2;
   } catch (const tandem::Error& e) {
     std::fprintf(stderr, "error: %s%s\n", rank_prefix().c_str(), e.what());

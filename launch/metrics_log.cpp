@@ -1,4 +1,4 @@
-// metrics.jsonl writer and the gnuplot rendering of its curves.
+// metrics.jsonl writer, its truncation to a resume point, and the gnuplot rendering of its curves.
 #include "launch/metrics_log.h"
 
 #include <cmath>
@@ -11,6 +11,37 @@
 #include "launch/subprocess.h"
 
 namespace tandem::launch {
+namespace {
+
+// Whether a record of an earlier run belongs before the resume point. Unreadable lines (a line
+// torn by a kill in mid-write) are dropped; records of other types are kept.
+bool before_resume_point(const std::string& line, int64_t epochs_done, int64_t global_step) {
+  const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return false;
+  const auto type = j.find("type");
+  if (type == j.end() || (*type != "step" && *type != "epoch")) return true;
+  const bool step = *type == "step";
+  const auto n = j.find(step ? "step" : "epoch");
+  if (n == j.end() || !n->is_number_integer()) return false;
+  return step ? n->get<int64_t>() <= global_step : n->get<int64_t>() < epochs_done;
+}
+
+void truncate_to_resume_point(const std::string& path, int64_t epochs_done, int64_t global_step) {
+  std::ifstream in(path);
+  if (!in) return;  // no file yet
+  std::string kept;
+  bool dropped = false;
+  for (std::string line; std::getline(in, line);) {
+    if (before_resume_point(line, epochs_done, global_step))
+      kept += line + "\n";
+    else
+      dropped = true;
+  }
+  if (in.bad()) throw Error("cannot read " + path, "check the run directory");
+  if (dropped) io::atomic_write_file(path, kept);
+}
+
+}  // namespace
 
 nlohmann::json metric_json(double value) {
   if (std::isfinite(value)) return value;
@@ -27,7 +58,9 @@ double metric_value(const nlohmann::json& j) {
   return NAN;  // "nan", null, missing
 }
 
-MetricsLog::MetricsLog(const std::string& path) : path_(path) {
+MetricsLog::MetricsLog(const std::string& path, int64_t epochs_done, int64_t global_step)
+    : path_(path) {
+  truncate_to_resume_point(path, epochs_done, global_step);
   out_.open(path, std::ios::app);
   if (!out_)
     throw Error("cannot open " + path + " for writing", "check checkpoint.dir is writable");
@@ -71,7 +104,8 @@ bool plot_metrics(const std::string& jsonl_path, const std::string& svg_path, st
     std::ifstream in(jsonl_path);
     for (std::string line; std::getline(in, line);) {
       auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded() || !j.is_object() || j.value("type", "") != "epoch") continue;
+      if (j.is_discarded() || !j.is_object() || !j.contains("type") || j["type"] != "epoch")
+        continue;
       const auto epoch = j.find("epoch");
       if (epoch == j.end() || !epoch->is_number_integer()) continue;
       data << epoch->get<int64_t>();

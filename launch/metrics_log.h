@@ -13,8 +13,10 @@ namespace tandem::launch {
 
 class MetricsLog {
  public:
-  // Appends to `path` (a resumed run continues the same file).
-  explicit MetricsLog(const std::string& path);
+  // Continues `path` from a run's resume point: records past it (written after the checkpoint
+  // the run resumes from, by a run that was then killed) are dropped first, so a resumed run
+  // never logs an epoch or step twice. A fresh run (0, 0) starts an empty file.
+  MetricsLog(const std::string& path, int64_t epochs_done, int64_t global_step);
   void step(int64_t epoch, int64_t step, double loss, double lr);
   void epoch(int64_t epoch, double train_loss, double val_loss, double val_accuracy,
              double images_per_s, double seconds);

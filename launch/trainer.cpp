@@ -2,6 +2,8 @@
 // scheduler, data, resume), then one epoch of training, evaluation, and the checkpoint.
 #include "launch/trainer.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -50,20 +52,27 @@ uint64_t step_seed(uint64_t seed, int rank, int64_t step) {
 
 // Fault injection for the resume tests (tests/cli): TANDEM_TEST_KILL_AT_STEP=N makes rank 0
 // die with SIGKILL after optimizer step N (a crash); TANDEM_TEST_SIGTERM_AT_STEP=N sends every
-// rank SIGTERM there (a scheduler preemption). Unset in normal runs.
+// rank SIGTERM there (a scheduler preemption); TANDEM_TEST_HANG_AT_STEP=N makes every rank's
+// step N never finish (only signals end it). Unset in normal runs.
 void crash_test_hook(int rank, int64_t global_step) {
   static const char* kill_at = std::getenv("TANDEM_TEST_KILL_AT_STEP");
   static const char* term_at = std::getenv("TANDEM_TEST_SIGTERM_AT_STEP");
+  static const char* hang_at = std::getenv("TANDEM_TEST_HANG_AT_STEP");
   if (kill_at && rank == 0 && global_step == std::atoll(kill_at)) std::raise(SIGKILL);
   if (term_at && global_step == std::atoll(term_at)) std::raise(SIGTERM);
+  if (hang_at && global_step == std::atoll(hang_at)) {
+    std::fprintf(stderr, "test: step %lld hangs\n", (long long)global_step);
+    std::fflush(stderr);
+    for (;;) ::pause();
+  }
 }
 
 }  // namespace
 
 int train(const RunConfig& cfg, const TrainOptions& options) {
-  install_stop_handlers();
   const parallel::World& world = parallel::init_distributed();
   const int rank = world.rank, size = world.size;
+  install_stop_handlers(rank, size);
   const bool main_rank = rank == 0;
   std::shared_ptr<parallel::ProcessGroup> pg = world.process_group;
   openblas_set_num_threads(int(cfg.training.threads));
@@ -180,7 +189,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   std::unique_ptr<MetricsLog> metrics;
   if (main_rank) {
     run_dir.write_config(config_yaml);
-    metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"));
+    metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"), start_epoch, global_step);
     std::printf(
         "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device cpu, %lld "
         "thread(s) per rank\n"
@@ -243,9 +252,28 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       }
       progress.update(step + 1, l, current_lr(), images);
       crash_test_hook(rank, global_step);
-      // Every rank must agree to stop at the same step: a one-number allreduce.
-      const double stop = parallel::sum_over_ranks(pg.get(), {stop_requested() ? 1.0 : 0.0})[0];
-      if (stop > 0) {
+      // Every rank must agree to stop at the same step: one small allreduce of (stop requested,
+      // loss not finite) per step.
+      const auto flags = parallel::sum_over_ranks(
+          pg.get(), {stop_requested() ? 1.0 : 0.0, std::isfinite(l) ? 0.0 : 1.0});
+      if (flags[1] > 0 && cfg.training.stop_on_nan) {
+        // Nothing is saved: the weights are broken, and the last checkpoint on disk is not.
+        char what[200];
+        std::snprintf(what, sizeof what,
+                      "the training loss is %s at epoch %lld, step %lld (optimizer step %lld): "
+                      "stopping (training.stop_on_nan)",
+                      std::isfinite(l) ? "not finite on another rank"
+                      : std::isnan(l)  ? "nan"
+                      : l > 0          ? "inf"
+                                       : "-inf",
+                      (long long)epoch + 1, (long long)step + 1, (long long)global_step);
+        throw parallel::AllRanksError(
+            what,
+            "lower optimizer.lr, check the data and the init_from weights, or set "
+            "training.stop_on_nan: false to train on; the checkpoints on disk are from "
+            "before");
+      }
+      if (flags[0] > 0) {
         if (step + 1 == steps_per_epoch) {  // the epoch is complete: finish it, then stop
           stop_after_epoch = true;
           break;
@@ -274,8 +302,10 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       else
         scheduler->step();
     }
-    const bool better = !has_best || (cfg.checkpoint.mode == "max" ? monitored > best_metric
-                                                                   : monitored < best_metric);
+    // A non-finite metric is never the best (and never blocks a later finite one).
+    const bool better = std::isfinite(monitored) &&
+                        (!has_best || (cfg.checkpoint.mode == "max" ? monitored > best_metric
+                                                                    : monitored < best_metric));
     if (better) {
       best_metric = monitored;
       has_best = true;

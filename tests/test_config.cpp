@@ -117,6 +117,7 @@ training: {threads: 4}
   EXPECT_EQ(value(shared, "model.layers[0]"), "flatten");
   EXPECT_EQ(value(shared, "model.layers[1].linear.out_features"), "2");
   EXPECT_EQ(value(shared, "scheduler"), "~");
+  EXPECT_EQ(value(shared, "training.stop_on_nan"), "true");
   // Rank-local keys only in the full list.
   for (const char* key : {"data.root", "data.prefetch", "training.threads"}) {
     EXPECT_TRUE(is_rank_local_key(key));

@@ -3,7 +3,8 @@
 # plot is drawn by gnuplot spawned with an argument vector, its script on stdin); two runs cannot
 # share a directory (the second is refused naming the first's PID and host, also under mpirun,
 # and the lock dies with its holder); temporary files of killed writes are removed at start-up,
-# but only by the run that holds the lock.
+# but only by the run that holds the lock; metrics.jsonl holds each step and epoch once after a
+# crash and resume, and after a resume from an earlier checkpoint.
 source "$(dirname "$0")/common.sh"
 set -e
 cfg="$TANDEM_SOURCE/configs/synthetic.yaml"
@@ -56,4 +57,24 @@ wait $first 2> /dev/null || true
 # The kernel released the dead holder's lock: a new run proceeds.
 "$TANDEM" train "$cfg" "${tiny[@]}" --set training.epochs=1 --set checkpoint.dir=$dir --resume never > third.log 2>&1 || { cat third.log; fail "no run after the holder was killed"; }
 echo "ok: a second run (alone and under mpirun) is refused with the holder's PID and host; the lock dies with its holder"
+
+# --- metrics.jsonl after a resume: truncated to the resume point --------------------------------
+# once FILE: the step and epoch records each appear once, steps 8, 16, ... and epochs 0..N-1.
+once() {
+  local steps epochs
+  steps=$(grep -o '"type":"step","epoch":[0-9]*,"step":[0-9]*' "$1" | sed 's/.*"step"://' | tr '\n' ' ')
+  epochs=$(grep -o '"type":"epoch","epoch":[0-9]*' "$1" | sed 's/.*"epoch"://' | tr '\n' ' ')
+  [ "$steps" = "$2" ] && [ "$epochs" = "$3" ] || { cat "$1"; fail "$1: steps '$steps' epochs '$epochs', expected '$2' and '$3'"; }
+}
+three=(--set training.epochs=3 --set training.log_every=2)  # 4 steps per epoch
+set +e
+TANDEM_TEST_KILL_AT_STEP=7 "$TANDEM" train "$cfg" "${tiny[@]}" "${three[@]}" --set checkpoint.dir=runs/metrics > killed.log 2>&1
+set -e
+echo -n '{"type":"epoch","epo' >> runs/metrics/metrics.jsonl  # a line torn by the kill
+"$TANDEM" train "$cfg" "${tiny[@]}" "${three[@]}" --set checkpoint.dir=runs/metrics > resumed.log 2>&1 || { cat resumed.log; fail "resume failed"; }
+grep -q "resuming from runs/metrics/last.safetensors: epoch 2, step 4" resumed.log || { cat resumed.log; fail "did not resume from the end of epoch 1"; }
+once runs/metrics/metrics.jsonl "2 4 6 8 10 12 " "0 1 2 "
+"$TANDEM" train "$cfg" "${tiny[@]}" "${three[@]}" --set checkpoint.dir=runs/metrics --resume runs/metrics/epoch_0002.safetensors > again.log 2>&1 || { cat again.log; fail "resume from epoch 2 failed"; }
+once runs/metrics/metrics.jsonl "2 4 6 8 10 12 " "0 1 2 "
+echo "ok: metrics.jsonl holds each record once after a crash + resume and a resume from an earlier epoch"
 echo "all run directory checks passed"
