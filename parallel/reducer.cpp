@@ -106,8 +106,9 @@ void Reducer::verify_same_buckets_on_all_ranks() {
       what += std::string(b ? "," : "") + " " + std::to_string(l[b]) + " " +
               dtype_name(DType(l[b + 1]));
   }
-  throw AllRanksError(what + " elements",
-              "every rank must build the same model with the same distributed.bucket_cap_mb");
+  throw AllRanksError(
+      what + " elements",
+      "every rank must build the same model with the same distributed.bucket_cap_mb");
 }
 
 std::vector<std::vector<std::string>> Reducer::bucket_parameter_names() const {
