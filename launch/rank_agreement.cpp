@@ -62,26 +62,20 @@ void require_same_on_all_ranks(parallel::ProcessGroup* pg, const std::string& wh
   }
   std::vector<std::string> lines;
   for (const std::string& key : keys) {
-    std::vector<std::string> values;  // distinct values, in rank order
-    std::vector<std::vector<int>> holders;
-    for (int r = 0; r < int(by_rank.size()); ++r) {
-      const auto it = by_rank[size_t(r)].find(key);
-      const std::string v = it == by_rank[size_t(r)].end() ? "<not set>" : it->second;
-      const auto at = std::find(values.begin(), values.end(), v);
-      if (at == values.end()) {
-        values.push_back(v);
-        holders.push_back({r});
-      } else {
-        holders[size_t(at - values.begin())].push_back(r);
-      }
+    std::vector<std::string> per_rank;
+    for (const auto& entries_of_rank : by_rank) {
+      const auto it = entries_of_rank.find(key);
+      per_rank.push_back(it == entries_of_rank.end() ? "<not set>" : it->second);
     }
-    if (values.size() == 1) continue;
+    const auto groups = parallel::group_ranks_by_value(per_rank);
+    if (groups.size() == 1) continue;
     std::string line = "  " + key + ":";
-    for (size_t i = 0; i < values.size(); ++i)
-      line += std::string(i ? "," : "") + " " + shorten(values[i]) + " (" +
-              parallel::rank_names(holders[i]) + ")";
+    for (size_t i = 0; i < groups.size(); ++i)
+      line += std::string(i ? "," : "") + " " + shorten(groups[i].first) + " (" +
+              parallel::rank_names(groups[i].second) + ")";
     lines.push_back(line);
   }
+  if (lines.empty()) return;  // the same entries, in another order (YAML mapping order)
   std::string message = "the ranks disagree on the " + what + " (" + std::to_string(lines.size()) +
                         (lines.size() == 1 ? " key" : " keys") + "):";
   const size_t shown = std::min<size_t>(lines.size(), 20);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/core/error.h"
@@ -37,6 +38,22 @@ std::vector<std::string> allgather_strings(ProcessGroup& pg, const std::string& 
 
 // "rank 3" or "ranks 0, 2, 5", for messages naming the ranks that have something.
 std::string rank_names(const std::vector<int>& ranks);
+
+// per_rank[r] is rank r's value: the distinct values in order of first appearance, each with the
+// ranks that hold it, for messages like "16 (ranks 0, 2), 32 (rank 1)".
+template <typename T>
+std::vector<std::pair<T, std::vector<int>>> group_ranks_by_value(const std::vector<T>& per_rank) {
+  std::vector<std::pair<T, std::vector<int>>> groups;
+  for (int r = 0; r < int(per_rank.size()); ++r) {
+    auto it = groups.begin();
+    while (it != groups.end() && !(it->first == per_rank[size_t(r)])) ++it;
+    if (it == groups.end())
+      groups.push_back({per_rank[size_t(r)], {r}});
+    else
+      it->second.push_back(r);
+  }
+  return groups;
+}
 
 // printf on world rank 0 only (the world of init_distributed()), flushed at once so lines from
 // a multi-rank job arrive in order. Returns what printf returned, 0 on other ranks.

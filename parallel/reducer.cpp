@@ -82,25 +82,15 @@ void Reducer::verify_same_buckets_on_all_ranks() {
     mine.push_back(int64_t(b.flat.dtype()));
   }
   const auto all = allgather_vectors(*pg_, mine);
-  if (std::all_of(all.begin(), all.end(), [&](const auto& v) { return v == all[0]; })) return;
+  const auto layouts = group_ranks_by_value(all);
+  if (layouts.size() == 1) return;
   // Every rank has every layout, so every rank throws the same message: no rank waits alone.
-  std::vector<std::vector<int64_t>> layouts;
-  std::vector<std::vector<int>> holders;
-  for (int r = 0; r < int(all.size()); ++r) {
-    const auto it = std::find(layouts.begin(), layouts.end(), all[size_t(r)]);
-    if (it == layouts.end()) {
-      layouts.push_back(all[size_t(r)]);
-      holders.push_back({r});
-    } else {
-      holders[size_t(it - layouts.begin())].push_back(r);
-    }
-  }
   std::string what =
       "DDP: the ranks built different gradient buckets (an all-reduce of them would "
       "mix unrelated memory):";
   for (size_t i = 0; i < layouts.size(); ++i) {
-    const auto& l = layouts[i];
-    what += std::string(i ? ";" : "") + " " + rank_names(holders[i]) + ": " +
+    const auto& [l, ranks] = layouts[i];
+    what += std::string(i ? ";" : "") + " " + rank_names(ranks) + ": " +
             std::to_string(l.size() / 2) + " bucket(s) of";
     for (size_t b = 0; b + 1 < l.size(); b += 2)
       what += std::string(b ? "," : "") + " " + std::to_string(l[b]) + " " +

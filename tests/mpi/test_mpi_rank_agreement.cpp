@@ -1,7 +1,7 @@
-// Ranks that must agree (launch/rank_agreement.h) on 2-4 ranks: identical entries pass; a value
-// that differs on one rank, or a key only one rank has, is one AllRanksError on every rank naming
-// the key and which ranks hold which value; the gather helpers carry strings and vectors of
-// different lengths (empty ones too).
+// Ranks that must agree (launch/rank_agreement.h) on 2-4 ranks: identical entries pass, in any
+// order; a value that differs on one rank, or a key only one rank has, is one AllRanksError on
+// every rank naming the key and which ranks hold which value; the gather helpers carry strings
+// and vectors of different lengths (empty ones too).
 #include "framework/tensor/factories.h"
 #include "launch/rank_agreement.h"
 #include "parallel/rank_helpers.h"
@@ -31,6 +31,14 @@ TEST(RankAgreement, GatherStringsAndVectorsOfDifferentLengths) {
 TEST(RankAgreement, SameEntriesPass) {
   EXPECT_NO_THROW(launch::require_same_on_all_ranks(
       pg(), "run config", {{"seed", "0"}, {"optimizer.lr", "0.1"}}, "hint"));
+}
+
+TEST(RankAgreement, OrderOfEntriesDoesNotMatter) {
+  // A mapping's keys come in the order of the file or of --set: the same values still agree.
+  std::vector<std::pair<std::string, std::string>> entries = {{"optimizer.lr", "0.1"},
+                                                              {"optimizer.momentum", "0.9"}};
+  if (world().rank == world().size - 1) std::swap(entries[0], entries[1]);
+  EXPECT_NO_THROW(launch::require_same_on_all_ranks(pg(), "run config", entries, "hint"));
 }
 
 TEST(RankAgreement, OneDifferingRankIsNamedWithTheKeyOnEveryRank) {
