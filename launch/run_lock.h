@@ -2,7 +2,8 @@
 // run and released by the kernel however the process ends (exit, crash, kill -9), so a stale
 // lock never needs cleaning up. The holder writes its PID and host into the file, and a second
 // run is refused with an error naming them. Under mpirun only rank 0 writes the run directory,
-// so only rank 0 takes the lock.
+// so only rank 0 takes the lock, and tells the other ranks whether it got it (the trainer), so
+// that a refused job ends on every rank with the one error and exit 2.
 #pragma once
 
 #include <string>

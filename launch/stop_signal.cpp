@@ -35,7 +35,7 @@ void on_signal(int sig) {
 
 }  // namespace
 
-void install_stop_handlers(int rank, int world_size) {
+StopSignalHandlers::StopSignalHandlers(int rank, int world_size) {
   char prefix[32] = "";
   if (world_size > 1) std::snprintf(prefix, sizeof prefix, "rank %d: ", rank);
   std::snprintf(first_message.text, sizeof first_message.text,
@@ -50,8 +50,13 @@ void install_stop_handlers(int rank, int world_size) {
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, &previous_int_);
+  sigaction(SIGTERM, &sa, &previous_term_);
+}
+
+StopSignalHandlers::~StopSignalHandlers() {
+  sigaction(SIGINT, &previous_int_, nullptr);
+  sigaction(SIGTERM, &previous_term_, nullptr);
 }
 
 bool stop_requested() { return stop_flag != 0; }

@@ -72,7 +72,7 @@ void crash_test_hook(int rank, int64_t global_step) {
 int train(const RunConfig& cfg, const TrainOptions& options) {
   const parallel::World& world = parallel::init_distributed();
   const int rank = world.rank, size = world.size;
-  install_stop_handlers(rank, size);
+  StopSignalHandlers stop_handlers(rank, size);
   const bool main_rank = rank == 0;
   std::shared_ptr<parallel::ProcessGroup> pg = world.process_group;
   openblas_set_num_threads(int(cfg.training.threads));
@@ -90,11 +90,22 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
 
   // --- the run directory: rank 0 writes it, so rank 0 locks it for the whole run ---------------
   RunDirectory run_dir(cfg.checkpoint.dir, cfg.checkpoint.keep_last);
-  if (main_rank) {
-    const RunDirectory::Cleanup removed = run_dir.claim();
-    if (removed.files > 0)
-      std::printf("removed %lld temporary file(s) (%.1f MB) left in %s by an interrupted run\n",
-                  (long long)removed.files, double(removed.bytes) / 1e6, run_dir.dir().c_str());
+  {
+    std::unique_ptr<Error> refused;  // rank 0's, shared so that every rank ends the same way
+    if (main_rank) {
+      try {
+        const RunDirectory::Cleanup removed = run_dir.claim();
+        if (removed.files > 0)
+          std::printf("removed %lld temporary file(s) (%.1f MB) left in %s by an interrupted run\n",
+                      (long long)removed.files, double(removed.bytes) / 1e6, run_dir.dir().c_str());
+      } catch (const Error& e) {
+        refused = std::make_unique<Error>(e);
+      }
+    }
+    if (parallel::sum_over_ranks(pg.get(), {refused ? 1.0 : 0.0})[0] > 0)
+      throw parallel::AllRanksError(
+          refused ? refused->what() : "rank 0 could not lock the run directory",
+          refused ? refused->hint() : "");
   }
 
   // --- model, optimizer, scheduler ------------------------------------------------------------
