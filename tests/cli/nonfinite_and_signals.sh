@@ -37,9 +37,9 @@ fi
 echo "ok: training.stop_on_nan: false trains on, records \"nan\" and plots it"
 
 # --- datasets of zero images (IDX files written here) ------------------------------------------
-idx() {  # idx FILE MAGIC COUNT: an IDX file of COUNT 28x28 images (magic 3) or labels (magic 1)
+idx() {  # idx FILE MAGIC COUNT: an IDX file of COUNT random 28x28 images (magic 3) or labels 0 (magic 1)
   { printf "\\x00\\x00\\x08\\x0$2\\x00\\x00\\x00\\x$(printf %02x $3)"
-    if [ "$2" = 3 ]; then printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'; head -c $(( $3 * 784 )) /dev/zero
+    if [ "$2" = 3 ]; then printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'; head -c $(( $3 * 784 )) /dev/urandom
     else head -c "$3" /dev/zero; fi; } | gzip > "$1"
 }
 mkdir -p data
