@@ -6,6 +6,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -258,6 +260,9 @@ const std::vector<Field>& schema() {
           "fp32 (the only precision so far)"),
       sub("training.max_steps_per_epoch", &RunConfig::training,
           &TrainingConfig::max_steps_per_epoch, "cap steps per epoch (0: no cap; for smoke tests)"),
+      sub("training.stop_on_nan", &RunConfig::training, &TrainingConfig::stop_on_nan,
+          "stop the run (exit 2, no checkpoint of the broken weights) when the training loss is "
+          "nan or inf; false: train on and record it"),
       sub("distributed.backend", &RunConfig::distributed, &DistributedConfig::backend,
           "auto (NCCL for CUDA, MPI for CPU), mpi or nccl"),
       sub("distributed.bucket_cap_mb", &RunConfig::distributed, &DistributedConfig::bucket_cap_mb,
@@ -455,6 +460,45 @@ std::string to_yaml(const RunConfig& cfg) {
   return std::string(out.c_str()) + "\n";
 }
 
+namespace {
+
+void flatten(const YAML::Node& n, const std::string& path,
+             std::vector<std::pair<std::string, std::string>>& out) {
+  if (n.IsMap() && n.size() > 0) {
+    for (const auto& kv : n) flatten(kv.second, path + "." + kv.first.Scalar(), out);
+  } else if (n.IsSequence() && n.size() > 0) {
+    for (size_t i = 0; i < n.size(); ++i) flatten(n[i], path + "[" + std::to_string(i) + "]", out);
+  } else {
+    // Numbers in their shortest form (0.1, not the emitter's 0.10000000000000001).
+    int64_t i;
+    double d;
+    if (n.IsScalar() && !parse_int(n.Scalar(), i) && parse_double(n.Scalar(), d) &&
+        std::isfinite(d)) {
+      char text[32];
+      const auto end = std::to_chars(text, text + sizeof text, d).ptr;
+      out.emplace_back(path, std::string(text, end));
+      return;
+    }
+    YAML::Emitter e;
+    e << YAML::Flow << n;
+    out.emplace_back(path, e.c_str());
+  }
+}
+
+}  // namespace
+
+bool is_rank_local_key(const std::string& path) {
+  return path == "data.root" || path == "data.prefetch" || path == "training.threads";
+}
+
+std::vector<std::pair<std::string, std::string>> config_entries(const RunConfig& cfg,
+                                                                bool rank_local) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& f : schema())
+    if (rank_local || !is_rank_local_key(f.path)) flatten(f.write(cfg), f.path, out);
+  return out;
+}
+
 std::string config_reference() {
   std::ostringstream os;
   RunConfig defaults = parse_config("{}", "");
@@ -462,7 +506,8 @@ std::string config_reference() {
   for (const auto& f : schema()) {
     YAML::Emitter v;
     v << YAML::Flow << f.write(defaults);
-    os << f.path << " (default: " << v.c_str() << ")\n    " << f.doc << "\n";
+    os << f.path << " (default: " << v.c_str() << ")\n    " << f.doc
+       << (is_rank_local_key(f.path) ? " (may differ between the ranks of a job)" : "") << "\n";
   }
   return os.str();
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "framework/core/value.h"
@@ -40,6 +41,7 @@ struct TrainingConfig {
   int64_t log_every = 50;       // optimizer steps between step records
   std::string precision = "fp32";
   int64_t max_steps_per_epoch = 0;  // 0: full epochs (a knob for smoke tests)
+  bool stop_on_nan = true;          // a non-finite training loss ends the run (exit 2)
 };
 
 struct DistributedConfig {
@@ -79,6 +81,15 @@ RunConfig parse_config(const std::string& yaml_text, const std::string& source,
                        const std::vector<std::string>& overrides = {});
 // The resolved config as YAML (every key, defaults included); parse_config(to_yaml(c)) == c.
 std::string to_yaml(const RunConfig& config);
+// The resolved config as (key path, value) pairs, one per leaf, values in YAML flow syntax, the
+// free-form sections expanded ("optimizer.lr", "model.layers[1].linear.out_features"). With
+// `rank_local` false it leaves out the keys that may differ between the ranks of one job: what
+// the ranks must agree on.
+std::vector<std::pair<std::string, std::string>> config_entries(const RunConfig& config,
+                                                                bool rank_local = true);
+// Keys that change where or how fast one rank works, not what the job computes: data.root (each
+// node's copy of the dataset; its size is checked separately), data.prefetch, training.threads.
+bool is_rank_local_key(const std::string& path);
 // Documentation of every key: path, default and meaning (for `tandem train --help-config`).
 std::string config_reference();
 

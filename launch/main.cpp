@@ -1,7 +1,8 @@
 // The `tandem` executable: dispatches to a command. User errors print "error: ..." and
 // "hint: ..." and exit 2; under mpirun a failing rank names itself and ends the whole job
-// (MPI_Abort) instead of leaving the others waiting. Nothing on disk is damaged: every file
-// tandem writes is replaced atomically.
+// (MPI_Abort) instead of leaving the others waiting, and an error all ranks raise together
+// (parallel::AllRanksError) is printed once by rank 0 before every rank exits with code 2. Nothing
+// on disk is damaged: every file tandem writes is replaced atomically.
 #include <cstdio>
 #include <exception>
 
@@ -9,6 +10,7 @@
 #include "kernels/common/error.h"
 #include "launch/cli.h"
 #include "parallel/distributed.h"
+#include "parallel/rank_helpers.h"
 
 namespace {
 
@@ -43,6 +45,17 @@ int main(int argc, char** argv) {
   int code = 0;
   try {
     code = run(argc, argv);
+  } catch (const tandem::parallel::AllRanksError& e) {
+    // Every rank failed the same check at the same point: one report, a normal end on all ranks.
+    const auto& world = tandem::parallel::init_distributed();
+    if (world.rank == 0) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
+      std::fflush(stderr);
+    }
+    // mpirun ends the job when the first rank exits non-zero: the others wait for the report.
+    if (world.process_group) world.process_group->barrier()->wait();
+    code = 2;
   } catch (const tandem::Error& e) {
     std::fprintf(stderr, "error: %s%s\n", rank_prefix().c_str(), e.what());
     if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());

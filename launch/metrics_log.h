@@ -1,17 +1,22 @@
 // metrics.jsonl: one JSON object per line, flushed as written so a crash loses nothing logged.
 // Step records {"type":"step","epoch","step","loss","lr"} and epoch records {"type":"epoch",
 // "epoch","train_loss","val_loss","val_accuracy","images_per_s","seconds"} (DESIGN/issue 7).
+// JSON has no NaN or infinity: a non-finite value is written as the string "nan", "inf" or
+// "-inf" (what Python's float() reads back), so a diverged run still leaves valid JSON lines.
 #pragma once
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace tandem::launch {
 
 class MetricsLog {
  public:
-  // Appends to `path` (a resumed run continues the same file).
-  explicit MetricsLog(const std::string& path);
+  // Continues `path` from a run's resume point: records past it (written after the checkpoint
+  // the run resumes from, by a run that was then killed) are dropped first, so a resumed run
+  // never logs an epoch or step twice. A fresh run (0, 0) starts an empty file.
+  MetricsLog(const std::string& path, int64_t epochs_done, int64_t global_step);
   void step(int64_t epoch, int64_t step, double loss, double lr);
   void epoch(int64_t epoch, double train_loss, double val_loss, double val_accuracy,
              double images_per_s, double seconds);
@@ -22,8 +27,14 @@ class MetricsLog {
   std::ofstream out_;
 };
 
-// Draws loss and accuracy curves from metrics.jsonl into `svg_path` with gnuplot (Debian's
-// gnuplot-nox). Returns false (and says why in `why`) when gnuplot is not installed.
+// A metric as JSON: the number, or "nan" / "inf" / "-inf"; and back (null also reads as nan).
+nlohmann::json metric_json(double value);
+double metric_value(const nlohmann::json& j);
+
+// Draws loss and accuracy curves from metrics.jsonl's epoch records into `svg_path` with gnuplot
+// (Debian's gnuplot-nox), run without a shell and fed its script and data on stdin; the SVG is
+// replaced atomically. Non-finite values are gaps in their curve, counted in its legend. Returns
+// false (and says why in `why`) when gnuplot is not installed or fails.
 bool plot_metrics(const std::string& jsonl_path, const std::string& svg_path, std::string* why);
 
 }  // namespace tandem::launch

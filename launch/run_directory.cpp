@@ -2,6 +2,7 @@
 #include "launch/run_directory.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <vector>
@@ -11,6 +12,37 @@
 namespace fs = std::filesystem;
 
 namespace tandem::launch {
+namespace {
+
+// True for the files tandem writes into a run directory.
+bool is_run_file(const std::string& name) {
+  static const char* const fixed[] = {"config.yaml", "last.safetensors", "best.safetensors",
+                                      "metrics.jsonl", "metrics.svg"};
+  for (const char* f : fixed)
+    if (name == f) return true;
+  const std::string prefix = "epoch_", suffix = ".safetensors";
+  if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return false;
+  for (size_t i = prefix.size(); i < name.size() - suffix.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(name[i]))) return false;
+  return true;
+}
+
+// io::atomic_write's temporary ".<target>.tmp.XXXXXX" (mkstemp: six letters or digits) for one of
+// those files, or the metrics.svg.gp / metrics.svg.dat that earlier versions' plotting left.
+bool is_stale_temp(const std::string& name) {
+  if (name == "metrics.svg.gp" || name == "metrics.svg.dat") return true;
+  const std::string marker = ".tmp.";
+  if (name.size() < 1 + marker.size() + 6 || name[0] != '.') return false;
+  const size_t at = name.size() - 6 - marker.size();
+  if (name.compare(at, marker.size(), marker) != 0) return false;
+  for (size_t i = name.size() - 6; i < name.size(); ++i)
+    if (!std::isalnum(static_cast<unsigned char>(name[i]))) return false;
+  return is_run_file(name.substr(1, at - 1));
+}
+
+}  // namespace
 
 RunDirectory::RunDirectory(std::string dir, int64_t keep_last)
     : dir_(std::move(dir)), keep_last_(keep_last) {
@@ -28,6 +60,22 @@ std::string RunDirectory::epoch_path(int64_t epoch) const {
 }
 
 bool RunDirectory::has_checkpoint() const { return fs::exists(last_path()); }
+
+RunDirectory::Cleanup RunDirectory::claim() {
+  if (!lock_) lock_ = std::make_unique<RunLock>(dir_);
+  Cleanup removed;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    if (!entry.is_regular_file(ec) || !is_stale_temp(entry.path().filename().string())) continue;
+    std::error_code size_error;
+    const auto bytes = entry.file_size(size_error);
+    if (fs::remove(entry.path(), ec)) {
+      ++removed.files;
+      if (!size_error) removed.bytes += int64_t(bytes);
+    }
+  }
+  return removed;
+}
 
 void RunDirectory::save(const io::Checkpoint& ckpt, bool epoch_file) {
   // Each save is atomic; last goes first so a crash in between still leaves the newest state.

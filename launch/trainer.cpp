@@ -2,6 +2,8 @@
 // scheduler, data, resume), then one epoch of training, evaluation, and the checkpoint.
 #include "launch/trainer.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -17,6 +19,7 @@
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
 #include "launch/progress.h"
+#include "launch/rank_agreement.h"
 #include "launch/run_directory.h"
 #include "launch/stop_signal.h"
 #include "launch/training_setup.h"
@@ -49,23 +52,54 @@ uint64_t step_seed(uint64_t seed, int rank, int64_t step) {
 
 // Fault injection for the resume tests (tests/cli): TANDEM_TEST_KILL_AT_STEP=N makes rank 0
 // die with SIGKILL after optimizer step N (a crash); TANDEM_TEST_SIGTERM_AT_STEP=N sends every
-// rank SIGTERM there (a scheduler preemption). Unset in normal runs.
+// rank SIGTERM there (a scheduler preemption); TANDEM_TEST_HANG_AT_STEP=N makes every rank's
+// step N never finish (only signals end it). Unset in normal runs.
 void crash_test_hook(int rank, int64_t global_step) {
   static const char* kill_at = std::getenv("TANDEM_TEST_KILL_AT_STEP");
   static const char* term_at = std::getenv("TANDEM_TEST_SIGTERM_AT_STEP");
+  static const char* hang_at = std::getenv("TANDEM_TEST_HANG_AT_STEP");
   if (kill_at && rank == 0 && global_step == std::atoll(kill_at)) std::raise(SIGKILL);
   if (term_at && global_step == std::atoll(term_at)) std::raise(SIGTERM);
+  if (hang_at && global_step == std::atoll(hang_at)) {
+    std::fprintf(stderr, "test: step %lld hangs\n", (long long)global_step);
+    std::fflush(stderr);
+    for (;;) ::pause();
+  }
 }
 
 }  // namespace
 
 int train(const RunConfig& cfg, const TrainOptions& options) {
-  install_stop_handlers();
   const parallel::World& world = parallel::init_distributed();
   const int rank = world.rank, size = world.size;
+  StopSignalHandlers stop_handlers(rank, size);
   const bool main_rank = rank == 0;
   std::shared_ptr<parallel::ProcessGroup> pg = world.process_group;
   openblas_set_num_threads(int(cfg.training.threads));
+  // Ranks that differ would corrupt memory or hang in a collective: they agree first.
+  require_same_on_all_ranks(pg.get(), "run config", config_entries(cfg, /*rank_local=*/false),
+                            "start every rank with the same config file and --set overrides "
+                            "(only data.root, data.prefetch and training.threads may differ)");
+
+  // --- the run directory: rank 0 writes it, so rank 0 locks it for the whole run ---------------
+  RunDirectory run_dir(cfg.checkpoint.dir, cfg.checkpoint.keep_last);
+  {
+    std::unique_ptr<Error> refused;  // rank 0's, shared so that every rank ends the same way
+    if (main_rank) {
+      try {
+        const RunDirectory::Cleanup removed = run_dir.claim();
+        if (removed.files > 0)
+          std::printf("removed %lld temporary file(s) (%.1f MB) left in %s by an interrupted run\n",
+                      (long long)removed.files, double(removed.bytes) / 1e6, run_dir.dir().c_str());
+      } catch (const Error& e) {
+        refused = std::make_unique<Error>(e);
+      }
+    }
+    if (parallel::sum_over_ranks(pg.get(), {refused ? 1.0 : 0.0})[0] > 0)
+      throw parallel::AllRanksError(
+          refused ? refused->what() : "rank 0 could not lock the run directory",
+          refused ? refused->hint() : "");
+  }
   const Device device = use_device(cfg, world);
 
   // --- model, optimizer, scheduler ------------------------------------------------------------
@@ -88,6 +122,14 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   }
   auto train_set = make_dataset(cfg, "train");
   auto test_set = make_dataset(cfg, "test");
+  require_same_on_all_ranks(
+      pg.get(), "datasets",
+      {{"train examples", std::to_string(train_set->size())},
+       {"test examples", std::to_string(test_set->size())}},
+      "every rank must read the same dataset: check data.root and its files on each node");
+  if (train_set->size() == 0)
+    throw parallel::AllRanksError("data: the training set (" + cfg.data.dataset + ") is empty",
+                                  "check data.root and its files, or data.synthetic_train_size");
   parallel::DistributedSampler sampler(train_set->size(), size, rank, /*shuffle=*/true,
                                        uint64_t(cfg.seed), cfg.data.drop_last);
   data::DataLoader train_loader(train_set, loader_options(cfg, true, device));
@@ -108,7 +150,6 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     scheduler = optim::make_scheduler(cfg.scheduler, *optimizer, sched_total, steps_per_epoch);
 
   // --- resume -----------------------------------------------------------------------------------
-  RunDirectory run_dir(cfg.checkpoint.dir, cfg.checkpoint.keep_last);
   int64_t start_epoch = 0, global_step = 0, first_batch = 0;
   double best_metric = 0;
   bool has_best = false;
@@ -118,6 +159,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   } else if (options.resume != "never") {
     resume_path = options.resume;
   }
+  int64_t checkpoint_world_size = size;
   if (!resume_path.empty()) {
     io::Checkpoint ck = io::load_checkpoint(resume_path);
     model->load_state_dict(ck.model, /*strict=*/true);
@@ -125,27 +167,36 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     if (scheduler && !ck.scheduler.is_none()) scheduler->load_state_dict(ck.scheduler);
     start_epoch = ck.epoch;
     global_step = ck.global_step;
-    first_batch = ck.step_in_epoch;
+    // Positions within an epoch do not carry over to another world size.
+    first_batch = ck.world_size == size ? ck.step_in_epoch : 0;
     best_metric = ck.best_metric;
     has_best = ck.has_best_metric;
-    if (main_rank) {
-      std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(),
-                  (long long)start_epoch + 1, (long long)global_step);
-      if (ck.world_size != size)
-        std::printf(
-            "note: the checkpoint was written by %lld ranks, this run has %d: the data order "
-            "follows the "
-            "new world size\n",
-            (long long)ck.world_size, size);
-    }
-    if (ck.world_size != size) first_batch = 0;  // positions within an epoch do not carry over
+    checkpoint_world_size = ck.world_size;
+  }
+  require_same_on_all_ranks(
+      pg.get(), "resume point",
+      {{"resume from", resume_path.empty() ? "a fresh start"
+                                           : "epoch " + std::to_string(start_epoch + 1) +
+                                                 ", step " + std::to_string(global_step)},
+       {"resumed weights (digest)",
+        resume_path.empty() ? "none" : state_digest(model->state_dict())}},
+      "every rank must find the same checkpoint: give checkpoint.dir on a file system all ranks "
+      "share, or the same --resume PATH to every rank");
+  if (main_rank && !resume_path.empty()) {
+    std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(),
+                (long long)start_epoch + 1, (long long)global_step);
+    if (checkpoint_world_size != size)
+      std::printf(
+          "note: the checkpoint was written by %lld ranks, this run has %d: the data order "
+          "follows the new world size\n",
+          (long long)checkpoint_world_size, size);
   }
 
   const std::string config_yaml = to_yaml(cfg);
   std::unique_ptr<MetricsLog> metrics;
   if (main_rank) {
     run_dir.write_config(config_yaml);
-    metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"));
+    metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"), start_epoch, global_step);
     std::printf(
         "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device %s, %lld "
         "thread(s) per rank\n"
@@ -210,9 +261,28 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       }
       progress.update(step + 1, l, current_lr(), images);
       crash_test_hook(rank, global_step);
-      // Every rank must agree to stop at the same step: a one-number allreduce.
-      const double stop = parallel::sum_over_ranks(pg.get(), {stop_requested() ? 1.0 : 0.0})[0];
-      if (stop > 0) {
+      // Every rank must agree to stop at the same step: one small allreduce of (stop requested,
+      // loss not finite) per step.
+      const auto flags = parallel::sum_over_ranks(
+          pg.get(), {stop_requested() ? 1.0 : 0.0, std::isfinite(l) ? 0.0 : 1.0});
+      if (flags[1] > 0 && cfg.training.stop_on_nan) {
+        // Nothing is saved: the weights are broken, and the last checkpoint on disk is not.
+        char what[200];
+        std::snprintf(what, sizeof what,
+                      "the training loss is %s at epoch %lld, step %lld (optimizer step %lld): "
+                      "stopping (training.stop_on_nan)",
+                      std::isfinite(l) ? "not finite on another rank"
+                      : std::isnan(l)  ? "nan"
+                      : l > 0          ? "inf"
+                                       : "-inf",
+                      (long long)epoch + 1, (long long)step + 1, (long long)global_step);
+        throw parallel::AllRanksError(
+            what,
+            "lower optimizer.lr, check the data and the init_from weights, or set "
+            "training.stop_on_nan: false to train on; the checkpoints on disk are from "
+            "before");
+      }
+      if (flags[0] > 0) {
         if (step + 1 == steps_per_epoch) {  // the epoch is complete: finish it, then stop
           stop_after_epoch = true;
           break;
@@ -241,8 +311,10 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       else
         scheduler->step();
     }
-    const bool better = !has_best || (cfg.checkpoint.mode == "max" ? monitored > best_metric
-                                                                   : monitored < best_metric);
+    // A non-finite metric is never the best (and never blocks a later finite one).
+    const bool better = std::isfinite(monitored) &&
+                        (!has_best || (cfg.checkpoint.mode == "max" ? monitored > best_metric
+                                                                    : monitored < best_metric));
     if (better) {
       best_metric = monitored;
       has_best = true;

@@ -6,6 +6,7 @@
 #include "framework/autograd/engine.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/tensor/factories.h"
+#include "parallel/rank_helpers.h"
 
 namespace tandem::parallel {
 
@@ -61,6 +62,7 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
     }
     buckets_.push_back(std::move(b));
   }
+  verify_same_buckets_on_all_ranks();
   ready_.assign(params_.size(), false);
   for (size_t k = 0; k < params_.size(); ++k) {
     hooks_.push_back(params_[k].second.register_post_accumulate_grad_hook(
@@ -70,6 +72,33 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
 
 Reducer::~Reducer() {
   for (size_t k = 0; k < params_.size(); ++k) params_[k].second.remove_hook(hooks_[k]);
+}
+
+void Reducer::verify_same_buckets_on_all_ranks() {
+  if (pg_->size() == 1) return;
+  std::vector<int64_t> mine;  // (elements, dtype) per bucket
+  for (const auto& b : buckets_) {
+    mine.push_back(b.flat.numel());
+    mine.push_back(int64_t(b.flat.dtype()));
+  }
+  const auto all = allgather_vectors(*pg_, mine);
+  const auto layouts = group_ranks_by_value(all);
+  if (layouts.size() == 1) return;
+  // Every rank has every layout, so every rank throws the same message: no rank waits alone.
+  std::string what =
+      "DDP: the ranks built different gradient buckets (an all-reduce of them would "
+      "mix unrelated memory):";
+  for (size_t i = 0; i < layouts.size(); ++i) {
+    const auto& [l, ranks] = layouts[i];
+    what += std::string(i ? ";" : "") + " " + rank_names(ranks) + ": " +
+            std::to_string(l.size() / 2) + " bucket(s) of";
+    for (size_t b = 0; b + 1 < l.size(); b += 2)
+      what += std::string(b ? "," : "") + " " + std::to_string(l[b]) + " " +
+              dtype_name(DType(l[b + 1]));
+  }
+  throw AllRanksError(
+      what + " elements",
+      "every rank must build the same model with the same distributed.bucket_cap_mb");
 }
 
 std::vector<std::vector<std::string>> Reducer::bucket_parameter_names() const {

@@ -6,7 +6,8 @@
 // the bucket; when a bucket is full its async all-reduce starts at once, buckets launching in
 // order. At the end of backward (an engine callback) the reducer waits for every bucket and
 // writes the averaged gradients back, or leaves .grad as a view into the bucket
-// (gradient_as_bucket_view).
+// (gradient_as_bucket_view). Construction checks that every rank built the same buckets (sizes
+// and dtypes), since an all-reduce of buffers that differ in size would mix unrelated memory.
 #pragma once
 
 #include <memory>
@@ -50,6 +51,7 @@ class Reducer {
     size_t pending = 0;
     std::shared_ptr<Work> work;
   };
+  void verify_same_buckets_on_all_ranks();
   void on_grad_ready(size_t param);
   void launch_ready_buckets();
   void finalize();

@@ -55,26 +55,32 @@ TEST(Config, UnknownKeySuggestsClosest) {
 
 TEST(Config, WrongTypeNamesKeyAndLine) {
   const std::string e = error_of("seed: 1\ntraining:\n  epochs: ten\n");
-  EXPECT_NE(e.find("run.yaml:3: training.epochs: expected an integer, got 'ten'"), std::string::npos) << e;
-  EXPECT_NE(error_of("data: {horizontal_flip: maybe}").find("expected true or false"), std::string::npos);
+  EXPECT_NE(e.find("run.yaml:3: training.epochs: expected an integer, got 'ten'"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(error_of("data: {horizontal_flip: maybe}").find("expected true or false"),
+            std::string::npos);
   EXPECT_NE(error_of("data: {dataset: imagenet}").find("data.dataset"), std::string::npos);
   EXPECT_NE(error_of("training: [1, 2").find("invalid YAML"), std::string::npos);
 }
 
 TEST(Config, SetOverrides) {
-  RunConfig c = parse_config("optimizer: {name: sgd, lr: 0.1}\n", "run.yaml",
-                             {"optimizer.lr=0.5", "training.epochs=7", "data.mean=[0.1, 0.2]", "data.std=[1, 1]"});
+  RunConfig c = parse_config(
+      "optimizer: {name: sgd, lr: 0.1}\n", "run.yaml",
+      {"optimizer.lr=0.5", "training.epochs=7", "data.mean=[0.1, 0.2]", "data.std=[1, 1]"});
   EXPECT_EQ(c.optimizer.at("lr").to_double(), 0.5);
   EXPECT_EQ(c.training.epochs, 7);
   EXPECT_EQ(c.data.mean, (std::vector<double>{0.1, 0.2}));
-  EXPECT_NE(error_of("", {"training.epoch=3"}).find("did you mean 'training.epochs'"), std::string::npos);
+  EXPECT_NE(error_of("", {"training.epoch=3"}).find("did you mean 'training.epochs'"),
+            std::string::npos);
   EXPECT_NE(error_of("", {"oops"}).find("--set expects key.path=value"), std::string::npos);
 }
 
 TEST(Config, RoundTripThroughYaml) {
-  RunConfig c = parse_config("model: {name: resnet18, num_classes: 10}\nscheduler: {name: steplr, step_size: 3}\n"
-                             "data: {mean: [0.286], std: [0.353]}\n",
-                             "run.yaml");
+  RunConfig c = parse_config(
+      "model: {name: resnet18, num_classes: 10}\nscheduler: {name: steplr, step_size: 3}\n"
+      "data: {mean: [0.286], std: [0.353]}\n",
+      "run.yaml");
   const std::string y = to_yaml(c);
   EXPECT_EQ(to_yaml(parse_config(y, "saved.yaml")), y);
   EXPECT_NE(config_reference().find("data.batch_size (default: 64)"), std::string::npos);
@@ -87,4 +93,39 @@ TEST(Config, MissingFile) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/run.yaml"), std::string::npos);
   }
+}
+
+TEST(Config, EntriesForRankAgreement) {
+  RunConfig c = parse_config(R"(
+model: {name: sequential, layers: [flatten, {linear: {in_features: 4, out_features: 2}}]}
+optimizer: {name: sgd, lr: 0.1}
+scheduler: null
+data: {root: /node/local/copy, prefetch: false}
+training: {threads: 4}
+)",
+                             "run.yaml");
+  const auto all = config_entries(c);
+  const auto shared = config_entries(c, /*rank_local=*/false);
+  auto value = [](const std::vector<std::pair<std::string, std::string>>& entries,
+                  const std::string& key) {
+    for (const auto& [k, v] : entries)
+      if (k == key) return v;
+    return std::string("<missing>");
+  };
+  // Free-form sections expand to one entry per leaf; numbers are in their shortest form.
+  EXPECT_EQ(value(shared, "optimizer.lr"), "0.1");
+  EXPECT_EQ(value(shared, "model.layers[0]"), "flatten");
+  EXPECT_EQ(value(shared, "model.layers[1].linear.out_features"), "2");
+  EXPECT_EQ(value(shared, "scheduler"), "~");
+  EXPECT_EQ(value(shared, "training.stop_on_nan"), "true");
+  // Rank-local keys only in the full list.
+  for (const char* key : {"data.root", "data.prefetch", "training.threads"}) {
+    EXPECT_TRUE(is_rank_local_key(key));
+    EXPECT_NE(value(all, key), "<missing>") << key;
+    EXPECT_EQ(value(shared, key), "<missing>") << key;
+  }
+  EXPECT_FALSE(is_rank_local_key("checkpoint.dir"));
+  EXPECT_NE(config_reference().find("training.threads (default: 1)\n    compute (BLAS) threads per "
+                                    "rank (may differ between the ranks of a job)"),
+            std::string::npos);
 }

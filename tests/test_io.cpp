@@ -15,6 +15,7 @@
 #include "framework/io/serialize.h"
 #include "framework/io/torch_file.h"
 #include "framework/ops/ops.h"
+#include "launch/subprocess.h"
 
 using namespace tandem;
 namespace fs = std::filesystem;
@@ -258,7 +259,11 @@ TEST(TorchFiles, TandemWrittenFilesReadBackAndLoadInPyTorch) {
   EXPECT_EQ(back.at("big").to_int(), int64_t(1) << 40);
   EXPECT_TRUE(equal(back.at("state_dict").at("fc.weight").to_tensor(),
                     arange(6, TensorOptions(DType::Float32)).reshape({2, 3})));
-  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0)
+  // Python runs with an argument vector (no shell) and gets the paths as sys.argv.
+  auto python = [](const std::string& code, const std::string& arg) {
+    return launch::run_program({"/usr/bin/python3", "-c", code, arg}, "").exit_code;
+  };
+  if (python("import torch", "") != 0)
     GTEST_SKIP() << "PyTorch (python3-torch) is not installed: skipping the "
                     "torch.load(weights_only=True) check";
   // The checkpoint dict holds Python floats, which torch 1.13's weights_only unpickler cannot
@@ -266,22 +271,21 @@ TEST(TorchFiles, TandemWrittenFilesReadBackAndLoadInPyTorch) {
   // loaded with the default loader and the bare state_dict with weights_only=True.
   const std::string sd_path = temp_path("tandem_sd.pt");
   io::save_torch(sd, sd_path);
-  const std::string weights_only =
-      "/usr/bin/python3 -c \"import torch; sd = torch.load('" + sd_path +
-      "', weights_only=True); "
-      "assert list(sd) == ['fc.weight', 'fc.bias', 'bn.num_batches_tracked']; "
-      "assert sd['fc.weight'].tolist() == [[0, 1, 2], [3, 4, 5]]; print('weights_only ok')\"";
-  EXPECT_EQ(std::system(weights_only.c_str()), 0);
-  const std::string script = "/usr/bin/python3 -c \"import torch; c = torch.load('" + path +
-                             "'); sd = c['state_dict']; "
-                             "assert c['epoch'] == 5 and c['best_metric'] == 0.875 and "
-                             "c['is_best'] is False and c['big'] == 2**40; "
-                             "assert sd['fc.weight'].tolist() == [[0, 1, 2], [3, 4, 5]] and "
-                             "sd['fc.bias'].tolist() == [0.5, -1.0]; "
-                             "assert sd['bn.num_batches_tracked'].dtype == torch.int64 and "
-                             "sd['bn.num_batches_tracked'].item() == 3; "
-                             "assert tuple(c['betas']) == (0.9, 0.999); print('torch ok')\"";
-  EXPECT_EQ(std::system(script.c_str()), 0);
+  EXPECT_EQ(python("import sys, torch; sd = torch.load(sys.argv[1], weights_only=True); "
+                   "assert list(sd) == ['fc.weight', 'fc.bias', 'bn.num_batches_tracked']; "
+                   "assert sd['fc.weight'].tolist() == [[0, 1, 2], [3, 4, 5]]",
+                   sd_path),
+            0);
+  EXPECT_EQ(python("import sys, torch; c = torch.load(sys.argv[1]); sd = c['state_dict']; "
+                   "assert c['epoch'] == 5 and c['best_metric'] == 0.875 and "
+                   "c['is_best'] is False and c['big'] == 2**40; "
+                   "assert sd['fc.weight'].tolist() == [[0, 1, 2], [3, 4, 5]] and "
+                   "sd['fc.bias'].tolist() == [0.5, -1.0]; "
+                   "assert sd['bn.num_batches_tracked'].dtype == torch.int64 and "
+                   "sd['bn.num_batches_tracked'].item() == 3; "
+                   "assert tuple(c['betas']) == (0.9, 0.999)",
+                   path),
+            0);
 }
 
 TEST(TorchFiles, HostileFilesAreRefusedAndNothingRuns) {

@@ -2,13 +2,14 @@
 // batch B; no_sync accumulation equals one large batch; buckets follow the cap and their
 // all-reduce starts while backward is still running; BatchNorm buffers follow rank 0;
 // sync_buffers hands rank 0's statistics to all; different models on different ranks are
-// refused naming the rank.
+// refused naming the rank, and so are different bucket layouts (a bucket_cap_mb per rank).
 #include "framework/autograd/grad_mode.h"
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
 #include "parallel/ddp.h"
 #include "parallel/process_group_mpi.h"
+#include "tests/error_text.h"
 #include "tests/mpi/mpi_main.h"
 #include "tests/small_models.h"
 
@@ -226,6 +227,19 @@ TEST(Ddp, DifferentModelsAreRefusedNamingTheRank) {
       EXPECT_NE(std::string(e.what()).find("rank 1"), std::string::npos) << e.what();
     }
   }
+}
+
+TEST(Ddp, DifferentBucketLayoutsAreRefusedNamingTheRanks) {
+  // The same model, but the last rank closes its buckets at every parameter: an all-reduce of
+  // buffers of different sizes would corrupt memory, so every rank refuses with one message.
+  const int r = world().rank, last = world().size - 1;
+  DdpOptions o;
+  o.bucket_cap_mb = r == last ? 1e-6 : 25;
+  const std::string err = tandem::testing::error_text(
+      [&] { DistributedDataParallel ddp(mlp(1), world().process_group, o); });
+  EXPECT_NE(err.find("different gradient buckets"), std::string::npos) << err;
+  EXPECT_NE(err.find("rank " + std::to_string(last) + ": 4 bucket(s)"), std::string::npos) << err;
+  EXPECT_NE(err.find(last == 1 ? "rank 0: 1 bucket(s)" : "ranks 0, "), std::string::npos) << err;
 }
 
 TANDEM_MPI_TEST_MAIN()
