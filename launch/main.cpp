@@ -7,7 +7,9 @@
 
 #include "framework/core/error.h"
 #include "framework/core/memory.h"
+#include "launch/build_info.h"
 #include "launch/cli.h"
+#include "launch/version_report.h"
 #include "parallel/distributed.h"
 
 namespace {
@@ -17,6 +19,10 @@ int run(int argc, char** argv) {
   const CommandLine cl = parse_command_line(argc, argv);
   if (cl.command == "help") {
     std::fputs(usage().c_str(), stdout);
+    return 0;
+  }
+  if (cl.command == "version") {
+    std::fputs(version_report(build_info()).c_str(), stdout);
     return 0;
   }
   if (cl.has_flag("--help")) {
