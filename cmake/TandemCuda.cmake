@@ -23,6 +23,10 @@ set(_tandem_cuda_missing "")
 # "MAJOR.MINOR.PATCH" from three #defines of a header; "" when the header lacks them.
 function(_tandem_header_version header major minor patch out)
   set(parts "")
+  if(NOT EXISTS "${header}")
+    set(${out} "" PARENT_SCOPE)
+    return()
+  endif()
   foreach(macro ${major} ${minor} ${patch})
     file(STRINGS "${header}" line REGEX "^#define[ \t]+${macro}[ \t]+[0-9]+")
     if(NOT line MATCHES "${macro}[ \t]+([0-9]+)")
@@ -46,7 +50,7 @@ function(_tandem_find_cuda_library target piece header library prefix)
     PATH_SUFFIXES lib64 lib)
   if(NOT ${prefix}_INCLUDE_DIR OR NOT ${prefix}_LIBRARY)
     set(_tandem_cuda_missing ${_tandem_cuda_missing}
-        "${piece} (${header} and lib${library}.so; -D${prefix}_ROOT=<prefix> says where)"
+        "${piece} (${header} and lib${library}.so: -D${prefix}_ROOT=<prefix> says where)"
         PARENT_SCOPE)
     return()
   endif()
@@ -100,9 +104,12 @@ if(NOT TANDEM_CUDA STREQUAL "OFF")
       endif()
       _tandem_header_version(${_cudnn_version_header}
         CUDNN_MAJOR CUDNN_MINOR CUDNN_PATCHLEVEL TANDEM_CUDNN_VERSION)
-      if(NOT TANDEM_CUDNN_VERSION MATCHES "^9\\.")
+      if(TANDEM_CUDNN_VERSION STREQUAL "")
         list(APPEND _tandem_cuda_missing
-             "cuDNN 9 (found cuDNN '${TANDEM_CUDNN_VERSION}' in ${CUDNN_INCLUDE_DIR})")
+             "cuDNN 9 (no CUDNN_MAJOR/MINOR/PATCHLEVEL in ${_cudnn_version_header})")
+      elseif(NOT TANDEM_CUDNN_VERSION MATCHES "^9\\.")
+        list(APPEND _tandem_cuda_missing
+             "cuDNN 9 (found cuDNN ${TANDEM_CUDNN_VERSION} in ${CUDNN_INCLUDE_DIR})")
       endif()
     endif()
 
