@@ -3,7 +3,9 @@
 # built and as running, and the devices (or why there are none). $TANDEM_VERSION is the project's.
 source "$(dirname "$0")/common.sh"
 set -e
-"$TANDEM" --version > "$work/out" 2> "$work/err" || { cat "$work/out" "$work/err"; fail "tandem --version exited $?"; }
+rc=0
+"$TANDEM" --version > "$work/out" 2> "$work/err" || rc=$?
+[ "$rc" -eq 0 ] || { cat "$work/out" "$work/err"; fail "tandem --version exited $rc"; }
 cat "$work/out"
 [ ! -s "$work/err" ] || { cat "$work/err"; fail "tandem --version wrote to stderr"; }
 expect_line() { grep -qE -- "$1" "$work/out" || fail "no line matching '$1'"; }
