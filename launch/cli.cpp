@@ -88,6 +88,7 @@ std::string usage() {
       "tandem: data-parallel training with PyTorch's semantics\n\n"
       "usage:\n";
   for (const auto& s : specs()) u += "  " + std::string(s.synopsis) + "\n";
+  u += "  tandem --version     (build, library versions as built and as loaded, CUDA devices)\n";
   u += "\nRun `tandem COMMAND --help` for a command's options. Multi-process: mpirun -np N tandem "
        "train ...\n";
   return u;
@@ -105,6 +106,10 @@ CommandLine parse_command_line(int argc, char** argv) {
   cl.command = argv[1];
   if (cl.command == "--help" || cl.command == "-h" || cl.command == "help") {
     cl.command = "help";
+    return cl;
+  }
+  if (cl.command == "--version") {
+    cl.command = "version";
     return cl;
   }
   const CommandSpec* spec = find_spec(cl.command);

@@ -9,7 +9,8 @@
 namespace tandem::launch {
 
 struct CommandLine {
-  std::string command;                         // train | eval | predict | inspect | convert
+  std::string command;                         // train | eval | predict | inspect | convert |
+                                               // help | version
   std::vector<std::string> positional;         // CONFIG.yaml, PATH, IN OUT, ...
   std::vector<std::string> sets;               // --set a.b=c (repeatable)
   std::map<std::string, std::string> options;  // --resume auto, --checkpoint PATH, ...

@@ -8,7 +8,9 @@
 
 #include "framework/core/memory.h"
 #include "kernels/common/error.h"
+#include "launch/build_info.h"
 #include "launch/cli.h"
+#include "launch/version_report.h"
 #include "parallel/distributed.h"
 #include "parallel/rank_helpers.h"
 
@@ -19,6 +21,10 @@ int run(int argc, char** argv) {
   const CommandLine cl = parse_command_line(argc, argv);
   if (cl.command == "help") {
     std::fputs(usage().c_str(), stdout);
+    return 0;
+  }
+  if (cl.command == "version") {
+    std::fputs(version_report(build_info()).c_str(), stdout);
     return 0;
   }
   if (cl.has_flag("--help")) {

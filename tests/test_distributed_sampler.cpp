@@ -7,11 +7,12 @@
 
 #include "kernels/common/error.h"
 #include "parallel/distributed_sampler.h"
+#include "tests/fixtures_dir.h"
 
 using tandem::parallel::DistributedSampler;
 
 TEST(DistributedSampler, MatchesPyTorch) {
-  std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/sampler.json");
+  std::ifstream f(tandem::testing::fixture_path("sampler.json"));
   const auto cases = nlohmann::json::parse(f);
   ASSERT_GT(cases.size(), 100u);
   for (const auto& c : cases) {

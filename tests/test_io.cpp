@@ -16,15 +16,14 @@
 #include "framework/io/torch_file.h"
 #include "framework/ops/ops.h"
 #include "launch/subprocess.h"
+#include "tests/fixtures_dir.h"
 
 using namespace tandem;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string fixture(const std::string& name) {
-  return std::string(TANDEM_FIXTURES_DIR) + "/io/" + name;
-}
+std::string fixture(const std::string& name) { return tandem::testing::fixture_path("io/" + name); }
 
 std::string temp_path(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("tandem_io_" + std::to_string(::getpid()));

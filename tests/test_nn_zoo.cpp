@@ -16,6 +16,7 @@
 #include "framework/nn/nn.h"
 #include "framework/ops/loss.h"
 #include "framework/tensor/factories.h"
+#include "tests/fixtures_dir.h"
 
 using namespace tandem;
 using namespace tandem::nn;
@@ -25,7 +26,7 @@ namespace {
 
 const json& fixture() {
   static json j = [] {
-    std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/nn_keys.json");
+    std::ifstream f(tandem::testing::fixture_path("nn_keys.json"));
     EXPECT_TRUE(f.good()) << "missing fixture nn_keys.json (run tests/fixtures/make_nn.py)";
     json out;
     f >> out;

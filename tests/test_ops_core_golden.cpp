@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>  // nlohmann::json
 
 #include "framework/ops/ops.h"
+#include "tests/fixtures_dir.h"
 
 using namespace tandem;
 using nlohmann::json;
@@ -16,7 +17,7 @@ using nlohmann::json;
 namespace {
 
 json load_cases() {
-  std::ifstream in(std::string(TANDEM_FIXTURES_DIR) + "/ops_core.json");
+  std::ifstream in(tandem::testing::fixture_path("ops_core.json"));
   EXPECT_TRUE(in.good()) << "missing fixture ops_core.json";
   return json::parse(in)["cases"];
 }

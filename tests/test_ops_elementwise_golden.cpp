@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/ops/ops.h"
+#include "tests/fixtures_dir.h"
 
 using namespace tandem;
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
@@ -35,7 +36,7 @@ TEST(OpsElementwiseGolden, ForwardAndGradientsMatchPyTorch) {
        }},
       {"mean_dim0", [](const auto& x) { return x[0].mean({0}); }},
   };
-  std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/ops_elementwise.json");
+  std::ifstream f(tandem::testing::fixture_path("ops_elementwise.json"));
   const auto cases = nlohmann::json::parse(f);
   ASSERT_EQ(cases.size(), ops.size());
   for (const auto& c : cases) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/ops/ops.h"
+#include "tests/fixtures_dir.h"
 #include "tests/gradcheck.h"
 
 using namespace tandem;
@@ -126,7 +127,7 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& wan
 }  // namespace
 
 TEST(OpsSpatialGolden, ForwardAndGradientsMatchPyTorch) {
-  std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/ops_spatial.json");
+  std::ifstream f(tandem::testing::fixture_path("ops_spatial.json"));
   const json cases = json::parse(f);
   ASSERT_EQ(cases.size(), ops().size());
   for (const auto& c : cases) {

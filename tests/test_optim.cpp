@@ -14,6 +14,7 @@
 #include "framework/optim/factory.h"
 #include "framework/optim/sgd.h"
 #include "framework/tensor/factories.h"
+#include "tests/fixtures_dir.h"
 
 using namespace tandem;
 using nlohmann::json;
@@ -22,7 +23,7 @@ namespace {
 
 const json& fixture() {
   static const json j = [] {
-    std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/optim.json");
+    std::ifstream f(tandem::testing::fixture_path("optim.json"));
     return json::parse(f);
   }();
   return j;
@@ -276,7 +277,7 @@ TEST(LRScheduler, SchedulesMatchPyTorch) {
 }
 
 TEST(ClipGrad, NormAndValueMatchPyTorch) {
-  std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/clip_grad.json");
+  std::ifstream f(tandem::testing::fixture_path("clip_grad.json"));
   const json c = json::parse(f);
   auto params = [&] {
     std::vector<Tensor> ps{zeros({3, 4}, TensorOptions(DType::Float64)).set_requires_grad(true),

@@ -7,13 +7,14 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/tensor/factories.h"
+#include "tests/fixtures_dir.h"
 
 using namespace tandem;
 using nlohmann::json;
 
 namespace {
 json fixture() {
-  std::ifstream f(std::string(TANDEM_FIXTURES_DIR) + "/tensor.json");
+  std::ifstream f(tandem::testing::fixture_path("tensor.json"));
   return json::parse(f);
 }
 // A number, or "inf"/"-inf"/"nan" (JSON has no non-finite numbers).
