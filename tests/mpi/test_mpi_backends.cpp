@@ -15,8 +15,11 @@ namespace {
 
 const World& world() { return init_distributed(); }
 
-// Every local rank needs its own device for NCCL tests.
-bool have_devices() { return kernels::device::cuda_runtime().device_count() >= world().local_size; }
+// Every local rank needs its own GPU for NCCL tests (the emulated device has no NCCL).
+bool emulated() { return kernels::device::cuda_is_emulated(); }
+bool have_devices() {
+  return !emulated() && kernels::device::cuda_runtime().device_count() >= world().local_size;
+}
 Device my_gpu() { return Device(DeviceType::CUDA, world().local_rank); }
 
 using tandem::testing::error_text;
@@ -42,10 +45,17 @@ TEST(Backends, MismatchedBackendAndDeviceNameTheKey) {
               make_process_group("nccl", world(), kCPU);
             }).find("distributed.backend: nccl reduces CUDA tensors"),
             std::string::npos);
-  EXPECT_NE(error_text([] {
-              make_process_group("mpi", world(), my_gpu());
-            }).find("distributed.backend: mpi reduces CPU tensors"),
-            std::string::npos);
+  if (emulated()) {
+    EXPECT_NE(error_text([] {
+                make_process_group("nccl", world(), my_gpu());
+              }).find("distributed.backend: nccl needs a real GPU"),
+              std::string::npos);
+  } else {
+    EXPECT_NE(error_text([] {
+                make_process_group("mpi", world(), my_gpu());
+              }).find("distributed.backend: mpi reduces CPU tensors"),
+              std::string::npos);
+  }
   EXPECT_NE(
       error_text([] { make_process_group("gloo", world(), kCPU); }).find("unknown backend 'gloo'"),
       std::string::npos);
@@ -68,6 +78,32 @@ TEST(Backends, AutoRoutesCpuTensorsToMpi) {
   pg.barrier()->wait();
   EXPECT_EQ(counter->calls, 0);
   EXPECT_FALSE(pg.cuda_group_created());
+}
+
+// The emulated CUDA device's tensors are all-reduced over MPI (staged through host memory).
+TEST(Backends, EmulatedCudaTensorsUseMpi) {
+  if (!emulated()) GTEST_SKIP() << "cuda is not the emulated device (TANDEM_EMULATE_CUDA unset)";
+  if (kernels::device::cuda_runtime().device_count() < world().local_size)
+    GTEST_SKIP() << "fewer emulated devices than local ranks";
+  for (const char* backend : {"auto", "mpi"}) {
+    auto pg = make_process_group(backend, world(), my_gpu());
+    EXPECT_EQ(pg, world().process_group) << backend;
+    const int r = world().rank, n = world().size;
+    Tensor t = full({5}, double(r + 1)).to(my_gpu());
+    pg->allreduce(t, ReduceOp::Sum)->wait();
+    EXPECT_TRUE(t.is_cuda());
+    EXPECT_DOUBLE_EQ(t.cpu().to_vector()[4], n * (n + 1) / 2.0);
+    Tensor avg = full({3}, double(r)).to(my_gpu());
+    pg->allreduce(avg, ReduceOp::Average)->wait();
+    EXPECT_NEAR(avg.cpu().to_vector()[2], (n - 1) / 2.0, 1e-6);
+    Tensor b = full({4}, double(r)).to(my_gpu());
+    pg->broadcast(b, 0)->wait();
+    EXPECT_DOUBLE_EQ(b.cpu().to_vector()[3], 0.0);
+    std::vector<Tensor> out;
+    for (int k = 0; k < n; ++k) out.push_back(zeros({2}).to(my_gpu()));
+    pg->allgather(out, full({2}, double(r * 10)).to(my_gpu()))->wait();
+    for (int k = 0; k < n; ++k) EXPECT_DOUBLE_EQ(out[size_t(k)].cpu().to_vector()[1], k * 10.0);
+  }
 }
 
 TEST(Nccl, WithoutDevicesEveryRankFailsNamingTheRanks) {
