@@ -1,7 +1,9 @@
 // The NCCL backend (see process_group_nccl.h). A thin layer over NCCL and the CUDA runtime:
 // one communicator and one non-blocking stream per group; each collective is
 //   compute stream --event--> comm stream: nccl<Collective> --event--> Work
-// The compute stream is the legacy default stream, where tandem's CUDA kernels and copies run.
+// The compute stream is the device's current stream (kernels/device/context.h), where tandem's
+// kernels and copies run. Tensors a collective uses are recorded on the comm stream
+// (record_stream), so the caching allocator reuses their memory only after the collective.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -14,25 +16,22 @@
 
 #include "framework/tensor/factories.h"
 #include "kernels/common/error.h"
+#include "kernels/cuda/check.h"
+#include "kernels/device/context.h"
 #include "parallel/collective_timeout.h"
 #include "parallel/process_group_nccl.h"
 
 namespace tandem::parallel {
 namespace {
 
-[[noreturn]] void fail_call(int rank, const char* call, const std::string& why) {
-  throw Error("rank " + std::to_string(rank) + ": " + call + " failed: " + why);
-}
-
-#define NCCL_CALL(call)                                                     \
-  do {                                                                      \
-    ncclResult_t r_ = (call);                                               \
-    if (r_ != ncclSuccess) fail_call(rank_, #call, ncclGetErrorString(r_)); \
-  } while (0)
-#define CUDA_CALL(call)                                                     \
-  do {                                                                      \
-    cudaError_t e_ = (call);                                                \
-    if (e_ != cudaSuccess) fail_call(rank_, #call, cudaGetErrorString(e_)); \
+// A checked CUDA or NCCL call (kernels/cuda/check.h) whose error also names this rank.
+#define CHECKED_CALL(call)                                                        \
+  do {                                                                            \
+    try {                                                                         \
+      TANDEM_CUDA_CHECK(call);                                                    \
+    } catch (const Error& e_) {                                                   \
+      throw Error("rank " + std::to_string(rank_) + ": " + e_.what(), e_.hint()); \
+    }                                                                             \
   } while (0)
 
 ncclDataType_t nccl_type(DType t) {
@@ -146,7 +145,7 @@ class ProcessGroupNCCL : public ProcessGroup,
                   "device: cpu with distributed.backend: mpi on machines without GPUs");
     }
     // 3. Join the communicator.
-    NCCL_CALL(ncclCommInitRank(&comm_, size_, id, rank_));
+    CHECKED_CALL(ncclCommInitRank(&comm_, size_, id, rank_));
   }
 
   ~ProcessGroupNCCL() override {
@@ -160,16 +159,16 @@ class ProcessGroupNCCL : public ProcessGroup,
   std::shared_ptr<Work> allreduce(Tensor& t, ReduceOp op) override {
     check_tensor(t, "allreduce");
     return launch("allreduce", {t}, [&] {
-      NCCL_CALL(ncclAllReduce(t.raw_data(), t.raw_data(), size_t(t.numel()), nccl_type(t.dtype()),
-                              nccl_op(op, t.dtype()), comm_, stream_));
+      CHECKED_CALL(ncclAllReduce(t.raw_data(), t.raw_data(), size_t(t.numel()),
+                                 nccl_type(t.dtype()), nccl_op(op, t.dtype()), comm_, stream_));
     });
   }
 
   std::shared_ptr<Work> broadcast(Tensor& t, int root) override {
     check_tensor(t, "broadcast");
     return launch("broadcast", {t}, [&] {
-      NCCL_CALL(ncclBroadcast(t.raw_data(), t.raw_data(), size_t(t.numel()), nccl_type(t.dtype()),
-                              root, comm_, stream_));
+      CHECKED_CALL(ncclBroadcast(t.raw_data(), t.raw_data(), size_t(t.numel()),
+                                 nccl_type(t.dtype()), root, comm_, stream_));
     });
   }
 
@@ -189,12 +188,12 @@ class ProcessGroupNCCL : public ProcessGroup,
     keep.push_back(in);
     keep.push_back(flat);
     return launch("allgather", std::move(keep), [&] {
-      NCCL_CALL(ncclAllGather(in.raw_data(), flat.raw_data(), size_t(in.numel()),
-                              nccl_type(in.dtype()), comm_, stream_));
+      CHECKED_CALL(ncclAllGather(in.raw_data(), flat.raw_data(), size_t(in.numel()),
+                                 nccl_type(in.dtype()), comm_, stream_));
       for (int r = 0; r < size_; ++r)
-        CUDA_CALL(cudaMemcpyAsync(out[size_t(r)].raw_data(),
-                                  static_cast<char*>(flat.raw_data()) + size_t(r) * in.nbytes(),
-                                  in.nbytes(), cudaMemcpyDeviceToDevice, stream_));
+        CHECKED_CALL(cudaMemcpyAsync(out[size_t(r)].raw_data(),
+                                     static_cast<char*>(flat.raw_data()) + size_t(r) * in.nbytes(),
+                                     in.nbytes(), cudaMemcpyDeviceToDevice, stream_));
     });
   }
 
@@ -202,7 +201,7 @@ class ProcessGroupNCCL : public ProcessGroup,
     // An all-reduce of one byte on this group's device: returns when every rank has reached it.
     Tensor token = zeros({1}, TensorOptions(DType::UInt8).with_device(device_));
     return launch("barrier", {token}, [&] {
-      NCCL_CALL(
+      CHECKED_CALL(
           ncclAllReduce(token.raw_data(), token.raw_data(), 1, ncclUint8, ncclMax, comm_, stream_));
     });
   }
@@ -232,16 +231,20 @@ class ProcessGroupNCCL : public ProcessGroup,
     std::lock_guard<std::mutex> lock(mu_);
     TANDEM_CHECK(!aborted_, "rank ", rank_, ": NCCL ", what,
                  " after the communicator was aborted by an earlier failure");
-    CUDA_CALL(cudaSetDevice(device_.index));
-    // Order after everything already queued on the compute (legacy default) stream.
-    // One event serves every collective: cudaStreamWaitEvent captures the event as recorded at
-    // the call, so recording it again for the next collective does not disturb this one.
-    CUDA_CALL(cudaEventRecord(compute_ready_, cudaStreamLegacy));
-    CUDA_CALL(cudaStreamWaitEvent(stream_, compute_ready_, 0));
+    CHECKED_CALL(cudaSetDevice(device_.index));
+    // Order after everything already queued on the compute stream. One event serves every
+    // collective: cudaStreamWaitEvent captures the event as recorded at the call, so recording
+    // it again for the next collective does not disturb this one.
+    const auto compute = static_cast<cudaStream_t>(kernels::device::current_stream(device_.index));
+    CHECKED_CALL(cudaEventRecord(compute_ready_, compute));
+    CHECKED_CALL(cudaStreamWaitEvent(stream_, compute_ready_, 0));
+    // The memory of these tensors is in use on the comm stream until the collective completes,
+    // even if the Work is dropped without wait().
+    for (const Tensor& t : keep) t.record_stream(stream_);
     cudaEvent_t done = nullptr;
     issue();
-    CUDA_CALL(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-    CUDA_CALL(cudaEventRecord(done, stream_));
+    CHECKED_CALL(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
+    CHECKED_CALL(cudaEventRecord(done, stream_));
     return std::make_shared<NcclWork>(shared_from_this(), done, what, std::move(keep));
   }
 
