@@ -6,7 +6,8 @@
 //                   device copy kernel if the destination is strided;
 //   device -> host: made contiguous on the device, one transfer (the stream is synchronised
 //                   before the host reads), converted on the host if needed;
-//   device -> another device: through the host.
+//   device -> another device: made contiguous on the source device, one peer transfer, then
+//                   converted/strided on the destination device.
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
@@ -94,6 +95,21 @@ void copy_device_to_host(const Tensor& dst, const Tensor& src) {
   copy_on_device(dst, host);
 }
 
+void copy_between_devices(const Tensor& dst, const Tensor& src) {
+  const Tensor packed = contiguous_in(src, src.dtype());
+  // The source's queued work must finish before the destination's stream reads its memory.
+  dev::synchronize(src.device().index);
+  const Tensor landed = dst.is_contiguous() && dst.dtype() == src.dtype()
+                            ? dst
+                            : empty(src.sizes(), TensorOptions(src.dtype(), dst.device()));
+  const kernels::KernelContext ctx = kernel_context(dst);
+  dev::cuda_runtime().memcpy_peer_async(landed.raw_data(), dst.device().index, packed.raw_data(),
+                                        src.device().index, packed.nbytes(), ctx.stream);
+  // Rare enough to be simple: wait, so the source (and its staging copy) may be freed at once.
+  dev::cuda_runtime().synchronize_stream(ctx.stream);
+  if (!landed.is_same(dst)) copy_on_device(dst, landed);
+}
+
 OpParams scalar_param(double value) {
   OpParams p;
   p.alpha = value;
@@ -144,10 +160,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
     copy_host_to_device(*this, s);
   } else if (is_cpu()) {
     copy_device_to_host(*this, s);
-  } else {  // between two CUDA devices: through the host
-    const Tensor host = empty(s.sizes(), TensorOptions(s.dtype()));
-    copy_device_to_host(host, s);
-    copy_host_to_device(*this, host);
+  } else {
+    copy_between_devices(*this, s);
   }
   bump_version();
   return *this;

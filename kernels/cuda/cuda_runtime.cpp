@@ -142,6 +142,12 @@ class CudaRuntime final : public DeviceRuntime {
     TANDEM_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, k, as_stream(s)));
   }
 
+  void memcpy_peer_async(void* dst, int dst_device, const void* src, int src_device, size_t nbytes,
+                         StreamHandle s) override {
+    if (nbytes == 0) return;
+    TANDEM_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_device, src, src_device, nbytes, as_stream(s)));
+  }
+
  private:
   std::once_flag probe_once_;
   int count_ = 0;

@@ -37,6 +37,9 @@ class NoCudaRuntime final : public DeviceRuntime {
   void synchronize_event(EventHandle) override {}
   void stream_wait_event(StreamHandle, EventHandle) override { unavailable(); }
   void memcpy_async(void*, const void*, size_t, CopyKind, StreamHandle) override { unavailable(); }
+  void memcpy_peer_async(void*, int, const void*, int, size_t, StreamHandle) override {
+    unavailable();
+  }
 };
 
 }  // namespace

@@ -63,6 +63,9 @@ class DeviceRuntime {
   // is synchronised.
   virtual void memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind,
                             StreamHandle stream) = 0;
+  // Device to device across devices, ordered on `stream` (of the destination device).
+  virtual void memcpy_peer_async(void* dst, int dst_device, const void* src, int src_device,
+                                 size_t nbytes, StreamHandle stream) = 0;
 };
 
 // The process's runtime for `cuda` devices (see above). Never null.

@@ -128,6 +128,16 @@ class EmulatedRuntime final : public device::DeviceRuntime {
     std::memmove(d, s, nbytes);
   }
 
+  void memcpy_peer_async(void* dst, int dst_device, const void* src, int src_device, size_t nbytes,
+                         device::StreamHandle stream) override {
+    TANDEM_CHECK(stream, "emulated CUDA: memcpy_peer_async without a stream");
+    if (nbytes == 0) return;
+    TANDEM_CHECK(is_device_address(dst) && device_of(dst) == dst_device && is_device_address(src) &&
+                     device_of(src) == src_device,
+                 "emulated CUDA: peer copy with an address not on its stated device");
+    std::memmove(host_address(dst), host_address(src), nbytes);
+  }
+
  private:
   static size_t round_up(size_t n) {
     return (std::max<size_t>(n, 1) + kAlignment - 1) / kAlignment * kAlignment;
