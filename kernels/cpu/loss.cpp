@@ -1,5 +1,6 @@
 // CPU negative log-likelihood over (n, c, inner) log-probabilities with int64 targets (n, inner):
 // an ignored target contributes nothing and has weight 0.
+#include "kernels/common/row_functors.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
@@ -10,15 +11,8 @@ void nll_forward(const T* lp, const int64_t* target, const T* weight, int64_t n,
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < inner; ++j) {
       const int64_t s = i * inner + j;
-      const int64_t t = target[s];
-      if (t == ignore_index) {
-        loss[s] = T(0);
-        sample_weight[s] = T(0);
-        continue;
-      }
-      const T w = weight ? weight[t] : T(1);
-      loss[s] = -w * lp[(i * c + t) * inner + j];
-      sample_weight[s] = w;
+      nll_sample(lp + i * c * inner + j, inner, target[s], weight, ignore_index, loss[s],
+                 sample_weight[s]);
     }
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/common/convert.h"
+#include "kernels/common/row_functors.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/strided_loop.h"
 
@@ -33,11 +34,6 @@ void sum_into(const Dims& sizes, const T* in, const Dims& in_strides, Acc* out,
 }
 
 template <typename T>
-static inline bool is_nan(T v) {
-  return v != v;  // false for integers
-}
-
-template <typename T>
 void max_into(const Dims& sizes, const T* in, const Dims& in_strides, T* out,
               const Dims& out_strides) {
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
@@ -47,29 +43,16 @@ void max_into(const Dims& sizes, const T* in, const Dims& in_strides, T* out,
     for (int64_t i = 0; i < n; ++i) {
       T& slot = o[i * st[0]];
       const T v = x[i * st[1]];
-      if (!is_nan(slot) && (is_nan(v) || v > slot)) slot = v;
+      if (!is_nan_value(slot) && (is_nan_value(v) || v > slot)) slot = v;
     }
   });
 }
 
 template <typename T>
 void max_along(const T* in, int64_t outer, int64_t n, int64_t inner, T* values, int64_t* indices) {
-  for (int64_t o = 0; o < outer; ++o) {
-    for (int64_t j = 0; j < inner; ++j) {
-      const T* x = in + o * n * inner + j;
-      T best = x[0];
-      int64_t arg = 0;
-      for (int64_t i = 1; i < n && !is_nan(best); ++i) {
-        const T v = x[i * inner];
-        if (is_nan(v) || v > best) {
-          best = v;
-          arg = i;
-        }
-      }
-      values[o * inner + j] = best;
-      indices[o * inner + j] = arg;
-    }
-  }
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t j = 0; j < inner; ++j)
+      max_of_row(in + o * n * inner + j, n, inner, values[o * inner + j], indices[o * inner + j]);
 }
 
 // Strides of a contiguous keepdim output, 0 along the reduced dims.

@@ -5,7 +5,7 @@
 
 #include "kernels/common/convert.h"
 #include "kernels/cuda/check.h"
-#include "kernels/cuda/indexer.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
 
 namespace tandem::kernels::cuda {
@@ -13,7 +13,7 @@ namespace {
 
 template <typename Src, typename Dst>
 __global__ void copy_kernel(Indexer<2> ix, int64_t n, const Src* in, Dst* out) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= n) return;
   int64_t off[2];
   ix.offsets(i, off);
@@ -22,7 +22,7 @@ __global__ void copy_kernel(Indexer<2> ix, int64_t n, const Src* in, Dst* out) {
 
 template <typename T>
 __global__ void fill_kernel(Indexer<1> ix, int64_t n, T value, T* out) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= n) return;
   int64_t off[1];
   ix.offsets(i, off);
@@ -35,7 +35,7 @@ void copy_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer&
   if (n == 0) return;
   const Dims* strides[2] = {&out.strides, &in.strides};
   const auto ix = make_indexer<2>(sizes, strides);
-  auto stream = static_cast<cudaStream_t>(ctx.stream);
+  auto stream = stream_of(ctx);
   dispatch_all(in.dtype, [&](auto src_tag) {
     using S = typename decltype(src_tag)::type;
     dispatch_all(out.dtype, [&](auto dst_tag) {
@@ -52,7 +52,7 @@ void fill_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer&
   if (n == 0) return;
   const Dims* strides[1] = {&out.strides};
   const auto ix = make_indexer<1>(sizes, strides);
-  auto stream = static_cast<cudaStream_t>(ctx.stream);
+  auto stream = stream_of(ctx);
   dispatch_all(out.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
     fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, convert_element<double, T>(value),

@@ -1,10 +1,11 @@
-// CUDA elementwise kernels (unary, binary) for float32/float64: one thread per output element,
+// CUDA elementwise kernels (unary and binary for float32/float64; compare and where for every
+// arithmetic type): one thread per output element,
 // operand offsets from the linear index through the Indexer; the arithmetic is the shared
 // functors' (kernels/common/elementwise_functors.h), so CPU tests cover it.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/check.h"
-#include "kernels/cuda/indexer.cuh"
+#include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
 
 namespace tandem::kernels::cuda {
@@ -12,7 +13,7 @@ namespace {
 
 template <typename T, typename F>
 __global__ void unary_kernel(Indexer<2> ix, int64_t n, F f, const T* in, T* out) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= n) return;
   int64_t off[2];
   ix.offsets(i, off);
@@ -21,18 +22,11 @@ __global__ void unary_kernel(Indexer<2> ix, int64_t n, F f, const T* in, T* out)
 
 template <typename T, typename F>
 __global__ void binary_kernel(Indexer<3> ix, int64_t n, F f, const T* a, const T* b, T* out) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t i = thread_index();
   if (i >= n) return;
   int64_t off[3];
   ix.offsets(i, off);
   out[off[0]] = f(a[off[1]], b[off[2]]);
-}
-
-template <typename Fn>
-void dispatch_cuda_floating(DType t, const char* op, Fn&& fn) {
-  if (t == DType::Float32) return fn(type_tag<float>{});
-  if (t == DType::Float64) return fn(type_tag<double>{});
-  throw Error(std::string(op) + ": the CUDA kernel takes float32 or float64, got " + dtype_name(t));
 }
 
 void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, const Dims& sizes,
@@ -41,7 +35,7 @@ void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, co
   if (n == 0) return;
   const Dims* strides[2] = {&out.strides, &in.strides};
   const auto ix = make_indexer<2>(sizes, strides);
-  auto stream = static_cast<cudaStream_t>(ctx.stream);
+  auto stream = stream_of(ctx);
   dispatch_cuda_floating(out.dtype, "unary", [&](auto t) {
     using T = typename decltype(t)::type;
     dispatch_unary(op, [&](auto tag) {
@@ -58,7 +52,7 @@ void binary_cuda(const KernelContext& ctx, BinaryOp op, const OpParams& params, 
   if (n == 0) return;
   const Dims* strides[3] = {&out.strides, &a.strides, &b.strides};
   const auto ix = make_indexer<3>(sizes, strides);
-  auto stream = static_cast<cudaStream_t>(ctx.stream);
+  auto stream = stream_of(ctx);
   dispatch_cuda_floating(out.dtype, "binary", [&](auto t) {
     using T = typename decltype(t)::type;
     dispatch_binary(op, [&](auto tag) {
@@ -70,8 +64,60 @@ void binary_cuda(const KernelContext& ctx, BinaryOp op, const OpParams& params, 
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
 
+template <typename T, typename F>
+__global__ void compare_kernel(Indexer<3> ix, int64_t n, F f, const T* a, const T* b, bool* out) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  int64_t off[3];
+  ix.offsets(i, off);
+  out[off[0]] = f(a[off[1]], b[off[2]]);
+}
+
+template <typename T>
+__global__ void where_kernel(Indexer<4> ix, int64_t n, const bool* cond, const T* a, const T* b,
+                             T* out) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  int64_t off[4];
+  ix.offsets(i, off);
+  out[off[0]] = cond[off[1]] ? a[off[2]] : b[off[3]];
+}
+
+void compare_cuda(const KernelContext& ctx, CompareOp op, const Dims& sizes,
+                  const StridedBuffer& out, const StridedBuffer& a, const StridedBuffer& b) {
+  const int64_t n = numel(sizes);
+  if (n == 0) return;
+  const Dims* strides[3] = {&out.strides, &a.strides, &b.strides};
+  const auto ix = make_indexer<3>(sizes, strides);
+  dispatch_arithmetic(a.dtype, "compare", [&](auto t) {
+    using T = typename decltype(t)::type;
+    dispatch_compare(op, [&](auto tag) {
+      Compare<T, decltype(tag)::value> f;
+      compare_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
+          ix, n, f, a.as<const T>(), b.as<const T>(), out.as<bool>());
+    });
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void where_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer& out,
+                const StridedBuffer& cond, const StridedBuffer& a, const StridedBuffer& b) {
+  const int64_t n = numel(sizes);
+  if (n == 0) return;
+  const Dims* strides[4] = {&out.strides, &cond.strides, &a.strides, &b.strides};
+  const auto ix = make_indexer<4>(sizes, strides);
+  dispatch_all(out.dtype, [&](auto t) {
+    using T = typename decltype(t)::type;
+    where_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
+        ix, n, cond.as<const bool>(), a.as<const T>(), b.as<const T>(), out.as<T>());
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
 }  // namespace
 
+TANDEM_REGISTER_CUDA_KERNEL(compare, compare_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(where, where_cuda);
 TANDEM_REGISTER_CUDA_KERNEL(unary, unary_cuda);
 TANDEM_REGISTER_CUDA_KERNEL(binary, binary_cuda);
 

@@ -1,9 +1,14 @@
-// Indexer<N>: maps a linear index over an index space (up to kMaxDims sizes) to the element
-// offsets of N strided operands, for one-thread-per-element kernels. Built on the host from the
-// kernel table's descriptors and passed to the kernel by value.
+// What every CUDA kernel file shares: the launch geometry (kThreads, blocks_for, the thread's
+// linear index), the call's stream, the float32/float64 dispatch of the floating kernels, and
+// Indexer<N>, which maps a linear index over an index space (up to kMaxDims sizes) to the
+// element offsets of N strided operands (built on the host from the kernel table's descriptors
+// and passed to the kernel by value).
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <cstdint>
+#include <string>
 
 #include "kernels/common/error.h"
 #include "kernels/dispatch.h"
@@ -49,5 +54,19 @@ inline int64_t numel(const Dims& sizes) {
 }
 
 inline unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+
+__device__ inline int64_t thread_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
+
+inline cudaStream_t stream_of(const KernelContext& ctx) {
+  return static_cast<cudaStream_t>(ctx.stream);
+}
+
+// fn(type_tag<T>{}) for float32 and float64; other dtypes are an error naming the op.
+template <typename Fn>
+void dispatch_cuda_floating(DType t, const char* op, Fn&& fn) {
+  if (t == DType::Float32) return fn(type_tag<float>{});
+  if (t == DType::Float64) return fn(type_tag<double>{});
+  throw Error(std::string(op) + ": the CUDA kernel takes float32 or float64, got " + dtype_name(t));
+}
 
 }  // namespace tandem::kernels::cuda

@@ -1,0 +1,140 @@
+// CUDA reductions over any dims of a strided input (sum_reduce, max_reduce): a block per output
+// element; its threads walk the reduced elements in a fixed assignment and combine their
+// partial results in a shared-memory tree of fixed shape, so a run gives the same bits every
+// time (no atomics). Sums accumulate in float64 (int64 for integers), as on the CPU; max
+// propagates NaN.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/common/convert.h"
+#include "kernels/common/row_functors.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/kernel_table.h"
+
+namespace tandem::kernels::cuda {
+namespace {
+
+constexpr int kMaxGrid = 65535;
+
+struct SumOp {
+  template <typename A>
+  __device__ A operator()(A a, A b) const {
+    return a + b;
+  }
+};
+
+struct MaxOp {  // NaN wins once seen, as the CPU kernel
+  template <typename A>
+  __device__ A operator()(A a, A b) const {
+    if (is_nan_value(a)) return a;
+    return is_nan_value(b) || b > a ? b : a;
+  }
+};
+
+template <typename T, typename Acc, typename O, typename Op>
+__global__ void reduce_kernel(Indexer<1> kept, Indexer<1> reduced, int64_t n_out, int64_t n_red,
+                              const T* in, O* out, Acc init, Op op) {
+  extern __shared__ unsigned char shared[];
+  Acc* part = reinterpret_cast<Acc*>(shared);
+  for (int64_t o = blockIdx.x; o < n_out; o += gridDim.x) {
+    int64_t base[1];
+    kept.offsets(o, base);
+    Acc acc = init;
+    for (int64_t r = threadIdx.x; r < n_red; r += blockDim.x) {
+      int64_t off[1];
+      reduced.offsets(r, off);
+      acc = op(acc, Acc(in[base[0] + off[0]]));
+    }
+    part[threadIdx.x] = acc;
+    __syncthreads();
+    for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) part[threadIdx.x] = op(part[threadIdx.x], part[threadIdx.x + s]);
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) out[o] = convert_element<Acc, O>(part[0]);
+    __syncthreads();
+  }
+}
+
+// The kept and the reduced dims of the index space as two Indexers over the input's strides.
+struct Split {
+  Dims kept_sizes, kept_strides, red_sizes, red_strides;
+  int64_t n_out = 1, n_red = 1;
+};
+
+Split split_dims(const Dims& sizes, const Dims& strides, const Dims& reduced) {
+  Split s;
+  for (size_t d = 0; d < sizes.size(); ++d) {
+    bool r = false;
+    for (int64_t x : reduced) r = r || x == int64_t(d);
+    (r ? s.red_sizes : s.kept_sizes).push_back(sizes[d]);
+    (r ? s.red_strides : s.kept_strides).push_back(strides[d]);
+    (r ? s.n_red : s.n_out) *= sizes[d];
+  }
+  return s;
+}
+
+template <typename T, typename Acc, typename O, typename Op>
+void launch(const KernelContext& ctx, const Split& s, const T* in, O* out, Acc init, Op op) {
+  const Dims* ks[1] = {&s.kept_strides};
+  const Dims* rs[1] = {&s.red_strides};
+  const auto kept = make_indexer<1>(s.kept_sizes, ks);
+  const auto red = make_indexer<1>(s.red_sizes, rs);
+  unsigned threads = 32;
+  while (threads < unsigned(kThreads) && int64_t(threads) < s.n_red) threads *= 2;
+  const unsigned grid = unsigned(s.n_out < kMaxGrid ? s.n_out : kMaxGrid);
+  reduce_kernel<<<grid, threads, threads * sizeof(Acc), stream_of(ctx)>>>(
+      kept, red, s.n_out, s.n_red, in, out, init, op);
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void sum_reduce_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer& in,
+                     const Dims& reduced, const Buffer& out) {
+  const Split s = split_dims(sizes, in.strides, reduced);
+  if (s.n_out == 0) return;
+  dispatch_all(in.dtype, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+      throw_not_arithmetic("sum", in.dtype);
+    } else {
+      using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+      auto to = [&](auto out_tag) {
+        using O = typename decltype(out_tag)::type;
+        launch(ctx, s, in.as<const T>(), out.as<O>(), Acc(0), SumOp{});
+      };
+      switch (out.dtype) {
+        case DType::Float32:
+          return to(type_tag<float>{});
+        case DType::Float64:
+          return to(type_tag<double>{});
+        case DType::Int64:
+          return to(type_tag<int64_t>{});
+        default:
+          throw Error(std::string("sum: the CUDA kernel writes float32, float64 or int64, got ") +
+                      dtype_name(out.dtype));
+      }
+    }
+  });
+}
+
+void max_reduce_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer& in,
+                     const Dims& reduced, const Buffer& out) {
+  const Split s = split_dims(sizes, in.strides, reduced);
+  if (s.n_out == 0) return;
+  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T lowest = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                          : std::numeric_limits<T>::lowest();
+    launch(ctx, s, in.as<const T>(), out.as<T>(), lowest, MaxOp{});
+  });
+}
+
+}  // namespace
+
+TANDEM_REGISTER_CUDA_KERNEL(sum_reduce, sum_reduce_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(max_reduce, max_reduce_cuda);
+
+}  // namespace tandem::kernels::cuda

@@ -1,0 +1,134 @@
+// CUDA kernels that work a row at a time, one thread per row, with the CPU kernels' arithmetic
+// (kernels/common/row_functors.h): softmax and log_softmax with their backward, max along a dim
+// (value and first index), and the negative log-likelihood forward and backward. A row is
+// (o, j) of an (outer, n, inner) block: n elements with stride inner.
+#include <cuda_runtime.h>
+
+#include "kernels/common/row_functors.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/kernel_table.h"
+
+namespace tandem::kernels::cuda {
+namespace {
+
+template <typename T>
+__global__ void softmax_kernel(const T* in, T* out, int64_t outer, int64_t n, int64_t inner,
+                               bool log) {
+  const int64_t r = thread_index();
+  if (r >= outer * inner) return;
+  const int64_t base = (r / inner) * n * inner + r % inner;
+  softmax_row(in + base, out + base, n, inner, log);
+}
+
+template <typename T>
+__global__ void softmax_backward_kernel(const T* grad, const T* out, T* grad_in, int64_t outer,
+                                        int64_t n, int64_t inner, bool log) {
+  const int64_t r = thread_index();
+  if (r >= outer * inner) return;
+  const int64_t base = (r / inner) * n * inner + r % inner;
+  softmax_backward_row(grad + base, out + base, grad_in + base, n, inner, log);
+}
+
+template <typename T>
+__global__ void max_along_kernel(const T* in, T* values, int64_t* indices, int64_t outer, int64_t n,
+                                 int64_t inner) {
+  const int64_t r = thread_index();
+  if (r >= outer * inner) return;
+  max_of_row(in + (r / inner) * n * inner + r % inner, n, inner, values[r], indices[r]);
+}
+
+template <typename T>
+__global__ void nll_forward_kernel(const T* lp, const int64_t* target, const T* weight, int64_t n,
+                                   int64_t c, int64_t inner, int64_t ignore_index, T* loss,
+                                   T* sample_weight) {
+  const int64_t s = thread_index();
+  if (s >= n * inner) return;
+  nll_sample(lp + (s / inner) * c * inner + s % inner, inner, target[s], weight, ignore_index,
+             loss[s], sample_weight[s]);
+}
+
+template <typename T>
+__global__ void nll_backward_kernel(const T* grad, const int64_t* target, const T* weight,
+                                    int64_t n, int64_t c, int64_t inner, int64_t ignore_index,
+                                    T* grad_in) {
+  const int64_t s = thread_index();
+  if (s >= n * inner) return;
+  const int64_t t = target[s];
+  if (t == ignore_index) return;
+  grad_in[((s / inner) * c + t) * inner + s % inner] = -(weight ? weight[t] : T(1)) * grad[s];
+}
+
+void softmax_forward_cuda(const KernelContext& ctx, const Slab& s, bool log, const Buffer& in,
+                          const Buffer& out) {
+  const int64_t rows = s.outer * s.inner;
+  if (rows == 0 || s.n == 0) return;
+  dispatch_cuda_floating(in.dtype, log ? "log_softmax" : "softmax", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    softmax_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(),
+                                                                      s.outer, s.n, s.inner, log);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void softmax_backward_cuda(const KernelContext& ctx, const Slab& s, bool log, const Buffer& grad,
+                           const Buffer& out, const Buffer& grad_in) {
+  const int64_t rows = s.outer * s.inner;
+  if (rows == 0 || s.n == 0) return;
+  dispatch_cuda_floating(grad.dtype, "softmax_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    softmax_backward_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
+        grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void max_along_cuda(const KernelContext& ctx, const Slab& s, const Buffer& in, const Buffer& values,
+                    const Buffer& indices) {
+  const int64_t rows = s.outer * s.inner;
+  if (rows == 0) return;
+  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_along_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
+        in.as<const T>(), values.as<T>(), indices.as<int64_t>(), s.outer, s.n, s.inner);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void nll_forward_cuda(const KernelContext& ctx, const ClassLayout& l, int64_t ignore_index,
+                      const Buffer& log_probs, const Buffer& target, const Buffer& weight,
+                      const Buffer& loss, const Buffer& sample_weight) {
+  const int64_t samples = l.n * l.inner;
+  if (samples == 0) return;
+  dispatch_cuda_floating(log_probs.dtype, "nll_loss", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    nll_forward_kernel<<<blocks_for(samples), kThreads, 0, stream_of(ctx)>>>(
+        log_probs.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c,
+        l.inner, ignore_index, loss.as<T>(), sample_weight.as<T>());
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void nll_backward_cuda(const KernelContext& ctx, const ClassLayout& l, int64_t ignore_index,
+                       const Buffer& grad, const Buffer& target, const Buffer& weight,
+                       const Buffer& grad_in) {
+  const int64_t samples = l.n * l.inner;
+  if (samples == 0) return;
+  dispatch_cuda_floating(grad.dtype, "nll_loss_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    nll_backward_kernel<<<blocks_for(samples), kThreads, 0, stream_of(ctx)>>>(
+        grad.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c, l.inner,
+        ignore_index, grad_in.as<T>());
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace
+
+TANDEM_REGISTER_CUDA_KERNEL(softmax_forward, softmax_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(softmax_backward, softmax_backward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(max_along, max_along_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(nll_forward, nll_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(nll_backward, nll_backward_cuda);
+
+}  // namespace tandem::kernels::cuda
