@@ -251,7 +251,8 @@ const std::vector<Field>& schema() {
                 "warmup_epochs: N, <PyTorch argument>: value}"),
       sub("training.epochs", &RunConfig::training, &TrainingConfig::epochs, "number of epochs"),
       sub("training.device", &RunConfig::training, &TrainingConfig::device,
-          "auto, cpu or cuda (auto: cuda when every rank has a GPU)"),
+          "auto, cpu, cuda or cuda:N (auto: cuda:<local rank> when every rank has a GPU; cuda:N "
+          "picks a GPU for a single process)"),
       sub("training.threads", &RunConfig::training, &TrainingConfig::threads,
           "compute (BLAS) threads per rank"),
       sub("training.log_every", &RunConfig::training, &TrainingConfig::log_every,
@@ -263,6 +264,12 @@ const std::vector<Field>& schema() {
       sub("training.stop_on_nan", &RunConfig::training, &TrainingConfig::stop_on_nan,
           "stop the run (exit 2, no checkpoint of the broken weights) when the training loss is "
           "nan or inf; false: train on and record it"),
+      sub("training.deterministic", &RunConfig::training, &TrainingConfig::deterministic,
+          "GPU: only algorithms that give bit-identical results run to run (deterministic cuDNN "
+          "algorithms, no floating-point atomics); false allows the fastest"),
+      sub("training.allow_tf32", &RunConfig::training, &TrainingConfig::allow_tf32,
+          "GPU: float32 matrix products and convolutions may use TF32 tensor cores (faster, "
+          "about 1e-3 relative error)"),
       sub("distributed.backend", &RunConfig::distributed, &DistributedConfig::backend,
           "auto (NCCL for CUDA, MPI for CPU), mpi or nccl"),
       sub("distributed.bucket_cap_mb", &RunConfig::distributed, &DistributedConfig::bucket_cap_mb,

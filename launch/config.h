@@ -36,12 +36,14 @@ struct DataConfig {
 
 struct TrainingConfig {
   int64_t epochs = 10;
-  std::string device = "auto";  // auto | cpu | cuda
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t threads = 1;          // compute threads per rank
   int64_t log_every = 50;       // optimizer steps between step records
   std::string precision = "fp32";
   int64_t max_steps_per_epoch = 0;  // 0: full epochs (a knob for smoke tests)
   bool stop_on_nan = true;          // a non-finite training loss ends the run (exit 2)
+  bool deterministic = true;        // GPU: only bit-reproducible algorithms (kernels/common/math_options.h)
+  bool allow_tf32 = false;          // GPU: float32 GEMMs and convolutions may use TF32
 };
 
 struct DistributedConfig {

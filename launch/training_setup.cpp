@@ -9,6 +9,7 @@
 #include "framework/io/serialize.h"
 #include "framework/io/state_dict_utils.h"
 #include "framework/nn/models/builder.h"
+#include "kernels/common/math_options.h"
 #include "kernels/device/context.h"
 
 namespace tandem::launch {
@@ -21,6 +22,7 @@ Device use_device(const RunConfig& cfg, const parallel::World& world) {
     throw Error("training.device: " + std::string(e.what()), e.hint());
   }
   if (device.is_cuda()) kernels::device::set_current_device(device.index);
+  kernels::set_math_options({cfg.training.allow_tf32, cfg.training.deterministic});
   return device;
 }
 

@@ -14,7 +14,8 @@
 namespace tandem::launch {
 
 // The device a rank runs on for training.device (cpu | cuda | cuda:N | auto; see
-// parallel::select_device), made the thread's current CUDA device when it is one.
+// parallel::select_device), made the thread's current CUDA device when it is one; also applies
+// training.deterministic and training.allow_tf32 to the kernels.
 Device use_device(const RunConfig& cfg, const parallel::World& world);
 // "cpu", "cuda:0 (NVIDIA H200)" or "cuda:0 (emulated)", for the run's banner.
 std::string device_description(Device device);
