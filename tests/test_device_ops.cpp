@@ -671,6 +671,43 @@ TEST_P(DeviceOps, CopiesBetweenTwoDevices) {
   EXPECT_TRUE(same_values(dst, h.t().contiguous(), kExact));
 }
 
+// Ops on a second device keep their outputs and gradients there; inputs on two CUDA devices are
+// the same error as cpu and cuda.
+TEST_P(DeviceOps, OpsOnASecondDevice) {
+  if (!device().is_cuda()) GTEST_SKIP() << "needs a cuda device";
+  if (kernels::device::cuda_runtime().device_count() < 2) GTEST_SKIP() << "needs two cuda devices";
+  const Device other{DeviceType::CUDA, 1};
+  const std::vector<std::pair<std::string, TensorFn>> ops = {
+      {"elementwise", [](const auto& x) { return exp(x[0].t()) * x[1] + 1.0; }},
+      {"reduction", [](const auto& x) { return var(x[0], {1}) + amax(x[1], {0}); }},
+      {"mm", [](const auto& x) { return mm(x[0], x[1].t()); }},
+      {"softmax", [](const auto& x) { return log_softmax(x[0] + x[1].t(), 0); }},
+      {"conv2d",
+       [](const auto& x) {
+         return conv2d(x[0].reshape({1, 1, 4, 4}), x[1].reshape({4, 1, 2, 2}));
+       }},
+  };
+  for (const auto& [name, fn] : ops) {
+    SCOPED_TRACE(name);
+    const Tensor a = host_randn({4, 4}, 56), b = host_randn({4, 4}, 57);
+    Tensor ha = a.clone().set_requires_grad(true), hb = b.clone().set_requires_grad(true);
+    Tensor da = a.to(other).set_requires_grad(true), db = b.to(other).set_requires_grad(true);
+    const Tensor want = fn({ha, hb}), got = fn({da, db});
+    EXPECT_EQ(got.device(), other);
+    EXPECT_TRUE(same_values(got, want, tolerance_for(DType::Float32)));
+    want.sum().backward();
+    got.sum().backward();
+    ASSERT_TRUE(da.grad().defined() && db.grad().defined());
+    EXPECT_EQ(da.grad().device(), other);
+    EXPECT_EQ(db.grad().device(), other);
+    EXPECT_TRUE(same_values(da.grad(), ha.grad(), tolerance_for(DType::Float32)));
+    EXPECT_TRUE(same_values(db.grad(), hb.grad(), tolerance_for(DType::Float32)));
+  }
+  EXPECT_TRUE(
+      throws_with([&] { add(host_randn({2}, 58).to(device()), host_randn({2}, 59).to(other)); },
+                  "found at least two devices, " + device().str() + " and cuda:1"));
+}
+
 // --- in-place ops -----------------------------------------------------------------------------
 
 // Runs `op` in place on a device copy of `host` and on `host` itself; the device tensor keeps
