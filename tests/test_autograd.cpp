@@ -1,29 +1,44 @@
 // Engine semantics: accumulation through shared subgraphs, retain_graph, no-grad, hooks and
-// their order, and the errors PyTorch users know.
+// their order, and the errors PyTorch users know; gradients of the elementwise ops and views
+// against finite differences. Every test runs on `cpu` and `cuda` (tests/device_test.h).
 #include <gtest/gtest.h>
 
 #include "framework/autograd/engine.h"
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
+#include "tests/device_test.h"
 #include "tests/gradcheck.h"
 
 using namespace tandem;
-using tandem::testing::leaf;
 
-TEST(Autograd, SharedSubgraphAccumulates) {
-  Tensor x = tensor({1, 2, 3}).set_requires_grad(true);
-  Tensor y = x * x;         // used twice below
+namespace {
+// `values` (made on the host) on the test's device.
+class OnDevice : public tandem::testing::DeviceTest {
+ protected:
+  Tensor dev(std::initializer_list<double> values) const { return tensor(values).to(device()); }
+  Tensor leaf(const Shape& shape, uint64_t seed) const {
+    return tandem::testing::leaf(shape, seed, device());
+  }
+};
+}  // namespace
+
+class Autograd : public OnDevice {};
+class Gradcheck : public OnDevice {};
+
+TEST_P(Autograd, SharedSubgraphAccumulates) {
+  Tensor x = dev({1, 2, 3}).set_requires_grad(true);
+  Tensor y = x * x;  // used twice below
   Tensor z = (y + y * 3.0).sum();
   z.backward();
   // dz/dx = 4 * 2x
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{8, 16, 24}));
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{8, 16, 24}));
   // A second backward accumulates into .grad.
   ((x * 2.0).sum()).backward();
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{10, 18, 26}));
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{10, 18, 26}));
 }
 
-TEST(Autograd, RetainGraphAndFreedGraphError) {
-  Tensor x = tensor({2}).set_requires_grad(true);
+TEST_P(Autograd, RetainGraphAndFreedGraphError) {
+  Tensor x = dev({2}).set_requires_grad(true);
   Tensor y = (x * x).sum();
   y.backward({}, /*retain_graph=*/true);
   y.backward();
@@ -32,33 +47,35 @@ TEST(Autograd, RetainGraphAndFreedGraphError) {
     y.backward();
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("Trying to backward through the graph a second time"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("Trying to backward through the graph a second time"),
+              std::string::npos);
   }
 }
 
-TEST(Autograd, NonScalarNeedsGradient) {
-  Tensor x = tensor({1, 2}).set_requires_grad(true);
+TEST_P(Autograd, NonScalarNeedsGradient) {
+  Tensor x = dev({1, 2}).set_requires_grad(true);
   Tensor y = x * 2.0;
   EXPECT_THROW(y.backward(), Error);
-  y.backward(tensor({1, 1}));
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2, 2}));
+  y.backward(dev({1, 1}));
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{2, 2}));
 }
 
-TEST(Autograd, InplaceModificationOfSavedTensorIsDetected) {
-  Tensor x = tensor({1, 2}).set_requires_grad(true);
-  Tensor w = tensor({3, 4});
+TEST_P(Autograd, InplaceModificationOfSavedTensorIsDetected) {
+  Tensor x = dev({1, 2}).set_requires_grad(true);
+  Tensor w = dev({3, 4});
   Tensor y = (x * w).sum();
   w.mul_(2.0);
   try {
     y.backward();
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("modified by an inplace operation"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("modified by an inplace operation"), std::string::npos)
+        << e.what();
   }
 }
 
-TEST(Autograd, NoGradRecordsNothing) {
-  Tensor x = tensor({1}).set_requires_grad(true);
+TEST_P(Autograd, NoGradRecordsNothing) {
+  Tensor x = dev({1}).set_requires_grad(true);
   Tensor y;
   {
     NoGradGuard guard;
@@ -67,11 +84,11 @@ TEST(Autograd, NoGradRecordsNothing) {
   EXPECT_FALSE(y.requires_grad());
   EXPECT_TRUE((x * 2.0).requires_grad());
   EXPECT_FALSE(x.detach().requires_grad());
-  EXPECT_THROW(tensor({1}).backward(), Error);
+  EXPECT_THROW(dev({1}).backward(), Error);
 }
 
-TEST(Autograd, HooksRunInOrderAndCanReplace) {
-  Tensor x = tensor({1, 2}).set_requires_grad(true);
+TEST_P(Autograd, HooksRunInOrderAndCanReplace) {
+  Tensor x = dev({1, 2}).set_requires_grad(true);
   std::vector<std::string> order;
   x.register_hook([&](const Tensor& g) {
     order.push_back("leaf");
@@ -79,7 +96,7 @@ TEST(Autograd, HooksRunInOrderAndCanReplace) {
   });
   x.register_post_accumulate_grad_hook([&](const Tensor& t) {
     order.push_back("post");
-    EXPECT_EQ(t.grad().to_vector(), (std::vector<double>{10, 10}));
+    EXPECT_EQ(t.grad().cpu().to_vector(), (std::vector<double>{10, 10}));
   });
   Tensor y = x * 1.0;
   int h = y.register_hook([&](const Tensor&) {
@@ -91,16 +108,16 @@ TEST(Autograd, HooksRunInOrderAndCanReplace) {
   y.remove_hook(h);
 }
 
-TEST(Autograd, RetainGradOnNonLeaf) {
-  Tensor x = tensor({1, 2}).set_requires_grad(true);
+TEST_P(Autograd, RetainGradOnNonLeaf) {
+  Tensor x = dev({1, 2}).set_requires_grad(true);
   Tensor y = x * 3.0;
   y.retain_grad();
   (y * y).sum().backward();
-  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{6, 12}));
+  EXPECT_EQ(y.grad().cpu().to_vector(), (std::vector<double>{6, 12}));
 }
 
-TEST(Autograd, QueueCallbackRunsAfterAllNodes) {
-  Tensor x = tensor({1}).set_requires_grad(true);
+TEST_P(Autograd, QueueCallbackRunsAfterAllNodes) {
+  Tensor x = dev({1}).set_requires_grad(true);
   bool accumulated_before_callback = false;
   x.register_hook([&](const Tensor& g) {
     autograd::queue_callback([&] { accumulated_before_callback = x.grad().defined(); });
@@ -110,17 +127,17 @@ TEST(Autograd, QueueCallbackRunsAfterAllNodes) {
   EXPECT_TRUE(accumulated_before_callback);
 }
 
-TEST(Autograd, LeafInplaceRefused) {
-  Tensor x = tensor({1}).set_requires_grad(true);
+TEST_P(Autograd, LeafInplaceRefused) {
+  Tensor x = dev({1}).set_requires_grad(true);
   EXPECT_THROW(x.add_(1.0), Error);
   NoGradGuard g;
   x.add_(1.0);
   EXPECT_EQ(x.item(), 2.0);
 }
 
-TEST(Gradcheck, ElementwiseOps) {
-  using tandem::testing::gradcheck;
+TEST_P(Gradcheck, ElementwiseOps) {
   using autograd::TensorList;
+  using tandem::testing::gradcheck;
   Tensor a = leaf({2, 3}, 1), b = leaf({3}, 2), c = leaf({2, 1}, 3);
   Tensor pos = (leaf({2, 3}, 4).abs() + 0.5).detach().set_requires_grad(true);
   EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0] + x[1]; }, {a, b}));
@@ -138,7 +155,40 @@ TEST(Gradcheck, ElementwiseOps) {
   EXPECT_TRUE(gradcheck([](const TensorList& x) { return maximum(x[0], x[1]); }, {a, b}));
   EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].sum({1}, true) * x[0]; }, {a}));
   EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].mean({0}); }, {a}));
-  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].t().reshape({6}).narrow(0, 1, 3); }, {a}));
-  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].unsqueeze(1).expand({2, 4, 3}).select(1, 2); }, {a}));
-  EXPECT_TRUE(gradcheck([](const TensorList& x) { return x[0].permute({1, 0}).slice(0, 0, 3, 2); }, {a}));
+  EXPECT_TRUE(
+      gradcheck([](const TensorList& x) { return x[0].t().reshape({6}).narrow(0, 1, 3); }, {a}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& x) {
+        return x[0].unsqueeze(1).expand({2, 4, 3}).select(1, 2);
+      },
+      {a}));
+  EXPECT_TRUE(gradcheck(
+      [](const TensorList& x) {
+        return x[0].permute({1, 0}).slice(0, 0, 3, 2);
+      },
+      {a}));
 }
+
+// gradcheck perturbs strided leaves in their own memory (on any device), and refuses leaves
+// whose elements overlap, where one write would move several elements.
+TEST_P(Gradcheck, StridedLeavesAndOverlapRefused) {
+  using autograd::TensorList;
+  using tandem::testing::gradcheck;
+  Tensor base = leaf({4, 3}, 5).detach();
+  Tensor transposed = base.t().set_requires_grad(true);  // a strided leaf
+  EXPECT_FALSE(transposed.is_contiguous());
+  Tensor stepped = base.slice(0, 0, 4, 2).set_requires_grad(true);
+  const std::vector<double> before = base.cpu().to_vector();
+  EXPECT_TRUE(gradcheck([](const TensorList& x) { return exp(x[0]) * x[0]; }, {transposed}));
+  EXPECT_TRUE(
+      gradcheck([](const TensorList& x) { return x[0].sum({0}) * x[1]; }, {stepped, leaf({3}, 6)}));
+  EXPECT_EQ(base.cpu().to_vector(), before);  // every perturbation undone
+  Tensor expanded = leaf({3}, 7).detach().expand({2, 3}).set_requires_grad(true);
+  const auto refused = gradcheck([](const TensorList& x) { return x[0] * 2.0; }, {expanded});
+  EXPECT_FALSE(refused);
+  EXPECT_NE(std::string(refused.message()).find("overlapping memory"), std::string::npos)
+      << refused.message();
+}
+
+TANDEM_INSTANTIATE_DEVICE_TEST(Autograd);
+TANDEM_INSTANTIATE_DEVICE_TEST(Gradcheck);

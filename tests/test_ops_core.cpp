@@ -1,7 +1,9 @@
 // Core ops: gradients against finite differences (gradcheck, float64) for reductions,
 // activations, softmax, matmul/mm/linear, losses and cat/stack/index_select, edge cases
 // (keepdim, negative dims, broadcast batches, ignore_index, label smoothing, weights) and the
-// errors PyTorch users know. Values against PyTorch are in test_ops_core_golden.cpp.
+// errors PyTorch users know. Values against PyTorch are in test_ops_core_golden.cpp. Every test
+// runs on `cpu` and `cuda` (tests/device_test.h): inputs are made on the host and moved to the
+// device, finite differences run in float64 on the device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,12 +11,12 @@
 #include <string>
 
 #include "framework/ops/ops.h"
+#include "tests/device_test.h"
 #include "tests/gradcheck.h"
 
 using namespace tandem;
 using autograd::TensorList;
 using tandem::testing::gradcheck;
-using tandem::testing::leaf;
 
 namespace {
 
@@ -31,22 +33,42 @@ namespace {
   return ::testing::AssertionFailure() << "no error (expected \"" << needle << "\")";
 }
 
-Tensor targets(const std::vector<int64_t>& v, const Shape& shape) { return from_vector(v, shape); }
-
-// A float64 leaf on a coarse grid, so maxima tie.
-Tensor tie_leaf(const Shape& shape, uint64_t seed) {
-  Generator gen(seed);
-  Tensor t = rand(shape, gen, TensorOptions(DType::Float64));
-  std::vector<double> v = t.to_vector();
-  for (double& x : v) x = std::floor(x * 3) * 0.5;
-  return from_vector(v, shape, TensorOptions(DType::Float64)).set_requires_grad(true);
-}
+// The suites below share these helpers; each runs on `cpu` and `cuda`.
+class OpsCoreTest : public tandem::testing::DeviceTest {
+ protected:
+  // Options for a new tensor on the test's device.
+  TensorOptions on(DType dtype = DType::Float32) const { return TensorOptions(dtype, device()); }
+  // `t` (made on the host) on the test's device.
+  Tensor dev(const Tensor& t) const { return t.to(device()); }
+  Tensor targets(const std::vector<int64_t>& v, const Shape& shape) const {
+    return from_vector(v, shape).to(device());
+  }
+  // A float64 leaf on the device on a coarse grid, so maxima tie.
+  Tensor tie_leaf(const Shape& shape, uint64_t seed) const {
+    Generator gen(seed);
+    Tensor t = rand(shape, gen, TensorOptions(DType::Float64));
+    std::vector<double> v = t.to_vector();
+    for (double& x : v) x = std::floor(x * 3) * 0.5;
+    return from_vector(v, shape, on(DType::Float64)).set_requires_grad(true);
+  }
+  Tensor leaf(const Shape& shape, uint64_t seed) const {
+    return tandem::testing::leaf(shape, seed, device());
+  }
+};
 
 }  // namespace
 
+class Reductions : public OpsCoreTest {};
+class Activation : public OpsCoreTest {};
+class Softmax : public OpsCoreTest {};
+class Matmul : public OpsCoreTest {};
+class Linear : public OpsCoreTest {};
+class Loss : public OpsCoreTest {};
+class ShapeOps : public OpsCoreTest {};
+
 // --- reductions -------------------------------------------------------------------------------
 
-TEST(Reduction, VarGradients) {
+TEST_P(Reductions, VarGradients) {
   Tensor x = leaf({3, 4, 2}, 1);
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return var(in[0]); }, {x}));
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return var(in[0], {1}); }, {x}));
@@ -54,37 +76,42 @@ TEST(Reduction, VarGradients) {
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return var(in[0], {-2}, 2, false); }, {x}));
 }
 
-TEST(Reduction, VarValues) {
-  Tensor x = tensor({1, 2, 3, 4});
+TEST_P(Reductions, VarValues) {
+  Tensor x = dev(tensor({1, 2, 3, 4}));
   EXPECT_NEAR(var(x).item(), 5.0 / 3.0, 1e-6);
   EXPECT_NEAR(var(x, {}, 0).item(), 1.25, 1e-6);
   EXPECT_EQ(var(x.reshape({2, 2}), {1}, 1, true).sizes(), (Shape{2, 1}));
-  EXPECT_TRUE(std::isnan(var(tensor({3})).item()));  // N - correction = 0: 0/0
-  EXPECT_TRUE(throws_with([] { var(arange(3)); }, "std and var only support floating point"));
+  EXPECT_TRUE(std::isnan(var(dev(tensor({3}))).item()));  // N - correction = 0: 0/0
+  EXPECT_TRUE(throws_with([&] { var(arange(3, on(DType::Int64))); },
+                          "std and var only support floating point"));
 }
 
-TEST(Reduction, MaxAllSplitsTies) {
-  Tensor x = from_vector(std::vector<double>{1, 3, 3, 2}, {2, 2}, TensorOptions(DType::Float64))
+TEST_P(Reductions, MaxAllSplitsTies) {
+  Tensor x = from_vector(std::vector<double>{1, 3, 3, 2}, {2, 2}, on(DType::Float64))
                  .set_requires_grad(true);
   Tensor m = max(x);
   EXPECT_EQ(m.dim(), 0);
   EXPECT_EQ(m.item(), 3.0);
   m.backward();
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 0.5, 0.5, 0}));
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{0, 0.5, 0.5, 0}));
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return max(in[0]); }, {leaf({3, 4}, 2)}));
-  EXPECT_TRUE(throws_with([] { max(zeros({2, 0})); }, "Expected reduction dim to be specified"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        max(zeros({2, 0}, on()));
+      },
+      "Expected reduction dim to be specified"));
 }
 
-TEST(Reduction, MaxDimValuesIndicesAndGradient) {
-  Tensor x =
-      from_vector(std::vector<double>{1, 5, 5, 7, 2, 7}, {2, 3}, TensorOptions(DType::Float64))
-          .set_requires_grad(true);
+TEST_P(Reductions, MaxDimValuesIndicesAndGradient) {
+  Tensor x = from_vector(std::vector<double>{1, 5, 5, 7, 2, 7}, {2, 3}, on(DType::Float64))
+                 .set_requires_grad(true);
   auto [v, i] = max(x, 1);
   EXPECT_EQ(v.to_vector(), (std::vector<double>{5, 7}));
   EXPECT_EQ(i.dtype(), DType::Int64);
   EXPECT_EQ(i.to_vector(), (std::vector<double>{1, 0}));  // first occurrence
   v.sum().backward();
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 1, 0, 1, 0, 0}));  // to the index only
+  EXPECT_EQ(x.grad().cpu().to_vector(),
+            (std::vector<double>{0, 1, 0, 1, 0, 0}));  // to the index only
   auto [vk, ik] = max(x, -2, true);
   EXPECT_EQ(vk.sizes(), (Shape{1, 3}));
   EXPECT_EQ(ik.to_vector(), (std::vector<double>{1, 0, 1}));
@@ -94,25 +121,24 @@ TEST(Reduction, MaxDimValuesIndicesAndGradient) {
       EXPECT_TRUE(
           gradcheck([d, keep](const TensorList& in) { return max(in[0], d, keep).first; }, {y}));
   EXPECT_TRUE(throws_with(
-      [] {
-        max(zeros({2, 0}), 1);
+      [&] {
+        max(zeros({2, 0}, on()), 1);
       },
       "max(): Expected reduction dim 1 to have non-zero size."));
-  EXPECT_TRUE(throws_with([] { max(zeros({2, 3}), 2); }, "out of range"));
+  EXPECT_TRUE(throws_with([&] { max(zeros({2, 3}, on()), 2); }, "out of range"));
 }
 
-TEST(Reduction, MaxPropagatesNan) {
-  Tensor x = tensor({1, NAN, 3});
+TEST_P(Reductions, MaxPropagatesNan) {
+  Tensor x = dev(tensor({1, NAN, 3}));
   EXPECT_TRUE(std::isnan(max(x).item()));
   EXPECT_EQ(argmax(x, 0).item(), 1.0);
 }
 
-TEST(Reduction, AmaxSplitsTiesAmongEqualMaxima) {
-  Tensor x =
-      from_vector(std::vector<double>{4, 4, 1, 2, 3, 3}, {2, 3}, TensorOptions(DType::Float64))
-          .set_requires_grad(true);
+TEST_P(Reductions, AmaxSplitsTiesAmongEqualMaxima) {
+  Tensor x = from_vector(std::vector<double>{4, 4, 1, 2, 3, 3}, {2, 3}, on(DType::Float64))
+                 .set_requires_grad(true);
   amax(x, {1}).sum().backward();
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0.5, 0.5, 0, 0, 0.5, 0.5}));
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{0.5, 0.5, 0, 0, 0.5, 0.5}));
   Tensor y = tie_leaf({3, 4, 2}, 4);
   EXPECT_TRUE(
       gradcheck([](const TensorList& in) { return amax(in[0], {1}); }, {leaf({3, 4, 2}, 5)}));
@@ -126,26 +152,27 @@ TEST(Reduction, AmaxSplitsTiesAmongEqualMaxima) {
   out.sum().backward();
   const Tensor mask = eq(y.detach(), out.detach()).to(DType::Float64);
   const Tensor expect = mask / sum(mask, {0, 2}, true);
-  EXPECT_TRUE(allclose(y.grad(), expect));
+  EXPECT_EQ(y.grad().device(), device());
+  EXPECT_TRUE(allclose(y.grad().cpu(), expect.cpu()));
   EXPECT_TRUE(throws_with(
-      [] {
-        amax(zeros({2, 0}), {1});
+      [&] {
+        amax(zeros({2, 0}, on()), {1});
       },
       "amax(): Expected reduction dim 1 to have non-zero size."));
-  EXPECT_TRUE(throws_with([] { amax(zeros({2, 3}), {0, -2}); }, "appears multiple times"));
+  EXPECT_TRUE(throws_with([&] { amax(zeros({2, 3}, on()), {0, -2}); }, "appears multiple times"));
 }
 
-TEST(Reduction, Argmax) {
-  Tensor x = from_vector(std::vector<double>{1, 9, 9, 0, 2, 7}, {2, 3});
-  EXPECT_EQ(argmax(x, 1).to_vector(), (std::vector<double>{1, 2}));
+TEST_P(Reductions, Argmax) {
+  Tensor x = from_vector(std::vector<double>{1, 9, 9, 0, 2, 7}, {2, 3}, on());
+  EXPECT_EQ(argmax(x, 1).cpu().to_vector(), (std::vector<double>{1, 2}));
   EXPECT_EQ(x.argmax(0, true).sizes(), (Shape{1, 3}));
-  EXPECT_EQ(argmax(x, -2).to_vector(), (std::vector<double>{0, 0, 0}));
-  EXPECT_EQ(argmax(arange(5), 0).item(), 4.0);  // integer input
+  EXPECT_EQ(argmax(x, -2).cpu().to_vector(), (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(argmax(arange(5, on(DType::Int64)), 0).item(), 4.0);  // integer input
 }
 
 // --- activations ------------------------------------------------------------------------------
 
-TEST(Activation, Gradients) {
+TEST_P(Activation, Gradients) {
   Tensor x = leaf({3, 5}, 7);
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return relu(in[0]); }, {x}));
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return leaky_relu(in[0], 0.2); }, {x}));
@@ -156,17 +183,17 @@ TEST(Activation, Gradients) {
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return in[0].relu() * in[0].sigmoid(); }, {x}));
 }
 
-TEST(Activation, ValuesAndErrors) {
-  Tensor x = tensor({-2, 0, 3});
-  EXPECT_EQ(relu(x).to_vector(), (std::vector<double>{0, 0, 3}));
-  EXPECT_NEAR(leaky_relu(x).to_vector()[0], -0.02, 1e-7);
-  EXPECT_NEAR(sigmoid(x).to_vector()[1], 0.5, 1e-7);
-  EXPECT_EQ(sigmoid(arange(3)).dtype(), DType::Float32);  // integer input promotes
+TEST_P(Activation, ValuesAndErrors) {
+  Tensor x = dev(tensor({-2, 0, 3}));
+  EXPECT_EQ(relu(x).cpu().to_vector(), (std::vector<double>{0, 0, 3}));
+  EXPECT_NEAR(leaky_relu(x).cpu().to_vector()[0], -0.02, 1e-7);
+  EXPECT_NEAR(sigmoid(x).cpu().to_vector()[1], 0.5, 1e-7);
+  EXPECT_EQ(sigmoid(arange(3, on(DType::Int64))).dtype(), DType::Float32);  // integer promotes
   EXPECT_TRUE(
       throws_with([&] { gelu(x, "fast"); }, "approximate argument must be either none or tanh."));
 }
 
-TEST(Softmax, GradientsOverEveryDim) {
+TEST_P(Softmax, GradientsOverEveryDim) {
   Tensor x = leaf({2, 3, 4}, 8);
   for (int64_t d : {0, 1, 2, -1}) {
     EXPECT_TRUE(gradcheck([d](const TensorList& in) { return softmax(in[0], d); }, {x})) << d;
@@ -177,21 +204,23 @@ TEST(Softmax, GradientsOverEveryDim) {
       gradcheck([](const TensorList& in) { return softmax(in[0].transpose(0, 2), 1); }, {x}));
 }
 
-TEST(Softmax, StableForLargeInputs) {
-  Tensor x = tensor({1000, 1001, 1002});
+TEST_P(Softmax, StableForLargeInputs) {
+  Tensor x = dev(tensor({1000, 1001, 1002}));
   Tensor y = softmax(x, 0);
   EXPECT_NEAR(y.sum().item(), 1.0, 1e-6);
-  EXPECT_NEAR(y.to_vector()[2], 0.66524096, 1e-6);
-  Tensor l = log_softmax(tensor({-1000, 0}), 0);
-  EXPECT_NEAR(l.to_vector()[0], -1000.0, 1e-3);
-  EXPECT_EQ(l.to_vector()[1], 0.0);
+  EXPECT_NEAR(y.cpu().to_vector()[2], 0.66524096, 1e-6);
+  Tensor l = log_softmax(dev(tensor({-1000, 0})), 0);
+  EXPECT_NEAR(l.cpu().to_vector()[0], -1000.0, 1e-3);
+  EXPECT_EQ(l.cpu().to_vector()[1], 0.0);
   EXPECT_TRUE(throws_with([&] { softmax(x, 1); }, "out of range"));
 }
 
 // --- linalg -----------------------------------------------------------------------------------
 
-TEST(Matmul, ShapesFollowTorchRules) {
-  auto shape = [](const Shape& a, const Shape& b) { return matmul(zeros(a), zeros(b)).sizes(); };
+TEST_P(Matmul, ShapesFollowTorchRules) {
+  auto shape = [&](const Shape& a, const Shape& b) {
+    return matmul(zeros(a, on()), zeros(b, on())).sizes();
+  };
   EXPECT_EQ(shape({4}, {4}), (Shape{}));
   EXPECT_EQ(shape({3, 4}, {4}), (Shape{3}));
   EXPECT_EQ(shape({4}, {4, 2}), (Shape{2}));
@@ -201,10 +230,10 @@ TEST(Matmul, ShapesFollowTorchRules) {
   EXPECT_EQ(shape({2, 1, 3, 4}, {5, 4, 6}), (Shape{2, 5, 3, 6}));
   EXPECT_EQ(shape({3, 4}, {7, 4, 6}), (Shape{7, 3, 6}));
   EXPECT_EQ(shape({3, 0}, {0, 2}), (Shape{3, 2}));
-  EXPECT_EQ(matmul(zeros({3, 0}), zeros({0, 2})).sum().item(), 0.0);
+  EXPECT_EQ(matmul(zeros({3, 0}, on()), zeros({0, 2}, on())).sum().item(), 0.0);
 }
 
-TEST(Matmul, Gradients) {
+TEST_P(Matmul, Gradients) {
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{4}, {4}},          {{3, 4}, {4}},         {{4}, {4, 2}},    {{3, 4}, {4, 2}},
       {{2, 3, 4}, {4}},    {{2, 3, 4}, {4, 2}},   {{4}, {2, 4, 3}}, {{2, 1, 3, 4}, {5, 4, 2}},
@@ -217,7 +246,7 @@ TEST(Matmul, Gradients) {
   }
 }
 
-TEST(Matmul, OnlyOneOperandNeedsGrad) {
+TEST_P(Matmul, OnlyOneOperandNeedsGrad) {
   // The backward of each operand needs the other one saved, even when that one needs no grad.
   for (const auto& [sa, sb] :
        std::vector<std::pair<Shape, Shape>>{{{3, 4}, {4, 2}}, {{2, 3, 4}, {2, 4, 5}}}) {
@@ -228,61 +257,65 @@ TEST(Matmul, OnlyOneOperandNeedsGrad) {
   }
 }
 
-TEST(Matmul, TransposedViewsNeedNoCopyAndAgree) {
+TEST_P(Matmul, TransposedViewsNeedNoCopyAndAgree) {
   Tensor a = leaf({4, 3}, 30), b = leaf({5, 4}, 31);
   // a.t() and b.t() are transposed strided views: passed to BLAS with the transpose flag.
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return mm(in[0].t(), in[1].t()); }, {a, b}));
   Tensor expect = mm(a.detach().t().contiguous(), b.detach().t().contiguous());
-  EXPECT_TRUE(allclose(mm(a.detach().t(), b.detach().t()), expect, 1e-12, 1e-12));
+  EXPECT_TRUE(allclose(mm(a.detach().t(), b.detach().t()).cpu(), expect.cpu(), 1e-12, 1e-12));
   // A view whose rows are strided (a slice with step) still works (copied).
   Tensor c = leaf({6, 4}, 32);
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return mm(in[0].slice(0, 0, 6, 2), in[1]); },
                         {c, leaf({4, 2}, 33)}));
 }
 
-TEST(Matmul, Float32MatchesFloat64) {
+TEST_P(Matmul, Float32MatchesFloat64) {
   Tensor a = leaf({3, 5}, 34).detach(), b = leaf({5, 2}, 35).detach();
   Tensor d = mm(a, b);
   Tensor f = mm(a.to(DType::Float32), b.to(DType::Float32));
   EXPECT_EQ(f.dtype(), DType::Float32);
-  EXPECT_TRUE(allclose(f.to(DType::Float64), d, 1e-5, 1e-6));
+  EXPECT_TRUE(allclose(f.to(DType::Float64).cpu(), d.cpu(), 1e-5, 1e-6));
 }
 
-TEST(Matmul, Errors) {
+TEST_P(Matmul, Errors) {
   EXPECT_TRUE(throws_with(
-      [] {
-        mm(zeros({2, 3}), zeros({4, 5}));
+      [&] {
+        mm(zeros({2, 3}, on()), zeros({4, 5}, on()));
       },
       "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"));
   EXPECT_TRUE(throws_with(
-      [] {
-        mm(zeros({2, 3}), zeros({3, 5}, TensorOptions(DType::Float64)));
+      [&] {
+        mm(zeros({2, 3}, on()), zeros({3, 5}, on(DType::Float64)));
       },
       "expected scalar type Float but found Double"));
-  EXPECT_TRUE(throws_with([] { mm(zeros({3}), zeros({3, 5})); }, "self must be a matrix"));
+  EXPECT_TRUE(throws_with(
+      [&] {
+        mm(zeros({3}, on()), zeros({3, 5}, on()));
+      },
+      "self must be a matrix"));
   EXPECT_TRUE(
-      throws_with([] { matmul(scalar_tensor(1), zeros({4})); },
+      throws_with([&] { matmul(scalar_tensor(1, on()), zeros({4}, on())); },
                   "both arguments to matmul need to be at least 1D, but they are 0D and 1D"));
-  EXPECT_TRUE(throws_with([] { matmul(zeros({3}), zeros({4})); },
+  EXPECT_TRUE(throws_with([&] { matmul(zeros({3}, on()), zeros({4}, on())); },
                           "inconsistent tensor size, expected tensor [3] and src [4]"));
   EXPECT_TRUE(throws_with(
-      [] {
-        matmul(zeros({2, 3}), zeros({4}));
+      [&] {
+        matmul(zeros({2, 3}, on()), zeros({4}, on()));
       },
       "size mismatch, got 2, 2x3,4"));
   EXPECT_TRUE(throws_with(
-      [] {
-        matmul(zeros({2, 3, 4}), zeros({2, 5, 6}));
+      [&] {
+        matmul(zeros({2, 3, 4}, on()), zeros({2, 5, 6}, on()));
       },
       "Expected size for first two dimensions of batch2 tensor to be: [2, 4] but got: [2, 5]."));
   EXPECT_TRUE(throws_with(
-      [] {
-        matmul(zeros({2, 3, 4}), zeros({3, 4, 6}));
+      [&] {
+        matmul(zeros({2, 3, 4}, on()), zeros({3, 4, 6}, on()));
       },
       "must match the size of tensor b"));
 }
 
-TEST(Linear, GradientsAnyLeadingDims) {
+TEST_P(Linear, GradientsAnyLeadingDims) {
   Tensor w = leaf({5, 4}, 40), b = leaf({5}, 41);
   for (const Shape& s : {Shape{4}, Shape{3, 4}, Shape{2, 3, 4}}) {
     Tensor x = leaf(s, 42);
@@ -290,17 +323,18 @@ TEST(Linear, GradientsAnyLeadingDims) {
         gradcheck([](const TensorList& in) { return linear(in[0], in[1], in[2]); }, {x, w, b}));
     EXPECT_TRUE(gradcheck([](const TensorList& in) { return linear(in[0], in[1]); }, {x, w}));
   }
-  EXPECT_EQ(linear(zeros({2, 3, 4}), zeros({5, 4}), zeros({5})).sizes(), (Shape{2, 3, 5}));
+  EXPECT_EQ(linear(zeros({2, 3, 4}, on()), zeros({5, 4}, on()), zeros({5}, on())).sizes(),
+            (Shape{2, 3, 5}));
   EXPECT_TRUE(throws_with(
-      [] {
-        linear(zeros({2, 3}), zeros({5, 4}));
+      [&] {
+        linear(zeros({2, 3}, on()), zeros({5, 4}, on()));
       },
       "mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)"));
 }
 
 // --- losses -----------------------------------------------------------------------------------
 
-TEST(Loss, ReductionFromString) {
+TEST_P(Loss, ReductionFromString) {
   EXPECT_EQ(reduction_from_string("none"), Reduction::None);
   EXPECT_EQ(reduction_from_string("mean"), Reduction::Mean);
   EXPECT_EQ(reduction_from_string("sum"), Reduction::Sum);
@@ -308,7 +342,7 @@ TEST(Loss, ReductionFromString) {
       throws_with([] { reduction_from_string("avg"); }, "avg is not a valid value for reduction"));
 }
 
-TEST(Loss, CrossEntropyGradients) {
+TEST_P(Loss, CrossEntropyGradients) {
   Tensor x = leaf({5, 4}, 50);
   Tensor t = targets({0, 3, -100, 2, 1}, {5});
   Tensor w = leaf({4}, 51).detach().abs() + 0.5;
@@ -328,10 +362,10 @@ TEST(Loss, CrossEntropyGradients) {
       {x}));
 }
 
-TEST(Loss, CrossEntropySpatialAnd1D) {
+TEST_P(Loss, CrossEntropySpatialAnd1D) {
   Tensor x = leaf({2, 3, 2, 2}, 52);
   Tensor t = targets({0, 1, 2, -100, 2, 2, 1, 0}, {2, 2, 2});
-  Tensor w = tensor({0.5, 1.0, 2.0}).to(DType::Float64);
+  Tensor w = dev(tensor({0.5, 1.0, 2.0}).to(DType::Float64));
   EXPECT_TRUE(gradcheck(
       [&](const TensorList& in) { return cross_entropy(in[0], t, w, Reduction::Mean, -100, 0.1); },
       {x}));
@@ -341,27 +375,27 @@ TEST(Loss, CrossEntropySpatialAnd1D) {
   Tensor x1 = leaf({4}, 53);
   EXPECT_TRUE(gradcheck(
       [&](const TensorList& in) {
-        return cross_entropy(in[0], scalar_tensor(2, TensorOptions(DType::Int64)));
+        return cross_entropy(in[0], scalar_tensor(2, on(DType::Int64)));
       },
       {x1}));
   EXPECT_TRUE(gradcheck(
       [&](const TensorList& in) {
-        return cross_entropy(in[0], scalar_tensor(2, TensorOptions(DType::Int64)), {},
-                             Reduction::Sum, -100, 0.3);
+        return cross_entropy(in[0], scalar_tensor(2, on(DType::Int64)), {}, Reduction::Sum, -100,
+                             0.3);
       },
       {x1}));
 }
 
-TEST(Loss, CrossEntropyValues) {
+TEST_P(Loss, CrossEntropyValues) {
   // Uniform logits: loss = log(C) for every sample.
-  Tensor x = zeros({3, 4});
+  Tensor x = zeros({3, 4}, on());
   EXPECT_NEAR(cross_entropy(x, targets({0, 1, 2}, {3})).item(), std::log(4.0), 1e-6);
   // Mean over non-ignored only; weighted mean divides by the weights of the targets.
-  Tensor y = from_vector(std::vector<double>{2, 0, 0, 0, 3, 0}, {2, 3});
+  Tensor y = from_vector(std::vector<double>{2, 0, 0, 0, 3, 0}, {2, 3}, on());
   Tensor lp = log_softmax(y, 1);
-  const auto l = lp.to_vector();
+  const auto l = lp.cpu().to_vector();
   EXPECT_NEAR(cross_entropy(y, targets({0, -100}, {2})).item(), -l[0], 1e-6);
-  Tensor w = tensor({1, 2, 3});
+  Tensor w = dev(tensor({1, 2, 3}));
   EXPECT_NEAR(cross_entropy(y, targets({0, 2}, {2}), w).item(), -(1 * l[0] + 3 * l[5]) / 4, 1e-6);
   // All targets ignored: 0/0 = nan for 'mean', 0 for 'sum'; the gradient is zero, not nan.
   Tensor z = leaf({2, 3}, 54);
@@ -372,8 +406,8 @@ TEST(Loss, CrossEntropyValues) {
   EXPECT_EQ(z.grad().abs().sum().item(), 0.0);
 }
 
-TEST(Loss, CrossEntropyErrors) {
-  Tensor x = zeros({3, 4});
+TEST_P(Loss, CrossEntropyErrors) {
+  Tensor x = zeros({3, 4}, on());
   EXPECT_TRUE(throws_with(
       [&] {
         cross_entropy(x, targets({0, 5, 1}, {3}));
@@ -391,10 +425,10 @@ TEST(Loss, CrossEntropyErrors) {
       "Expected input batch_size (3) to match target batch_size (2)."));
   EXPECT_TRUE(throws_with(
       [&] {
-        cross_entropy(zeros({3, 4, 5}), zeros({3, 4}, TensorOptions(DType::Int64)));
+        cross_entropy(zeros({3, 4, 5}, on()), zeros({3, 4}, on(DType::Int64)));
       },
       "Expected target size [3, 5], got [3, 4]"));
-  EXPECT_TRUE(throws_with([&] { cross_entropy(x, zeros({3})); },
+  EXPECT_TRUE(throws_with([&] { cross_entropy(x, zeros({3}, on())); },
                           "expected scalar type Long but found Float"));
   EXPECT_TRUE(throws_with(
       [&] {
@@ -403,37 +437,37 @@ TEST(Loss, CrossEntropyErrors) {
       "label_smoothing must be between 0.0 and 1.0. Got: 1.5"));
   EXPECT_TRUE(throws_with(
       [&] {
-        cross_entropy(x, targets({0, 1, 1}, {3}), ones({3}));
+        cross_entropy(x, targets({0, 1, 1}, {3}), ones({3}, on()));
       },
       "weight tensor should be defined either for all 4 classes or no classes but got weight "
       "tensor of shape: [3]"));
 }
 
-TEST(Loss, NllLossGradientsAndValues) {
+TEST_P(Loss, NllLossGradientsAndValues) {
   Tensor x = leaf({4, 3}, 55);
   Tensor t = targets({2, 0, -100, 1}, {4});
-  Tensor w = tensor({0.3, 1.0, 2.0}).to(DType::Float64);
+  Tensor w = dev(tensor({0.3, 1.0, 2.0}).to(DType::Float64));
   for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
     EXPECT_TRUE(gradcheck([&](const TensorList& in) { return nll_loss(in[0], t, {}, r); }, {x}));
     EXPECT_TRUE(gradcheck([&](const TensorList& in) { return nll_loss(in[0], t, w, r); }, {x}));
   }
-  Tensor lp = from_vector(std::vector<double>{-1, -2, -3, -4, -5, -6}, {2, 3});
+  Tensor lp = from_vector(std::vector<double>{-1, -2, -3, -4, -5, -6}, {2, 3}, on());
   EXPECT_NEAR(nll_loss(lp, targets({2, 1}, {2})).item(), (3 + 5) / 2.0, 1e-6);
-  EXPECT_EQ(nll_loss(lp, targets({2, 1}, {2}), {}, Reduction::None).to_vector(),
+  EXPECT_EQ(nll_loss(lp, targets({2, 1}, {2}), {}, Reduction::None).cpu().to_vector(),
             (std::vector<double>{3, 5}));
 }
 
-TEST(Loss, MseLoss) {
+TEST_P(Loss, MseLoss) {
   Tensor a = leaf({3, 4}, 56), b = leaf({3, 4}, 57);
   for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None})
     EXPECT_TRUE(gradcheck([r](const TensorList& in) { return mse_loss(in[0], in[1], r); }, {a, b}));
-  EXPECT_NEAR(mse_loss(tensor({1, 2}), tensor({3, 2})).item(), 2.0, 1e-7);
-  EXPECT_NEAR(mse_loss(tensor({1, 2}), tensor({3, 2}), Reduction::Sum).item(), 4.0, 1e-7);
+  EXPECT_NEAR(mse_loss(dev(tensor({1, 2})), dev(tensor({3, 2}))).item(), 2.0, 1e-7);
+  EXPECT_NEAR(mse_loss(dev(tensor({1, 2})), dev(tensor({3, 2})), Reduction::Sum).item(), 4.0, 1e-7);
 }
 
 // --- shape ops --------------------------------------------------------------------------------
 
-TEST(ShapeOps, CatGradientsAndValues) {
+TEST_P(ShapeOps, CatGradientsAndValues) {
   Tensor a = leaf({2, 3}, 60), b = leaf({1, 3}, 61), c = leaf({2, 2}, 62);
   EXPECT_TRUE(gradcheck([](const TensorList& in) { return cat({in[0], in[1]}, 0); }, {a, b}));
   EXPECT_TRUE(gradcheck(
@@ -441,30 +475,32 @@ TEST(ShapeOps, CatGradientsAndValues) {
         return cat({in[0], in[1], in[0]}, -1);
       },
       {a, c}));
-  Tensor x = cat({tensor({1, 2}), tensor({3})});
-  EXPECT_EQ(x.to_vector(), (std::vector<double>{1, 2, 3}));
+  Tensor x = cat({dev(tensor({1, 2})), dev(tensor({3}))});
+  EXPECT_EQ(x.device(), device());
+  EXPECT_EQ(x.cpu().to_vector(), (std::vector<double>{1, 2, 3}));
   // dtype promotion, and legacy empty [0] tensors are skipped.
-  EXPECT_EQ(cat({arange(2), tensor({0.5})}).dtype(), DType::Float32);
-  EXPECT_EQ(cat({zeros({0}), ones({2, 2})}, 1).sizes(), (Shape{2, 2}));
+  EXPECT_EQ(cat({arange(2, on(DType::Int64)), dev(tensor({0.5}))}).dtype(), DType::Float32);
+  EXPECT_EQ(cat({zeros({0}, on()), ones({2, 2}, on())}, 1).sizes(), (Shape{2, 2}));
 }
 
-TEST(ShapeOps, CatErrors) {
-  EXPECT_TRUE(throws_with([] { cat({}, 0); }, "torch.cat(): expected a non-empty list of Tensors"));
+TEST_P(ShapeOps, CatErrors) {
+  EXPECT_TRUE(
+      throws_with([&] { cat({}, 0); }, "torch.cat(): expected a non-empty list of Tensors"));
   EXPECT_TRUE(throws_with(
-      [] {
-        cat({zeros({2, 3}), zeros({2, 4})}, 0);
+      [&] {
+        cat({zeros({2, 3}, on()), zeros({2, 4}, on())}, 0);
       },
       "Sizes of tensors must match except in dimension 0. Expected size 3 but got size 4 for "
       "tensor number 1 in the list."));
   EXPECT_TRUE(throws_with(
-      [] {
-        cat({zeros({2, 3}), zeros({2, 4, 1})}, 0);
+      [&] {
+        cat({zeros({2, 3}, on()), zeros({2, 4, 1}, on())}, 0);
       },
       "Tensors must have same number of dimensions: got 2 and 3"));
-  EXPECT_TRUE(throws_with([] { cat({zeros({2, 3})}, 2); }, "out of range"));
+  EXPECT_TRUE(throws_with([&] { cat({zeros({2, 3}, on())}, 2); }, "out of range"));
 }
 
-TEST(ShapeOps, Stack) {
+TEST_P(ShapeOps, Stack) {
   Tensor a = leaf({2, 3}, 63), b = leaf({2, 3}, 64);
   for (int64_t d : {0, 1, 2, -1})
     EXPECT_TRUE(gradcheck(
@@ -475,15 +511,15 @@ TEST(ShapeOps, Stack) {
         << d;
   EXPECT_EQ(stack({a, b, a}, 1).sizes(), (Shape{2, 3, 3}));
   EXPECT_TRUE(throws_with(
-      [] {
-        stack({zeros({2, 3}), zeros({2, 4})});
+      [&] {
+        stack({zeros({2, 3}, on()), zeros({2, 4}, on())});
       },
       "stack expects each tensor to be equal size, but got [2, 3] at entry 0 and [2, 4] at entry "
       "1"));
   EXPECT_TRUE(throws_with([] { stack({}); }, "stack expects a non-empty TensorList"));
 }
 
-TEST(ShapeOps, IndexSelect) {
+TEST_P(ShapeOps, IndexSelect) {
   Tensor x = leaf({4, 3}, 65);
   Tensor idx = targets({3, 0, 3, 1}, {4});  // repeats accumulate in backward
   EXPECT_TRUE(gradcheck([&](const TensorList& in) { return index_select(in[0], 0, idx); }, {x}));
@@ -492,16 +528,17 @@ TEST(ShapeOps, IndexSelect) {
         return index_select(in[0], -1, targets({2, 2}, {2}));
       },
       {x}));
-  Tensor y = from_vector(std::vector<double>{0, 1, 2, 3, 4, 5}, {2, 3});
-  EXPECT_EQ(index_select(y, 1, targets({2, 0}, {2})).to_vector(),
+  Tensor y = from_vector(std::vector<double>{0, 1, 2, 3, 4, 5}, {2, 3}, on());
+  EXPECT_EQ(index_select(y, 1, targets({2, 0}, {2})).cpu().to_vector(),
             (std::vector<double>{2, 0, 5, 3}));
-  EXPECT_EQ(index_select(arange(5), 0, targets({4}, {1})).item(), 4.0);  // integer data
+  EXPECT_EQ(index_select(arange(5, on(DType::Int64)), 0, targets({4}, {1})).item(),
+            4.0);  // integer data
   EXPECT_TRUE(throws_with(
       [&] {
         index_select(y, 1, targets({0, 3}, {2}));
       },
       "index out of range in self"));
-  EXPECT_TRUE(throws_with([&] { index_select(y, 1, zeros({2})); },
+  EXPECT_TRUE(throws_with([&] { index_select(y, 1, zeros({2}, on())); },
                           "index_select(): Expected dtype int64 for index"));
   EXPECT_TRUE(throws_with(
       [&] {
@@ -509,3 +546,11 @@ TEST(ShapeOps, IndexSelect) {
       },
       "index_select(): Index is supposed to be a vector"));
 }
+
+TANDEM_INSTANTIATE_DEVICE_TEST(Reductions);
+TANDEM_INSTANTIATE_DEVICE_TEST(Activation);
+TANDEM_INSTANTIATE_DEVICE_TEST(Softmax);
+TANDEM_INSTANTIATE_DEVICE_TEST(Matmul);
+TANDEM_INSTANTIATE_DEVICE_TEST(Linear);
+TANDEM_INSTANTIATE_DEVICE_TEST(Loss);
+TANDEM_INSTANTIATE_DEVICE_TEST(ShapeOps);

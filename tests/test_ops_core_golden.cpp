@@ -1,25 +1,28 @@
 // Core ops (reductions, activations, softmax, matmul/linear, losses, cat/stack/index_select)
 // against golden values from real PyTorch: tests/fixtures/ops_core.json, written by
-// tests/fixtures/make_ops_core.py. Forward in float32 within rtol 1e-5 (+ atol 1e-6); input
-// gradients of (out * v).sum() within 1e-4.
+// tests/fixtures/make_ops_core.py. One test per case and device (OpsCoreGolden.MatchesPyTorch/
+// softmax_1_cuda): inputs are made on the CPU from the fixture and moved to the device as leaves,
+// outputs and gradients come back with .cpu(). Forward in float32 within rtol 1e-5 (+ atol
+// 1e-6); input gradients of (out * v).sum() within 1e-4.
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>  // nlohmann::json
 
 #include "framework/ops/ops.h"
-#include "tests/fixtures_dir.h"
+#include "tests/golden_cases.h"
 
 using namespace tandem;
 using nlohmann::json;
 
 namespace {
 
-json load_cases() {
-  std::ifstream in(tandem::testing::fixture_path("ops_core.json"));
-  EXPECT_TRUE(in.good()) << "missing fixture ops_core.json";
-  return json::parse(in)["cases"];
+const json& cases() {
+  static const json c = [] {
+    json all = tandem::testing::load_fixture("ops_core.json");
+    return all.is_object() && all.contains("cases") ? all["cases"] : json::array();
+  }();
+  return c;
 }
 
 // Floats; the generator writes inf/nan as the strings "inf", "-inf", "nan".
@@ -30,10 +33,12 @@ std::vector<double> numbers(const json& values) {
   return out;
 }
 
-Tensor decode(const json& j) {
+// A fixture tensor, made on the CPU and moved to `device`.
+Tensor decode(const json& j, Device device) {
   const Shape shape = j["shape"].get<Shape>();
-  if (j["dtype"] == "int64") return from_vector(j["values"].get<std::vector<int64_t>>(), shape);
-  return from_vector(numbers(j["values"]), shape, TensorOptions(DType::Float32));
+  if (j["dtype"] == "int64")
+    return from_vector(j["values"].get<std::vector<int64_t>>(), shape).to(device);
+  return from_vector(numbers(j["values"]), shape, TensorOptions(DType::Float32)).to(device);
 }
 
 Shape dims_of(const json& p) { return p["dims"].get<Shape>(); }
@@ -78,7 +83,7 @@ std::vector<Tensor> run_op(const json& c, const std::vector<Tensor>& in) {
 void expect_close(const Tensor& got, const json& want, double rtol, double atol,
                   const std::string& what) {
   ASSERT_EQ(got.sizes(), want["shape"].get<Shape>()) << what;
-  const std::vector<double> g = got.to_vector();
+  const std::vector<double> g = got.cpu().to_vector();
   const std::vector<double> w = numbers(want["values"]);
   for (size_t i = 0; i < w.size(); ++i) {
     if (std::isinf(w[i])) {
@@ -96,35 +101,39 @@ void expect_close(const Tensor& got, const json& want, double rtol, double atol,
 
 }  // namespace
 
-TEST(OpsCoreGolden, MatchesPyTorch) {
-  const json cases = load_cases();
-  ASSERT_GT(cases.size(), 50u);
-  for (const json& c : cases) {
-    const std::string name = c["name"];
-    SCOPED_TRACE(name);
-    std::vector<Tensor> in;
-    for (const json& j : c["inputs"]) {
-      Tensor t = decode(j);
-      if (is_floating(t.dtype())) t.set_requires_grad(true);
-      in.push_back(t);
-    }
-    // Class weights are constants in PyTorch's losses (the fixture detaches them).
-    if (c["op"] == "cross_entropy" || c["op"] == "nll_loss")
-      if (in.size() > 2) in[2] = in[2].detach();
-    const std::vector<Tensor> out = run_op(c, in);
-    ASSERT_EQ(out.size(), c["outputs"].size());
-    for (size_t k = 0; k < out.size(); ++k) {
-      EXPECT_EQ(dtype_name(out[k].dtype()),
-                dtype_name(c["outputs"][k]["dtype"] == "int64" ? DType::Int64 : DType::Float32));
-      expect_close(out[k], c["outputs"][k], 1e-5, 1e-6, name + " output " + std::to_string(k));
-    }
-    if (!out[0].requires_grad()) continue;
-    out[0].backward(decode(c["v"]));
-    for (size_t k = 0; k < in.size(); ++k) {
-      const json& want = c["grads"][k];
-      if (want.is_null()) continue;
-      ASSERT_TRUE(in[k].grad().defined()) << name << " input " << k << " got no gradient";
-      expect_close(in[k].grad(), want, 1e-4, 1e-4, name + " grad " + std::to_string(k));
-    }
+class OpsCoreGolden : public tandem::testing::GoldenCaseTest {};
+
+TEST(OpsCoreGoldenFixture, HasCases) { EXPECT_GT(cases().size(), 50u) << "fixture ops_core.json"; }
+
+TEST_P(OpsCoreGolden, MatchesPyTorch) {
+  const json& c = cases()[case_index()];
+  const std::string name = c["name"];
+  std::vector<Tensor> in;
+  for (const json& j : c["inputs"]) {
+    Tensor t = decode(j, device());  // a leaf on the device
+    if (is_floating(t.dtype())) t.set_requires_grad(true);
+    in.push_back(t);
+  }
+  // Class weights are constants in PyTorch's losses (the fixture detaches them).
+  if (c["op"] == "cross_entropy" || c["op"] == "nll_loss")
+    if (in.size() > 2) in[2] = in[2].detach();
+  const std::vector<Tensor> out = run_op(c, in);
+  ASSERT_EQ(out.size(), c["outputs"].size());
+  for (size_t k = 0; k < out.size(); ++k) {
+    EXPECT_EQ(out[k].device(), device()) << name << " output " << k;
+    EXPECT_EQ(dtype_name(out[k].dtype()),
+              dtype_name(c["outputs"][k]["dtype"] == "int64" ? DType::Int64 : DType::Float32));
+    expect_close(out[k], c["outputs"][k], 1e-5, 1e-6, name + " output " + std::to_string(k));
+  }
+  if (!out[0].requires_grad()) return;
+  out[0].backward(decode(c["v"], device()));
+  for (size_t k = 0; k < in.size(); ++k) {
+    const json& want = c["grads"][k];
+    if (want.is_null()) continue;
+    ASSERT_TRUE(in[k].grad().defined()) << name << " input " << k << " got no gradient";
+    EXPECT_EQ(in[k].grad().device(), device()) << name << " grad " << k;
+    expect_close(in[k].grad(), want, 1e-4, 1e-4, name + " grad " + std::to_string(k));
   }
 }
+
+TANDEM_INSTANTIATE_GOLDEN_TEST(OpsCoreGolden, tandem::testing::case_names(cases()));

@@ -1,15 +1,16 @@
 // conv2d, conv_transpose2d, pooling, batch_norm, dropout and interpolate: forward and gradients
-// against PyTorch 1.13 (tests/fixtures/ops_spatial.json from make_ops_spatial.py), gradients
-// against finite differences, and the errors users meet.
+// against PyTorch 1.13 (tests/fixtures/ops_spatial.json from make_ops_spatial.py; one test per
+// case and device, OpsSpatialGolden.MatchesPyTorch/bilinear_align_cuda), gradients against
+// finite differences, and the errors users meet; every test runs on `cpu` and `cuda`.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 
 #include "framework/ops/ops.h"
-#include "tests/fixtures_dir.h"
+#include "tests/device_test.h"
+#include "tests/golden_cases.h"
 #include "tests/gradcheck.h"
 
 using namespace tandem;
@@ -117,6 +118,14 @@ const std::map<std::string, OpFn>& ops() {
   return m;
 }
 
+const json& cases() {
+  static const json c = [] {
+    json all = tandem::testing::load_fixture("ops_spatial.json");
+    return all.is_array() ? all : json::array();
+  }();
+  return c;
+}
+
 void expect_close(const std::vector<double>& got, const std::vector<double>& want, double rtol,
                   double atol, const std::string& what) {
   ASSERT_EQ(got.size(), want.size()) << what;
@@ -126,50 +135,64 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& wan
 
 }  // namespace
 
-TEST(OpsSpatialGolden, ForwardAndGradientsMatchPyTorch) {
-  std::ifstream f(tandem::testing::fixture_path("ops_spatial.json"));
-  const json cases = json::parse(f);
-  ASSERT_EQ(cases.size(), ops().size());
-  for (const auto& c : cases) {
-    const std::string name = c["name"];
-    SCOPED_TRACE(name);
-    TensorList inputs;
-    for (size_t i = 0; i < c["inputs"].size(); ++i)
-      inputs.push_back(
-          from_vector(c["inputs"][i].get<std::vector<double>>(), c["shapes"][i].get<Shape>())
-              .set_requires_grad(true));
-    Tensor rm, rv;
-    if (c.contains("running_mean")) {
-      rm = from_vector(c["running_mean"].get<std::vector<double>>(), {4});
-      rv = from_vector(c["running_var"].get<std::vector<double>>(), {4});
+class OpsSpatialGolden : public tandem::testing::GoldenCaseTest {};
+
+TEST(OpsSpatialGoldenFixture, HasEveryOp) {
+  ASSERT_EQ(cases().size(), ops().size()) << "fixture ops_spatial.json";
+  for (const auto& c : cases()) EXPECT_TRUE(ops().count(c["name"])) << c["name"];
+}
+
+TEST_P(OpsSpatialGolden, MatchesPyTorch) {
+  const json& c = cases()[case_index()];
+  const std::string name = c["name"];
+  ASSERT_TRUE(ops().count(name)) << "no op for case " << name;
+  TensorList inputs;
+  for (size_t i = 0; i < c["inputs"].size(); ++i)
+    inputs.push_back(
+        from_vector(c["inputs"][i].get<std::vector<double>>(), c["shapes"][i].get<Shape>())
+            .to(device())
+            .set_requires_grad(true));
+  Tensor rm, rv;
+  if (c.contains("running_mean")) {
+    rm = from_vector(c["running_mean"].get<std::vector<double>>(), {4}).to(device());
+    rv = from_vector(c["running_var"].get<std::vector<double>>(), {4}).to(device());
+  }
+  Tensor out = ops().at(name)(inputs, rm, rv);
+  EXPECT_EQ(out.sizes(), c["out_shape"].get<Shape>());
+  EXPECT_EQ(out.device(), device());
+  expect_close(out.cpu().to_vector(), c["out"].get<std::vector<double>>(), 1e-5, 1e-5,
+               name + " forward");
+  Tensor v = from_vector(c["v"].get<std::vector<double>>(), out.sizes()).to(device());
+  (out * v).sum().backward();
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!c["grads"][i].is_null()) {
+      ASSERT_TRUE(inputs[i].grad().defined()) << name << " input " << i << " got no gradient";
+      EXPECT_EQ(inputs[i].grad().device(), device());
+      expect_close(inputs[i].grad().cpu().to_vector(), c["grads"][i].get<std::vector<double>>(),
+                   1e-4, 1e-4, name + " grad of input " + std::to_string(i));
     }
-    Tensor out = ops().at(name)(inputs, rm, rv);
-    EXPECT_EQ(out.sizes(), c["out_shape"].get<Shape>());
-    expect_close(out.to_vector(), c["out"].get<std::vector<double>>(), 1e-5, 1e-5,
-                 name + " forward");
-    Tensor v = from_vector(c["v"].get<std::vector<double>>(), out.sizes());
-    (out * v).sum().backward();
-    for (size_t i = 0; i < inputs.size(); ++i)
-      if (!c["grads"][i].is_null())
-        expect_close(inputs[i].grad().to_vector(), c["grads"][i].get<std::vector<double>>(), 1e-4,
-                     1e-4, name + " grad of input " + std::to_string(i));
-    if (rm.defined()) {
-      expect_close(rm.to_vector(), c["running_mean_after"].get<std::vector<double>>(), 1e-5, 1e-6,
-                   name + " running_mean");
-      expect_close(rv.to_vector(), c["running_var_after"].get<std::vector<double>>(), 1e-5, 1e-6,
-                   name + " running_var");
-    }
+  if (rm.defined()) {
+    EXPECT_EQ(rm.device(), device());
+    expect_close(rm.cpu().to_vector(), c["running_mean_after"].get<std::vector<double>>(), 1e-5,
+                 1e-6, name + " running_mean");
+    expect_close(rv.cpu().to_vector(), c["running_var_after"].get<std::vector<double>>(), 1e-5,
+                 1e-6, name + " running_var");
   }
 }
 
-TEST(OpsSpatial, GradcheckConvolutions) {
-  Tensor x = leaf({2, 4, 5, 4}, 1), w = leaf({6, 2, 3, 2}, 2), b = leaf({6}, 3);
+TANDEM_INSTANTIATE_GOLDEN_TEST(OpsSpatialGolden, tandem::testing::case_names(cases()));
+
+class OpsSpatial : public tandem::testing::DeviceTest {};
+
+TEST_P(OpsSpatial, GradcheckConvolutions) {
+  const Device d = device();
+  Tensor x = leaf({2, 4, 5, 4}, 1, d), w = leaf({6, 2, 3, 2}, 2, d), b = leaf({6}, 3, d);
   EXPECT_TRUE(gradcheck(
       [](const TensorList& t) {
         return conv2d(t[0], t[1], t[2], {2, 1}, {1, 1}, {1, 2}, 2);
       },
       {x, w, b}));
-  Tensor wt = leaf({4, 3, 3, 3}, 4), bt = leaf({6}, 5);
+  Tensor wt = leaf({4, 3, 3, 3}, 4, d), bt = leaf({6}, 5, d);
   EXPECT_TRUE(gradcheck(
       [](const TensorList& t) {
         return conv_transpose2d(t[0], t[1], t[2], {2, 2}, {1, 0}, {1, 1}, 2, {1, 1});
@@ -177,8 +200,9 @@ TEST(OpsSpatial, GradcheckConvolutions) {
       {x, wt, bt}));
 }
 
-TEST(OpsSpatial, GradcheckPoolingNormUpsample) {
-  Tensor x = leaf({2, 3, 6, 5}, 6);
+TEST_P(OpsSpatial, GradcheckPoolingNormUpsample) {
+  const Device d = device();
+  Tensor x = leaf({2, 3, 6, 5}, 6, d);
   EXPECT_TRUE(gradcheck(
       [](const TensorList& t) {
         return max_pool2d(t[0], {3, 2}, {2, 2}, {1, 1}, {1, 1}, true);
@@ -194,11 +218,11 @@ TEST(OpsSpatial, GradcheckPoolingNormUpsample) {
         return adaptive_avg_pool2d(t[0], {4, 3});
       },
       {x}));
-  Tensor w = leaf({3}, 7), b = leaf({3}, 8);
+  Tensor w = leaf({3}, 7, d), b = leaf({3}, 8, d);
   EXPECT_TRUE(gradcheck(
       [](const TensorList& t) { return batch_norm(t[0], {}, {}, t[1], t[2], true); }, {x, w, b}));
-  Tensor rm = zeros({3}, TensorOptions(DType::Float64)),
-         rv = ones({3}, TensorOptions(DType::Float64));
+  Tensor rm = zeros({3}, TensorOptions(DType::Float64, d)),
+         rv = ones({3}, TensorOptions(DType::Float64, d));
   EXPECT_TRUE(gradcheck(
       [&](const TensorList& t) { return batch_norm(t[0], rm, rv, t[1], t[2], false); }, {x, w, b}));
   EXPECT_TRUE(gradcheck(
@@ -218,20 +242,24 @@ TEST(OpsSpatial, GradcheckPoolingNormUpsample) {
       {x}));
 }
 
-TEST(OpsSpatial, DropoutScalesKeptElementsAndIsSeeded) {
+TEST_P(OpsSpatial, DropoutScalesKeptElementsAndIsSeeded) {
   Generator g1(3), g2(3);
-  Tensor x = ones({1000}).set_requires_grad(true);
+  const TensorOptions on(DType::Float32, device());
+  Tensor x = ones({1000}, on).set_requires_grad(true);
   Tensor y = dropout(x, 0.25, true, g1);
-  const auto v = y.to_vector();
+  EXPECT_EQ(y.device(), device());
+  const auto v = y.cpu().to_vector();
   int kept = 0;
   for (double e : v) {
     EXPECT_TRUE(e == 0.0 || std::abs(e - 1.0 / 0.75) < 1e-6);
     kept += e != 0;
   }
   EXPECT_NEAR(kept, 750, 60);
-  EXPECT_TRUE(equal(dropout(ones({1000}), 0.25, true, g2), y.detach()));  // same seed, same mask
+  // Same seed, same mask (on every device: the mask is drawn on the host).
+  EXPECT_TRUE(equal(dropout(ones({1000}), 0.25, true, g2), y.detach().cpu()));
   y.sum().backward();
-  EXPECT_TRUE(equal(x.grad(), y.detach()));  // grad = mask * scale
+  EXPECT_EQ(x.grad().device(), device());
+  EXPECT_TRUE(equal(x.grad().cpu(), y.detach().cpu()));  // grad = mask * scale
   EXPECT_TRUE(dropout(x, 0.5, false).is_same(x));
   EXPECT_EQ(dropout(x, 1.0, true).sum().item(), 0.0);
   try {
@@ -242,9 +270,10 @@ TEST(OpsSpatial, DropoutScalesKeptElementsAndIsSeeded) {
   }
 }
 
-TEST(OpsSpatial, ShapeErrorsNameShapes) {
+TEST_P(OpsSpatial, ShapeErrorsNameShapes) {
+  const TensorOptions on(DType::Float32, device());
   try {
-    conv2d(zeros({1, 3, 8, 8}), zeros({4, 2, 3, 3}));
+    conv2d(zeros({1, 3, 8, 8}, on), zeros({4, 2, 3, 3}, on));
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(
@@ -252,31 +281,33 @@ TEST(OpsSpatial, ShapeErrorsNameShapes) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_THROW(max_pool2d(zeros({1, 1, 2, 2}), {3, 3}), Error);
-  EXPECT_THROW(batch_norm(zeros({1, 3}), {}, {}, {}, {}, true), Error);
+  EXPECT_THROW(max_pool2d(zeros({1, 1, 2, 2}, on), {3, 3}), Error);
+  EXPECT_THROW(batch_norm(zeros({1, 3}, on), {}, {}, {}, {}, true), Error);
 }
 
 // Two NaNs in one window: the gradient goes to the last, as in torch 1.13.
-TEST(OpsSpatial, MaxPoolLastNanTakesTheGradient) {
+TEST_P(OpsSpatial, MaxPoolLastNanTakesTheGradient) {
   const double nan = std::nan("");
-  Tensor x = from_vector(std::vector<double>{nan, 1, nan, 2}, {1, 1, 2, 2}).requires_grad_();
+  Tensor x =
+      from_vector(std::vector<double>{nan, 1, nan, 2}, {1, 1, 2, 2}).to(device()).requires_grad_();
   Tensor y = max_pool2d(x, {2, 2});
   EXPECT_TRUE(std::isnan(y.item()));
   y.sum().backward();
-  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 0, 1, 0}));
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{0, 0, 1, 0}));
 }
 
 // PyTorch's max pooling rule (values checked with torch 1.13) on both paths (interior windows, and
 // padded ones): a NaN in a window is the maximum; among equal maxima the first in the window gets
 // the gradient.
-TEST(OpsSpatial, MaxPoolNanAndTiesAsPyTorch) {
+TEST_P(OpsSpatial, MaxPoolNanAndTiesAsPyTorch) {
   const double nan = std::nan("");
   Tensor x = from_vector(std::vector<double>{1, 5, 5, 2, nan, 0, 3, 3, 7, 7, 1, 1, 0, 0, 9, nan},
                          {1, 1, 4, 4})
+                 .to(device())
                  .requires_grad_();
   for (Pair pad : {Pair{0, 0}, Pair{1, 1}}) {
     Tensor y = max_pool2d(x, {2, 2}, {2, 2}, pad);
-    const auto v = y.to_vector();
+    const auto v = y.cpu().to_vector();
     if (pad == Pair{0, 0}) {
       ASSERT_EQ(v.size(), 4u);
       EXPECT_TRUE(std::isnan(v[0]));  // window {1, 5, nan, 0}
@@ -285,7 +316,7 @@ TEST(OpsSpatial, MaxPoolNanAndTiesAsPyTorch) {
       EXPECT_TRUE(std::isnan(v[3]));  // {1, 1, 9, nan}
       x.set_grad(Tensor());
       y.sum().backward();
-      EXPECT_EQ(x.grad().to_vector(),
+      EXPECT_EQ(x.grad().cpu().to_vector(),
                 (std::vector<double>{0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1}));
     } else {
       // 3x3 windows over the padded 6x6; torch 1.13 gives [1, 5, 2, nan, 7, 3, 0, 9, nan].
@@ -300,3 +331,5 @@ TEST(OpsSpatial, MaxPoolNanAndTiesAsPyTorch) {
     }
   }
 }
+
+TANDEM_INSTANTIATE_DEVICE_TEST(OpsSpatial);

@@ -29,6 +29,8 @@ Shape normalize_dims(const Shape& dims, int64_t ndim, const char* op) {
   std::sort(out.begin(), out.end());
   TANDEM_CHECK(std::adjacent_find(out.begin(), out.end()) == out.end(), op,
                ": dim appears multiple times in the list of dims");
+  // A 0-dim tensor accepts dim 0 (or -1), as PyTorch, but has no dim to reduce.
+  if (ndim == 0) out.clear();
   return out;
 }
 
