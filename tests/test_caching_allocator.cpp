@@ -294,6 +294,24 @@ TEST_F(CachingAllocatorTest, OutOfMemoryReleasesTheCacheAndRetries) {
   alloc.free(q);
 }
 
+// Blocks other streams still use are waited for before giving up; one of them may fit in a
+// segment that cannot go back to the device (another block of it is live).
+TEST_F(CachingAllocatorTest, OutOfMemoryWaitsForBlocksInUseOnOtherStreams) {
+  rt.set_capacity(0, 2 * MiB);
+  void* keep = alloc.allocate(MiB, 0, a);
+  void* x = alloc.allocate(512 * KiB, 0, a);
+  alloc.record_stream(x, b);
+  alloc.free(x);  // x and the free 512 KiB after it become 1 MiB once b is done
+  void* p = alloc.allocate(MiB, 0, a);
+  EXPECT_EQ(p, x);
+  EXPECT_EQ(rt.counts().mallocs, 1);
+  EXPECT_EQ(stats().alloc_retries, 1);
+  EXPECT_EQ(stats().ooms, 0);
+  EXPECT_GE(rt.counts().event_syncs, 1);  // it waited for b's event
+  alloc.free(keep);
+  alloc.free(p);
+}
+
 TEST_F(CachingAllocatorTest, OutOfMemoryErrorSaysRequestedAllocatedAndReserved) {
   rt.set_capacity(1, 64 * MiB);
   void* p = alloc.allocate(20 * MiB, 1, a);
@@ -320,6 +338,21 @@ TEST_F(CachingAllocatorTest, OutOfMemoryErrorSaysRequestedAllocatedAndReserved) 
   void* s = alloc.allocate(30 * MiB, 1, a);
   EXPECT_EQ(alloc.stats(1).allocated_bytes, 51 * MiB);
   for (void* x : {p, q, s}) alloc.free(x);
+}
+
+TEST_F(CachingAllocatorTest, ImpossibleSizesAreOutOfMemoryNotWrapAround) {
+  for (size_t n : {SIZE_MAX, SIZE_MAX - 511, SIZE_MAX / 2 + 1, SIZE_MAX / 2}) {
+    SCOPED_TRACE(n);
+    const std::string what = error_text([&] { alloc.allocate(n, 0, a); });
+    EXPECT_TRUE(contains(what, "out of memory on cuda:0")) << what;
+  }
+  EXPECT_EQ(stats().allocations, 0);
+  EXPECT_EQ(stats().allocated_bytes, 0u);
+  void* p = alloc.allocate(512, 0, a);  // unaffected
+  void* q = alloc.allocate(512, 0, a);
+  EXPECT_NE(p, q);
+  alloc.free(p);
+  alloc.free(q);
 }
 
 // --- empty_cache -------------------------------------------------------------------------------

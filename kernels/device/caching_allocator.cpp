@@ -2,6 +2,7 @@
 #include "kernels/device/caching_allocator.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 
 #include "kernels/common/error.h"
@@ -17,6 +18,8 @@ constexpr size_t kMediumLimit = size_t(10) << 20;  // larger requests get their 
 constexpr size_t kLargeRound = size_t(2) << 20;
 // A large-pool block is split only when the rest is worth keeping.
 constexpr size_t kMinLargeRemainder = size_t(1) << 20;
+// Larger requests are out of memory on any device (and would wrap around when rounded up).
+constexpr size_t kMaxRequest = SIZE_MAX / 2;
 
 std::string human_bytes(size_t n) {
   char buf[32];
@@ -96,23 +99,12 @@ CachingAllocator::Block* CachingAllocator::new_segment(int device, StreamHandle 
                                                        size_t size) {
   const size_t seg = segment_size(size);
   void* p = runtime_.malloc(seg, device);
+  if (!p) return nullptr;
   DeviceState& st = state(device);
-  if (!p) {
-    // Out of memory: give the cache back (after pending cross-stream uses) and retry once.
-    ++st.stats.alloc_retries;
-    synchronize_and_process_events();
-    release_cached_segments(device);
-    p = runtime_.malloc(seg, device);
-    if (!p) {
-      ++st.stats.ooms;
-      throw_oom(device, size);
-    }
-  }
   ++st.stats.device_mallocs;
   st.stats.reserved_bytes += seg;
   st.stats.peak_reserved_bytes = std::max(st.stats.peak_reserved_bytes, st.stats.reserved_bytes);
-  Block* block = new Block(device, stream, seg, static_cast<char*>(p), size <= kSmallSize);
-  return block;
+  return new Block(device, stream, seg, static_cast<char*>(p), size <= kSmallSize);
 }
 
 CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size) {
@@ -132,12 +124,32 @@ CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size) {
 
 void* CachingAllocator::allocate(size_t nbytes, int device, StreamHandle stream) {
   std::lock_guard<std::mutex> lock(mutex_);
+  DeviceState& st = state(device);
+  if (nbytes > kMaxRequest) {  // no device has that much; rounding it up would wrap around
+    ++st.stats.ooms;
+    throw_oom(device, nbytes);
+  }
   process_events();
   const size_t size = round_size(nbytes);
-  DeviceState& st = state(device);
   Pool& pool = pool_for(st, size);
   Block* block = find_free_block(pool, stream, size);
   if (!block) block = new_segment(device, stream, size);
+  if (!block) {
+    // Out of memory. Blocks other streams still use come back once their events complete, and
+    // one of them may fit (in a segment that cannot go back to the device); else the cache goes
+    // back to the device and the allocation is retried once.
+    ++st.stats.alloc_retries;
+    synchronize_and_process_events();
+    block = find_free_block(pool, stream, size);
+    if (!block) {
+      release_cached_segments(device);
+      block = new_segment(device, stream, size);
+    }
+    if (!block) {
+      ++st.stats.ooms;
+      throw_oom(device, size);
+    }
+  }
   block = split(block, size);
   block->allocated = true;
   live_[block->ptr] = block;

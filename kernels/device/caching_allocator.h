@@ -10,9 +10,9 @@
 //     so work queued on that stream is ordered before its reuse. A block also used on another
 //     stream (record_stream) goes back only after events recorded on those streams at free time
 //     have completed.
-//   - When the device is out of memory, the cache is released (after waiting for pending
-//     events) and the allocation retried once; then an error says how much was requested,
-//     allocated by tensors and reserved by the cache.
+//   - When the device is out of memory, the allocator waits for the blocks other streams still
+//     use (one may fit), then releases the cache and retries once; then an error says how much
+//     was requested, allocated by tensors and reserved by the cache.
 //   - Statistics (allocated, reserved, peaks, device mallocs) show that a steady-state training
 //     step makes no device malloc.
 //
@@ -84,7 +84,7 @@ class CachingAllocator {
   const DeviceState* find_state(int device) const;
   Pool& pool_for(DeviceState& st, size_t size) { return size <= kSmallSize ? st.small : st.large; }
   Block* find_free_block(Pool& pool, StreamHandle stream, size_t size);
-  Block* new_segment(int device, StreamHandle stream, size_t size);
+  Block* new_segment(int device, StreamHandle stream, size_t size);  // null: out of memory
   Block* split(Block* block, size_t size);
   void release_block(Block* block);  // back to its pool, merged with free neighbours
   void process_events();             // returns blocks whose cross-stream events completed
