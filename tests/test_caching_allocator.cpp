@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <numeric>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,7 @@
 using namespace tandem;
 using kernels::device::AllocatorStats;
 using kernels::device::CachingAllocator;
+using kernels::device::SegmentInfo;
 using kernels::device::StreamHandle;
 using tandem::testing::error_text;
 using tandem::testing::FakeRuntime;
@@ -472,4 +475,290 @@ TEST_F(CachingAllocatorTest, DoubleFreeAndForeignPointersAreErrors) {
   EXPECT_EQ(stats().allocations, 1);
   EXPECT_EQ(stats().allocated_bytes, 1024u);
   alloc.free(q);
+}
+
+// --- memory_snapshot ---------------------------------------------------------------------------
+
+TEST_F(CachingAllocatorTest, SnapshotShowsSegmentsAndTheirBlocks) {
+  using State = kernels::device::SegmentInfo::BlockState;
+  void* x = alloc.allocate(5 * MiB, 0, a);
+  void* y = alloc.allocate(3 * MiB, 0, a);
+  void* z = alloc.allocate(1000, 1, b);
+  alloc.record_stream(y, b);
+  alloc.free(y);
+  const auto snap = alloc.memory_snapshot();
+  ASSERT_EQ(snap.size(), 2u);
+  EXPECT_EQ(snap[0].device, 0);
+  EXPECT_EQ(snap[0].stream, a);
+  EXPECT_EQ(snap[0].ptr, x);
+  EXPECT_EQ(snap[0].size, 20 * MiB);
+  EXPECT_FALSE(snap[0].small_pool);
+  ASSERT_EQ(snap[0].blocks.size(), 3u);
+  EXPECT_EQ(snap[0].blocks[0].state, State::Allocated);
+  EXPECT_EQ(snap[0].blocks[0].size, 5 * MiB);
+  EXPECT_EQ(snap[0].blocks[1].ptr, y);
+  EXPECT_EQ(snap[0].blocks[1].state, State::AwaitingEvents);
+  EXPECT_EQ(snap[0].blocks[2].state, State::Cached);
+  EXPECT_EQ(snap[0].blocks[2].size, 12 * MiB);
+  EXPECT_EQ(snap[1].device, 1);
+  EXPECT_EQ(snap[1].stream, b);
+  EXPECT_TRUE(snap[1].small_pool);
+  EXPECT_EQ(snap[1].blocks.size(), 2u);
+  alloc.free(x);
+  alloc.free(z);
+}
+
+// --- random sequences --------------------------------------------------------------------------
+
+namespace {
+
+using State = kernels::device::SegmentInfo::BlockState;
+
+// What the test knows: the live allocations, and the memory other streams may still use (freed
+// after record_stream, guarded by the fake runtime's records [first, last)).
+struct Model {
+  struct Live {
+    size_t rounded;
+    int device;
+    StreamHandle stream;
+    std::vector<StreamHandle> uses;
+  };
+  struct Guard {
+    char* ptr;
+    size_t size;
+    size_t first, last;
+  };
+  std::map<void*, Live> live;
+  std::vector<Guard> guards;
+  std::set<void*> deferred;  // freed after record_stream and not handed out since
+};
+
+bool overlaps(const char* p, size_t n, const char* q, size_t m) { return p < q + m && q < p + n; }
+
+// Checks everything the allocator promises about its state against the model and the device.
+void check_invariants(const CachingAllocator& alloc, const FakeRuntime& rt, const Model& model,
+                      int devices) {
+  const auto snap = alloc.memory_snapshot();
+  std::map<void*, const SegmentInfo::BlockInfo*> allocated;
+  std::map<void*, StreamHandle> stream_of;
+  for (int d = 0; d < devices; ++d) {
+    SCOPED_TRACE("cuda:" + std::to_string(d));
+    const AllocatorStats s = alloc.stats(d);
+    size_t reserved = 0, in_blocks = 0;
+    int64_t segments = 0, blocks = 0;
+    for (const auto& seg : snap) {
+      if (seg.device != d) continue;
+      ++segments;
+      reserved += seg.size;
+      auto it = rt.segments().find(reinterpret_cast<uintptr_t>(seg.ptr));
+      ASSERT_NE(it, rt.segments().end()) << "a segment the device did not hand out";
+      EXPECT_EQ(it->second.first, seg.size);
+      EXPECT_EQ(it->second.second, d);
+      if (seg.small_pool) {
+        EXPECT_EQ(seg.size, 2 * MiB);
+      }
+      // The blocks tile the segment, and no two free neighbours are left unmerged.
+      const char* next = static_cast<const char*>(seg.ptr);
+      for (size_t i = 0; i < seg.blocks.size(); ++i) {
+        const auto& blk = seg.blocks[i];
+        EXPECT_EQ(blk.ptr, next);
+        EXPECT_EQ(blk.size % 512, 0u);
+        EXPECT_GT(blk.size, 0u);
+        next += blk.size;
+        if (i > 0) {
+          EXPECT_FALSE(blk.state == State::Cached && seg.blocks[i - 1].state == State::Cached)
+              << "unmerged free neighbours at " << blk.ptr;
+        }
+        if (blk.state == State::Allocated) {
+          allocated[blk.ptr] = &blk;
+          stream_of[blk.ptr] = seg.stream;
+          in_blocks += blk.size;
+          ++blocks;
+        }
+        if (blk.state == State::AwaitingEvents) {
+          EXPECT_TRUE(model.deferred.count(blk.ptr)) << blk.ptr << " awaits events it never had";
+        }
+      }
+      EXPECT_EQ(next, static_cast<const char*>(seg.ptr) + seg.size);
+    }
+    EXPECT_EQ(s.reserved_bytes, reserved);
+    EXPECT_EQ(rt.used(d), reserved);
+    EXPECT_EQ(s.device_mallocs - s.device_frees, segments);
+    EXPECT_EQ(s.allocated_bytes, in_blocks);
+    EXPECT_EQ(s.allocations, blocks);
+    EXPECT_GE(s.peak_allocated_bytes, s.allocated_bytes);
+    EXPECT_GE(s.peak_reserved_bytes, s.reserved_bytes);
+  }
+  // The allocated blocks are exactly the live allocations, each from its stream's pool, at least
+  // as large as asked; live allocations never overlap.
+  EXPECT_EQ(allocated.size(), model.live.size());
+  size_t live_bytes = 0;
+  for (const auto& [p, l] : model.live) {
+    auto it = allocated.find(p);
+    ASSERT_NE(it, allocated.end()) << p << " is live but not an allocated block";
+    EXPECT_GE(it->second->size, l.rounded);
+    EXPECT_EQ(stream_of[p], l.stream);
+    live_bytes += l.rounded;
+  }
+  const char* end = nullptr;
+  for (const auto& [p, l] : model.live) {  // in address order
+    EXPECT_TRUE(end == nullptr || static_cast<const char*>(p) >= end) << "overlap at " << p;
+    end = static_cast<const char*>(p) + l.rounded;
+  }
+  size_t total = 0;
+  for (int d = 0; d < devices; ++d) total += alloc.stats(d).allocated_bytes;
+  EXPECT_GE(total, live_bytes);
+  // Memory another stream may still use is neither handed out nor cached.
+  for (const auto& g : model.guards) {
+    if (rt.records_done(g.first, g.last)) continue;
+    bool awaiting = false;
+    for (const auto& seg : snap)
+      for (const auto& blk : seg.blocks) {
+        if (!overlaps(g.ptr, g.size, static_cast<const char*>(blk.ptr), blk.size)) continue;
+        EXPECT_EQ(blk.state, State::AwaitingEvents)
+            << "memory in use on another stream at " << blk.ptr;
+        awaiting = true;
+      }
+    EXPECT_TRUE(awaiting) << "guarded memory at " << static_cast<void*>(g.ptr) << " vanished";
+  }
+}
+
+// After an out-of-memory error on `device` for `rounded` bytes on `stream`, the allocator must
+// have tried everything: no events pending, no wholly free segment kept, no cached block that
+// fits, and the device really has no room for the segment.
+void check_oom_was_real(const CachingAllocator& alloc, FakeRuntime& rt, int device,
+                        StreamHandle stream, size_t rounded) {
+  const bool small = rounded <= MiB;
+  for (const auto& seg : alloc.memory_snapshot()) {
+    if (seg.device != device) continue;
+    EXPECT_FALSE(seg.blocks.size() == 1 && seg.blocks[0].state == State::Cached)
+        << "a wholly free segment was kept";
+    for (const auto& blk : seg.blocks) {
+      EXPECT_NE(blk.state, State::AwaitingEvents);
+      if (seg.stream == stream && seg.small_pool == small && blk.state == State::Cached) {
+        EXPECT_LT(blk.size, rounded) << "a cached block would have fit";
+      }
+    }
+  }
+  EXPECT_LT(rt.memory_info(device).first, CachingAllocator::segment_size(rounded));
+}
+
+size_t random_size(std::mt19937& gen) {
+  const int kind = std::uniform_int_distribution<int>(0, 99)(gen);
+  if (kind < 60) {  // small: log-uniform up to 1 MiB, sometimes 0
+    const int bits = std::uniform_int_distribution<int>(0, 20)(gen);
+    return std::uniform_int_distribution<size_t>(0, size_t(1) << bits)(gen);
+  }
+  if (kind < 92) return std::uniform_int_distribution<size_t>(MiB + 1, 10 * MiB)(gen);
+  return std::uniform_int_distribution<size_t>(10 * MiB, 48 * MiB)(gen);
+}
+
+struct StressCounts {
+  int64_t allocations = 0, ooms = 0, retries = 0, deferred_frees = 0, reused = 0;
+};
+
+StressCounts run_stress(uint32_t seed, int steps) {
+  constexpr int kDevices = 2;
+  FakeRuntime rt(kDevices, 160 * MiB);
+  CachingAllocator alloc(rt);
+  std::mt19937 gen(seed);
+  std::vector<std::vector<StreamHandle>> streams(kDevices);
+  for (int d = 0; d < kDevices; ++d)
+    for (int i = 0; i < 3; ++i) streams[size_t(d)].push_back(rt.create_stream(d));
+  Model model;
+  StressCounts counts;
+  auto pick = [&](auto& container) {
+    auto it = container.begin();
+    std::advance(it, std::uniform_int_distribution<size_t>(0, container.size() - 1)(gen));
+    return it;
+  };
+  for (int step = 0; step < steps; ++step) {
+    SCOPED_TRACE("seed " + std::to_string(seed) + ", step " + std::to_string(step));
+    const int op = std::uniform_int_distribution<int>(0, 99)(gen);
+    const int device = std::uniform_int_distribution<int>(0, kDevices - 1)(gen);
+    StreamHandle stream = *pick(streams[size_t(device)]);
+    const bool want_alloc = model.live.size() < 8 || (model.live.size() < 60 && op < 45);
+    if (want_alloc) {
+      const size_t n = random_size(gen);
+      const size_t rounded = CachingAllocator::round_size(n);
+      void* p = nullptr;
+      try {
+        p = alloc.allocate(n, device, stream);
+      } catch (const Error& e) {
+        EXPECT_TRUE(contains(e.what(), "out of memory on cuda:" + std::to_string(device)));
+        ++counts.ooms;
+        check_oom_was_real(alloc, rt, device, stream, rounded);
+      }
+      if (p) {
+        ++counts.allocations;
+        EXPECT_EQ(model.live.count(p), 0u) << "handed out twice: " << p;
+        counts.reused += model.deferred.erase(p);
+        model.live[p] = {rounded, device, stream, {}};
+      }
+    } else if (op < 80 && !model.live.empty()) {
+      auto it = pick(model.live);
+      void* p = it->first;
+      const size_t first = rt.record_count();
+      alloc.free(p);
+      const size_t last = rt.record_count();
+      EXPECT_EQ(last - first, it->second.uses.size()) << "one event per other stream";
+      if (!it->second.uses.empty()) {
+        model.guards.push_back({static_cast<char*>(p), it->second.rounded, first, last});
+        model.deferred.insert(p);
+        ++counts.deferred_frees;
+      }
+      model.live.erase(it);
+    } else if (op < 90 && !model.live.empty()) {
+      auto it = pick(model.live);
+      StreamHandle s = *pick(streams[size_t(it->second.device)]);
+      alloc.record_stream(it->first, s);
+      auto& uses = it->second.uses;
+      if (s != it->second.stream && std::find(uses.begin(), uses.end(), s) == uses.end())
+        uses.push_back(s);
+    } else if (op < 98) {
+      rt.complete(stream);
+    } else {
+      alloc.empty_cache();
+    }
+    std::erase_if(model.guards, [&](const Model::Guard& g) {
+      return rt.records_done(g.first, g.last) && !model.deferred.count(g.ptr);
+    });
+    check_invariants(alloc, rt, model, kDevices);
+    if (::testing::Test::HasFailure()) break;  // the first broken step says most
+  }
+  for (int d = 0; d < kDevices; ++d) counts.retries += alloc.stats(d).alloc_retries;
+  // Everything freed and the cache emptied: the device gets all its memory back.
+  for (const auto& [p, l] : model.live) alloc.free(p);
+  alloc.empty_cache();
+  for (int d = 0; d < kDevices; ++d) {
+    EXPECT_EQ(alloc.stats(d).allocated_bytes, 0u);
+    EXPECT_EQ(alloc.stats(d).reserved_bytes, 0u);
+  }
+  EXPECT_TRUE(rt.segments().empty());
+  return counts;
+}
+
+}  // namespace
+
+TEST(CachingAllocatorStress, RandomSequencesKeepTheInvariants) {
+  StressCounts total;
+  for (uint32_t seed = 1; seed <= 6; ++seed) {
+    const StressCounts c = run_stress(seed, 2500);
+    total.allocations += c.allocations;
+    total.ooms += c.ooms;
+    total.retries += c.retries;
+    total.deferred_frees += c.deferred_frees;
+    total.reused += c.reused;
+    if (HasFailure()) break;
+  }
+  // The sequences reach every path: retries that succeed and fail, deferred frees and the reuse
+  // of their memory.
+  EXPECT_GT(total.ooms, 0);
+  EXPECT_GT(total.retries, total.ooms);
+  EXPECT_GT(total.deferred_frees, 0);
+  EXPECT_GT(total.reused, 0);
+  std::printf(
+      "%lld allocations, %lld retries, %lld out of memory, %lld deferred frees, %lld reused\n",
+      (long long)total.allocations, (long long)total.retries, (long long)total.ooms,
+      (long long)total.deferred_frees, (long long)total.reused);
 }

@@ -294,6 +294,44 @@ AllocatorStats CachingAllocator::stats(int device) const {
   return st ? st->stats : AllocatorStats{};
 }
 
+std::vector<SegmentInfo> CachingAllocator::memory_snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Every block is live, in a pool or awaiting events; a segment starts at a block without prev.
+  std::vector<const Block*> heads;
+  auto add = [&](const Block* b) {
+    if (!b->prev) heads.push_back(b);
+  };
+  for (const auto& [ptr, b] : live_) add(b);
+  for (const auto& [device, st] : devices_)
+    for (const Pool* pool : {&st.small, &st.large})
+      for (const Block* b : *pool) add(b);
+  for (const auto& [event, b] : pending_) add(b);
+  auto before = [](const Block* x, const Block* y) {
+    return x->device != y->device ? x->device < y->device : std::less<char*>()(x->ptr, y->ptr);
+  };
+  std::sort(heads.begin(), heads.end(), before);
+  heads.erase(std::unique(heads.begin(), heads.end()), heads.end());
+
+  std::vector<SegmentInfo> out;
+  for (const Block* head : heads) {
+    SegmentInfo s;
+    s.device = head->device;
+    s.stream = head->stream;
+    s.ptr = head->ptr;
+    s.small_pool = head->small;
+    for (const Block* b = head; b; b = b->next) {
+      using State = SegmentInfo::BlockState;
+      const State state = b->allocated            ? State::Allocated
+                          : b->pending_events > 0 ? State::AwaitingEvents
+                                                  : State::Cached;
+      s.blocks.push_back({b->ptr, b->size, state});
+      s.size += b->size;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 void CachingAllocator::reset_peak_stats(int device) {
   std::lock_guard<std::mutex> lock(mutex_);
   AllocatorStats& s = state(device).stats;

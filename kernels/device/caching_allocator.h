@@ -45,6 +45,23 @@ struct AllocatorStats {
   int64_t ooms = 0;            // allocations that failed after the retry
 };
 
+// One segment of device memory and the blocks it is cut into, as torch.cuda.memory_snapshot():
+// for tests and for looking into fragmentation.
+struct SegmentInfo {
+  enum class BlockState { Allocated, Cached, AwaitingEvents };  // Cached: free, reusable now
+  struct BlockInfo {
+    void* ptr;
+    size_t size;
+    BlockState state;
+  };
+  int device = 0;
+  StreamHandle stream = nullptr;  // the stream whose pool it belongs to
+  void* ptr = nullptr;
+  size_t size = 0;
+  bool small_pool = false;
+  std::vector<BlockInfo> blocks;  // in address order; they tile the segment
+};
+
 class CachingAllocator {
  public:
   explicit CachingAllocator(DeviceRuntime& runtime);
@@ -62,6 +79,8 @@ class CachingAllocator {
   void empty_cache();
 
   AllocatorStats stats(int device) const;
+  // Every segment of every device, by device and address.
+  std::vector<SegmentInfo> memory_snapshot() const;
   void reset_peak_stats(int device);
   // "allocated 12.0 MiB (peak 40.0 MiB), reserved 44.0 MiB (peak 44.0 MiB), 3 device mallocs"
   std::string summary(int device) const;
