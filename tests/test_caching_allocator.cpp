@@ -459,6 +459,50 @@ TEST_F(CachingAllocatorTest, SteadyStateMakesNoDeviceMalloc) {
   EXPECT_EQ(stats().allocated_bytes, 0u);
 }
 
+// The trainer prints summary() once per epoch on a GPU: small sizes must not all read "0.0 MiB".
+TEST_F(CachingAllocatorTest, SummaryPicksAReadableUnit) {
+  EXPECT_EQ(alloc.summary(0),
+            "allocated 0 B (peak 0 B), reserved 0 B (peak 0 B), 0 device mallocs");
+  void* p = alloc.allocate(1, 0, a);
+  EXPECT_EQ(alloc.summary(0),
+            "allocated 512 B (peak 512 B), reserved 2.0 MiB (peak 2.0 MiB), 1 device malloc");
+  void* q = alloc.allocate(1000, 0, a);
+  EXPECT_EQ(alloc.summary(0),
+            "allocated 1.5 KiB (peak 1.5 KiB), reserved 2.0 MiB (peak 2.0 MiB), 1 device malloc");
+  void* r = alloc.allocate(MiB - 512, 0, a);  // 1 MiB + 1 KiB in all
+  EXPECT_EQ(alloc.summary(0),
+            "allocated 1.0 MiB (peak 1.0 MiB), reserved 2.0 MiB (peak 2.0 MiB), 1 device malloc");
+  for (void* x : {p, q, r}) alloc.free(x);
+}
+
+TEST(CachingAllocatorSummary, LargeSizesInGiB) {
+  FakeRuntime rt(1, size_t(8) << 30);
+  CachingAllocator alloc(rt);
+  StreamHandle s = rt.create_stream(0);
+  void* p = alloc.allocate(1536 * MiB, 0, s);
+  void* q = alloc.allocate(1000 * MiB + 512 * KiB, 0, s);
+  alloc.free(q);
+  EXPECT_EQ(alloc.summary(0),
+            "allocated 1.50 GiB (peak 2.48 GiB), reserved 2.48 GiB (peak 2.48 GiB), 2 device "
+            "mallocs");
+  alloc.free(p);
+  void* r = alloc.allocate(1023 * MiB + 1000 * KiB, 0, s);  // 1023.98 MiB: 1.00 GiB, not 1024.0 MiB
+  EXPECT_TRUE(contains(alloc.summary(0), "allocated 1.00 GiB")) << alloc.summary(0);
+  alloc.free(r);
+}
+
+// A small request that needs a new segment says so: "1.0 KiB" next to "1.0 MiB free" would
+// read as a contradiction.
+TEST_F(CachingAllocatorTest, OutOfMemoryForASmallRequestNamesTheSegment) {
+  rt.set_capacity(0, MiB);
+  const std::string what = error_text([&] { alloc.allocate(1000, 0, a); });
+  EXPECT_TRUE(contains(what,
+                       "tried to allocate 1.0 KiB (in a new 2.0 MiB segment); 0 B "
+                       "allocated by tensors, 0 B reserved by tandem's caching allocator, "
+                       "1.0 MiB free of 1.0 MiB"))
+      << what;
+}
+
 // --- misuse ------------------------------------------------------------------------------------
 
 TEST_F(CachingAllocatorTest, DoubleFreeAndForeignPointersAreErrors) {

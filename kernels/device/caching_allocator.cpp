@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 
 #include "kernels/common/error.h"
 
@@ -21,13 +22,19 @@ constexpr size_t kMinLargeRemainder = size_t(1) << 20;
 // Larger requests are out of memory on any device (and would wrap around when rounded up).
 constexpr size_t kMaxRequest = SIZE_MAX / 2;
 
+// "512 B", "1.5 KiB", "12.0 MiB", "1.25 GiB": the unit that keeps the number under 1024, so
+// small sizes do not all print as "0.0 MiB".
 std::string human_bytes(size_t n) {
+  if (n < 1024) return std::to_string(n) + " B";
+  static const char* const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = double(n) / 1024;
+  size_t unit = 0;
+  while (v >= 1023.95 && unit + 1 < std::size(units)) {  // 1023.95 would print as 1024.0
+    v /= 1024;
+    ++unit;
+  }
   char buf[32];
-  const double v = double(n);
-  if (v >= double(size_t(1) << 30))
-    std::snprintf(buf, sizeof(buf), "%.2f GiB", v / double(size_t(1) << 30));
-  else
-    std::snprintf(buf, sizeof(buf), "%.1f MiB", v / double(size_t(1) << 20));
+  std::snprintf(buf, sizeof(buf), "%.*f %s", unit >= 2 ? 2 : 1, v, units[unit]);
   return buf;
 }
 
@@ -127,7 +134,7 @@ void* CachingAllocator::allocate(size_t nbytes, int device, StreamHandle stream)
   DeviceState& st = state(device);
   if (nbytes > kMaxRequest) {  // no device has that much; rounding it up would wrap around
     ++st.stats.ooms;
-    throw_oom(device, nbytes);
+    throw_oom(device, nbytes, 0);
   }
   process_events();
   const size_t size = round_size(nbytes);
@@ -147,7 +154,7 @@ void* CachingAllocator::allocate(size_t nbytes, int device, StreamHandle stream)
     }
     if (!block) {
       ++st.stats.ooms;
-      throw_oom(device, size);
+      throw_oom(device, size, segment_size(size));
     }
   }
   block = split(block, size);
@@ -272,8 +279,13 @@ void CachingAllocator::empty_cache() {
   release_cached_segments(-1);
 }
 
-void CachingAllocator::throw_oom(int device, size_t requested) {
+void CachingAllocator::throw_oom(int device, size_t requested, size_t segment) {
   const AllocatorStats& s = state(device).stats;
+  // A small request that needs a new segment fails for the segment's size, not its own: say so,
+  // or "tried to allocate 1.0 KiB" next to "1.0 MiB free" reads as a contradiction.
+  const std::string what =
+      human_bytes(requested) +
+      (segment > requested ? " (in a new " + human_bytes(segment) + " segment)" : std::string());
   std::string capacity;
   try {
     const auto [free_bytes, total] = runtime_.memory_info(device);
@@ -281,10 +293,9 @@ void CachingAllocator::throw_oom(int device, size_t requested) {
   } catch (...) {
   }
   throw Error(runtime_.name() + " out of memory on cuda:" + std::to_string(device) +
-                  ": tried to allocate " + human_bytes(requested) + "; " +
-                  human_bytes(s.allocated_bytes) + " allocated by tensors, " +
-                  human_bytes(s.reserved_bytes) + " reserved by tandem's caching allocator" +
-                  capacity,
+                  ": tried to allocate " + what + "; " + human_bytes(s.allocated_bytes) +
+                  " allocated by tensors, " + human_bytes(s.reserved_bytes) +
+                  " reserved by tandem's caching allocator" + capacity,
               "reduce data.batch_size or the model size");
 }
 
@@ -344,7 +355,7 @@ std::string CachingAllocator::summary(int device) const {
   return "allocated " + human_bytes(s.allocated_bytes) + " (peak " +
          human_bytes(s.peak_allocated_bytes) + "), reserved " + human_bytes(s.reserved_bytes) +
          " (peak " + human_bytes(s.peak_reserved_bytes) + "), " + std::to_string(s.device_mallocs) +
-         " device mallocs";
+         (s.device_mallocs == 1 ? " device malloc" : " device mallocs");
 }
 
 CachingAllocator& device_allocator() {

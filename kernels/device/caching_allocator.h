@@ -82,7 +82,8 @@ class CachingAllocator {
   // Every segment of every device, by device and address.
   std::vector<SegmentInfo> memory_snapshot() const;
   void reset_peak_stats(int device);
-  // "allocated 12.0 MiB (peak 40.0 MiB), reserved 44.0 MiB (peak 44.0 MiB), 3 device mallocs"
+  // "allocated 1.5 KiB (peak 40.0 MiB), reserved 44.0 MiB (peak 44.0 MiB), 3 device mallocs":
+  // sizes in B, KiB, MiB or GiB, whichever keeps the number under 1024
   std::string summary(int device) const;
 
   static size_t round_size(size_t nbytes);
@@ -109,7 +110,7 @@ class CachingAllocator {
   void process_events();             // returns blocks whose cross-stream events completed
   void synchronize_and_process_events();
   void release_cached_segments(int device);  // every wholly free segment of `device` (-1: all)
-  [[noreturn]] void throw_oom(int device, size_t requested);
+  [[noreturn]] void throw_oom(int device, size_t requested, size_t segment);
 
   static constexpr size_t kSmallSize = size_t(1) << 20;
 
