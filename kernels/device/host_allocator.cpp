@@ -1,7 +1,9 @@
 // The pinned host-memory cache (see host_allocator.h).
 #include "kernels/device/host_allocator.h"
 
+#include <algorithm>
 #include <bit>
+#include <limits>
 
 #include "kernels/common/error.h"
 
@@ -26,6 +28,10 @@ bool PinnedHostAllocator::ready(Buffer& b) {
 }
 
 void* PinnedHostAllocator::allocate(size_t nbytes) {
+  // bit_ceil of a size above the largest power of two is undefined.
+  constexpr size_t kMaxSize = size_t(1) << (std::numeric_limits<size_t>::digits - 1);
+  TANDEM_CHECK(nbytes <= kMaxSize, "pinned host allocator: cannot allocate ", nbytes,
+               " bytes of page-locked memory");
   const size_t size = std::bit_ceil(std::max<size_t>(nbytes, 64));
   std::lock_guard<std::mutex> lock(mutex_);
   auto [first, last] = free_.equal_range(size);
