@@ -113,6 +113,26 @@ TEST_F(PinnedHostAllocatorTest, OnlyTheBuffersInUseWait) {
   alloc.free(idle);
 }
 
+// A buffer that stays live and is copied every step (a reused batch) keeps only the events of
+// copies still in flight, not one per copy ever made.
+TEST_F(PinnedHostAllocatorTest, ALiveBufferCopiedRepeatedlyKeepsOnlyPendingEvents) {
+  void* p = alloc.allocate(4096);
+  for (int i = 0; i < 100; ++i) {
+    alloc.record_use(p, s0, 0);
+    rt.complete(s0);
+  }
+  EXPECT_LE(rt.live_events(), 1u);
+  alloc.record_use(p, s1, 1);  // in flight
+  alloc.record_use(p, s0, 0);  // in flight
+  EXPECT_EQ(rt.live_events(), 2u);
+  alloc.free(p);
+  rt.complete(s0);
+  EXPECT_NE(alloc.allocate(4096), p);  // s1's copy is still in flight
+  rt.complete(s1);
+  EXPECT_EQ(alloc.allocate(4096), p);
+  EXPECT_EQ(rt.live_events(), 0u);
+}
+
 TEST_F(PinnedHostAllocatorTest, RecordUseOfMemoryItDidNotAllocateIsIgnored) {
   int pageable = 0;
   alloc.record_use(&pageable, s0, 0);  // pageable memory is staged by the runtime

@@ -19,12 +19,12 @@ PinnedHostAllocator::~PinnedHostAllocator() {
 }
 
 bool PinnedHostAllocator::ready(Buffer& b) {
-  for (auto it = b.events.begin(); it != b.events.end();) {
-    if (!runtime_.event_done(it->first)) return false;
-    runtime_.destroy_event(it->first, it->second);
-    it = b.events.erase(it);
-  }
-  return true;
+  std::erase_if(b.events, [&](const std::pair<EventHandle, int>& e) {
+    if (!runtime_.event_done(e.first)) return false;
+    runtime_.destroy_event(e.first, e.second);
+    return true;
+  });
+  return b.events.empty();
 }
 
 void* PinnedHostAllocator::allocate(size_t nbytes) {
@@ -63,6 +63,8 @@ void PinnedHostAllocator::record_use(void* ptr, StreamHandle stream, int device)
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = live_.find(ptr);
   if (it == live_.end()) return;  // not pinned by this cache (e.g. pageable memory)
+  // A buffer copied again and again while live (never freed) would collect an event per copy.
+  ready(it->second);
   EventHandle e = runtime_.create_event(device);
   runtime_.record_event(e, stream);
   it->second.events.emplace_back(e, device);
