@@ -73,7 +73,9 @@ class CachingAllocator {
   void* allocate(size_t nbytes, int device, StreamHandle stream);
   void free(void* ptr);
   // `ptr` (a live allocation) is also used by work on `stream`: its memory is reused only after
-  // that work, as torch.Tensor.record_stream.
+  // that work, as torch.Tensor.record_stream. `stream` must belong to the allocation's device:
+  // the event that guards the reuse is created there, and CUDA records an event only on a
+  // stream of its own device (PyTorch creates it on the stream's device instead).
   void record_stream(void* ptr, StreamHandle stream);
   // Returns every cached, wholly free segment to the device.
   void empty_cache();
