@@ -9,14 +9,21 @@
 //   ...
 //
 //   devices: none (no CUDA device: cudaErrorInsufficientDriver: CUDA driver version is ...)
+//
+// and when the emulated device serves `cuda` (TANDEM_EMULATE_CUDA=4):
+//
+//   devices: 4 emulated CUDA devices (TANDEM_EMULATE_CUDA=4), 4096 MiB each
+//   real CUDA devices (unused while cuda is emulated): none (no CUDA device: ...)
 #include "launch/version_report.h"
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "kernels/cpu/blas_version.h"
 #include "kernels/cuda/library_versions.h"
+#include "kernels/device/runtime.h"
 #include "parallel/library_versions.h"
 
 namespace tandem::launch {
@@ -51,6 +58,37 @@ std::string library_table(const std::vector<kernels::LibraryVersion>& libs) {
   return out;
 }
 
+// The devices the CUDA report found, or why there are none: " none (...)\n" or "\n  cuda:0 ...".
+std::string real_devices(const kernels::cuda::CudaReport& cuda) {
+  if (cuda.devices.empty()) return " none (no CUDA device: " + cuda.no_device_reason + ")\n";
+  std::string out = "\n";
+  for (const auto& d : cuda.devices)
+    out += "  cuda:" + std::to_string(d.index) + "  " + d.name + ", " + gib(d.total_memory) +
+           ", compute capability " + std::to_string(d.major) + "." + std::to_string(d.minor) +
+           ", " + std::to_string(d.multiprocessors) + " multiprocessors\n";
+  if (!cuda.no_device_reason.empty()) out += "  (" + cuda.no_device_reason + ")\n";
+  return out;
+}
+
+// "4 emulated CUDA devices (TANDEM_EMULATE_CUDA=4), 4096 MiB each" when the emulated device
+// serves `cuda`, "none (TANDEM_EMULATE_CUDA='x' is not a device count)" when its settings are
+// wrong, else empty. Never throws: --version must answer whatever the environment.
+std::string emulated_devices() {
+  const char* env = std::getenv("TANDEM_EMULATE_CUDA");
+  try {
+    if (!kernels::device::cuda_is_emulated()) return {};
+    auto& rt = kernels::device::cuda_runtime();
+    const int n = rt.device_count();
+    const std::string source = env && *env ? std::string("TANDEM_EMULATE_CUDA=") + env
+                                           : std::string("TANDEM_CUDA=EMULATED build");
+    return std::to_string(n) + " emulated CUDA device" + (n == 1 ? "" : "s") + " (" + source +
+           "), " + std::to_string(rt.memory_info(0).second >> 20) + " MiB" +
+           (n == 1 ? "" : " each");
+  } catch (const std::exception& e) {
+    return std::string("none (") + e.what() + ")";
+  }
+}
+
 }  // namespace
 
 std::string version_report(const BuildInfo& build) {
@@ -66,14 +104,11 @@ std::string version_report(const BuildInfo& build) {
   libs.push_back(parallel::mpi_version());
   out += library_table(libs);
 
-  out += "\ndevices:";
-  if (cuda.devices.empty()) return out + " none (no CUDA device: " + cuda.no_device_reason + ")\n";
-  out += "\n";
-  for (const auto& d : cuda.devices)
-    out += "  cuda:" + std::to_string(d.index) + "  " + d.name + ", " + gib(d.total_memory) +
-           ", compute capability " + std::to_string(d.major) + "." + std::to_string(d.minor) +
-           ", " + std::to_string(d.multiprocessors) + " multiprocessors\n";
-  if (!cuda.no_device_reason.empty()) out += "  (" + cuda.no_device_reason + ")\n";
+  const std::string emulated = emulated_devices();
+  if (emulated.empty()) return out + "\ndevices:" + real_devices(cuda);
+  // The emulated device serves `cuda`: it comes first; the real ones are still worth knowing.
+  out += "\ndevices: " + emulated + "\n";
+  out += "real CUDA devices (unused while cuda is emulated):" + real_devices(cuda);
   return out;
 }
 

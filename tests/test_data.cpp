@@ -10,6 +10,7 @@
 #include "framework/data/synthetic.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
+#include "kernels/device/host_allocator.h"
 #include "kernels/device/runtime.h"
 
 using namespace tandem;
@@ -107,6 +108,37 @@ TEST(DataLoader, SteadyStateReusesBuffers) {
   std::set<void*> buffers;
   while (loader.next(b)) buffers.insert(b.inputs.storage()->data());
   EXPECT_LE(buffers.size(), 4u);  // a few buffers cycle, not one per batch
+}
+
+// Pinned batches are not refilled in place (the step's copy to the device may still read them):
+// the pinned-memory cache recycles them once that copy is done, so consecutive batches use
+// different buffers and after the first epoch no page-locked memory is allocated.
+TEST(DataLoader, PinnedBatchesAreRecycledThroughThePinnedCache) {
+  if (kernels::device::cuda_runtime().device_count() == 0)
+    GTEST_SKIP() << "no CUDA device (real or emulated) to pin memory with";
+  auto ds = std::make_shared<SyntheticDataset>(40, Shape{1, 4, 4}, 3, 5);
+  std::vector<int64_t> idx(40);
+  for (int64_t i = 0; i < 40; ++i) idx[size_t(i)] = i;
+  LoaderOptions opts;
+  opts.batch_size = 8;
+  opts.pin_memory = true;
+  opts.prefetch = false;  // a deterministic number of buffers in flight
+  DataLoader loader(ds, opts);
+  auto& pinned = kernels::device::pinned_host_allocator();
+  int64_t after_first = 0;
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    loader.start_epoch(idx, epoch);
+    Batch b;
+    void* previous = nullptr;
+    while (loader.next(b)) {
+      ASSERT_TRUE(b.inputs.is_pinned());
+      EXPECT_NE(b.inputs.storage()->data(), previous) << "a pinned batch refilled in place";
+      previous = b.inputs.storage()->data();
+      const Tensor on_device = b.inputs.to(Device("cuda:0"));  // records the copy's use
+    }
+    if (epoch == 0) after_first = pinned.host_mallocs();
+  }
+  EXPECT_EQ(pinned.host_mallocs(), after_first);
 }
 
 // pin_memory: batches land in page-locked memory when CUDA can pin (a device is present);

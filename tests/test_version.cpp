@@ -2,8 +2,13 @@
 // names the build, every library (built with / running with) and the devices or why there are none.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
 #include "kernels/cpu/blas_version.h"
 #include "kernels/cuda/library_versions.h"
+#include "kernels/device/runtime.h"
 #include "launch/version_report.h"
 #include "parallel/library_versions.h"
 
@@ -27,6 +32,42 @@ TEST(Version, ReportNamesBuildLibrariesAndDevices) {
   } else {
     EXPECT_TRUE(contains(r, "cuda:0  ")) << r;
   }
+}
+
+// Under TANDEM_EMULATE_CUDA (as ctest runs it) the emulated devices come first, then the real
+// report; otherwise the real report alone.
+TEST(Version, ReportListsEmulatedDevicesWhenTheyServeCuda) {
+  const std::string r = launch::version_report({"1.0.0", "unknown", "Debug", "GNU", "90"});
+  auto& rt = kernels::device::cuda_runtime();
+  if (!kernels::device::cuda_is_emulated()) {
+    EXPECT_FALSE(contains(r, "emulated")) << r;
+    GTEST_SKIP() << "cuda is not emulated here: the real report alone";
+  }
+  const int n = rt.device_count();
+  const std::string expected =
+      "\ndevices: " + std::to_string(n) + " emulated CUDA device" + (n == 1 ? "" : "s") +
+      " (TANDEM_EMULATE_CUDA=" + std::getenv("TANDEM_EMULATE_CUDA") + "), " +
+      std::to_string(rt.memory_info(0).second >> 20) + " MiB" + (n == 1 ? "" : " each") + "\n";
+  EXPECT_TRUE(contains(r, expected)) << "expected '" << expected << "' in:\n" << r;
+  EXPECT_TRUE(contains(r, "\nreal CUDA devices (unused while cuda is emulated):")) << r;
+  if (kernels::cuda::cuda_report().devices.empty()) {
+    EXPECT_TRUE(contains(r, "emulated): none (no CUDA device: ")) << r;
+  }
+}
+
+// A bad TANDEM_EMULATE_CUDA makes every cuda use an error, but --version still answers and says
+// why (in a child: the setting is read once per process).
+TEST(Version, ReportSurvivesABadEmulationSetting) {
+  ::testing::GTEST_FLAG(death_test_style) = "threadsafe";
+  EXPECT_EXIT(
+      {
+        setenv("TANDEM_EMULATE_CUDA", "two", 1);
+        const std::string r = launch::version_report({"1.0.0", "unknown", "Debug", "GNU", "90"});
+        std::fprintf(stderr, "%s", r.c_str());
+        std::_Exit(0);
+      },
+      ::testing::ExitedWithCode(0),
+      "\ndevices: none \\(TANDEM_EMULATE_CUDA='two' is not a device count\\)\nreal CUDA devices");
 }
 
 TEST(Version, CudaLibrariesAnswerWithoutADevice) {

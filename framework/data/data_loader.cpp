@@ -85,9 +85,13 @@ void DataLoader::fill(const std::vector<int64_t>& idx, int64_t epoch, Tensor& in
   const int64_t n = int64_t(idx.size());
   Shape batch_shape{n};
   batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
-  if (!inputs.defined() || inputs.sizes() != batch_shape || inputs.storage().use_count() > 1)
+  // A pinned buffer is never refilled in place: the step's asynchronous copy to the device may
+  // still be reading it. The pinned cache hands it out again once that copy has completed.
+  if (!inputs.defined() || inputs.sizes() != batch_shape || inputs.storage().use_count() > 1 ||
+      inputs.is_pinned())
     inputs = allocate(batch_shape, DType::Float32);
-  if (!targets.defined() || targets.sizes() != Shape{n} || targets.storage().use_count() > 1)
+  if (!targets.defined() || targets.sizes() != Shape{n} || targets.storage().use_count() > 1 ||
+      targets.is_pinned())
     targets = allocate({n}, DType::Int64);
   float* x = inputs.data_ptr<float>();
   int64_t* y = targets.data_ptr<int64_t>();

@@ -1,6 +1,7 @@
 // DataLoader: turns one rank's index list for an epoch into batches (inputs float32 N x shape,
 // targets int64 N), with normalisation and augmentation, filled by a background thread a few
-// batches ahead. Batch buffers are recycled once the training step has released them, so the
+// batches ahead. Batch buffers are recycled once the training step has released them (pinned
+// ones through the pinned-memory cache, once their copy to the device has completed), so the
 // steady state allocates nothing. Augmentation draws from a generator seeded by (seed, epoch,
 // example index): the data a step sees does not depend on resume points or prefetch timing.
 //

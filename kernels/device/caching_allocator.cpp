@@ -2,7 +2,9 @@
 #include "kernels/device/caching_allocator.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <iterator>
 
 #include "kernels/common/error.h"
 
@@ -17,14 +19,22 @@ constexpr size_t kMediumLimit = size_t(10) << 20;  // larger requests get their 
 constexpr size_t kLargeRound = size_t(2) << 20;
 // A large-pool block is split only when the rest is worth keeping.
 constexpr size_t kMinLargeRemainder = size_t(1) << 20;
+// Larger requests are out of memory on any device (and would wrap around when rounded up).
+constexpr size_t kMaxRequest = SIZE_MAX / 2;
 
+// "512 B", "1.5 KiB", "12.0 MiB", "1.25 GiB": the unit that keeps the number under 1024, so
+// small sizes do not all print as "0.0 MiB".
 std::string human_bytes(size_t n) {
+  if (n < 1024) return std::to_string(n) + " B";
+  static const char* const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = double(n) / 1024;
+  size_t unit = 0;
+  while (v >= 1023.95 && unit + 1 < std::size(units)) {  // 1023.95 would print as 1024.0
+    v /= 1024;
+    ++unit;
+  }
   char buf[32];
-  const double v = double(n);
-  if (v >= double(size_t(1) << 30))
-    std::snprintf(buf, sizeof(buf), "%.2f GiB", v / double(size_t(1) << 30));
-  else
-    std::snprintf(buf, sizeof(buf), "%.1f MiB", v / double(size_t(1) << 20));
+  std::snprintf(buf, sizeof(buf), "%.*f %s", unit >= 2 ? 2 : 1, v, units[unit]);
   return buf;
 }
 
@@ -96,23 +106,12 @@ CachingAllocator::Block* CachingAllocator::new_segment(int device, StreamHandle 
                                                        size_t size) {
   const size_t seg = segment_size(size);
   void* p = runtime_.malloc(seg, device);
+  if (!p) return nullptr;
   DeviceState& st = state(device);
-  if (!p) {
-    // Out of memory: give the cache back (after pending cross-stream uses) and retry once.
-    ++st.stats.alloc_retries;
-    synchronize_and_process_events();
-    release_cached_segments(device);
-    p = runtime_.malloc(seg, device);
-    if (!p) {
-      ++st.stats.ooms;
-      throw_oom(device, size);
-    }
-  }
   ++st.stats.device_mallocs;
   st.stats.reserved_bytes += seg;
   st.stats.peak_reserved_bytes = std::max(st.stats.peak_reserved_bytes, st.stats.reserved_bytes);
-  Block* block = new Block(device, stream, seg, static_cast<char*>(p), size <= kSmallSize);
-  return block;
+  return new Block(device, stream, seg, static_cast<char*>(p), size <= kSmallSize);
 }
 
 CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size) {
@@ -132,12 +131,32 @@ CachingAllocator::Block* CachingAllocator::split(Block* block, size_t size) {
 
 void* CachingAllocator::allocate(size_t nbytes, int device, StreamHandle stream) {
   std::lock_guard<std::mutex> lock(mutex_);
+  DeviceState& st = state(device);
+  if (nbytes > kMaxRequest) {  // no device has that much; rounding it up would wrap around
+    ++st.stats.ooms;
+    throw_oom(device, nbytes, 0);
+  }
   process_events();
   const size_t size = round_size(nbytes);
-  DeviceState& st = state(device);
   Pool& pool = pool_for(st, size);
   Block* block = find_free_block(pool, stream, size);
   if (!block) block = new_segment(device, stream, size);
+  if (!block) {
+    // Out of memory. Blocks other streams still use come back once their events complete, and
+    // one of them may fit (in a segment that cannot go back to the device); else the cache goes
+    // back to the device and the allocation is retried once.
+    ++st.stats.alloc_retries;
+    synchronize_and_process_events();
+    block = find_free_block(pool, stream, size);
+    if (!block) {
+      release_cached_segments(device);
+      block = new_segment(device, stream, size);
+    }
+    if (!block) {
+      ++st.stats.ooms;
+      throw_oom(device, size, segment_size(size));
+    }
+  }
   block = split(block, size);
   block->allocated = true;
   live_[block->ptr] = block;
@@ -260,8 +279,13 @@ void CachingAllocator::empty_cache() {
   release_cached_segments(-1);
 }
 
-void CachingAllocator::throw_oom(int device, size_t requested) {
+void CachingAllocator::throw_oom(int device, size_t requested, size_t segment) {
   const AllocatorStats& s = state(device).stats;
+  // A small request that needs a new segment fails for the segment's size, not its own: say so,
+  // or "tried to allocate 1.0 KiB" next to "1.0 MiB free" reads as a contradiction.
+  const std::string what =
+      human_bytes(requested) +
+      (segment > requested ? " (in a new " + human_bytes(segment) + " segment)" : std::string());
   std::string capacity;
   try {
     const auto [free_bytes, total] = runtime_.memory_info(device);
@@ -269,10 +293,9 @@ void CachingAllocator::throw_oom(int device, size_t requested) {
   } catch (...) {
   }
   throw Error(runtime_.name() + " out of memory on cuda:" + std::to_string(device) +
-                  ": tried to allocate " + human_bytes(requested) + "; " +
-                  human_bytes(s.allocated_bytes) + " allocated by tensors, " +
-                  human_bytes(s.reserved_bytes) + " reserved by tandem's caching allocator" +
-                  capacity,
+                  ": tried to allocate " + what + "; " + human_bytes(s.allocated_bytes) +
+                  " allocated by tensors, " + human_bytes(s.reserved_bytes) +
+                  " reserved by tandem's caching allocator" + capacity,
               "reduce data.batch_size or the model size");
 }
 
@@ -280,6 +303,44 @@ AllocatorStats CachingAllocator::stats(int device) const {
   std::lock_guard<std::mutex> lock(mutex_);
   const DeviceState* st = find_state(device);
   return st ? st->stats : AllocatorStats{};
+}
+
+std::vector<SegmentInfo> CachingAllocator::memory_snapshot() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Every block is live, in a pool or awaiting events; a segment starts at a block without prev.
+  std::vector<const Block*> heads;
+  auto add = [&](const Block* b) {
+    if (!b->prev) heads.push_back(b);
+  };
+  for (const auto& [ptr, b] : live_) add(b);
+  for (const auto& [device, st] : devices_)
+    for (const Pool* pool : {&st.small, &st.large})
+      for (const Block* b : *pool) add(b);
+  for (const auto& [event, b] : pending_) add(b);
+  auto before = [](const Block* x, const Block* y) {
+    return x->device != y->device ? x->device < y->device : std::less<char*>()(x->ptr, y->ptr);
+  };
+  std::sort(heads.begin(), heads.end(), before);
+  heads.erase(std::unique(heads.begin(), heads.end()), heads.end());
+
+  std::vector<SegmentInfo> out;
+  for (const Block* head : heads) {
+    SegmentInfo s;
+    s.device = head->device;
+    s.stream = head->stream;
+    s.ptr = head->ptr;
+    s.small_pool = head->small;
+    for (const Block* b = head; b; b = b->next) {
+      using State = SegmentInfo::BlockState;
+      const State state = b->allocated            ? State::Allocated
+                          : b->pending_events > 0 ? State::AwaitingEvents
+                                                  : State::Cached;
+      s.blocks.push_back({b->ptr, b->size, state});
+      s.size += b->size;
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 void CachingAllocator::reset_peak_stats(int device) {
@@ -294,7 +355,7 @@ std::string CachingAllocator::summary(int device) const {
   return "allocated " + human_bytes(s.allocated_bytes) + " (peak " +
          human_bytes(s.peak_allocated_bytes) + "), reserved " + human_bytes(s.reserved_bytes) +
          " (peak " + human_bytes(s.peak_reserved_bytes) + "), " + std::to_string(s.device_mallocs) +
-         " device mallocs";
+         (s.device_mallocs == 1 ? " device malloc" : " device mallocs");
 }
 
 CachingAllocator& device_allocator() {

@@ -10,9 +10,9 @@
 //     so work queued on that stream is ordered before its reuse. A block also used on another
 //     stream (record_stream) goes back only after events recorded on those streams at free time
 //     have completed.
-//   - When the device is out of memory, the cache is released (after waiting for pending
-//     events) and the allocation retried once; then an error says how much was requested,
-//     allocated by tensors and reserved by the cache.
+//   - When the device is out of memory, the allocator waits for the blocks other streams still
+//     use (one may fit), then releases the cache and retries once; then an error says how much
+//     was requested, allocated by tensors and reserved by the cache.
 //   - Statistics (allocated, reserved, peaks, device mallocs) show that a steady-state training
 //     step makes no device malloc.
 //
@@ -45,6 +45,23 @@ struct AllocatorStats {
   int64_t ooms = 0;            // allocations that failed after the retry
 };
 
+// One segment of device memory and the blocks it is cut into, as torch.cuda.memory_snapshot():
+// for tests and for looking into fragmentation.
+struct SegmentInfo {
+  enum class BlockState { Allocated, Cached, AwaitingEvents };  // Cached: free, reusable now
+  struct BlockInfo {
+    void* ptr;
+    size_t size;
+    BlockState state;
+  };
+  int device = 0;
+  StreamHandle stream = nullptr;  // the stream whose pool it belongs to
+  void* ptr = nullptr;
+  size_t size = 0;
+  bool small_pool = false;
+  std::vector<BlockInfo> blocks;  // in address order; they tile the segment
+};
+
 class CachingAllocator {
  public:
   explicit CachingAllocator(DeviceRuntime& runtime);
@@ -56,14 +73,19 @@ class CachingAllocator {
   void* allocate(size_t nbytes, int device, StreamHandle stream);
   void free(void* ptr);
   // `ptr` (a live allocation) is also used by work on `stream`: its memory is reused only after
-  // that work, as torch.Tensor.record_stream.
+  // that work, as torch.Tensor.record_stream. `stream` must belong to the allocation's device:
+  // the event that guards the reuse is created there, and CUDA records an event only on a
+  // stream of its own device (PyTorch creates it on the stream's device instead).
   void record_stream(void* ptr, StreamHandle stream);
   // Returns every cached, wholly free segment to the device.
   void empty_cache();
 
   AllocatorStats stats(int device) const;
+  // Every segment of every device, by device and address.
+  std::vector<SegmentInfo> memory_snapshot() const;
   void reset_peak_stats(int device);
-  // "allocated 12.0 MiB (peak 40.0 MiB), reserved 44.0 MiB (peak 44.0 MiB), 3 device mallocs"
+  // "allocated 1.5 KiB (peak 40.0 MiB), reserved 44.0 MiB (peak 44.0 MiB), 3 device mallocs":
+  // sizes in B, KiB, MiB or GiB, whichever keeps the number under 1024
   std::string summary(int device) const;
 
   static size_t round_size(size_t nbytes);
@@ -84,13 +106,13 @@ class CachingAllocator {
   const DeviceState* find_state(int device) const;
   Pool& pool_for(DeviceState& st, size_t size) { return size <= kSmallSize ? st.small : st.large; }
   Block* find_free_block(Pool& pool, StreamHandle stream, size_t size);
-  Block* new_segment(int device, StreamHandle stream, size_t size);
+  Block* new_segment(int device, StreamHandle stream, size_t size);  // null: out of memory
   Block* split(Block* block, size_t size);
   void release_block(Block* block);  // back to its pool, merged with free neighbours
   void process_events();             // returns blocks whose cross-stream events completed
   void synchronize_and_process_events();
   void release_cached_segments(int device);  // every wholly free segment of `device` (-1: all)
-  [[noreturn]] void throw_oom(int device, size_t requested);
+  [[noreturn]] void throw_oom(int device, size_t requested, size_t segment);
 
   static constexpr size_t kSmallSize = size_t(1) << 20;
 

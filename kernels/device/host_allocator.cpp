@@ -1,7 +1,9 @@
 // The pinned host-memory cache (see host_allocator.h).
 #include "kernels/device/host_allocator.h"
 
+#include <algorithm>
 #include <bit>
+#include <limits>
 
 #include "kernels/common/error.h"
 
@@ -17,15 +19,19 @@ PinnedHostAllocator::~PinnedHostAllocator() {
 }
 
 bool PinnedHostAllocator::ready(Buffer& b) {
-  for (auto it = b.events.begin(); it != b.events.end();) {
-    if (!runtime_.event_done(it->first)) return false;
-    runtime_.destroy_event(it->first, it->second);
-    it = b.events.erase(it);
-  }
-  return true;
+  std::erase_if(b.events, [&](const std::pair<EventHandle, int>& e) {
+    if (!runtime_.event_done(e.first)) return false;
+    runtime_.destroy_event(e.first, e.second);
+    return true;
+  });
+  return b.events.empty();
 }
 
 void* PinnedHostAllocator::allocate(size_t nbytes) {
+  // bit_ceil of a size above the largest power of two is undefined.
+  constexpr size_t kMaxSize = size_t(1) << (std::numeric_limits<size_t>::digits - 1);
+  TANDEM_CHECK(nbytes <= kMaxSize, "pinned host allocator: cannot allocate ", nbytes,
+               " bytes of page-locked memory");
   const size_t size = std::bit_ceil(std::max<size_t>(nbytes, 64));
   std::lock_guard<std::mutex> lock(mutex_);
   auto [first, last] = free_.equal_range(size);
@@ -57,6 +63,8 @@ void PinnedHostAllocator::record_use(void* ptr, StreamHandle stream, int device)
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = live_.find(ptr);
   if (it == live_.end()) return;  // not pinned by this cache (e.g. pageable memory)
+  // A buffer copied again and again while live (never freed) would collect an event per copy.
+  ready(it->second);
   EventHandle e = runtime_.create_event(device);
   runtime_.record_event(e, stream);
   it->second.events.emplace_back(e, device);

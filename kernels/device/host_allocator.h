@@ -36,7 +36,7 @@ class PinnedHostAllocator {
     size_t size;
     std::vector<std::pair<EventHandle, int>> events;  // (event, device) of recorded uses
   };
-  bool ready(Buffer& b);
+  bool ready(Buffer& b);  // destroys the events of completed uses; true when none is left
 
   DeviceRuntime& runtime_;
   mutable std::mutex mutex_;

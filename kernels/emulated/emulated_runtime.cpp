@@ -27,10 +27,19 @@ struct Event {
   bool recorded = false;
 };
 
+// TANDEM_EMULATED_MEMORY_MB: each device's capacity in MiB (default 4096). A value that is not
+// a positive count is an error, not a silent 4 GiB device.
 size_t memory_capacity() {
+  constexpr long long kMaxMiB = 1ll << 30;  // 1 PiB: more than any device, far from overflow
   const char* mb = std::getenv("TANDEM_EMULATED_MEMORY_MB");
-  const long long v = mb && *mb ? std::atoll(mb) : 4096;
-  return size_t(v > 0 ? v : 4096) << 20;
+  if (!mb || !*mb) return size_t(4096) << 20;
+  char* end = nullptr;
+  const long long v = std::strtoll(mb, &end, 10);
+  if (*end != '\0' || v <= 0 || v > kMaxMiB)
+    throw Error(std::string("TANDEM_EMULATED_MEMORY_MB='") + mb + "' is not a size in MiB",
+                "set it to each emulated device's memory in MiB (1 to " + std::to_string(kMaxMiB) +
+                    "), or unset it for 4096");
+  return size_t(v) << 20;
 }
 
 class EmulatedRuntime final : public device::DeviceRuntime {
@@ -46,8 +55,10 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   void* malloc(size_t nbytes, int device) override {
     check_device(device);
     std::lock_guard<std::mutex> lock(mutex_);
+    // Out of memory: the allocator retries. (Compared before rounding, which could wrap around.)
+    if (nbytes > capacity_ - used_[device]) return nullptr;
     const size_t n = round_up(nbytes);
-    if (used_[device] + n > capacity_) return nullptr;  // out of memory: the allocator retries
+    if (n > capacity_ - used_[device]) return nullptr;
     void* host = std::aligned_alloc(kAlignment, n);
     if (!host) return nullptr;
     used_[device] += n;

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `tandem --version` exits 0 without a GPU or mpirun and prints the build line, every library as
-# built and as running, and the devices (or why there are none). $TANDEM_VERSION is the project's.
+# built and as running, and the devices (or why there are none); under TANDEM_EMULATE_CUDA the
+# emulated devices first, then the real report; a bad setting is reported, not fatal.
+# $TANDEM_VERSION is the project's.
 source "$(dirname "$0")/common.sh"
 set -e
 rc=0
-"$TANDEM" --version > "$work/out" 2> "$work/err" || rc=$?
+env -u TANDEM_EMULATE_CUDA "$TANDEM" --version > "$work/out" 2> "$work/err" || rc=$?
 [ "$rc" -eq 0 ] || { cat "$work/out" "$work/err"; fail "tandem --version exited $rc"; }
 cat "$work/out"
 [ ! -s "$work/err" ] || { cat "$work/err"; fail "tandem --version wrote to stderr"; }
@@ -18,6 +20,22 @@ else
   for lib in "CUDA runtime" "CUDA driver" cuBLAS cuBLASLt cuDNN cuRAND; do expect_line "^$lib "; done
   expect_line "^devices:( none \\(no CUDA device: .+\\))?$"
 fi
+! grep -q "emulated" "$work/out" || fail "emulated devices reported without TANDEM_EMULATE_CUDA"
+real_devices=$(grep "^devices:" "$work/out" | sed 's/^devices://')
+
+# The emulated device: its devices and memory first, then the same real report.
+TANDEM_EMULATE_CUDA=2 TANDEM_EMULATED_MEMORY_MB=512 "$TANDEM" --version > "$work/out" 2> "$work/err" \
+  || { cat "$work/out" "$work/err"; fail "tandem --version under TANDEM_EMULATE_CUDA=2 failed"; }
+expect_line "^devices: 2 emulated CUDA devices \\(TANDEM_EMULATE_CUDA=2\\), 512 MiB each$"
+grep -qxF "real CUDA devices (unused while cuda is emulated):$real_devices" "$work/out" \
+  || { cat "$work/out"; fail "no real device report after the emulated devices"; }
+env -u TANDEM_EMULATED_MEMORY_MB TANDEM_EMULATE_CUDA=1 "$TANDEM" --version | grep -qx "devices: 1 emulated CUDA device (TANDEM_EMULATE_CUDA=1), 4096 MiB" \
+  || fail "one emulated device, default memory: wrong devices line"
+# A bad setting makes cuda unusable but --version still answers, naming it.
+TANDEM_EMULATE_CUDA=two "$TANDEM" --version > "$work/out" 2> "$work/err" \
+  || { cat "$work/out" "$work/err"; fail "tandem --version with a bad TANDEM_EMULATE_CUDA failed"; }
+expect_line "^devices: none \\(TANDEM_EMULATE_CUDA='two' is not a device count\\)$"
+
 # --version takes no other argument and is listed in the help.
 "$TANDEM" --help | grep -q -- "--version" || fail "--version missing from tandem --help"
 echo "tandem --version checks passed"

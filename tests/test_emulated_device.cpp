@@ -1,0 +1,351 @@
+// The emulated CUDA device as a whole (kernels/emulated/): device pointers the host cannot
+// dereference, tagging and untagging, copies that check their kinds, several devices with their
+// own memory, DeviceGuard and StreamGuard, out of memory, invalid devices, a kernel family
+// without a kernel, the emulated kernel wrapper, and TANDEM_EMULATE_CUDA's validation.
+//
+// ctest sets TANDEM_EMULATE_CUDA=4 (tests/CMakeLists.txt); elsewhere (a real GPU, or no device)
+// the tests that need the emulated device skip. The environment is read once per process, so
+// the tests of other settings run in a death-test child (the "threadsafe" style re-executes the
+// binary, so the child creates its runtime afresh from the environment it sets).
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "framework/ops/ops.h"
+#include "kernels/device/caching_allocator.h"
+#include "kernels/device/context.h"
+#include "kernels/device/runtime.h"
+#include "kernels/dispatch.h"
+#include "kernels/emulated/emulated_kernel.h"
+#include "kernels/emulated/emulated_runtime.h"
+#include "tests/error_text.h"
+
+using namespace tandem;
+namespace dev = kernels::device;
+namespace emu = kernels::emulated;
+using kernels::Backend;
+using kernels::Buffer;
+using kernels::KernelContext;
+using tandem::testing::error_text;
+
+namespace {
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TensorOptions on(const char* device) { return TensorOptions().with_device(Device(device)); }
+
+class EmulatedDevice : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::testing::GTEST_FLAG(death_test_style) = "threadsafe";
+    if (!dev::cuda_is_emulated())
+      GTEST_SKIP() << "cuda is not the emulated device here (run under ctest, or set "
+                      "TANDEM_EMULATE_CUDA=4)";
+    if (dev::cuda_runtime().device_count() < 2)
+      GTEST_SKIP() << "needs 2 emulated devices (TANDEM_EMULATE_CUDA=4 as under ctest)";
+  }
+  dev::DeviceRuntime& rt() { return dev::cuda_runtime(); }
+};
+
+// In a death-test child: runs `fn`, prints what it threw to stderr and exits 3, or exits 0.
+[[noreturn]] void exit_with_error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\nhint: %s\n", e.what(), e.hint().c_str());
+    std::fflush(stderr);
+    std::_Exit(3);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "exception: %s\n", e.what());
+    std::fflush(stderr);
+    std::_Exit(4);
+  }
+  std::fflush(stderr);
+  std::_Exit(0);
+}
+
+}  // namespace
+
+// --- device pointers ---------------------------------------------------------------------------
+
+TEST_F(EmulatedDevice, HostCodeCannotDereferenceADevicePointer) {
+  const Tensor t = full({4}, 2.0, on("cuda:0"));
+  EXPECT_TRUE(emu::is_device_address(t.raw_data()));
+  EXPECT_DEATH(
+      {
+        const volatile float value = *static_cast<const volatile float*>(t.raw_data());
+        (void)value;
+      },
+      "");
+  // Through the device's own copy the same memory reads fine.
+  EXPECT_TRUE(equal(t.cpu(), full({4}, 2.0)));
+}
+
+TEST_F(EmulatedDevice, HostAddressAcceptsDevicePointersOnly) {
+  std::vector<float> host(4, 1.0f);
+  const std::string what = error_text([&] { emu::host_address(host.data()); });
+  EXPECT_TRUE(contains(what, "is not a device address (a host pointer reached a device kernel)"))
+      << what;
+  EXPECT_FALSE(emu::is_device_address(host.data()));
+  EXPECT_EQ(emu::host_address(nullptr), nullptr);
+
+  void* tagged = emu::device_address(host.data(), 3);
+  EXPECT_NE(tagged, static_cast<void*>(host.data()));
+  EXPECT_TRUE(emu::is_device_address(tagged));
+  EXPECT_EQ(emu::device_of(tagged), 3);
+  EXPECT_EQ(emu::host_address(tagged), static_cast<void*>(host.data()));
+
+  // A tensor's memory: tagged with its device, untagged to a host address.
+  const Tensor t = zeros({8}, on("cuda:1"));
+  EXPECT_EQ(emu::device_of(t.raw_data()), 1);
+  EXPECT_FALSE(emu::is_device_address(emu::host_address(t.raw_data())));
+  // Only addresses below 2^48 can be tagged.
+  EXPECT_TRUE(contains(
+      error_text([] { emu::device_address(reinterpret_cast<void*>(uintptr_t(1) << 50), 0); }),
+      "above 2^48"));
+}
+
+TEST_F(EmulatedDevice, CopiesCheckTheirKinds) {
+  using dev::CopyKind;
+  const dev::StreamHandle s = dev::compute_stream(0);
+  void* d1 = rt().malloc(64, 0);
+  void* d2 = rt().malloc(64, 0);
+  ASSERT_TRUE(d1 && d2);
+  std::vector<float> in = {1, 2, 3, 4}, out(4, 0);
+  rt().memcpy_async(d1, in.data(), 16, CopyKind::HostToDevice, s);
+  rt().memcpy_async(d2, d1, 16, CopyKind::DeviceToDevice, s);
+  rt().memcpy_async(out.data(), d2, 16, CopyKind::DeviceToHost, s);
+  rt().synchronize_stream(s);
+  EXPECT_EQ(out, in);
+
+  auto copy_error = [&](void* dst, const void* src, CopyKind kind) {
+    return error_text([&] { rt().memcpy_async(dst, src, 16, kind, s); });
+  };
+  EXPECT_TRUE(contains(copy_error(d1, d2, CopyKind::HostToDevice),
+                       "host-to-device copy from a device address to a device address"));
+  EXPECT_TRUE(contains(copy_error(out.data(), in.data(), CopyKind::HostToDevice),
+                       "host-to-device copy from a host address to a host address"));
+  EXPECT_TRUE(contains(copy_error(out.data(), in.data(), CopyKind::DeviceToHost),
+                       "device-to-host copy from a host address to a host address"));
+  EXPECT_TRUE(contains(copy_error(d1, d2, CopyKind::DeviceToHost),
+                       "device-to-host copy from a device address to a device address"));
+  EXPECT_TRUE(contains(copy_error(d1, in.data(), CopyKind::DeviceToDevice),
+                       "device-to-device copy with a host address"));
+  EXPECT_TRUE(contains(
+      error_text([&] { rt().memcpy_async(d1, in.data(), 16, CopyKind::HostToDevice, nullptr); }),
+      "without a stream"));
+  EXPECT_EQ(out, in);  // nothing was written by a refused copy
+  rt().free(d1, 0);
+  rt().free(d2, 0);
+}
+
+// --- several devices ---------------------------------------------------------------------------
+
+TEST_F(EmulatedDevice, EachDeviceHasItsOwnMemory) {
+  auto& alloc = dev::device_allocator();
+  const dev::AllocatorStats before0 = alloc.stats(0), before1 = alloc.stats(1);
+  const size_t free1 = rt().memory_info(1).first;
+  const Tensor t = zeros({3 << 20}, on("cuda:1"));  // 12 MiB: a segment of its own
+  const dev::AllocatorStats after0 = alloc.stats(0), after1 = alloc.stats(1);
+  EXPECT_EQ(after1.allocated_bytes - before1.allocated_bytes, size_t(12) << 20);
+  EXPECT_EQ(after1.reserved_bytes - before1.reserved_bytes, size_t(12) << 20);
+  EXPECT_EQ(free1 - rt().memory_info(1).first, size_t(12) << 20);
+  EXPECT_EQ(after0.allocated_bytes, before0.allocated_bytes);
+  EXPECT_EQ(after0.reserved_bytes, before0.reserved_bytes);
+  EXPECT_EQ(emu::device_of(t.raw_data()), 1);
+  EXPECT_EQ(rt().memory_info(1).second, rt().memory_info(0).second);
+}
+
+TEST_F(EmulatedDevice, TheRuntimeSaysOutOfMemoryWithNull) {
+  const auto [free_bytes, total] = rt().memory_info(2);
+  EXPECT_EQ(rt().malloc(total + 1, 2), nullptr);
+  EXPECT_EQ(rt().malloc(SIZE_MAX, 2), nullptr);  // not a wrapped-around small block
+  EXPECT_EQ(rt().malloc(SIZE_MAX - 100, 2), nullptr);
+  EXPECT_EQ(rt().memory_info(2).first, free_bytes);
+}
+
+TEST_F(EmulatedDevice, CopiesBetweenDevices) {
+  Generator gen(7);
+  const Tensor a = randn({5, 6}, gen);
+  const Tensor on0 = a.to(Device("cuda:0"));
+  const Tensor on1 = on0.to(Device("cuda:1"));
+  EXPECT_EQ(on1.device(), Device("cuda:1"));
+  EXPECT_EQ(emu::device_of(on1.raw_data()), 1);
+  EXPECT_TRUE(equal(on1.cpu(), a));
+  // A strided source (a transpose) on the way back.
+  const Tensor back = on1.t().to(Device("cuda:0"));
+  EXPECT_EQ(emu::device_of(back.raw_data()), 0);
+  EXPECT_TRUE(equal(back.cpu(), a.t()));
+}
+
+// --- current device and stream -----------------------------------------------------------------
+
+TEST_F(EmulatedDevice, DeviceGuardRestoresThePreviousDevice) {
+  dev::set_current_device(0);
+  {
+    dev::DeviceGuard outer(1);
+    EXPECT_EQ(dev::current_device(), 1);
+    {
+      dev::DeviceGuard inner(0);
+      EXPECT_EQ(dev::current_device(), 0);
+    }
+    EXPECT_EQ(dev::current_device(), 1);
+    EXPECT_THROW(dev::DeviceGuard bad(99), Error);
+    EXPECT_EQ(dev::current_device(), 1);  // a refused guard changes nothing
+  }
+  EXPECT_EQ(dev::current_device(), 0);
+}
+
+TEST_F(EmulatedDevice, StreamGuardMakesAStreamCurrentAndRestores) {
+  const dev::StreamHandle compute = dev::compute_stream(1);
+  EXPECT_EQ(dev::current_stream(1), compute);
+  const dev::StreamHandle side = rt().create_stream(1), other = rt().create_stream(1);
+  void* ptr = nullptr;
+  {
+    dev::StreamGuard guard(1, side);
+    EXPECT_EQ(dev::current_stream(1), side);
+    EXPECT_EQ(dev::current_stream(0), dev::compute_stream(0));  // other devices unaffected
+    EXPECT_EQ(kernels::context_for(Device("cuda:1")).stream, side);
+    {
+      dev::StreamGuard nested(1, other);
+      EXPECT_EQ(dev::current_stream(1), other);
+    }
+    EXPECT_EQ(dev::current_stream(1), side);
+    // Memory allocated under the guard comes from the side stream's pool.
+    const Tensor t = zeros({16}, on("cuda:1"));
+    ptr = t.raw_data();
+    bool found = false;
+    for (const auto& seg : dev::device_allocator().memory_snapshot())
+      for (const auto& blk : seg.blocks)
+        if (blk.ptr == ptr) {
+          found = true;
+          EXPECT_EQ(seg.stream, side);
+        }
+    EXPECT_TRUE(found);
+  }
+  EXPECT_EQ(dev::current_stream(1), compute);
+  EXPECT_EQ(kernels::context_for(Device("cuda:1")).stream, compute);
+}
+
+// --- errors ------------------------------------------------------------------------------------
+
+TEST_F(EmulatedDevice, AnInvalidDeviceNamesTheDeviceCount) {
+  const int n = rt().device_count();
+  const std::string device = "cuda:" + std::to_string(n + 3);
+  try {
+    zeros({2}, on(device.c_str()));
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), device + " is not available: emulated CUDA has " +
+                                       std::to_string(n) + " devices"))
+        << e.what();
+    EXPECT_EQ(e.hint(), "use cuda:0 to cuda:" + std::to_string(n - 1));
+  }
+  EXPECT_TRUE(
+      contains(error_text([&] { dev::set_current_device(-1); }), "cuda:-1 is not available"));
+}
+
+namespace {
+
+// A kernel for the tests below: out[i] = value for n elements.
+void fill_cpu(const KernelContext& ctx, Buffer out, int64_t n, float value) {
+  EXPECT_TRUE(ctx.device.is_cpu());  // the emulated wrapper hands the CPU kernel a CPU context
+  EXPECT_FALSE(emu::is_device_address(out.data));
+  for (int64_t i = 0; i < n; ++i) out.as<float>()[i] = value;
+}
+
+}  // namespace
+
+TEST_F(EmulatedDevice, AFamilyWithoutAKernelNamesItselfAndTheBackend) {
+  kernels::KernelFamily<void(const KernelContext&, Buffer, int64_t, float)> family("test_fill");
+  const Tensor t = zeros({4}, on("cuda:0"));
+  const KernelContext ctx = kernels::context_for(Device("cuda:0"));
+  try {
+    family(ctx, Buffer{t.raw_data()}, 4, 1.0f);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "test_fill: no emulated CUDA kernel");
+    EXPECT_EQ(e.hint(), "run this op on the cpu device");
+  }
+  float host[4] = {};
+  EXPECT_EQ(error_text([&] {
+              family(KernelContext{kCPU, nullptr}, Buffer{host}, 4, 1.0f);
+            }),
+            "test_fill: no CPU kernel");
+
+  // With the emulated slot filled the way TANDEM_REGISTER_CPU_KERNEL does it, the call runs the
+  // CPU kernel on the untagged buffer.
+  family.set(Backend::EmulatedCUDA, &emu::EmulatedKernel<&fill_cpu>::run);
+  family(ctx, Buffer{t.raw_data()}, 4, 3.0f);
+  EXPECT_TRUE(equal(t.cpu(), full({4}, 3.0)));
+  // A host pointer given to the emulated kernel is an error, not a silent success that would
+  // crash on a GPU.
+  EXPECT_TRUE(
+      contains(error_text([&] { family(ctx, Buffer{host}, 4, 1.0f); }), "is not a device address"));
+  EXPECT_EQ(host[0], 0.0f);
+}
+
+// --- settings read once per process: in a child with its own environment ------------------------
+
+TEST(EmulatedDeviceEnvironment, OutOfMemoryReleasesTheCacheThenFails) {
+  ::testing::GTEST_FLAG(death_test_style) = "threadsafe";
+  EXPECT_EXIT(exit_with_error_of([] {
+                setenv("TANDEM_EMULATE_CUDA", "2", 1);
+                setenv("TANDEM_EMULATED_MEMORY_MB", "32", 1);
+                auto& alloc = dev::device_allocator();
+                const Tensor small = zeros({256}, on("cuda:1"));      // 1 KiB: a 2 MiB segment
+                { const Tensor t = zeros({3 << 20}, on("cuda:1")); }  // 12 MiB, then cached
+                { const Tensor t = zeros({6 << 20}, on("cuda:1")); }  // 24 MiB: releases the 12
+                std::fprintf(stderr, "retries %lld, ooms %lld\n",
+                             (long long)alloc.stats(1).alloc_retries,
+                             (long long)alloc.stats(1).ooms);
+                zeros({10 << 20}, on("cuda:1"));  // 40 MiB: more than the device has
+              }),
+              ::testing::ExitedWithCode(3),
+              "retries 1, ooms 0\n"
+              "error: emulated CUDA out of memory on cuda:1: tried to allocate 40.0 MiB; 1.0 KiB "
+              "allocated by tensors, 2.0 MiB reserved by tandem's caching allocator, 30.0 MiB "
+              "free of 32.0 MiB\n"
+              "hint: reduce data.batch_size or the model size");
+}
+
+TEST(EmulatedDeviceEnvironment, BadSettingsAreClearErrors) {
+  ::testing::GTEST_FLAG(death_test_style) = "threadsafe";
+  for (const char* value : {"two", "4x", "-1", "17"}) {
+    SCOPED_TRACE(value);
+    EXPECT_EXIT(exit_with_error_of([value] {
+                  setenv("TANDEM_EMULATE_CUDA", value, 1);
+                  dev::cuda_runtime();
+                }),
+                ::testing::ExitedWithCode(3),
+                std::string("error: TANDEM_EMULATE_CUDA='") + value +
+                    "' is not a device count\n"
+                    "hint: set it to the number of emulated CUDA devices \\(1 to 16\\), or 0 for "
+                    "none");
+  }
+  for (const char* value : {"lots", "0", "-3", "1.5"}) {
+    SCOPED_TRACE(value);
+    EXPECT_EXIT(exit_with_error_of([value] {
+                  setenv("TANDEM_EMULATE_CUDA", "1", 1);
+                  setenv("TANDEM_EMULATED_MEMORY_MB", value, 1);
+                  dev::cuda_runtime();
+                }),
+                ::testing::ExitedWithCode(3),
+                std::string("error: TANDEM_EMULATED_MEMORY_MB='") + value +
+                    "' is not a size in MiB\n"
+                    "hint: set it to each emulated device's memory in MiB");
+  }
+  // 0 (or empty) means no emulation: cuda is the real runtime (or none).
+  EXPECT_EXIT(exit_with_error_of([] {
+                setenv("TANDEM_EMULATE_CUDA", "0", 1);
+                if (dev::cuda_is_emulated()) throw Error("0 should not emulate");
+              }),
+              ::testing::ExitedWithCode(0), "");
+}
