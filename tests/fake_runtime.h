@@ -174,8 +174,9 @@ class FakeRuntime final : public kernels::device::DeviceRuntime {
   void memcpy_async(void*, const void*, size_t, kernels::device::CopyKind, StreamHandle) override {
     ++counts_.copies;
   }
-  // Peer copies, for interfaces that declare them (not marked override on purpose).
-  void memcpy_peer_async(void*, int, const void*, int, size_t, StreamHandle) { ++counts_.copies; }
+  void memcpy_peer_async(void*, int, const void*, int, size_t, StreamHandle) override {
+    ++counts_.copies;
+  }
 
  private:
   struct Event {
