@@ -158,6 +158,8 @@ TEST(Checkpoint, RoundTripAndCorruptionDetected) {
   ck.epoch = 4;
   ck.global_step = 120;
   ck.step_in_epoch = 7;
+  ck.epoch_loss_sum = 0.1 + 0.2;  // a mid-epoch save's partial training loss, exactly
+  ck.epoch_loss_count = 112;
   ck.model.insert("0.weight", arange(6, TensorOptions(DType::Float32)).reshape({2, 3}));
   ck.model.insert("1.num_batches_tracked", scalar_tensor(5, TensorOptions(DType::Int64)));
   ck.optimizer = Value::dict();
@@ -176,6 +178,8 @@ TEST(Checkpoint, RoundTripAndCorruptionDetected) {
   io::Checkpoint back = io::load_checkpoint(path);
   EXPECT_EQ(back.epoch, 4);
   EXPECT_EQ(back.step_in_epoch, 7);
+  EXPECT_EQ(back.epoch_loss_sum, 0.1 + 0.2);
+  EXPECT_EQ(back.epoch_loss_count, 112);
   EXPECT_EQ(back.model.keys(), ck.model.keys());
   EXPECT_TRUE(
       equal(back.optimizer.at("state").at(Value(int64_t(0))).at("momentum_buffer").to_tensor(),
