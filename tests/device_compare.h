@@ -7,6 +7,11 @@
 // be bit-identical; on a real GPU it must agree within a per-dtype tolerance relative to the
 // reference's scale (GPU kernels sum in another order). Integer and bool results are exact
 // everywhere.
+//
+// StackDeviceTest: a DeviceTest for the suites above the ops (nn, optim, io, training, DDP), which
+// need the device's whole kernel table. On a device whose backend is not complete yet (a real GPU
+// before all its CUDA kernels land) the instance is skipped naming the missing kernel families,
+// rather than failing at the first op without a kernel.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +24,8 @@
 
 #include "framework/tensor/tensor.h"
 #include "kernels/device/runtime.h"
+#include "kernels/kernel_table.h"
+#include "tests/device_test.h"
 
 namespace tandem::testing {
 
@@ -100,5 +107,45 @@ template <typename Named>
   }
   return ::testing::AssertionSuccess();
 }
+
+// The kernel families (kernels/kernel_table.h) that backend `b` lacks, comma-separated; empty
+// when it is complete.
+inline std::string missing_kernel_families(kernels::Backend b) {
+  namespace k = ::tandem::kernels;
+  std::string missing;
+  auto need = [&](const auto&... families) {
+    ((missing += families.has(b) ? "" : std::string(missing.empty() ? "" : ", ") + families.name()),
+     ...);
+  };
+  need(k::unary, k::binary, k::compare, k::where, k::copy, k::fill, k::sum_reduce, k::max_reduce,
+       k::max_along, k::gemm, k::conv2d_forward, k::conv2d_backward_input,
+       k::conv2d_backward_weight, k::max_pool2d_forward, k::max_pool2d_backward,
+       k::avg_pool2d_forward, k::avg_pool2d_backward, k::adaptive_avg_pool2d_forward,
+       k::adaptive_avg_pool2d_backward, k::upsample_nearest2d_forward,
+       k::upsample_nearest2d_backward, k::upsample_bilinear2d_forward,
+       k::upsample_bilinear2d_backward, k::batch_norm_stats, k::batch_norm_apply,
+       k::batch_norm_backward, k::softmax_forward, k::softmax_backward, k::nll_forward,
+       k::nll_backward, k::index_select, k::index_add, k::scatter_along, k::sgd_step, k::adam_step);
+  return missing;
+}
+
+// Why `device` cannot run the suites above the ops here (empty when it can).
+inline std::string stack_unavailable(Device device) {
+  std::string why = unavailable(device);
+  if (!why.empty()) return why;
+  const std::string missing = missing_kernel_families(kernels::backend_of(device));
+  if (missing.empty()) return {};
+  return device.str() + " has no " + kernels::backend_name(kernels::backend_of(device)) +
+         " kernel for " + missing + " yet";
+}
+
+class StackDeviceTest : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    const std::string why = stack_unavailable(GetParam());
+    if (!why.empty()) GTEST_SKIP() << why;
+  }
+  Device device() const { return GetParam(); }
+};
 
 }  // namespace tandem::testing

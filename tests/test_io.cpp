@@ -2,8 +2,8 @@
 // atomic replacement), PyTorch .pt files made by torch 1.13 (tests/fixtures/make_io.py) incl.
 // module. prefixes and shared storages, tandem-written .pt read back (and by PyTorch when
 // installed), and hostile input that must be refused without running anything. On every device
-// (IoOnDevice/*/cpu, .../cuda): files written from device tensors have the bytes of the CPU
-// copies' files, and files load into a model and an optimizer on the device.
+// (IoOnDevice, CheckpointOnDevice /*/cpu, .../cuda): files written from device tensors have the
+// bytes of the CPU copies' files, and files load into a model and an optimizer on the device.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -332,7 +332,10 @@ namespace {
 
 using tandem::testing::matches_cpu;
 
+// Writing device tensors needs only the device's copies; training the model to save needs all
+// its kernels.
 class IoOnDevice : public tandem::testing::DeviceTest {};
+class CheckpointOnDevice : public tandem::testing::StackDeviceTest {};
 
 // A file's bytes, written into a fresh directory under a fixed name (the .pt writer puts the
 // file's stem into its records).
@@ -444,7 +447,7 @@ TEST_P(IoOnDevice, TorchFileOfDeviceTensorsHasTheCpuBytes) {
 
 // A checkpoint of a run on the device (model state, Adam state with its CPU 'step') has the
 // bytes of the checkpoint of the same state copied to the CPU.
-TEST_P(IoOnDevice, CheckpointOfADeviceRunHasTheCpuCopysBytes) {
+TEST_P(CheckpointOnDevice, CheckpointOfADeviceRunHasTheCpuCopysBytes) {
   Trained t = trained_on(device());
   auto make = [&](bool to_cpu) {
     io::Checkpoint ck;
@@ -468,7 +471,7 @@ TEST_P(IoOnDevice, CheckpointOfADeviceRunHasTheCpuCopysBytes) {
 // Files load onto the device: a state_dict as safetensors, as .pt and inside a checkpoint, into a
 // model on the device (launch::load_weights, as init_from does); the checkpoint's optimizer state
 // into an optimizer over the device parameters, which then steps as the CPU run does.
-TEST_P(IoOnDevice, FilesLoadIntoAModelAndOptimizerOnTheDevice) {
+TEST_P(CheckpointOnDevice, FilesLoadIntoAModelAndOptimizerOnTheDevice) {
   Trained src = trained_on(kCPU);
   const nn::StateDict sd = src.model->state_dict();
   io::TensorMap as_map;
@@ -517,3 +520,4 @@ TEST_P(IoOnDevice, FilesLoadIntoAModelAndOptimizerOnTheDevice) {
 }
 
 TANDEM_INSTANTIATE_DEVICE_TEST(IoOnDevice);
+TANDEM_INSTANTIATE_DEVICE_TEST(CheckpointOnDevice);

@@ -1,9 +1,9 @@
 // nn::Module semantics against PyTorch 1.13: state_dict key order (the seed example),
 // load_state_dict error texts and IncompatibleKeys, non-persistent buffers, de-duplication,
 // train/eval, repr of every layer, containers, model surgery, init distributions, builder. On
-// every device (ModuleOnDevice/*/cpu, .../cuda): to(device) moves parameters, gradients and
-// buffers in place; state_dict of a device model; load_state_dict of CPU tensors into it;
-// train/eval mode on the device.
+// every device (ModuleOnDevice/*/cpu, .../cuda; ModuleTrainsOnDevice): to(device) moves
+// parameters, gradients and buffers in place; state_dict of a device model; load_state_dict of
+// CPU tensors into it; train/eval mode on the device.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -748,7 +748,9 @@ TEST(NnModule, LoadStateDictReconcilesModulePrefixesBothWays) {
 // ---- on a device --------------------------------------------------------------------------
 
 namespace {
+// Moving, saving and loading need only the device's copies; training needs all its kernels.
 class ModuleOnDevice : public tandem::testing::DeviceTest {};
+class ModuleTrainsOnDevice : public tandem::testing::StackDeviceTest {};
 using tandem::testing::matches_cpu;
 
 std::shared_ptr<Sequential> small_bn_cnn(uint64_t seed) {
@@ -849,7 +851,7 @@ TEST_P(ModuleOnDevice, LoadStateDictFromCpuTensorsIntoADeviceModel) {
 
 // train(): BatchNorm normalises with the batch statistics and updates its running statistics on
 // the device; eval(): it uses them and changes nothing. Both equal the CPU's.
-TEST_P(ModuleOnDevice, TrainAndEvalOnTheDevice) {
+TEST_P(ModuleTrainsOnDevice, TrainAndEvalOnTheDevice) {
   auto on_cpu = small_bn_cnn(4), on_device = small_bn_cnn(4);
   on_device->to(device());
   Generator gen(5);
@@ -879,3 +881,4 @@ TEST_P(ModuleOnDevice, TrainAndEvalOnTheDevice) {
 }
 
 TANDEM_INSTANTIATE_DEVICE_TEST(ModuleOnDevice);
+TANDEM_INSTANTIATE_DEVICE_TEST(ModuleTrainsOnDevice);

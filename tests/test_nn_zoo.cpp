@@ -337,7 +337,7 @@ namespace {
 using tandem::testing::all_match_cpu;
 using tandem::testing::matches_cpu;
 
-class ZooOnDevice : public tandem::testing::DeviceTest {};
+class ZooOnDevice : public tandem::testing::StackDeviceTest {};
 
 struct StepOutputs {
   Tensor eval_out, train_out, loss;

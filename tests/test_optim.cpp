@@ -359,7 +359,7 @@ namespace {
 
 using tandem::testing::matches_cpu;
 
-class OptimOnDevice : public tandem::testing::DeviceTest {};
+class OptimOnDevice : public tandem::testing::StackDeviceTest {};
 
 // The fixture's initial parameters as leaves on `device` in `dtype`.
 std::vector<Tensor> params_on(Device device, DType dtype) {

@@ -261,7 +261,7 @@ class DdpOnDevice : public ::testing::TestWithParam<Device> {
  protected:
   void SetUp() override {
     device_ = GetParam().is_cpu() ? kCPU : Device(DeviceType::CUDA, world().local_rank);
-    const std::string why = tandem::testing::unavailable(device_);
+    const std::string why = tandem::testing::stack_unavailable(device_);
     if (!why.empty()) GTEST_SKIP() << why;
     if (device_.is_cuda()) kernels::device::set_current_device(device_.index);
   }
