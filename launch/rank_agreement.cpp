@@ -107,7 +107,7 @@ std::string state_digest(const OrderedDict<std::string, Tensor>& state) {
   for (const auto& [name, t] : state) {
     const std::string header = name + " " + dtype_name(t.dtype()) + " " + shape_str(t.sizes());
     mix_bytes(header.data(), header.size());
-    const Tensor c = t.contiguous();
+    const Tensor c = t.cpu().contiguous();  // a device tensor's bytes are read on the host
     mix_bytes(c.raw_data(), size_t(c.nbytes()));
   }
   char hex[17];

@@ -151,6 +151,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
 
   // --- resume -----------------------------------------------------------------------------------
   int64_t start_epoch = 0, global_step = 0, first_batch = 0;
+  double resumed_loss_sum = 0, resumed_loss_count = 0;  // the resumed epoch's steps before
   double best_metric = 0;
   bool has_best = false;
   std::string resume_path;
@@ -169,6 +170,10 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     global_step = ck.global_step;
     // Positions within an epoch do not carry over to another world size.
     first_batch = ck.world_size == size ? ck.step_in_epoch : 0;
+    if (first_batch > 0 && main_rank) {  // summed over all ranks: rank 0 carries them
+      resumed_loss_sum = ck.epoch_loss_sum;
+      resumed_loss_count = ck.epoch_loss_count;
+    }
     best_metric = ck.best_metric;
     has_best = ck.has_best_metric;
     checkpoint_world_size = ck.world_size;
@@ -211,11 +216,14 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   }
   Progress progress(main_rank, cfg.training.log_every);
 
-  auto make_checkpoint = [&](int64_t epoch_done, int64_t step_in_epoch, bool is_best) {
+  auto make_checkpoint = [&](int64_t epoch_done, int64_t step_in_epoch, bool is_best,
+                             std::pair<double, double> epoch_loss = {0, 0}) {
     io::Checkpoint ck;
     ck.epoch = epoch_done;
     ck.global_step = global_step;
     ck.step_in_epoch = step_in_epoch;
+    ck.epoch_loss_sum = epoch_loss.first;
+    ck.epoch_loss_count = epoch_loss.second;
     ck.model = model->state_dict();
     ck.optimizer = optimizer->state_dict();
     ck.scheduler = scheduler ? scheduler->state_dict() : Value();
@@ -239,6 +247,10 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     progress.start_epoch(epoch, cfg.training.epochs, steps_per_epoch);
     const auto epoch_start = Clock::now();
     double loss_sum = 0, loss_count = 0;
+    if (first_batch > 0) {
+      loss_sum = resumed_loss_sum;
+      loss_count = resumed_loss_count;
+    }
     int64_t images = 0;
     bool stop_after_epoch = false;
     data::Batch batch;
@@ -287,8 +299,11 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
           stop_after_epoch = true;
           break;
         }
+        // The epoch's training loss so far, for the resumed epoch's record (every rank is here:
+        // the stop is agreed).
+        const auto partial = parallel::sum_over_ranks(pg.get(), {loss_sum, loss_count});
         if (main_rank) {
-          run_dir.save(make_checkpoint(epoch, step + 1, false), false);
+          run_dir.save(make_checkpoint(epoch, step + 1, false, {partial[0], partial[1]}), false);
           std::printf("\nstopped by signal after step %lld: wrote %s\n", (long long)global_step,
                       run_dir.last_path().c_str());
         }

@@ -1,5 +1,7 @@
 // Datasets and the DataLoader: Fashion-MNIST from Debian's package, synthetic data, batching,
-// normalisation, deterministic augmentation, resume skipping and buffer reuse.
+// normalisation, deterministic augmentation, resume skipping and buffer reuse. On every device
+// (DataOnDevice/*/cpu, .../cuda): the batches a training loop moves to the device, pinned from
+// the pinned-memory cache on cuda with no page-locked allocation after the first epoch.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -12,6 +14,7 @@
 #include "framework/tensor/factories.h"
 #include "kernels/device/host_allocator.h"
 #include "kernels/device/runtime.h"
+#include "tests/device_test.h"
 
 using namespace tandem;
 using namespace tandem::data;
@@ -183,3 +186,54 @@ TEST(DataLoader, EmptyPinnedNeedsCuda) {
   EXPECT_TRUE(t.device().is_cpu());
   EXPECT_EQ(t.sizes(), (Shape{4, 3}));
 }
+
+// ---- on a device ------------------------------------------------------------------------------
+
+class DataOnDevice : public tandem::testing::DeviceTest {};
+
+// The trainer's use: pin_memory when the device is cuda, each batch moved with to(device) while
+// the loader prefetches the next ones. On cuda the batches are page-locked and come from the
+// pinned cache: after the first epoch (which fills it, the short last batch included) later
+// epochs pin nothing new. On the device they equal the unpinned CPU batches.
+TEST_P(DataOnDevice, PinnedBatchesFromTheCacheWithoutPinningPerBatch) {
+  auto ds = std::make_shared<SyntheticDataset>(44, Shape{1, 4, 4}, 3, 6);
+  LoaderOptions opts;
+  opts.batch_size = 8;  // 5 full batches and one of 4
+  opts.horizontal_flip = true;
+  opts.mean = {0.5f};
+  opts.std = {0.25f};
+  DataLoader plain(ds, opts);
+  opts.pin_memory = device().is_cuda();
+  DataLoader loader(ds, opts);
+  auto& pinned = kernels::device::pinned_host_allocator();
+  const int64_t mallocs_before = pinned.host_mallocs();
+  int64_t mallocs_after_first_epoch = -1;
+  std::vector<int64_t> idx(44);
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    for (int64_t i = 0; i < 44; ++i) idx[size_t(i)] = (i * 7 + epoch * 5) % 44;
+    plain.start_epoch(idx, epoch);
+    loader.start_epoch(idx, epoch);
+    Batch a, b;
+    int batches = 0;
+    while (loader.next(b)) {
+      ASSERT_TRUE(plain.next(a));
+      EXPECT_EQ(b.inputs.is_pinned(), device().is_cuda());
+      EXPECT_EQ(b.targets.is_pinned(), device().is_cuda());
+      const Tensor x = b.inputs.to(device()), y = b.targets.to(device());
+      EXPECT_EQ(x.device(), device());
+      EXPECT_TRUE(equal(x.cpu(), a.inputs)) << "epoch " << epoch << " batch " << batches;
+      EXPECT_TRUE(equal(y.cpu(), a.targets)) << "epoch " << epoch << " batch " << batches;
+      ++batches;
+    }
+    EXPECT_EQ(batches, 6);
+    if (epoch == 0) mallocs_after_first_epoch = pinned.host_mallocs();
+  }
+  EXPECT_EQ(loader.pins_memory(), device().is_cuda());
+  if (device().is_cuda()) {
+    EXPECT_GT(mallocs_after_first_epoch, mallocs_before);  // the batches did come from the cache
+  }
+  EXPECT_EQ(pinned.host_mallocs(), mallocs_after_first_epoch)
+      << "epochs after the first allocated page-locked memory";
+}
+
+TANDEM_INSTANTIATE_DEVICE_TEST(DataOnDevice);

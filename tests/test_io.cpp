@@ -1,7 +1,9 @@
 // Files: safetensors (spec validation, mmap), tandem checkpoints (round trip, corruption,
 // atomic replacement), PyTorch .pt files made by torch 1.13 (tests/fixtures/make_io.py) incl.
 // module. prefixes and shared storages, tandem-written .pt read back (and by PyTorch when
-// installed), and hostile input that must be refused without running anything.
+// installed), and hostile input that must be refused without running anything. On every device
+// (IoOnDevice, CheckpointOnDevice /*/cpu, .../cuda): files written from device tensors have the
+// bytes of the CPU copies' files, and files load into a model and an optimizer on the device.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -14,8 +16,13 @@
 #include "framework/io/safetensors.h"
 #include "framework/io/serialize.h"
 #include "framework/io/torch_file.h"
+#include "framework/nn/models/simple.h"
 #include "framework/ops/ops.h"
+#include "framework/optim/adam.h"
 #include "launch/subprocess.h"
+#include "launch/training_setup.h"
+#include "tests/device_compare.h"
+#include "tests/device_test.h"
 #include "tests/fixtures_dir.h"
 
 using namespace tandem;
@@ -151,6 +158,8 @@ TEST(Checkpoint, RoundTripAndCorruptionDetected) {
   ck.epoch = 4;
   ck.global_step = 120;
   ck.step_in_epoch = 7;
+  ck.epoch_loss_sum = 0.1 + 0.2;  // a mid-epoch save's partial training loss, exactly
+  ck.epoch_loss_count = 112;
   ck.model.insert("0.weight", arange(6, TensorOptions(DType::Float32)).reshape({2, 3}));
   ck.model.insert("1.num_batches_tracked", scalar_tensor(5, TensorOptions(DType::Int64)));
   ck.optimizer = Value::dict();
@@ -169,6 +178,8 @@ TEST(Checkpoint, RoundTripAndCorruptionDetected) {
   io::Checkpoint back = io::load_checkpoint(path);
   EXPECT_EQ(back.epoch, 4);
   EXPECT_EQ(back.step_in_epoch, 7);
+  EXPECT_EQ(back.epoch_loss_sum, 0.1 + 0.2);
+  EXPECT_EQ(back.epoch_loss_count, 112);
   EXPECT_EQ(back.model.keys(), ck.model.keys());
   EXPECT_TRUE(
       equal(back.optimizer.at("state").at(Value(int64_t(0))).at("momentum_buffer").to_tensor(),
@@ -314,3 +325,199 @@ TEST(TorchFiles, HostileFilesAreRefusedAndNothingRuns) {
   write_file(legacy, std::string("\x80\x02\x8a\x0a", 4) + "legacy");
   EXPECT_NE(error_of([&] { io::load_torch(legacy); }).find("not supported"), std::string::npos);
 }
+
+// ---- on a device ------------------------------------------------------------------------------
+
+namespace {
+
+using tandem::testing::matches_cpu;
+
+// Writing device tensors needs only the device's copies; training the model to save needs all
+// its kernels.
+class IoOnDevice : public tandem::testing::DeviceTest {};
+class CheckpointOnDevice : public tandem::testing::StackDeviceTest {};
+
+// A file's bytes, written into a fresh directory under a fixed name (the .pt writer puts the
+// file's stem into its records).
+std::string bytes_of(const std::string& dir, const std::string& name,
+                     const std::function<void(const std::string&)>& write) {
+  const std::string d = temp_path(dir);
+  fs::create_directories(d);
+  write(d + "/" + name);
+  return read_file(d + "/" + name);
+}
+
+// A small BatchNorm CNN and its Adam optimizer after two steps on `device`.
+struct Trained {
+  std::shared_ptr<nn::Sequential> model;
+  std::unique_ptr<optim::Adam> opt;
+};
+Trained trained_on(Device device) {
+  Generator g(1);
+  nn::models::SimpleCNNOptions o;
+  o.image_size = 8;
+  Trained t{nn::models::simple_cnn(o, g), nullptr};
+  t.model->to(device);
+  t.opt = std::make_unique<optim::Adam>(t.model->parameters(), optim::AdamOptions{.lr = 0.01});
+  Generator data(2);
+  for (int s = 0; s < 2; ++s) {
+    const Tensor x = randn({4, 1, 8, 8}, data).to(device);
+    const Tensor y = from_vector(std::vector<int64_t>{1, 2, 3, int64_t(s)}, {4}).to(device);
+    t.opt->zero_grad();
+    cross_entropy((*t.model)(x), y).backward();
+    t.opt->step();
+  }
+  return t;
+}
+
+// A Value tree with every tensor copied to the CPU (what a user would save instead).
+Value cpu_copy(const Value& v) {
+  if (v.is_tensor()) return Value(v.to_tensor().cpu().clone());
+  if (v.is_dict()) {
+    Value d = Value::dict();
+    for (const auto& [k, x] : v.dict_items()) d.set(k, cpu_copy(x));
+    return d;
+  }
+  if (v.is_list() || v.is_tuple()) {
+    std::vector<Value> items;
+    for (const auto& x : v.items()) items.push_back(cpu_copy(x));
+    if (v.is_tuple()) return Value::tuple(items);
+    Value l = Value::list();
+    for (auto& x : items) l.append(x);
+    return l;
+  }
+  return v;
+}
+
+}  // namespace
+
+// safetensors of device tensors (every dtype, a 0-dim, an empty and a non-contiguous one) has
+// the bytes of the CPU tensors' file, and reads back to the same values.
+TEST_P(IoOnDevice, SafetensorsOfDeviceTensorsHasTheCpuBytes) {
+  io::TensorMap cpu = sample(), dev;
+  const Tensor base = arange(12, TensorOptions(DType::Float32)).reshape({3, 4});
+  cpu.insert("t", base.t());
+  for (const auto& [k, t] : cpu) dev.insert(k, k == "t" ? base.to(device()).t() : t.to(device()));
+  ASSERT_FALSE(dev.at("t").is_contiguous());
+  EXPECT_TRUE(io::serialize_safetensors(dev, {{"epoch", "3"}}) ==
+              io::serialize_safetensors(cpu, {{"epoch", "3"}}));
+  const std::string a = bytes_of("st_dev", "x.safetensors",
+                                 [&](const std::string& p) { io::save_safetensors(p, dev); });
+  const std::string b = bytes_of("st_cpu", "x.safetensors",
+                                 [&](const std::string& p) { io::save_safetensors(p, cpu); });
+  EXPECT_TRUE(a == b);
+  for (const auto& [k, t] : io::load_safetensors(temp_path("st_dev") + "/x.safetensors"))
+    EXPECT_TRUE(matches_cpu(t, cpu.at(k), kCPU, k));
+}
+
+// torch .pt of device tensors has the bytes of the CPU tensors' file, storages shared between
+// entries included: a tied weight (one tensor under two keys) and a view of another entry each
+// stay one storage record, as they are from the CPU.
+TEST_P(IoOnDevice, TorchFileOfDeviceTensorsHasTheCpuBytes) {
+  auto build = [](Device d) {
+    Tensor base = arange(12, TensorOptions(DType::Float32)).reshape({3, 4}).to(d);
+    Value sd = Value::dict();
+    sd.set("fc.weight", Value(base));
+    sd.set("tied.weight", Value(base));          // the same tensor under two keys
+    sd.set("row", Value(base.narrow(0, 1, 1)));  // a view into it
+    sd.set("fc.bias", Value(tensor({0.5, -1}).to(d)));
+    sd.set("bn.num_batches_tracked", Value(scalar_tensor(3, TensorOptions(DType::Int64)).to(d)));
+    sd.set("half", Value(tensor({1.5, -2}).to(DType::Float16).to(d)));
+    Value ck = Value::dict();
+    ck.set("epoch", Value(int64_t(5)));
+    ck.set("state_dict", sd);
+    ck.set("betas", Value::tuple({Value(0.9), Value(0.999)}));
+    return ck;
+  };
+  const std::string a = bytes_of("pt_dev", "ck.pt",
+                                 [&](const std::string& p) { io::save_torch(build(device()), p); });
+  const std::string b =
+      bytes_of("pt_cpu", "ck.pt", [&](const std::string& p) { io::save_torch(build(kCPU), p); });
+  EXPECT_EQ(a.size(), b.size());
+  EXPECT_TRUE(a == b) << "the .pt written from " << device().str()
+                      << " tensors differs from the CPU's";
+  Value back = io::load_torch(temp_path("pt_dev") + "/ck.pt");
+  const Value& sd = back.at("state_dict");
+  EXPECT_EQ(sd.at("tied.weight").to_tensor().storage().get(),
+            sd.at("fc.weight").to_tensor().storage().get());
+  EXPECT_EQ(sd.at("row").to_tensor().storage().get(),
+            sd.at("fc.weight").to_tensor().storage().get());
+  EXPECT_TRUE(equal(sd.at("row").to_tensor(), tensor({4, 5, 6, 7}).reshape({1, 4})));
+}
+
+// A checkpoint of a run on the device (model state, Adam state with its CPU 'step') has the
+// bytes of the checkpoint of the same state copied to the CPU.
+TEST_P(CheckpointOnDevice, CheckpointOfADeviceRunHasTheCpuCopysBytes) {
+  Trained t = trained_on(device());
+  auto make = [&](bool to_cpu) {
+    io::Checkpoint ck;
+    ck.epoch = 1;
+    ck.global_step = 2;
+    for (const auto& [k, v] : t.model->state_dict())
+      ck.model.insert(k, to_cpu ? v.cpu().clone() : v);
+    ck.optimizer = to_cpu ? cpu_copy(t.opt->state_dict()) : t.opt->state_dict();
+    ck.config_yaml = "seed: 0\n";
+    return ck;
+  };
+  const std::string a = bytes_of("ck_dev", "last.safetensors", [&](const std::string& p) {
+    io::save_checkpoint(make(false), p);
+  });
+  const std::string b = bytes_of("ck_cpu", "last.safetensors",
+                                 [&](const std::string& p) { io::save_checkpoint(make(true), p); });
+  EXPECT_TRUE(a == b) << "the checkpoint written from " << device().str()
+                      << " tensors differs from the CPU copy's";
+}
+
+// Files load onto the device: a state_dict as safetensors, as .pt and inside a checkpoint, into a
+// model on the device (launch::load_weights, as init_from does); the checkpoint's optimizer state
+// into an optimizer over the device parameters, which then steps as the CPU run does.
+TEST_P(CheckpointOnDevice, FilesLoadIntoAModelAndOptimizerOnTheDevice) {
+  Trained src = trained_on(kCPU);
+  const nn::StateDict sd = src.model->state_dict();
+  io::TensorMap as_map;
+  Value as_value = Value::dict();
+  for (const auto& [k, v] : sd) as_map.insert(k, v), as_value.set(k, Value(v));
+  const std::string st = temp_path("w.safetensors"), pt = temp_path("w.pt"),
+                    ckp = temp_path("w_ck.safetensors");
+  io::save_safetensors(st, as_map);
+  io::save_torch(as_value, pt);
+  io::Checkpoint ck;
+  ck.model = as_map;
+  ck.optimizer = src.opt->state_dict();
+  ck.config_yaml = "seed: 0\n";
+  io::save_checkpoint(ck, ckp);
+  for (const std::string& path : {st, pt, ckp}) {
+    Trained dst = trained_on(device());  // different weights and state than src
+    dst.model->zero_grad();
+    launch::load_weights(*dst.model, path, /*strict=*/true, /*verbose=*/false);
+    for (const auto& [k, v] : dst.model->state_dict()) {
+      EXPECT_EQ(v.device(), device()) << path << " " << k;
+      EXPECT_TRUE(equal(v.cpu(), sd.at(k))) << path << " " << k;
+    }
+  }
+  // Resume: model and optimizer from the checkpoint file, one more step on the device.
+  Trained dst = trained_on(device());
+  io::Checkpoint back = io::load_checkpoint(ckp);
+  dst.model->load_state_dict(back.model);
+  dst.opt->load_state_dict(back.optimizer);
+  for (const auto& [idx, st_v] : dst.opt->state_dict().at("state").dict_items())
+    for (const auto& [name, v] : st_v.dict_items()) {
+      if (!v.is_tensor()) continue;
+      EXPECT_EQ(v.to_tensor().device(), name.to_string() == "step" ? kCPU : device())
+          << name.to_string();
+    }
+  Generator data(9);
+  const Tensor x = randn({4, 1, 8, 8}, data);
+  const Tensor y = from_vector(std::vector<int64_t>{0, 1, 2, 3}, {4});
+  for (Trained* t : {&src, &dst}) {
+    const Device d = t->model->parameters()[0].device();
+    t->opt->zero_grad();
+    cross_entropy((*t->model)(x.to(d)), y.to(d)).backward();
+    t->opt->step();
+  }
+  EXPECT_TRUE(tandem::testing::all_match_cpu(dst.model->state_dict(), src.model->state_dict(),
+                                             device(), "after a resumed step"));
+}
+
+TANDEM_INSTANTIATE_DEVICE_TEST(IoOnDevice);
+TANDEM_INSTANTIATE_DEVICE_TEST(CheckpointOnDevice);

@@ -1,20 +1,27 @@
 // nn::Module semantics against PyTorch 1.13: state_dict key order (the seed example),
 // load_state_dict error texts and IncompatibleKeys, non-persistent buffers, de-duplication,
-// train/eval, repr of every layer, containers, model surgery, init distributions, builder.
+// train/eval, repr of every layer, containers, model surgery, init distributions, builder. On
+// every device (ModuleOnDevice/*/cpu, .../cuda; ModuleTrainsOnDevice): to(device) moves
+// parameters, gradients and buffers in place; state_dict of a device model; load_state_dict of
+// CPU tensors into it; train/eval mode on the device.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "framework/autograd/grad_mode.h"
 #include "framework/core/value.h"
 #include "framework/nn/models/builder.h"
 #include "framework/nn/models/resnet.h"
 #include "framework/nn/models/simple.h"
 #include "framework/nn/models/unet.h"
 #include "framework/nn/nn.h"
+#include "framework/ops/elementwise.h"
 #include "framework/ops/shape_ops.h"
 #include "framework/tensor/factories.h"
+#include "tests/device_compare.h"
+#include "tests/device_test.h"
 #include "tests/error_text.h"
 #include "tests/fixtures_dir.h"
 
@@ -737,3 +744,141 @@ TEST(NnModule, LoadStateDictReconcilesModulePrefixesBothWays) {
   other.insert("foo", sd.at("0.bias"));
   EXPECT_THROW(plain->load_state_dict(other), tandem::Error);
 }
+
+// ---- on a device --------------------------------------------------------------------------
+
+namespace {
+// Moving, saving and loading need only the device's copies; training needs all its kernels.
+class ModuleOnDevice : public tandem::testing::DeviceTest {};
+class ModuleTrainsOnDevice : public tandem::testing::StackDeviceTest {};
+using tandem::testing::matches_cpu;
+
+std::shared_ptr<Sequential> small_bn_cnn(uint64_t seed) {
+  Generator g(seed);
+  models::SimpleCNNOptions o;
+  o.image_size = 8;
+  return models::simple_cnn(o, g);
+}
+}  // namespace
+
+// Module::to(device) converts every parameter, gradient and buffer in place: handles held
+// elsewhere (typed members, a Tensor copied before the move) see the device tensor, values are
+// unchanged, integer buffers keep their dtype, requires_grad stays; and back to the CPU.
+TEST_P(ModuleOnDevice, ToMovesParametersGradientsAndBuffersInPlace) {
+  auto net = std::make_shared<SeedNet>();
+  Tensor w = net->fc3->weight, rm = net->bn->running_mean, nbt = net->bn->num_batches_tracked;
+  {
+    NoGradGuard g;
+    Tensor(rm).fill_(0.25);
+    Tensor(nbt).fill_(3);
+  }
+  w.set_grad(full({10, 84}, 0.5));
+  const StateDict before = [&] {
+    StateDict c;
+    for (const auto& [k, v] : net->state_dict()) c.insert(k, v.clone());
+    return c;
+  }();
+  net->to(device());
+  for (const auto& [k, v] : net->state_dict()) {
+    EXPECT_EQ(v.device(), device()) << k;
+    EXPECT_TRUE(matches_cpu(v, before.at(k), device(), k));
+  }
+  EXPECT_EQ(w.device(), device());  // the handle taken before the move sees it
+  EXPECT_TRUE(w.is_same(net->fc3->weight));
+  EXPECT_TRUE(w.requires_grad());
+  EXPECT_EQ(w.grad().device(), device());
+  EXPECT_TRUE(matches_cpu(w.grad(), full({10, 84}, 0.5), device(), "fc3.weight grad"));
+  EXPECT_EQ(rm.device(), device());
+  EXPECT_TRUE(rm.is_same(net->bn->running_mean));
+  EXPECT_EQ(nbt.device(), device());
+  EXPECT_EQ(nbt.dtype(), DType::Int64);
+  EXPECT_EQ(nbt.item(), 3.0);
+  for (const auto& b : net->buffers()) EXPECT_EQ(b.device(), device());
+  // dtype and device together; integer buffers keep theirs
+  net->to(device(), DType::Float64);
+  EXPECT_EQ(w.dtype(), DType::Float64);
+  EXPECT_EQ(w.device(), device());
+  EXPECT_EQ(nbt.dtype(), DType::Int64);
+  net->to(DType::Float32);  // keeps the parameters' device
+  EXPECT_EQ(w.device(), device());
+  net->to(kCPU);
+  for (const auto& [k, v] : net->state_dict()) {
+    EXPECT_TRUE(v.is_cpu()) << k;
+    EXPECT_TRUE(equal(v, before.at(k))) << k;  // a round trip through the device is exact
+  }
+}
+
+// state_dict of a device model holds device tensors aliasing the parameters with the model's
+// values; saved through a CPU copy they equal the CPU model's.
+TEST_P(ModuleOnDevice, StateDictOfADeviceModel) {
+  auto on_cpu = small_bn_cnn(1), on_device = small_bn_cnn(1);
+  on_device->to(device());
+  const StateDict a = on_cpu->state_dict(), b = on_device->state_dict();
+  ASSERT_EQ(a.keys(), b.keys());
+  for (const auto& [k, v] : b) {
+    EXPECT_EQ(v.device(), device()) << k;
+    EXPECT_FALSE(v.requires_grad()) << k;
+    EXPECT_TRUE(matches_cpu(v, a.at(k), device(), k));
+  }
+  EXPECT_EQ(b.at("0.weight").raw_data(), on_device->child_as<Conv2d>("0")->weight.raw_data());
+}
+
+// load_state_dict of CPU tensors (a file's) into a device model copies into the device tensors
+// (same memory, same device), converting dtype; the BC rule for num_batches_tracked holds.
+TEST_P(ModuleOnDevice, LoadStateDictFromCpuTensorsIntoADeviceModel) {
+  auto source = small_bn_cnn(2);
+  {  // running statistics worth copying
+    source->train();
+    NoGradGuard g;
+    Generator gen(3);
+    (*source)(randn({4, 1, 8, 8}, gen));
+  }
+  auto target = small_bn_cnn(9);
+  target->to(device());
+  const void* w_ptr = target->child_as<Conv2d>("0")->weight.raw_data();
+  StateDict sd;
+  for (const auto& [k, v] : source->state_dict())
+    sd.insert(k, is_floating(v.dtype()) ? v.to(DType::Float64) : v);           // dtype converts too
+  sd.set("1.num_batches_tracked", from_vector(std::vector<int64_t>{1}, {1}));  // 1-D scalar rule
+  EXPECT_TRUE(target->load_state_dict(sd).empty());
+  EXPECT_EQ(target->child_as<Conv2d>("0")->weight.raw_data(), w_ptr);  // copied in place
+  for (const auto& [k, v] : target->state_dict()) {
+    EXPECT_EQ(v.device(), device()) << k;
+    EXPECT_TRUE(matches_cpu(v, source->state_dict().at(k), device(), k));
+  }
+  EXPECT_EQ(target->child_as<Linear>("9")->weight.dtype(), DType::Float32);
+}
+
+// train(): BatchNorm normalises with the batch statistics and updates its running statistics on
+// the device; eval(): it uses them and changes nothing. Both equal the CPU's.
+TEST_P(ModuleTrainsOnDevice, TrainAndEvalOnTheDevice) {
+  auto on_cpu = small_bn_cnn(4), on_device = small_bn_cnn(4);
+  on_device->to(device());
+  Generator gen(5);
+  const Tensor x = randn({4, 1, 8, 8}, gen);
+  NoGradGuard g;
+  for (int step = 0; step < 2; ++step) {
+    const Tensor xs = x * double(step + 1);
+    EXPECT_TRUE(matches_cpu((*on_device)(xs.to(device())), (*on_cpu)(xs), device(), "train out"));
+  }
+  auto bn = on_device->child_as<BatchNorm2d>("1");
+  EXPECT_EQ(bn->num_batches_tracked.item(), 2.0);
+  EXPECT_EQ(bn->running_mean.device(), device());
+  EXPECT_TRUE(matches_cpu(bn->running_mean, on_cpu->child_as<BatchNorm2d>("1")->running_mean,
+                          device(), "running_mean"));
+  EXPECT_TRUE(matches_cpu(bn->running_var, on_cpu->child_as<BatchNorm2d>("1")->running_var,
+                          device(), "running_var"));
+  on_device->eval();
+  on_cpu->eval();
+  const Tensor stats_before = bn->running_mean.clone();
+  const Tensor y = (*on_device)(x.to(device()));
+  EXPECT_EQ(y.device(), device());
+  EXPECT_TRUE(matches_cpu(y, (*on_cpu)(x), device(), "eval out"));
+  EXPECT_TRUE(equal(bn->running_mean, stats_before));
+  EXPECT_EQ(bn->num_batches_tracked.item(), 2.0);
+  on_device->train();
+  EXPECT_FALSE(equal(y.cpu(), (*on_device)(x.to(device())).cpu()));  // batch statistics again
+}
+
+TANDEM_INSTANTIATE_DEVICE_TEST(ModuleOnDevice);
+TANDEM_INSTANTIATE_DEVICE_TEST(ModuleTrainsOnDevice);

@@ -1,6 +1,8 @@
 // Model zoo against torchvision 0.14 / milesial Pytorch-UNet (fixture: tests/fixtures/make_nn.py):
 // state_dict keys, order and shapes of every zoo model; with the same closed-form weights,
-// eval-mode outputs and one train-mode step's gradients of resnet18 and two small U-Nets.
+// eval-mode outputs and one train-mode step's gradients of resnet18 and two small U-Nets. On
+// every device (ZooOnDevice/*/cpu, .../cuda): each zoo model's eval and train forward, loss,
+// gradients and running statistics equal the CPU's.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +18,8 @@
 #include "framework/nn/nn.h"
 #include "framework/ops/loss.h"
 #include "framework/tensor/factories.h"
+#include "tests/device_compare.h"
+#include "tests/device_test.h"
 #include "tests/fixtures_dir.h"
 
 using namespace tandem;
@@ -320,3 +324,164 @@ TEST(NnZoo, UNetBilinearMatchesPyTorchEvalAndTrainStep) {
   auto net = models::unet(o);
   check_numerics(*net, "unet_w4_bilinear");
 }
+
+// ---- every zoo model on every device ----------------------------------------------------------
+// The same model (same seed), input and targets on `cpu` and on the device under test: eval-mode
+// output, train-mode output, loss, every parameter's gradient and every buffer after the train
+// step (BatchNorm running statistics, num_batches_tracked) equal the CPU's (bit-identical on the
+// emulated device, within tandem::testing's per-dtype tolerance on a GPU), and live on the
+// device. Small inputs keep each model under a second or two.
+
+namespace {
+
+using tandem::testing::all_match_cpu;
+using tandem::testing::matches_cpu;
+
+class ZooOnDevice : public tandem::testing::StackDeviceTest {};
+
+struct StepOutputs {
+  Tensor eval_out, train_out, loss;
+  std::vector<std::pair<std::string, Tensor>> grads, buffers;
+};
+
+StepOutputs forward_backward(Module& model, Device device, const Tensor& x, const Tensor& target) {
+  model.to(device);
+  StepOutputs r;
+  model.eval();
+  {
+    NoGradGuard g;
+    r.eval_out = model(x.to(device));
+  }
+  model.train();
+  manual_seed(7);  // the dropout masks (drawn on the host) are the same on every device
+  r.train_out = model(x.to(device));
+  r.loss = cross_entropy(r.train_out, target.to(device));
+  r.loss.backward();
+  for (const auto& [n, p] : model.named_parameters()) r.grads.emplace_back(n, p.grad());
+  for (const auto& [n, b] : model.named_buffers()) r.buffers.emplace_back(n, b.clone());
+  return r;
+}
+
+// `make` builds the model from a fixed seed; x is randn(input), targets in [0, classes) of shape
+// target_shape. gpu_rtol_scale widens the GPU tolerance for deep models (unused when emulated).
+void expect_same_as_cpu(const std::function<ModulePtr()>& make, Device device, const Shape& input,
+                        const Shape& target_shape, int64_t classes, double gpu_rtol_scale = 1) {
+  Generator gen(11);
+  const Tensor x = randn(input, gen);
+  std::vector<int64_t> t(size_t(shape_numel(target_shape)));
+  for (auto& v : t) v = int64_t(gen.random() % uint32_t(classes));
+  const Tensor target = from_vector(t, target_shape);
+  // One model (building the large ones costs more than running them): the CPU run, then back to
+  // the initial state and moved to the device in place.
+  auto on_device = make();
+  StateDict initial;
+  for (const auto& [k, v] : on_device->state_dict()) initial.insert(k, v.clone());
+  const StepOutputs ref = forward_backward(*on_device, kCPU, x, target);
+  on_device->zero_grad();
+  on_device->load_state_dict(initial);
+  const StepOutputs got = forward_backward(*on_device, device, x, target);
+  for (const auto& p : on_device->parameters()) {
+    EXPECT_EQ(p.device(), device);
+    ASSERT_TRUE(p.grad().defined());
+    EXPECT_EQ(p.grad().device(), device);
+  }
+  for (const auto& b : on_device->buffers()) EXPECT_EQ(b.device(), device);
+  EXPECT_EQ(got.loss.device(), device);
+  EXPECT_TRUE(matches_cpu(got.eval_out, ref.eval_out, device, "eval output", gpu_rtol_scale));
+  EXPECT_TRUE(matches_cpu(got.train_out, ref.train_out, device, "train output", gpu_rtol_scale));
+  EXPECT_TRUE(matches_cpu(got.loss, ref.loss, device, "loss", gpu_rtol_scale));
+  EXPECT_TRUE(all_match_cpu(got.grads, ref.grads, device, "grad", gpu_rtol_scale));
+  EXPECT_TRUE(all_match_cpu(got.buffers, ref.buffers, device, "buffer", gpu_rtol_scale));
+}
+
+}  // namespace
+
+TEST_P(ZooOnDevice, MlpWithDropout) {
+  expect_same_as_cpu(
+      [] {
+        Generator g(1);
+        models::MLPOptions o;
+        o.in_features = 48;
+        o.hidden = {32, 16};
+        o.dropout = 0.25;
+        return models::mlp(o, g);
+      },
+      device(), {6, 3, 4, 4}, {6}, 10);
+}
+
+TEST_P(ZooOnDevice, SimpleCnn) {
+  expect_same_as_cpu(
+      [] {
+        Generator g(2);
+        models::SimpleCNNOptions o;
+        o.image_size = 8;
+        return models::simple_cnn(o, g);
+      },
+      device(), {4, 1, 8, 8}, {4}, 10);
+}
+
+TEST_P(ZooOnDevice, ResNet18) {
+  expect_same_as_cpu(
+      [] {
+        Generator g(3);
+        models::ResNetOptions o;
+        o.num_classes = 10;
+        return models::resnet18(o, g);
+      },
+      device(), {2, 3, 32, 32}, {2}, 10, 10);
+}
+
+TEST_P(ZooOnDevice, ResNet34) {
+  expect_same_as_cpu(
+      [] {
+        Generator g(4);
+        models::ResNetOptions o;
+        o.num_classes = 10;
+        o.in_channels = 1;
+        return models::resnet34(o, g);
+      },
+      device(), {2, 1, 32, 32}, {2}, 10, 10);
+}
+
+TEST_P(ZooOnDevice, ResNet50) {
+  expect_same_as_cpu(
+      [] {
+        Generator g(5);
+        models::ResNetOptions o;
+        o.num_classes = 10;
+        return models::resnet50(o, g);
+      },
+      device(), {2, 3, 32, 32}, {2}, 10, 10);
+}
+
+// vgg11_bn (features, a 1x1 map spread to 7x7 by avgpool, classifier with dropout) with the
+// classifier's hidden width narrowed from 4096 to 64: the full one's 120M parameters would cost
+// half a GB and seconds of initialisation per copy.
+TEST_P(ZooOnDevice, Vgg11BnWithANarrowClassifier) {
+  expect_same_as_cpu(
+      [] {
+        Generator g(6);
+        models::VGGOptions o;
+        o.num_classes = 10;
+        o.classifier_width = 64;
+        return models::vgg11_bn(o, g);
+      },
+      device(), {2, 3, 32, 32}, {2}, 10, 10);
+}
+
+TEST_P(ZooOnDevice, UNetTransposedAndBilinear) {
+  for (bool bilinear : {false, true}) {
+    SCOPED_TRACE(bilinear ? "bilinear" : "transposed");
+    expect_same_as_cpu(
+        [bilinear] {
+          Generator g(7);
+          models::UNetOptions o;
+          o.width = 4;
+          o.bilinear = bilinear;
+          return models::unet(o, g);
+        },
+        device(), {2, 3, 32, 32}, {2, 32, 32}, 2, 10);
+  }
+}
+
+TANDEM_INSTANTIATE_DEVICE_TEST(ZooOnDevice);

@@ -1,8 +1,11 @@
 // Optimizers and schedulers against PyTorch 1.13 (tests/fixtures/optim.json, made by
 // tests/fixtures/make_optim.py): 25-step trajectories, 100-step LR schedules, state_dict
-// layouts, PyTorch state_dicts loaded and continued, and bit-exact save/resume.
+// layouts, PyTorch state_dicts loaded and continued, and bit-exact save/resume. On every device
+// (OptimOnDevice/*/cpu, .../cuda): the same trajectories as on the CPU, the state_dict of a
+// device optimizer, and CPU state loaded into an optimizer over device parameters.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -14,6 +17,8 @@
 #include "framework/optim/factory.h"
 #include "framework/optim/sgd.h"
 #include "framework/tensor/factories.h"
+#include "tests/device_compare.h"
+#include "tests/device_test.h"
 #include "tests/fixtures_dir.h"
 
 using namespace tandem;
@@ -98,9 +103,11 @@ std::unique_ptr<optim::Optimizer> make(const std::string& name, const json& kwar
 
 void expect_params(const std::vector<Tensor>& ps, const json& want, double tol,
                    const std::string& what) {
+  ASSERT_EQ(ps.size(), want.size()) << what << ": number of parameters";
   for (size_t i = 0; i < ps.size(); ++i) {
     auto got = ps[i].to_vector();
     auto exp = want[i].get<std::vector<double>>();
+    ASSERT_EQ(got.size(), exp.size()) << what << " param " << i << ": number of elements";
     for (size_t k = 0; k < got.size(); ++k)
       ASSERT_NEAR(got[k], exp[k], tol) << what << " param " << i << "[" << k << "]";
   }
@@ -108,11 +115,27 @@ void expect_params(const std::vector<Tensor>& ps, const json& want, double tol,
 
 }  // namespace
 
+// The optimizers the fixture must cover (an empty or truncated fixture fails, not passes).
+const std::vector<std::string> kFixtureOptimizers = {
+    "sgd",          "sgd_momentum", "sgd_dampening",     "sgd_nesterov", "sgd_weight_decay",
+    "sgd_maximize", "adam",         "adam_weight_decay", "adam_amsgrad", "adamw",
+    "adamw_amsgrad"};
+constexpr int kSteps = 25;
+
 TEST(Optim, TrajectoriesMatchPyTorch) {
-  for (const auto& [key, c] : fixture()["optimizers"].items()) {
+  const json& cases = fixture()["optimizers"];
+  std::vector<std::string> keys;
+  for (const auto& [key, c] : cases.items()) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::string> want = kFixtureOptimizers;
+  std::sort(want.begin(), want.end());
+  ASSERT_EQ(keys, want) << "tests/fixtures/optim.json lacks optimizers (run make_optim.py)";
+  ASSERT_EQ(fixture()["grads"].size(), size_t(kSteps));
+  for (const auto& [key, c] : cases.items()) {
+    ASSERT_EQ(c["params"].size(), size_t(kSteps)) << key << ": trajectory length";
     auto ps = initial_params();
     auto opt = make(c["name"], c["kwargs"], ps);
-    for (int step = 0; step < 25; ++step) {
+    for (int step = 0; step < kSteps; ++step) {
       set_grads(ps, step);
       opt->step();
       expect_params(ps, c["params"][step], 1e-12, key + " step " + std::to_string(step + 1));
@@ -329,3 +352,185 @@ TEST(LRScheduler, PyTorchStateDictsLoadAndContinue) {
     }
   }
 }
+
+// ---- on a device ------------------------------------------------------------------------------
+
+namespace {
+
+using tandem::testing::matches_cpu;
+
+class OptimOnDevice : public tandem::testing::StackDeviceTest {};
+
+// The fixture's initial parameters as leaves on `device` in `dtype`.
+std::vector<Tensor> params_on(Device device, DType dtype) {
+  std::vector<Tensor> out;
+  for (const auto& p : initial_params()) out.push_back(p.detach().to(device, dtype).clone());
+  for (auto& p : out) p.set_requires_grad(true);
+  return out;
+}
+
+// Step `step`'s fixture gradients, on each parameter's device and in its dtype.
+void set_grads_like(std::vector<Tensor>& ps, int step) {
+  for (size_t i = 0; i < ps.size(); ++i)
+    ps[i].set_grad(from_vector(fixture()["grads"][step][i].get<std::vector<double>>(),
+                               ps[i].sizes(), TensorOptions(DType::Float64))
+                       .to(ps[i].device(), ps[i].dtype()));
+}
+
+void steps(optim::Optimizer& opt, std::vector<Tensor>& ps, int from, int to) {
+  for (int s = from; s < to; ++s) {
+    set_grads_like(ps, s);
+    opt.step();
+  }
+}
+
+// The parameters are on `where` and match the reference with `computed_on`'s tolerance.
+::testing::AssertionResult params_match(const std::vector<Tensor>& got,
+                                        const std::vector<Tensor>& ref, Device where,
+                                        const std::string& what,
+                                        std::optional<Device> computed_on = std::nullopt) {
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (got[i].device() != where)
+      return ::testing::AssertionFailure() << what << " param " << i << " left " << where.str();
+    auto r = matches_cpu(got[i], ref[i], computed_on.value_or(where),
+                         what + " param " + std::to_string(i));
+    if (!r) return r;
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Every tensor of a saved optimizer state: PyTorch's placement (Adam's 'step' is a float32 CPU
+// tensor, the rest on the parameter's device in its dtype) and the reference's values.
+::testing::AssertionResult state_matches(const Value& got, const Value& ref, Device device,
+                                         DType dtype, const std::string& what) {
+  const auto& g = got.at("state").dict_items();
+  const auto& r = ref.at("state").dict_items();
+  if (g.size() != r.size())
+    return ::testing::AssertionFailure()
+           << what << ": state of " << g.size() << " vs " << r.size() << " parameters";
+  for (size_t i = 0; i < g.size(); ++i) {
+    for (const auto& [name, v] : g[i].second.dict_items()) {
+      const std::string n = what + " state " + std::to_string(i) + "." + name.to_string();
+      if (!v.is_tensor()) continue;
+      const Tensor& t = v.to_tensor();
+      const bool step = name.to_string() == "step";
+      if (t.device() != (step ? kCPU : device))
+        return ::testing::AssertionFailure() << n << " is on " << t.device().str();
+      if (t.dtype() != (step ? DType::Float32 : dtype))
+        return ::testing::AssertionFailure() << n << " is " << dtype_name(t.dtype());
+      auto m = matches_cpu(t, r[i].second.at(name).to_tensor(), step ? kCPU : device, n);
+      if (!m) return m;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// A deep copy of an optimizer state_dict (whose tensors are the live state), with floating
+// tensors other than 'step' converted to `dtype` when given.
+Value snapshot(const Value& v, std::optional<DType> dtype = std::nullopt,
+               const std::string& key = "") {
+  if (v.is_tensor()) {
+    const Tensor& t = v.to_tensor();
+    return Value(dtype && key != "step" && is_floating(t.dtype()) ? t.to(*dtype).clone()
+                                                                  : t.clone());
+  }
+  if (v.is_dict()) {
+    Value d = Value::dict();
+    for (const auto& [k, x] : v.dict_items())
+      d.set(k, snapshot(x, dtype, k.is_string() ? k.to_string() : ""));
+    return d;
+  }
+  if (v.is_list() || v.is_tuple()) {
+    std::vector<Value> items;
+    for (const auto& x : v.items()) items.push_back(snapshot(x, dtype));
+    if (v.is_tuple()) return Value::tuple(items);
+    Value l = Value::list();
+    for (auto& x : items) l.append(x);
+    return l;
+  }
+  return v;
+}
+
+}  // namespace
+
+// Every fixture optimizer (SGD with momentum, dampening, nesterov, weight decay, maximize; Adam,
+// AdamW, amsgrad) in float64 and float32: 25 steps on the device equal the CPU's, step by step.
+TEST_P(OptimOnDevice, TrajectoriesEqualTheCpus) {
+  for (DType dtype : {DType::Float64, DType::Float32}) {
+    for (const std::string& key : kFixtureOptimizers) {
+      const json& c = fixture()["optimizers"][key];
+      const std::string what = key + " " + dtype_name(dtype);
+      auto on_cpu = params_on(kCPU, dtype), on_device = params_on(device(), dtype);
+      auto opt_cpu = make(c["name"], c["kwargs"], on_cpu);
+      auto opt_device = make(c["name"], c["kwargs"], on_device);
+      for (int s = 0; s < kSteps; ++s) {
+        steps(*opt_cpu, on_cpu, s, s + 1);
+        steps(*opt_device, on_device, s, s + 1);
+        ASSERT_TRUE(params_match(on_device, on_cpu, device(), what + " step " + std::to_string(s)));
+      }
+      EXPECT_TRUE(
+          state_matches(opt_device->state_dict(), opt_cpu->state_dict(), device(), dtype, what));
+    }
+  }
+}
+
+// A checkpoint's optimizer state moves between devices as PyTorch's Optimizer.load_state_dict
+// moves it: CPU state (a file's) loaded into an optimizer over device parameters lands on their
+// device and in their dtype (float64 state into float32 parameters too), Adam's 'step' stays a
+// float32 CPU tensor; a device optimizer's state loads into a CPU optimizer. Either way training
+// continues as the uninterrupted CPU run.
+TEST_P(OptimOnDevice, StateMovesToTheParametersDeviceOnLoad) {
+  for (const std::string& key : kFixtureOptimizers) {
+    const json& c = fixture()["optimizers"][key];
+    for (DType dtype : {DType::Float64, DType::Float32}) {
+      const std::string what = key + " " + dtype_name(dtype);
+      // The uninterrupted CPU run (25 steps) and a device run (10 steps).
+      auto ref = params_on(kCPU, dtype), dev = params_on(device(), dtype);
+      auto opt_ref = make(c["name"], c["kwargs"], ref);
+      auto opt_dev = make(c["name"], c["kwargs"], dev);
+      steps(*opt_ref, ref, 0, 10);
+      steps(*opt_dev, dev, 0, 10);
+      const Value cpu_at10 = snapshot(opt_ref->state_dict());
+      const Value dev_at10 = snapshot(opt_dev->state_dict());
+      steps(*opt_ref, ref, 10, kSteps);
+      // What a float64 checkpoint holds, for float32 parameters.
+      auto ref64 = params_on(kCPU, DType::Float64);
+      auto opt64 = make(c["name"], c["kwargs"], ref64);
+      steps(*opt64, ref64, 0, 10);
+
+      // CPU state -> an optimizer over device parameters.
+      auto resumed = params_on(device(), dtype);
+      for (size_t i = 0; i < resumed.size(); ++i) {
+        NoGradGuard g;
+        resumed[i].copy_(dev[i]);
+      }
+      auto opt_resumed = make(c["name"], c["kwargs"], resumed);
+      opt_resumed->load_state_dict(cpu_at10);
+      EXPECT_TRUE(state_matches(opt_resumed->state_dict(), cpu_at10, device(), dtype, what));
+      steps(*opt_resumed, resumed, 10, kSteps);
+      EXPECT_TRUE(params_match(resumed, ref, device(), what + " resumed on the device"));
+      if (dtype == DType::Float32) {
+        auto from64 = params_on(device(), dtype);
+        auto opt_from64 = make(c["name"], c["kwargs"], from64);
+        opt_from64->load_state_dict(snapshot(opt64->state_dict()));
+        EXPECT_TRUE(state_matches(opt_from64->state_dict(),
+                                  snapshot(opt64->state_dict(), DType::Float32), device(), dtype,
+                                  what + " from float64 state"));
+      }
+
+      // Device state -> an optimizer over CPU parameters.
+      auto back = params_on(kCPU, dtype);
+      for (size_t i = 0; i < back.size(); ++i) {
+        NoGradGuard g;
+        back[i].copy_(dev[i]);
+      }
+      auto opt_back = make(c["name"], c["kwargs"], back);
+      opt_back->load_state_dict(dev_at10);
+      EXPECT_TRUE(state_matches(opt_back->state_dict(), dev_at10, kCPU, dtype, what));
+      steps(*opt_back, back, 10, kSteps);
+      EXPECT_TRUE(params_match(back, ref, kCPU, what + " resumed on the CPU", device()));
+    }
+  }
+}
+
+TANDEM_INSTANTIATE_DEVICE_TEST(OptimOnDevice);

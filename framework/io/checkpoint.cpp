@@ -76,6 +76,7 @@ void save_checkpoint(const Checkpoint& ck, const std::string& path) {
   meta["epoch"] = ck.epoch;
   meta["global_step"] = ck.global_step;
   meta["step_in_epoch"] = ck.step_in_epoch;
+  if (ck.step_in_epoch > 0) meta["epoch_loss"] = {ck.epoch_loss_sum, ck.epoch_loss_count};
   meta["best_metric"] = ck.has_best_metric ? json(ck.best_metric) : json(nullptr);
   meta["is_best"] = ck.is_best;
   meta["monitor"] = ck.monitor;
@@ -118,6 +119,10 @@ Checkpoint load_checkpoint(const std::string& path) {
     ck.epoch = meta.at("epoch").get<int64_t>();
     ck.global_step = meta.at("global_step").get<int64_t>();
     ck.step_in_epoch = meta.at("step_in_epoch").get<int64_t>();
+    if (meta.contains("epoch_loss")) {  // absent in end-of-epoch saves and older files
+      ck.epoch_loss_sum = meta["epoch_loss"].at(0).get<double>();
+      ck.epoch_loss_count = meta["epoch_loss"].at(1).get<double>();
+    }
     ck.has_best_metric = !meta.at("best_metric").is_null();
     ck.best_metric = ck.has_best_metric ? meta["best_metric"].get<double>() : 0.0;
     ck.is_best = meta.at("is_best").get<bool>();

@@ -20,6 +20,10 @@ struct Checkpoint {
   int64_t epoch = 0;          // epochs completed
   int64_t global_step = 0;    // optimizer steps completed
   int64_t step_in_epoch = 0;  // steps of the current epoch already done (mid-epoch save), else 0
+  // A mid-epoch save's training loss so far (summed over the steps' examples and all ranks), so
+  // the resumed epoch reports the mean over the whole epoch, not over the steps after the resume.
+  double epoch_loss_sum = 0;
+  double epoch_loss_count = 0;
   OrderedDict<std::string, Tensor> model;  // the unwrapped model's state_dict (no module. prefix)
   Value optimizer;                         // PyTorch's optimizer state_dict layout
   Value scheduler;  // PyTorch's scheduler state_dict layout (None if no scheduler)

@@ -541,8 +541,24 @@ class Pickler {
       }
     }
   }
+  // A device tensor is written from a host copy of its whole storage, made once per storage, so
+  // entries that share device memory (a tied weight under two keys, a view of another entry)
+  // share one storage record as they do from the CPU, and the file is the CPU copy's.
+  std::vector<std::pair<Tensor, Tensor>> host_copies_;  // (a device tensor, its storage on host)
+  Tensor on_host(const Tensor& t) {
+    if (t.is_cpu()) return t;
+    const StorageImpl* key = t.storage().get();
+    for (const auto& [dev, host] : host_copies_)
+      if (dev.storage().get() == key)
+        return make_view(host, t.sizes(), t.strides(), t.storage_offset());
+    const int64_t numel = int64_t(t.storage()->nbytes() / t.element_size());
+    Tensor host = make_view(t, {numel}, {1}, 0).cpu();
+    host_copies_.emplace_back(t, host);
+    return make_view(host, t.sizes(), t.strides(), t.storage_offset());
+  }
+
   void tensor(const Tensor& t_in) {
-    Tensor t = t_in.cpu().contiguous();
+    Tensor t = on_host(t_in).contiguous();
     const StorageImpl* key_ptr = t.storage().get();
     std::string key;
     for (const auto& [k, holder] : storages)

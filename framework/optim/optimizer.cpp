@@ -105,11 +105,13 @@ void Optimizer::load_state_dict(const Value& sd) {
     for (const auto& [k, v] : value.dict_items()) {
       if (v.is_tensor()) {
         const Tensor& t = v.to_tensor();
-        // 'step' keeps its dtype; other floating state follows the parameter (PyTorch's cast
-        // policy).
+        // PyTorch's cast policy (Optimizer.load_state_dict): 'step' is left as saved (Adam's is
+        // a CPU tensor on every device: moving it would make every step read it back from the
+        // device); other state moves to the parameter's device, floating state to its dtype.
         const bool keep = k.is_string() && k.to_string() == "step";
-        Tensor c = keep || !is_floating(t.dtype()) ? t.to(p.device()).clone()
-                                                   : t.to(p.device(), p.dtype()).clone();
+        Tensor c = keep                     ? t.clone()
+                   : is_floating(t.dtype()) ? t.to(p.device(), p.dtype()).clone()
+                                            : t.to(p.device()).clone();
         s.set(k, Value(c));
       } else {
         s.set(k, v);

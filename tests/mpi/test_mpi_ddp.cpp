@@ -2,13 +2,21 @@
 // batch B; no_sync accumulation equals one large batch; buckets follow the cap and their
 // all-reduce starts while backward is still running; BatchNorm buffers follow rank 0;
 // sync_buffers hands rank 0's statistics to all; different models on different ranks are
-// refused naming the rank, and so are different bucket layouts (a bucket_cap_mb per rank).
+// refused naming the rank, and so are different bucket layouts (a bucket_cap_mb per rank). On
+// every device (DdpOnDevice/*/cpu, .../cuda: each rank's model on cuda:local_rank, gradients
+// reduced through the backend `auto` picks, MPI staged through the host on the emulated device):
+// the same training as one process and as DDP on the CPU, gradient_as_bucket_view with the
+// gradients in device buckets, no_sync, and rank 0's parameters and buffers broadcast.
 #include "framework/autograd/grad_mode.h"
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
+#include "kernels/device/context.h"
 #include "parallel/ddp.h"
+#include "parallel/process_group_auto.h"
 #include "parallel/process_group_mpi.h"
+#include "tests/device_compare.h"
+#include "tests/device_test.h"
 #include "tests/error_text.h"
 #include "tests/mpi/mpi_main.h"
 #include "tests/small_models.h"
@@ -241,5 +249,207 @@ TEST(Ddp, DifferentBucketLayoutsAreRefusedNamingTheRanks) {
   EXPECT_NE(err.find("rank " + std::to_string(last) + ": 4 bucket(s)"), std::string::npos) << err;
   EXPECT_NE(err.find(last == 1 ? "rank 0: 1 bucket(s)" : "ranks 0, "), std::string::npos) << err;
 }
+
+// ---- on a device ------------------------------------------------------------------------------
+
+namespace {
+
+using tandem::testing::matches_cpu;
+
+// The `cuda` instance puts each rank on cuda:local_rank, as the trainer does.
+class DdpOnDevice : public ::testing::TestWithParam<Device> {
+ protected:
+  void SetUp() override {
+    device_ = GetParam().is_cpu() ? kCPU : Device(DeviceType::CUDA, world().local_rank);
+    const std::string why = tandem::testing::stack_unavailable(device_);
+    if (!why.empty()) GTEST_SKIP() << why;
+    if (device_.is_cuda()) kernels::device::set_current_device(device_.index);
+  }
+  Device device() const { return device_; }
+  std::shared_ptr<ProcessGroup> group() const {
+    return make_process_group("auto", world(), device_);
+  }
+
+ private:
+  Device device_;
+};
+
+// `model(seed)` moved to `device`.
+nn::ModulePtr on(Device device, nn::ModulePtr m) {
+  m->to(device);
+  return m;
+}
+
+// 20 steps of SGD with momentum of DDP on `device` (per-rank batch 12/k of step s's batch), each
+// rank's model from another seed until DDP broadcasts rank 0's. Returns the rank's parameters.
+std::vector<Tensor> ddp_trained(const std::function<nn::ModulePtr(uint64_t)>& model,
+                                const Shape& example_shape, Device device,
+                                std::shared_ptr<ProcessGroup> pg, DdpOptions o = {}) {
+  const int r = world().rank, n = world().size;
+  auto local = on(device, model(uint64_t(1 + r * 17)));
+  auto ddp = std::make_shared<DistributedDataParallel>(local, std::move(pg), o);
+  optim::SGD opt(local->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  const int64_t per = 12 / n;
+  Shape batch_shape{12};
+  batch_shape.insert(batch_shape.end(), example_shape.begin(), example_shape.end());
+  for (int s = 0; s < 20; ++s) {
+    auto [flat, y] = batch(s, shape_numel(example_shape));
+    const Tensor x = flat.view(batch_shape).narrow(0, r * per, per).to(device);
+    opt.zero_grad(/*set_to_none=*/!o.gradient_as_bucket_view);
+    cross_entropy(ddp->forward(x), y.narrow(0, r * per, per).to(device)).backward();
+    opt.step();
+  }
+  for (const auto& p : local->parameters()) {
+    EXPECT_EQ(p.device(), device);
+    EXPECT_EQ(p.grad().device(), device);
+  }
+  return local->parameters();
+}
+
+// The same 20 steps in one process with the whole batch, on the CPU.
+std::vector<Tensor> single_process_trained(const std::function<nn::ModulePtr(uint64_t)>& model,
+                                           const Shape& example_shape) {
+  auto ref = model(1);
+  optim::SGD opt(ref->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  Shape batch_shape{12};
+  batch_shape.insert(batch_shape.end(), example_shape.begin(), example_shape.end());
+  for (int s = 0; s < 20; ++s) {
+    auto [flat, y] = batch(s, shape_numel(example_shape));
+    opt.zero_grad();
+    cross_entropy(ref->forward(flat.view(batch_shape)), y).backward();
+    opt.step();
+  }
+  return ref->parameters();
+}
+
+void expect_close(const std::vector<Tensor>& got, const std::vector<Tensor>& ref, double tol) {
+  ASSERT_EQ(got.size(), ref.size());
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_TRUE(allclose(got[i].cpu(), ref[i], 0, tol)) << "parameter " << i;
+}
+
+void expect_same_as_cpu_ddp_and_one_process(const std::function<nn::ModulePtr(uint64_t)>& model,
+                                            const Shape& example_shape, Device device,
+                                            std::shared_ptr<ProcessGroup> pg) {
+  const auto on_device = ddp_trained(model, example_shape, device, pg);
+  const auto on_cpu = ddp_trained(model, example_shape, kCPU, world().process_group);
+  for (size_t i = 0; i < on_device.size(); ++i)
+    EXPECT_TRUE(matches_cpu(on_device[i], on_cpu[i], device, "parameter " + std::to_string(i)));
+  expect_close(on_device, single_process_trained(model, example_shape), 1e-5);
+  // Every rank holds the same parameters (rank 0's, broadcast).
+  for (size_t i = 0; i < on_device.size(); ++i) {
+    Tensor mine = on_device[i].clone(), from0 = on_device[i].clone();
+    pg->broadcast(from0, 0)->wait();
+    EXPECT_TRUE(equal(mine.cpu(), from0.cpu())) << "parameter " << i << " differs from rank 0's";
+  }
+}
+
+}  // namespace
+
+TEST_P(DdpOnDevice, MlpMatchesCpuDdpAndOneProcess) {
+  expect_same_as_cpu_ddp_and_one_process(mlp, {6}, device(), group());
+}
+
+TEST_P(DdpOnDevice, CnnMatchesCpuDdpAndOneProcess) {
+  expect_same_as_cpu_ddp_and_one_process(cnn, {1, 8, 8}, device(), group());
+}
+
+// gradient_as_bucket_view: every .grad is a view of its bucket, a flat tensor on the device that
+// the backend all-reduces; training is the same as with separate gradients.
+TEST_P(DdpOnDevice, GradientAsBucketViewKeepsGradientsInDeviceBuckets) {
+  DdpOptions o;
+  o.gradient_as_bucket_view = true;
+  const auto as_view = ddp_trained(mlp, {6}, device(), group(), o);
+  for (const auto& p : as_view) {
+    EXPECT_EQ(p.grad().device(), device());
+    EXPECT_EQ(p.grad().storage(), as_view[0].grad().storage());  // one bucket at the default cap
+  }
+  const auto separate = ddp_trained(mlp, {6}, device(), group());
+  for (size_t i = 0; i < as_view.size(); ++i)
+    EXPECT_TRUE(equal(as_view[i].cpu(), separate[i].cpu())) << i;
+}
+
+// no_sync: three micro-batches accumulate locally, the fourth backward reduces the sum; the
+// gradients equal one backward over all ranks' micro-batches.
+TEST_P(DdpOnDevice, NoSyncAccumulationEqualsLargeBatch) {
+  const int r = world().rank, n = world().size;
+  auto ref = mlp(2);
+  auto local = on(device(), mlp(2));
+  auto ddp = std::make_shared<DistributedDataParallel>(local, group());
+  Tensor ref_loss;
+  for (int rank = 0; rank < n; ++rank)
+    for (int m = 0; m < 4; ++m) {
+      auto [xm, ym] = batch(20 + 4 * rank + m);
+      Tensor l =
+          cross_entropy(ref->forward(xm.narrow(0, 0, 3)), ym.narrow(0, 0, 3)) * (1.0 / (4.0 * n));
+      ref_loss = ref_loss.defined() ? ref_loss + l : l;
+    }
+  ref_loss.backward();
+  for (int m = 0; m < 4; ++m) {
+    auto [xm, ym] = batch(20 + 4 * r + m);
+    auto run = [&] {
+      (cross_entropy(ddp->forward(xm.narrow(0, 0, 3).to(device())),
+                     ym.narrow(0, 0, 3).to(device())) *
+       0.25)
+          .backward();
+    };
+    if (m < 3) {
+      auto guard = ddp->no_sync();
+      run();
+    } else {
+      run();
+    }
+  }
+  auto rp = ref->parameters(), lp = local->parameters();
+  for (size_t i = 0; i < rp.size(); ++i) {
+    EXPECT_EQ(lp[i].grad().device(), device());
+    EXPECT_TRUE(allclose(lp[i].grad().cpu(), rp[i].grad(), 1e-5, 1e-6)) << i;
+  }
+}
+
+// Construction broadcasts rank 0's parameters and buffers to every rank's device model; the
+// BatchNorm statistics each rank then gathers differ until sync_buffers hands out rank 0's.
+TEST_P(DdpOnDevice, ParametersAndBuffersFollowRankZero) {
+  const int r = world().rank;
+  auto make = [](uint64_t seed) {
+    Generator gen(seed);
+    auto seq = std::make_shared<nn::Sequential>();
+    seq->push_back(std::make_shared<nn::Linear>(4, 4, true, gen));
+    seq->push_back(std::make_shared<nn::BatchNorm1d>(4));
+    return seq;
+  };
+  auto local = make(40 + uint64_t(r));
+  {
+    NoGradGuard g;
+    Generator data(60 + uint64_t(r));
+    local->forward(randn({6, 4}, data));  // running statistics differ per rank
+  }
+  local->to(device());
+  auto pg = group();
+  auto ddp = std::make_shared<DistributedDataParallel>(local, pg);
+  auto rank0 = make(40);
+  {
+    NoGradGuard g;
+    Generator data(60);
+    rank0->forward(randn({6, 4}, data));
+  }
+  const auto mine = local->state_dict(), want = rank0->state_dict();
+  for (const auto& [k, v] : mine) {
+    EXPECT_EQ(v.device(), device()) << k;
+    EXPECT_TRUE(equal(v.cpu(), want.at(k))) << k << " is not rank 0's after construction";
+  }
+  Generator data(70 + uint64_t(r));
+  ddp->forward(randn({6, 4}, data).to(device())).sum().backward();
+  Tensor rm = local->named_buffers().at(0).second.clone(), from0 = rm.clone();
+  pg->broadcast(from0, 0)->wait();
+  if (r != 0) {
+    EXPECT_FALSE(equal(rm.cpu(), from0.cpu()));
+  }
+  ddp->sync_buffers();
+  EXPECT_TRUE(equal(local->named_buffers().at(0).second.cpu(), from0.cpu()));
+  EXPECT_EQ(local->named_buffers().at(0).second.device(), device());
+}
+
+TANDEM_INSTANTIATE_DEVICE_TEST(DdpOnDevice);
 
 TANDEM_MPI_TEST_MAIN()

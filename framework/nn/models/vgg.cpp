@@ -21,13 +21,13 @@ VGG::VGG(const std::vector<int64_t>& cfg, bool batch_norm, const VGGOptions& o, 
   }
   register_module("features", features);
   register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(Size2(7, 7)));
-  register_module(
-      "classifier",
-      std::make_shared<Sequential>(std::vector<ModulePtr>{
-          std::make_shared<Linear>(512 * 7 * 7, 4096, true, gen), std::make_shared<ReLU>(true),
-          std::make_shared<Dropout>(o.dropout), std::make_shared<Linear>(4096, 4096, true, gen),
-          std::make_shared<ReLU>(true), std::make_shared<Dropout>(o.dropout),
-          std::make_shared<Linear>(4096, o.num_classes, true, gen)}));
+  register_module("classifier",
+                  std::make_shared<Sequential>(std::vector<ModulePtr>{
+                      std::make_shared<Linear>(512 * 7 * 7, o.classifier_width, true, gen),
+                      std::make_shared<ReLU>(true), std::make_shared<Dropout>(o.dropout),
+                      std::make_shared<Linear>(o.classifier_width, o.classifier_width, true, gen),
+                      std::make_shared<ReLU>(true), std::make_shared<Dropout>(o.dropout),
+                      std::make_shared<Linear>(o.classifier_width, o.num_classes, true, gen)}));
   for (auto& m : modules()) {
     if (auto conv = std::dynamic_pointer_cast<Conv2d>(m)) {
       init::kaiming_normal_(conv->weight, 0.0, "fan_out", "relu", gen);

@@ -13,6 +13,9 @@ struct VGGOptions {
   int64_t num_classes = 1000;
   int64_t in_channels = 3;
   double dropout = 0.5;
+  // The classifier's two hidden widths (4096 in torchvision); smaller ones make test-sized models
+  // with the same keys (the 4096-wide layers hold 120M parameters).
+  int64_t classifier_width = 4096;
 };
 
 class VGG : public Module {
