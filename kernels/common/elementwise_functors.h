@@ -19,14 +19,32 @@ struct OpParams {
 };
 
 enum class UnaryOp : uint8_t {
-  Neg, Exp, Log, Sqrt, Abs, Relu, LeakyRelu, Sigmoid, Tanh, Gelu, GeluTanh, Clamp, PowScalar,
-  AddScalar, MulScalar, Sign,
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Relu,
+  LeakyRelu,
+  Sigmoid,
+  Tanh,
+  Gelu,
+  GeluTanh,
+  Clamp,
+  PowScalar,
+  AddScalar,
+  MulScalar,
+  Sign,
 };
 
 enum class BinaryOp : uint8_t {
-  Add,   // a + alpha * b
-  Sub,   // a - alpha * b
-  Mul, Div, Pow, Maximum, Minimum,
+  Add,  // a + alpha * b
+  Sub,  // a - alpha * b
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
   // Backward helpers: (grad, saved) -> grad_input.
   ReluBackward,       // g * (x > 0)
   LeakyReluBackward,  // g * (x > 0 ? 1 : alpha)
@@ -41,7 +59,8 @@ enum class BinaryOp : uint8_t {
 enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
 
 // The op is a template argument so each kernel instantiation is a tight, vectorisable loop;
-// dispatch_unary/dispatch_binary below turn a run-time op into that argument.
+// dispatch_unary/dispatch_binary below turn a run-time op into that argument. `if constexpr`
+// compiles only the op's own arithmetic, so integer instantiations never see exp or erf.
 template <typename T, UnaryOp op>
 struct Unary {
   T alpha, lo, hi;
@@ -50,32 +69,30 @@ struct Unary {
       : alpha(T(p.alpha)), lo(T(p.lo)), hi(T(p.hi)), has_lo(p.has_lo), has_hi(p.has_hi) {}
 
   TANDEM_HD T operator()(T x) const {
-    switch (op) {  // resolved at compile time: op is a template argument
-      case UnaryOp::Neg: return -x;
-      case UnaryOp::Exp: return std::exp(x);
-      case UnaryOp::Log: return std::log(x);
-      case UnaryOp::Sqrt: return std::sqrt(x);
-      case UnaryOp::Abs: return x < T(0) ? -x : x;
-      case UnaryOp::Relu: return x > T(0) ? x : T(0);
-      case UnaryOp::LeakyRelu: return x > T(0) ? x : x * alpha;
-      case UnaryOp::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-      case UnaryOp::Tanh: return std::tanh(x);
-      case UnaryOp::Gelu: return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
-      case UnaryOp::GeluTanh: {
-        const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);  // sqrt(2/pi)
-        return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
-      }
-      case UnaryOp::Clamp: {
-        T y = x;
-        if (has_lo && y < lo) y = lo;
-        if (has_hi && y > hi) y = hi;
-        return y;
-      }
-      case UnaryOp::PowScalar: return alpha == T(2) ? x * x : std::pow(x, alpha);
-      case UnaryOp::AddScalar: return x + alpha;
-      case UnaryOp::MulScalar: return x * alpha;
-      case UnaryOp::Sign: return T((x > T(0)) - (x < T(0)));
+    if constexpr (op == UnaryOp::Neg) return -x;
+    if constexpr (op == UnaryOp::Exp) return std::exp(x);
+    if constexpr (op == UnaryOp::Log) return std::log(x);
+    if constexpr (op == UnaryOp::Sqrt) return std::sqrt(x);
+    if constexpr (op == UnaryOp::Abs) return x < T(0) ? -x : x;
+    if constexpr (op == UnaryOp::Relu) return x > T(0) ? x : T(0);
+    if constexpr (op == UnaryOp::LeakyRelu) return x > T(0) ? x : x * alpha;
+    if constexpr (op == UnaryOp::Sigmoid) return T(1) / (T(1) + std::exp(-x));
+    if constexpr (op == UnaryOp::Tanh) return std::tanh(x);
+    if constexpr (op == UnaryOp::Gelu) return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
+    if constexpr (op == UnaryOp::GeluTanh) {
+      const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);  // sqrt(2/pi)
+      return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
     }
+    if constexpr (op == UnaryOp::Clamp) {
+      T y = x;
+      if (has_lo && y < lo) y = lo;
+      if (has_hi && y > hi) y = hi;
+      return y;
+    }
+    if constexpr (op == UnaryOp::PowScalar) return alpha == T(2) ? x * x : std::pow(x, alpha);
+    if constexpr (op == UnaryOp::AddScalar) return x + alpha;
+    if constexpr (op == UnaryOp::MulScalar) return x * alpha;
+    if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
     return x;
   }
 };
@@ -88,39 +105,37 @@ struct Binary {
       : alpha(T(p.alpha)), lo(T(p.lo)), hi(T(p.hi)), has_lo(p.has_lo), has_hi(p.has_hi) {}
 
   TANDEM_HD T operator()(T a, T b) const {
-    switch (op) {
-      case BinaryOp::Add: return a + alpha * b;
-      case BinaryOp::Sub: return a - alpha * b;
-      case BinaryOp::Mul: return a * b;
-      case BinaryOp::Div: return a / b;
-      case BinaryOp::Pow: return std::pow(a, b);
-      case BinaryOp::Maximum: return (a != a || a > b) ? a : b;  // NaN propagates
-      case BinaryOp::Minimum: return (a != a || a < b) ? a : b;
-      case BinaryOp::ReluBackward: return b > T(0) ? a : T(0);
-      case BinaryOp::LeakyReluBackward: return b > T(0) ? a : a * alpha;
-      case BinaryOp::SigmoidBackward: return a * (T(1) - b) * b;
-      case BinaryOp::TanhBackward: return a * (T(1) - b * b);
-      case BinaryOp::GeluBackward: {
-        const T cdf = T(0.5) * (T(1) + std::erf(b * T(M_SQRT1_2)));
-        const T pdf = std::exp(T(-0.5) * b * b) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
-        return a * (cdf + b * pdf);
-      }
-      case BinaryOp::GeluTanhBackward: {
-        const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);
-        const T c = T(0.044715);
-        const T inner = k * (b + c * b * b * b);
-        const T t = std::tanh(inner);
-        const T left = T(0.5) * b;
-        const T right = T(1) + t;
-        const T left_d = T(0.5) * right;
-        const T right_d = left * (T(1) - t * t) * k * (T(1) + T(3) * c * b * b);
-        return a * (left_d + right_d);
-      }
-      case BinaryOp::ClampBackward:
-        return ((!has_lo || b >= lo) && (!has_hi || b <= hi)) ? a : T(0);
-      case BinaryOp::PowScalarBackward:
-        return alpha == T(0) ? T(0) : a * alpha * std::pow(b, alpha - T(1));
+    if constexpr (op == BinaryOp::Add) return a + alpha * b;
+    if constexpr (op == BinaryOp::Sub) return a - alpha * b;
+    if constexpr (op == BinaryOp::Mul) return a * b;
+    if constexpr (op == BinaryOp::Div) return a / b;
+    if constexpr (op == BinaryOp::Pow) return std::pow(a, b);
+    if constexpr (op == BinaryOp::Maximum) return (a != a || a > b) ? a : b;  // NaN propagates
+    if constexpr (op == BinaryOp::Minimum) return (a != a || a < b) ? a : b;
+    if constexpr (op == BinaryOp::ReluBackward) return b > T(0) ? a : T(0);
+    if constexpr (op == BinaryOp::LeakyReluBackward) return b > T(0) ? a : a * alpha;
+    if constexpr (op == BinaryOp::SigmoidBackward) return a * (T(1) - b) * b;
+    if constexpr (op == BinaryOp::TanhBackward) return a * (T(1) - b * b);
+    if constexpr (op == BinaryOp::GeluBackward) {
+      const T cdf = T(0.5) * (T(1) + std::erf(b * T(M_SQRT1_2)));
+      const T pdf = std::exp(T(-0.5) * b * b) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
+      return a * (cdf + b * pdf);
     }
+    if constexpr (op == BinaryOp::GeluTanhBackward) {
+      const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);
+      const T c = T(0.044715);
+      const T inner = k * (b + c * b * b * b);
+      const T t = std::tanh(inner);
+      const T left = T(0.5) * b;
+      const T right = T(1) + t;
+      const T left_d = T(0.5) * right;
+      const T right_d = left * (T(1) - t * t) * k * (T(1) + T(3) * c * b * b);
+      return a * (left_d + right_d);
+    }
+    if constexpr (op == BinaryOp::ClampBackward)
+      return ((!has_lo || b >= lo) && (!has_hi || b <= hi)) ? a : T(0);
+    if constexpr (op == BinaryOp::PowScalarBackward)
+      return alpha == T(0) ? T(0) : a * alpha * std::pow(b, alpha - T(1));
     return a;
   }
 };
@@ -128,14 +143,12 @@ struct Binary {
 template <typename T, CompareOp op>
 struct Compare {
   TANDEM_HD bool operator()(T a, T b) const {
-    switch (op) {
-      case CompareOp::Eq: return a == b;
-      case CompareOp::Ne: return a != b;
-      case CompareOp::Lt: return a < b;
-      case CompareOp::Le: return a <= b;
-      case CompareOp::Gt: return a > b;
-      case CompareOp::Ge: return a >= b;
-    }
+    if constexpr (op == CompareOp::Eq) return a == b;
+    if constexpr (op == CompareOp::Ne) return a != b;
+    if constexpr (op == CompareOp::Lt) return a < b;
+    if constexpr (op == CompareOp::Le) return a <= b;
+    if constexpr (op == CompareOp::Gt) return a > b;
+    if constexpr (op == CompareOp::Ge) return a >= b;
     return false;
   }
 };
@@ -152,22 +165,38 @@ template <typename Fn>
 void dispatch_unary(UnaryOp op, Fn&& fn) {
   using U = UnaryOp;
   switch (op) {
-    case U::Neg: return fn(UnaryTag<U::Neg>{});
-    case U::Exp: return fn(UnaryTag<U::Exp>{});
-    case U::Log: return fn(UnaryTag<U::Log>{});
-    case U::Sqrt: return fn(UnaryTag<U::Sqrt>{});
-    case U::Abs: return fn(UnaryTag<U::Abs>{});
-    case U::Relu: return fn(UnaryTag<U::Relu>{});
-    case U::LeakyRelu: return fn(UnaryTag<U::LeakyRelu>{});
-    case U::Sigmoid: return fn(UnaryTag<U::Sigmoid>{});
-    case U::Tanh: return fn(UnaryTag<U::Tanh>{});
-    case U::Gelu: return fn(UnaryTag<U::Gelu>{});
-    case U::GeluTanh: return fn(UnaryTag<U::GeluTanh>{});
-    case U::Clamp: return fn(UnaryTag<U::Clamp>{});
-    case U::PowScalar: return fn(UnaryTag<U::PowScalar>{});
-    case U::AddScalar: return fn(UnaryTag<U::AddScalar>{});
-    case U::MulScalar: return fn(UnaryTag<U::MulScalar>{});
-    case U::Sign: return fn(UnaryTag<U::Sign>{});
+    case U::Neg:
+      return fn(UnaryTag<U::Neg>{});
+    case U::Exp:
+      return fn(UnaryTag<U::Exp>{});
+    case U::Log:
+      return fn(UnaryTag<U::Log>{});
+    case U::Sqrt:
+      return fn(UnaryTag<U::Sqrt>{});
+    case U::Abs:
+      return fn(UnaryTag<U::Abs>{});
+    case U::Relu:
+      return fn(UnaryTag<U::Relu>{});
+    case U::LeakyRelu:
+      return fn(UnaryTag<U::LeakyRelu>{});
+    case U::Sigmoid:
+      return fn(UnaryTag<U::Sigmoid>{});
+    case U::Tanh:
+      return fn(UnaryTag<U::Tanh>{});
+    case U::Gelu:
+      return fn(UnaryTag<U::Gelu>{});
+    case U::GeluTanh:
+      return fn(UnaryTag<U::GeluTanh>{});
+    case U::Clamp:
+      return fn(UnaryTag<U::Clamp>{});
+    case U::PowScalar:
+      return fn(UnaryTag<U::PowScalar>{});
+    case U::AddScalar:
+      return fn(UnaryTag<U::AddScalar>{});
+    case U::MulScalar:
+      return fn(UnaryTag<U::MulScalar>{});
+    case U::Sign:
+      return fn(UnaryTag<U::Sign>{});
   }
 }
 
@@ -175,21 +204,36 @@ template <typename Fn>
 void dispatch_binary(BinaryOp op, Fn&& fn) {
   using B = BinaryOp;
   switch (op) {
-    case B::Add: return fn(BinaryTag<B::Add>{});
-    case B::Sub: return fn(BinaryTag<B::Sub>{});
-    case B::Mul: return fn(BinaryTag<B::Mul>{});
-    case B::Div: return fn(BinaryTag<B::Div>{});
-    case B::Pow: return fn(BinaryTag<B::Pow>{});
-    case B::Maximum: return fn(BinaryTag<B::Maximum>{});
-    case B::Minimum: return fn(BinaryTag<B::Minimum>{});
-    case B::ReluBackward: return fn(BinaryTag<B::ReluBackward>{});
-    case B::LeakyReluBackward: return fn(BinaryTag<B::LeakyReluBackward>{});
-    case B::SigmoidBackward: return fn(BinaryTag<B::SigmoidBackward>{});
-    case B::TanhBackward: return fn(BinaryTag<B::TanhBackward>{});
-    case B::GeluBackward: return fn(BinaryTag<B::GeluBackward>{});
-    case B::GeluTanhBackward: return fn(BinaryTag<B::GeluTanhBackward>{});
-    case B::ClampBackward: return fn(BinaryTag<B::ClampBackward>{});
-    case B::PowScalarBackward: return fn(BinaryTag<B::PowScalarBackward>{});
+    case B::Add:
+      return fn(BinaryTag<B::Add>{});
+    case B::Sub:
+      return fn(BinaryTag<B::Sub>{});
+    case B::Mul:
+      return fn(BinaryTag<B::Mul>{});
+    case B::Div:
+      return fn(BinaryTag<B::Div>{});
+    case B::Pow:
+      return fn(BinaryTag<B::Pow>{});
+    case B::Maximum:
+      return fn(BinaryTag<B::Maximum>{});
+    case B::Minimum:
+      return fn(BinaryTag<B::Minimum>{});
+    case B::ReluBackward:
+      return fn(BinaryTag<B::ReluBackward>{});
+    case B::LeakyReluBackward:
+      return fn(BinaryTag<B::LeakyReluBackward>{});
+    case B::SigmoidBackward:
+      return fn(BinaryTag<B::SigmoidBackward>{});
+    case B::TanhBackward:
+      return fn(BinaryTag<B::TanhBackward>{});
+    case B::GeluBackward:
+      return fn(BinaryTag<B::GeluBackward>{});
+    case B::GeluTanhBackward:
+      return fn(BinaryTag<B::GeluTanhBackward>{});
+    case B::ClampBackward:
+      return fn(BinaryTag<B::ClampBackward>{});
+    case B::PowScalarBackward:
+      return fn(BinaryTag<B::PowScalarBackward>{});
   }
 }
 
@@ -197,12 +241,18 @@ template <typename Fn>
 void dispatch_compare(CompareOp op, Fn&& fn) {
   using C = CompareOp;
   switch (op) {
-    case C::Eq: return fn(CompareTag<C::Eq>{});
-    case C::Ne: return fn(CompareTag<C::Ne>{});
-    case C::Lt: return fn(CompareTag<C::Lt>{});
-    case C::Le: return fn(CompareTag<C::Le>{});
-    case C::Gt: return fn(CompareTag<C::Gt>{});
-    case C::Ge: return fn(CompareTag<C::Ge>{});
+    case C::Eq:
+      return fn(CompareTag<C::Eq>{});
+    case C::Ne:
+      return fn(CompareTag<C::Ne>{});
+    case C::Lt:
+      return fn(CompareTag<C::Lt>{});
+    case C::Le:
+      return fn(CompareTag<C::Le>{});
+    case C::Gt:
+      return fn(CompareTag<C::Gt>{});
+    case C::Ge:
+      return fn(CompareTag<C::Ge>{});
   }
 }
 

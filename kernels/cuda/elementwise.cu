@@ -1,5 +1,5 @@
-// CUDA elementwise kernels (unary and binary for float32/float64; compare and where for every
-// arithmetic type): one thread per output element,
+// CUDA elementwise kernels (unary and binary for float32/float64, and their integer ops for
+// int64/int32; compare and where for every arithmetic type): one thread per output element,
 // operand offsets from the linear index through the Indexer; the arithmetic is the shared
 // functors' (kernels/common/elementwise_functors.h), so CPU tests cover it.
 #include <cuda_runtime.h>
@@ -29,6 +29,43 @@ __global__ void binary_kernel(Indexer<3> ix, int64_t n, F f, const T* a, const T
   out[off[0]] = f(a[off[1]], b[off[2]]);
 }
 
+// The ops integer tensors take on the GPU (the rest are floating-point functions).
+bool integer_unary(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+    case UnaryOp::Abs:
+    case UnaryOp::Relu:
+    case UnaryOp::Clamp:
+    case UnaryOp::AddScalar:
+    case UnaryOp::MulScalar:
+    case UnaryOp::Sign:
+      return true;
+    default:
+      return false;
+  }
+}
+bool integer_binary(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add:
+    case BinaryOp::Sub:
+    case BinaryOp::Mul:
+    case BinaryOp::Maximum:
+    case BinaryOp::Minimum:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// fn(type_tag<T>{}) for the types the CUDA elementwise kernels take: float32/float64 for every
+// op, int64/int32 for the integer ones.
+template <typename Fn>
+void dispatch_elementwise(DType t, bool integer_ok, const char* op, Fn&& fn) {
+  if (t == DType::Int64 && integer_ok) return fn(type_tag<int64_t>{});
+  if (t == DType::Int32 && integer_ok) return fn(type_tag<int32_t>{});
+  dispatch_cuda_floating(t, op, fn);
+}
+
 void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, const Dims& sizes,
                 const StridedBuffer& out, const StridedBuffer& in) {
   const int64_t n = numel(sizes);
@@ -36,11 +73,17 @@ void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, co
   const Dims* strides[2] = {&out.strides, &in.strides};
   const auto ix = make_indexer<2>(sizes, strides);
   auto stream = stream_of(ctx);
-  dispatch_cuda_floating(out.dtype, "unary", [&](auto t) {
+  dispatch_elementwise(out.dtype, integer_unary(op), "unary", [&](auto t) {
     using T = typename decltype(t)::type;
     dispatch_unary(op, [&](auto tag) {
-      Unary<T, decltype(tag)::value> f(params);
-      unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, in.as<const T>(), out.as<T>());
+      constexpr UnaryOp kOp = decltype(tag)::value;
+      if constexpr (std::is_floating_point_v<T> || kOp == UnaryOp::Neg || kOp == UnaryOp::Abs ||
+                    kOp == UnaryOp::Relu || kOp == UnaryOp::Clamp || kOp == UnaryOp::AddScalar ||
+                    kOp == UnaryOp::MulScalar || kOp == UnaryOp::Sign) {
+        Unary<T, kOp> f(params);
+        unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, in.as<const T>(),
+                                                             out.as<T>());
+      }
     });
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
@@ -53,12 +96,16 @@ void binary_cuda(const KernelContext& ctx, BinaryOp op, const OpParams& params, 
   const Dims* strides[3] = {&out.strides, &a.strides, &b.strides};
   const auto ix = make_indexer<3>(sizes, strides);
   auto stream = stream_of(ctx);
-  dispatch_cuda_floating(out.dtype, "binary", [&](auto t) {
+  dispatch_elementwise(out.dtype, integer_binary(op), "binary", [&](auto t) {
     using T = typename decltype(t)::type;
     dispatch_binary(op, [&](auto tag) {
-      Binary<T, decltype(tag)::value> f(params);
-      binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, a.as<const T>(),
-                                                            b.as<const T>(), out.as<T>());
+      constexpr BinaryOp kOp = decltype(tag)::value;
+      if constexpr (std::is_floating_point_v<T> || kOp == BinaryOp::Add || kOp == BinaryOp::Sub ||
+                    kOp == BinaryOp::Mul || kOp == BinaryOp::Maximum || kOp == BinaryOp::Minimum) {
+        Binary<T, kOp> f(params);
+        binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, a.as<const T>(),
+                                                              b.as<const T>(), out.as<T>());
+      }
     });
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
