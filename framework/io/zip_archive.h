@@ -27,6 +27,7 @@ class ZipReader {
   std::string read(const std::string& name) const;
 
  private:
+  std::string why_unreadable(int libzip_error) const;
   std::string path_;
   struct zip* zip_ = nullptr;
   uint64_t file_size_ = 0;

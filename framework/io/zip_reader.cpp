@@ -29,15 +29,31 @@ ZipReader::ZipReader(const std::string& path) : path_(path) {
   if (ec) throw Error("cannot read " + path + ": " + ec.message(), "check the path");
   int err = 0;
   zip_ = zip_open(path.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &err);
-  // The file exists (its size was just read), so libzip's "No such file" or "Can't open file"
-  // can only mean a directory entry points outside the archive: say what is wrong instead.
   if (!zip_)
-    throw Error(path + ": not a readable zip archive (" +
-                    (err == ZIP_ER_NOENT || err == ZIP_ER_OPEN || err == ZIP_ER_SEEK
-                         ? "its directory points outside the file"
-                         : libzip_error(err)) +
-                    ")",
-                kCorrupt);
+    throw Error(path + ": not a readable zip archive (" + why_unreadable(err) + ")", kCorrupt);
+}
+
+// What is wrong with an archive libzip refused. The file exists (its size was read), so
+// libzip's "No such file" or "Can't open file" would mislead; the usual lie is a record that
+// declares more bytes than the file holds (a "4 GB" entry), which a lenient open can name.
+std::string ZipReader::why_unreadable(int err) const {
+  int lenient_err = 0;
+  if (zip_t* z = zip_open(path_.c_str(), ZIP_RDONLY, &lenient_err)) {
+    std::string why;
+    const zip_int64_t n = zip_get_num_entries(z, 0);
+    for (zip_int64_t i = 0; i < n && why.empty(); ++i) {
+      zip_stat_t st;
+      if (zip_stat_index(z, zip_uint64_t(i), 0, &st) == 0 && (st.valid & ZIP_STAT_SIZE) &&
+          (st.valid & ZIP_STAT_NAME) && st.size > file_size_)
+        why = "record '" + std::string(st.name) + "' declares " + std::to_string(st.size) +
+              " bytes in a " + std::to_string(file_size_) + "-byte file";
+    }
+    zip_discard(z);
+    if (!why.empty()) return why;
+  }
+  if (err == ZIP_ER_NOENT || err == ZIP_ER_OPEN || err == ZIP_ER_SEEK)
+    return "its directory points outside the file";
+  return libzip_error(err);
 }
 
 ZipReader::~ZipReader() {
