@@ -115,7 +115,9 @@ std::vector<Entry> parse_header(const uint8_t* data, size_t size, const std::str
   const uint64_t data_size = size - 8 - n;
   std::vector<Entry> entries;
   entries.reserve(header.size());
-  for (const auto& [key, v] : header.items()) {
+  for (const auto& item : header.items()) {
+    const std::string& key = item.key();
+    const json_in& v = item.value();
     if (key == "__metadata__") continue;
     auto field = [&](const char* f) -> const json_in* {
       if (!v.is_object()) return nullptr;
