@@ -144,12 +144,13 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (m.count("format") == 0 || m["format"] != kFormat)
     throw Error(path + " is not a tandem checkpoint (no tandem metadata)",
                 "use it as init_from (weights only), or convert it with `tandem convert`");
-  if (m.count("crc32") == 0 || m["crc32"] != std::to_string(tensor_crc(tensors)))
+  const uLong crc = tensor_crc(tensors);
+  if (m.count("crc32") == 0 || m["crc32"] != std::to_string(crc))
     throw Error(path + ": checksum mismatch: the checkpoint's tensor data is corrupted", kHint);
   // Format 2 also checks the metadata; format 1 files (no "checksum") load with their
   // metadata validated field by field below but not checksummed.
   const bool has_checksum = m.count("checksum") != 0;
-  if (has_checksum && m["checksum"] != full_checksum(tensor_crc(tensors), m))
+  if (has_checksum && m["checksum"] != full_checksum(crc, m))
     throw Error(path + ": checksum mismatch: the checkpoint's metadata is corrupted", kHint);
   if (m.count("tandem") == 0) throw Error(path + ": the tandem metadata is missing", kHint);
   const Value meta = value_from_json(m["tandem"], tensors, path + " (metadata)");
@@ -164,9 +165,11 @@ Checkpoint load_checkpoint(const std::string& path) {
                 "upgrade tandem");
   if (ck.format_version >= 2 && !has_checksum)
     f.fail("checksum", "is missing (format 2 checksums its metadata)");
-  ck.epoch = f.integer("epoch", 0, INT64_MAX);
-  ck.global_step = f.integer("global_step", 0, INT64_MAX);
-  ck.step_in_epoch = f.integer("step_in_epoch", 0, INT64_MAX);
+  // Counters far beyond any run, and far from overflowing when the trainer counts on from them.
+  constexpr int64_t kMaxCount = int64_t(1) << 53;
+  ck.epoch = f.integer("epoch", 0, kMaxCount);
+  ck.global_step = f.integer("global_step", 0, kMaxCount);
+  ck.step_in_epoch = f.integer("step_in_epoch", 0, kMaxCount);
   const Value& best = f.get("best_metric");
   if (!best.is_none() && !best.is_number()) f.fail("best_metric", "expected a number or null");
   ck.has_best_metric = !best.is_none();
