@@ -4,11 +4,13 @@
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "framework/io/checkpoint.h"
 #include "framework/io/safetensors.h"
 #include "framework/io/serialize.h"
 #include "framework/io/torch_file.h"
+#include "framework/io/value_json.h"
 #include "launch/cli.h"
 
 namespace tandem::launch {
@@ -20,8 +22,28 @@ std::string ext_of(const std::string& path) {
   return std::filesystem::path(path).extension().string();
 }
 
+// The non-tensor values of a file by path, in order; a repeated path keeps its first place and
+// its last value (as json's operator[] did, without its linear search per insertion).
+struct Values {
+  std::vector<std::pair<std::string, json>> items;
+  std::unordered_map<std::string, size_t> index;
+  void set(std::string path, json value) {
+    auto [it, inserted] = index.try_emplace(path, items.size());
+    if (inserted)
+      items.emplace_back(std::move(path), std::move(value));
+    else
+      items[it->second].second = std::move(value);
+  }
+  json to_json() const {
+    json out = json::object();
+    for (const auto& [k, v] : items) io::append_member(out, k, v);
+    return out;
+  }
+};
+
 // Every tensor in a Value tree with its path ("state_dict.fc.weight", "optimizer.state.0.exp_avg").
-void collect(const Value& v, const std::string& path, json& tensors, json& values) {
+// Readers bound the tree (depth, shared containers), so this walk is bounded too.
+void collect(const Value& v, const std::string& path, json& tensors, Values& values) {
   if (v.is_tensor()) {
     const Tensor& t = v.to_tensor();
     tensors.push_back({{"name", path}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
@@ -35,42 +57,43 @@ void collect(const Value& v, const std::string& path, json& tensors, json& value
     for (size_t i = 0; i < v.items().size(); ++i)
       collect(v.items()[i], path + "." + std::to_string(i), tensors, values);
   } else {
-    values[path.empty() ? "value" : path] = v.repr();
+    values.set(path.empty() ? "value" : path, v.repr());
   }
 }
 
 json describe(const std::string& path) {
   json out = {{"file", path}};
-  json tensors = json::array(), values = json::object();
+  json tensors = json::array();
+  Values values;
   if (io::is_tandem_checkpoint(path)) {
     io::Checkpoint ck = io::load_checkpoint(path);
     out["format"] = "tandem checkpoint (safetensors)";
     for (const auto& [k, t] : ck.model)
       tensors.push_back({{"name", k}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
-    values["epoch"] = ck.epoch;
-    values["global_step"] = ck.global_step;
-    values["step_in_epoch"] = ck.step_in_epoch;
-    values["best_metric"] = ck.has_best_metric ? json(ck.best_metric) : json(nullptr);
-    values["monitor"] = ck.monitor;
-    values["is_best"] = ck.is_best;
-    values["world_size"] = ck.world_size;
-    values["format_version"] = ck.format_version;
-    values["optimizer_param_groups"] =
-        ck.optimizer.is_dict() ? ck.optimizer.at("param_groups").size() : 0;
-    values["scheduler"] = ck.scheduler.is_none() ? "none" : "saved";
+    values.set("epoch", ck.epoch);
+    values.set("global_step", ck.global_step);
+    values.set("step_in_epoch", ck.step_in_epoch);
+    values.set("best_metric", ck.has_best_metric ? json(ck.best_metric) : json(nullptr));
+    values.set("monitor", ck.monitor);
+    values.set("is_best", ck.is_best);
+    values.set("world_size", ck.world_size);
+    values.set("format_version", ck.format_version);
+    const Value* groups = ck.optimizer.is_dict() ? ck.optimizer.find("param_groups") : nullptr;
+    values.set("optimizer_param_groups", groups && groups->is_list() ? groups->size() : 0);
+    values.set("scheduler", ck.scheduler.is_none() ? "none" : "saved");
   } else if (ext_of(path) == ".safetensors") {
     io::Metadata meta;
     auto ts = io::load_safetensors(path, &meta, /*mmap=*/true);
     out["format"] = "safetensors";
     for (const auto& [k, t] : ts)
       tensors.push_back({{"name", k}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
-    for (const auto& [k, v] : meta) values[k] = v;
+    for (const auto& [k, v] : meta) values.set(k, v);
   } else {
     out["format"] = "torch zip (.pt)";
     collect(io::load(path), "", tensors, values);
   }
   out["tensors"] = tensors;
-  out["metadata"] = values;
+  out["metadata"] = values.to_json();
   return out;
 }
 
@@ -82,7 +105,7 @@ io::StateDict apply_prefixes(io::StateDict sd, const CommandLine& cl) {
 
 Value state_dict_value(const io::StateDict& sd) {
   Value d = Value::dict();
-  for (const auto& [k, t] : sd) d.set(Value(k), Value(t));
+  for (const auto& [k, t] : sd) d.dict_items().emplace_back(Value(k), Value(t));  // keys unique
   return d;
 }
 

@@ -116,8 +116,22 @@ void read(const Ctx& c, const YAML::Node& n, const std::string& path, std::vecto
   }
 }
 
-// YAML -> Value for the free-form sections (model, optimizer, scheduler).
-Value to_value(const YAML::Node& n) {
+// A config expands into at most this many values: far more than any model needs, and a bound
+// on "billion laughs" documents, whose aliases share one node that expands exponentially.
+constexpr size_t kMaxConfigValues = 100'000;
+
+// YAML -> Value for the free-form sections (model, optimizer, scheduler). Aliases are expanded
+// against `budget`, and nesting is bounded, so a hostile config fails fast instead of hanging.
+Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_t depth,
+               size_t& budget) {
+  if (budget == 0)
+    fail(c.source, n, path,
+         "the config expands to more than " + std::to_string(kMaxConfigValues) +
+             " values (YAML aliases that repeat large nodes?)",
+         "write the values out instead of repeating anchors (&name / *name)");
+  --budget;
+  if (depth > kMaxValueDepth)
+    fail(c.source, n, path, "nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   if (is_null(n)) return Value();
   if (n.IsScalar()) {
     const std::string& s = n.Scalar();
@@ -132,11 +146,18 @@ Value to_value(const YAML::Node& n) {
   }
   if (n.IsSequence()) {
     Value list = Value::list();
-    for (const auto& item : n) list.append(to_value(item));
+    size_t i = 0;
+    for (const auto& item : n)
+      list.append(to_value(c, item, path + "[" + std::to_string(i++) + "]", depth + 1, budget));
     return list;
   }
   Value dict = Value::dict();
-  for (const auto& kv : n) dict.set(Value(kv.first.Scalar()), to_value(kv.second));
+  DictIndex index(dict);  // a repeated key replaces the earlier value, found by hash
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) fail(c.source, kv.first, path, "a key must be a plain name");
+    index.set(Value(kv.first.Scalar()),
+              to_value(c, kv.second, path + "." + kv.first.Scalar(), depth + 1, budget));
+  }
   return dict;
 }
 
@@ -206,7 +227,8 @@ Field free_form(const char* path, Value RunConfig::*m, const char* doc) {
                  if (!is_null(n) && !n.IsMap())
                    fail(ctx.source, n, path,
                         "expected a mapping like {name: ..., ...}, got " + scalar_text(n));
-                 c.*m = to_value(n);
+                 size_t budget = kMaxConfigValues;
+                 c.*m = to_value(ctx, n, path, 0, budget);
                },
                [m](const RunConfig& c) { return from_value(c.*m); }};
 }
@@ -343,6 +365,8 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
     throw Error("--set expects key.path=value, got '" + assignment + "'",
                 "example: --set optimizer.lr=0.1");
   const std::string path = assignment.substr(0, eq);
+  if (size_t bad = 0; !is_valid_utf8(assignment, &bad))
+    throw Error("--set " + path + ": not UTF-8 text (byte " + std::to_string(bad) + ")");
   YAML::Node value;
   try {
     value = YAML::Load(assignment.substr(eq + 1));
@@ -368,6 +392,10 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
 
 RunConfig parse_config(const std::string& text, const std::string& source,
                        const std::vector<std::string>& overrides) {
+  if (size_t bad = 0; !is_valid_utf8(text, &bad))
+    throw Error("config error: " + (source.empty() ? std::string("<config>") : source) +
+                    ": not UTF-8 text (byte " + std::to_string(bad) + ")",
+                "save the config as UTF-8");
   YAML::Node root;
   try {
     root = YAML::Load(text);

@@ -5,6 +5,8 @@
 // on disk is damaged: every file tandem writes is replaced atomically.
 #include <cstdio>
 #include <exception>
+#include <new>
+#include <stdexcept>
 
 #include "framework/core/memory.h"
 #include "kernels/common/error.h"
@@ -65,6 +67,19 @@ int main(int argc, char** argv) {
   } catch (const tandem::Error& e) {
     std::fprintf(stderr, "error: %s%s\n", rank_prefix().c_str(), e.what());
     if (!e.hint().empty()) std::fprintf(stderr, "hint: %s\n", e.hint().c_str());
+    std::fflush(stderr);
+    tandem::parallel::abort_job(2);
+  } catch (const std::bad_alloc&) {  // a size from a config or a file beyond this machine
+    std::fprintf(stderr, "error: %sout of memory\n", rank_prefix().c_str());
+    std::fprintf(stderr,
+                 "hint: a size in the config (layer widths, batch size) or in an input file is "
+                 "larger than this machine's memory\n");
+    std::fflush(stderr);
+    tandem::parallel::abort_job(2);
+  } catch (const std::length_error& e) {
+    std::fprintf(stderr, "error: %sout of memory: a size beyond what a container can hold (%s)\n",
+                 rank_prefix().c_str(), e.what());
+    std::fprintf(stderr, "hint: a size in the config or in an input file is too large\n");
     std::fflush(stderr);
     tandem::parallel::abort_job(2);
   } catch (const std::exception& e) {

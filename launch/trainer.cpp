@@ -163,6 +163,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   int64_t checkpoint_world_size = size;
   if (!resume_path.empty()) {
     io::Checkpoint ck = io::load_checkpoint(resume_path);
+    check_resume(ck, resume_path, *optimizer, scheduler.get(), steps_per_epoch, size);
     model->load_state_dict(ck.model, /*strict=*/true);
     optimizer->load_state_dict(ck.optimizer);
     if (scheduler && !ck.scheduler.is_none()) scheduler->load_state_dict(ck.scheduler);

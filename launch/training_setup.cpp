@@ -82,4 +82,20 @@ void load_weights(nn::Module& model, const std::string& path, bool strict, bool 
   }
 }
 
+void check_resume(const io::Checkpoint& ck, const std::string& path,
+                  const optim::Optimizer& optimizer, optim::LRScheduler* scheduler,
+                  int64_t steps_per_epoch, int world_size) {
+  try {
+    if (ck.world_size == world_size && ck.step_in_epoch > steps_per_epoch)
+      throw Error("checkpoint field 'step_in_epoch': " + std::to_string(ck.step_in_epoch) +
+                      " steps done in an epoch of " + std::to_string(steps_per_epoch),
+                  "the data config changed since the checkpoint was written (batch size, "
+                  "dataset), or the file was edited; resume with the run's config");
+    if (!ck.optimizer.is_none()) optimizer.check_state_dict(ck.optimizer);
+    if (scheduler && !ck.scheduler.is_none()) scheduler->check_state_dict(ck.scheduler);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what(), e.hint());
+  }
+}
+
 }  // namespace tandem::launch

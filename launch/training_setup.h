@@ -7,7 +7,9 @@
 #include <memory>
 
 #include "framework/data/data_loader.h"
+#include "framework/io/checkpoint.h"
 #include "framework/nn/module.h"
+#include "framework/optim/lr_scheduler.h"
 #include "launch/config.h"
 #include "parallel/distributed.h"
 
@@ -31,5 +33,14 @@ data::LoaderOptions loader_options(const RunConfig& cfg, bool train, Device devi
 // PyTorch's), reconciling module. prefixes. With strict=false, reports missing/unexpected keys
 // on stdout (when `verbose`). Errors name the file.
 void load_weights(nn::Module& model, const std::string& path, bool strict, bool verbose);
+
+// Checks a checkpoint about to be resumed against this run, before anything uses it: the
+// optimizer and scheduler states (each state tensor against its parameter, counts per group,
+// types and ranges) and the data position (step_in_epoch within this run's epoch when the world
+// size is unchanged). A checksum catches accidents, not edits; this catches what would corrupt
+// memory or silently train wrong. Errors name the file and the field.
+void check_resume(const io::Checkpoint& ck, const std::string& path,
+                  const optim::Optimizer& optimizer, optim::LRScheduler* scheduler,
+                  int64_t steps_per_epoch, int world_size);
 
 }  // namespace tandem::launch

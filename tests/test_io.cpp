@@ -308,7 +308,8 @@ TEST(TorchFiles, HostileFilesAreRefusedAndNothingRuns) {
       {"truncated.pt", "truncated.pt"},
   };
   for (const auto& [file, expect] : cases) {
-    const std::string e = error_of([&] { io::load_torch(fixture(file)); });
+    const std::string path = fixture(file);  // (clang 14 cannot capture a structured binding)
+    const std::string e = error_of([&] { io::load_torch(path); });
     EXPECT_NE(e.find(expect), std::string::npos) << file << ": " << e;
   }
   EXPECT_FALSE(fs::exists(marker));
@@ -500,7 +501,8 @@ TEST_P(CheckpointOnDevice, FilesLoadIntoAModelAndOptimizerOnTheDevice) {
   io::Checkpoint back = io::load_checkpoint(ckp);
   dst.model->load_state_dict(back.model);
   dst.opt->load_state_dict(back.optimizer);
-  for (const auto& [idx, st_v] : dst.opt->state_dict().at("state").dict_items())
+  const Value loaded_state = dst.opt->state_dict();  // a named copy: the loop reads into it
+  for (const auto& [idx, st_v] : loaded_state.at("state").dict_items())
     for (const auto& [name, v] : st_v.dict_items()) {
       if (!v.is_tensor()) continue;
       EXPECT_EQ(v.to_tensor().device(), name.to_string() == "step" ? kCPU : device())

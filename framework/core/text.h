@@ -11,4 +11,9 @@ namespace tandem {
 // "did you mean ...?" hints of config keys, layer names and command-line options.
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates);
 
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF);
+// on failure *bad_at (if given) is the offset of the first bad byte. Readers check text from
+// files with it, so a bad byte is reported where it came from and not by a later JSON writer.
+bool is_valid_utf8(const std::string& s, size_t* bad_at = nullptr);
+
 }  // namespace tandem

@@ -7,11 +7,16 @@
 //   sd.set("epoch", Value(int64_t(3)));
 //   sd.set("state_dict", Value::dict());
 //   int64_t epoch = sd.at("epoch").to_int();
+//
+// Values read from files are untrusted: readers bound their nesting (kMaxValueDepth), refuse
+// cycles and check how far shared containers expand (graph_stats). Destroying a tree never
+// recurses more than one level deep, however deep the tree, and repr() is bounded.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -19,6 +24,21 @@
 #include "framework/tensor/tensor.h"
 
 namespace tandem {
+
+// The deepest nesting of lists, tuples and dicts a reader accepts from a file. A state_dict or a
+// checkpoint nests a handful of levels; the bound keeps recursive consumers (printers, writers,
+// converters) far from the end of the stack.
+inline constexpr size_t kMaxValueDepth = 100;
+
+// What graph_stats() finds: nesting depth (a scalar is 0, an empty list 1), the number of values
+// the tree would hold if every shared container were copied out (saturating), and whether a
+// container contains itself.
+struct ValueGraphStats {
+  size_t depth = 0;
+  uint64_t expanded = 0;
+  size_t containers = 0;  // distinct lists, tuples and dicts
+  bool cyclic = false;
+};
 
 class Value {
  public:
@@ -31,16 +51,16 @@ class Value {
   using Dict = std::vector<std::pair<Value, Value>>;
 
   Value() : v_(None{}) {}
-  Value(bool b) : v_(b) {}                                   // NOLINT
-  Value(int64_t i) : v_(i) {}                                // NOLINT
-  Value(int i) : v_(int64_t(i)) {}                           // NOLINT
-  Value(double d) : v_(d) {}                                 // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}                 // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}               // NOLINT
-  Value(Tensor t) : v_(std::move(t)) {}                      // NOLINT
-  Value(List l) : v_(std::make_shared<List>(std::move(l))) {}  // NOLINT
+  Value(bool b) : v_(b) {}                      // NOLINT
+  Value(int64_t i) : v_(i) {}                   // NOLINT
+  Value(int i) : v_(int64_t(i)) {}              // NOLINT
+  Value(double d) : v_(d) {}                    // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}    // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}  // NOLINT
+  Value(Tensor t) : v_(std::move(t)) {}         // NOLINT
+  Value(List l);                                // NOLINT
   static Value tuple(std::vector<Value> items);
-  static Value dict() { return Value(std::make_shared<Dict>()); }
+  static Value dict();
   static Value list() { return Value(List{}); }
 
   bool is_none() const { return std::holds_alternative<None>(v_); }
@@ -53,7 +73,8 @@ class Value {
   bool is_list() const { return std::holds_alternative<std::shared_ptr<List>>(v_); }
   bool is_tuple() const { return std::holds_alternative<std::shared_ptr<Tuple>>(v_); }
   bool is_dict() const { return std::holds_alternative<std::shared_ptr<Dict>>(v_); }
-  const char* kind() const;  // "None", "bool", "int", "float", "str", "Tensor", "list", "tuple", "dict"
+  const char* kind()
+      const;  // "None", "bool", "int", "float", "str", "Tensor", "list", "tuple", "dict"
 
   bool to_bool() const;
   int64_t to_int() const;
@@ -73,16 +94,41 @@ class Value {
   Value& at(const Value& key);
   const Value* find(const Value& key) const;
   void set(const Value& key, Value value);  // insert at end or replace in place
-  size_t size() const;  // list/tuple/dict length
+  size_t size() const;                      // list/tuple/dict length
 
-  bool operator==(const Value& other) const;  // deep; tensors compare by identity
-  std::string repr() const;  // Python-like, tensors as tensor(shape, dtype)
+  bool is_container() const { return is_list() || is_tuple() || is_dict(); }
+  // The container shared by copies of this Value (nullptr for a scalar or tensor).
+  const void* identity() const;
+
+  bool operator==(const Value& other) const;  // deep; tensors compare by identity; iterative
+  // Python-like, tensors as tensor(shape, dtype). Bounded: nesting beyond 32 levels prints
+  // "...", and the text stops near max_chars.
+  std::string repr(size_t max_chars = 1 << 20) const;
+  // Walks the graph once per distinct container, without recursion (cycles are found, not
+  // followed).
+  ValueGraphStats graph_stats() const;
 
  private:
   explicit Value(std::shared_ptr<Dict> d) : v_(std::move(d)) {}
   std::variant<None, bool, int64_t, double, std::string, Tensor, std::shared_ptr<List>,
                std::shared_ptr<Tuple>, std::shared_ptr<Dict>>
       v_;
+};
+
+// A hash index over the keys (str or int) of a dict being filled from untrusted input: set() is
+// O(1) where Value::set is O(n), with the same meaning (a repeated key is replaced in place).
+// Holds a reference to the dict.
+class DictIndex {
+ public:
+  explicit DictIndex(Value dict);
+  void set(Value key, Value value);
+  bool contains(const Value& key) const;
+  const Value& dict() const { return dict_; }
+
+ private:
+  static std::string key_of(const Value& key);  // throws for keys other than str and int
+  Value dict_;
+  std::unordered_map<std::string, size_t> pos_;
 };
 
 }  // namespace tandem

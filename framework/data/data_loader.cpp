@@ -54,6 +54,7 @@ void DataLoader::stop() {
 }
 
 void DataLoader::start_epoch(std::vector<int64_t> indices, int64_t epoch, int64_t first_batch) {
+  TANDEM_CHECK(first_batch >= 0, "data loader: negative first batch ", first_batch);
   stop();
   for (int64_t i : indices)
     TANDEM_CHECK(i >= 0 && i < dataset_->size(), "data loader: index ", i, " out of range for ",

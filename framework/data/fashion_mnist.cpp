@@ -5,56 +5,101 @@
 
 #include <filesystem>
 
+#include "framework/core/checked_math.h"
 #include "kernels/common/error.h"
 
 namespace tandem::data {
 
-std::vector<uint8_t> read_gzip_file(const std::string& path) {
-  if (!std::filesystem::exists(path))
-    throw Error("dataset file not found: " + path,
-                "install Debian's dataset-fashion-mnist package (apt-get install dataset-fashion-mnist) "
-                "or set data.root to the folder holding the IDX .gz files");
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) throw Error("cannot open " + path);
-  std::vector<uint8_t> out;
-  uint8_t buf[1 << 16];
-  int n;
-  while ((n = gzread(f, buf, sizeof(buf))) > 0) out.insert(out.end(), buf, buf + n);
-  int errnum = 0;
-  const char* msg = gzerror(f, &errnum);
-  const bool failed = n < 0 || (errnum != Z_OK && errnum != Z_STREAM_END);
-  const std::string err = failed ? std::string(msg) : "";
-  gzclose(f);
-  if (failed) throw Error("corrupt gzip file " + path + ": " + err, "reinstall the dataset package");
-  return out;
-}
-
 namespace {
 
-uint32_t be32(const std::vector<uint8_t>& b, size_t at) {
-  return uint32_t(b[at]) << 24 | uint32_t(b[at + 1]) << 16 | uint32_t(b[at + 2]) << 8 | uint32_t(b[at + 3]);
+constexpr uint64_t kMaxDeflateRatio = 1032;  // deflate's largest expansion (RFC 1951 limits)
+
+// gzread into `out` until it is full or the file ends; returns the bytes read.
+uint64_t read_some(gzFile f, uint8_t* out, uint64_t n, const std::string& path) {
+  uint64_t got = 0;
+  while (got < n) {
+    const unsigned chunk = unsigned(std::min<uint64_t>(n - got, 1u << 30));
+    const int r = gzread(f, out + got, chunk);
+    if (r < 0) {
+      int errnum = 0;
+      throw Error("corrupt gzip file " + path + ": " + gzerror(f, &errnum),
+                  "reinstall the dataset package");
+    }
+    if (r == 0) break;
+    got += uint64_t(r);
+  }
+  return got;
 }
+
+struct GzFile {
+  gzFile f;
+  ~GzFile() { gzclose(f); }
+};
 
 }  // namespace
 
+IdxFile read_idx(const std::string& path, uint32_t magic) {
+  if (!std::filesystem::exists(path))
+    throw Error("dataset file not found: " + path,
+                "install Debian's dataset-fashion-mnist package (apt-get install "
+                "dataset-fashion-mnist) or set data.root to the folder holding the IDX .gz files");
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw Error("cannot read " + path + ": " + ec.message());
+  GzFile gz{gzopen(path.c_str(), "rb")};
+  if (!gz.f) throw Error("cannot open " + path);
+  const size_t ndims = magic & 0xff;  // IDX: the low byte of the magic is the number of dims
+  uint8_t header[4 + 4 * 3];
+  const uint64_t header_size = 4 + 4 * ndims;
+  const char* kind = ndims == 3 ? "IDX image" : "IDX label";
+  auto be32 = [&](size_t at) {
+    return uint32_t(header[at]) << 24 | uint32_t(header[at + 1]) << 16 |
+           uint32_t(header[at + 2]) << 8 | uint32_t(header[at + 3]);
+  };
+  if (read_some(gz.f, header, header_size, path) != header_size || be32(0) != magic)
+    throw Error(path + ": not an " + std::string(kind) + " file", "reinstall the dataset package");
+  IdxFile out;
+  int64_t payload = 1;
+  for (size_t d = 0; d < ndims; ++d) {
+    out.dims.push_back(int64_t(be32(4 + 4 * d)));
+    if (!checked_mul(payload, out.dims.back(), payload))
+      throw Error(path + ": header declares an impossible size (dimensions overflow)",
+                  "the file is corrupted: reinstall the dataset package");
+  }
+  // What the file can hold: its own size if plain, at most 1032 times it if compressed.
+  uint64_t limit = 0;
+  if (!checked_mul(file_size, kMaxDeflateRatio, limit)) limit = UINT64_MAX;
+  if (uint64_t(payload) > limit)
+    throw Error(path + ": header declares " + std::to_string(payload) +
+                    " bytes of data, more than a " + std::to_string(file_size) +
+                    "-byte file can hold",
+                "the file is corrupted or truncated: reinstall the dataset package");
+  out.data.resize(size_t(payload));
+  const uint64_t got = read_some(gz.f, out.data.data(), uint64_t(payload), path);
+  uint8_t extra = 0;
+  if (got != uint64_t(payload) || read_some(gz.f, &extra, 1, path) != 0)
+    throw Error(path + ": " + (got != uint64_t(payload) ? "truncated" : "has trailing data") +
+                    " (the header declares " + std::to_string(payload) + " bytes of data)",
+                "reinstall the dataset package");
+  return out;
+}
+
 FashionMnist::FashionMnist(const std::string& root, const std::string& split) : split_(split) {
-  TANDEM_CHECK(split == "train" || split == "test", "Fashion-MNIST split must be 'train' or 'test', got '", split, "'");
+  TANDEM_CHECK(split == "train" || split == "test",
+               "Fashion-MNIST split must be 'train' or 'test', got '", split, "'");
   const std::string prefix = root + "/" + (split == "train" ? "train" : "t10k");
   const std::string image_path = prefix + "-images-idx3-ubyte.gz";
   const std::string label_path = prefix + "-labels-idx1-ubyte.gz";
-  std::vector<uint8_t> img = read_gzip_file(image_path);
-  std::vector<uint8_t> lab = read_gzip_file(label_path);
-  TANDEM_CHECK(img.size() >= 16 && be32(img, 0) == 0x803, image_path, ": not an IDX image file");
-  TANDEM_CHECK(lab.size() >= 8 && be32(lab, 0) == 0x801, label_path, ": not an IDX label file");
-  const int64_t n = be32(img, 4);
-  rows_ = be32(img, 8);
-  cols_ = be32(img, 12);
-  TANDEM_CHECK(int64_t(img.size()) == 16 + n * rows_ * cols_, image_path, ": truncated (", img.size(),
-               " bytes for ", n, " images of ", rows_, "x", cols_, ")");
-  TANDEM_CHECK(int64_t(be32(lab, 4)) == n && int64_t(lab.size()) == 8 + n, label_path,
-               ": label count does not match ", n, " images");
-  images_.assign(img.begin() + 16, img.end());
-  labels_.assign(lab.begin() + 8, lab.end());
+  IdxFile img = read_idx(image_path, 0x803);
+  IdxFile lab = read_idx(label_path, 0x801);
+  const int64_t n = img.dims[0];
+  rows_ = img.dims[1];
+  cols_ = img.dims[2];
+  TANDEM_CHECK(rows_ > 0 && cols_ > 0, image_path, ": images of ", rows_, "x", cols_, " pixels");
+  TANDEM_CHECK(lab.dims[0] == n, label_path, ": ", lab.dims[0], " labels for ", n, " images in ",
+               image_path);
+  images_ = std::move(img.data);
+  labels_ = std::move(lab.data);
   for (uint8_t l : labels_) TANDEM_CHECK(l < 10, label_path, ": label ", int(l), " out of range");
 }
 

@@ -29,7 +29,15 @@ class FashionMnist : public Dataset {
   std::vector<uint8_t> labels_;
 };
 
-// Reads a whole gzip file (or a plain file) into memory; errors name the path.
-std::vector<uint8_t> read_gzip_file(const std::string& path);
+// An IDX file (gzip-compressed or plain): its dimensions and its bytes.
+struct IdxFile {
+  std::vector<int64_t> dims;
+  std::vector<uint8_t> data;
+};
+// Reads an IDX file whose magic number is `magic` (0x803: images n x rows x cols, 0x801: labels
+// n). The header's sizes are multiplied without overflow and checked against what the file can
+// hold (a gzip member expands at most 1032-fold) before anything is allocated, and the data
+// must end exactly where the header says. Errors name the path.
+IdxFile read_idx(const std::string& path, uint32_t magic);
 
 }  // namespace tandem::data

@@ -4,7 +4,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
@@ -15,53 +14,93 @@ namespace {
 
 using json = nlohmann::ordered_json;
 constexpr const char* kFormat = "tandem-checkpoint";
+constexpr const char* kHint = "resume from an older epoch_NNNN.safetensors";
+
+uLong crc_bytes(uLong crc, const void* data, size_t n) {
+  const auto* p = static_cast<const Bytef*>(data);
+  while (n > 0) {  // zlib takes uInt lengths
+    const uInt chunk = uInt(std::min<size_t>(n, 1u << 30));
+    crc = crc32(crc, p, chunk);
+    p += chunk;
+    n -= chunk;
+  }
+  return crc;
+}
 
 // CRC32 over every tensor's name and bytes, in name order (independent of the file layout).
-std::string checksum(const TensorMap& tensors) {
+// Format 1 checked only this ("crc32").
+uLong tensor_crc(const TensorMap& tensors) {
   std::vector<std::pair<std::string, Tensor>> items(tensors.begin(), tensors.end());
   std::sort(items.begin(), items.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   uLong crc = crc32(0L, Z_NULL, 0);
   for (const auto& [name, t] : items) {
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(name.data()), uInt(name.size()));
+    crc = crc_bytes(crc, name.data(), name.size());
     Tensor c = t.cpu().contiguous();
-    const auto* p = static_cast<const Bytef*>(c.raw_data());
-    size_t left = c.nbytes();
-    while (left > 0) {  // zlib takes uInt lengths
-      const uInt chunk = uInt(std::min<size_t>(left, 1u << 30));
-      crc = crc32(crc, p, chunk);
-      p += chunk;
-      left -= chunk;
-    }
+    crc = crc_bytes(crc, c.raw_data(), c.nbytes());
   }
-  return std::to_string(crc);
+  return crc;
 }
 
-// __metadata__ of a safetensors file without reading its tensors (empty if not safetensors).
-Metadata read_metadata(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return {};
-  uint8_t len_bytes[8];
-  if (!f.read(reinterpret_cast<char*>(len_bytes), 8)) return {};
-  uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | len_bytes[i];
-  if (n > 100'000'000) return {};
-  std::string header(n, '\0');
-  if (!f.read(header.data(), std::streamsize(n))) return {};
-  auto j = json::parse(header, nullptr, /*allow_exceptions=*/false);
-  Metadata m;
-  if (j.is_object() && j.contains("__metadata__") && j["__metadata__"].is_object())
-    for (const auto& [k, v] : j["__metadata__"].items())
-      if (v.is_string()) m[k] = v.get<std::string>();
-  return m;
+// Format 2's "checksum": the tensor CRC continued over every other metadata entry (key, NUL,
+// value, NUL in key order), so an edited or damaged epoch, optimizer state or config is caught
+// as surely as a damaged tensor.
+std::string full_checksum(uLong tensors_crc, const Metadata& m) {
+  uLong crc = tensors_crc;
+  for (const auto& [k, v] : m) {
+    if (k == "checksum") continue;
+    crc = crc_bytes(crc, k.data(), k.size() + 1);  // with the terminating NUL
+    crc = crc_bytes(crc, v.data(), v.size() + 1);
+  }
+  return "crc32:" + std::to_string(crc);
 }
+
+// Typed access to the metadata fields, each error naming the file and the field.
+class Fields {
+ public:
+  Fields(const Value& meta, const std::string& path) : meta_(meta), path_(path) {}
+  const Value& get(const char* key) const {
+    const Value* v = meta_.find(Value(key));
+    if (!v) fail(key, "is missing");
+    return *v;
+  }
+  int64_t integer(const char* key, int64_t min, int64_t max) const {
+    const Value& v = get(key);
+    if (!v.is_int() || v.to_int() < min || v.to_int() > max)
+      fail(key, "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                    "], got " + v.repr(100));
+    return v.to_int();
+  }
+  const std::string& text(const char* key) const {
+    const Value& v = get(key);
+    if (!v.is_string()) fail(key, std::string("expected a string, got a ") + v.kind());
+    return v.to_string();
+  }
+  bool flag(const char* key) const {
+    const Value& v = get(key);
+    if (!v.is_bool()) fail(key, std::string("expected true or false, got a ") + v.kind());
+    return v.to_bool();
+  }
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw Error(path_ + ": checkpoint field '" + key + "': " + what,
+                "the checkpoint is corrupted or was edited; " + std::string(kHint));
+  }
+
+ private:
+  const Value& meta_;
+  const std::string& path_;
+};
 
 }  // namespace
 
 bool is_tandem_checkpoint(const std::string& path) {
-  const Metadata m = read_metadata(path);
-  auto it = m.find("format");
-  return it != m.end() && it->second == kFormat;
+  try {
+    const Metadata m = read_safetensors_metadata(path);
+    auto it = m.find("format");
+    return it != m.end() && it->second == kFormat;
+  } catch (const Error&) {
+    return false;  // not a (valid) safetensors file: not a tandem checkpoint either
+  }
 }
 
 void save_checkpoint(const Checkpoint& ck, const std::string& path) {
@@ -72,7 +111,7 @@ void save_checkpoint(const Checkpoint& ck, const std::string& path) {
     model_keys.push_back(k);
   }
   json meta;
-  meta["format_version"] = ck.format_version;
+  meta["format_version"] = kCheckpointFormatVersion;
   meta["epoch"] = ck.epoch;
   meta["global_step"] = ck.global_step;
   meta["step_in_epoch"] = ck.step_in_epoch;
@@ -88,8 +127,15 @@ void save_checkpoint(const Checkpoint& ck, const std::string& path) {
   meta["config"] = ck.config_yaml;
   Metadata m;
   m["format"] = kFormat;
-  m["tandem"] = meta.dump();
-  m["crc32"] = checksum(tensors);
+  try {
+    m["tandem"] = meta.dump();
+  } catch (const json::exception& e) {
+    throw Error(path + ": cannot write the checkpoint metadata: " + e.what(),
+                "config values and state keys must be UTF-8 text");
+  }
+  const uLong crc = tensor_crc(tensors);
+  m["crc32"] = std::to_string(crc);  // format 1's check: older tandems then report the version
+  m["checksum"] = full_checksum(crc, m);
   save_safetensors(path, tensors, m);
 }
 
@@ -99,48 +145,70 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (m.count("format") == 0 || m["format"] != kFormat)
     throw Error(path + " is not a tandem checkpoint (no tandem metadata)",
                 "use it as init_from (weights only), or convert it with `tandem convert`");
-  if (m.count("crc32") == 0 || m["crc32"] != checksum(tensors))
-    throw Error(path + ": checksum mismatch: the checkpoint is corrupted",
-                "resume from an older epoch_NNNN.safetensors");
-  json meta;
-  try {
-    meta = json::parse(m["tandem"]);
-  } catch (const json::exception& e) {
-    throw Error(path + ": corrupted checkpoint metadata: " + e.what());
-  }
+  const uLong crc = tensor_crc(tensors);
+  if (m.count("crc32") == 0 || m["crc32"] != std::to_string(crc))
+    throw Error(path + ": checksum mismatch: the checkpoint's tensor data is corrupted", kHint);
+  // Format 2 also checks the metadata; format 1 files (no "checksum") load with their
+  // metadata validated field by field below but not checksummed.
+  const bool has_checksum = m.count("checksum") != 0;
+  if (has_checksum && m["checksum"] != full_checksum(crc, m))
+    throw Error(path + ": checksum mismatch: the checkpoint's metadata is corrupted", kHint);
+  if (m.count("tandem") == 0) throw Error(path + ": the tandem metadata is missing", kHint);
+  const Value meta = value_from_json(m["tandem"], tensors, path + " (metadata)");
+  if (!meta.is_dict()) throw Error(path + ": corrupted checkpoint metadata", kHint);
+  const Fields f(meta, path);
   Checkpoint ck;
-  try {
-    ck.format_version = meta.at("format_version").get<int64_t>();
-    if (ck.format_version > kCheckpointFormatVersion)
-      throw Error(path + ": checkpoint format version " + std::to_string(ck.format_version) +
-                      " is newer than this tandem understands (" +
-                      std::to_string(kCheckpointFormatVersion) + ")",
-                  "upgrade tandem");
-    ck.epoch = meta.at("epoch").get<int64_t>();
-    ck.global_step = meta.at("global_step").get<int64_t>();
-    ck.step_in_epoch = meta.at("step_in_epoch").get<int64_t>();
-    if (meta.contains("epoch_loss")) {  // absent in end-of-epoch saves and older files
-      ck.epoch_loss_sum = meta["epoch_loss"].at(0).get<double>();
-      ck.epoch_loss_count = meta["epoch_loss"].at(1).get<double>();
-    }
-    ck.has_best_metric = !meta.at("best_metric").is_null();
-    ck.best_metric = ck.has_best_metric ? meta["best_metric"].get<double>() : 0.0;
-    ck.is_best = meta.at("is_best").get<bool>();
-    ck.monitor = meta.at("monitor").get<std::string>();
-    ck.world_size = meta.at("world_size").get<int64_t>();
-    ck.rng = meta.at("rng").get<std::map<std::string, std::string>>();
-    ck.config_yaml = meta.at("config").get<std::string>();
-    for (const auto& k : meta.at("model_keys")) {
-      const std::string key = k.get<std::string>();
-      const Tensor* t = tensors.find("model/" + key);
-      if (!t) throw Error(path + ": model tensor '" + key + "' is missing");
-      ck.model.insert(key, *t);
-    }
-    ck.optimizer = value_from_json(meta.at("optimizer"), tensors);
-    ck.scheduler = value_from_json(meta.at("scheduler"), tensors);
-  } catch (const json::exception& e) {
-    throw Error(path + ": corrupted checkpoint metadata: " + e.what());
+  ck.format_version = f.integer("format_version", 1, INT64_MAX);
+  if (ck.format_version > kCheckpointFormatVersion)
+    throw Error(path + ": checkpoint format version " + std::to_string(ck.format_version) +
+                    " is newer than this tandem understands (" +
+                    std::to_string(kCheckpointFormatVersion) + ")",
+                "upgrade tandem");
+  if (ck.format_version >= 2 && !has_checksum)
+    f.fail("checksum", "is missing (format 2 checksums its metadata)");
+  // Counters far beyond any run, and far from overflowing when the trainer counts on from them.
+  constexpr int64_t kMaxCount = int64_t(1) << 53;
+  ck.epoch = f.integer("epoch", 0, kMaxCount);
+  ck.global_step = f.integer("global_step", 0, kMaxCount);
+  ck.step_in_epoch = f.integer("step_in_epoch", 0, kMaxCount);
+  // The partial epoch's training loss (sum, count), in a mid-epoch save only.
+  if (const Value* loss = meta.find(Value("epoch_loss"))) {
+    if (!loss->is_list() || loss->items().size() != 2 || !loss->items()[0].is_number() ||
+        !loss->items()[1].is_number() || loss->items()[1].to_double() < 0)
+      f.fail("epoch_loss", "expected [loss sum, sample count]");
+    ck.epoch_loss_sum = loss->items()[0].to_double();
+    ck.epoch_loss_count = loss->items()[1].to_double();
   }
+  const Value& best = f.get("best_metric");
+  if (!best.is_none() && !best.is_number()) f.fail("best_metric", "expected a number or null");
+  ck.has_best_metric = !best.is_none();
+  ck.best_metric = ck.has_best_metric ? best.to_double() : 0.0;
+  ck.is_best = f.flag("is_best");
+  ck.monitor = f.text("monitor");
+  ck.world_size = f.integer("world_size", 1, INT32_MAX);
+  const Value& rng = f.get("rng");
+  if (!rng.is_dict()) f.fail("rng", "expected a dict of strings");
+  for (const auto& [k, v] : rng.dict_items()) {
+    if (!k.is_string() || !v.is_string()) f.fail("rng", "expected a dict of strings");
+    ck.rng[k.to_string()] = v.to_string();
+  }
+  ck.config_yaml = f.text("config");
+  const Value& keys = f.get("model_keys");
+  if (!keys.is_list()) f.fail("model_keys", "expected a list of names");
+  for (const auto& k : keys.items()) {
+    if (!k.is_string()) f.fail("model_keys", "expected a list of names");
+    const Tensor* t = tensors.find("model/" + k.to_string());
+    if (!t) throw Error(path + ": model tensor '" + k.to_string() + "' is missing", kHint);
+    if (ck.model.contains(k.to_string()))
+      f.fail("model_keys", "names '" + k.to_string() + "' twice");
+    ck.model.insert(k.to_string(), *t);
+  }
+  ck.optimizer = f.get("optimizer");
+  if (!ck.optimizer.is_dict() && !ck.optimizer.is_none())
+    f.fail("optimizer", std::string("expected a state_dict, got a ") + ck.optimizer.kind());
+  ck.scheduler = f.get("scheduler");
+  if (!ck.scheduler.is_dict() && !ck.scheduler.is_none())
+    f.fail("scheduler", std::string("expected a state_dict, got a ") + ck.scheduler.kind());
   return ck;
 }
 

@@ -1,9 +1,15 @@
 // Checkpoint: everything needed to resume a run exactly, in one safetensors file. Tensors are
 // ordinary entries ("model/<key>", "optimizer/state/<i>/<name>", ...); everything else (epoch,
 // step, optimizer hyper-parameters, scheduler state, best metric, RNG states, the resolved
-// config, world size, format version) is JSON in __metadata__["tandem"], and
-// __metadata__["crc32"] checks the whole data region, so truncation or corruption is reported
-// with the path instead of loading garbage. Writes are atomic (temp file, fsync, rename).
+// config, world size, format version) is JSON in __metadata__["tandem"]. Writes are atomic
+// (temp file, fsync, rename).
+//
+// Integrity: __metadata__["checksum"] (format 2) is a CRC32 over every tensor and every other
+// metadata entry, so truncation or corruption anywhere is reported with the path instead of
+// loading garbage; "crc32" covers the tensors alone (all format 1 had; format 1 files still
+// load). A checksum detects accidents, not tampering: it is not a signature. So every field is
+// also validated on load (types, ranges), and validate_resume() checks the state against the
+// run before the trainer uses it.
 #pragma once
 
 #include <map>
@@ -14,7 +20,7 @@
 
 namespace tandem::io {
 
-inline constexpr int64_t kCheckpointFormatVersion = 1;
+inline constexpr int64_t kCheckpointFormatVersion = 2;  // 2: the checksum covers metadata
 
 struct Checkpoint {
   int64_t epoch = 0;          // epochs completed
@@ -38,7 +44,8 @@ struct Checkpoint {
 };
 
 void save_checkpoint(const Checkpoint& ckpt, const std::string& path);
-// Throws a clear error naming `path` for a missing, truncated, corrupted or foreign file.
+// Throws a clear error naming `path` (and the field) for a missing, truncated, corrupted, edited
+// or foreign file.
 Checkpoint load_checkpoint(const std::string& path);
 // True if `path` is a tandem checkpoint (a safetensors file with tandem metadata).
 bool is_tandem_checkpoint(const std::string& path);

@@ -22,6 +22,8 @@ TensorMap load_safetensors(const std::string& path, Metadata* metadata = nullptr
 // Parses an in-memory file (the bytes are copied into the tensors); `name` is used in errors.
 TensorMap parse_safetensors(const uint8_t* data, size_t size, const std::string& name,
                             Metadata* metadata = nullptr);
+// The __metadata__ of a file, reading only its header (validated as load_safetensors does).
+Metadata read_safetensors_metadata(const std::string& path);
 // Writes atomically. Tensors may be any device/layout (copied to contiguous CPU); order in the
 // file follows the reference writer (dtype alignment descending, then name).
 void save_safetensors(const std::string& path, const TensorMap& tensors,

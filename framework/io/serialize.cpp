@@ -21,7 +21,8 @@ Value load(const std::string& path) {
   const std::string ext = extension(path);
   if (ext == ".safetensors") {
     Value d = Value::dict();
-    for (const auto& [k, t] : load_safetensors(path)) d.set(Value(k), Value(t));
+    for (const auto& [k, t] : load_safetensors(path))  // names are unique: no lookup needed
+      d.dict_items().emplace_back(Value(k), Value(t));
     return d;
   }
   if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt") return load_torch(path);

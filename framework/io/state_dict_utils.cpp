@@ -66,10 +66,17 @@ StateDict find_state_dict(const Value& v, const std::string& path) {
       if (const Value* inner = v.find(Value(key)); inner && is_tensor_dict(*inner))
         return find_state_dict(*inner, path);
   }
-  std::string found;
-  if (v.is_dict())
-    for (const auto& [k, x] : v.dict_items())
-      found += (found.empty() ? "" : ", ") + k.repr() + ": " + x.kind();
+  std::string found;  // the first keys (a hostile file may have millions)
+  if (v.is_dict()) {
+    size_t shown = 0;
+    for (const auto& [k, x] : v.dict_items()) {
+      if (shown++ == 20) {
+        found += ", ... (" + std::to_string(v.size() - 20) + " more)";
+        break;
+      }
+      found += (found.empty() ? "" : ", ") + k.repr(100) + ": " + x.kind();
+    }
+  }
   throw Error(
       path + ": no state_dict found (top level: " +
           (found.empty() ? std::string(v.kind()) : "{" + found + "}") + ")",

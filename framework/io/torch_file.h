@@ -5,8 +5,13 @@
 // which tensors that shared a storage still share it. Any other global or opcode is refused
 // with an error naming it: nothing in the file is ever executed. The writer produces files that
 // torch.load(path, weights_only=True) reads (1.13 and 2.x).
+//
+// Files are untrusted: every size is checked before memory is allocated or addressed, and the
+// reader's work and the Value it returns are bounded (see pickle_reader.cpp). The parts live in
+// zip_reader.cpp, pickle_reader.cpp (the unpickler), pickle_writer.cpp and zip_writer.cpp.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "framework/core/value.h"

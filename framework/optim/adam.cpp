@@ -55,6 +55,26 @@ void Adam::fix_loaded_state(Value& state, const ParamGroup&) {
     state.set("step", Value(scalar_tensor(step->to_double(), TensorOptions(DType::Float32))));
 }
 
+void Adam::check_loaded_state(const Value& state, const Tensor& param, const Value& group,
+                              const std::string& where) const {
+  const char* hint = "the optimizer state comes from a corrupted or edited file, or another model";
+  if (!state.contains("step") && !state.contains("exp_avg") && !state.contains("exp_avg_sq"))
+    return;  // no state yet: step() creates it
+  for (const char* key : {"step", "exp_avg", "exp_avg_sq"})
+    if (!state.contains(key)) throw Error(where + "." + key + ": missing", hint);
+  const Value& step = state.at("step");
+  if (!step.is_number() && !(step.is_tensor() && step.to_tensor().numel() == 1 &&
+                             step.to_tensor().dtype() != DType::Bool))
+    throw Error(where + ".step: expected a number or a one-element tensor, got " + step.repr(100),
+                hint);
+  check_buffer(state, "exp_avg", param, where, false);
+  check_buffer(state, "exp_avg_sq", param, where, false);
+  check_buffer(state, "max_exp_avg_sq", param, where, false);
+  const Value* amsgrad = group.find(Value("amsgrad"));
+  if (amsgrad && amsgrad->is_bool() && amsgrad->to_bool() && !state.contains("max_exp_avg_sq"))
+    throw Error(where + ".max_exp_avg_sq: missing, and the group uses amsgrad", hint);
+}
+
 void Adam::step() {
   NoGradGuard no_grad;
   for (auto& group : param_groups()) {

@@ -29,6 +29,10 @@ class Adam : public Optimizer {
 
  protected:
   void fix_loaded_state(Value& state, const ParamGroup& group) override;
+  // All of 'step' (a number or one-element tensor), 'exp_avg' and 'exp_avg_sq' (tensors of the
+  // param's shape), plus 'max_exp_avg_sq' when the group uses amsgrad; or none of them.
+  void check_loaded_state(const Value& state, const Tensor& param, const Value& group_options,
+                          const std::string& where) const override;
 
  private:
   bool decoupled_;

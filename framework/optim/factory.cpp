@@ -1,6 +1,7 @@
 // Config-driven construction of optimizers and schedulers.
 #include "framework/optim/factory.h"
 
+#include <cmath>
 #include <set>
 
 #include "framework/core/text.h"
@@ -17,14 +18,19 @@ class Args {
     TANDEM_CHECK(spec.is_dict(), section_, ": expected a mapping");
   }
   double number(const char* key, double fallback) {
-    return has(key) ? get(key).to_double() : fallback;
+    if (!has(key)) return fallback;
+    const Value& v = get(key);
+    if (!v.is_number()) TANDEM_FAIL(section_, ".", key, ": expected a number, got ", v.repr(100));
+    return v.to_double();
   }
   int64_t integer(const char* key, int64_t fallback) {
     if (!has(key)) return fallback;
     const Value& v = get(key);
-    if (v.is_double() && v.to_double() == double(int64_t(v.to_double())))
+    // A whole float (1e3) counts; converting one outside int64's range would be undefined.
+    if (v.is_double() && std::fabs(v.to_double()) < 9.2e18 &&
+        v.to_double() == double(int64_t(v.to_double())))
       return int64_t(v.to_double());
-    if (!v.is_int()) TANDEM_FAIL(section_, ".", key, ": expected an integer, got ", v.repr());
+    if (!v.is_int()) TANDEM_FAIL(section_, ".", key, ": expected an integer, got ", v.repr(100));
     return v.to_int();
   }
   bool boolean(const char* key, bool fallback) {
@@ -34,14 +40,23 @@ class Args {
     return v.to_bool();
   }
   std::string text(const char* key, const std::string& fallback) {
-    return has(key) ? get(key).to_string() : fallback;
+    if (!has(key)) return fallback;
+    const Value& v = get(key);
+    if (!v.is_string()) TANDEM_FAIL(section_, ".", key, ": expected a name, got ", v.repr(100));
+    return v.to_string();
   }
   std::vector<double> numbers(const char* key, std::vector<double> fallback) {
     if (!has(key)) return fallback;
     const Value& v = get(key);
     if (v.is_number()) return {v.to_double()};
+    if (!v.is_list() && !v.is_tuple())
+      TANDEM_FAIL(section_, ".", key, ": expected a number or a list of numbers, got ",
+                  v.repr(100));
     std::vector<double> out;
-    for (const auto& x : v.items()) out.push_back(x.to_double());
+    for (const auto& x : v.items()) {
+      if (!x.is_number()) TANDEM_FAIL(section_, ".", key, ": expected numbers, got ", x.repr(100));
+      out.push_back(x.to_double());
+    }
     return out;
   }
   bool has(const char* key) {

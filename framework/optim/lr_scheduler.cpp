@@ -16,11 +16,9 @@ Value list_of(const std::vector<double>& v) {
   return l;
 }
 
-std::vector<double> doubles_of(const Value& v) {
-  std::vector<double> out;
-  for (const auto& x : v.items()) out.push_back(x.to_double());
-  return out;
-}
+// Bounds for loaded epoch and step counters: far beyond any run, and far from int64 overflow in
+// the arithmetic on them (last_epoch - 1 - T_max, 2 * T_max, ...).
+constexpr int64_t kMaxCount = int64_t(1) << 53;
 
 }  // namespace
 
@@ -76,13 +74,30 @@ Value LRScheduler::state_dict() const {
   return d;
 }
 
-void LRScheduler::load_state_dict(const Value& s) {
-  TANDEM_CHECK(s.is_dict(), name(), ".load_state_dict: expected a dict");
-  load_own_state(s);
-  if (const Value* v = s.find("base_lrs")) base_lrs_ = doubles_of(*v);
-  if (const Value* v = s.find("last_epoch")) last_epoch_ = v->to_int();
-  if (const Value* v = s.find("_step_count")) step_count_ = v->to_int();
-  if (const Value* v = s.find("_last_lr")) last_lr_ = doubles_of(*v);
+void LRScheduler::load_state_dict(const Value& s, const std::string& where) {
+  const StateFields f(s, where);
+  const Value before = state_dict();
+  try {
+    load_state(f);
+  } catch (...) {
+    load_state(StateFields(before, where));  // what this scheduler wrote itself: valid
+    throw;
+  }
+}
+
+void LRScheduler::check_state_dict(const Value& s, const std::string& where) {
+  const Value before = state_dict();
+  load_state_dict(s, where);  // restores `before` itself when it throws
+  load_state(StateFields(before, where));
+}
+
+void LRScheduler::load_state(const StateFields& f) {
+  load_own_state(f);
+  const size_t groups = opt_.param_groups().size();
+  f.numbers("base_lrs", base_lrs_, groups);
+  f.integer("last_epoch", last_epoch_, -1, kMaxCount);
+  f.integer("_step_count", step_count_, 0, kMaxCount);
+  f.numbers("_last_lr", last_lr_, groups);
 }
 
 // --- StepLR -------------------------------------------------------------------------------------
@@ -107,9 +122,9 @@ void StepLR::own_state(Value& d) const {
   d.set("step_size", Value(step_size_));
   d.set("gamma", gamma_);
 }
-void StepLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("step_size")) step_size_ = v->to_int();
-  if (const Value* v = d.find("gamma")) gamma_ = v->to_double();
+void StepLR::load_own_state(const StateFields& f) {
+  f.integer("step_size", step_size_, 1, kMaxCount);  // a divisor
+  f.number("gamma", gamma_);
 }
 
 // --- MultiStepLR --------------------------------------------------------------------------------
@@ -135,11 +150,11 @@ std::vector<double> MultiStepLR::get_lr() {
   return lrs;
 }
 std::vector<double> MultiStepLR::closed_form_lr() {
-  std::vector<int64_t> sorted;
+  // bisect_right(sorted(milestones), last_epoch): milestones <= last_epoch, counted with
+  // their multiplicity (without expanding the Counter, whose counts come from a file).
+  double k = 0;
   for (const auto& [m, c] : milestones_)
-    for (int64_t i = 0; i < c; ++i) sorted.push_back(m);
-  std::sort(sorted.begin(), sorted.end());
-  const auto k = std::upper_bound(sorted.begin(), sorted.end(), last_epoch_) - sorted.begin();
+    if (m <= last_epoch_) k += double(c);
   std::vector<double> out;
   for (double b : base_lrs_) out.push_back(b * std::pow(gamma_, double(k)));
   return out;
@@ -150,13 +165,19 @@ void MultiStepLR::own_state(Value& d) const {
   d.set("milestones", counter);
   d.set("gamma", gamma_);
 }
-void MultiStepLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("milestones")) {
-    milestones_.clear();
-    for (const auto& [k, c] : v->dict_items())
-      milestones_.emplace_back(k.is_int() ? k.to_int() : std::stoll(k.to_string()), c.to_int());
+void MultiStepLR::load_own_state(const StateFields& f) {
+  if (const Value* v = f.find("milestones")) {
+    if (!v->is_dict()) f.fail("milestones", "expected a Counter (a dict milestone -> count)");
+    std::vector<std::pair<int64_t, int64_t>> milestones;
+    for (const auto& [k, c] : v->dict_items()) {
+      const int64_t m = int_key(k, f.where() + ".milestones");
+      if (!c.is_int() || c.to_int() < 0 || c.to_int() > kMaxCount)
+        f.fail("milestones", "the count of milestone " + std::to_string(m) + " is " + c.repr(100));
+      milestones.emplace_back(m, c.to_int());
+    }
+    milestones_ = std::move(milestones);
   }
-  if (const Value* v = d.find("gamma")) gamma_ = v->to_double();
+  f.number("gamma", gamma_);
 }
 
 // --- ExponentialLR ------------------------------------------------------------------------------
@@ -176,9 +197,7 @@ std::vector<double> ExponentialLR::closed_form_lr() {
   return out;
 }
 void ExponentialLR::own_state(Value& d) const { d.set("gamma", gamma_); }
-void ExponentialLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("gamma")) gamma_ = v->to_double();
-}
+void ExponentialLR::load_own_state(const StateFields& f) { f.number("gamma", gamma_); }
 
 // --- CosineAnnealingLR --------------------------------------------------------------------------
 
@@ -217,9 +236,9 @@ void CosineAnnealingLR::own_state(Value& d) const {
   d.set("T_max", Value(T_max_));
   d.set("eta_min", eta_min_);
 }
-void CosineAnnealingLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("T_max")) T_max_ = v->to_int();
-  if (const Value* v = d.find("eta_min")) eta_min_ = v->to_double();
+void CosineAnnealingLR::load_own_state(const StateFields& f) {
+  f.integer("T_max", T_max_, 1, kMaxCount);  // a divisor (and 2 * T_max a modulus)
+  f.number("eta_min", eta_min_);
 }
 
 // --- LinearLR -----------------------------------------------------------------------------------
@@ -256,10 +275,10 @@ void LinearLR::own_state(Value& d) const {
   d.set("end_factor", end_);
   d.set("total_iters", Value(total_iters_));
 }
-void LinearLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("start_factor")) start_ = v->to_double();
-  if (const Value* v = d.find("end_factor")) end_ = v->to_double();
-  if (const Value* v = d.find("total_iters")) total_iters_ = v->to_int();
+void LinearLR::load_own_state(const StateFields& f) {
+  f.number("start_factor", start_);
+  f.number("end_factor", end_);
+  f.integer("total_iters", total_iters_, 0, kMaxCount);
 }
 
 // --- ConstantLR ---------------------------------------------------------------------------------
@@ -289,9 +308,9 @@ void ConstantLR::own_state(Value& d) const {
   d.set("factor", factor_);
   d.set("total_iters", Value(total_iters_));
 }
-void ConstantLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("factor")) factor_ = v->to_double();
-  if (const Value* v = d.find("total_iters")) total_iters_ = v->to_int();
+void ConstantLR::load_own_state(const StateFields& f) {
+  f.number("factor", factor_);
+  f.integer("total_iters", total_iters_, 0, kMaxCount);
 }
 
 // --- PolynomialLR -------------------------------------------------------------------------------
@@ -318,9 +337,9 @@ void PolynomialLR::own_state(Value& d) const {
   d.set("total_iters", Value(total_iters_));
   d.set("power", power_);
 }
-void PolynomialLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("total_iters")) total_iters_ = v->to_int();
-  if (const Value* v = d.find("power")) power_ = v->to_double();
+void PolynomialLR::load_own_state(const StateFields& f) {
+  f.integer("total_iters", total_iters_, 0, kMaxCount);
+  f.number("power", power_);
 }
 
 // --- OneCycleLR ---------------------------------------------------------------------------------
@@ -431,17 +450,34 @@ void OneCycleLR::own_state(Value& d) const {
   d.set("use_beta1", use_beta1_);
 }
 
-void OneCycleLR::load_own_state(const Value& d) {
-  if (const Value* v = d.find("total_steps")) total_steps_ = v->to_int();
-  if (const Value* v = d.find("_anneal_func_type")) anneal_strategy_ = v->to_string();
-  if (const Value* v = d.find("cycle_momentum")) cycle_momentum_ = v->to_bool();
-  if (const Value* v = d.find("use_beta1")) use_beta1_ = v->to_bool();
-  if (const Value* v = d.find("_schedule_phases")) {
-    phases_.clear();
-    for (const auto& p : v->items())
-      phases_.push_back({p.at("end_step").to_double(), p.at("start_lr").to_string(),
-                         p.at("end_lr").to_string(), p.at("start_momentum").to_string(),
-                         p.at("end_momentum").to_string()});
+void OneCycleLR::load_own_state(const StateFields& f) {
+  f.integer("total_steps", total_steps_, 1, kMaxCount);
+  f.text("_anneal_func_type", anneal_strategy_, {"cos", "linear"});
+  f.flag("cycle_momentum", cycle_momentum_);
+  f.flag("use_beta1", use_beta1_);
+  if (cycle_momentum_ && !opt_.defaults().contains(use_beta1_ ? "betas" : "momentum"))
+    f.fail("use_beta1", std::string("the optimizer has no ") + (use_beta1_ ? "betas" : "momentum"));
+  if (const Value* v = f.find("_schedule_phases")) {
+    // Each phase anneals between two of the group options OneCycleLR sets.
+    auto option = [&](const Value& p, const char* key) {
+      const Value* n = p.find(Value(key));
+      if (!n || !n->is_string() ||
+          (n->to_string() != "initial_lr" && n->to_string() != "max_lr" &&
+           n->to_string() != "min_lr" && n->to_string() != "max_momentum" &&
+           n->to_string() != "base_momentum"))
+        f.fail("_schedule_phases", std::string("a phase's ") + key + " is not a OneCycleLR option");
+      return n->to_string();
+    };
+    if (!v->is_list() || v->size() == 0 || v->size() > 3)
+      f.fail("_schedule_phases", "expected a list of 2 or 3 phases");
+    std::vector<Phase> phases;
+    for (const auto& p : v->items()) {
+      const Value* end = p.is_dict() ? p.find(Value("end_step")) : nullptr;
+      if (!end || !end->is_number()) f.fail("_schedule_phases", "a phase without an end_step");
+      phases.push_back({end->to_double(), option(p, "start_lr"), option(p, "end_lr"),
+                        option(p, "start_momentum"), option(p, "end_momentum")});
+    }
+    phases_ = std::move(phases);
   }
 }
 
@@ -494,13 +530,16 @@ Value SequentialLR::state_dict() const {
   return d;
 }
 
-void SequentialLR::load_state_dict(const Value& s) {
-  if (const Value* v = s.find("last_epoch")) last_epoch_ = v->to_int();
-  if (const Value* v = s.find("_last_lr")) last_lr_ = doubles_of(*v);
-  if (const Value* v = s.find("_schedulers")) {
-    TANDEM_CHECK(v->size() == schedulers_.size(), "SequentialLR.load_state_dict: ", v->size(),
-                 " saved schedulers for ", schedulers_.size());
-    for (size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->load_state_dict(v->items()[i]);
+void SequentialLR::load_state(const StateFields& f) {
+  f.integer("last_epoch", last_epoch_, -1, kMaxCount);
+  f.numbers("_last_lr", last_lr_, opt_.param_groups().size());
+  if (const Value* v = f.find("_schedulers")) {
+    if (!v->is_list() || v->size() != schedulers_.size())
+      f.fail("_schedulers", "expected the states of " + std::to_string(schedulers_.size()) +
+                                " schedulers, got " + v->repr(100));
+    for (size_t i = 0; i < schedulers_.size(); ++i)
+      schedulers_[i]->load_state_dict(v->items()[i],
+                                      f.where() + "._schedulers." + std::to_string(i));
   }
 }
 
@@ -582,24 +621,23 @@ Value ReduceLROnPlateau::state_dict() const {
   return d;
 }
 
-void ReduceLROnPlateau::load_state_dict(const Value& s) {
-  if (const Value* v = s.find("factor")) o_.factor = v->to_double();
-  if (const Value* v = s.find("min_lrs")) min_lrs_ = doubles_of(*v);
-  if (const Value* v = s.find("patience")) o_.patience = v->to_int();
-  if (const Value* v = s.find("cooldown")) o_.cooldown = v->to_int();
-  if (const Value* v = s.find("cooldown_counter")) cooldown_counter_ = v->to_int();
-  if (const Value* v = s.find("mode")) o_.mode = v->to_string();
-  if (const Value* v = s.find("threshold")) o_.threshold = v->to_double();
-  if (const Value* v = s.find("threshold_mode")) o_.threshold_mode = v->to_string();
-  if (const Value* v = s.find("best")) best_ = v->to_double();
-  if (const Value* v = s.find("num_bad_epochs")) num_bad_epochs_ = v->to_int();
-  if (const Value* v = s.find("mode_worse")) mode_worse_ = v->to_double();
-  if (const Value* v = s.find("eps")) o_.eps = v->to_double();
-  if (const Value* v = s.find("last_epoch")) last_epoch_ = v->to_int();
-  if (const Value* v = s.find("_last_lr")) {
-    last_lr_ = doubles_of(*v);
-    has_last_lr_ = true;
-  }
+void ReduceLROnPlateau::load_state(const StateFields& f) {
+  const size_t groups = opt_.param_groups().size();
+  f.number("factor", o_.factor);
+  if (!(o_.factor < 1.0)) f.fail("factor", "must be < 1.0");
+  f.numbers("min_lrs", min_lrs_, groups);
+  f.integer("patience", o_.patience, 0, kMaxCount);
+  f.integer("cooldown", o_.cooldown, 0, kMaxCount);
+  f.integer("cooldown_counter", cooldown_counter_, 0, kMaxCount);
+  f.text("mode", o_.mode, {"min", "max"});
+  f.number("threshold", o_.threshold);
+  f.text("threshold_mode", o_.threshold_mode, {"rel", "abs"});
+  f.number("best", best_);
+  f.integer("num_bad_epochs", num_bad_epochs_, 0, kMaxCount);
+  f.number("mode_worse", mode_worse_);
+  f.number("eps", o_.eps);
+  f.integer("last_epoch", last_epoch_, -1, kMaxCount);
+  if (f.numbers("_last_lr", last_lr_, groups)) has_last_lr_ = true;
 }
 
 }  // namespace tandem::optim

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "framework/optim/optimizer.h"
+#include "framework/optim/state_fields.h"
 
 namespace tandem::optim {
 
@@ -24,7 +25,13 @@ class LRScheduler {
   int64_t last_epoch() const { return last_epoch_; }
 
   virtual Value state_dict() const;
-  virtual void load_state_dict(const Value& state);
+  // PyTorch's keys. The state may come from an edited or damaged file: every field is type- and
+  // range-checked (counts per parameter group, positive periods, known names) and an error
+  // names it ("scheduler.base_lrs: ..."); on error the scheduler is left as it was.
+  void load_state_dict(const Value& state, const std::string& where = "scheduler");
+  // The checks of load_state_dict alone (throws what it would throw; the scheduler ends as it
+  // was).
+  void check_state_dict(const Value& state, const std::string& where = "scheduler");
 
   // step(epoch) semantics of 1.13: jump to `epoch` using the closed form (used by SequentialLR).
   void step_to(int64_t epoch);
@@ -36,7 +43,9 @@ class LRScheduler {
   virtual std::vector<double> get_lr() = 0;  // chainable form (reads group lrs)
   virtual std::vector<double> closed_form_lr() { return get_lr(); }
   virtual void own_state(Value& d) const = 0;  // subclass attributes (come first)
-  virtual void load_own_state(const Value& d) = 0;
+  // Reads the (checked) fields; the default reads the subclass's, then the base's.
+  virtual void load_state(const StateFields& f);
+  virtual void load_own_state(const StateFields& f) = 0;
   std::vector<double> group_lrs() const;
   void apply(const std::vector<double>& lrs);
 
@@ -56,7 +65,7 @@ class StepLR : public LRScheduler {
   std::vector<double> get_lr() override;
   std::vector<double> closed_form_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   int64_t step_size_;
@@ -72,7 +81,7 @@ class MultiStepLR : public LRScheduler {
   std::vector<double> get_lr() override;
   std::vector<double> closed_form_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   std::vector<std::pair<int64_t, int64_t>> milestones_;  // milestone -> count (a Counter), in order
@@ -88,7 +97,7 @@ class ExponentialLR : public LRScheduler {
   std::vector<double> get_lr() override;
   std::vector<double> closed_form_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   double gamma_;
@@ -103,7 +112,7 @@ class CosineAnnealingLR : public LRScheduler {
   std::vector<double> get_lr() override;
   std::vector<double> closed_form_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   int64_t T_max_;
@@ -120,7 +129,7 @@ class LinearLR : public LRScheduler {
   std::vector<double> get_lr() override;
   std::vector<double> closed_form_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   double start_, end_;
@@ -136,7 +145,7 @@ class ConstantLR : public LRScheduler {
   std::vector<double> get_lr() override;
   std::vector<double> closed_form_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   double factor_;
@@ -152,7 +161,7 @@ class PolynomialLR : public LRScheduler {
   std::vector<double> get_lr() override;
   std::vector<double> closed_form_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   int64_t total_iters_;
@@ -179,7 +188,7 @@ class OneCycleLR : public LRScheduler {
  protected:
   std::vector<double> get_lr() override;
   void own_state(Value& d) const override;
-  void load_own_state(const Value& d) override;
+  void load_own_state(const StateFields& f) override;
 
  private:
   struct Phase {
@@ -200,12 +209,12 @@ class SequentialLR : public LRScheduler {
   void step() override;
   std::string name() const override { return "SequentialLR"; }
   Value state_dict() const override;
-  void load_state_dict(const Value& state) override;
 
  protected:
   std::vector<double> get_lr() override { return group_lrs(); }
   void own_state(Value&) const override {}
-  void load_own_state(const Value&) override {}
+  void load_state(const StateFields& f) override;
+  void load_own_state(const StateFields&) override {}
 
  private:
   std::vector<std::unique_ptr<LRScheduler>> schedulers_;
@@ -231,12 +240,12 @@ class ReduceLROnPlateau : public LRScheduler {
   bool needs_metric() const override { return true; }
   std::string name() const override { return "ReduceLROnPlateau"; }
   Value state_dict() const override;
-  void load_state_dict(const Value& state) override;
 
  protected:
   std::vector<double> get_lr() override { return group_lrs(); }
   void own_state(Value&) const override {}
-  void load_own_state(const Value&) override {}
+  void load_state(const StateFields& f) override;
+  void load_own_state(const StateFields&) override {}
 
  private:
   bool is_better(double a, double best) const;

@@ -20,8 +20,9 @@ namespace tandem::optim {
 struct ParamGroup {
   std::vector<Tensor> params;
   Value options = Value::dict();  // 'lr', 'momentum', ... in PyTorch's key order
-  double get(const char* key) const { return options.at(key).to_double(); }
-  bool flag(const char* key) const { return options.at(key).to_bool(); }
+  // The option's value; throws naming the key if it is missing or of another type.
+  double get(const char* key) const;
+  bool flag(const char* key) const;
 };
 
 class Optimizer {
@@ -41,8 +42,14 @@ class Optimizer {
 
   Value state_dict() const;
   // PyTorch's errors for a different number or size of groups; tensors are cast to the
-  // parameter's dtype and device; hyper-parameters come from the saved groups.
+  // parameter's dtype and device; hyper-parameters come from the saved groups. Everything is
+  // checked before anything changes (the state may come from an edited file): hyper-parameter
+  // types, parameter ids, and each state tensor against its parameter's shape (a 4-element
+  // momentum buffer for a 2048-element parameter would make step() write out of bounds).
+  // Errors name the field ("optimizer.state.3.momentum_buffer: ...").
   void load_state_dict(const Value& state_dict);
+  // The checks of load_state_dict alone (throws what it would throw; changes nothing).
+  void check_state_dict(const Value& state_dict) const;
 
  protected:
   explicit Optimizer(Value defaults) : defaults_(std::move(defaults)) {}
@@ -51,8 +58,18 @@ class Optimizer {
   bool has_state(const Tensor& param) const { return state_.count(param.impl()) != 0; }
   // Fills missing keys of a loaded per-parameter state (e.g. Adam's 'step' as a tensor).
   virtual void fix_loaded_state(Value& /*state*/, const ParamGroup& /*group*/) {}
+  // Throws (naming `where`) unless a loaded per-parameter state can be used with `param` in
+  // `group` by step(): the subclass knows which entries it reads.
+  virtual void check_loaded_state(const Value& /*state*/, const Tensor& /*param*/,
+                                  const Value& /*group_options*/,
+                                  const std::string& /*where*/) const {}
+  // For check_loaded_state: entry `key` of `state` is absent (or None, if allowed) or a
+  // floating tensor of `param`'s shape.
+  static void check_buffer(const Value& state, const char* key, const Tensor& param,
+                           const std::string& where, bool none_ok);
 
  private:
+  std::unordered_map<int64_t, std::pair<Tensor, size_t>> id_map(const Value& state_dict) const;
   Value defaults_;
   std::vector<ParamGroup> groups_;
   std::unordered_map<const TensorImpl*, Value> state_;

@@ -35,6 +35,11 @@ SGD::SGD(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const SgdOpt
   for (auto& [params, options] : groups) add_param_group(std::move(params), options);
 }
 
+void SGD::check_loaded_state(const Value& state, const Tensor& param, const Value&,
+                             const std::string& where) const {
+  check_buffer(state, "momentum_buffer", param, where, /*none_ok=*/true);
+}
+
 void SGD::step() {
   NoGradGuard no_grad;
   for (auto& group : param_groups()) {

@@ -23,6 +23,11 @@ class SGD : public Optimizer {
   void step() override;
   std::string name() const override { return "SGD"; }
   static Value defaults_of(const SgdOptions& o);
+
+ protected:
+  // 'momentum_buffer': None (1.13 stores it without momentum) or a tensor of the param's shape.
+  void check_loaded_state(const Value& state, const Tensor& param, const Value& group_options,
+                          const std::string& where) const override;
 };
 
 }  // namespace tandem::optim

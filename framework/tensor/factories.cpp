@@ -4,15 +4,25 @@
 #include <cmath>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/core/checked_math.h"
 #include "kernels/device/host_allocator.h"
 
 namespace tandem {
 
 namespace {
 
+// Sizes may come from a config or a file: an overflowing product is an error, never a wrapped
+// (small) allocation that later code writes past.
 size_t checked_nbytes(const Shape& shape, DType dtype) {
   for (int64_t s : shape) TANDEM_CHECK(s >= 0, "negative dimension in shape ", shape_str(shape));
-  return size_t(shape_numel(shape)) * element_size(dtype);
+  const std::optional<int64_t> numel = checked_numel(shape);
+  const std::optional<uint64_t> bytes =
+      numel ? checked_bytes(*numel, element_size(dtype)) : std::nullopt;
+  if (!bytes)
+    throw Error("out of memory: a " + std::string(dtype_name(dtype)) + " tensor of shape " +
+                    shape_str(shape) + " needs more bytes than any machine can address",
+                "check the sizes in the config or the file (layer widths, batch size, shapes)");
+  return size_t(*bytes);
 }
 
 Tensor contiguous_over(Storage storage, const Shape& shape, DType dtype) {

@@ -2,6 +2,7 @@
 // as_strided and detach. A view shares its base's storage; each records its backward.
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/core/checked_math.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/tensor.h"
@@ -268,11 +269,12 @@ Tensor Tensor::expand(const Shape& shape) const {
 Tensor Tensor::as_strided(const Shape& sz, const Shape& st, int64_t offset) const {
   TANDEM_CHECK(!(GradMode::is_enabled() && requires_grad()), "as_strided: not differentiable");
   TANDEM_CHECK(sz.size() == st.size(), "as_strided: sizes and strides differ in length");
-  int64_t max_index = offset;
-  for (size_t i = 0; i < sz.size(); ++i)
-    if (sz[i] > 0) max_index += (sz[i] - 1) * st[i];
-  TANDEM_CHECK(shape_numel(sz) == 0 ||
-                   (max_index + 1) * int64_t(element_size()) <= int64_t(storage()->nbytes()),
+  // Checked arithmetic: a wrapped product of sizes and strides would pass a plain bound check.
+  const std::optional<int64_t> extent = checked_view_extent(sz, st, offset);
+  TANDEM_CHECK(extent.has_value(), "as_strided: negative or overflowing size ", shape_str(sz),
+               ", stride ", shape_str(st), " or offset ", offset);
+  const std::optional<uint64_t> bytes = checked_bytes(*extent, element_size());
+  TANDEM_CHECK(bytes && *bytes <= storage()->nbytes(),
                "as_strided: view out of bounds of the storage");
   return make_view(*this, sz, st, offset);
 }

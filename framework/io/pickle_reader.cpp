@@ -1,0 +1,473 @@
+// The restricted unpickler of torch.save's data.pkl (see torch_file.h): the opcodes and globals
+// of PyTorch's weights_only loader that state_dicts and checkpoints use (reference §5.4), and
+// nothing else. It is linear in its input: a stack of items instead of recursion, dict keys
+// found by hash, GLOBAL lines of bounded length. The Value it returns is checked before anyone
+// sees it: no container contains itself, nesting stays within kMaxValueDepth, shared (memoized)
+// containers do not expand the tree beyond a small multiple of the file, strings are UTF-8, and
+// every tensor view lies inside its storage (sizes, strides and offsets multiplied without
+// overflow).
+#include <cstring>
+#include <unordered_map>
+
+#include "framework/core/checked_math.h"
+#include "framework/core/text.h"
+#include "framework/io/pickle.h"
+#include "framework/io/torch_file.h"
+
+namespace tandem::io {
+namespace {
+
+using pickle::storage_type;
+
+constexpr size_t kMaxDims = 64;                // more than any tensor PyTorch can make
+constexpr size_t kMaxGlobalLine = 256;         // "module\nname\n" lines of a GLOBAL opcode
+constexpr uint64_t kExpansionSlack = 100'000;  // values shared memo entries may add, beyond...
+constexpr uint64_t kExpansionFactor = 4;       // ...this many per opcode in the file
+
+// The globals PyTorch's weights_only loader allows that a state_dict or checkpoint uses.
+bool allowed_global(const std::string& g) {
+  return g == "collections.OrderedDict" || g == "collections.Counter" ||
+         g == "torch._utils._rebuild_tensor_v2" || g == "torch._utils._rebuild_parameter" ||
+         g == "torch._utils._rebuild_parameter_with_state" || storage_type(g) != nullptr;
+}
+
+struct Item {
+  enum Kind { Val, Mark, Global, StorageRef } kind = Val;
+  Value value;
+  std::string global;  // Global: "module.name"
+  Storage storage;     // StorageRef
+  DType storage_dtype = DType::Float32;
+  int64_t raw_tuple = -1;  // a tuple built here: its items (globals, storages) in raw_tuples_
+};
+
+class Unpickler {
+ public:
+  Unpickler(const std::string& data, std::function<std::string(const std::string&)> storage_bytes,
+            std::string name)
+      : d_(data), storage_bytes_(std::move(storage_bytes)), name_(std::move(name)) {}
+
+  Value run() {
+    try {
+      Value result = parse();
+      check_graph(result);
+      return result;
+    } catch (...) {
+      break_cycles();
+      throw;
+    }
+  }
+
+ private:
+  Value parse() {
+    while (true) {
+      const uint8_t op = u8();
+      ++ops_;
+      switch (op) {
+        case 0x80:  // PROTO
+          u8();
+          break;
+        case '.':  // STOP
+          if (stack_.size() != 1 || stack_.back().kind != Item::Val)
+            fail("malformed pickle at STOP");
+          return stack_.back().value;
+        case 'c': {  // GLOBAL "module\nname\n"
+          const std::string module = line(), name = line();
+          const std::string g = module + "." + name;
+          if (!allowed_global(g))
+            fail("Unsupported global: GLOBAL " + g +
+                 " was not an allowed global by default; tandem only reads "
+                 "tensors, containers and numbers (nothing is executed)");
+          Item it;
+          it.kind = Item::Global;
+          it.global = g;
+          stack_.push_back(std::move(it));
+          break;
+        }
+        case 'R':
+          reduce();
+          break;
+        case 'b':
+          build();
+          break;
+        case 'a': {  // APPEND
+          Value v = pop_value();
+          list_on_top("APPEND").append(std::move(v));
+          break;
+        }
+        case 'e': {  // APPENDS
+          auto items = pop_to_mark();
+          Value& list = list_on_top("APPENDS");
+          for (auto& i : items) list.append(as_value(i));
+          break;
+        }
+        case 's': {  // SETITEM
+          Value v = pop_value(), k = pop_value();
+          dict_set(top_value("SETITEM"), std::move(k), std::move(v));
+          break;
+        }
+        case 'u': {  // SETITEMS
+          auto items = pop_to_mark();
+          if (items.size() % 2) fail("SETITEMS with an odd number of items");
+          Value& d = top_value("SETITEMS");
+          for (size_t i = 0; i < items.size(); i += 2)
+            dict_set(d, as_value(items[i]), as_value(items[i + 1]));
+          break;
+        }
+        case '(': {  // MARK
+          Item m;
+          m.kind = Item::Mark;
+          stack_.push_back(std::move(m));
+          break;
+        }
+        case 't':
+          stack_.push_back(tuple_of(pop_to_mark()));
+          break;
+        case 0x85:
+          stack_.push_back(tuple_of(pop_n(1)));
+          break;
+        case 0x86:
+          stack_.push_back(tuple_of(pop_n(2)));
+          break;
+        case 0x87:
+          stack_.push_back(tuple_of(pop_n(3)));
+          break;
+        case ')':
+          stack_.push_back(tuple_of({}));
+          break;
+        case ']':
+          push(container(Value::list()));
+          break;
+        case '}':
+          push(container(Value::dict()));
+          break;
+        case 'N':
+          push(Value());
+          break;
+        case 0x88:
+          push(Value(true));
+          break;
+        case 0x89:
+          push(Value(false));
+          break;
+        case 'J':
+          push(Value(int64_t(int32_t(le(4)))));
+          break;
+        case 'K':
+          push(Value(int64_t(u8())));
+          break;
+        case 'M':
+          push(Value(int64_t(le(2))));
+          break;
+        case 0x8a: {  // LONG1
+          const size_t n = u8();
+          if (n > 8) fail("integer wider than 64 bits (LONG1 of " + std::to_string(n) + " bytes)");
+          uint64_t v = le(n);
+          if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t(0) << (8 * n);  // sign
+          push(Value(int64_t(v)));
+          break;
+        }
+        case 'G': {  // BINFLOAT, big-endian double
+          uint64_t bits = 0;
+          for (int i = 0; i < 8; ++i) bits = (bits << 8) | u8();
+          double v;
+          std::memcpy(&v, &bits, 8);
+          push(Value(v));
+          break;
+        }
+        case 'X':  // BINUNICODE
+          push(Value(text(le(4))));
+          break;
+        case 'U':  // SHORT_BINSTRING (decoded as UTF-8, torch.load's default encoding)
+          push(Value(text(u8())));
+          break;
+        case 'Q':  // BINPERSID
+          persistent_load();
+          break;
+        case 'q':  // BINPUT
+          memo_[le(1)] = top("BINPUT");
+          break;
+        case 'r':  // LONG_BINPUT
+          memo_[le(4)] = top("LONG_BINPUT");
+          break;
+        case 'h':  // BINGET
+          stack_.push_back(memo_get(le(1)));
+          break;
+        case 'j':  // LONG_BINGET
+          stack_.push_back(memo_get(le(4)));
+          break;
+        default: {
+          char hex[8];
+          std::snprintf(hex, sizeof hex, "0x%02x", op);
+          fail(std::string("Unsupported operand ") + hex + " ('" +
+               (op >= 32 && op < 127 ? std::string(1, char(op)) : "?") + "') at byte " +
+               std::to_string(pos_ - 1) + ": not in the weights-only subset");
+        }
+      }
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(name_ + ": refusing to load: " + what,
+                "only tensors, containers and numbers are read from .pt files");
+  }
+
+  // --- reading bytes ---
+  uint8_t u8() {
+    if (pos_ >= d_.size()) fail("truncated pickle");
+    return uint8_t(d_[pos_++]);
+  }
+  uint64_t le(size_t n) {
+    if (n > d_.size() - pos_) fail("truncated pickle");
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) v |= uint64_t(uint8_t(d_[pos_ + i])) << (8 * i);
+    pos_ += n;
+    return v;
+  }
+  std::string text(uint64_t n) {
+    if (n > d_.size() - pos_)
+      fail("string length " + std::to_string(n) + " runs past the end of the pickle");
+    std::string s = d_.substr(pos_, size_t(n));
+    size_t bad = 0;
+    if (!is_valid_utf8(s, &bad))
+      fail("the string at byte " + std::to_string(pos_) + " is not valid UTF-8 (byte " +
+           std::to_string(pos_ + bad) + ")");
+    pos_ += size_t(n);
+    return s;
+  }
+  std::string line() {
+    const size_t window = std::min(d_.size() - pos_, kMaxGlobalLine + 1);
+    const void* nl = std::memchr(d_.data() + pos_, '\n', window);
+    if (!nl) fail("malformed GLOBAL at byte " + std::to_string(pos_));
+    const size_t end = size_t(static_cast<const char*>(nl) - d_.data());
+    std::string s = d_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    return s;
+  }
+
+  // --- the stack ---
+  void push(Value v) {
+    Item it;
+    it.value = std::move(v);
+    stack_.push_back(std::move(it));
+  }
+  // Every container built here is remembered, so a failure can empty them all: a container
+  // that contains itself would otherwise never be freed.
+  Value container(Value v) {
+    containers_.push_back(v);
+    return v;
+  }
+  Item pop() {
+    if (stack_.empty()) fail("stack underflow");
+    Item it = std::move(stack_.back());
+    stack_.pop_back();
+    return it;
+  }
+  const Item& top(const char* op) {
+    if (stack_.empty()) fail(std::string(op) + " on an empty stack");
+    return stack_.back();
+  }
+  Value& top_value(const char* op) {
+    if (stack_.empty() || stack_.back().kind != Item::Val)
+      fail(std::string(op) + " on a non-container");
+    return stack_.back().value;
+  }
+  Value& list_on_top(const char* op) {
+    Value& v = top_value(op);
+    if (!v.is_list()) fail(std::string(op) + " on a " + v.kind() + ", not a list");
+    return v;
+  }
+  Value as_value(const Item& it) {
+    if (it.kind != Item::Val) fail("a global or storage used as a value");
+    return it.value;
+  }
+  Value pop_value() { return as_value(pop()); }
+  std::vector<Item> pop_to_mark() {
+    size_t mark = stack_.size();
+    while (mark > 0 && stack_[mark - 1].kind != Item::Mark) --mark;
+    if (mark == 0) fail("MARK not found");
+    std::vector<Item> items(std::make_move_iterator(stack_.begin() + ptrdiff_t(mark)),
+                            std::make_move_iterator(stack_.end()));
+    stack_.resize(mark - 1);
+    return items;
+  }
+  std::vector<Item> pop_n(size_t n) {
+    if (stack_.size() < n) fail("stack underflow");
+    std::vector<Item> items(std::make_move_iterator(stack_.end() - ptrdiff_t(n)),
+                            std::make_move_iterator(stack_.end()));
+    stack_.resize(stack_.size() - n);
+    return items;
+  }
+  // Tuples may hold storages and globals (a persistent id, _rebuild_tensor_v2's arguments):
+  // those stay in raw_tuples_; the tuple Value holds None in their place.
+  Item tuple_of(std::vector<Item> items) {
+    std::vector<Value> vals;
+    vals.reserve(items.size());
+    for (const auto& i : items) vals.push_back(i.kind == Item::Val ? i.value : Value());
+    Item t;
+    t.value = container(Value::tuple(std::move(vals)));
+    t.raw_tuple = int64_t(raw_tuples_.size());
+    raw_tuples_.push_back(std::move(items));
+    return t;
+  }
+  const std::vector<Item>& raw_tuple(const Item& t) {
+    if (t.kind != Item::Val || t.raw_tuple < 0) fail("expected a tuple");
+    return raw_tuples_[size_t(t.raw_tuple)];
+  }
+  Item memo_get(uint64_t k) {
+    auto it = memo_.find(k);
+    if (it == memo_.end()) fail("memo key " + std::to_string(k) + " not found");
+    return it->second;
+  }
+  void dict_set(Value& d, Value k, Value v) {
+    if (!d.is_dict()) fail(std::string("SETITEM on a ") + d.kind() + ", not a dict");
+    if (!(k.is_string() || k.is_int())) fail(std::string("dict key of type ") + k.kind());
+    auto it = indexes_.find(d.identity());
+    if (it == indexes_.end()) it = indexes_.emplace(d.identity(), DictIndex(d)).first;
+    it->second.set(std::move(k), std::move(v));
+  }
+
+  // --- storages, tensors, objects ---
+  void persistent_load() {
+    const Item pid = pop();
+    const auto& parts = raw_tuple(pid);
+    if (parts.size() < 5 || parts[0].kind != Item::Val || !parts[0].value.is_string() ||
+        parts[0].value.to_string() != "storage")
+      fail("persistent id is not a ('storage', ...) tuple");
+    if (parts[1].kind != Item::Global || !storage_type(parts[1].global))
+      fail("persistent id without a storage type");
+    const DType dt = storage_type(parts[1].global)->dtype;
+    const Value key_v = as_value(parts[2]), numel_v = as_value(parts[4]);
+    if (!key_v.is_string() || !numel_v.is_int()) fail("persistent id with a malformed key or size");
+    const std::string& key = key_v.to_string();
+    const std::optional<uint64_t> nbytes = checked_bytes(numel_v.to_int(), element_size(dt));
+    if (!nbytes)
+      fail("storage '" + key + "' declares an impossible size of " +
+           std::to_string(numel_v.to_int()) + " elements");
+    auto it = storages_.find(key);
+    if (it == storages_.end()) {
+      const std::string raw = storage_bytes_(key);
+      if (uint64_t(raw.size()) != *nbytes)
+        fail("storage '" + key + "' has " + std::to_string(raw.size()) + " bytes, expected " +
+             std::to_string(*nbytes));
+      auto s = std::make_shared<StorageImpl>(raw.size(), kCPU);
+      if (!raw.empty()) std::memcpy(s->data(), raw.data(), raw.size());
+      it = storages_.emplace(key, std::make_pair(s, dt)).first;
+    }
+    Item st;
+    st.kind = Item::StorageRef;
+    st.storage = it->second.first;
+    st.storage_dtype = it->second.second;
+    stack_.push_back(std::move(st));
+  }
+
+  Shape int_tuple(const Item& it, const char* what) {
+    const Value v = as_value(it);
+    if (!v.is_tuple() && !v.is_list()) fail(std::string("tensor ") + what + " is not a tuple");
+    if (v.size() > kMaxDims)
+      fail(std::string("tensor ") + what + " has " + std::to_string(v.size()) + " dimensions");
+    Shape out;
+    for (const auto& x : v.items()) {
+      if (!x.is_int()) fail(std::string("tensor ") + what + " holds a " + x.kind());
+      out.push_back(x.to_int());
+    }
+    return out;
+  }
+
+  void rebuild_tensor(const std::vector<Item>& a) {
+    if (a.size() < 6 || a[0].kind != Item::StorageRef)
+      fail("_rebuild_tensor_v2 with unexpected arguments");
+    const Value offset_v = as_value(a[1]);
+    if (!offset_v.is_int()) fail("tensor storage offset is not an integer");
+    const int64_t offset = offset_v.to_int();
+    const Shape size = int_tuple(a[2], "size"), stride = int_tuple(a[3], "stride");
+    if (size.size() != stride.size()) fail("tensor size and stride differ in length");
+    // The furthest element must lie inside the storage, computed without overflow: a stride of
+    // 2^62 + 1 must not wrap around to an address that passes the check.
+    const std::optional<int64_t> extent = checked_view_extent(size, stride, offset);
+    const int64_t capacity = int64_t(a[0].storage->nbytes() / element_size(a[0].storage_dtype));
+    if (!extent || *extent > capacity)
+      fail("tensor view outside its storage (size " + shape_str(size) + ", stride " +
+           shape_str(stride) + ", offset " + std::to_string(offset) + ", storage of " +
+           std::to_string(capacity) + " elements)");
+    push(Value(Tensor(
+        std::make_shared<TensorImpl>(a[0].storage, size, stride, offset, a[0].storage_dtype))));
+  }
+
+  void reduce() {
+    const Item args = pop();
+    const Item fn = pop();
+    if (fn.kind != Item::Global) fail("REDUCE of a non-global");
+    const auto& a = raw_tuple(args);
+    if (fn.global == "collections.OrderedDict") {
+      if (!a.empty()) fail("OrderedDict with arguments");
+      push(container(Value::dict()));
+    } else if (fn.global == "collections.Counter") {
+      if (a.empty()) {
+        push(container(Value::dict()));
+      } else {
+        Value d = as_value(a[0]);
+        if (!d.is_dict()) fail(std::string("Counter of a ") + d.kind());
+        push(d);
+      }
+    } else if (fn.global == "torch._utils._rebuild_tensor_v2") {
+      rebuild_tensor(a);
+    } else if (fn.global == "torch._utils._rebuild_parameter" ||
+               fn.global == "torch._utils._rebuild_parameter_with_state") {
+      if (a.empty() || a[0].kind != Item::Val || !a[0].value.is_tensor())
+        fail("_rebuild_parameter without a tensor");
+      push(a[0].value);
+    } else {
+      fail("REDUCE of " + fn.global + " is not allowed");
+    }
+  }
+
+  void build() {
+    pop();  // state: OrderedDict's _metadata, nothing tandem needs
+    if (stack_.empty() || stack_.back().kind != Item::Val || !stack_.back().value.is_dict())
+      fail("BUILD is only allowed on an OrderedDict");
+  }
+
+  // --- the result ---
+  void check_graph(const Value& result) {
+    const ValueGraphStats s = result.graph_stats();
+    if (s.cyclic) fail("a container contains itself (a cycle through the memo)");
+    if (s.depth > kMaxValueDepth)
+      fail("containers nest " + std::to_string(s.depth) + " levels deep (at most " +
+           std::to_string(kMaxValueDepth) + ")");
+    const uint64_t budget = kExpansionSlack + kExpansionFactor * ops_;
+    if (s.expanded > budget)
+      fail("shared (memoized) containers expand to more than " + std::to_string(budget) +
+           " values, from " + std::to_string(ops_) + " opcodes");
+  }
+  // Empties every container built here, which frees any cycle among them.
+  void break_cycles() {
+    for (auto& c : containers_) {
+      if (c.is_dict())
+        c.dict_items().clear();
+      else
+        c.items().clear();
+    }
+  }
+
+  const std::string& d_;
+  size_t pos_ = 0;
+  uint64_t ops_ = 0;
+  std::function<std::string(const std::string&)> storage_bytes_;
+  std::string name_;
+  std::vector<Item> stack_;
+  std::unordered_map<uint64_t, Item> memo_;
+  std::vector<std::vector<Item>> raw_tuples_;
+  std::vector<Value> containers_;
+  std::unordered_map<const void*, DictIndex> indexes_;
+  std::unordered_map<std::string, std::pair<Storage, DType>> storages_;
+};
+
+}  // namespace
+
+Value unpickle(const std::string& pickle,
+               const std::function<std::string(const std::string&)>& storage_bytes,
+               const std::string& name) {
+  return Unpickler(pickle, storage_bytes, name).run();
+}
+
+}  // namespace tandem::io
