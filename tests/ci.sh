@@ -6,6 +6,10 @@
 #   test     ctest: every suite on the CPU, every device-parametrised test on the emulated CUDA
 #            device (TANDEM_EMULATE_CUDA, set by tests/CMakeLists.txt), the MPI suites under
 #            mpirun with 2-4 ranks, and the CLI scripts
+#   sanitize the second configuration: a clang tree without nvcc whose `cuda` is the emulated
+#            device (TANDEM_CUDA=EMULATED) built with AddressSanitizer and UBSan, running the
+#            adversarial-input, io, config and device-layer suites, then each libFuzzer target
+#            for SANITIZE_FUZZ_SECONDS (default 20) on its seed corpus (tests/sanitize/run.sh)
 # Usage: tests/ci.sh [--no-deps]. BUILD_DIR (default build) says where to build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +34,7 @@ deps() {
   apt-get update
   apt-get install -y --no-install-recommends cmake g++ make pkg-config libopenblas-dev \
     libgtest-dev libopenmpi-dev openmpi-bin libyaml-cpp-dev nlohmann-json3-dev libzip-dev \
-    zlib1g-dev dataset-fashion-mnist gnuplot-nox
+    zlib1g-dev dataset-fashion-mnist gnuplot-nox clang libclang-rt-14-dev
 }
 
 configure_and_build() {
@@ -40,9 +44,12 @@ configure_and_build() {
 
 run_tests() { ctest --test-dir "$build" --output-on-failure -j"$jobs"; }
 
+sanitize() { bash tests/sanitize/run.sh "${SANITIZE_FUZZ_SECONDS:-20}"; }
+
 [ "${1:-}" = "--no-deps" ] || stage deps deps
 stage build configure_and_build
 stage test run_tests
+stage sanitize sanitize
 
 echo "=== stage times"
 for i in "${!stage_names[@]}"; do printf '  %-8s %5d s\n' "${stage_names[$i]}" "${stage_seconds[$i]}"; done

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# CI's sanitizer and fuzzing checks. Builds one clang tree with AddressSanitizer and
-# UndefinedBehaviorSanitizer on every project target (-DTANDEM_SANITIZE=address,undefined,
-# TANDEM_CUDA=OFF) plus the libFuzzer targets (tests/fuzz), then
-#   1. runs the adversarial suite and the io, config and value_json suites, and the adversarial
-#      CLI script, under ASan+UBSan (any finding aborts the process, so the step fails);
+# CI's sanitizer and fuzzing checks, and its second configuration: one clang tree without nvcc
+# whose `cuda` is the emulated device (TANDEM_CUDA=EMULATED), with AddressSanitizer and
+# UndefinedBehaviorSanitizer on every project target (-DTANDEM_SANITIZE=address,undefined) plus
+# the libFuzzer targets (tests/fuzz), then
+#   1. runs the adversarial suite, the io, config and value_json suites, the device layer's
+#      suites (caching allocator, emulated device, device ops on cpu and emulated cuda) and the
+#      adversarial CLI script under ASan+UBSan (any finding aborts the process, so the step fails);
 #   2. runs each fuzz target for SECONDS (default 25) on its seed corpus (tests/fuzz/corpus, plus
 #      the .pt fixtures and the example configs), two at a time on two cores.
 # A crash, leak, sanitizer report, time-out (10 s for one input) or failing test fails the script;
@@ -21,7 +23,8 @@ start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start ))s] $*"; }
 
 fuzz_targets="safetensors pickle torch_zip checkpoint_metadata config idx"
-test_targets="test_adversarial_inputs test_io test_config test_value_json tandem tandem_make_adversarial"
+sanitized_suites="test_adversarial_inputs test_io test_config test_value_json test_caching_allocator test_pinned_host_allocator test_emulated_device test_device_ops"
+test_targets="$sanitized_suites tandem tandem_make_adversarial"
 targets=""
 for t in $fuzz_targets; do targets="$targets fuzz_$t"; done
 [ "$fuzz_only" = 1 ] || targets="$test_targets $targets"
@@ -31,7 +34,7 @@ mkdir -p "$logs"
 stamp "configure $build (clang, -fsanitize=address,undefined, libFuzzer targets)"
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only -fsanitize=fuzzer-no-link" \
-  -DTANDEM_CUDA=OFF -DTANDEM_SANITIZE=address,undefined -DTANDEM_FUZZ=ON -DTANDEM_WERROR=OFF \
+  -DTANDEM_CUDA=EMULATED -DTANDEM_SANITIZE=address,undefined -DTANDEM_FUZZ=ON -DTANDEM_WERROR=OFF \
   -DTANDEM_BUILD_BENCH=OFF -DTANDEM_BUILD_EXAMPLES=OFF > "$logs/configure.log" 2>&1 ||
   { cat "$logs/configure.log"; exit 1; }
 stamp "build:$targets"
@@ -43,7 +46,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_strin
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 if [ "$fuzz_only" = 0 ]; then
-  for t in test_adversarial_inputs test_io test_config test_value_json; do
+  for t in $sanitized_suites; do
     stamp "$t under ASan+UBSan"
     "$build/tests/$t" --gtest_brief=1 || { echo "FAIL: $t under sanitizers" >&2; exit 1; }
   done
