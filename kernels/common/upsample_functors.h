@@ -2,6 +2,7 @@
 // functions for the CPU kernels (kernels/cpu/upsample.cpp) and the CUDA kernels
 // (kernels/cuda/upsample.cu): nearest (PyTorch's legacy rule, src = min(floor(dst * scale),
 // in - 1)) and bilinear (align_corners or half-pixel source coordinates, two taps per axis).
+// Products are rounded on their own (hd_mul), so the GPU computes the CPU's bits.
 //
 // Backward, the CPU scatters each output's gradient to its source pixels; the GPU gathers, one
 // thread per input pixel adding the contributions of the outputs that read it in row-major output
@@ -65,8 +66,8 @@ TANDEM_HD T upsample_nearest_grad_at(const T* grad_out, const UpsampleGeometry& 
 
 // Source coordinate of a destination pixel for linear interpolation.
 TANDEM_HD double linear_source(int64_t dst, double scale, bool align_corners) {
-  if (align_corners) return double(dst) * scale;
-  const double src = (double(dst) + 0.5) * scale - 0.5;
+  if (align_corners) return hd_mul(double(dst), scale);
+  const double src = hd_mul(double(dst) + 0.5, scale) - 0.5;
   return src < 0 ? 0.0 : src;
 }
 
@@ -89,11 +90,11 @@ TANDEM_HD T upsample_bilinear_at(const T* plane, const UpsampleGeometry& g, int6
                                  int64_t ow) {
   const LinearTaps h = linear_taps(oh, g.in_h, g.scale_h, g.align_corners);
   const LinearTaps w = linear_taps(ow, g.in_w, g.scale_w, g.align_corners);
-  const double v = h.l0 * (w.l0 * double(plane[h.i0 * g.in_w + w.i0]) +
-                           w.l1 * double(plane[h.i0 * g.in_w + w.i1])) +
-                   h.l1 * (w.l0 * double(plane[h.i1 * g.in_w + w.i0]) +
-                           w.l1 * double(plane[h.i1 * g.in_w + w.i1]));
-  return T(v);
+  const double top = hd_mul(w.l0, double(plane[h.i0 * g.in_w + w.i0])) +
+                     hd_mul(w.l1, double(plane[h.i0 * g.in_w + w.i1]));
+  const double bottom = hd_mul(w.l0, double(plane[h.i1 * g.in_w + w.i0])) +
+                        hd_mul(w.l1, double(plane[h.i1 * g.in_w + w.i1]));
+  return T(hd_mul(h.l0, top) + hd_mul(h.l1, bottom));
 }
 
 // The outputs along one axis that have input index i among their taps: i0(o) is i or i - 1
@@ -126,10 +127,10 @@ TANDEM_HD T upsample_bilinear_grad_at(const T* grad_out, const UpsampleGeometry&
     for (int64_t ow = rw.begin; ow < rw.end; ++ow) {
       const LinearTaps w = linear_taps(ow, g.in_w, g.scale_w, g.align_corners);
       const double go = double(grad_out[oh * g.out_w + ow]);
-      if (h.i0 == ih && w.i0 == iw) sum += T(h.l0 * w.l0 * go);
-      if (h.i0 == ih && w.i1 == iw) sum += T(h.l0 * w.l1 * go);
-      if (h.i1 == ih && w.i0 == iw) sum += T(h.l1 * w.l0 * go);
-      if (h.i1 == ih && w.i1 == iw) sum += T(h.l1 * w.l1 * go);
+      if (h.i0 == ih && w.i0 == iw) sum += T(hd_mul(hd_mul(h.l0, w.l0), go));
+      if (h.i0 == ih && w.i1 == iw) sum += T(hd_mul(hd_mul(h.l0, w.l1), go));
+      if (h.i1 == ih && w.i0 == iw) sum += T(hd_mul(hd_mul(h.l1, w.l0), go));
+      if (h.i1 == ih && w.i1 == iw) sum += T(hd_mul(hd_mul(h.l1, w.l1), go));
     }
   }
   return sum;
