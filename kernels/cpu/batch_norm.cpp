@@ -1,5 +1,7 @@
 // CPU batch normalisation over (N, C, S): per-channel statistics in double, the normalisation,
-// and the fused backward of PyTorch's CPU kernel.
+// and the fused backward of PyTorch's CPU kernel. The per-channel constants and the per-element
+// formulas are kernels/common/batch_norm_functors.h, shared with the CUDA kernels.
+#include "kernels/common/batch_norm_functors.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
@@ -49,13 +51,12 @@ template <typename T>
 void batch_norm_apply(const T* x, int64_t N, int64_t C, int64_t S, const double* mean,
                       const double* invstd, const T* w, const T* b, T* y) {
   for (int64_t c = 0; c < C; ++c) {
-    // y = x * scale + shift, with scale/shift folded per channel.
-    const T scale = T(invstd[c] * (w ? double(w[c]) : 1.0));
-    const T shift = T((b ? double(b[c]) : 0.0) - mean[c] * invstd[c] * (w ? double(w[c]) : 1.0));
+    const BatchNormAffine<T> f =
+        batch_norm_affine(mean[c], invstd[c], w ? w + c : nullptr, b ? b + c : nullptr);
     for (int64_t i = 0; i < N; ++i) {
       const T* p = x + (i * C + c) * S;
       T* q = y + (i * C + c) * S;
-      for (int64_t s = 0; s < S; ++s) q[s] = p[s] * scale + shift;
+      for (int64_t s = 0; s < S; ++s) q[s] = batch_norm_normalize(f, p[s]);
     }
   }
 }
@@ -78,17 +79,12 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
     sum_gy[c] = sg;
     sum_gy_xhat[c] = sgx;
     if (!gx) continue;
-    // gx = w * invstd / n * (n * gy - sum_gy - xhat * sum_gy_xhat) in training, w * invstd * gy
-    // in eval; folded into gx = a * gy + b * (x - mean) + k with per-channel constants.
-    const double wc = w ? double(w[c]) : 1.0;
-    const double a = wc * is;
-    const double b = train ? -a * is * sgx / n : 0.0;
-    const double k = train ? -a * sg / n : 0.0;
+    const BatchNormGrad coef = batch_norm_grad(w ? double(w[c]) : 1.0, is, sg, sgx, n, train);
     for (int64_t i = 0; i < N; ++i) {
       const T* xp = x + (i * C + c) * S;
       const T* gp = gy + (i * C + c) * S;
       T* out = gx + (i * C + c) * S;
-      for (int64_t s = 0; s < S; ++s) out[s] = T(a * double(gp[s]) + b * (double(xp[s]) - m) + k);
+      for (int64_t s = 0; s < S; ++s) out[s] = batch_norm_grad_input(coef, gp[s], xp[s], m);
     }
   }
 }

@@ -1,25 +1,13 @@
-// CPU pooling kernels, as PyTorch's: max pooling records the flat index of each window's maximum
-// (the first of equal maxima, the last NaN); average pooling divides by PyTorch's window size
-// (count_include_pad, windows clipped at the padded border); adaptive average pooling uses
-// start = floor(i*in/out), end = ceil((i+1)*in/out). Backward kernels accumulate into grad_in.
+// CPU pooling kernels, as PyTorch's; the per-window arithmetic (window bounds, divisors, the
+// max-update rule, adaptive start/end) is kernels/common/pool_functors.h, shared with the CUDA
+// kernels. Backward kernels scatter each output's gradient into its window, accumulating into
+// grad_in.
+#include "kernels/common/pool_functors.h"
 #include "kernels/cpu/register.h"
-
-#include <algorithm>
-#include <cmath>
 
 namespace tandem::kernels::cpu {
 
 namespace {
-
-// PyTorch's max-pooling rule for one candidate: it replaces the best so far when it is greater
-// or NaN (so the first of equal maxima and the last NaN win). Written as selects, not branches:
-// after a ReLU the comparison is a coin flip that a branch predictor keeps getting wrong.
-template <typename T>
-inline void take_if_max(T v, int64_t i, T& best, int64_t& best_i) {
-  const bool take = (v > best) | (v != v);
-  best = take ? v : best;
-  best_i = take ? i : best_i;
-}
 
 // max_pool2d where every window lies inside the input (no padding, no dilation, no window past
 // the edge), the common case: no bounds tests per element.
@@ -62,26 +50,8 @@ void max_pool2d(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
-        T best = -INFINITY;
-        int64_t best_i = -1;
-        for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
-          const int64_t h = h0 + kh * g.dilation_h;
-          if (h < 0 || h >= g.in_h) continue;
-          for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-            const int64_t w = w0 + kw * g.dilation_w;
-            if (w < 0 || w >= g.in_w) continue;
-            if (best_i < 0) {
-              best = src[h * g.in_w + w];
-              best_i = h * g.in_w + w;
-            } else {
-              take_if_max(src[h * g.in_w + w], h * g.in_w + w, best, best_i);
-            }
-          }
-        }
         const int64_t o = (p * g.out_h + oh) * g.out_w + ow;
-        out[o] = best;
-        indices[o] = best_i;
+        max_pool_window(src, g, oh, ow, out[o], indices[o]);
       }
   }
 }
@@ -97,35 +67,13 @@ void max_pool2d_backward(const T* grad_out, const int64_t* indices, const PoolGe
   }
 }
 
-namespace {
-// The window [h0, h1) x [w0, w1) clipped to the input, and PyTorch's divisor for it.
-struct AvgWindow {
-  int64_t h0, h1, w0, w1, divisor;
-};
-AvgWindow avg_window(const PoolGeometry& g, int64_t oh, int64_t ow, bool count_include_pad) {
-  int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
-  int64_t h1 = std::min(h0 + g.kernel_h, g.in_h + g.pad_h),
-          w1 = std::min(w0 + g.kernel_w, g.in_w + g.pad_w);
-  const int64_t pool_size = (h1 - h0) * (w1 - w0);
-  h0 = std::max<int64_t>(h0, 0);
-  w0 = std::max<int64_t>(w0, 0);
-  h1 = std::min(h1, g.in_h);
-  w1 = std::min(w1, g.in_w);
-  return {h0, h1, w0, w1, count_include_pad ? pool_size : (h1 - h0) * (w1 - w0)};
-}
-}  // namespace
-
 template <typename T>
 void avg_pool2d(const T* in, const PoolGeometry& g, bool count_include_pad, T* out) {
   for (int64_t p = 0; p < g.planes; ++p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
-        T sum = 0;
-        for (int64_t h = win.h0; h < win.h1; ++h)
-          for (int64_t w = win.w0; w < win.w1; ++w) sum += src[h * g.in_w + w];
-        out[(p * g.out_h + oh) * g.out_w + ow] = win.divisor > 0 ? sum / T(win.divisor) : T(0);
+        out[(p * g.out_h + oh) * g.out_w + ow] = avg_pool_window(src, g, oh, ow, count_include_pad);
       }
   }
 }
@@ -146,25 +94,13 @@ void avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, bool count_in
   }
 }
 
-namespace {
-int64_t start_index(int64_t a, int64_t out, int64_t in) { return (a * in) / out; }
-int64_t end_index(int64_t a, int64_t out, int64_t in) { return ((a + 1) * in + out - 1) / out; }
-}  // namespace
-
 template <typename T>
 void adaptive_avg_pool2d(const T* in, const PoolGeometry& g, T* out) {
   for (int64_t p = 0; p < g.planes; ++p) {
     const T* src = in + p * g.in_h * g.in_w;
-    for (int64_t oh = 0; oh < g.out_h; ++oh) {
-      const int64_t h0 = start_index(oh, g.out_h, g.in_h), h1 = end_index(oh, g.out_h, g.in_h);
-      for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const int64_t w0 = start_index(ow, g.out_w, g.in_w), w1 = end_index(ow, g.out_w, g.in_w);
-        T sum = 0;
-        for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) sum += src[h * g.in_w + w];
-        out[(p * g.out_h + oh) * g.out_w + ow] = sum / T((h1 - h0) * (w1 - w0));
-      }
-    }
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        out[(p * g.out_h + oh) * g.out_w + ow] = adaptive_avg_window(src, g, oh, ow);
   }
 }
 
@@ -173,9 +109,11 @@ void adaptive_avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, T* g
   for (int64_t p = 0; p < g.planes; ++p) {
     T* dst = grad_in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
-      const int64_t h0 = start_index(oh, g.out_h, g.in_h), h1 = end_index(oh, g.out_h, g.in_h);
+      const int64_t h0 = adaptive_start(oh, g.out_h, g.in_h),
+                    h1 = adaptive_end(oh, g.out_h, g.in_h);
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const int64_t w0 = start_index(ow, g.out_w, g.in_w), w1 = end_index(ow, g.out_w, g.in_w);
+        const int64_t w0 = adaptive_start(ow, g.out_w, g.in_w),
+                      w1 = adaptive_end(ow, g.out_w, g.in_w);
         const T v = grad_out[(p * g.out_h + oh) * g.out_w + ow] / T((h1 - h0) * (w1 - w0));
         for (int64_t h = h0; h < h1; ++h)
           for (int64_t w = w0; w < w1; ++w) dst[h * g.in_w + w] += v;

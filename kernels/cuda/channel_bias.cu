@@ -1,0 +1,59 @@
+// add_channel_bias (see channel_bias.h): one thread per element of y.
+#include "kernels/cuda/channel_bias.h"
+
+#include <string>
+
+#include "kernels/common/convert.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
+
+namespace tandem::kernels::cuda {
+namespace {
+
+// float for the 16-bit storage types, the type itself otherwise.
+template <typename T>
+using AddType =
+    std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
+
+template <typename T>
+__global__ void add_channel_bias_kernel(T* y, const T* bias, int64_t C, int64_t L, int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  using A = AddType<T>;
+  const A sum = convert_element<T, A>(y[i]) + convert_element<T, A>(bias[(i / L) % C]);
+  y[i] = convert_element<A, T>(sum);
+}
+
+template <typename T>
+void launch(cudaStream_t stream, void* y, const void* bias, int64_t N, int64_t C, int64_t L) {
+  const int64_t n = N * C * L;
+  add_channel_bias_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+      static_cast<T*>(y), static_cast<const T*>(bias), C, L, n);
+}
+
+}  // namespace
+
+void add_channel_bias(cudaStream_t stream, DType dtype, void* y, const void* bias, int64_t N,
+                      int64_t C, int64_t L) {
+  if (N * C * L == 0) return;
+  switch (dtype) {
+    case DType::Float32:
+      launch<float>(stream, y, bias, N, C, L);
+      break;
+    case DType::Float64:
+      launch<double>(stream, y, bias, N, C, L);
+      break;
+    case DType::Float16:
+      launch<Half>(stream, y, bias, N, C, L);
+      break;
+    case DType::BFloat16:
+      launch<BFloat16>(stream, y, bias, N, C, L);
+      break;
+    default:
+      throw Error(std::string("conv2d: the CUDA bias takes floating-point tensors, got ") +
+                  dtype_name(dtype));
+  }
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace tandem::kernels::cuda

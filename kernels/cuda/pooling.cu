@@ -1,0 +1,164 @@
+// CUDA pooling kernels with the CPU kernels' semantics, from the same per-window functions
+// (kernels/common/pool_functors.h): forward, one thread per output element; backward, one thread
+// per input element gathering the gradients of the outputs whose windows hold it, in output
+// order, and adding the sum to grad_in (which the caller zeroed). No atomics: every run gives the
+// same bits, equal to the CPU's scatter order.
+#include <cuda_runtime.h>
+
+#include "kernels/common/pool_functors.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/kernel_table.h"
+
+namespace tandem::kernels::cuda {
+namespace {
+
+// Output element i of (planes, out_h, out_w) as (plane, oh, ow).
+struct At {
+  int64_t plane, h, w;
+};
+__device__ inline At split(int64_t i, int64_t h, int64_t w) {
+  return {i / (h * w), (i / w) % h, i % w};
+}
+
+template <typename T>
+__global__ void max_pool_kernel(const T* in, T* out, int64_t* indices, PoolGeometry g, int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const At o = split(i, g.out_h, g.out_w);
+  max_pool_window(in + o.plane * g.in_h * g.in_w, g, o.h, o.w, out[i], indices[i]);
+}
+
+template <typename T>
+__global__ void max_pool_backward_kernel(const T* grad_out, const int64_t* indices, T* grad_in,
+                                         PoolGeometry g, int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const At a = split(i, g.in_h, g.in_w);
+  const int64_t plane = a.plane * g.out_h * g.out_w;
+  grad_in[i] += max_pool_grad_at(grad_out + plane, indices + plane, g, a.h, a.w);
+}
+
+template <typename T>
+__global__ void avg_pool_kernel(const T* in, T* out, PoolGeometry g, bool count_include_pad,
+                                int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const At o = split(i, g.out_h, g.out_w);
+  out[i] = avg_pool_window(in + o.plane * g.in_h * g.in_w, g, o.h, o.w, count_include_pad);
+}
+
+template <typename T>
+__global__ void avg_pool_backward_kernel(const T* grad_out, T* grad_in, PoolGeometry g,
+                                         bool count_include_pad, int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const At a = split(i, g.in_h, g.in_w);
+  grad_in[i] +=
+      avg_pool_grad_at(grad_out + a.plane * g.out_h * g.out_w, g, count_include_pad, a.h, a.w);
+}
+
+template <typename T>
+__global__ void adaptive_avg_pool_kernel(const T* in, T* out, PoolGeometry g, int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const At o = split(i, g.out_h, g.out_w);
+  out[i] = adaptive_avg_window(in + o.plane * g.in_h * g.in_w, g, o.h, o.w);
+}
+
+template <typename T>
+__global__ void adaptive_avg_pool_backward_kernel(const T* grad_out, T* grad_in, PoolGeometry g,
+                                                  int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const At a = split(i, g.in_h, g.in_w);
+  grad_in[i] += adaptive_avg_grad_at(grad_out + a.plane * g.out_h * g.out_w, g, a.h, a.w);
+}
+
+int64_t outputs(const PoolGeometry& g) { return g.planes * g.out_h * g.out_w; }
+int64_t inputs(const PoolGeometry& g) { return g.planes * g.in_h * g.in_w; }
+
+void max_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g, const Buffer& in,
+                             const Buffer& out, const Buffer& indices) {
+  const int64_t n = outputs(g);
+  if (n == 0) return;
+  dispatch_cuda_floating(in.dtype, "max_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_pool_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(),
+                                                                    indices.as<int64_t>(), g, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void max_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
+                              const Buffer& grad_out, const Buffer& indices,
+                              const Buffer& grad_in) {
+  const int64_t n = inputs(g);
+  if (n == 0 || outputs(g) == 0) return;
+  dispatch_cuda_floating(grad_out.dtype, "max_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
+        grad_out.as<const T>(), indices.as<const int64_t>(), grad_in.as<T>(), g, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g,
+                             bool count_include_pad, const Buffer& in, const Buffer& out) {
+  const int64_t n = outputs(g);
+  if (n == 0) return;
+  dispatch_cuda_floating(in.dtype, "avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    avg_pool_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(),
+                                                                    g, count_include_pad, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void avg_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
+                              bool count_include_pad, const Buffer& grad_out,
+                              const Buffer& grad_in) {
+  const int64_t n = inputs(g);
+  if (n == 0 || outputs(g) == 0) return;
+  dispatch_cuda_floating(grad_out.dtype, "avg_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    avg_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
+        grad_out.as<const T>(), grad_in.as<T>(), g, count_include_pad, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void adaptive_avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g,
+                                      const Buffer& in, const Buffer& out) {
+  const int64_t n = outputs(g);
+  if (n == 0) return;
+  dispatch_cuda_floating(in.dtype, "adaptive_avg_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adaptive_avg_pool_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(),
+                                                                             out.as<T>(), g, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void adaptive_avg_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
+                                       const Buffer& grad_out, const Buffer& grad_in) {
+  const int64_t n = inputs(g);
+  if (n == 0 || outputs(g) == 0) return;
+  dispatch_cuda_floating(grad_out.dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adaptive_avg_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
+        grad_out.as<const T>(), grad_in.as<T>(), g, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace
+
+TANDEM_REGISTER_CUDA_KERNEL(max_pool2d_forward, max_pool2d_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(max_pool2d_backward, max_pool2d_backward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(avg_pool2d_forward, avg_pool2d_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(avg_pool2d_backward, avg_pool2d_backward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_cuda);
+
+}  // namespace tandem::kernels::cuda

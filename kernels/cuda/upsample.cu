@@ -1,0 +1,94 @@
+// CUDA upsampling kernels (nearest, bilinear) with the CPU kernels' index rules, from the same
+// functions (kernels/common/upsample_functors.h): forward, one thread per output element;
+// backward, one thread per input pixel gathering the contributions of the outputs that read it,
+// in the CPU's order, and adding the sum to grad_in (which the caller zeroed). Both backward
+// kernels are gathers, so neither needs atomics and every run gives the same bits, whatever
+// math_options().deterministic says.
+#include <cuda_runtime.h>
+
+#include "kernels/common/upsample_functors.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/kernel_table.h"
+
+namespace tandem::kernels::cuda {
+namespace {
+
+enum class Mode : uint8_t { Nearest, Bilinear };
+
+template <typename T, Mode M>
+__global__ void upsample_kernel(const T* in, T* out, UpsampleGeometry g, int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const int64_t plane = i / (g.out_h * g.out_w), oh = (i / g.out_w) % g.out_h, ow = i % g.out_w;
+  const T* src = in + plane * g.in_h * g.in_w;
+  if constexpr (M == Mode::Nearest)
+    out[i] = upsample_nearest_at(src, g, oh, ow);
+  else
+    out[i] = upsample_bilinear_at(src, g, oh, ow);
+}
+
+template <typename T, Mode M>
+__global__ void upsample_backward_kernel(const T* grad_out, T* grad_in, UpsampleGeometry g,
+                                         int64_t n) {
+  const int64_t i = thread_index();
+  if (i >= n) return;
+  const int64_t plane = i / (g.in_h * g.in_w), ih = (i / g.in_w) % g.in_h, iw = i % g.in_w;
+  const T* go = grad_out + plane * g.out_h * g.out_w;
+  if constexpr (M == Mode::Nearest)
+    grad_in[i] += upsample_nearest_grad_at(go, g, ih, iw);
+  else
+    grad_in[i] += upsample_bilinear_grad_at(go, g, ih, iw);
+}
+
+template <Mode M>
+void forward(const KernelContext& ctx, const char* op, const UpsampleGeometry& g, const Buffer& in,
+             const Buffer& out) {
+  const int64_t n = g.planes * g.out_h * g.out_w;
+  if (n == 0) return;
+  dispatch_cuda_floating(in.dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    upsample_kernel<T, M>
+        <<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(), g, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+template <Mode M>
+void backward(const KernelContext& ctx, const char* op, const UpsampleGeometry& g,
+              const Buffer& grad_out, const Buffer& grad_in) {
+  const int64_t n = g.planes * g.in_h * g.in_w;
+  if (n == 0 || g.out_h * g.out_w == 0) return;
+  dispatch_cuda_floating(grad_out.dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    upsample_backward_kernel<T, M><<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
+        grad_out.as<const T>(), grad_in.as<T>(), g, n);
+  });
+  TANDEM_CUDA_CHECK(cudaGetLastError());
+}
+
+void upsample_nearest2d_forward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                     const Buffer& in, const Buffer& out) {
+  forward<Mode::Nearest>(ctx, "upsample_nearest2d", g, in, out);
+}
+void upsample_nearest2d_backward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                      const Buffer& grad_out, const Buffer& grad_in) {
+  backward<Mode::Nearest>(ctx, "upsample_nearest2d_backward", g, grad_out, grad_in);
+}
+void upsample_bilinear2d_forward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                      const Buffer& in, const Buffer& out) {
+  forward<Mode::Bilinear>(ctx, "upsample_bilinear2d", g, in, out);
+}
+void upsample_bilinear2d_backward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                       const Buffer& grad_out, const Buffer& grad_in) {
+  backward<Mode::Bilinear>(ctx, "upsample_bilinear2d_backward", g, grad_out, grad_in);
+}
+
+}  // namespace
+
+TANDEM_REGISTER_CUDA_KERNEL(upsample_nearest2d_forward, upsample_nearest2d_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(upsample_nearest2d_backward, upsample_nearest2d_backward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(upsample_bilinear2d_forward, upsample_bilinear2d_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(upsample_bilinear2d_backward, upsample_bilinear2d_backward_cuda);
+
+}  // namespace tandem::kernels::cuda
