@@ -216,10 +216,14 @@ TEST_P(DeviceOps, UnaryOnStridedInputs) {
         {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
         {"tanh", [](const Tensor& x) { return tandem::tanh(x); }},
     };
-    for (const auto& [vname, view] : views)
-      for (const auto& [oname, op] : ops)
-        expect_grads_like_cpu(oname + " of " + vname + " " + dtype_name(dt),
+    // (Named variables, not structured bindings: clang 14 cannot capture those in a lambda.)
+    for (const auto& v : views)
+      for (const auto& o : ops) {
+        const auto& view = v.second;
+        const auto& op = o.second;
+        expect_grads_like_cpu(o.first + " of " + v.first + " " + dtype_name(dt),
                               [&](const auto& x) { return op(view(x[0])); }, {a});
+      }
   }
 }
 
@@ -255,9 +259,11 @@ TEST_P(DeviceOps, BinaryOnStridedAndBroadcastInputs) {
           return x[0].reshape({2, 3, 4}).permute({2, 0, 1}) * x[1].reshape({4, 1, 1});
         },
         {b, row});
-    for (auto [name, op] :
+    for (const auto& named :
          std::vector<std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>>{
              {"eq", eq}, {"ne", ne}, {"lt", lt}, {"le", le}, {"gt", gt}, {"ge", ge}}) {
+      const std::string& name = named.first;
+      const auto op = named.second;
       // Rounded values so that equality occurs.
       expect_like_cpu(name + " " + s,
                       [op](const auto& x) {
@@ -308,11 +314,12 @@ TEST_P(DeviceOps, ReductionsOverSeveralDims) {
          }},
         {"sliced", [](const Tensor& t) { return t.slice(2, 0, 5, 2); }},
     };
-    for (const auto& [vname, view] : views)
+    for (const auto& v : views)
       for (const Shape& dims : dim_sets)
         for (bool keep : {false, true}) {
+          const auto& view = v.second;
           const std::string w =
-              vname + " dims " + shape_str(dims) + (keep ? " keepdim " : " ") + dtype_name(dt);
+              v.first + " dims " + shape_str(dims) + (keep ? " keepdim " : " ") + dtype_name(dt);
           expect_grads_like_cpu("sum " + w,
                                 [&](const auto& in) { return sum(view(in[0]), dims, keep); }, {x});
           expect_grads_like_cpu("mean " + w,
@@ -325,7 +332,9 @@ TEST_P(DeviceOps, ReductionsOverSeveralDims) {
             expect_grads_like_cpu(
                 "amax " + w, [&](const auto& in) { return amax(view(in[0]), dims, keep); }, {x});
         }
-    for (const auto& [vname, view] : views) {
+    for (const auto& v : views) {
+      const std::string& vname = v.first;
+      const auto& view = v.second;
       expect_grads_like_cpu("max all " + vname, [&](const auto& in) { return max(view(in[0])); },
                             {x});
       for (int64_t d : {0, 1, 2, -1})
@@ -753,8 +762,11 @@ TEST_P(DeviceOps, InplaceOpsWriteIntoTheTensorsMemory) {
       {"transposed stepped", [](const Tensor& t) { return t.slice(1, 1, 5, 2).t(); }},
   };
   const Tensor start = host_randn({4, 5}, 70);
-  for (const auto& [tname, target] : targets)
-    for (const auto& [oname, op] : ops) {
+  for (const auto& t : targets)
+    for (const auto& o : ops) {
+      const std::string &tname = t.first, &oname = o.first;
+      const auto& target = t.second;
+      const auto& op = o.second;
       SCOPED_TRACE(oname + " on " + tname);
       Tensor want = start.clone();
       Tensor got = start.to(device());
