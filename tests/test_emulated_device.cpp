@@ -233,6 +233,8 @@ TEST_F(EmulatedDevice, StreamGuardMakesAStreamCurrentAndRestores) {
   }
   EXPECT_EQ(dev::current_stream(1), compute);
   EXPECT_EQ(kernels::context_for(Device("cuda:1")).stream, compute);
+  // `side` keys the allocator's pool of that block from now on, so only `other` goes.
+  rt().destroy_stream(other, 1);
 }
 
 // --- errors ------------------------------------------------------------------------------------

@@ -83,6 +83,14 @@ CachingAllocator::~CachingAllocator() {
       for (EventHandle e : events) runtime_.destroy_event(e, device);
   } catch (...) {  // a destructor must not throw; the process is ending anyway
   }
+  // The bookkeeping of what could not be returned (segments with live allocations, blocks
+  // awaiting events) goes with the allocator; their device memory is left to the process's end.
+  std::set<Block*> blocks;
+  for (auto& [device, st] : devices_)
+    for (Pool* pool : {&st.small, &st.large}) blocks.insert(pool->begin(), pool->end());
+  for (auto& [ptr, block] : live_) blocks.insert(block);
+  for (auto& [event, block] : pending_) blocks.insert(block);
+  for (Block* b : blocks) delete b;
 }
 
 CachingAllocator::DeviceState& CachingAllocator::state(int device) { return devices_[device]; }

@@ -63,18 +63,18 @@ class EmulatedRuntime final : public device::DeviceRuntime {
     if (!host) return nullptr;
     used_[device] += n;
     void* p = device_address(host, device);
-    sizes_[p] = n;
+    blocks_[p] = {host, n};
     return p;
   }
 
   void free(void* ptr, int device) override {
     if (!ptr) return;
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = sizes_.find(ptr);
-    if (it == sizes_.end()) return;  // never throw from a deleter; not ours
-    used_[device] -= it->second;
-    sizes_.erase(it);
-    std::free(host_address(ptr));
+    auto it = blocks_.find(ptr);
+    if (it == blocks_.end()) return;  // never throw from a deleter; not ours
+    used_[device] -= it->second.size;
+    std::free(it->second.host);
+    blocks_.erase(it);
   }
 
   void* malloc_host(size_t nbytes) override {
@@ -162,7 +162,13 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   const size_t capacity_;
   std::mutex mutex_;
   size_t used_[kMaxDevices] = {};
-  std::unordered_map<void*, size_t> sizes_;
+  // Each device block's host memory, by device address. Keeping the untagged address here also
+  // keeps the memory reachable for LeakSanitizer (memory cached until exit is not a leak).
+  struct HostBlock {
+    void* host;
+    size_t size;
+  };
+  std::unordered_map<void*, HostBlock> blocks_;
 };
 
 }  // namespace

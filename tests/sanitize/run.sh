@@ -48,7 +48,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [ "$fuzz_only" = 0 ]; then
   for t in $sanitized_suites; do
     stamp "$t under ASan+UBSan"
-    "$build/tests/$t" --gtest_brief=1 || { echo "FAIL: $t under sanitizers" >&2; exit 1; }
+    # 4 emulated devices, as under ctest (the build's default is 1).
+    TANDEM_EMULATE_CUDA=4 "$build/tests/$t" --gtest_brief=1 || { echo "FAIL: $t under sanitizers" >&2; exit 1; }
   done
   stamp "tests/cli/adversarial.sh with the sanitized tandem"
   # Open MPI, which tandem initialises to name a failing rank, keeps allocations until exit.
