@@ -24,9 +24,11 @@
 #include "framework/ops/ops.h"
 #include "kernels/device/runtime.h"
 #include "tests/device_test.h"
+#include "tests/error_text.h"
 
 using namespace tandem;
 using tandem::testing::DeviceTest;
+using tandem::testing::throws_with;
 
 namespace {
 
@@ -100,19 +102,6 @@ Tensor host_ints(const Shape& shape, uint64_t seed, DType dtype = DType::Int64, 
   std::vector<double> v = u.to_vector();
   for (double& x : v) x = std::floor(lo + x * (hi - lo));
   return from_vector(v, shape, TensorOptions(DType::Float64)).to(dtype);
-}
-
-// The call throws a tandem::Error whose message contains `needle`.
-::testing::AssertionResult throws_with(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    if (std::string(e.what()).find(needle) != std::string::npos)
-      return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure()
-           << "message \"" << e.what() << "\" lacks \"" << needle << "\"";
-  }
-  return ::testing::AssertionFailure() << "no error (expected \"" << needle << "\")";
 }
 
 class DeviceOps : public DeviceTest {

@@ -24,6 +24,7 @@
 #include "tests/device_compare.h"
 #include "tests/device_test.h"
 #include "tests/fixtures_dir.h"
+#include "tests/value_tensors.h"
 
 using namespace tandem;
 namespace fs = std::filesystem;
@@ -373,21 +374,8 @@ Trained trained_on(Device device) {
 
 // A Value tree with every tensor copied to the CPU (what a user would save instead).
 Value cpu_copy(const Value& v) {
-  if (v.is_tensor()) return Value(v.to_tensor().cpu().clone());
-  if (v.is_dict()) {
-    Value d = Value::dict();
-    for (const auto& [k, x] : v.dict_items()) d.set(k, cpu_copy(x));
-    return d;
-  }
-  if (v.is_list() || v.is_tuple()) {
-    std::vector<Value> items;
-    for (const auto& x : v.items()) items.push_back(cpu_copy(x));
-    if (v.is_tuple()) return Value::tuple(items);
-    Value l = Value::list();
-    for (auto& x : items) l.append(x);
-    return l;
-  }
-  return v;
+  return tandem::testing::map_tensors(
+      v, [](const Tensor& t, const std::string&) { return t.cpu().clone(); });
 }
 
 }  // namespace

@@ -12,26 +12,15 @@
 
 #include "framework/ops/ops.h"
 #include "tests/device_test.h"
+#include "tests/error_text.h"
 #include "tests/gradcheck.h"
 
 using namespace tandem;
 using autograd::TensorList;
 using tandem::testing::gradcheck;
+using tandem::testing::throws_with;
 
 namespace {
-
-// The call throws a tandem::Error whose message contains `needle`.
-::testing::AssertionResult throws_with(const std::function<void()>& fn, const std::string& needle) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    if (std::string(e.what()).find(needle) != std::string::npos)
-      return ::testing::AssertionSuccess();
-    return ::testing::AssertionFailure()
-           << "message \"" << e.what() << "\" lacks \"" << needle << "\"";
-  }
-  return ::testing::AssertionFailure() << "no error (expected \"" << needle << "\")";
-}
 
 // The suites below share these helpers; each runs on `cpu` and `cuda`.
 class OpsCoreTest : public tandem::testing::DeviceTest {

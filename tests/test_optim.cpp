@@ -20,6 +20,7 @@
 #include "tests/device_compare.h"
 #include "tests/device_test.h"
 #include "tests/fixtures_dir.h"
+#include "tests/value_tensors.h"
 
 using namespace tandem;
 using nlohmann::json;
@@ -427,28 +428,10 @@ void steps(optim::Optimizer& opt, std::vector<Tensor>& ps, int from, int to) {
 
 // A deep copy of an optimizer state_dict (whose tensors are the live state), with floating
 // tensors other than 'step' converted to `dtype` when given.
-Value snapshot(const Value& v, std::optional<DType> dtype = std::nullopt,
-               const std::string& key = "") {
-  if (v.is_tensor()) {
-    const Tensor& t = v.to_tensor();
-    return Value(dtype && key != "step" && is_floating(t.dtype()) ? t.to(*dtype).clone()
-                                                                  : t.clone());
-  }
-  if (v.is_dict()) {
-    Value d = Value::dict();
-    for (const auto& [k, x] : v.dict_items())
-      d.set(k, snapshot(x, dtype, k.is_string() ? k.to_string() : ""));
-    return d;
-  }
-  if (v.is_list() || v.is_tuple()) {
-    std::vector<Value> items;
-    for (const auto& x : v.items()) items.push_back(snapshot(x, dtype));
-    if (v.is_tuple()) return Value::tuple(items);
-    Value l = Value::list();
-    for (auto& x : items) l.append(x);
-    return l;
-  }
-  return v;
+Value snapshot(const Value& v, std::optional<DType> dtype = std::nullopt) {
+  return tandem::testing::map_tensors(v, [&](const Tensor& t, const std::string& key) {
+    return dtype && key != "step" && is_floating(t.dtype()) ? t.to(*dtype).clone() : t.clone();
+  });
 }
 
 }  // namespace

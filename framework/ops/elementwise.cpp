@@ -61,6 +61,16 @@ Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpP
   return out;
 }
 
+OpParams clamp_params(std::optional<double> min, std::optional<double> max, const char* op) {
+  TANDEM_CHECK(min || max, op, ": at least one of 'min' or 'max' must not be None");
+  OpParams p;
+  p.has_lo = min.has_value();
+  p.has_hi = max.has_value();
+  p.lo = min.value_or(0);
+  p.hi = max.value_or(0);
+  return p;
+}
+
 }  // namespace ops_detail
 
 namespace {
@@ -220,12 +230,7 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {
-  TANDEM_CHECK(min || max, "clamp: at least one of 'min' or 'max' must not be None");
-  OpParams p;
-  p.has_lo = min.has_value();
-  p.has_hi = max.has_value();
-  p.lo = min.value_or(0);
-  p.hi = max.value_or(0);
+  const OpParams p = ops_detail::clamp_params(min, max, "clamp");
   Tensor out = run_unary(a, UnaryOp::Clamp, p, "clamp");
   record("ClampBackward1", {a}, {out}, {a}, [p](const TensorList& g, const TensorList& s) {
     return TensorList{grad_binary(g[0], s[0], BinaryOp::ClampBackward, p)};

@@ -3,10 +3,16 @@
 // defines them; activation.cpp reuses them. No autograd here.
 #pragma once
 
+#include <optional>
+
 #include "framework/tensor/tensor.h"
 #include "kernels/common/elementwise_functors.h"
 
 namespace tandem::ops_detail {
+
+// The parameters of a clamp to [min, max] (either bound may be absent, not both).
+kernels::OpParams clamp_params(std::optional<double> min, std::optional<double> max,
+                               const char* op);
 
 // out = op(x), same shape and dtype as x (float32/float64/int64/int32).
 Tensor run_unary(const Tensor& x, kernels::UnaryOp op, const kernels::OpParams& params,

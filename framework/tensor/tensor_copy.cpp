@@ -11,6 +11,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
+#include "framework/ops/elementwise_kernels.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "framework/tensor/tensor.h"
@@ -232,13 +233,8 @@ Tensor& Tensor::mul_(double value) {
 }
 
 Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
-  TANDEM_CHECK(min || max, "clamp_: at least one of 'min' or 'max' must not be None");
-  OpParams p;
-  p.has_lo = min.has_value();
-  p.has_hi = max.has_value();
-  p.lo = min.value_or(0);
-  p.hi = max.value_or(0);
-  return inplace_unary(*this, UnaryOp::Clamp, p, "clamp_");
+  return inplace_unary(*this, UnaryOp::Clamp, ops_detail::clamp_params(min, max, "clamp_"),
+                       "clamp_");
 }
 
 }  // namespace tandem

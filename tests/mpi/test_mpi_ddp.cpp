@@ -85,6 +85,24 @@ TEST(Ddp, MlpMatchesSingleProcessLargeBatch) { expect_matches_single_process(mlp
 
 TEST(Ddp, CnnMatchesSingleProcessLargeBatch) { expect_matches_single_process(cnn, {1, 8, 8}); }
 
+namespace {
+
+// The reference for the no_sync tests: one backward of the mean loss over 4 micro-batches of all
+// ranks' data (3 examples each; the data of rank r's micro-batch m is batch 20 + 4r + m).
+void backward_over_all_micro_batches(nn::Module& ref, int n) {
+  Tensor ref_loss;
+  for (int rank = 0; rank < n; ++rank)
+    for (int m = 0; m < 4; ++m) {
+      auto [xm, ym] = batch(20 + 4 * rank + m);
+      Tensor l =
+          cross_entropy(ref.forward(xm.narrow(0, 0, 3)), ym.narrow(0, 0, 3)) * (1.0 / (4.0 * n));
+      ref_loss = ref_loss.defined() ? ref_loss + l : l;
+    }
+  ref_loss.backward();
+}
+
+}  // namespace
+
 TEST(Ddp, StateDictKeysCarryTheModulePrefix) {
   auto ddp = std::make_shared<DistributedDataParallel>(mlp(1), world().process_group);
   EXPECT_EQ(ddp->state_dict().keys().front(), "module.0.weight");
@@ -95,17 +113,7 @@ TEST(Ddp, NoSyncAccumulationEqualsLargeBatch) {
   auto ref = mlp(2);
   auto local = mlp(2);
   auto ddp = std::make_shared<DistributedDataParallel>(local, world().process_group);
-  // Reference: the mean loss over 4 micro-batches of all ranks' data, one backward.
-  // Each rank gets 4 micro-batches of 3 examples: data of rank r, micro m = step 20 + 4r + m.
-  Tensor ref_loss;
-  for (int rank = 0; rank < n; ++rank)
-    for (int m = 0; m < 4; ++m) {
-      auto [xm, ym] = batch(20 + 4 * rank + m);
-      Tensor l =
-          cross_entropy(ref->forward(xm.narrow(0, 0, 3)), ym.narrow(0, 0, 3)) * (1.0 / (4.0 * n));
-      ref_loss = ref_loss.defined() ? ref_loss + l : l;
-    }
-  ref_loss.backward();
+  backward_over_all_micro_batches(*ref, n);
   for (int m = 0; m < 4; ++m) {
     auto [xm, ym] = batch(20 + 4 * r + m);
     auto run = [&] {
@@ -376,15 +384,7 @@ TEST_P(DdpOnDevice, NoSyncAccumulationEqualsLargeBatch) {
   auto ref = mlp(2);
   auto local = on(device(), mlp(2));
   auto ddp = std::make_shared<DistributedDataParallel>(local, group());
-  Tensor ref_loss;
-  for (int rank = 0; rank < n; ++rank)
-    for (int m = 0; m < 4; ++m) {
-      auto [xm, ym] = batch(20 + 4 * rank + m);
-      Tensor l =
-          cross_entropy(ref->forward(xm.narrow(0, 0, 3)), ym.narrow(0, 0, 3)) * (1.0 / (4.0 * n));
-      ref_loss = ref_loss.defined() ? ref_loss + l : l;
-    }
-  ref_loss.backward();
+  backward_over_all_micro_batches(*ref, n);
   for (int m = 0; m < 4; ++m) {
     auto [xm, ym] = batch(20 + 4 * r + m);
     auto run = [&] {
