@@ -12,7 +12,10 @@
 #   4. runs every test binary directly (not ctest: its files hold the build machine's paths),
 #      several at a time, each with a timeout, GTEST_OUTPUT and TANDEM_FIXTURES_DIR;
 #   5. trains configs/synthetic.yaml for one epoch without mpirun on the CPU, then on `cuda`
-#      (when a device is seen or TANDEM_EMULATE_CUDA is set), and runs the GPU benchmarks;
+#      (when a device is seen or TANDEM_EMULATE_CUDA is set); on a real GPU, trains the CNN config
+#      twice on synthetic data and checks every step's loss is bit-identical, and runs
+#      compute-sanitizer (memcheck, racecheck) over the cuda instances of the kernel tests; then
+#      runs the GPU benchmarks;
 #   6. prints one summary table. Logs go to $OUT when set (gpu-check.log, summary.txt,
 #      logs.tar.gz: three files, as a device call brings back at most eight), else under the
 #      work folder. Exit status 0 when nothing failed.
@@ -275,6 +278,69 @@ if [ $has_device = 1 ] || [ -n "${TANDEM_EMULATE_CUDA:-}" ]; then
   train train-cuda cuda
 else
   record train-cuda SKIP 0 "no CUDA device (--emulated uses the emulated one)"
+fi
+
+# --- determinism: the CNN config twice on synthetic data, every step's loss bit-identical -----
+deterministic_twice() {
+  local t0 rc a b
+  say "determinism: configs/fashion_mnist_cnn.yaml on synthetic data, cuda, twice"
+  if out_of_time; then record determinism SKIP 0 "out of time budget"; return; fi
+  t0=$(date +%s)
+  for run in a b; do
+    (cd "$work/runs" && timeout -k 10 "$(limit 120)" "$bundle/bin/tandem" train \
+      "$bundle/configs/fashion_mnist_cnn.yaml" --set training.device=cuda \
+      --set data.dataset=synthetic --set 'data.synthetic_shape=[1, 28, 28]' \
+      --set data.synthetic_classes=10 --set data.synthetic_train_size=2048 \
+      --set data.synthetic_test_size=512 --set training.epochs=1 --set training.log_every=1 \
+      --set scheduler.warmup_epochs=0 \
+      --set checkpoint.dir="$work/runs/determinism-$run" --resume never) \
+      > "$logs/determinism-$run.log" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] || break
+  done
+  if [ $rc -ne 0 ]; then
+    record determinism "$(status_of $rc)" $(($(date +%s) - t0)) \
+      "exit $rc: $(grep -m1 '^error' "$logs/determinism-$run.log" | cut -c1-80)"
+    return
+  fi
+  # Timing fields aside, the two metrics.jsonl (a loss per step, 17 digits) must be equal.
+  strip() { sed -E 's/"(images_per_s|seconds)":[^,}]*,?//g' "$1"; }
+  a=$(strip "$work/runs/determinism-a/metrics.jsonl")
+  b=$(strip "$work/runs/determinism-b/metrics.jsonl")
+  if [ -n "$a" ] && [ "$a" = "$b" ]; then
+    record determinism PASS $(($(date +%s) - t0)) "$(grep -c '"step"' <<< "$a") step losses bit-identical"
+  else
+    diff <(echo "$a") <(echo "$b") | head -5
+    record determinism FAIL $(($(date +%s) - t0)) "the two runs differ (training.deterministic)"
+  fi
+}
+
+# --- compute-sanitizer over the CUDA kernels' own tests ---------------------------------------
+sanitize_kernels() {
+  local tool=$1 name=sanitizer-$1 t0 rc
+  say "compute-sanitizer --tool $tool over the cuda instances of the kernel tests"
+  if ! command -v compute-sanitizer > /dev/null; then record "$name" SKIP 0 "compute-sanitizer not found"; return; fi
+  if out_of_time; then record "$name" SKIP 0 "out of time budget"; return; fi
+  t0=$(date +%s)
+  rc=0
+  for bin in test_cuda_spatial_kernels test_device_ops; do
+    [ -x "$bundle/bin/$bin" ] || continue
+    (cd "$work/runs" && timeout -k 10 "$(limit 150)" compute-sanitizer --tool "$tool" \
+      --error-exitcode 99 "$bundle/bin/$bin" --gtest_filter='*/cuda' --gtest_brief=1) \
+      > "$logs/$name-$bin.log" 2>&1 || rc=$?
+    [ $rc -eq 0 ] || break
+  done
+  record "$name" "$(status_of $rc)" $(($(date +%s) - t0)) \
+    "$(grep -m1 -E 'ERROR SUMMARY|========= [A-Z]' "$logs/$name-"*.log 2> /dev/null | cut -d: -f2- | cut -c1-80)"
+}
+
+if [ $has_device = 1 ]; then
+  deterministic_twice
+  sanitize_kernels memcheck
+  sanitize_kernels racecheck
+else
+  record determinism SKIP 0 "no CUDA device"
+  record sanitizer SKIP 0 "no CUDA device"
 fi
 
 # --- GPU benchmarks ---------------------------------------------------------------------------
