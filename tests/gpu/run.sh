@@ -15,19 +15,21 @@
 #      (when a device is seen or TANDEM_EMULATE_CUDA is set); on a real GPU, trains the CNN config
 #      twice on synthetic data and checks every step's loss is bit-identical, and runs
 #      compute-sanitizer (memcheck, racecheck) over the cuda instances of the kernel tests; then
-#      runs the GPU benchmarks;
+#      runs the GPU benchmarks (bench/run.sh, the driver of bench/gpu/, alone when the bundle has
+#      it: it runs the benchmark binary and PyTorch's baseline itself and prints one table);
 #   6. prints one summary table. Logs go to $OUT when set (gpu-check.log, summary.txt,
 #      logs.tar.gz: three files, as a device call brings back at most eight), else under the
 #      work folder. Exit status 0 when nothing failed.
 # Everything stays under the time budget (TANDEM_GPU_CHECK_BUDGET, 450 s): a step that would
 # start after it is skipped and says so.
 #
-# Usage: run.sh [--emulated] [--strict-libs] [--jobs N] [--filter REGEX]
+# Usage: run.sh [--emulated] [--strict-libs] [--jobs N] [--filter REGEX] [--bench-only]
 #   --emulated     TANDEM_EMULATE_CUDA=2 (unless set): the `cuda` device served by host memory
 #   --strict-libs  fail when a library resolves from the system that is not glibc's, the C++
 #                  runtime's (libstdc++, libgcc_s) or the NVIDIA driver's
 #   --jobs N       test binaries run at a time (default: min(nproc, 8))
 #   --filter RE    run only the test binaries whose name matches RE (grep -E)
+#   --bench-only   no test binaries and no training runs: the GPU benchmarks alone
 # Environment passed through to every step: TANDEM_* (e.g. TANDEM_EMULATE_CUDA), CUDA_*,
 # NCCL_*, GTEST_*.
 set -uo pipefail
@@ -37,6 +39,7 @@ started=$(date +%s)
 budget=${TANDEM_GPU_CHECK_BUDGET:-450}
 strict=0
 filter=.
+bench_only=0
 cores=$(nproc 2> /dev/null || echo 2)
 jobs=$((cores < 8 ? cores : 8))
 while [ $# -gt 0 ]; do
@@ -45,7 +48,8 @@ while [ $# -gt 0 ]; do
     --strict-libs) strict=1; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --filter) filter=$2; shift 2 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --bench-only) bench_only=1; filter='^$'; shift ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -273,11 +277,15 @@ train() {  # NAME DEVICE
   fi
   record "$name" "$(status_of $rc)" $(($(date +%s) - t0)) "$detail"
 }
-train train-cpu cpu
-if [ $has_device = 1 ] || [ -n "${TANDEM_EMULATE_CUDA:-}" ]; then
-  train train-cuda cuda
+if [ $bench_only = 1 ]; then
+  echo "(--bench-only: no training runs)"
 else
-  record train-cuda SKIP 0 "no CUDA device (--emulated uses the emulated one)"
+  train train-cpu cpu
+  if [ $has_device = 1 ] || [ -n "${TANDEM_EMULATE_CUDA:-}" ]; then
+    train train-cuda cuda
+  else
+    record train-cuda SKIP 0 "no CUDA device (--emulated uses the emulated one)"
+  fi
 fi
 
 # --- determinism: the CNN config twice on synthetic data, every step's loss bit-identical -----
@@ -323,9 +331,12 @@ sanitize_kernels() {
   if out_of_time; then record "$name" SKIP 0 "out of time budget"; return; fi
   t0=$(date +%s)
   rc=0
-  for bin in test_cuda_spatial_kernels test_device_ops; do
+  # racecheck (shared-memory races) is slow: the spatial kernels only; memcheck both suites.
+  local bins="test_cuda_spatial_kernels test_device_ops"
+  [ "$tool" = racecheck ] && bins=test_cuda_spatial_kernels
+  for bin in $bins; do
     [ -x "$bundle/bin/$bin" ] || continue
-    (cd "$work/runs" && timeout -k 10 "$(limit 150)" compute-sanitizer --tool "$tool" \
+    (cd "$work/runs" && timeout -k 10 "$(limit 75)" compute-sanitizer --tool "$tool" \
       --error-exitcode 99 "$bundle/bin/$bin" --gtest_filter='*/cuda' --gtest_brief=1) \
       > "$logs/$name-$bin.log" 2>&1 || rc=$?
     [ $rc -eq 0 ] || break
@@ -334,7 +345,9 @@ sanitize_kernels() {
     "$(grep -m1 -E 'ERROR SUMMARY|========= [A-Z]' "$logs/$name-"*.log 2> /dev/null | cut -d: -f2- | cut -c1-80)"
 }
 
-if [ $has_device = 1 ]; then
+if [ $bench_only = 1 ]; then
+  echo "(--bench-only: no determinism or compute-sanitizer runs)"
+elif [ $has_device = 1 ]; then
   deterministic_twice
   sanitize_kernels memcheck
   sanitize_kernels racecheck
@@ -346,7 +359,11 @@ fi
 # --- GPU benchmarks ---------------------------------------------------------------------------
 say "GPU benchmarks"
 benches=0
-for b in "$bundle"/bench/*; do
+bench_files=("$bundle"/bench/*)
+# bench/run.sh (bench/gpu/run.sh) drives the others (the binary, PyTorch's script): run it alone,
+# within its own budget (TANDEM_BENCH_BUDGET), its JSON lines and table kept with the logs.
+[ -f "$bundle/bench/run.sh" ] && bench_files=("$bundle/bench/run.sh")
+for b in "${bench_files[@]}"; do
   [ -f "$b" ] || continue
   benches=$((benches + 1))
   name=bench-$(basename "$b")
@@ -358,9 +375,11 @@ for b in "$bundle"/bench/*; do
     *.py) cmd=(python3 "$b") ;;
     *) cmd=("$b") ;;
   esac
-  (cd "$work/runs" && TANDEM_BUNDLE=$bundle timeout -k 10 "$(limit 120)" "${cmd[@]}") > "$logs/$name.log" 2>&1
+  blimit=$(limit "${TANDEM_BENCH_TIMEOUT:-100}")
+  (cd "$work/runs" && TANDEM_BUNDLE=$bundle TANDEM_BENCH_BUDGET=${TANDEM_BENCH_BUDGET:-$((blimit - 10))} \
+    TANDEM_BENCH_OUT=$logs/bench timeout -k 10 "$blimit" "${cmd[@]}") > "$logs/$name.log" 2>&1
   rc=$?
-  tail -20 "$logs/$name.log"
+  tail -45 "$logs/$name.log"
   record "$name" "$(status_of $rc)" $(($(date +%s) - t0)) "exit $rc; $(tail -1 "$logs/$name.log" | cut -c1-60)"
 done
 [ $benches -gt 0 ] || { echo "none in this bundle (bench/gpu/ had none when it was built)"; record benchmarks SKIP 0 "none in the bundle"; }
