@@ -16,6 +16,8 @@ thread_local int tls_device = 0;
 thread_local bool tls_device_set = false;
 // Per-thread stream overrides (StreamGuard); null means the compute stream.
 thread_local std::array<StreamHandle, kMaxDevices> tls_streams{};
+// This thread's copy of the compute streams, so a kernel launch takes no lock.
+thread_local std::array<StreamHandle, kMaxDevices> tls_compute_streams{};
 
 std::mutex streams_mutex;
 std::array<StreamHandle, kMaxDevices> compute_streams{};
@@ -62,8 +64,12 @@ StreamHandle compute_stream(int device) {
 }
 
 StreamHandle current_stream(int device) {
-  if (device >= 0 && device < kMaxDevices && tls_streams[size_t(device)])
-    return tls_streams[size_t(device)];
+  if (device >= 0 && device < kMaxDevices) {
+    if (StreamHandle s = tls_streams[size_t(device)]) return s;
+    StreamHandle& cached = tls_compute_streams[size_t(device)];
+    if (!cached) cached = compute_stream(device);
+    return cached;
+  }
   return compute_stream(device);
 }
 
