@@ -25,10 +25,22 @@ namespace tandem::parallel {
 namespace {
 
 // A checked CUDA or NCCL call (kernels/cuda/check.h) whose error also names this rank.
+// NCCL_ENQUEUE is for a collective on the non-blocking communicator, which may answer
+// ncclInProgress while it enqueues (launch() then waits for it with wait_for_comm).
 #define CHECKED_CALL(call)                                                        \
   do {                                                                            \
     try {                                                                         \
       TANDEM_CUDA_CHECK(call);                                                    \
+    } catch (const Error& e_) {                                                   \
+      throw Error("rank " + std::to_string(rank_) + ": " + e_.what(), e_.hint()); \
+    }                                                                             \
+  } while (0)
+#define NCCL_ENQUEUE(call)                                                        \
+  do {                                                                            \
+    const ncclResult_t r_ = (call);                                               \
+    if (r_ == ncclInProgress) break;                                              \
+    try {                                                                         \
+      ::tandem::kernels::cuda::check(r_, #call, __FILE__, __LINE__);              \
     } catch (const Error& e_) {                                                   \
       throw Error("rank " + std::to_string(rank_) + ": " + e_.what(), e_.hint()); \
     }                                                                             \
@@ -74,22 +86,38 @@ ncclRedOp_t nccl_op(ReduceOp op, DType t) {
 
 class ProcessGroupNCCL;
 
-// One collective in flight. Holds the tensors it reads and writes so their memory stays valid
-// until the communication stream is done with it.
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// One collective in flight. Holds the tensors it reads and writes (their memory is also
+// recorded on the comm stream, so dropping the Work early is safe). Its timeout runs from the
+// launch, and both wait() and is_completed() notice a failure or a timeout and abort the
+// communicator, naming the rank.
 class NcclWork : public Work {
  public:
   NcclWork(std::shared_ptr<ProcessGroupNCCL> pg, cudaEvent_t done, const char* what,
            std::vector<Tensor> keep)
-      : pg_(std::move(pg)), done_(done), what_(what), keep_(std::move(keep)) {}
+      : pg_(std::move(pg)),
+        done_(done),
+        what_(what),
+        keep_(std::move(keep)),
+        launched_(Clock::now()) {}
   ~NcclWork() override { cudaEventDestroy(done_); }
   void wait() override;
-  bool is_completed() override { return cudaEventQuery(done_) == cudaSuccess; }
+  bool is_completed() override;
 
  private:
+  // True when the collective is done; throws (after aborting) on a failure or a timeout.
+  bool poll();
+
   std::shared_ptr<ProcessGroupNCCL> pg_;  // a pending Work keeps its communicator alive
   cudaEvent_t done_;
   const char* what_;
   std::vector<Tensor> keep_;
+  Clock::time_point launched_;
   bool finished_ = false;
 };
 
@@ -144,8 +172,20 @@ class ProcessGroupNCCL : public ProcessGroup,
                   "each rank needs its own CUDA device (local rank -> cuda:<local rank>); use "
                   "device: cpu with distributed.backend: mpi on machines without GPUs");
     }
-    // 3. Join the communicator.
-    CHECKED_CALL(ncclCommInitRank(&comm_, size_, id, rank_));
+    // 3. Join the communicator, non-blocking so that a peer that never joins is a timeout
+    //    naming this rank, not a hang; the stream and event are released on failure.
+    try {
+      ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+      config.blocking = 0;
+      const ncclResult_t r = ncclCommInitRankConfig(&comm_, size_, id, rank_, &config);
+      if (r != ncclSuccess && r != ncclInProgress) CHECKED_CALL(r);
+      wait_for_comm("ncclCommInitRank", Clock::now());
+    } catch (...) {
+      if (comm_ && !aborted_) ncclCommAbort(comm_);
+      comm_ = nullptr;
+      release_cuda();
+      throw;
+    }
   }
 
   ~ProcessGroupNCCL() override {
@@ -159,7 +199,7 @@ class ProcessGroupNCCL : public ProcessGroup,
   std::shared_ptr<Work> allreduce(Tensor& t, ReduceOp op) override {
     check_tensor(t, "allreduce");
     return launch("allreduce", {t}, [&] {
-      CHECKED_CALL(ncclAllReduce(t.raw_data(), t.raw_data(), size_t(t.numel()),
+      NCCL_ENQUEUE(ncclAllReduce(t.raw_data(), t.raw_data(), size_t(t.numel()),
                                  nccl_type(t.dtype()), nccl_op(op, t.dtype()), comm_, stream_));
     });
   }
@@ -167,7 +207,7 @@ class ProcessGroupNCCL : public ProcessGroup,
   std::shared_ptr<Work> broadcast(Tensor& t, int root) override {
     check_tensor(t, "broadcast");
     return launch("broadcast", {t}, [&] {
-      CHECKED_CALL(ncclBroadcast(t.raw_data(), t.raw_data(), size_t(t.numel()),
+      NCCL_ENQUEUE(ncclBroadcast(t.raw_data(), t.raw_data(), size_t(t.numel()),
                                  nccl_type(t.dtype()), root, comm_, stream_));
     });
   }
@@ -188,7 +228,7 @@ class ProcessGroupNCCL : public ProcessGroup,
     keep.push_back(in);
     keep.push_back(flat);
     return launch("allgather", std::move(keep), [&] {
-      CHECKED_CALL(ncclAllGather(in.raw_data(), flat.raw_data(), size_t(in.numel()),
+      NCCL_ENQUEUE(ncclAllGather(in.raw_data(), flat.raw_data(), size_t(in.numel()),
                                  nccl_type(in.dtype()), comm_, stream_));
       for (int r = 0; r < size_; ++r)
         CHECKED_CALL(cudaMemcpyAsync(out[size_t(r)].raw_data(),
@@ -201,7 +241,7 @@ class ProcessGroupNCCL : public ProcessGroup,
     // An all-reduce of one byte on this group's device: returns when every rank has reached it.
     Tensor token = zeros({1}, TensorOptions(DType::UInt8).with_device(device_));
     return launch("barrier", {token}, [&] {
-      CHECKED_CALL(
+      NCCL_ENQUEUE(
           ncclAllReduce(token.raw_data(), token.raw_data(), 1, ncclUint8, ncclMax, comm_, stream_));
     });
   }
@@ -209,15 +249,13 @@ class ProcessGroupNCCL : public ProcessGroup,
   // Called by NcclWork::wait: the collective failed or timed out; no later collective can run.
   [[noreturn]] void abort(const std::string& what) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!aborted_) {
-      aborted_ = true;
-      ncclCommAbort(comm_);
-    }
-    throw Error(
-        "rank " + std::to_string(rank_) + ": NCCL " + what + "; the communicator was aborted",
-        "another rank has probably failed: see its error");
+    abort_locked(what);
   }
   ncclComm_t comm() const { return comm_; }
+  bool aborted() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return aborted_;
+  }
 
  private:
   void check_tensor(const Tensor& t, const char* what) const {
@@ -243,9 +281,41 @@ class ProcessGroupNCCL : public ProcessGroup,
     for (const Tensor& t : keep) t.record_stream(stream_);
     cudaEvent_t done = nullptr;
     issue();
+    // A non-blocking communicator may still be enqueueing the collective.
+    wait_for_comm(what, Clock::now());
     CHECKED_CALL(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
     CHECKED_CALL(cudaEventRecord(done, stream_));
     return std::make_shared<NcclWork>(shared_from_this(), done, what, std::move(keep));
+  }
+
+  // Polls the communicator until its last call has finished (ncclInProgress no more), aborting
+  // it on an error or after TANDEM_COLLECTIVE_TIMEOUT seconds.
+  void wait_for_comm(const char* what, Clock::time_point start) {
+    const double limit = collective_timeout_seconds();
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
+      if (r != ncclSuccess) state = r;
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress)
+        abort_locked(std::string(what) + " failed: " + ncclGetErrorString(state));
+      if (seconds_since(start) > limit)
+        abort_locked(std::string(what) + " did not complete within " + std::to_string(int(limit)) +
+                     " s (a rank that never joined?)");
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  // Aborts the communicator (once) and throws naming this rank; the caller holds mu_ (or is the
+  // constructor, before the group is shared).
+  [[noreturn]] void abort_locked(const std::string& what) {
+    if (comm_ && !aborted_) {
+      aborted_ = true;
+      ncclCommAbort(comm_);
+    }
+    throw Error(
+        "rank " + std::to_string(rank_) + ": NCCL " + what + "; the communicator was aborted",
+        "another rank has probably failed: see its error");
   }
 
   void release_cuda() {
@@ -265,30 +335,38 @@ class ProcessGroupNCCL : public ProcessGroup,
   bool aborted_ = false;
 };
 
+bool NcclWork::poll() {
+  if (finished_) return true;
+  const cudaError_t q = cudaEventQuery(done_);
+  if (q == cudaSuccess) {
+    finished_ = true;
+    keep_.clear();
+    return true;
+  }
+  if (q != cudaErrorNotReady) {
+    cudaGetLastError();
+    pg_->abort(std::string(what_) + " failed: " + cudaGetErrorString(q));
+  }
+  // An aborted communicator must not be queried again: the collective will never complete.
+  if (pg_->aborted())
+    pg_->abort(std::string(what_) + " cannot complete: the communicator was aborted earlier");
+  ncclResult_t async = ncclSuccess;
+  ncclCommGetAsyncError(pg_->comm(), &async);
+  if (async != ncclSuccess && async != ncclInProgress)
+    pg_->abort(std::string(what_) + " failed: " + ncclGetErrorString(async));
+  const double limit = collective_timeout_seconds();
+  if (seconds_since(launched_) > limit)
+    pg_->abort(std::string(what_) + " did not complete within " + std::to_string(int(limit)) +
+               " s of its launch");
+  return false;
+}
+
+bool NcclWork::is_completed() { return poll(); }
+
 void NcclWork::wait() {
-  if (finished_) return;
   // Poll rather than block in cudaEventSynchronize, so a peer that never arrives (or an
   // asynchronous NCCL error) is noticed and the communicator aborted instead of hanging.
-  const auto start = std::chrono::steady_clock::now();
-  const double limit = collective_timeout_seconds();
-  for (;;) {
-    const cudaError_t q = cudaEventQuery(done_);
-    if (q == cudaSuccess) break;
-    if (q != cudaErrorNotReady)
-      pg_->abort(std::string(what_) + " failed: " + cudaGetErrorString(q));
-    ncclResult_t async = ncclSuccess;
-    ncclCommGetAsyncError(pg_->comm(), &async);
-    if (async != ncclSuccess && async != ncclInProgress)
-      pg_->abort(std::string(what_) + " failed: " + ncclGetErrorString(async));
-    const double waited =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (waited > limit)
-      pg_->abort(std::string(what_) + " did not complete within " + std::to_string(int(limit)) +
-                 " s");
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
-  }
-  finished_ = true;
-  keep_.clear();
+  while (!poll()) std::this_thread::sleep_for(std::chrono::microseconds(50));
 }
 
 }  // namespace
