@@ -5,6 +5,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+
+#include <unistd.h>
 
 #include "kernels/device/context.h"
 #include "parallel/mpi_check.h"
@@ -81,10 +84,15 @@ Device select_device(const std::string& requested, const World& world) {
     return d;
   }
   if (d.is_cuda()) {
-    if (gpus < world.local_size)
-      throw Error("rank " + std::to_string(world.rank) + ": " + std::to_string(world.local_size) +
-                      " ranks on this node but only " + std::to_string(gpus) + " CUDA device(s)",
+    if (gpus < world.local_size) {
+      char host[256] = "this node";
+      gethostname(host, sizeof(host) - 1);
+      const std::string why =
+          gpus == 0 ? " (" + kernels::device::cuda_runtime().unavailable_reason() + ")" : "";
+      throw Error(std::to_string(world.local_size) + " ranks on " + host + " but only " +
+                      std::to_string(gpus) + " CUDA device(s) there" + why,
                   "start one rank per GPU (mpirun -np <gpus>) or set training.device: cpu");
+    }
     return Device(DeviceType::CUDA, world.local_rank);
   }
   return d;
