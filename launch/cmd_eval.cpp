@@ -41,7 +41,8 @@ int cmd_eval(const CommandLine& cl) {
   model->to(device);
   data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false, device));
   EvalResult r = evaluate(*model, loader, device, nullptr, 0, 1);
-  nlohmann::json j = {
+  // The fields in the order README gives them.
+  nlohmann::ordered_json j = {
       {"split", "test"}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
