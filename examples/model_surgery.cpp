@@ -4,13 +4,10 @@
 //   2. wrap the network so it takes an extra input, concatenated to the pooled features before a
 //      new head;
 //   3. wrap it so forward returns extra outputs (logits and features).
-// Run: ./build/examples/model_surgery
-#include <iostream>
+// Run: ./model_surgery
+#include <tandem/tandem.h>
 
-#include "framework/nn/models/resnet.h"  // resnet18, ResNet::features
-#include "framework/nn/nn.h"             // Sequential, Linear, ReLU, Dropout, LogSoftmax
-#include "framework/ops/shape_ops.h"     // cat
-#include "framework/tensor/factories.h"  // randn
+#include <iostream>
 
 using namespace tandem;
 

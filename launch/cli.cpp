@@ -22,7 +22,7 @@ const std::vector<CommandSpec>& specs() {
   static const std::vector<CommandSpec> s = {
       {"train",
        "tandem train CONFIG.yaml [--set key.path=value ...] [--resume auto|never|PATH] "
-       "[--print-config]",
+       "[--print-config] [--help-config]",
        "Train as configured; under mpirun each rank is one data-parallel worker.\n"
        "  --set key.path=value   override a config key (YAML value syntax), repeatable\n"
        "  --resume auto          continue from CHECKPOINT_DIR/last.safetensors if present "

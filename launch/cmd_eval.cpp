@@ -37,11 +37,12 @@ int cmd_eval(const CommandLine& cl) {
   RunConfig cfg = config_for(cl, checkpoint);
   const Device device = use_device(cfg, parallel::World{});
   nn::ModulePtr model = build_model_from_config(cfg);
-  load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
+  load_weights(*model, checkpoint, /*strict=*/true, stderr);  // stdout is the result
   model->to(device);
   data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false, device));
   EvalResult r = evaluate(*model, loader, device, nullptr, 0, 1);
-  nlohmann::json j = {
+  // The fields in the order README gives them.
+  nlohmann::ordered_json j = {
       {"split", "test"}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
@@ -54,7 +55,7 @@ int cmd_predict(const CommandLine& cl) {
   RunConfig cfg = config_for(cl, checkpoint);
   const Device device = use_device(cfg, parallel::World{});
   nn::ModulePtr model = build_model_from_config(cfg);
-  load_weights(*model, checkpoint, /*strict=*/true, /*verbose=*/false);
+  load_weights(*model, checkpoint, /*strict=*/true, stderr);  // stdout is the result
   model->to(device);
   auto inputs = io::load_safetensors(in);
   const Tensor* x = inputs.find("input");
@@ -63,7 +64,7 @@ int cmd_predict(const CommandLine& cl) {
                 "write the batch to predict as tensor \"input\"");
   NoGradGuard no_grad;
   model->eval();
-  Tensor y = model->forward(x->to(device, DType::Float32)).cpu().contiguous();
+  Tensor y = forward_batch(*model, x->to(device, DType::Float32)).cpu().contiguous();
   OrderedDict<std::string, Tensor> result;
   result.insert("output", y);
   io::save_safetensors(out, result);

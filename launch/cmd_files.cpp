@@ -103,12 +103,6 @@ io::StateDict apply_prefixes(io::StateDict sd, const CommandLine& cl) {
   return sd;
 }
 
-Value state_dict_value(const io::StateDict& sd) {
-  Value d = Value::dict();
-  for (const auto& [k, t] : sd) d.dict_items().emplace_back(Value(k), Value(t));  // keys unique
-  return d;
-}
-
 }  // namespace
 
 int cmd_inspect(const CommandLine& cl) {
@@ -141,28 +135,17 @@ int cmd_convert(const CommandLine& cl) {
     throw Error("tandem convert: cannot write '" + out + "'",
                 "OUT must end in .pt, .pth or .safetensors");
   if (std::filesystem::exists(out) && std::filesystem::equivalent(in, out))
-    throw Error("tandem convert: IN and OUT are the same file");
+    throw Error("tandem convert: IN and OUT are the same file (" + in + ")",
+                "give OUT another path; its extension (.pt, .pth, .safetensors) picks the format");
   if (io::is_tandem_checkpoint(in)) {
     io::Checkpoint ck = io::load_checkpoint(in);
-    io::StateDict sd = apply_prefixes(ck.model, cl);
-    if (out_ext == ".safetensors") {
-      io::save_safetensors(out, sd);
-    } else {
-      // PyTorch's checkpoint convention: {'epoch', 'state_dict', 'optimizer', 'scheduler',
-      // 'best_metric', 'is_best'}.
-      Value d = Value::dict();
-      d.set("epoch", Value(ck.epoch));
-      d.set("state_dict", state_dict_value(sd));
-      d.set("optimizer", ck.optimizer);
-      d.set("scheduler", ck.scheduler);
-      d.set("best_metric", ck.has_best_metric ? Value(ck.best_metric) : Value());
-      d.set("is_best", Value(ck.is_best));
-      io::save_torch(d, out);
-    }
+    ck.model = apply_prefixes(ck.model, cl);
+    if (out_ext == ".safetensors")
+      io::save_safetensors(out, ck.model);
+    else
+      io::save_checkpoint(ck, out);  // PyTorch's checkpoint dict
   } else {
-    const Value content = io::load(in);
-    io::StateDict sd = apply_prefixes(io::find_state_dict(content, in), cl);
-    io::save(state_dict_value(sd), out);
+    io::save(apply_prefixes(io::load_state_dict(in), cl), out);
   }
   std::printf("wrote %s\n", out.c_str());
   return 0;

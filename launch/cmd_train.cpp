@@ -4,6 +4,7 @@
 #include "launch/cli.h"
 #include "launch/config.h"
 #include "launch/trainer.h"
+#include "launch/training_setup.h"
 
 namespace tandem::launch {
 
@@ -17,6 +18,7 @@ int cmd_train(const CommandLine& cl) {
                 "usage: tandem train CONFIG.yaml [--set key.path=value ...]");
   RunConfig cfg = load_config(cl.positional[0], cl.sets);
   if (cl.has_flag("--print-config")) {
+    check_config(cfg);  // the model, optimizer and scheduler sections too
     std::fputs(to_yaml(cfg).c_str(), stdout);
     return 0;
   }

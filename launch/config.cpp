@@ -2,6 +2,8 @@
 #include "launch/config.h"
 
 #include "framework/core/text.h"
+#include "framework/nn/models/builder.h"
+#include "framework/nn/module.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -15,16 +17,36 @@
 namespace tandem::launch {
 namespace {
 
-// Where a node came from, for messages: "run.yaml:12" or "--set".
-std::string where(const std::string& source, const YAML::Node& node) {
-  const YAML::Mark m = node.Mark();
-  if (m.line < 0) return source.empty() ? "--set" : source + " (--set)";
-  return (source.empty() ? std::string("<config>") : source) + ":" + std::to_string(m.line + 1);
+// The file being parsed and the --set overrides applied to it.
+struct Ctx {
+  const std::string& source;
+  const std::vector<std::string>& overrides;  // "a.b=value"
+};
+
+// The --set assignment that wrote `path` (or a section above it), or "".
+std::string override_of(const Ctx& c, const std::string& path) {
+  std::string found;
+  for (const std::string& o : c.overrides) {  // the last one wins, as when applied
+    const std::string key = o.substr(0, o.find('='));
+    if (path == key || path.rfind(key + ".", 0) == 0 || path.rfind(key + "[", 0) == 0) found = o;
+  }
+  return found;
 }
 
-[[noreturn]] void fail(const std::string& source, const YAML::Node& node, const std::string& path,
+// Where a value came from, for messages: "run.yaml:12", or "--set a.b=value" for a value that
+// an override wrote (its nodes carry no position in the file).
+std::string where(const Ctx& c, const YAML::Node& node, const std::string& path) {
+  if (const std::string o = override_of(c, path); !o.empty()) return "--set " + o;
+  const std::string file = c.source.empty() ? std::string("<config>") : c.source;
+  if (!node.IsDefined()) return file;
+  const YAML::Mark m = node.Mark();
+  if (m.line < 0) return file;
+  return file + ":" + std::to_string(m.line + 1);
+}
+
+[[noreturn]] void fail(const Ctx& c, const YAML::Node& node, const std::string& path,
                        const std::string& what, const std::string& hint = {}) {
-  throw Error("config error: " + where(source, node) + ": " + path + ": " + what, hint);
+  throw Error("config error: " + where(c, node, path) + ": " + path + ": " + what, hint);
 }
 
 std::string scalar_text(const YAML::Node& n) {
@@ -51,6 +73,7 @@ bool parse_double(const std::string& s, double& out) {
   if (s.empty()) return false;
   if (s == ".inf" || s == "inf") return out = INFINITY, true;
   if (s == "-.inf" || s == "-inf") return out = -INFINITY, true;
+  if (s == ".nan" || s == "nan") return out = NAN, true;
   size_t pos = 0;
   try {
     out = std::stod(s, &pos);
@@ -74,28 +97,24 @@ bool is_null(const YAML::Node& n) {
 
 // --- typed readers ---------------------------------------------------------------------------
 
-struct Ctx {
-  const std::string& source;
-};
-
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, int64_t& out) {
   if (!n.IsScalar() || !parse_int(n.Scalar(), out))
-    fail(c.source, n, path, "expected an integer, got '" + scalar_text(n) + "'");
+    fail(c, n, path, "expected an integer, got '" + scalar_text(n) + "'");
 }
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, double& out) {
   if (!n.IsScalar() || !parse_double(n.Scalar(), out))
-    fail(c.source, n, path, "expected a number, got '" + scalar_text(n) + "'");
+    fail(c, n, path, "expected a number, got '" + scalar_text(n) + "'");
 }
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, bool& out) {
   if (!n.IsScalar() || !parse_bool(n.Scalar(), out))
-    fail(c.source, n, path, "expected true or false, got '" + scalar_text(n) + "'");
+    fail(c, n, path, "expected true or false, got '" + scalar_text(n) + "'");
 }
 void read(const Ctx& c, const YAML::Node& n, const std::string& path, std::string& out) {
   if (is_null(n)) {
     out.clear();
     return;
   }
-  if (!n.IsScalar()) fail(c.source, n, path, "expected a string, got " + scalar_text(n));
+  if (!n.IsScalar()) fail(c, n, path, "expected a string, got " + scalar_text(n));
   out = n.Scalar();
 }
 template <typename T>
@@ -108,7 +127,7 @@ void read(const Ctx& c, const YAML::Node& n, const std::string& path, std::vecto
     out.push_back(v);
     return;
   }
-  if (!n.IsSequence()) fail(c.source, n, path, "expected a list, got " + scalar_text(n));
+  if (!n.IsSequence()) fail(c, n, path, "expected a list, got " + scalar_text(n));
   for (size_t i = 0; i < n.size(); ++i) {
     T v;
     read(c, n[i], path + "[" + std::to_string(i) + "]", v);
@@ -125,13 +144,13 @@ constexpr size_t kMaxConfigValues = 100'000;
 Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_t depth,
                size_t& budget) {
   if (budget == 0)
-    fail(c.source, n, path,
+    fail(c, n, path,
          "the config expands to more than " + std::to_string(kMaxConfigValues) +
              " values (YAML aliases that repeat large nodes?)",
          "write the values out instead of repeating anchors (&name / *name)");
   --budget;
   if (depth > kMaxValueDepth)
-    fail(c.source, n, path, "nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
+    fail(c, n, path, "nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
   if (is_null(n)) return Value();
   if (n.IsScalar()) {
     const std::string& s = n.Scalar();
@@ -154,18 +173,26 @@ Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_
   Value dict = Value::dict();
   DictIndex index(dict);  // a repeated key replaces the earlier value, found by hash
   for (const auto& kv : n) {
-    if (!kv.first.IsScalar()) fail(c.source, kv.first, path, "a key must be a plain name");
+    if (!kv.first.IsScalar()) fail(c, kv.first, path, "a key must be a plain name");
     index.set(Value(kv.first.Scalar()),
               to_value(c, kv.second, path + "." + kv.first.Scalar(), depth + 1, budget));
   }
   return dict;
 }
 
+// A float as YAML text that reads back as the same double, in Python's shortest form (0.05,
+// 0.0005, 1e-05, 2.0; yaml-cpp's own writes 0.050000000000000003), or .inf, -.inf, .nan.
+YAML::Node float_node(double d) {
+  if (std::isnan(d)) return YAML::Node(".nan");
+  if (std::isinf(d)) return YAML::Node(d > 0 ? ".inf" : "-.inf");
+  return YAML::Node(nn::python_float_str(d));
+}
+
 YAML::Node from_value(const Value& v) {
   if (v.is_none()) return YAML::Node(YAML::NodeType::Null);
   if (v.is_bool()) return YAML::Node(v.to_bool());
   if (v.is_int()) return YAML::Node(v.to_int());
-  if (v.is_double()) return YAML::Node(v.to_double());
+  if (v.is_double()) return float_node(v.to_double());
   if (v.is_string()) return YAML::Node(v.to_string());
   if (v.is_list() || v.is_tuple()) {
     YAML::Node seq(YAML::NodeType::Sequence);
@@ -185,10 +212,12 @@ template <typename T>
 YAML::Node to_node(const T& v) {
   if constexpr (std::is_same_v<T, std::string>)
     return v.empty() ? YAML::Node(YAML::NodeType::Null) : YAML::Node(v);
+  else if constexpr (std::is_same_v<T, double>)
+    return float_node(v);
   else if constexpr (std::is_same_v<T, std::vector<double>> ||
                      std::is_same_v<T, std::vector<int64_t>>) {
     YAML::Node seq(YAML::NodeType::Sequence);
-    for (auto x : v) seq.push_back(x);
+    for (auto x : v) seq.push_back(to_node(x));
     seq.SetStyle(YAML::EmitterStyle::Flow);
     return seq;
   } else
@@ -221,11 +250,19 @@ Field sub(const char* path, S RunConfig::*s, T S::*m, const char* doc) {
                [s, m](const RunConfig& c) { return to_node(c.*s.*m); }};
 }
 
-Field free_form(const char* path, Value RunConfig::*m, const char* doc) {
-  return Field{path, doc,
+// "mlp, simple_cnn, ...": the zoo's models, for the model key's documentation.
+std::string zoo_names() {
+  std::string out;
+  for (const std::string& name : nn::models::zoo_model_names())
+    out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+Field free_form(const char* path, Value RunConfig::*m, std::string doc) {
+  return Field{path, std::move(doc),
                [m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) {
                  if (!is_null(n) && !n.IsMap())
-                   fail(ctx.source, n, path,
+                   fail(ctx, n, path,
                         "expected a mapping like {name: ..., ...}, got " + scalar_text(n));
                  size_t budget = kMaxConfigValues;
                  c.*m = to_value(ctx, n, path, 0, budget);
@@ -237,9 +274,9 @@ const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
       top("seed", &RunConfig::seed,
           "seed for initialisation, data order (DistributedSampler seed) and augmentation"),
-      free_form("model", &RunConfig::model,
-                "{name: sequential, layers: [...]} or a zoo name (mlp, cnn, resnet18, resnet34, "
-                "resnet50, vgg11_bn, unet) with its options"),
+      free_form(
+          "model", &RunConfig::model,
+          "{name: sequential, layers: [...]} or a zoo name (" + zoo_names() + ") with its options"),
       sub("data.dataset", &RunConfig::data, &DataConfig::dataset, "fashion_mnist or synthetic"),
       sub("data.root", &RunConfig::data, &DataConfig::root,
           "folder of the IDX .gz files (Debian's dataset-fashion-mnist)"),
@@ -346,6 +383,28 @@ std::vector<std::string> keys_under(const std::string& prefix) {
   return out;
 }
 
+// The config of an empty file: RunConfig's defaults and the default model and optimizer.
+RunConfig default_config() {
+  RunConfig cfg;
+  cfg.optimizer = Value::dict();
+  cfg.optimizer.set("name", "sgd");
+  cfg.optimizer.set("lr", 0.01);
+  cfg.model = Value::dict();
+  cfg.model.set("name", "mlp");
+  return cfg;
+}
+
+// "training.epochs: number of epochs (default: 10); `tandem train --help-config` lists every
+// key": what a key takes, for the hint of an error about its value.
+std::string field_hint(const std::string& path) {
+  const Field* f = find_field(path);
+  if (!f) return "`tandem train --help-config` lists every key with its default and meaning";
+  YAML::Emitter v;
+  v << YAML::Flow << f->write(default_config());
+  return path + ": " + f->doc + " (default: " + v.c_str() +
+         "); `tandem train --help-config` lists every key";
+}
+
 [[noreturn]] void unknown_key(const Ctx& ctx, const YAML::Node& node, const std::string& prefix,
                               const std::string& key) {
   const std::string path = prefix.empty() ? key : prefix + "." + key;
@@ -356,7 +415,7 @@ std::vector<std::string> keys_under(const std::string& prefix) {
                                "'? valid keys here: ";
   const auto valid = keys_under(prefix);
   for (size_t i = 0; i < valid.size(); ++i) hint += (i ? ", " : "") + valid[i];
-  fail(ctx.source, node, path, "unknown key", hint);
+  fail(ctx, node, path, "unknown key", hint);
 }
 
 void apply_override(YAML::Node& root, const std::string& assignment) {
@@ -405,39 +464,53 @@ RunConfig parse_config(const std::string& text, const std::string& source,
                 "check the indentation and the ':' after each key");
   }
   if (is_null(root)) root = YAML::Node(YAML::NodeType::Map);
-  const Ctx ctx{source};
-  if (!root.IsMap()) fail(source, root, "<top>", "the config must be a mapping of sections");
+  const Ctx ctx{source, overrides};
+  if (!root.IsMap()) fail(ctx, root, "<top>", "the config must be a mapping of sections");
   for (const auto& o : overrides) apply_override(root, o);
 
-  RunConfig cfg;
+  RunConfig cfg = default_config();
   cfg.source = source;
-  cfg.optimizer = Value::dict();
-  cfg.optimizer.set("name", "sgd");
-  cfg.optimizer.set("lr", 0.01);
-  cfg.model = Value::dict();
-  cfg.model.set("name", "mlp");
+  // A value of the wrong type: the error names it, the hint says what the key takes.
+  auto read_field = [&](const Field& f, const YAML::Node& n) {
+    try {
+      f.read(cfg, ctx, n);
+    } catch (const Error& e) {
+      if (!e.hint().empty()) throw;
+      throw Error(e.what(), field_hint(f.path));
+    }
+  };
   for (const auto& kv : root) {
     const std::string key = kv.first.Scalar();
     if (const Field* f = find_field(key)) {
-      f->read(cfg, ctx, kv.second);
+      read_field(*f, kv.second);
     } else if (is_section(key)) {
       if (is_null(kv.second)) continue;
-      if (!kv.second.IsMap()) fail(source, kv.second, key, "expected a mapping");
+      if (!kv.second.IsMap())
+        fail(ctx, kv.second, key, "expected a mapping",
+             "write the section's keys under it, e.g. " + key + ": {" + keys_under(key)[0] +
+                 ": ...}");
       for (const auto& skv : kv.second) {
         const std::string path = key + "." + skv.first.Scalar();
         const Field* sf = find_field(path);
         if (!sf) unknown_key(ctx, skv.first, key, skv.first.Scalar());
-        sf->read(cfg, ctx, skv.second);
+        read_field(*sf, skv.second);
       }
     } else {
       unknown_key(ctx, kv.first, "", key);
     }
   }
-  // Cross-field checks with the key named.
+  // Cross-field checks, naming the key, where it was set and what it takes.
+  const YAML::Node& const_root = root;
   auto check = [&](bool ok, const std::string& path, const std::string& what) {
-    if (!ok)
-      throw Error("config error: " + (source.empty() ? "<config>" : source) + ": " + path + ": " +
-                  what);
+    if (ok) return;
+    YAML::Node node;  // the value's node, for its line (undefined when the default is at fault)
+    const size_t dot = path.find('.');
+    const YAML::Node section = const_root[path.substr(0, dot)];
+    if (dot == std::string::npos)
+      node = section;
+    else if (section.IsDefined() && section.IsMap())
+      node = section[path.substr(dot + 1)];
+    fail(ctx, node, path, what, field_hint(path));
   };
   check(cfg.data.dataset == "fashion_mnist" || cfg.data.dataset == "synthetic", "data.dataset",
         "expected fashion_mnist or synthetic, got '" + cfg.data.dataset + "'");

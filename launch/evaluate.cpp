@@ -5,6 +5,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
+#include "launch/training_setup.h"
 #include "parallel/rank_helpers.h"
 
 namespace tandem::launch {
@@ -20,7 +21,7 @@ EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device,
   data::Batch b;
   while (loader.next(b)) {
     const Tensor inputs = b.inputs.to(device), targets = b.targets.to(device);
-    Tensor out = model.forward(inputs);
+    Tensor out = forward_batch(model, inputs);
     loss_sum += cross_entropy(out, targets, {}, Reduction::Sum).item();
     correct += sum(eq(argmax(out, 1), targets)).item();
     count += double(b.targets.numel());

@@ -52,11 +52,13 @@ StopSignalHandlers::StopSignalHandlers(int rank, int world_size) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, &previous_int_);
   sigaction(SIGTERM, &sa, &previous_term_);
+  sigaction(SIGUSR1, &sa, &previous_usr1_);
 }
 
 StopSignalHandlers::~StopSignalHandlers() {
   sigaction(SIGINT, &previous_int_, nullptr);
   sigaction(SIGTERM, &previous_term_, nullptr);
+  sigaction(SIGUSR1, &previous_usr1_, nullptr);
 }
 
 bool stop_requested() { return stop_flag != 0; }

@@ -105,7 +105,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   // --- model, optimizer, scheduler ------------------------------------------------------------
   // The model is built and initialised on the CPU (the same numbers on every device), then moved.
   nn::ModulePtr model = build_model_from_config(cfg);
-  if (!cfg.init_from.empty()) load_weights(*model, cfg.init_from, cfg.init_strict, main_rank);
+  if (!cfg.init_from.empty())
+    load_weights(*model, cfg.init_from, cfg.init_strict, main_rank ? stdout : nullptr);
   model->to(device);
   nn::ModulePtr net = model;
   std::shared_ptr<parallel::DistributedDataParallel> ddp;
@@ -259,7 +260,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       default_generator().manual_seed(step_seed(uint64_t(cfg.seed), rank, global_step));
       optimizer->zero_grad();
       const Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
-      Tensor loss = cross_entropy(net->forward(inputs), targets);
+      Tensor loss = cross_entropy(forward_batch(*net, inputs), targets);
       loss.backward();
       optimizer->step();
       ++global_step;

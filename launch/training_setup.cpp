@@ -9,6 +9,7 @@
 #include "framework/io/serialize.h"
 #include "framework/io/state_dict_utils.h"
 #include "framework/nn/models/builder.h"
+#include "framework/optim/factory.h"
 #include "kernels/common/math_options.h"
 #include "kernels/device/context.h"
 
@@ -34,6 +35,25 @@ std::string device_description(Device device) {
 nn::ModulePtr build_model_from_config(const RunConfig& cfg) {
   Generator gen(uint64_t(cfg.seed));
   return nn::models::build_model(cfg.model, gen, "model");
+}
+
+void check_config(const RunConfig& cfg) {
+  const nn::ModulePtr model = build_model_from_config(cfg);
+  auto optimizer = optim::make_optimizer(cfg.optimizer, model->parameters());
+  if (!cfg.scheduler.is_none())
+    optim::make_scheduler(cfg.scheduler, *optimizer, cfg.training.epochs, 1);
+}
+
+Tensor forward_batch(nn::Module& model, const Tensor& inputs) {
+  try {
+    return model.forward(inputs);
+  } catch (const Error& e) {
+    if (!e.hint().empty()) throw;
+    throw Error(e.what(), "the model does not fit the data: a batch is " +
+                              shape_str(inputs.sizes()) +
+                              "; check the layer sizes (in_channels, in_features, ...) in the "
+                              "model section of the config");
+  }
 }
 
 std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const std::string& split) {
@@ -64,21 +84,19 @@ data::LoaderOptions loader_options(const RunConfig& cfg, bool train, Device devi
   return o;
 }
 
-void load_weights(nn::Module& model, const std::string& path, bool strict, bool verbose) {
-  OrderedDict<std::string, Tensor> sd;
-  if (io::is_tandem_checkpoint(path)) {
-    sd = io::load_checkpoint(path).model;
-  } else {
-    sd = io::find_state_dict(io::load(path), path);
-  }
-  const auto target = model.state_dict();
-  sd = io::reconcile_prefixes(sd, target.keys());
+void load_weights(nn::Module& model, const std::string& path, bool strict, std::FILE* report) {
+  io::PrefixChange change;
+  const io::StateDict sd =
+      io::reconcile_prefixes(io::load_state_dict(path), model.state_dict().keys(), &change);
+  if (report && !change.empty())
+    std::fprintf(report, "%s: %s\n", path.c_str(), change.describe().c_str());
   auto result = model.load_state_dict(sd, strict);
-  if (verbose && (!result.missing_keys.empty() || !result.unexpected_keys.empty())) {
-    std::printf("init_from %s: %zu missing key(s), %zu unexpected key(s)\n", path.c_str(),
-                result.missing_keys.size(), result.unexpected_keys.size());
-    for (const auto& k : result.missing_keys) std::printf("  missing:    %s\n", k.c_str());
-    for (const auto& k : result.unexpected_keys) std::printf("  unexpected: %s\n", k.c_str());
+  if (report && (!result.missing_keys.empty() || !result.unexpected_keys.empty())) {
+    std::fprintf(report, "init_from %s: %zu missing key(s), %zu unexpected key(s)\n", path.c_str(),
+                 result.missing_keys.size(), result.unexpected_keys.size());
+    for (const auto& k : result.missing_keys) std::fprintf(report, "  missing:    %s\n", k.c_str());
+    for (const auto& k : result.unexpected_keys)
+      std::fprintf(report, "  unexpected: %s\n", k.c_str());
   }
 }
 

@@ -4,6 +4,7 @@
 // eval/predict commands can build the same model and data.
 #pragma once
 
+#include <cstdio>
 #include <memory>
 
 #include "framework/data/data_loader.h"
@@ -25,14 +26,24 @@ std::string device_description(Device device);
 // The model of a config, freshly initialised from `seed` (same on every rank).
 nn::ModulePtr build_model_from_config(const RunConfig& cfg);
 
+// Builds the model, the optimizer and the scheduler of `cfg` as a run would (on the CPU; nothing
+// is trained or read), so a mistake in those sections is reported before anything runs
+// (`tandem train --print-config` checks this way).
+void check_config(const RunConfig& cfg);
+
+// model(inputs) for a batch of data; an error there (a layer whose sizes do not fit the data)
+// gets a hint naming the batch's shape.
+Tensor forward_batch(nn::Module& model, const Tensor& inputs);
+
 // The training and test datasets of a config (errors name data.dataset / data.root).
 std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const std::string& split);
 data::LoaderOptions loader_options(const RunConfig& cfg, bool train, Device device = kCPU);
 
 // Loads weights into `model` from a .pt/.pth/.safetensors state_dict or checkpoint (tandem's or
-// PyTorch's), reconciling module. prefixes. With strict=false, reports missing/unexpected keys
-// on stdout (when `verbose`). Errors name the file.
-void load_weights(nn::Module& model, const std::string& path, bool strict, bool verbose);
+// PyTorch's), reconciling the wrapper prefixes (module., _orig_mod.). On `report` (null: say
+// nothing) it says in one line which prefixes it stripped or added and, with strict=false, lists
+// the missing and unexpected keys. Errors name the file.
+void load_weights(nn::Module& model, const std::string& path, bool strict, std::FILE* report);
 
 // Checks a checkpoint about to be resumed against this run, before anything uses it: the
 // optimizer and scheduler states (each state tensor against its parameter, counts per group,

@@ -6,6 +6,11 @@
 #   test     ctest: every suite on the CPU, every device-parametrised test on the emulated CUDA
 #            device (TANDEM_EMULATE_CUDA, set by tests/CMakeLists.txt), the MPI suites under
 #            mpirun with 2-4 ranks, and the CLI scripts
+#   package  tandem as a user gets it (tests/package/check.sh --deb): `cmake --install` into a
+#            temporary prefix, then examples/ and README's program built against it with
+#            find_package(tandem) and pkg-config, and run; a build without CUDA (build-deb)
+#            packaged by `cpack -G DEB`, whose dependencies apt-get resolves as on a machine
+#            with nothing installed
 #   sanitize the second configuration: a clang tree without nvcc whose `cuda` is the emulated
 #            device (TANDEM_CUDA=EMULATED) built with AddressSanitizer and UBSan, running the
 #            adversarial-input, io, config and device-layer suites, then each libFuzzer target
@@ -44,11 +49,14 @@ configure_and_build() {
 
 run_tests() { ctest --test-dir "$build" --output-on-failure -j"$jobs"; }
 
+package() { JOBS=$jobs bash tests/package/check.sh --deb "$build"; }
+
 sanitize() { bash tests/sanitize/run.sh "${SANITIZE_FUZZ_SECONDS:-20}"; }
 
 [ "${1:-}" = "--no-deps" ] || stage deps deps
 stage build configure_and_build
 stage test run_tests
+stage package package
 stage sanitize sanitize
 
 echo "=== stage times"

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "framework/io/atomic_write.h"
 #include "framework/io/checkpoint.h"
@@ -20,10 +21,12 @@
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
+#include "framework/optim/sgd.h"
 #include "launch/subprocess.h"
 #include "launch/training_setup.h"
 #include "tests/device_compare.h"
 #include "tests/device_test.h"
+#include "tests/error_text.h"
 #include "tests/fixtures_dir.h"
 #include "tests/value_tensors.h"
 
@@ -507,7 +510,7 @@ TEST_P(CheckpointOnDevice, FilesLoadIntoAModelAndOptimizerOnTheDevice) {
   for (const std::string& path : {st, pt, ckp}) {
     Trained dst = trained_on(device());  // different weights and state than src
     dst.model->zero_grad();
-    launch::load_weights(*dst.model, path, /*strict=*/true, /*verbose=*/false);
+    launch::load_weights(*dst.model, path, /*strict=*/true, /*report=*/nullptr);
     for (const auto& [k, v] : dst.model->state_dict()) {
       EXPECT_EQ(v.device(), device()) << path << " " << k;
       EXPECT_TRUE(equal(v.cpu(), sd.at(k))) << path << " " << k;
@@ -540,3 +543,194 @@ TEST_P(CheckpointOnDevice, FilesLoadIntoAModelAndOptimizerOnTheDevice) {
 
 TANDEM_INSTANTIATE_DEVICE_TEST(IoOnDevice);
 TANDEM_INSTANTIATE_DEVICE_TEST(CheckpointOnDevice);
+
+// --- the C++ conveniences a PyTorch user reaches for ------------------------------------------
+
+namespace {
+
+// A small model trained one SGD step with momentum, so its optimizer has state.
+struct Stepped {
+  std::shared_ptr<nn::Sequential> net;
+  std::unique_ptr<optim::SGD> opt;
+};
+Stepped stepped(uint64_t seed) {
+  Generator gen(seed);
+  Stepped s{nn::models::mlp({.in_features = 4, .hidden = {3}, .num_classes = 2}, gen), nullptr};
+  s.opt = std::make_unique<optim::SGD>(s.net->parameters(),
+                                       optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  s.opt->zero_grad();
+  cross_entropy((*s.net)(randn({5, 4}, gen)), from_vector(std::vector<int64_t>{0, 1, 1, 0, 1}, {5}))
+      .backward();
+  s.opt->step();
+  return s;
+}
+
+void expect_same_state(const nn::StateDict& got, const nn::StateDict& want,
+                       const std::string& what) {
+  ASSERT_EQ(got.keys(), want.keys()) << what;
+  for (const auto& [k, t] : want) EXPECT_TRUE(equal(got.at(k), t)) << what << " " << k;
+}
+
+}  // namespace
+
+TEST(Conveniences, SaveAStateDictAsPyTorchDoes) {
+  Stepped a = stepped(1), b = stepped(2);
+  for (const char* ext : {".pt", ".safetensors"}) {
+    const std::string path = temp_path(std::string("net") + ext);
+    io::save(a.net->state_dict(), path);  // torch.save(model.state_dict(), path)
+    b.net->load_state_dict(io::load_state_dict(path));
+    expect_same_state(b.net->state_dict(), a.net->state_dict(), path);
+  }
+  // A PyTorch-style checkpoint dict, written and read back as torch.save/torch.load do.
+  Value ck = Value::dict();
+  ck.set("epoch", 3);
+  ck.set("model_state_dict", a.net->state_dict());
+  ck.set("optimizer_state_dict", a.opt->state_dict());
+  const std::string path = temp_path("dict_ckpt.pt");
+  io::save(ck, path);
+  Value back = io::load(path);
+  EXPECT_EQ(back.at("epoch").to_int(), 3);
+  Stepped c = stepped(3);
+  c.net->load_state_dict(back.at("model_state_dict"));  // model.load_state_dict(ck['...'])
+  c.opt->load_state_dict(back.at("optimizer_state_dict"));
+  expect_same_state(c.net->state_dict(), a.net->state_dict(), "checkpoint dict");
+  EXPECT_EQ(c.opt->state_dict().repr(), a.opt->state_dict().repr());
+  EXPECT_TRUE(tandem::testing::throws_with([&] { c.net->load_state_dict(back); },
+                                           "not a state_dict: the entry 'epoch' is a int"));
+}
+
+TEST(Conveniences, SaveAnOptimizerStateDictToSafetensorsAndPt) {
+  Stepped a = stepped(1);
+  const Value sd = a.opt->state_dict();
+  for (const char* ext : {".pt", ".safetensors"}) {
+    const std::string path = temp_path(std::string("opt") + ext);
+    io::save(sd, path);
+    const Value back = io::load(path);
+    EXPECT_EQ(back.repr(), sd.repr()) << path;  // same structure, kinds and tensor shapes
+    const Value& buf = back.at("state").at(Value(int64_t(0))).at("momentum_buffer");
+    EXPECT_TRUE(equal(buf.to_tensor(),
+                      sd.at("state").at(Value(int64_t(0))).at("momentum_buffer").to_tensor()));
+    Stepped b = stepped(2);
+    b.opt->load_state_dict(back);
+    EXPECT_EQ(b.opt->state_dict().repr(), sd.repr()) << path;
+  }
+  // In safetensors the tensors are ordinary entries named by their path.
+  const io::TensorMap tensors = io::load_safetensors(temp_path("opt.safetensors"));
+  EXPECT_TRUE(tensors.contains("state/0/momentum_buffer"));
+}
+
+TEST(Conveniences, LoadStateDictFindsItInEveryFileKind) {
+  const std::vector<std::string> keys =
+      io::find_state_dict(io::load(fixture("plain.pt")), "plain.pt").keys();
+  EXPECT_EQ(io::load_state_dict(fixture("plain.pt")).keys(), keys);            // bare
+  EXPECT_EQ(io::load_state_dict(fixture("seed_checkpoint.pt")).keys(), keys);  // {'state_dict'}
+  io::Checkpoint ck;
+  ck.model = io::load_state_dict(fixture("plain.pt"));
+  const std::string tandem_ckpt = temp_path("tandem_ckpt.safetensors");
+  io::save_checkpoint(ck, tandem_ckpt);
+  EXPECT_EQ(io::load_state_dict(tandem_ckpt).keys(), keys);  // a tandem checkpoint's model
+  EXPECT_TRUE(tandem::testing::throws_with([] { io::load_state_dict(fixture("list.pt")); },
+                                           "no state_dict found"));
+}
+
+TEST(Conveniences, CheckpointStructInOneCallAsPtOrSafetensors) {
+  Stepped a = stepped(1);
+  io::Checkpoint ck;
+  ck.epoch = 4;
+  ck.model = a.net->state_dict();
+  ck.optimizer = a.opt->state_dict();
+  ck.best_metric = 0.75;
+  ck.has_best_metric = true;
+  ck.is_best = true;
+  for (const char* ext : {".pt", ".safetensors"}) {
+    const std::string path = temp_path(std::string("struct_ckpt") + ext);
+    io::save_checkpoint(ck, path);
+    const io::Checkpoint back = io::load_checkpoint(path);
+    EXPECT_EQ(back.epoch, 4) << path;
+    EXPECT_TRUE(back.has_best_metric && back.best_metric == 0.75 && back.is_best) << path;
+    expect_same_state(back.model, ck.model, path);
+    EXPECT_EQ(back.optimizer.repr(), ck.optimizer.repr()) << path;
+    EXPECT_TRUE(back.scheduler.is_none()) << path;
+  }
+  // The .pt is PyTorch's checkpoint dict, in its order.
+  const Value torch_dict = io::load(temp_path("struct_ckpt.pt"));
+  std::vector<std::string> top;
+  for (const auto& [k, v] : torch_dict.dict_items()) top.push_back(k.to_string());
+  EXPECT_EQ(top, (std::vector<std::string>{"epoch", "state_dict", "optimizer", "scheduler",
+                                           "best_metric", "is_best"}));
+  // Any PyTorch checkpoint dict loads, with the fields it has.
+  const io::Checkpoint seed = io::load_checkpoint(fixture("seed_checkpoint.pt"));
+  EXPECT_EQ(seed.epoch, 7);
+  EXPECT_TRUE(seed.is_best);
+  EXPECT_FALSE(seed.has_best_metric);  // it says best_iou
+  EXPECT_EQ(seed.scheduler.at("last_epoch").to_int(), 2);
+  EXPECT_EQ(seed.model.size(), expected()["plain"].size());
+}
+
+TEST(Conveniences, AccessorsOfTemporariesDoNotDangle) {
+  Stepped a = stepped(1);
+  // Each of these would read freed memory if the accessor returned a reference into the
+  // temporary (the sanitizer build runs this suite).
+  size_t entries = 0;
+  for (const auto& [key, value] : a.opt->state_dict().dict_items()) entries += key.is_string();
+  EXPECT_EQ(entries, 2u);  // state, param_groups
+  size_t groups = 0;
+  for (const auto& g : a.opt->state_dict().at("param_groups").items()) groups += g.is_dict();
+  EXPECT_EQ(groups, 1u);
+  // One accessor deep, a reference kept from a temporary stays valid: it holds a copy.
+  const Value& groups_value = a.opt->state_dict().at("param_groups");
+  EXPECT_EQ(groups_value.items()[0].at("lr").to_double(), 0.1);
+  const Tensor& w = a.net->state_dict().at("1.weight");
+  EXPECT_EQ(w.sizes(), (Shape{3, 4}));
+  const std::string& kind = Value(std::string("state")).to_string();
+  EXPECT_EQ(kind, "state");
+  size_t keys = 0;
+  for (const auto& [k, t] : a.net->state_dict()) keys += t.defined();
+  EXPECT_EQ(keys, 4u);
+}
+
+TEST(Conveniences, ModulesPrintAsPyTorch) {
+  auto net = nn::models::mlp({.in_features = 4, .hidden = {3}, .num_classes = 2});
+  std::ostringstream os;
+  os << *net;
+  EXPECT_EQ(os.str(), net->repr());
+  EXPECT_EQ(os.str().substr(0, 11), "Sequential(");
+}
+
+TEST(TorchFiles, TorchCompilePrefixesReconcileAloneAndWithModule) {
+  const io::StateDict plain = io::load_state_dict(fixture("plain.pt"));
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"compiled.pt", "stripped '_orig_mod.' (torch.compile) from every key"},
+      {"ddp_of_compiled.pt",
+       "stripped 'module._orig_mod.' (DistributedDataParallel, torch.compile) from every key"},
+      {"compiled_ddp.pt",
+       "stripped '_orig_mod.module.' (torch.compile, DistributedDataParallel) from every key"}};
+  for (const auto& [file, said] : files) {
+    const io::StateDict wrapped = io::load_state_dict(fixture(file));
+    io::PrefixChange change;
+    EXPECT_EQ(io::reconcile_prefixes(wrapped, plain.keys(), &change).keys(), plain.keys()) << file;
+    EXPECT_EQ(change.describe(), said) << file;
+    // And the reverse: plain weights into a compiled (and wrapped) model.
+    EXPECT_EQ(io::reconcile_prefixes(plain, wrapped.keys(), &change).keys(), wrapped.keys());
+    EXPECT_EQ(change.stripped, "") << file;
+  }
+  // One wrapper order into the other: what differs is replaced, what they share stays.
+  const io::StateDict ddp_compiled = io::load_state_dict(fixture("ddp_of_compiled.pt"));
+  io::PrefixChange change;
+  const io::StateDict swapped = io::reconcile_prefixes(
+      ddp_compiled, io::load_state_dict(fixture("compiled_ddp.pt")).keys(), &change);
+  EXPECT_EQ(swapped.keys().front(), "_orig_mod.module.0.weight");
+  EXPECT_EQ(change.describe(),
+            "stripped 'module._orig_mod.' (DistributedDataParallel, torch.compile) and added "
+            "'_orig_mod.module.' (torch.compile, DistributedDataParallel) on every key");
+  const io::StateDict twice = io::load_state_dict(fixture("dp_twice.pt"));
+  io::reconcile_prefixes(twice, io::load_state_dict(fixture("ddp.pt")).keys(), &change);
+  EXPECT_EQ(change.describe(), "stripped 'module.' (DistributedDataParallel) from every key");
+  // Module::load_state_dict reconciles them too (make_io.py's model).
+  auto net = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 2, 3), std::make_shared<nn::BatchNorm2d>(2),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(8, 3)});
+  EXPECT_TRUE(net->load_state_dict(io::load_state_dict(fixture("compiled_ddp.pt"))).empty());
+  expect_same_state(net->state_dict(), plain, "compiled_ddp.pt into the plain model");
+}

@@ -91,6 +91,28 @@ TEST_P(Reductions, MaxAllSplitsTies) {
       "Expected reduction dim to be specified"));
 }
 
+TEST_P(Reductions, MinAllAndTensorMethodsSplitTies) {
+  Tensor x = from_vector(std::vector<double>{1, 3, 1, 2}, {2, 2}, on(DType::Float64))
+                 .set_requires_grad(true);
+  Tensor m = x.min();  // torch.Tensor.min(): the smallest element, a 0-dim tensor
+  EXPECT_EQ(m.dim(), 0);
+  EXPECT_EQ(m.item(), 1.0);
+  EXPECT_EQ(x.max().item(), 3.0);
+  m.backward();
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{0.5, 0, 0.5, 0}));
+  EXPECT_TRUE(gradcheck([](const TensorList& in) { return min(in[0]); }, {leaf({3, 4}, 2)}));
+  EXPECT_TRUE(std::isnan(dev(tensor({1, NAN, -3})).min().item()));
+  // Integers: exact, the lowest int64 included; the result keeps the dtype.
+  Tensor ints = from_vector(std::vector<int64_t>{5, INT64_MIN, 7, -2}, {4}).to(device());
+  EXPECT_EQ(ints.min().dtype(), DType::Int64);
+  EXPECT_EQ(ints.min().cpu().data_ptr<int64_t>()[0], INT64_MIN);
+  EXPECT_EQ(ints.max().cpu().data_ptr<int64_t>()[0], 7);
+  Tensor bytes = from_vector(std::vector<double>{200, 3, 255}, {3}, on(DType::UInt8));
+  EXPECT_EQ(bytes.min().item(), 3.0);
+  EXPECT_EQ(bytes.min().dtype(), DType::UInt8);
+  EXPECT_TRUE(throws_with([&] { min(zeros({2, 0}, on())); }, "min(): Expected reduction dim"));
+}
+
 TEST_P(Reductions, MaxDimValuesIndicesAndGradient) {
   Tensor x = from_vector(std::vector<double>{1, 5, 5, 7, 2, 7}, {2, 3}, on(DType::Float64))
                  .set_requires_grad(true);

@@ -31,16 +31,15 @@ class OrderedDict {
     else insert(key, std::move(value));
   }
   bool contains(const K& key) const { return index_.count(key) != 0; }
-  const V& at(const K& key) const {
+  // On a temporary (`net->state_dict().at("fc.weight")`) at() and item() return copies, so a
+  // reference kept from them does not outlive the dict.
+  const V& at(const K& key) const& {
     auto it = index_.find(key);
     TANDEM_CHECK(it != index_.end(), "key '", key, "' not found");
     return items_[it->second].second;
   }
-  V& at(const K& key) {
-    auto it = index_.find(key);
-    TANDEM_CHECK(it != index_.end(), "key '", key, "' not found");
-    return items_[it->second].second;
-  }
+  V& at(const K& key) & { return const_cast<V&>(std::as_const(*this).at(key)); }
+  V at(const K& key) && { return std::move(const_cast<V&>(std::as_const(*this).at(key))); }
   const V* find(const K& key) const {
     auto it = index_.find(key);
     return it == index_.end() ? nullptr : &items_[it->second].second;
@@ -69,7 +68,8 @@ class OrderedDict {
   auto end() const { return items_.end(); }
   auto begin() { return items_.begin(); }
   auto end() { return items_.end(); }
-  const Item& item(size_t i) const { return items_.at(i); }
+  const Item& item(size_t i) const& { return items_.at(i); }
+  Item item(size_t i) && { return std::move(items_.at(i)); }
 
  private:
   void rebuild_index() {

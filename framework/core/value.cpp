@@ -2,6 +2,7 @@
 #include "framework/core/value.h"
 
 #include <sstream>
+#include <utility>
 
 namespace tandem {
 
@@ -66,6 +67,12 @@ Value::Value(List l) : v_(std::shared_ptr<List>(new List(std::move(l)), Release{
 
 Value Value::dict() { return Value(std::shared_ptr<Dict>(new Dict(), Release{})); }
 
+Value::Value(const OrderedDict<std::string, Tensor>& state_dict) : Value(dict()) {
+  Dict& items = dict_items();
+  items.reserve(state_dict.size());
+  for (const auto& [k, t] : state_dict) items.emplace_back(Value(k), Value(t));  // keys unique
+}
+
 Value Value::tuple(std::vector<Value> items) {
   Value v;
   v.v_ = std::shared_ptr<Tuple>(new Tuple{std::move(items)}, Release{});
@@ -104,35 +111,50 @@ double Value::to_double() const {
   if (!is_double()) wrong_kind(*this, "float");
   return std::get<double>(v_);
 }
-const std::string& Value::to_string() const {
+const std::string& Value::to_string() const& {
   if (!is_string()) wrong_kind(*this, "str");
   return std::get<std::string>(v_);
 }
-const Tensor& Value::to_tensor() const {
+std::string Value::to_string() && {
+  if (!is_string()) wrong_kind(*this, "str");
+  return std::move(std::get<std::string>(v_));
+}
+const Tensor& Value::to_tensor() const& {
   if (!is_tensor()) wrong_kind(*this, "Tensor");
   return std::get<Tensor>(v_);
 }
-const std::vector<Value>& Value::items() const {
+Tensor Value::to_tensor() && {
+  if (!is_tensor()) wrong_kind(*this, "Tensor");
+  return std::move(std::get<Tensor>(v_));
+}
+const std::vector<Value>& Value::items() const& {
   if (is_list()) return *std::get<std::shared_ptr<List>>(v_);
   if (is_tuple()) return std::get<std::shared_ptr<Tuple>>(v_)->items;
   wrong_kind(*this, "list or tuple");
 }
-std::vector<Value>& Value::items() {
-  if (is_list()) return *std::get<std::shared_ptr<List>>(v_);
-  if (is_tuple()) return std::get<std::shared_ptr<Tuple>>(v_)->items;
-  wrong_kind(*this, "list or tuple");
+std::vector<Value>& Value::items() & {
+  return const_cast<std::vector<Value>&>(std::as_const(*this).items());
+}
+std::vector<Value> Value::items() && {
+  std::vector<Value>& items = this->items();
+  const long owners = is_list() ? std::get<std::shared_ptr<List>>(v_).use_count()
+                                : std::get<std::shared_ptr<Tuple>>(v_).use_count();
+  if (owners == 1) return std::move(items);
+  return items;
 }
 void Value::append(Value v) {
   if (!is_list()) wrong_kind(*this, "list");
   std::get<std::shared_ptr<List>>(v_)->push_back(std::move(v));
 }
-const Value::Dict& Value::dict_items() const {
+const Value::Dict& Value::dict_items() const& {
   if (!is_dict()) wrong_kind(*this, "dict");
   return *std::get<std::shared_ptr<Dict>>(v_);
 }
-Value::Dict& Value::dict_items() {
-  if (!is_dict()) wrong_kind(*this, "dict");
-  return *std::get<std::shared_ptr<Dict>>(v_);
+Value::Dict& Value::dict_items() & { return const_cast<Dict&>(std::as_const(*this).dict_items()); }
+Value::Dict Value::dict_items() && {
+  Dict& items = this->dict_items();
+  if (std::get<std::shared_ptr<Dict>>(v_).use_count() == 1) return std::move(items);
+  return items;
 }
 const Value* Value::find(const Value& key) const {
   for (const auto& [k, v] : dict_items())
@@ -140,12 +162,22 @@ const Value* Value::find(const Value& key) const {
   return nullptr;
 }
 bool Value::contains(const Value& key) const { return find(key) != nullptr; }
-const Value& Value::at(const Value& key) const {
+OrderedDict<std::string, Tensor> Value::to_state_dict() const {
+  OrderedDict<std::string, Tensor> out;
+  for (const auto& [k, v] : dict_items()) {
+    TANDEM_CHECK(k.is_string() && v.is_tensor(), "not a state_dict: the entry ", k.repr(100),
+                 " is a ", v.kind(), " (a state_dict maps str keys to tensors)");
+    out.set(k.to_string(), v.to_tensor());
+  }
+  return out;
+}
+const Value& Value::at(const Value& key) const& {
   const Value* v = find(key);
   TANDEM_CHECK(v != nullptr, "key ", key.repr(), " not found");
   return *v;
 }
-Value& Value::at(const Value& key) { return const_cast<Value&>(std::as_const(*this).at(key)); }
+Value& Value::at(const Value& key) & { return const_cast<Value&>(std::as_const(*this).at(key)); }
+Value Value::at(const Value& key) && { return std::as_const(*this).at(key); }
 void Value::set(const Value& key, Value value) {
   for (auto& [k, v] : dict_items())
     if (k == key) {

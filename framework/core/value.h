@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "framework/core/ordered_dict.h"
 #include "framework/tensor/tensor.h"
 
 namespace tandem {
@@ -59,6 +60,9 @@ class Value {
   Value(const char* s) : v_(std::string(s)) {}  // NOLINT
   Value(Tensor t) : v_(std::move(t)) {}         // NOLINT
   Value(List l);                                // NOLINT
+  // A state_dict (str -> Tensor, in order) as a dict, so `io::save(net->state_dict(), path)` and
+  // `ckpt.set("model_state_dict", net->state_dict())` read as they do in PyTorch.
+  Value(const OrderedDict<std::string, Tensor>& state_dict);  // NOLINT
   static Value tuple(std::vector<Value> items);
   static Value dict();
   static Value list() { return Value(List{}); }
@@ -76,22 +80,35 @@ class Value {
   const char* kind()
       const;  // "None", "bool", "int", "float", "str", "Tensor", "list", "tuple", "dict"
 
+  // Accessors of a temporary (`opt.state_dict().dict_items()`, `load(p).at("state_dict")`)
+  // return values that own what they hold, so a range-for over them, or a reference bound to
+  // what they return, stays valid (a reference into an element of a returned container lasts,
+  // as always in C++, to the end of the statement); on a named Value they return references.
+  // Copies are shallow (containers and tensors are shared); a container nobody else holds is
+  // moved.
   bool to_bool() const;
   int64_t to_int() const;
   double to_double() const;  // ints convert
-  const std::string& to_string() const;
-  const Tensor& to_tensor() const;
+  const std::string& to_string() const&;
+  std::string to_string() &&;
+  const Tensor& to_tensor() const&;
+  Tensor to_tensor() &&;
   // list or tuple items
-  const std::vector<Value>& items() const;
-  std::vector<Value>& items();
+  const std::vector<Value>& items() const&;
+  std::vector<Value>& items() &;
+  std::vector<Value> items() &&;
   void append(Value v);  // list only
 
   // dict access (keys compared by kind and value)
-  const Dict& dict_items() const;
-  Dict& dict_items();
+  const Dict& dict_items() const&;
+  Dict& dict_items() &;
+  Dict dict_items() &&;
   bool contains(const Value& key) const;
-  const Value& at(const Value& key) const;  // throws naming the key
-  Value& at(const Value& key);
+  // The dict as a state_dict; throws naming the first entry that is not str -> Tensor.
+  OrderedDict<std::string, Tensor> to_state_dict() const;
+  const Value& at(const Value& key) const&;  // throws naming the key
+  Value& at(const Value& key) &;
+  Value at(const Value& key) &&;
   const Value* find(const Value& key) const;
   void set(const Value& key, Value value);  // insert at end or replace in place
   size_t size() const;                      // list/tuple/dict length
@@ -123,6 +140,8 @@ class DictIndex {
   explicit DictIndex(Value dict);
   void set(Value key, Value value);
   bool contains(const Value& key) const;
+  // The dict as a state_dict; throws naming the first entry that is not str -> Tensor.
+  OrderedDict<std::string, Tensor> to_state_dict() const;
   const Value& dict() const { return dict_; }
 
  private:

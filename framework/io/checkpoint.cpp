@@ -1,12 +1,15 @@
-// Checkpoint <-> safetensors (see checkpoint.h).
+// Checkpoint <-> safetensors, and <-> PyTorch's checkpoint dict in .pt files (see checkpoint.h).
 #include "framework/io/checkpoint.h"
 
 #include <zlib.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
+#include "framework/io/state_dict_utils.h"
+#include "framework/io/torch_file.h"
 #include "framework/io/value_json.h"
 
 namespace tandem::io {
@@ -103,7 +106,9 @@ bool is_tandem_checkpoint(const std::string& path) {
   }
 }
 
-void save_checkpoint(const Checkpoint& ck, const std::string& path) {
+namespace {
+
+void save_tandem_checkpoint(const Checkpoint& ck, const std::string& path) {
   TensorMap tensors;
   json model_keys = json::array();
   for (const auto& [k, t] : ck.model) {
@@ -139,7 +144,7 @@ void save_checkpoint(const Checkpoint& ck, const std::string& path) {
   save_safetensors(path, tensors, m);
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
+Checkpoint load_tandem_checkpoint(const std::string& path) {
   Metadata m;
   TensorMap tensors = load_safetensors(path, &m);
   if (m.count("format") == 0 || m["format"] != kFormat)
@@ -210,6 +215,80 @@ Checkpoint load_checkpoint(const std::string& path) {
   if (!ck.scheduler.is_dict() && !ck.scheduler.is_none())
     f.fail("scheduler", std::string("expected a state_dict, got a ") + ck.scheduler.kind());
   return ck;
+}
+
+bool is_torch_path(const std::string& path) {
+  const std::string ext = std::filesystem::path(path).extension().string();
+  return ext == ".pt" || ext == ".pth";
+}
+
+// The first of `keys` that `d` holds, or nullptr.
+const Value* find_any(const Value& d, std::initializer_list<const char*> keys) {
+  for (const char* k : keys)
+    if (const Value* v = d.find(Value(k))) return v;
+  return nullptr;
+}
+
+// A PyTorch checkpoint dict as a Checkpoint: what it holds of the fields, validated (the file is
+// untrusted); the rest keep their defaults.
+Checkpoint from_torch_checkpoint(const Value& d, const std::string& path) {
+  if (!d.is_dict())
+    throw Error(path + ": expected a checkpoint dict, got a " + std::string(d.kind()),
+                "save {'epoch': ..., 'state_dict': model.state_dict(), ...} with torch.save");
+  auto fail = [&](const std::string& key, const std::string& what) {
+    throw Error(path + ": checkpoint field '" + key + "': " + what,
+                "the checkpoint is corrupted or was edited");
+  };
+  Checkpoint ck;
+  ck.model = find_state_dict(d, path);
+  if (const Value* v = d.find(Value("epoch"))) {
+    if (!v->is_int() || v->to_int() < 0)
+      fail("epoch", "expected an integer >= 0, got " + v->repr(100));
+    ck.epoch = v->to_int();
+  }
+  if (const Value* v = find_any(d, {"optimizer", "optimizer_state_dict"})) {
+    if (!v->is_dict() && !v->is_none())
+      fail("optimizer", std::string("expected a state_dict, got a ") + v->kind());
+    ck.optimizer = *v;
+  }
+  if (const Value* v = find_any(d, {"scheduler", "lr_scheduler", "scheduler_state_dict"})) {
+    if (!v->is_dict() && !v->is_none())
+      fail("scheduler", std::string("expected a state_dict, got a ") + v->kind());
+    ck.scheduler = *v;
+  }
+  if (const Value* v = d.find(Value("best_metric")); v && !v->is_none()) {
+    if (!v->is_number()) fail("best_metric", "expected a number or None, got " + v->repr(100));
+    ck.best_metric = v->to_double();
+    ck.has_best_metric = true;
+  }
+  if (const Value* v = d.find(Value("is_best"))) {
+    if (!v->is_bool()) fail("is_best", std::string("expected True or False, got a ") + v->kind());
+    ck.is_best = v->to_bool();
+  }
+  return ck;
+}
+
+}  // namespace
+
+Value to_torch_checkpoint(const Checkpoint& ck) {
+  Value d = Value::dict();
+  d.set("epoch", Value(ck.epoch));
+  d.set("state_dict", Value(ck.model));
+  d.set("optimizer", ck.optimizer);
+  d.set("scheduler", ck.scheduler);
+  d.set("best_metric", ck.has_best_metric ? Value(ck.best_metric) : Value());
+  d.set("is_best", Value(ck.is_best));
+  return d;
+}
+
+void save_checkpoint(const Checkpoint& ck, const std::string& path) {
+  if (is_torch_path(path)) return save_torch(to_torch_checkpoint(ck), path);
+  save_tandem_checkpoint(ck, path);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  if (is_torch_path(path)) return from_torch_checkpoint(load_torch(path), path);
+  return load_tandem_checkpoint(path);
 }
 
 }  // namespace tandem::io

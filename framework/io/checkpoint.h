@@ -43,10 +43,32 @@ struct Checkpoint {
   int64_t format_version = kCheckpointFormatVersion;
 };
 
+// Saves or loads a whole checkpoint in one call, as the trainer does; the format follows the
+// extension:
+//   .pt/.pth  PyTorch's checkpoint dict {'epoch', 'state_dict', 'optimizer', 'scheduler',
+//             'best_metric', 'is_best'} (torch.load(path, weights_only=True) reads it); loading
+//             takes any PyTorch checkpoint dict: the model under 'state_dict',
+//             'model_state_dict' or 'model', the optimizer under 'optimizer' or
+//             'optimizer_state_dict', the scheduler under 'scheduler', 'lr_scheduler' or
+//             'scheduler_state_dict', and 'epoch', 'best_metric', 'is_best' where present (the
+//             fields a .pt lacks, such as global_step or rng, keep their defaults);
+//   other     the tandem checkpoint (safetensors): every field.
+//
+//   io::Checkpoint ck;
+//   ck.epoch = epoch;
+//   ck.model = net->state_dict();
+//   ck.optimizer = opt.state_dict();
+//   io::save_checkpoint(ck, "last.safetensors");
+//   io::Checkpoint back = io::load_checkpoint("last.safetensors");
+//   net->load_state_dict(back.model);
+//   opt.load_state_dict(back.optimizer);
+//
+// Loading throws a clear error naming `path` (and the field) for a missing, truncated,
+// corrupted, edited or foreign file.
 void save_checkpoint(const Checkpoint& ckpt, const std::string& path);
-// Throws a clear error naming `path` (and the field) for a missing, truncated, corrupted, edited
-// or foreign file.
 Checkpoint load_checkpoint(const std::string& path);
+// PyTorch's checkpoint dict of `ckpt`, what a .pt checkpoint holds.
+Value to_torch_checkpoint(const Checkpoint& ckpt);
 // True if `path` is a tandem checkpoint (a safetensors file with tandem metadata).
 bool is_tandem_checkpoint(const std::string& path);
 

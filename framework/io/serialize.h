@@ -1,6 +1,17 @@
 // save(value, path) / load(path) for the files PyTorch users exchange, by extension:
-// .safetensors (a flat dict of tensors, plus tandem checkpoints) and .pt/.pth (torch.save's zip
-// format, read with a restricted unpickler: no code runs).
+// .safetensors and .pt/.pth (torch.save's zip format, read with a restricted unpickler: no code
+// runs). What PyTorch code does with torch.save/torch.load reads the same here:
+//
+//   io::save(net->state_dict(), "net.pt");          // or "net.safetensors"
+//   io::save(opt.state_dict(), "opt.safetensors");  // nested values too (see below)
+//   net->load_state_dict(io::load_state_dict("net.pt"));
+//   Value ck = io::load("ckpt.pt");                 // torch.save({'epoch': ..., ...})
+//   opt.load_state_dict(ck.at("optimizer"));
+//
+// A .safetensors file holds a flat dict of tensors. A value that is not one (an optimizer
+// state_dict, a checkpoint dict) is stored as its tensors, named by their path
+// ("state/0/momentum_buffer"), plus its other contents as JSON in the metadata entry
+// "tandem.value"; load() gives the same value back.
 #pragma once
 
 #include <string>
@@ -12,5 +23,11 @@ namespace tandem::io {
 
 Value load(const std::string& path);
 void save(const Value& value, const std::string& path);
+
+// The state_dict in any file tandem reads: a bare state_dict (.pt, .pth, .safetensors), a
+// PyTorch checkpoint dict (under 'state_dict', 'model_state_dict' or 'model'), or a tandem
+// checkpoint (its model). Keys are as stored: Module::load_state_dict reconciles wrapper
+// prefixes (module., _orig_mod.). Errors name `path`.
+StateDict load_state_dict(const std::string& path);
 
 }  // namespace tandem::io

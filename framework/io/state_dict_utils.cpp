@@ -1,27 +1,62 @@
 // Prefix reconciliation and state_dict discovery.
 #include "framework/io/state_dict_utils.h"
 
+#include <cstring>
+
 namespace tandem::io {
 namespace {
 
-constexpr const char* kModule = "module.";
+// The prefixes wrappers add: DistributedDataParallel/DataParallel keep the model as child
+// "module", torch.compile's OptimizedModule as "_orig_mod".
+constexpr const char* kWrappers[] = {"module.", "_orig_mod."};
 
-// Number of leading "module." segments every key shares (0 if the keys disagree or it is empty).
-size_t common_module_depth(const std::vector<std::string>& keys) {
-  if (keys.empty()) return 0;
-  size_t depth = SIZE_MAX;
-  for (const auto& k : keys) {
-    size_t d = 0;
-    while (k.compare(d * 7, 7, kModule) == 0) ++d;
-    depth = std::min(depth, d);
+// The wrapper segments at the start of `key`, e.g. "_orig_mod.module." of
+// "_orig_mod.module.fc.weight".
+std::vector<std::string> wrapper_segments(const std::string& key) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (bool found = true; found;) {
+    found = false;
+    for (const char* w : kWrappers)
+      if (key.compare(pos, std::strlen(w), w) == 0) {
+        out.emplace_back(w);
+        pos += std::strlen(w);
+        found = true;
+        break;
+      }
   }
-  return depth;
+  return out;
 }
 
-std::string repeat_module(size_t n) {
+// The wrapper segments every key starts with (none for an empty key set).
+std::vector<std::string> common_wrappers(const std::vector<std::string>& keys) {
+  if (keys.empty()) return {};
+  std::vector<std::string> common = wrapper_segments(keys.front());
+  for (const auto& k : keys) {
+    const std::vector<std::string> mine = wrapper_segments(k);
+    size_t n = 0;
+    while (n < common.size() && n < mine.size() && common[n] == mine[n]) ++n;
+    common.resize(n);
+  }
+  return common;
+}
+
+// segments[from..to) as one prefix.
+std::string joined(const std::vector<std::string>& segments, size_t from, size_t to) {
   std::string s;
-  for (size_t i = 0; i < n; ++i) s += kModule;
+  for (size_t i = from; i < to; ++i) s += segments[i];
   return s;
+}
+
+// "'_orig_mod.module.' (torch.compile, DistributedDataParallel)": which wrappers a prefix is.
+std::string named_prefix(const std::string& prefix) {
+  std::string names;
+  for (const std::string& w : wrapper_segments(prefix)) {
+    const char* name = w == "module." ? "DistributedDataParallel" : "torch.compile";
+    if (names.find(name) == std::string::npos)
+      names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  return "'" + prefix + "' (" + names + ")";
 }
 
 bool is_tensor_dict(const Value& v) {
@@ -45,13 +80,28 @@ StateDict add_prefix(const StateDict& sd, const std::string& prefix) {
   return out;
 }
 
-StateDict reconcile_prefixes(const StateDict& sd, const std::vector<std::string>& target_keys) {
-  const size_t have = common_module_depth(sd.keys());
-  const size_t want = common_module_depth(target_keys);
-  if (have == want) return sd;
+std::string PrefixChange::describe() const {
+  if (empty()) return "";
+  if (added.empty()) return "stripped " + named_prefix(stripped) + " from every key";
+  if (stripped.empty()) return "added " + named_prefix(added) + " to every key";
+  return "stripped " + named_prefix(stripped) + " and added " + named_prefix(added) +
+         " on every key";
+}
+
+StateDict reconcile_prefixes(const StateDict& sd, const std::vector<std::string>& target_keys,
+                             PrefixChange* change) {
+  if (change) *change = {};
+  const std::vector<std::string> have = common_wrappers(sd.keys());
+  const std::vector<std::string> want = common_wrappers(target_keys);
+  size_t same = 0;  // leading wrappers both sides share stay
+  while (same < have.size() && same < want.size() && have[same] == want[same]) ++same;
+  if (same == have.size() && same == want.size()) return sd;
+  const std::string kept = joined(have, 0, same);
+  const std::string stripped = joined(have, same, have.size());
+  const std::string added = joined(want, same, want.size());
   StateDict out;
-  const std::string add = repeat_module(want > have ? want - have : 0);
-  for (const auto& [k, t] : sd) out.set(want > have ? add + k : k.substr(7 * (have - want)), t);
+  for (const auto& [k, t] : sd) out.set(kept + added + k.substr(kept.size() + stripped.size()), t);
+  if (change) *change = {stripped, added};
   return out;
 }
 

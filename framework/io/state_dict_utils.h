@@ -1,7 +1,8 @@
 // state_dict key utilities: find the state_dict inside a checkpoint dict, and reconcile the
-// `module.` prefixes that DistributedDataParallel and DataParallel add (at any depth, e.g.
-// `module.module.`), in both directions, so multi-card weights load into a one-device model
-// and the reverse.
+// prefixes that wrappers put in front of every key: `module.` from DistributedDataParallel and
+// DataParallel, `_orig_mod.` from torch.compile (PyTorch 2.x), alone or together in either order
+// and at any depth (`module.module.`), in both directions, so weights saved from a wrapped model
+// load into a plain one and the reverse.
 #pragma once
 
 #include <string>
@@ -18,10 +19,25 @@ using StateDict = OrderedDict<std::string, Tensor>;
 StateDict strip_prefix(const StateDict& sd, const std::string& prefix);
 StateDict add_prefix(const StateDict& sd, const std::string& prefix);
 
-// Removes or adds leading "module." segments so the keys line up with `target_keys` (decided by
-// the number of leading "module." segments the two sides have). Keys are left alone when no
-// consistent prefix difference exists; load_state_dict then reports them as PyTorch does.
-StateDict reconcile_prefixes(const StateDict& sd, const std::vector<std::string>& target_keys);
+// What reconcile_prefixes did: the wrapper prefix it removed from every key and the one it put
+// in its place (either may be empty), e.g. {"_orig_mod.module.", ""}.
+struct PrefixChange {
+  std::string stripped;
+  std::string added;
+  bool empty() const { return stripped.empty() && added.empty(); }
+  // One line: "stripped '_orig_mod.' (torch.compile) from every key", "added 'module.'
+  // (DistributedDataParallel) to every key", "stripped 'module.', added '_orig_mod.'"; "" if
+  // nothing changed.
+  std::string describe() const;
+};
+
+// Removes and adds the leading wrapper segments ("module.", "_orig_mod.") so the keys line up
+// with `target_keys`: the wrapper segments every key shares on each side are compared, and
+// where they differ the file's are replaced by the target's. Keys are left alone when they line
+// up already or no consistent prefix difference exists; load_state_dict then reports them as
+// PyTorch does. `change`, when given, receives what was done.
+StateDict reconcile_prefixes(const StateDict& sd, const std::vector<std::string>& target_keys,
+                             PrefixChange* change = nullptr);
 
 // The state_dict in a loaded file: the value itself if it is a flat dict of tensors, else the
 // dict under 'state_dict', 'model_state_dict' or 'model' (the conventions in the wild). Errors

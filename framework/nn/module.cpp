@@ -521,6 +521,8 @@ IncompatibleKeys Module::load_state_dict(const StateDict& state_dict, bool stric
 
 // ---- repr -----------------------------------------------------------------------------------
 
+std::ostream& operator<<(std::ostream& os, const Module& module) { return os << module.repr(); }
+
 std::string Module::repr() const {
   std::vector<std::string> lines;
   std::string extra = extra_repr();

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "framework/core/ordered_dict.h"
+#include "framework/core/value.h"
 #include "framework/tensor/tensor.h"
 
 namespace tandem::nn {
@@ -137,6 +139,10 @@ class Module : public std::enable_shared_from_this<Module> {
   // metadata: the versions saved with the dict (absent = PyTorch's dict without _metadata).
   IncompatibleKeys load_state_dict(const StateDict& state_dict, bool strict = true,
                                    const StateDictMetadata* metadata = nullptr);
+  // A state_dict read from a file (a dict of tensors, e.g. `ckpt.at("model_state_dict")`).
+  IncompatibleKeys load_state_dict(const Value& state_dict, bool strict = true) {
+    return load_state_dict(state_dict.to_state_dict(), strict);
+  }
   // _version in PyTorch (1 for Module, 2 for BatchNorm).
   virtual int64_t version() const { return 1; }
 
@@ -173,6 +179,9 @@ class Module : public std::enable_shared_from_this<Module> {
 };
 
 using ModulePtr = std::shared_ptr<Module>;
+
+// print(model): the module's repr(), e.g. `std::cout << *net << "\n";`.
+std::ostream& operator<<(std::ostream& os, const Module& module);
 
 // Python's str(float): shortest round-trip digits, "1e-05", "0.1", "2.0".
 std::string python_float_str(double v);

@@ -1,4 +1,4 @@
-// Reductions: sum, mean, var, max, amax, argmax over dims with keepdim.
+// Reductions: sum, mean, var, max, min, amax, argmax over dims with keepdim.
 #include "framework/ops/reduction.h"
 
 #include <algorithm>
@@ -172,6 +172,38 @@ Tensor max(const Tensor& x) {
   Tensor out = max_kernel(x, dims, "max").reshape({});
   const Shape keep = kept_shape(x.sizes(), dims);
   record("MaxBackward1", {x}, {out}, {x, out}, [keep](const TensorList& g, const TensorList& s) {
+    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep)};
+  });
+  return out;
+}
+
+Tensor min(const Tensor& x) {
+  TANDEM_CHECK(x.numel() > 0,
+               "min(): Expected reduction dim to be specified for input.numel() == 0. Specify the "
+               "reduction dim with the 'dim' argument.");
+  const Shape dims = normalize_dims({}, x.dim(), "min");
+  Tensor out;
+  {
+    // min(x) = -max(-x), exact for floats. Integers go through int64, where -x cannot overflow
+    // except for int64's lowest value, which is then the minimum.
+    NoGradGuard no_grad;
+    if (is_floating(x.dtype())) {
+      out = neg(max_kernel(neg(x), dims, "min"));
+    } else {
+      dispatch_arithmetic(x.dtype(), "min", [](auto) {});
+      const Tensor wide = x.to(DType::Int64);
+      out = neg(max_kernel(neg(wide), dims, "min"));
+      if (x.dtype() == DType::Int64) {
+        const Tensor lowest =
+            full({}, double(std::numeric_limits<int64_t>::lowest()), wide.options());
+        if (sum(eq(wide, lowest)).item() > 0) out = lowest;
+      }
+      out = out.to(x.dtype());
+    }
+    out = out.reshape({});
+  }
+  const Shape keep = kept_shape(x.sizes(), dims);
+  record("MinBackward1", {x}, {out}, {x, out}, [keep](const TensorList& g, const TensorList& s) {
     return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep)};
   });
   return out;

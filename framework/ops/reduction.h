@@ -13,6 +13,8 @@ Tensor mean(const Tensor& x, const Shape& dims = {}, bool keepdim = false);
 Tensor var(const Tensor& x, const Shape& dims = {}, int64_t correction = 1, bool keepdim = false);
 // Max over all elements (gradient split evenly among ties, as PyTorch's amax/max()).
 Tensor max(const Tensor& x);
+// Min over all elements (gradient split evenly among ties, as PyTorch's min()).
+Tensor min(const Tensor& x);
 // Max along one dim: values and int64 indices (first occurrence); gradient flows to the index.
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = false);
 // amax over dims: gradient split evenly among ties.

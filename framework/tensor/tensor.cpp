@@ -215,6 +215,8 @@ Tensor Tensor::sqrt() const { return tandem::sqrt(*this); }
 Tensor Tensor::abs() const { return tandem::abs(*this); }
 Tensor Tensor::neg() const { return tandem::neg(*this); }
 Tensor Tensor::argmax(int64_t d, bool keepdim) const { return tandem::argmax(*this, d, keepdim); }
+Tensor Tensor::max() const { return tandem::max(*this); }
+Tensor Tensor::min() const { return tandem::min(*this); }
 Tensor Tensor::relu() const { return tandem::relu(*this); }
 Tensor Tensor::sigmoid() const { return tandem::sigmoid(*this); }
 Tensor Tensor::tanh() const { return tandem::tanh(*this); }

@@ -170,6 +170,8 @@ class Tensor {
   Tensor tanh() const;
   Tensor matmul(const Tensor& other) const;
   Tensor argmax(int64_t dim, bool keepdim = false) const;
+  Tensor max() const;  // of all elements, a 0-dim tensor (tandem::max with a dim gives indices)
+  Tensor min() const;
 
   std::string str() const;  // PyTorch-like print: tensor([[1.0000, 2.0000]], requires_grad=True)
 

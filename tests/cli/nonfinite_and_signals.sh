@@ -75,4 +75,29 @@ grep -q "second stop signal: exiting at once; the last checkpoint on disk is int
 cmp before.safetensors hang/last.safetensors || fail "last.safetensors changed"
 "$TANDEM" inspect hang/last.safetensors > /dev/null || fail "last.safetensors does not load"
 echo "ok: a second SIGTERM ends a hanging step at once (exit 143), last.safetensors intact"
+# --- stopping a job under mpirun: SIGUSR1 to mpirun, or SIGTERM to tandem-run ---------------
+# mpirun forwards SIGUSR1 to every rank: they finish the step, write last.safetensors, exit 0,
+# and so does mpirun (a SIGTERM to mpirun would make Open MPI end the job and exit 1).
+# tandem-run turns its SIGTERM into that SIGUSR1.
+stop_job() {  # stop_job NAME SIGNAL WHO command...: starts the job, signals WHO once it trains
+  local name=$1 sig=$2 who=$3
+  shift 3
+  "$@" "$cfg" --set training.epochs=100000 --set checkpoint.dir="$name" > "$name.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 300); do [ -s "$name/metrics.jsonl" ] && break; sleep 0.1; done
+  [ -s "$name/metrics.jsonl" ] || { kill -9 $pid; cat "$name.log"; fail "$name: the job did not start training"; }
+  kill -"$sig" $pid
+  set +e
+  timeout 60 tail --pid=$pid -f /dev/null
+  wait $pid
+  local rc=$?
+  set -e
+  [ $rc -eq 0 ] || { tail -20 "$name.log"; fail "$name: exit code $rc after SIG$sig, expected 0"; }
+  grep -q "stopped by signal" "$name.log" || { tail -20 "$name.log"; fail "$name: no clean stop"; }
+  [ "$(grep -c "stop requested" "$name.log")" -eq 2 ] || { tail -20 "$name.log"; fail "$name: not every rank was asked to stop"; }
+  "$TANDEM" inspect "$name/last.safetensors" > /dev/null || fail "$name: last.safetensors does not load"
+  echo "ok: SIG$sig to $who stops the 2-rank job cleanly: exit 0, last.safetensors written"
+}
+stop_job usr1 USR1 mpirun $MPIRUN -np 2 "$TANDEM" train
+stop_job tandem_run TERM tandem-run env TANDEM_BIN="$TANDEM" "$TANDEM_SOURCE/launch/tandem-run" -np 2 train
 echo "all non-finite and signal checks passed"

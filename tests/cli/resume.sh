@@ -38,6 +38,14 @@ echo "ok: tandem eval of best.safetensors prints the recorded accuracy ($got)"
 "$TANDEM" convert "$work/full/run/last.safetensors" "$work/export.pt" > /dev/null
 "$TANDEM" convert "$work/export.pt" "$work/weights.safetensors" > /dev/null
 "$TANDEM" eval "$cfg" --checkpoint "$work/export.pt" > "$work/eval_pt.json"
+# Weights saved after torch.compile (and DDP) load as they are, and eval says how their keys
+# were made to fit, in one line on stderr (stdout stays the JSON result).
+"$TANDEM" convert "$work/full/run/last.safetensors" "$work/compiled.safetensors" --add-prefix _orig_mod.module. > /dev/null
+"$TANDEM" eval "$cfg" --checkpoint "$work/compiled.safetensors" > "$work/eval_compiled.json" 2> "$work/eval_compiled.err"
+grep -qx "$work/compiled.safetensors: stripped '_orig_mod.module.' (torch.compile, DistributedDataParallel) from every key" "$work/eval_compiled.err" ||
+  { cat "$work/eval_compiled.err"; fail "eval does not say which prefixes it stripped"; }
+cmp "$work/eval_pt.json" "$work/eval_compiled.json" || fail "the compiled weights evaluate differently"
+echo "ok: torch.compile'd (_orig_mod.module.) weights load, and eval says so in one line"
 # predict: an eval-mode forward of tensor "input" (written by tandem_make_input) into "output".
 "$TANDEM_MAKE_INPUT" "$work/in.safetensors"
 "$TANDEM" predict --checkpoint "$work/full/run/best.safetensors" --input "$work/in.safetensors" --output "$work/out.safetensors"

@@ -50,7 +50,9 @@ class Args {
   }
   std::string at(const std::string& key) const { return path_ + "." + key; }
   [[noreturn]] void fail_missing(const std::string& key) const {
-    TANDEM_FAIL(path_, ": missing required argument '", key, "'");
+    throw Error(path_ + ": missing required argument '" + key + "'",
+                "add " + key + ": <value> to " + path_ +
+                    " (the arguments are PyTorch's, with its defaults; " + key + " has none)");
   }
   int64_t int_(const std::string& key, std::optional<int64_t> def = std::nullopt) {
     const Value* f = get(key);

@@ -2,39 +2,15 @@
 #include "framework/nn/models/unet.h"
 
 #include "framework/nn/nn.h"
+#include "framework/ops/pad.h"
 #include "framework/ops/shape_ops.h"
 #include "framework/tensor/factories.h"
 
 namespace tandem::nn::models {
 
 namespace {
-// F.pad(x, [left, right, top, bottom]) with zeros, for non-negative pads (built with cat so it
-// is differentiable).
-Tensor pad2d(const Tensor& x, int64_t left, int64_t right, int64_t top, int64_t bottom) {
-  TANDEM_CHECK(left >= 0 && right >= 0 && top >= 0 && bottom >= 0,
-               "Up: the skip connection is smaller than the upsampled tensor (negative padding)");
-  Tensor y = x;
-  auto zeros_with = [&](const Tensor& like, int64_t dim, int64_t n) {
-    Shape s = like.sizes();
-    s[size_t(dim)] = n;
-    return zeros(s, TensorOptions(like.dtype()).with_device(like.device()));
-  };
-  if (left || right) {
-    std::vector<Tensor> parts;
-    if (left) parts.push_back(zeros_with(y, 3, left));
-    parts.push_back(y);
-    if (right) parts.push_back(zeros_with(y, 3, right));
-    y = cat(parts, 3);
-  }
-  if (top || bottom) {
-    std::vector<Tensor> parts;
-    if (top) parts.push_back(zeros_with(y, 2, top));
-    parts.push_back(y);
-    if (bottom) parts.push_back(zeros_with(y, 2, bottom));
-    y = cat(parts, 2);
-  }
-  return y;
-}
+// Python's a // 2 (floor division), as Pytorch-UNet computes its pads.
+int64_t floor_half(int64_t a) { return a >= 0 ? a / 2 : -((-a + 1) / 2); }
 }  // namespace
 
 DoubleConv::DoubleConv(int64_t in, int64_t out, int64_t mid, Generator& gen)
@@ -75,7 +51,9 @@ std::vector<Tensor> Up::forward_many(const std::vector<Tensor>& inputs) {
   Tensor x1 = (*child("up"))(inputs[0]);
   const Tensor& x2 = inputs[1];
   int64_t dy = x2.size(2) - x1.size(2), dx = x2.size(3) - x1.size(3);
-  x1 = pad2d(x1, dx / 2, dx - dx / 2, dy / 2, dy - dy / 2);
+  // F.pad(x1, [diffX // 2, diffX - diffX // 2, diffY // 2, diffY - diffY // 2]): zeros around
+  // x1, or a crop when the skip connection is the smaller one.
+  x1 = pad(x1, {floor_half(dx), dx - floor_half(dx), floor_half(dy), dy - floor_half(dy)});
   return {(*child("conv"))(cat({x2, x1}, 1))};
 }
 
