@@ -395,7 +395,7 @@ TEST_P(IoOnDevice, MultiCardPyTorchWeightsLoadOnOneDevice) {
   model->push_back(std::make_shared<nn::Flatten>());
   model->push_back(std::make_shared<nn::Linear>(8, 3));
   model->to(device());
-  launch::load_weights(*model, fixture("ddp_cuda1.pt"), /*strict=*/true, /*verbose=*/false);
+  launch::load_weights(*model, fixture("ddp_cuda1.pt"), /*strict=*/true, /*report=*/nullptr);
   const auto sd = model->state_dict();
   const auto& want = expected()["plain"];
   ASSERT_EQ(sd.size(), want.size());
