@@ -501,16 +501,20 @@ RunConfig parse_config(const std::string& text, const std::string& source,
   }
   // Cross-field checks, naming the key, where it was set and what it takes.
   const YAML::Node& const_root = root;
-  auto check = [&](bool ok, const std::string& path, const std::string& what) {
-    if (ok) return;
-    YAML::Node node;  // the value's node, for its line (undefined when the default is at fault)
+  // The value's node, for its line: its section's for a key that is missing, an undefined node
+  // when a default is at fault. Returned by value: yaml-cpp's Node::operator= assigns through to
+  // the referenced node and throws when its right-hand side is the zombie node that a const
+  // lookup of a missing key gives.
+  auto node_of = [&](const std::string& path) -> YAML::Node {
     const size_t dot = path.find('.');
     const YAML::Node section = const_root[path.substr(0, dot)];
-    if (dot == std::string::npos)
-      node = section;
-    else if (section.IsDefined() && section.IsMap())
-      node = section[path.substr(dot + 1)];
-    fail(ctx, node, path, what, field_hint(path));
+    if (!section.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+    if (dot == std::string::npos || !section.IsMap()) return section;
+    const YAML::Node value = section[path.substr(dot + 1)];
+    return value.IsDefined() ? value : section;
+  };
+  auto check = [&](bool ok, const std::string& path, const std::string& what) {
+    if (!ok) fail(ctx, node_of(path), path, what, field_hint(path));
   };
   check(cfg.data.dataset == "fashion_mnist" || cfg.data.dataset == "synthetic", "data.dataset",
         "expected fashion_mnist or synthetic, got '" + cfg.data.dataset + "'");

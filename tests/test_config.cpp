@@ -64,6 +64,20 @@ TEST(Config, WrongTypeNamesKeyAndLine) {
   EXPECT_NE(error_of("training: [1, 2").find("invalid YAML"), std::string::npos);
 }
 
+// A cross-field check whose key is absent from a section that is present: the error names the
+// key and its section's line (found by the fuzzer: the lookup used to throw YAML::InvalidNode,
+// which is no tandem::Error and ended the process).
+TEST(Config, MissingKeyInPresentSection) {
+  const std::string e = error_of("model: {name: mlp}\noptimizer: {lr: 0.1}\n");
+  EXPECT_NE(e.find("run.yaml:2: optimizer.name: missing (sgd, adam or adamw)"), std::string::npos)
+      << e;
+  const std::string m = error_of("model:\n  nn, {line layers: &l the sm\n");
+  EXPECT_NE(m.find("model"), std::string::npos) << m;
+  const std::string s =
+      error_of("model: {name: mlp}\noptimizer: {name: sgd}\nscheduler: {T_max: 3}\n");
+  EXPECT_NE(s.find("scheduler.name: missing"), std::string::npos) << s;
+}
+
 TEST(Config, SetOverrides) {
   RunConfig c = parse_config(
       "optimizer: {name: sgd, lr: 0.1}\n", "run.yaml",
