@@ -7,6 +7,7 @@
 #include "framework/autograd/engine.h"     // autograd::queue_callback
 #include "framework/autograd/grad_mode.h"  // GradMode, NoGradGuard, EnableGradGuard
 #include "framework/ops/shape_ops.h"       // cat
+#include "kernels/device/context.h"        // DeviceGuard
 
 namespace tandem::parallel {
 namespace {
@@ -15,9 +16,20 @@ namespace {
 // chunks get small and the copies and thread hand-offs dominate).
 constexpr int kMaxDefaultReplicas = 8;
 
-int resolve_num_replicas(int n) {
+int resolve_num_replicas(int n, const DataParallelOptions& options) {
   TANDEM_CHECK(n >= 0,
                "DataParallel: num_replicas must be >= 0 (0 = one per hardware thread), got ", n);
+  const int devices = int(options.device_ids.size());
+  if (devices > 0) {
+    TANDEM_CHECK(n == 0 || n == devices, "DataParallel: num_replicas is ", n, " but ", devices,
+                 " device_ids are given (one replica per device; pass 0)");
+    for (size_t i = 0; i < options.device_ids.size(); ++i)
+      for (size_t j = 0; j < i; ++j)
+        TANDEM_CHECK(options.device_ids[i] != options.device_ids[j], "DataParallel: device ",
+                     options.device_ids[i].str(), " appears twice in device_ids");
+    return devices;
+  }
+  TANDEM_CHECK(!options.output_device, "DataParallel: output_device needs device_ids");
   if (n > 0) return n;
   return std::clamp(int(std::thread::hardware_concurrency()), 1, kMaxDefaultReplicas);
 }
@@ -99,10 +111,14 @@ DataParallel::DataParallel(nn::ModulePtr module, ReplicaFactory make_replica, in
                            DataParallelOptions options)
     : nn::Module("DataParallel"), opts_(options) {
   TANDEM_CHECK(module != nullptr, "DataParallel: the module is null");
-  const int n = resolve_num_replicas(num_replicas);
+  const int n = resolve_num_replicas(num_replicas, opts_);
   register_module("module", module);
   add_replica(module);
-  for (int i = 1; i < n; ++i) add_replica(build(make_replica));
+  for (int i = 1; i < n; ++i) {
+    add_replica(build(make_replica));
+    // On its own device from the start (sync_replicas keeps it there, in replica 0's dtype).
+    if (!opts_.device_ids.empty()) replicas_.back().module->to(opts_.device_ids[size_t(i)]);
+  }
   pool_ = std::make_unique<ForkJoinPool>(n - 1);
 }
 
@@ -150,6 +166,23 @@ void DataParallel::add_replica(nn::ModulePtr module) {
   replicas_.push_back(std::move(r));
 }
 
+Device DataParallel::replica_device(int i) const {
+  if (!opts_.device_ids.empty()) return opts_.device_ids.at(size_t(i));
+  const auto& state = replicas_[0].state;
+  return state.empty() ? kCPU : state[0].device();
+}
+
+void DataParallel::check_module_device() const {
+  if (opts_.device_ids.empty()) return;
+  const Device home = opts_.device_ids[0];
+  for (const Tensor& t : replicas_[0].state)
+    if (t.device() != home)
+      throw Error("DataParallel: module must have its parameters and buffers on device " +
+                      home.str() +
+                      " (device_ids[0]) but found one of them on device: " + t.device().str(),
+                  "move the model first: module()->to(" + home.str() + ")");
+}
+
 Tensor DataParallel::forward(const Tensor& x) { return parallel_forward({x}, false)[0]; }
 
 std::vector<Tensor> DataParallel::forward_many(const std::vector<Tensor>& xs) {
@@ -157,13 +190,16 @@ std::vector<Tensor> DataParallel::forward_many(const std::vector<Tensor>& xs) {
 }
 
 std::vector<Tensor> DataParallel::parallel_forward(const std::vector<Tensor>& xs, bool many) {
+  check_module_device();
+  const Device output_device =
+      opts_.output_device.value_or(opts_.device_ids.empty() ? kCPU : opts_.device_ids[0]);
   // One replica: nothing to split, as torch's DataParallel with a single device.
-  if (replicas_.size() == 1)
+  if (replicas_.size() == 1 && opts_.device_ids.empty())
     return many ? module()->forward_many(xs) : std::vector<Tensor>{module()->forward(xs[0])};
 
   // Scatter: torch.chunk's split (chunks of ceil(N / n), the last smaller, fewer chunks when
-  // N is small). Each chunk is a copy, as torch's scatter copies to each device: replicas then
-  // share no storage with the caller's batch or with each other, so an in-place op on an
+  // N is small). Each chunk is a copy on its replica's device, as torch's scatter: replicas
+  // then share no storage with the caller's batch or with each other, so an in-place op on an
   // input cannot race on the shared storage's version counter.
   TANDEM_CHECK(!xs.empty(), "DataParallel: forward needs at least one input");
   for (const auto& x : xs)
@@ -181,7 +217,11 @@ std::vector<Tensor> DataParallel::parallel_forward(const std::vector<Tensor>& xs
   std::vector<std::vector<Tensor>> chunks(static_cast<size_t>(used));
   for (int i = 0; i < used; ++i) {
     const int64_t start = i * chunk, length = std::min(chunk, batch - start);
-    for (const auto& x : xs) chunks[size_t(i)].push_back(x.narrow(d, start, length).clone());
+    const Device device = replica_device(i);
+    for (const auto& x : xs) {
+      const Tensor part = x.narrow(d, start, length);
+      chunks[size_t(i)].push_back(part.device() == device ? part.clone() : part.to(device));
+    }
   }
 
   sync_replicas(used);
@@ -199,7 +239,10 @@ std::vector<Tensor> DataParallel::parallel_forward(const std::vector<Tensor>& xs
       const auto& out = outputs[size_t(i)];
       TANDEM_CHECK(out.size() == outputs[0].size(), "DataParallel: replica ", i, " returned ",
                    out.size(), " outputs, replica 0 returned ", outputs[0].size());
-      parts.push_back(out[k].dim() == 0 ? out[k].unsqueeze(0) : out[k]);
+      Tensor part = out[k].dim() == 0 ? out[k].unsqueeze(0) : out[k];
+      if (!opts_.device_ids.empty() && part.device() != output_device)
+        part = part.to(output_device);
+      parts.push_back(part);
     }
     const bool scalars = outputs[0][k].dim() == 0;
     result.push_back(parts.size() == 1 ? parts[0] : cat(parts, scalars ? 0 : opts_.dim));
@@ -218,9 +261,10 @@ void DataParallel::sync_replicas(int used) {
     for (size_t j = 0; j < first.state.size(); ++j) {
       const Tensor& src = first.state[j];
       Tensor& dst = r.state[j];
-      if (dst.dtype() != src.dtype() || dst.device() != src.device()) {
+      const Device device = replica_device(i);
+      if (dst.dtype() != src.dtype() || dst.device() != device) {
         // module()->to(...) converted replica 0 only (the others are not registered children).
-        r.module->to(src.device(),
+        r.module->to(device,
                      is_floating(src.dtype()) ? std::optional<DType>(src.dtype()) : std::nullopt);
       }
       if (j < r.num_params) {
@@ -257,6 +301,11 @@ std::vector<std::vector<Tensor>> DataParallel::run_replicas(
   const bool grad_mode = GradMode::is_enabled();  // thread_local: pass it to the pool threads
   std::vector<std::vector<Tensor>> outputs(chunks.size());
   auto errors = pool_->run(int(chunks.size()), [&](int i) {
+    // The replica's device is current on its thread, so its kernels queue on that device's
+    // stream (context_for sets it per op as well; this also covers a module's own CUDA calls).
+    const Device device = replica_device(i);
+    std::optional<kernels::device::DeviceGuard> on_device;
+    if (device.is_cuda()) on_device.emplace(device.index);
     nn::Module& m = *replicas_[size_t(i)].module;
     const auto& in = chunks[size_t(i)];
     auto run = [&] { return many ? m.forward_many(in) : std::vector<Tensor>{m.forward(in[0])}; };
@@ -291,6 +340,7 @@ void DataParallel::reduce_gradients() {
       if (!g.defined()) continue;
       r.state[k].set_grad(Tensor());  // undefined again: the next backward starts from nothing
       const Tensor& p = first.state[k];
+      if (g.device() != p.device()) g = g.to(p.device());  // home to device_ids[0]
       Tensor sum = p.grad();
       if (sum.defined())
         sum.add_(g);  // in place: views of .grad (DDP buckets) stay valid

@@ -17,14 +17,25 @@
 // replica 0's parameters and buffers (copied into their existing tensors, and only those that
 // changed since the last copy, judged by the storage's version counter, which every tandem
 // write bumps), requires_grad, every submodule's train/eval flag, Dropout's p, and replica 0's
-// dtype/device after a to(). Other non-tensor attributes changed on module() after construction
-// are not propagated, and the model's structure must not change after construction.
+// dtype after a to(). Other non-tensor attributes changed on module() after construction are
+// not propagated, and the model's structure must not change after construction.
 //
-// Replicas run on the CPU: tandem's matmul, conv and batch_norm have no CUDA kernels yet, so
-// there is nothing to place one replica per GPU on (num_replicas = 0 therefore means one per
-// hardware thread, at most 8). Replica 0 runs on the calling thread, the others on a pool of
-// num_replicas - 1 threads owned by the DataParallel; grad mode is passed to them. An
-// exception in a replica's forward is rethrown on the caller, naming the replica.
+// Devices, as torch's device_ids and output_device:
+// - device_ids empty (the default): every replica lives on module()'s device (and follows it
+//   after a to()); num_replicas = 0 means one per hardware thread, at most 8.
+// - device_ids = {cuda:0, cuda:1, ...}: one replica per listed device (num_replicas must be 0 or
+//   their count). module() must be on device_ids[0] when forward runs (PyTorch's error
+//   otherwise); the factory's replicas are moved to their devices. Each forward copies chunk i
+//   to device_ids[i] and the replica runs on that device's compute stream; outputs are gathered
+//   on output_device (default device_ids[0]; the CPU is allowed), and backward sends each
+//   replica's gradients home and sums them into module()'s on device_ids[0]. Copies between
+//   devices are differentiable (Tensor::to), so the input's gradient comes back to its device.
+//   Copies between GPUs wait for the source device's queued work (peer transfers synchronise),
+//   which costs overlap; DistributedDataParallel (one process per GPU) is the faster route, as
+//   in PyTorch.
+// Replica 0 runs on the calling thread, the others on a pool of num_replicas - 1 threads owned
+// by the DataParallel; grad mode is passed to them. An exception in a replica's forward is
+// rethrown on the caller, naming the replica.
 //
 // Differences from a single model that follow from running replicas on chunks, as in PyTorch:
 // - BatchNorm normalises each chunk with its own statistics, and each replica updates its own
@@ -49,6 +60,7 @@
 
 #include <functional>  // std::function
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "framework/nn/dropout.h"     // nn::Dropout (its generator is replaced per replica)
@@ -59,13 +71,16 @@ namespace tandem::parallel {
 
 struct DataParallelOptions {
   int64_t dim = 0;  // inputs are split and outputs concatenated along this dimension (torch's dim)
+  std::vector<Device> device_ids{};       // one replica per device (see above); empty: module()'s
+  std::optional<Device> output_device{};  // where outputs are gathered; default device_ids[0]
 };
 
 class DataParallel : public nn::Module {
  public:
   using ReplicaFactory = std::function<nn::ModulePtr()>;
 
-  // Builds num_replicas models with make_replica (0: one per hardware thread, at most 8).
+  // Builds num_replicas models with make_replica (0: one per hardware thread, at most 8, or one
+  // per options.device_ids).
   explicit DataParallel(ReplicaFactory make_replica, int num_replicas = 0,
                         DataParallelOptions options = {});
   // Wraps an existing model as replica 0; make_replica builds the others.
@@ -81,6 +96,8 @@ class DataParallel : public nn::Module {
   nn::ModulePtr module() const { return replicas_[0].module; }
   int num_replicas() const { return int(replicas_.size()); }
   nn::ModulePtr replica(int i) const { return replicas_.at(size_t(i)).module; }
+  // The device replica i runs on: device_ids[i], or module()'s device without device_ids.
+  Device replica_device(int i) const;
 
  private:
   // What the last copy from replica 0 saw: skip the copy while neither side changed.
@@ -101,6 +118,7 @@ class DataParallel : public nn::Module {
   };
 
   void add_replica(nn::ModulePtr module);
+  void check_module_device() const;
   void sync_replicas(int used);
   void reseed_dropout(int used);
   std::vector<std::vector<Tensor>> run_replicas(const std::vector<std::vector<Tensor>>& chunks,

@@ -2,6 +2,8 @@
 // chunks (4, 4, 2) train an MLP and a small CNN like one model on the full batch; gradients land
 // in replica 0 only; small batches, eval/no-grad forwards, two forwards before one backward;
 // errors in a replica name it; BatchNorm keeps replica 0's statistics; Dropout is reproducible.
+// With device_ids (one replica per GPU; the emulated device in CI): the same training on 3
+// GPUs, where replicas, outputs and gradients live, output_device, and the device errors.
 #include <gtest/gtest.h>
 
 #include "framework/autograd/grad_mode.h"
@@ -9,10 +11,12 @@
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
 #include "parallel/data_parallel.h"
+#include "tests/device_test.h"
 #include "tests/small_models.h"
 
 using namespace tandem;
 using parallel::DataParallel;
+using parallel::DataParallelOptions;
 
 namespace {
 
@@ -35,18 +39,21 @@ void expect_close(const Tensor& a, const Tensor& b, double tol, const std::strin
 }
 
 // 20 SGD steps (momentum 0.9), batch 10 over 3 replicas (chunks 4, 4, 2), against one model on
-// the full batch; float64 so the only difference is summation order.
-void train_matches_single_model(nn::ModulePtr (*build)(uint64_t), const Shape& input_shape) {
+// the full batch; float64 so the only difference is summation order. With device_ids, the
+// reference model and the batches live on device_ids[0], and replica i on device_ids[i].
+void train_matches_single_model(nn::ModulePtr (*build)(uint64_t), const Shape& input_shape,
+                                DataParallelOptions options = {}) {
+  const Device home = options.device_ids.empty() ? kCPU : options.device_ids[0];
   auto ref = build(7);
-  auto dp = std::make_shared<DataParallel>(build(7), factory(build), 3);
-  ref->to(DType::Float64);
-  dp->to(DType::Float64);  // converts replica 0; the others follow at the next forward
+  auto dp = std::make_shared<DataParallel>(build(7), factory(build), 3, options);
+  ref->to(home, DType::Float64);
+  dp->to(home, DType::Float64);  // converts replica 0; the others follow at the next forward
   optim::SGD ref_opt(ref->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
   optim::SGD opt(dp->parameters(), optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
   Generator data(3);
   for (int step = 0; step < 20; ++step) {
-    Tensor x = randn(input_shape, data, TensorOptions(DType::Float64));
-    Tensor y = random_targets(input_shape[0], data);
+    Tensor x = randn(input_shape, data, TensorOptions(DType::Float64)).to(home);
+    Tensor y = random_targets(input_shape[0], data).to(home);
     ref_opt.zero_grad();
     cross_entropy(ref->forward(x), y).backward();
     ref_opt.step();
@@ -56,9 +63,22 @@ void train_matches_single_model(nn::ModulePtr (*build)(uint64_t), const Shape& i
   }
   auto a = ref->named_parameters(), b = dp->module()->named_parameters();
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) expect_close(a[i].second, b[i].second, 1e-5, a[i].first);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].second.device(), home) << a[i].first;
+    expect_close(a[i].second, b[i].second, 1e-5, a[i].first);
+  }
 }
 
+// cuda:0 .. cuda:n-1, or why this machine cannot run n of them (the emulated device in CI has 4).
+std::vector<Device> gpus(int n) {
+  std::vector<Device> ids;
+  for (int i = 0; i < n; ++i) ids.push_back(Device(DeviceType::CUDA, i));
+  return ids;
+}
+#define SKIP_WITHOUT_GPUS(n)                                                                 \
+  if (const std::string why = tandem::testing::unavailable(Device(DeviceType::CUDA, (n)-1)); \
+      !why.empty())                                                                          \
+  GTEST_SKIP() << "needs " << (n) << " CUDA devices: " << why
 }  // namespace
 
 TEST(DataParallel, StateDictHasModulePrefixAndLoadsIntoPlainModel) {
@@ -314,4 +334,105 @@ TEST(DataParallel, DropoutIsReproducibleAndPerReplica) {
   EXPECT_FALSE(equal(a.narrow(0, 4, 4), a.narrow(0, 8, 4)));
   dp->eval();
   EXPECT_TRUE(equal(dp->forward(x), x));
+}
+
+// One replica per GPU (torch's device_ids): on the emulated device in CI, on real GPUs when the
+// binary runs on a machine with enough of them.
+
+TEST(DataParallelOnGpus, MlpTrainsLikeOneModelOnTheFullBatch) {
+  SKIP_WITHOUT_GPUS(3);
+  train_matches_single_model(mlp, {10, 6}, {.device_ids = gpus(3)});
+}
+
+TEST(DataParallelOnGpus, CnnTrainsLikeOneModelOnTheFullBatch) {
+  SKIP_WITHOUT_GPUS(3);
+  train_matches_single_model(cnn, {10, 1, 8, 8}, {.device_ids = gpus(3)});
+}
+
+TEST(DataParallelOnGpus, ReplicasOutputsAndGradientsLiveWhereTorchPutsThem) {
+  SKIP_WITHOUT_GPUS(2);
+  const Device cuda0(DeviceType::CUDA, 0), cuda1(DeviceType::CUDA, 1);
+  auto ref = mlp(7);
+  auto dp = std::make_shared<DataParallel>(mlp(7), factory(mlp), 0,
+                                           DataParallelOptions{.device_ids = {cuda0, cuda1}});
+  EXPECT_EQ(dp->num_replicas(), 2);
+  dp->module()->to(cuda0);
+  for (const auto& p : dp->replica(1)->parameters()) EXPECT_EQ(p.device(), cuda1);
+  EXPECT_EQ(dp->replica_device(1), cuda1);
+
+  // A CPU batch: scattered to both GPUs, gathered on cuda:0, its gradient back on the CPU.
+  Generator data(4);
+  Tensor x = randn({10, 6}, data).set_requires_grad(true);
+  Tensor x_ref = x.detach().clone().set_requires_grad(true);
+  Tensor y = random_targets(10, data);
+  Tensor out = dp->forward(x);
+  EXPECT_EQ(out.device(), cuda0);
+  expect_close(out, ref->forward(x_ref), 1e-6, "output");
+  cross_entropy(out, y.to(cuda0)).backward();
+  cross_entropy(ref->forward(x_ref), y).backward();
+  EXPECT_EQ(x.grad().device(), kCPU);
+  expect_close(x.grad(), x_ref.grad(), 1e-6, "input grad");
+  auto a = ref->named_parameters(), b = dp->module()->named_parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(b[i].second.grad().device(), cuda0) << a[i].first;
+    expect_close(a[i].second.grad(), b[i].second.grad(), 1e-6, a[i].first);
+  }
+  for (const auto& p : dp->replica(1)->parameters()) EXPECT_FALSE(p.grad().defined());
+
+  // state_dict: replica 0's tensors on cuda:0, keys with module., as torch's DataParallel.
+  EXPECT_EQ(dp->state_dict().at("module.0.weight").device(), cuda0);
+}
+
+TEST(DataParallelOnGpus, OutputDeviceMayBeTheCpu) {
+  SKIP_WITHOUT_GPUS(2);
+  auto dp = std::make_shared<DataParallel>(
+      mlp(7), factory(mlp), 0, DataParallelOptions{.device_ids = gpus(2), .output_device = kCPU});
+  dp->module()->to(gpus(1)[0]);
+  Generator data(4);
+  Tensor out = dp->forward(randn({5, 6}, data));
+  EXPECT_EQ(out.device(), kCPU);
+  EXPECT_EQ(out.sizes(), (Shape{5, 3}));
+  // One device in device_ids still scatters to it and gathers on output_device.
+  auto one = std::make_shared<DataParallel>(
+      mlp(7), factory(mlp), 0, DataParallelOptions{.device_ids = gpus(1), .output_device = kCPU});
+  one->module()->to(gpus(1)[0]);
+  EXPECT_EQ(one->forward(randn({5, 6}, data)).device(), kCPU);
+}
+
+TEST(DataParallelOnGpus, ErrorsNameTheDevice) {
+  SKIP_WITHOUT_GPUS(2);
+  // The module left on the CPU: PyTorch's message, and a hint.
+  auto dp = std::make_shared<DataParallel>(mlp(7), factory(mlp), 0,
+                                           DataParallelOptions{.device_ids = gpus(2)});
+  Generator data(4);
+  EXPECT_THROW(
+      {
+        try {
+          dp->forward(randn({4, 6}, data));
+        } catch (const Error& e) {
+          EXPECT_NE(std::string(e.what()).find(
+                        "module must have its parameters and buffers on device cuda:0 "
+                        "(device_ids[0]) but found one of them on device: cpu"),
+                    std::string::npos)
+              << e.what();
+          EXPECT_NE(e.hint().find("to(cuda:0)"), std::string::npos) << e.hint();
+          throw;
+        }
+      },
+      Error);
+  auto options_error = [](int n, DataParallelOptions o) {
+    try {
+      DataParallel(factory(mlp), n, o);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(options_error(3, {.device_ids = gpus(2)}).find("num_replicas is 3 but 2 device_ids"),
+            std::string::npos);
+  EXPECT_NE(options_error(0, {.device_ids = {gpus(1)[0], gpus(1)[0]}})
+                .find("device cuda:0 appears twice"),
+            std::string::npos);
+  EXPECT_NE(options_error(2, {.output_device = kCPU}).find("output_device needs device_ids"),
+            std::string::npos);
 }
