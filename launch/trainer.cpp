@@ -101,6 +101,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
           refused ? refused->hint() : "");
   }
   const Device device = use_device(cfg, world);
+  const std::string devices = rank_devices(pg.get(), device);  // collective: every rank
 
   // --- model, optimizer, scheduler ------------------------------------------------------------
   // The model is built and initialised on the CPU (the same numbers on every device), then moved.
@@ -205,15 +206,14 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     run_dir.write_config(config_yaml);
     metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"), start_epoch, global_step);
     std::printf(
-        "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, device %s, %lld "
+        "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, %s, %lld "
         "thread(s) per rank\n"
         "  batch %lld per rank, %lld global; %lld steps per epoch; %lld epochs\n  run directory: "
         "%s\n",
         cfg.source.c_str(), cfg.model.at("name").to_string().c_str(),
-        (long long)model->num_parameters(), size, device_description(device).c_str(),
-        (long long)cfg.training.threads, (long long)cfg.data.batch_size,
-        (long long)cfg.data.batch_size * size, (long long)steps_per_epoch,
-        (long long)cfg.training.epochs, cfg.checkpoint.dir.c_str());
+        (long long)model->num_parameters(), size, devices.c_str(), (long long)cfg.training.threads,
+        (long long)cfg.data.batch_size, (long long)cfg.data.batch_size * size,
+        (long long)steps_per_epoch, (long long)cfg.training.epochs, cfg.checkpoint.dir.c_str());
     std::fflush(stdout);
   }
   Progress progress(main_rank, cfg.training.log_every);

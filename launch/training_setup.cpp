@@ -1,6 +1,9 @@
 // Model, data and weight loading shared by train, eval and predict.
 #include "launch/training_setup.h"
 
+#include <unistd.h>  // gethostname
+
+#include <algorithm>
 #include <cstdio>
 
 #include "framework/data/fashion_mnist.h"
@@ -12,6 +15,7 @@
 #include "framework/optim/factory.h"
 #include "kernels/common/math_options.h"
 #include "kernels/device/context.h"
+#include "parallel/rank_helpers.h"
 
 namespace tandem::launch {
 
@@ -30,6 +34,33 @@ Device use_device(const RunConfig& cfg, const parallel::World& world) {
 std::string device_description(Device device) {
   if (device.is_cpu()) return "cpu";
   return device.str() + (kernels::device::cuda_is_emulated() ? " (emulated)" : "");
+}
+
+std::string rank_devices(parallel::ProcessGroup* pg, Device device) {
+  const std::string mine = device_description(device);
+  if (!pg || pg->size() == 1) return "device " + mine;
+  char host[256] = "unknown";
+  ::gethostname(host, sizeof host - 1);
+  host[sizeof host - 1] = '\0';
+  const auto all = parallel::allgather_strings(*pg, std::string(host) + '\n' + device.str());
+  std::vector<std::string> hosts, devices;
+  for (const auto& entry : all) {
+    const size_t cut = entry.find('\n');
+    hosts.push_back(entry.substr(0, cut));
+    devices.push_back(entry.substr(cut + 1));
+  }
+  const bool one_host =
+      std::all_of(hosts.begin(), hosts.end(), [&](const std::string& h) { return h == hosts[0]; });
+  const bool all_cpu =
+      std::all_of(devices.begin(), devices.end(), [](const std::string& d) { return d == "cpu"; });
+  if (all_cpu) return "device cpu";
+  std::string text = "devices [";
+  for (size_t r = 0; r < all.size(); ++r)
+    text += (r ? ", rank " : "rank ") + std::to_string(r) + ": " + devices[r] +
+            (one_host ? "" : " on " + hosts[r]);
+  text += "]";
+  if (device.is_cuda() && kernels::device::cuda_is_emulated()) text += " (emulated)";
+  return text;
 }
 
 nn::ModulePtr build_model_from_config(const RunConfig& cfg) {

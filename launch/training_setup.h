@@ -22,6 +22,10 @@ namespace tandem::launch {
 Device use_device(const RunConfig& cfg, const parallel::World& world);
 // "cpu", "cuda:0 (NVIDIA H200)" or "cuda:0 (emulated)", for the run's banner.
 std::string device_description(Device device);
+// The banner's device words: "device cpu" or "device cuda:0" for one rank or when every rank
+// runs on the CPU; else which device each rank uses, "devices [rank 0: cuda:0, rank 1: cuda:1]",
+// with each rank's host when the ranks span several. Collective (one all-gather of strings).
+std::string rank_devices(parallel::ProcessGroup* pg, Device device);
 
 // The model of a config, freshly initialised from `seed` (same on every rank).
 nn::ModulePtr build_model_from_config(const RunConfig& cfg);

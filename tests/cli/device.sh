@@ -103,7 +103,7 @@ echo "ok: device mallocs after each epoch: $mallocs (none after the first); $(gr
 # --- mpirun -np 2: each rank on its own device (cuda:0, cuda:1) ----------------------------------
 train cnn_np2_cpu cpu $MPIRUN -np 2 -- "$work/cnn.yaml"
 train cnn_np2_cuda cuda $MPIRUN -np 2 -- "$work/cnn.yaml"
-grep -q "world size 2, device cuda:0" cnn_np2_cuda.log || { cat cnn_np2_cuda.log; fail "banner"; }
+grep -qF "world size 2, devices [rank 0: cuda:0, rank 1: cuda:1] (emulated)" cnn_np2_cuda.log || { cat cnn_np2_cuda.log; fail "banner"; }
 same_metrics cnn_np2_cpu/run/metrics.jsonl cnn_np2_cuda/run/metrics.jsonl "synthetic CNN on 2 ranks, cpu vs cuda"
 same_weights cnn_np2_cpu cnn_np2_cuda "synthetic CNN on 2 ranks, cpu vs cuda"
 

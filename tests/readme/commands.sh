@@ -137,6 +137,21 @@ handle() {
       grep -q "world size 2" "$d/log" || fail "mpirun did not start 2 ranks"
       echo "run: $text"
       ;;
+    "inline|tandem-run train configs/fashion_mnist_cnn.yaml --set training.device=cuda")
+      # One rank per GPU: two emulated ones here (tests/cli/tandem_run.sh checks the counting and
+      # the NUMA binding on a faked machine).
+      local d
+      d=$(fresh)
+      TANDEM_EMULATE_CUDA=2 run_shortened "$d" tandem-run train configs/fashion_mnist_cnn.yaml --set training.device=cuda
+      grep -qF "world size 2, devices [rank 0: cuda:0, rank 1: cuda:1] (emulated)" "$d/log" ||
+        { cat "$d/log"; fail "tandem-run did not start a rank per GPU"; }
+      echo "run: $text (on 2 emulated GPUs)"
+      ;;
+    "inline|tandem-run --dry-run ...")
+      tandem-run --dry-run train "$TANDEM_SOURCE/configs/fashion_mnist_cnn.yaml" | grep -q "^command: " ||
+        fail "tandem-run --dry-run printed no command"
+      echo "run: $text"
+      ;;
     "inline|tandem train configs/fashion_mnist_cnn.yaml --set training.device=cuda")
       local d
       d=$(fresh)
