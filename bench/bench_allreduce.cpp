@@ -14,10 +14,17 @@
 // alternating, and the lowest time per size and path is reported: on a machine shared with other
 // work a round that other processes disturbed is discarded rather than averaged in.
 //
-// Rank 0 prints one JSON line per size: {"bench":"allreduce","bytes":N,"tandem_ms":..,
-// "mpi_ms":..,"tandem_GBps":..,"mpi_GBps":..,"ratio_mpi_over_tandem":..}. Bandwidth is the
-// algorithmic bandwidth, bytes / time, in 1e9 bytes per second; the ratio is mpi_ms / tandem_ms
-// (as in bench/run.sh: above 1 means tandem is faster, below 1 is tandem's overhead).
+// Rank 0 prints one JSON line per size: {"bench":"allreduce","device":"cpu","bytes":N,
+// "tandem_ms":..,"mpi_ms":..,"tandem_GBps":..,"tandem_busbw_GBps":..,"mpi_GBps":..,
+// "ratio_mpi_over_tandem":..}. GBps is the algorithmic bandwidth, bytes / time, in 1e9 bytes per
+// second; busbw is nccl-tests' bus bandwidth for an all-reduce, algbw x 2(n-1)/n, which compares
+// across rank counts (the link speed a ring achieves); the ratio is mpi_ms / tandem_ms (as in
+// bench/run.sh: above 1 means tandem is faster, below 1 is tandem's overhead).
+//
+// --device cuda: float32 buffers on each rank's GPU (cuda:<local rank>), all-reduced by the process
+// group a `device: cuda` run uses (distributed.backend auto: NCCL), each call timed to the end of
+// the collective on the GPU (Work::wait, then the device synchronised); no raw-MPI comparison
+// (MPI here cannot read GPU memory), and sizes up to 256 MB. bench/gpu/ddp_scaling.sh runs it.
 #include <mpi.h>
 
 #include <algorithm>
@@ -31,8 +38,10 @@
 #include <vector>
 
 #include "framework/tensor/factories.h"
+#include "kernels/device/context.h"
 #include "parallel/distributed.h"
 #include "parallel/mpi_check.h"
+#include "parallel/process_group_auto.h"
 
 using namespace tandem;
 using Clock = std::chrono::steady_clock;
@@ -71,14 +80,24 @@ double time_allreduce(const Path& path, Tensor& t, double target_seconds) {
 int main(int argc, char** argv) {
   int rounds = 3;
   double target_seconds = 0.3;
+  std::string device_name = "cpu";
+  int64_t max_bytes = int64_t(1) << 40;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--rounds" && i + 1 < argc) {
       rounds = std::max(1, std::atoi(argv[++i]));
     } else if (a == "--seconds" && i + 1 < argc) {
       target_seconds = std::atof(argv[++i]);
+    } else if (a == "--max-bytes" && i + 1 < argc) {
+      max_bytes = std::atoll(argv[++i]);
+    } else if (a == "--device" && i + 1 < argc &&
+               (argv[i + 1] == std::string("cpu") || argv[i + 1] == std::string("cuda"))) {
+      device_name = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: mpirun -np N %s [--rounds R] [--seconds S]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: mpirun -np N %s [--rounds R] [--seconds S] [--device cpu|cuda] "
+                   "[--max-bytes B]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -88,8 +107,24 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto pg = world.process_group;
+  const bool on_gpu = device_name == "cuda";
+  Device device = kCPU;
+  std::shared_ptr<parallel::ProcessGroup> data_pg = pg;  // the group the buffers go through
+  if (on_gpu) {
+    try {
+      device = parallel::select_device("cuda", world);
+      kernels::device::set_current_device(device.index);
+      data_pg = parallel::make_process_group("auto", world, device);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "bench_allreduce: rank %d: %s\n", world.rank, e.what());
+      parallel::abort_job(2);
+    }
+  }
 
-  const Path tandem_path{[&](Tensor& t) { pg->allreduce(t, parallel::ReduceOp::Sum)->wait(); },
+  const Path tandem_path{[&](Tensor& t) {
+                           data_pg->allreduce(t, parallel::ReduceOp::Sum)->wait();
+                           if (on_gpu) kernels::device::synchronize(device.index);
+                         },
                          [&] { pg->barrier()->wait(); },
                          [&](double v) {
                            Tensor x = from_vector(std::vector<double>{v}, {1},
@@ -110,12 +145,17 @@ int main(int argc, char** argv) {
         return m;
       }};
 
-  const std::vector<int64_t> sizes = {4 << 10, 16 << 10, 64 << 10, 256 << 10,
-                                      1 << 20, 4 << 20,  16 << 20, 64 << 20};
+  std::vector<int64_t> sizes = {4 << 10, 16 << 10, 64 << 10, 256 << 10,
+                                1 << 20, 4 << 20,  16 << 20, 64 << 20};
+  if (on_gpu) sizes.push_back(256 << 20);  // NVLink needs large messages to reach its bandwidth
+  std::erase_if(sizes,
+                [&](int64_t bytes) { return bytes > std::max<int64_t>(max_bytes, 4 << 10); });
   // One buffer per size, shared by both paths. Zeros stay zeros under Sum (no overflow to inf,
   // no denormals), so every iteration does the same arithmetic.
   std::vector<Tensor> buffers;
-  for (int64_t bytes : sizes) buffers.push_back(zeros({bytes / int64_t(sizeof(float))}));
+  for (int64_t bytes : sizes)
+    buffers.push_back(
+        zeros({bytes / int64_t(sizeof(float))}, TensorOptions(DType::Float32, device)));
   std::vector<double> tandem_s(sizes.size(), INFINITY), mpi_s(sizes.size(), INFINITY);
 
   for (int r = 0; r < rounds; ++r) {
@@ -123,6 +163,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < sizes.size(); ++i)
       tandem_s[i] = std::min(tandem_s[i], time_allreduce(tandem_path, buffers[i], target_seconds));
     pg->barrier()->wait();
+    if (on_gpu) continue;
     // Phase 2: raw MPI from the main thread (the communication thread is idle).
     for (size_t i = 0; i < sizes.size(); ++i)
       mpi_s[i] = std::min(mpi_s[i], time_allreduce(mpi_path, buffers[i], target_seconds));
@@ -130,13 +171,18 @@ int main(int argc, char** argv) {
   }
 
   if (world.rank == 0) {
+    const double bus_factor = 2.0 * (world.size - 1) / world.size;  // nccl-tests' all-reduce
     for (size_t i = 0; i < sizes.size(); ++i) {
-      const double b = double(sizes[i]);
+      const double b = double(sizes[i]), algbw = b / tandem_s[i] * 1e-9;
       std::printf(
-          "{\"bench\":\"allreduce\",\"bytes\":%lld,\"tandem_ms\":%.4f,\"mpi_ms\":%.4f,"
-          "\"tandem_GBps\":%.3f,\"mpi_GBps\":%.3f,\"ratio_mpi_over_tandem\":%.3f}\n",
-          (long long)sizes[i], tandem_s[i] * 1e3, mpi_s[i] * 1e3, b / tandem_s[i] * 1e-9,
-          b / mpi_s[i] * 1e-9, mpi_s[i] / tandem_s[i]);
+          "{\"bench\":\"allreduce\",\"device\":\"%s\",\"ranks\":%d,\"bytes\":%lld,"
+          "\"tandem_ms\":%.4f,\"tandem_GBps\":%.3f,\"tandem_busbw_GBps\":%.3f",
+          device_name.c_str(), world.size, (long long)sizes[i], tandem_s[i] * 1e3, algbw,
+          algbw * bus_factor);
+      if (!on_gpu)
+        std::printf(",\"mpi_ms\":%.4f,\"mpi_GBps\":%.3f,\"ratio_mpi_over_tandem\":%.3f",
+                    mpi_s[i] * 1e3, b / mpi_s[i] * 1e-9, mpi_s[i] / tandem_s[i]);
+      std::printf("}\n");
     }
     std::fflush(stdout);
   }

@@ -147,6 +147,9 @@ handle() {
         { cat "$d/log"; fail "tandem-run did not start a rank per GPU"; }
       echo "run: $text (on 2 emulated GPUs)"
       ;;
+    "inline|bash bench/gpu/ddp_scaling.sh")
+      tied "$text" "$TANDEM_SOURCE/bench/CMakeLists.txt" 'bench_ddp_scaling_smoke' 'gpu/ddp_scaling.sh'
+      ;;
     "inline|tandem-run --dry-run ...")
       tandem-run --dry-run train "$TANDEM_SOURCE/configs/fashion_mnist_cnn.yaml" | grep -q "^command: " ||
         fail "tandem-run --dry-run printed no command"
