@@ -140,10 +140,12 @@ void Reducer::on_grad_ready(size_t k) {
   Tensor& view = b.views[slot_of_[k]];
   {
     NoGradGuard no_grad;
-    // Average before communicating, as PyTorch's Reducer does (grad * 1/world into the bucket).
+    // A plain copy (in place: no allocation per step); the average is the collective's
+    // (ReduceOp::Average: ncclAvg on GPUs, the sum divided on the communication thread over
+    // MPI), so the backward pass spends no second pass over the bucket on it.
     const Tensor& g = p.grad();
     if (g.defined())
-      view.copy_(g).mul_(1.0 / double(pg_->size()));  // in place: no allocation per step
+      view.copy_(g);
     else
       view.zero_();
   }
@@ -154,7 +156,7 @@ void Reducer::launch_ready_buckets() {
   // Strictly in index order: a later bucket waits for every earlier one to be full.
   while (next_bucket_ < buckets_.size() && buckets_[next_bucket_].pending == 0) {
     Bucket& b = buckets_[next_bucket_++];
-    b.work = pg_->allreduce(b.flat, ReduceOp::Sum);
+    b.work = pg_->allreduce(b.flat, ReduceOp::Average);
   }
 }
 
