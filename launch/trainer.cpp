@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/data/device_prefetcher.h"
 #include "framework/io/checkpoint.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/factory.h"
@@ -256,11 +257,11 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     int64_t images = 0;
     bool stop_after_epoch = false;
     data::Batch batch;
-    for (int64_t step = first_batch; step < steps_per_epoch && train_loader.next(batch); ++step) {
+    data::DevicePrefetcher batches(train_loader, device);  // batch k+1's copy overlaps step k
+    for (int64_t step = first_batch; step < steps_per_epoch && batches.next(batch); ++step) {
       default_generator().manual_seed(step_seed(uint64_t(cfg.seed), rank, global_step));
       optimizer->zero_grad();
-      const Tensor inputs = batch.inputs.to(device), targets = batch.targets.to(device);
-      Tensor loss = cross_entropy(forward_batch(*net, inputs), targets);
+      Tensor loss = cross_entropy(forward_batch(*net, batch.inputs), batch.targets);
       loss.backward();
       optimizer->step();
       ++global_step;

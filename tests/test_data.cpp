@@ -1,17 +1,20 @@
 // Datasets and the DataLoader: Fashion-MNIST from Debian's package, synthetic data, batching,
 // normalisation, deterministic augmentation, resume skipping and buffer reuse. On every device
 // (DataOnDevice/*/cpu, .../cuda): the batches a training loop moves to the device, pinned from
-// the pinned-memory cache on cuda with no page-locked allocation after the first epoch.
+// the pinned-memory cache on cuda with no page-locked allocation after the first epoch, and the
+// DevicePrefetcher that copies them one step ahead.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <set>
 
 #include "framework/data/data_loader.h"
+#include "framework/data/device_prefetcher.h"
 #include "framework/data/fashion_mnist.h"
 #include "framework/data/synthetic.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
+#include "kernels/device/caching_allocator.h"
 #include "kernels/device/host_allocator.h"
 #include "kernels/device/runtime.h"
 #include "tests/device_test.h"
@@ -234,6 +237,50 @@ TEST_P(DataOnDevice, PinnedBatchesFromTheCacheWithoutPinningPerBatch) {
   }
   EXPECT_EQ(pinned.host_mallocs(), mallocs_after_first_epoch)
       << "epochs after the first allocated page-locked memory";
+}
+
+// DevicePrefetcher, as the trainer and evaluation use it: the loader's batches, in order, on the
+// device (copied one step ahead on cuda's input stream), equal to the CPU batches; after the first
+// epoch no device memory is requested; a prefetcher dropped mid-epoch (a step limit, a stop)
+// leaves the next epoch intact.
+TEST_P(DataOnDevice, PrefetcherDeliversTheLoadersBatchesOnTheDevice) {
+  auto ds = std::make_shared<SyntheticDataset>(44, Shape{1, 4, 4}, 3, 6);
+  LoaderOptions opts;
+  opts.batch_size = 8;  // 5 full batches and one of 4
+  opts.mean = {0.5f};
+  opts.std = {0.25f};
+  DataLoader plain(ds, opts);
+  opts.pin_memory = device().is_cuda();
+  DataLoader loader(ds, opts);
+  std::vector<int64_t> idx(44);
+  int64_t device_mallocs_after_first_epoch = -1;
+  auto device_mallocs = [&] {
+    return device().is_cuda()
+               ? kernels::device::device_allocator().stats(device().index).device_mallocs
+               : 0;
+  };
+  for (int64_t epoch = 0; epoch < 4; ++epoch) {
+    for (int64_t i = 0; i < 44; ++i) idx[size_t(i)] = (i * 7 + epoch * 5) % 44;
+    plain.start_epoch(idx, epoch);
+    loader.start_epoch(idx, epoch);
+    DevicePrefetcher batches(loader, device());
+    Batch a, b;
+    int n = 0;
+    const int limit = epoch == 2 ? 2 : 100;  // epoch 2 stops after two steps
+    while (n < limit && batches.next(b)) {
+      ASSERT_TRUE(plain.next(a));
+      EXPECT_EQ(b.inputs.device(), device());
+      EXPECT_EQ(b.targets.device(), device());
+      EXPECT_EQ(b.index, a.index);
+      EXPECT_TRUE(equal(b.inputs.cpu(), a.inputs)) << "epoch " << epoch << " batch " << n;
+      EXPECT_TRUE(equal(b.targets.cpu(), a.targets)) << "epoch " << epoch << " batch " << n;
+      ++n;
+    }
+    EXPECT_EQ(n, epoch == 2 ? 2 : 6);
+    if (epoch == 0) device_mallocs_after_first_epoch = device_mallocs();
+  }
+  EXPECT_EQ(device_mallocs(), device_mallocs_after_first_epoch)
+      << "epochs after the first requested device memory for their batches";
 }
 
 TANDEM_INSTANTIATE_DEVICE_TEST(DataOnDevice);

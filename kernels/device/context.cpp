@@ -21,6 +21,16 @@ thread_local std::array<StreamHandle, kMaxDevices> tls_compute_streams{};
 
 std::mutex streams_mutex;
 std::array<StreamHandle, kMaxDevices> compute_streams{};
+std::array<StreamHandle, kMaxDevices> input_streams{};
+
+// The process-wide stream of `streams` for `device`, created at first use.
+StreamHandle stream_of(std::array<StreamHandle, kMaxDevices>& streams, int device) {
+  check_device(device);
+  std::lock_guard<std::mutex> lock(streams_mutex);
+  StreamHandle& s = streams[size_t(device)];
+  if (!s) s = cuda_runtime().create_stream(device);  // lives as long as the process
+  return s;
+}
 
 }  // namespace
 
@@ -55,13 +65,8 @@ DeviceGuard::~DeviceGuard() {
   }
 }
 
-StreamHandle compute_stream(int device) {
-  check_device(device);
-  std::lock_guard<std::mutex> lock(streams_mutex);
-  StreamHandle& s = compute_streams[size_t(device)];
-  if (!s) s = cuda_runtime().create_stream(device);  // lives as long as the process
-  return s;
-}
+StreamHandle compute_stream(int device) { return stream_of(compute_streams, device); }
+StreamHandle input_stream(int device) { return stream_of(input_streams, device); }
 
 StreamHandle current_stream(int device) {
   if (device >= 0 && device < kMaxDevices) {

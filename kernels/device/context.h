@@ -32,6 +32,9 @@ class DeviceGuard {
 
 // The device's compute stream (created once per process and device).
 StreamHandle compute_stream(int device);
+// A second stream per device (created once per process) for host-to-device copies of the next
+// batch, so they overlap the compute stream's work (data::DevicePrefetcher).
+StreamHandle input_stream(int device);
 // The stream kernels on `device` run on from this thread: the compute stream unless a
 // StreamGuard is active.
 StreamHandle current_stream(int device);
