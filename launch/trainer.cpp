@@ -2,6 +2,7 @@
 // scheduler, data, resume), then one epoch of training, evaluation, and the checkpoint.
 #include "launch/trainer.h"
 
+#include <sys/resource.h>  // getrusage
 #include <unistd.h>
 
 #include <chrono>
@@ -360,7 +361,12 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       return 0;
     }
   }
+  // Peak resident memory, the largest over ranks (collective), for sizing machines and jobs.
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);  // ru_maxrss: KiB on Linux
+  const double peak_mib = parallel::max_over_ranks(pg.get(), {double(usage.ru_maxrss) / 1024.0})[0];
   if (main_rank) {
+    std::printf("peak resident memory: %.1f MiB%s\n", peak_mib, size > 1 ? " (largest rank)" : "");
     std::string why;
     if (plot_metrics(run_dir.path("metrics.jsonl"), run_dir.path("metrics.svg"), &why))
       std::printf("curves: %s\n", run_dir.path("metrics.svg").c_str());

@@ -11,11 +11,21 @@
 
 namespace tandem::parallel {
 
-std::vector<double> sum_over_ranks(ProcessGroup* pg, std::vector<double> values) {
+namespace {
+std::vector<double> reduce_over_ranks(ProcessGroup* pg, std::vector<double> values, ReduceOp op) {
   if (!pg || pg->size() == 1 || values.empty()) return values;
   Tensor t = from_vector(values, {int64_t(values.size())}, TensorOptions(DType::Float64));
-  pg->allreduce(t, ReduceOp::Sum)->wait();
+  pg->allreduce(t, op)->wait();
   return t.to_vector();
+}
+}  // namespace
+
+std::vector<double> sum_over_ranks(ProcessGroup* pg, std::vector<double> values) {
+  return reduce_over_ranks(pg, std::move(values), ReduceOp::Sum);
+}
+
+std::vector<double> max_over_ranks(ProcessGroup* pg, std::vector<double> values) {
+  return reduce_over_ranks(pg, std::move(values), ReduceOp::Max);
 }
 
 std::vector<double> mean_over_ranks(ProcessGroup* pg, std::vector<double> values) {

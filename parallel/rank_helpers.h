@@ -26,6 +26,8 @@ class AllRanksError : public Error {
 // Each value summed over ranks: one small float64 all-reduce (collective: every rank calls it).
 // Without a group (pg null or one rank) the values come back unchanged.
 std::vector<double> sum_over_ranks(ProcessGroup* pg, std::vector<double> values);
+// Each value's largest over ranks.
+std::vector<double> max_over_ranks(ProcessGroup* pg, std::vector<double> values);
 // Each value averaged over ranks (sum / world size).
 std::vector<double> mean_over_ranks(ProcessGroup* pg, std::vector<double> values);
 

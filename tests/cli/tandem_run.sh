@@ -117,5 +117,6 @@ TANDEM_EMULATE_CUDA=2 "$run" train "$cfg" "${tiny[@]}" --set training.device=cud
   { cat gpu.log; fail "the 2-GPU (emulated) run failed"; }
 grep -qF "devices [rank 0: cuda:0, rank 1: cuda:1] (emulated)" gpu.log || { cat gpu.log; fail "the banner does not say which device each rank uses"; }
 [ -s gpu/last.safetensors ] || fail "the emulated GPU run wrote no checkpoint"
+grep -qE "^peak resident memory: [0-9]+\.[0-9] MiB \(largest rank\)$" gpu.log || { cat gpu.log; fail "no peak memory line"; }
 echo "ok: tandem-run trains on 2 emulated GPUs, one per rank"
 echo "all tandem-run checks passed"
