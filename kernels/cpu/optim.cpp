@@ -9,10 +9,19 @@ void sgd_step(T* p, const T* g, T* buf, int64_t n, const SgdParams& s) {
   for (int64_t i = 0; i < n; ++i) sgd_update<T>(p[i], g[i], buf ? buf + i : nullptr, s);
 }
 
+// The parameters are copied and the buffers declared unaliased so the compiler can unswitch the
+// loop on the (loop-invariant) options and vectorise it; every element is still computed by
+// adam_update's exact operations, so the bits are those of the scalar loop and of the GPU.
 template <typename T>
-void adam_step(T* p, const T* g, T* m, T* v, T* vmax, int64_t n, const AdamParams& a) {
-  for (int64_t i = 0; i < n; ++i)
-    adam_update<T>(p[i], g[i], m[i], v[i], vmax ? vmax + i : nullptr, a);
+void adam_step(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
+               T* __restrict vmax, int64_t n, const AdamParams& params) {
+  AdamParams a = params;
+  if (a.amsgrad) {
+    for (int64_t i = 0; i < n; ++i) adam_update<T>(p[i], g[i], m[i], v[i], vmax + i, a);
+  } else {
+    a.amsgrad = false;  // known here, so the branch folds away and the loop vectorises
+    for (int64_t i = 0; i < n; ++i) adam_update<T>(p[i], g[i], m[i], v[i], nullptr, a);
+  }
 }
 
 void sgd_step_cpu(const KernelContext&, const SgdParams& s, int64_t n, const Buffer& param,
