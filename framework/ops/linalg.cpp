@@ -121,21 +121,26 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 
 namespace {
 
-// bias + a @ b for 2-D a, b and 1-D bias (linear's fused form), differentiable.
-Tensor addmm(const Tensor& bias, const Tensor& a, const Tensor& b) {
-  check_matmul_dtypes(a, b, "addmm");
-  check_same_device("addmm", {&bias, &a});
-  TANDEM_CHECK(bias.dtype() == a.dtype(), "expected scalar type ", scalar_type_name(a.dtype()),
+// x @ weight^T + bias for 2-D x and 1-D bias (linear's fused form: one GEMM that starts from the
+// bias), differentiable. The backward gives the weight's gradient as g^T @ x, in the weight's own
+// (out, in) layout as PyTorch's, so AccumulateGrad adopts that buffer as .grad instead of copying
+// a transposed view into a new one every step.
+Tensor linear_2d(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const Tensor wt = weight.t();  // the GEMM reads the transpose in place
+  check_matmul_dtypes(x, wt, "addmm");
+  check_same_device("addmm", {&bias, &x});
+  TANDEM_CHECK(bias.dtype() == x.dtype(), "expected scalar type ", scalar_type_name(x.dtype()),
                " but found ", scalar_type_name(bias.dtype()));
-  TANDEM_CHECK(bias.dim() == 1 && bias.size(0) == b.size(1), "linear: bias of shape ",
-               shape_str(bias.sizes()), " does not match ", b.size(1), " output features");
-  if (a.size(1) != b.size(0)) throw_shape_mismatch(a, b);
-  Tensor out = bmm_kernel(a.unsqueeze(0), b.unsqueeze(0), bias).squeeze(0);
-  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
-  record("AddmmBackward0", {bias, a, b}, {out}, {need_a ? b : Tensor(), need_b ? a : Tensor()},
+  TANDEM_CHECK(bias.dim() == 1 && bias.size(0) == wt.size(1), "linear: bias of shape ",
+               shape_str(bias.sizes()), " does not match ", wt.size(1), " output features");
+  if (x.size(1) != wt.size(0)) throw_shape_mismatch(x, wt);
+  Tensor out = bmm_kernel(x.unsqueeze(0), wt.unsqueeze(0), bias).squeeze(0);
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
+  record("AddmmBackward0", {bias, x, weight}, {out},
+         {need_x ? weight : Tensor(), need_w ? x : Tensor()},
          [](const TensorList& g, const TensorList& s) {
-           return TensorList{sum(g[0], {0}), s[0].defined() ? mm(g[0], s[0].t()) : Tensor(),
-                             s[1].defined() ? mm(s[1].t(), g[0]) : Tensor()};
+           return TensorList{sum(g[0], {0}), s[0].defined() ? mm(g[0], s[0]) : Tensor(),
+                             s[1].defined() ? mm(g[0].t(), s[1]) : Tensor()};
          });
   return out;
 }
@@ -198,7 +203,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // Leading dims fold into rows: one GEMM with the bias as its starting value.
   Shape out_shape(x.sizes().begin(), x.sizes().end() - 1);
   out_shape.push_back(weight.size(0));
-  return addmm(bias, x.reshape({-1, weight.size(1)}), weight.t()).reshape(out_shape);
+  return linear_2d(x.reshape({-1, weight.size(1)}), weight, bias).reshape(out_shape);
 }
 
 }  // namespace tandem
