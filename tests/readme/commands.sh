@@ -147,6 +147,18 @@ handle() {
         { cat "$d/log"; fail "tandem-run did not start a rank per GPU"; }
       echo "run: $text (on 2 emulated GPUs)"
       ;;
+    "inline|bash bench/ddp_throughput.sh")
+      bash -n "$TANDEM_SOURCE/bench/ddp_throughput.sh" || fail "bench/ddp_throughput.sh does not parse"
+      if /usr/bin/python3 -c "import torch" 2> /dev/null && [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+        (cd "$TANDEM_SOURCE" && REPEATS=1 MLP_STEPS=3 CNN_STEPS=2 EPOCHS=2 WARMUP=1 OUT="$work/ddp_throughput" \
+          bash bench/ddp_throughput.sh "$(dirname "$bin")" > "$work/ddp_throughput.log" 2>&1) ||
+          { tail -20 "$work/ddp_throughput.log"; fail "'$text' failed"; }
+        grep -q "^cnn *2 " "$work/ddp_throughput.log" || fail "'$text' printed no table"
+        echo "run: $text (2-3 steps per epoch)"
+      else
+        echo "checked: $text parses (it needs python3-torch and dataset-fashion-mnist to run)"
+      fi
+      ;;
     "inline|bash bench/gpu/ddp_scaling.sh")
       tied "$text" "$TANDEM_SOURCE/bench/CMakeLists.txt" 'bench_ddp_scaling_smoke' 'gpu/ddp_scaling.sh'
       ;;
