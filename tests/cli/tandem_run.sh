@@ -70,7 +70,8 @@ expect "ranks: 3 (launcher: mpirun)"
 expect "gpus: 3 (nvidia-smi -L, MIG instances counted one by one)"
 echo "ok: a GPU split into MIG instances counts once per instance"
 
-rm bin/nvidia-smi
+# No GPU: nvidia-smi fails as it does without a driver (a fake, so a real one on PATH is not asked).
+printf '#!/bin/sh\necho "NVIDIA-SMI has failed" >&2\nexit 9\n' > bin/nvidia-smi
 plan
 expect "ranks: 2 (launcher: mpirun)"
 expect "gpus: 0 (nvidia-smi -L)"
@@ -110,7 +111,7 @@ sort numactl.log > numactl.sorted
 printf '%s\n' "--cpunodebind=0 --membind=0 rank=0" "--cpunodebind=1 --membind=1 rank=1" | diff - numactl.sorted ||
   fail "ranks were not bound to their GPU's NUMA node"
 [ -s bound/last.safetensors ] || fail "the NUMA-bound run wrote no checkpoint"
-rm bin/numactl bin/nvidia-smi
+rm bin/numactl
 echo "ok: 2 ranks under mpirun, each bound to its GPU's NUMA node (0, 1), trained"
 # GPU ranks on emulated devices: README's GPU twin of the set-up's training command.
 TANDEM_EMULATE_CUDA=2 "$run" train "$cfg" "${tiny[@]}" --set training.device=cuda --set checkpoint.dir=gpu > gpu.log 2>&1 ||
