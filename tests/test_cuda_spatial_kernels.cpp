@@ -151,6 +151,14 @@ ConvResults run_conv(Device d, const k::Conv2dShape& s, const Tensor& x, const T
   return {r.y.cpu(), r.gx.cpu(), r.gw.cpu()};
 }
 
+// The three results against the CPU's (or another run's), each message naming the family.
+void expect_conv_close(const ConvResults& got, const ConvResults& want, const Tol& tol,
+                       const std::string& what) {
+  expect_close(got.y, want.y, tol, what + ": forward");
+  expect_close(got.gx, want.gx, tol, what + ": backward input");
+  expect_close(got.gw, want.gw, tol, what + ": backward weight");
+}
+
 struct ConvInputs {
   Tensor x, w, b, gy;
 };
@@ -181,9 +189,7 @@ TEST_P(Conv2dOnDevice, ForwardAndBothBackwardsMatchCpu) {
           const ConvResults got = run_conv(device(), s, in.x, in.w, in.b, in.gy);
           const ConvResults want = run_conv(kCPU, s, in.x, in.w, in.b, in.gy);
           const Tol tol = tol_for(dt, kConvF32, kConvF64);
-          expect_close(got.y, want.y, tol, what + ": forward");
-          expect_close(got.gx, want.gx, tol, what + ": backward input");
-          expect_close(got.gw, want.gw, tol, what + ": backward weight");
+          expect_conv_close(got, want, tol, what);
         }
   }
 }
@@ -204,9 +210,7 @@ TEST_P(Conv2dOnDevice, TransposedConvolutionShapes) {
       const std::string what =
           describe(s, dt) + " output_padding " + std::to_string(output_padding);
       const Tol tol = tol_for(dt, kConvF32, kConvF64);
-      expect_close(got.y, want.y, tol, what + ": forward");
-      expect_close(got.gx, want.gx, tol, what + ": backward input");
-      expect_close(got.gw, want.gw, tol, what + ": backward weight");
+      expect_conv_close(got, want, tol, what);
     }
 }
 
@@ -236,9 +240,7 @@ TEST_P(Conv2dOnDevice, TF32WhenAllowedStaysCloseToFloat32) {
     const ConvResults want = run_conv(kCPU, s, in.x, in.w, in.b, in.gy);
     const Tol tol{2e-2, 2e-2};
     const std::string what = describe(s, DType::Float32) + " tf32";
-    expect_close(got.y, want.y, tol, what + ": forward");
-    expect_close(got.gx, want.gx, tol, what + ": backward input");
-    expect_close(got.gw, want.gw, tol, what + ": backward weight");
+    expect_conv_close(got, want, tol, what);
   }
 }
 
@@ -256,9 +258,7 @@ TEST_P(Conv2dOnDevice, HalfPrecisionMatchesFloat32OnTheSameValues) {
           run_conv(kCPU, s, f32(half.x), f32(half.w), f32(half.b), f32(half.gy));
       const Tol tol = dt == DType::Float16 ? Tol{1e-2, 2e-2} : Tol{4e-2, 1e-1};
       const std::string what = describe(s, dt);
-      expect_close(got.y, want.y, tol, what + ": forward");
-      expect_close(got.gx, want.gx, tol, what + ": backward input");
-      expect_close(got.gw, want.gw, tol, what + ": backward weight");
+      expect_conv_close(got, want, tol, what);
     }
 }
 

@@ -3,6 +3,7 @@
 // pointers here: data travels in Buffers.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 
 namespace tandem::kernels {
@@ -40,6 +41,7 @@ struct Conv2dShape {
   int64_t oh, ow;
   int64_t groups;
   int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+  auto operator<=>(const Conv2dShape&) const = default;  // a cache key (cuDNN plans)
 };
 
 // 2-D pooling over `planes` planes of in_h x in_w (N*C planes of NCHW input).

@@ -2,33 +2,12 @@
 // max-update rule, adaptive start/end) is kernels/common/pool_functors.h, shared with the CUDA
 // kernels. Backward kernels scatter each output's gradient into its window, accumulating into
 // grad_in.
-#include <cstdint>
-#include <cstring>
-#include <type_traits>
-
 #include "kernels/common/pool_functors.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
 namespace {
-
-// take_if_max's rule (the shared functor) with the choice made by masks on the bits, so no branch
-// is left to mispredict: after a ReLU the comparison is a coin flip, and the compiler turned the
-// functor's selects into jumps here (max pooling was a fifth of a CNN step). Same picks, same bits.
-template <typename T>
-inline void take_if_max_masked(T v, int64_t i, T& best, int64_t& best_i) {
-  using Bits = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  const bool take = (v > best) | (v != v);
-  const Bits mask = Bits(0) - Bits(take);
-  Bits vb, bb;
-  std::memcpy(&vb, &v, sizeof(T));
-  std::memcpy(&bb, &best, sizeof(T));
-  bb = (vb & mask) | (bb & ~mask);
-  std::memcpy(&best, &bb, sizeof(T));
-  const int64_t imask = -int64_t(take);
-  best_i = (i & imask) | (best_i & ~imask);
-}
 
 // max_pool2d where every window lies inside the input (no padding, no dilation, no window past
 // the edge), the common case: no bounds tests per element.
@@ -54,9 +33,9 @@ void max_pool2d_interior(const T* in, const PoolGeometry& g, T* out, int64_t* in
           const int64_t i0 = base + 2 * ow;
           T best = r0[2 * ow];
           int64_t best_i = i0;
-          take_if_max_masked(r0[2 * ow + 1], i0 + 1, best, best_i);
-          take_if_max_masked(r1[2 * ow], i0 + in_w, best, best_i);
-          take_if_max_masked(r1[2 * ow + 1], i0 + in_w + 1, best, best_i);
+          take_if_max(r0[2 * ow + 1], i0 + 1, best, best_i);
+          take_if_max(r1[2 * ow], i0 + in_w, best, best_i);
+          take_if_max(r1[2 * ow + 1], i0 + in_w + 1, best, best_i);
           d[ow] = best;
           di[ow] = best_i;
         }
@@ -76,7 +55,7 @@ void max_pool2d_interior(const T* in, const PoolGeometry& g, T* out, int64_t* in
         for (int64_t kh = 0; kh < kh_n; ++kh) {
           const int64_t row = start + kh * in_w;
           for (int64_t kw = kh == 0 ? 1 : 0; kw < kw_n; ++kw)
-            take_if_max_masked(src[row + kw], row + kw, best, best_i);
+            take_if_max(src[row + kw], row + kw, best, best_i);
         }
         dst[oh * out_w + ow] = best;
         idx[oh * out_w + ow] = best_i;

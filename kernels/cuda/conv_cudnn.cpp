@@ -12,7 +12,6 @@
 #include <memory>
 #include <mutex>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "kernels/common/conv_plan.h"
@@ -76,12 +75,8 @@ struct PlanKey {
   DType dtype;
   Direction direction;
   bool tf32, deterministic;
-  int64_t N, C, H, W, Co, kh, kw, oh, ow, groups, sh, sw, ph, pw, dh, dw;
-  auto tie() const {
-    return std::tie(device, dtype, direction, tf32, deterministic, N, C, H, W, Co, kh, kw, oh, ow,
-                    groups, sh, sw, ph, pw, dh, dw);
-  }
-  bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
+  Conv2dShape shape;
+  auto operator<=>(const PlanKey&) const = default;
 };
 
 // cuDNN's descriptors for one problem and the algorithm chosen for it.
@@ -123,21 +118,22 @@ class ConvCache {
     return *h;
   }
 
-  // The plan for `key` (whose problem is `s`), built on first use with `handle`, whose mutex the
-  // caller holds: one device's plans are built one at a time.
-  const Plan& plan(const PlanKey& key, const Conv2dShape& s, cudnnHandle_t handle) {
+  // The plan for `key`, built on first use with `handle`, whose mutex the caller holds: one
+  // device's plans are built one at a time.
+  const Plan& plan(const PlanKey& key, cudnnHandle_t handle) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = plans_.find(key);
       if (it != plans_.end()) return it->second;
     }
-    Plan p = build(key, s, handle);
+    Plan p = build(key, handle);
     std::lock_guard<std::mutex> lock(mutex_);
     return plans_.emplace(key, p).first->second;
   }
 
  private:
-  static Plan build(const PlanKey& key, const Conv2dShape& s, cudnnHandle_t handle) {
+  static Plan build(const PlanKey& key, cudnnHandle_t handle) {
+    const Conv2dShape& s = key.shape;
     const CudnnConvPlan d = cudnn_conv_plan(s);
     const cudnnDataType_t type = data_type(key.dtype);
     Plan p;
@@ -264,31 +260,13 @@ template <typename Call>
 void run(const KernelContext& ctx, Direction direction, const Conv2dShape& s, DType dtype,
          Call&& call) {
   const MathOptions math = math_options();
-  const PlanKey key{ctx.device.index,
-                    dtype,
-                    direction,
-                    dtype == DType::Float32 && math.allow_tf32,
-                    math.deterministic,
-                    s.N,
-                    s.C,
-                    s.H,
-                    s.W,
-                    s.Co,
-                    s.kh,
-                    s.kw,
-                    s.oh,
-                    s.ow,
-                    s.groups,
-                    s.stride_h,
-                    s.stride_w,
-                    s.pad_h,
-                    s.pad_w,
-                    s.dilation_h,
-                    s.dilation_w};
+  const PlanKey key{ctx.device.index,   dtype,
+                    direction,          dtype == DType::Float32 && math.allow_tf32,
+                    math.deterministic, s};
   ConvCache& cc = cache();
   Handle& h = cc.handle(ctx.device.index);
   std::lock_guard<std::mutex> lock(h.mutex);
-  const Plan& plan = cc.plan(key, s, h.handle);
+  const Plan& plan = cc.plan(key, h.handle);
   TANDEM_CUDA_CHECK(cudnnSetStream(h.handle, static_cast<cudaStream_t>(ctx.stream)));
   Workspace workspace(plan.workspace, ctx);
   try {
