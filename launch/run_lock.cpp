@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kernels/common/error.h"
+#include "parallel/distributed.h"  // host_name
 
 namespace tandem::launch {
 namespace {
@@ -51,11 +52,8 @@ RunLock::RunLock(const std::string& dir) {
                 "checkpoint.dir; two runs in one directory would overwrite each other's "
                 "checkpoints");
   }
-  char host[256] = "unknown";
-  ::gethostname(host, sizeof host - 1);
-  host[sizeof host - 1] = '\0';
   const std::string holder =
-      "pid " + std::to_string(::getpid()) + " on host " + std::string(host) + "\n";
+      "pid " + std::to_string(::getpid()) + " on host " + parallel::host_name() + "\n";
   // Best effort: without the note the lock holds all the same; a refused run cannot name us.
   const bool noted = ::ftruncate(fd_, 0) == 0 &&
                      ::pwrite(fd_, holder.data(), holder.size(), 0) == ssize_t(holder.size());

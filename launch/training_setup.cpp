@@ -1,8 +1,6 @@
 // Model, data and weight loading shared by train, eval and predict.
 #include "launch/training_setup.h"
 
-#include <unistd.h>  // gethostname
-
 #include <algorithm>
 #include <cstdio>
 
@@ -39,10 +37,7 @@ std::string device_description(Device device) {
 std::string rank_devices(parallel::ProcessGroup* pg, Device device) {
   const std::string mine = device_description(device);
   if (!pg || pg->size() == 1) return "device " + mine;
-  char host[256] = "unknown";
-  ::gethostname(host, sizeof host - 1);
-  host[sizeof host - 1] = '\0';
-  const auto all = parallel::allgather_strings(*pg, std::string(host) + '\n' + device.str());
+  const auto all = parallel::allgather_strings(*pg, parallel::host_name() + '\n' + device.str());
   std::vector<std::string> hosts, devices;
   for (const auto& entry : all) {
     const size_t cut = entry.find('\n');

@@ -73,6 +73,13 @@ void abort_job(int exit_code) {
   std::exit(exit_code);
 }
 
+std::string host_name() {
+  char host[256] = "unknown";
+  if (::gethostname(host, sizeof host - 1) != 0) return "unknown";
+  host[sizeof host - 1] = '\0';
+  return host;
+}
+
 Device select_device(const std::string& requested, const World& world) {
   if (requested == "cpu") return kCPU;
   const int gpus = kernels::device::cuda_runtime().device_count();
@@ -85,8 +92,7 @@ Device select_device(const std::string& requested, const World& world) {
   }
   if (d.is_cuda()) {
     if (gpus < world.local_size) {
-      char host[256] = "this node";
-      gethostname(host, sizeof(host) - 1);
+      const std::string host = host_name();
       const std::string why =
           gpus == 0 ? " (" + kernels::device::cuda_runtime().unavailable_reason() + ")" : "";
       throw Error(std::to_string(world.local_size) + " ranks on " + host + " but only " +

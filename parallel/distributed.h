@@ -25,6 +25,8 @@ const World& init_distributed();
 bool launched_by_mpirun();
 // Stops the process group and finalises MPI (normal exit).
 void shutdown_distributed();
+// This machine's host name ("unknown" if it cannot be read), for messages naming where a rank is.
+std::string host_name();
 // Ends every rank of the job after an error on this one (MPI_Abort), naming the rank.
 [[noreturn]] void abort_job(int exit_code);
 
