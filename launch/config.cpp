@@ -2,6 +2,7 @@
 #include "launch/config.h"
 
 #include "framework/core/text.h"
+#include "framework/data/transforms.h"
 #include "framework/nn/models/builder.h"
 #include "framework/nn/module.h"
 
@@ -270,6 +271,20 @@ Field free_form(const char* path, Value RunConfig::*m, std::string doc) {
                [m](const RunConfig& c) { return from_value(c.*m); }};
 }
 
+// A list kept as a Value tree and validated by its consumer (the transform lists).
+template <typename S>
+Field free_form_list(const char* path, S RunConfig::*s, Value S::*m, std::string doc) {
+  return Field{path, std::move(doc),
+               [s, m, path](RunConfig& c, const Ctx& ctx, const YAML::Node& n) {
+                 if (!is_null(n) && !n.IsSequence())
+                   fail(ctx, n, path,
+                        "expected a list like [a, {b: {...}}], got " + scalar_text(n));
+                 size_t budget = kMaxConfigValues;
+                 c.*s.*m = to_value(ctx, n, path, 0, budget);
+               },
+               [s, m](const RunConfig& c) { return from_value(c.*s.*m); }};
+}
+
 const std::vector<Field>& schema() {
   static const std::vector<Field> fields = {
       top("seed", &RunConfig::seed,
@@ -277,9 +292,12 @@ const std::vector<Field>& schema() {
       free_form(
           "model", &RunConfig::model,
           "{name: sequential, layers: [...]} or a zoo name (" + zoo_names() + ") with its options"),
-      sub("data.dataset", &RunConfig::data, &DataConfig::dataset, "fashion_mnist or synthetic"),
+      sub("data.dataset", &RunConfig::data, &DataConfig::dataset,
+          "fashion_mnist, fashion_mnist_segmentation, image_folder, segmentation_folder, "
+          "tensor_files or synthetic"),
       sub("data.root", &RunConfig::data, &DataConfig::root,
-          "folder of the IDX .gz files (Debian's dataset-fashion-mnist)"),
+          "the dataset's folder: the IDX .gz files (Debian's dataset-fashion-mnist), or one with "
+          "train/ and val/ (image_folder, segmentation_folder, tensor_files)"),
       sub("data.batch_size", &RunConfig::data, &DataConfig::batch_size,
           "examples per rank per step"),
       sub("data.eval_batch_size", &RunConfig::data, &DataConfig::eval_batch_size,
@@ -295,6 +313,22 @@ const std::vector<Field>& schema() {
           "augmentation: horizontal flip with probability 0.5"),
       sub("data.prefetch", &RunConfig::data, &DataConfig::prefetch,
           "fill batches on a background thread"),
+      sub("data.workers", &RunConfig::data, &DataConfig::workers,
+          "threads per rank that load and transform examples besides the batch-filling thread "
+          "(-1: none for datasets held in memory, two for image files)"),
+      free_form_list("data.train_transforms", &RunConfig::data, &DataConfig::train_transforms,
+                     "torchvision transforms for training examples, in lower case: resize, "
+                     "centercrop, randomcrop, randomresizedcrop, randomhorizontalflip, normalize, "
+                     "totensor (null: none)"),
+      free_form_list("data.val_transforms", &RunConfig::data, &DataConfig::val_transforms,
+                     "transforms for evaluation and prediction (null: none)"),
+      sub("data.num_classes", &RunConfig::data, &DataConfig::num_classes,
+          "classes of a segmentation_folder or tensor_files dataset (0: from the data)"),
+      sub("data.ignore_index", &RunConfig::data, &DataConfig::ignore_index,
+          "segmentation: the mask value that is no class (cross-entropy's ignore_index)"),
+      sub("data.skip_bad_images", &RunConfig::data, &DataConfig::skip_bad_images,
+          "image folders: check every image when the run starts and leave out (with a warning) "
+          "those that do not decode, instead of stopping at the first"),
       sub("data.synthetic_train_size", &RunConfig::data, &DataConfig::synthetic_train_size,
           "synthetic dataset: training examples"),
       sub("data.synthetic_test_size", &RunConfig::data, &DataConfig::synthetic_test_size,
@@ -516,8 +550,26 @@ RunConfig parse_config(const std::string& text, const std::string& source,
   auto check = [&](bool ok, const std::string& path, const std::string& what) {
     if (!ok) fail(ctx, node_of(path), path, what, field_hint(path));
   };
-  check(cfg.data.dataset == "fashion_mnist" || cfg.data.dataset == "synthetic", "data.dataset",
-        "expected fashion_mnist or synthetic, got '" + cfg.data.dataset + "'");
+  const std::vector<std::string> datasets = {"fashion_mnist", "fashion_mnist_segmentation",
+                                             "image_folder",  "segmentation_folder",
+                                             "tensor_files",  "synthetic"};
+  check(std::find(datasets.begin(), datasets.end(), cfg.data.dataset) != datasets.end(),
+        "data.dataset",
+        "expected fashion_mnist, fashion_mnist_segmentation, image_folder, segmentation_folder, "
+        "tensor_files or synthetic, got '" +
+            cfg.data.dataset + "'");
+  check(cfg.data.workers >= -1, "data.workers", "must be >= 0 (or -1: as the dataset needs)");
+  check(cfg.data.num_classes >= 0, "data.num_classes", "must be >= 0");
+  for (const char* key : {"data.train_transforms", "data.val_transforms"}) {
+    const Value& list = std::string(key) == "data.train_transforms" ? cfg.data.train_transforms
+                                                                    : cfg.data.val_transforms;
+    try {
+      data::parse_transforms(list, key);
+    } catch (const Error& e) {
+      // e.what() names the list and the transform ("data.train_transforms[1].randomcrop: ...").
+      throw Error("config error: " + where(ctx, node_of(key), key) + ": " + e.what(), e.hint());
+    }
+  }
   check(cfg.data.batch_size > 0, "data.batch_size", "must be positive");
   check(cfg.training.epochs > 0, "training.epochs", "must be positive");
   check(cfg.training.threads > 0, "training.threads", "must be positive");
@@ -530,8 +582,9 @@ RunConfig parse_config(const std::string& text, const std::string& source,
             cfg.distributed.backend == "nccl",
         "distributed.backend", "expected auto, mpi or nccl");
   check(cfg.distributed.bucket_cap_mb > 0, "distributed.bucket_cap_mb", "must be positive");
-  check(cfg.checkpoint.monitor == "accuracy" || cfg.checkpoint.monitor == "loss",
-        "checkpoint.monitor", "expected accuracy or loss");
+  check(cfg.checkpoint.monitor == "accuracy" || cfg.checkpoint.monitor == "loss" ||
+            cfg.checkpoint.monitor == "iou" || cfg.checkpoint.monitor == "dice",
+        "checkpoint.monitor", "expected accuracy, loss, iou or dice");
   check(cfg.checkpoint.mode == "max" || cfg.checkpoint.mode == "min", "checkpoint.mode",
         "expected max or min");
   check(cfg.checkpoint.every_epochs > 0, "checkpoint.every_epochs", "must be positive");

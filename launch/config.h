@@ -17,7 +17,7 @@
 namespace tandem::launch {
 
 struct DataConfig {
-  std::string dataset = "fashion_mnist";  // fashion_mnist | synthetic
+  std::string dataset = "fashion_mnist";  // see the schema in config.cpp
   std::string root = "/usr/share/datasets/fashion-mnist";
   int64_t batch_size = 64;      // per rank
   int64_t eval_batch_size = 0;  // 0: same as batch_size
@@ -27,6 +27,12 @@ struct DataConfig {
   int64_t random_crop_padding = 0;
   bool horizontal_flip = false;
   bool prefetch = true;
+  int64_t workers = -1;    // -1: as the dataset needs (none in memory, two for image files)
+  Value train_transforms;  // None or a list (framework/data/transforms.h)
+  Value val_transforms;
+  int64_t num_classes = 0;  // segmentation_folder / tensor_files (0: from the data)
+  int64_t ignore_index = 255;
+  bool skip_bad_images = false;
   // synthetic dataset
   int64_t synthetic_train_size = 512;
   int64_t synthetic_test_size = 128;
@@ -42,8 +48,9 @@ struct TrainingConfig {
   std::string precision = "fp32";
   int64_t max_steps_per_epoch = 0;  // 0: full epochs (a knob for smoke tests)
   bool stop_on_nan = true;          // a non-finite training loss ends the run (exit 2)
-  bool deterministic = true;        // GPU: only bit-reproducible algorithms (kernels/common/math_options.h)
-  bool allow_tf32 = false;          // GPU: float32 GEMMs and convolutions may use TF32
+  bool deterministic =
+      true;                 // GPU: only bit-reproducible algorithms (kernels/common/math_options.h)
+  bool allow_tf32 = false;  // GPU: float32 GEMMs and convolutions may use TF32
 };
 
 struct DistributedConfig {

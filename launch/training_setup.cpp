@@ -95,16 +95,42 @@ std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const st
   return std::make_shared<data::FashionMnist>(d.root, split);
 }
 
+std::shared_ptr<const data::TransformPipeline> make_transforms(const RunConfig& cfg, bool train) {
+  const DataConfig& d = cfg.data;
+  data::TransformOptions common;
+  common.mask_fill = d.ignore_index;
+  auto pipeline = std::make_shared<data::TransformPipeline>(
+      data::parse_transforms(train ? d.train_transforms : d.val_transforms,
+                             train ? "data.train_transforms" : "data.val_transforms", common));
+  // The older keys are short forms of transforms: random_crop_padding is randomcrop of the
+  // input's size after padding, horizontal_flip is randomhorizontalflip, mean/std is normalize
+  // (applied last, to evaluation data too).
+  if (train && d.random_crop_padding > 0) {
+    data::RandomCropOptions crop;
+    crop.padding = {d.random_crop_padding};
+    pipeline->add(data::random_crop(crop, common));
+  }
+  if (train && d.horizontal_flip) pipeline->add(data::random_horizontal_flip(0.5));
+  if (!d.mean.empty())
+    pipeline->add(data::normalize(std::vector<float>(d.mean.begin(), d.mean.end()),
+                                  std::vector<float>(d.std.begin(), d.std.end())));
+  return pipeline;
+}
+
+// data.workers: -1: none for the datasets held in memory (the filling thread keeps up), two
+// for those decoded from image files.
+int64_t default_workers(const std::string& dataset) {
+  return dataset == "image_folder" || dataset == "segmentation_folder" ? 2 : 0;
+}
+
 data::LoaderOptions loader_options(const RunConfig& cfg, bool train, Device device) {
   data::LoaderOptions o;
   o.batch_size =
       train || cfg.data.eval_batch_size == 0 ? cfg.data.batch_size : cfg.data.eval_batch_size;
   o.drop_last = train && cfg.data.drop_last;
-  o.mean.assign(cfg.data.mean.begin(), cfg.data.mean.end());
-  o.std.assign(cfg.data.std.begin(), cfg.data.std.end());
-  o.random_crop_padding = train ? cfg.data.random_crop_padding : 0;
-  o.horizontal_flip = train && cfg.data.horizontal_flip;
+  o.transforms = make_transforms(cfg, train);
   o.prefetch = cfg.data.prefetch;
+  o.workers = cfg.data.workers >= 0 ? cfg.data.workers : default_workers(cfg.data.dataset);
   o.pin_memory = device.is_cuda();  // batches travel to the GPU without staging
   o.seed = uint64_t(cfg.seed);
   return o;

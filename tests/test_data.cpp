@@ -22,18 +22,37 @@
 using namespace tandem;
 using namespace tandem::data;
 
+namespace {
+// Test pipelines: [randomcrop of the input's size after `crop_padding`] [randomhorizontalflip]
+// [normalize(0.5, 0.25)].
+std::shared_ptr<const TransformPipeline> transforms(int64_t crop_padding, bool flip,
+                                                    bool normalise) {
+  auto p = std::make_shared<TransformPipeline>();
+  if (crop_padding > 0) {
+    RandomCropOptions crop;
+    crop.padding = {crop_padding};
+    p->add(random_crop(crop));
+  }
+  if (flip) p->add(random_horizontal_flip());
+  if (normalise) p->add(normalize({0.5f}, {0.25f}));
+  return p;
+}
+}  // namespace
+
 TEST(FashionMnist, LoadsDebianPackage) {
   if (!std::filesystem::exists(std::string(kFashionMnistRoot) + "/train-images-idx3-ubyte.gz"))
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   FashionMnist train(kFashionMnistRoot, "train"), test(kFashionMnistRoot, "test");
   EXPECT_EQ(train.size(), 60000);
   EXPECT_EQ(test.size(), 10000);
-  EXPECT_EQ(train.example_shape(), (Shape{1, 28, 28}));
-  std::vector<float> img(784);
-  EXPECT_EQ(train.get(0, img.data()), 9);  // the first training image is an ankle boot
-  EXPECT_EQ(test.get(0, img.data()), 9);
+  Example ex;
+  train.load(0, ex);
+  EXPECT_EQ(ex.shape, (Shape{1, 28, 28}));
+  EXPECT_EQ(ex.label, 9);  // the first training image is an ankle boot
+  test.load(0, ex);
+  EXPECT_EQ(ex.label, 9);
   float mx = 0;
-  for (float v : img) mx = std::max(mx, v);
+  for (float v : ex.image) mx = std::max(mx, v);
   EXPECT_LE(mx, 1.0f);
   EXPECT_GT(mx, 0.5f);
 }
@@ -53,8 +72,7 @@ TEST(DataLoader, BatchesNormalisationAndResume) {
   auto ds = std::make_shared<SyntheticDataset>(10, Shape{1, 4, 4}, 3, 7);
   LoaderOptions opts;
   opts.batch_size = 4;
-  opts.mean = {0.5f};
-  opts.std = {0.25f};
+  opts.transforms = transforms(0, false, true);
   opts.prefetch = false;
   DataLoader plain(ds, opts);
   std::vector<int64_t> idx{9, 3, 5, 0, 1, 2, 4, 6, 7, 8};
@@ -66,9 +84,9 @@ TEST(DataLoader, BatchesNormalisationAndResume) {
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[2].inputs.size(0), 2);  // the last partial batch is kept
   EXPECT_EQ(seen[0].targets.to_vector(), (std::vector<double>{0, 0, 2, 0}));
-  std::vector<float> raw(16);
-  ds->get(9, raw.data());
-  EXPECT_FLOAT_EQ(float(seen[0].inputs.to_vector()[0]), (raw[0] - 0.5f) / 0.25f);
+  Example raw;
+  ds->load(9, raw);
+  EXPECT_FLOAT_EQ(float(seen[0].inputs.to_vector()[0]), (raw.image[0] - 0.5f) / 0.25f);
 
   opts.prefetch = true;
   DataLoader pre(ds, opts);
@@ -90,8 +108,7 @@ TEST(DataLoader, AugmentationIsDeterministicPerEpochAndExample) {
   auto ds = std::make_shared<SyntheticDataset>(8, Shape{1, 6, 6}, 2, 1);
   LoaderOptions opts;
   opts.batch_size = 8;
-  opts.random_crop_padding = 2;
-  opts.horizontal_flip = true;
+  opts.transforms = transforms(2, true, false);
   DataLoader a(ds, opts), b(ds, opts);
   Tensor xa, ya, xb, yb, xc, yc;
   std::vector<int64_t> idx{0, 1, 2, 3, 4, 5, 6, 7};
@@ -202,9 +219,7 @@ TEST_P(DataOnDevice, PinnedBatchesFromTheCacheWithoutPinningPerBatch) {
   auto ds = std::make_shared<SyntheticDataset>(44, Shape{1, 4, 4}, 3, 6);
   LoaderOptions opts;
   opts.batch_size = 8;  // 5 full batches and one of 4
-  opts.horizontal_flip = true;
-  opts.mean = {0.5f};
-  opts.std = {0.25f};
+  opts.transforms = transforms(0, true, true);
   DataLoader plain(ds, opts);
   opts.pin_memory = device().is_cuda();
   DataLoader loader(ds, opts);
@@ -247,8 +262,7 @@ TEST_P(DataOnDevice, PrefetcherDeliversTheLoadersBatchesOnTheDevice) {
   auto ds = std::make_shared<SyntheticDataset>(44, Shape{1, 4, 4}, 3, 6);
   LoaderOptions opts;
   opts.batch_size = 8;  // 5 full batches and one of 4
-  opts.mean = {0.5f};
-  opts.std = {0.25f};
+  opts.transforms = transforms(0, false, true);
   DataLoader plain(ds, opts);
   opts.pin_memory = device().is_cuda();
   DataLoader loader(ds, opts);

@@ -2,6 +2,7 @@
 #include "framework/data/data_loader.h"
 
 #include <algorithm>
+#include <string>
 
 #include "framework/tensor/factories.h"
 #include "framework/tensor/generator.h"
@@ -21,17 +22,8 @@ uint64_t mix(uint64_t a, uint64_t b) {  // splitmix-style combination for per-ex
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
     : dataset_(std::move(dataset)), opts_(std::move(options)) {
   TANDEM_CHECK(opts_.batch_size > 0, "data.batch_size must be positive, got ", opts_.batch_size);
-  const Shape shape = dataset_->example_shape();
-  const int64_t channels = shape.size() == 3 ? shape[0] : 1;
-  if (!opts_.mean.empty() || !opts_.std.empty()) {
-    TANDEM_CHECK(opts_.mean.size() == opts_.std.size(),
-                 "data.mean and data.std must have the same length");
-    TANDEM_CHECK(int64_t(opts_.mean.size()) == channels || opts_.mean.size() == 1, "data.mean has ",
-                 opts_.mean.size(), " values but the images have ", channels, " channels");
-    for (float s : opts_.std) TANDEM_CHECK(s > 0, "data.std values must be positive");
-  }
-  TANDEM_CHECK(opts_.random_crop_padding == 0 || shape.size() == 3,
-               "random crop needs (C, H, W) examples, got ", shape_str(shape));
+  TANDEM_CHECK(opts_.workers >= 0, "data.workers must be >= 0, got ", opts_.workers);
+  if (opts_.workers > 0) workers_ = std::make_unique<WorkerPool>(opts_.workers);
 }
 
 DataLoader::~DataLoader() { stop(); }
@@ -79,56 +71,71 @@ Tensor DataLoader::allocate(const Shape& shape, DType dtype) const {
   return empty(shape, TensorOptions(dtype));
 }
 
+void DataLoader::load_example(int64_t index, int64_t epoch, Example& ex) const {
+  dataset_->load(index, ex);
+  if (!opts_.transforms || opts_.transforms->empty()) return;
+  Generator gen(mix(mix(opts_.seed, uint64_t(epoch)), uint64_t(index)));
+  try {
+    opts_.transforms->apply(ex, gen);
+  } catch (const Error& e) {
+    throw Error(dataset_->describe(index) + ": " + e.what(), e.hint());
+  }
+}
+
 void DataLoader::fill(const std::vector<int64_t>& idx, int64_t epoch, Tensor& inputs,
                       Tensor& targets) const {
-  const Shape shape = dataset_->example_shape();
-  const int64_t numel = shape_numel(shape);
   const int64_t n = int64_t(idx.size());
+  TANDEM_CHECK(n > 0, "data loader: an empty batch");
+  // The first example fixes the batch's shapes; every other must match them.
+  thread_local Example first;
+  load_example(idx[0], epoch, first);
+  const bool masks = dataset_->segmentation();
+  TANDEM_CHECK(!masks || first.has_mask(), dataset_->describe(idx[0]), ": no mask");
   Shape batch_shape{n};
-  batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+  batch_shape.insert(batch_shape.end(), first.shape.begin(), first.shape.end());
+  const Shape target_shape = masks ? Shape{n, first.mask_height, first.mask_width} : Shape{n};
   // A pinned buffer is never refilled in place: the step's asynchronous copy to the device may
   // still be reading it. The pinned cache hands it out again once that copy has completed.
   if (!inputs.defined() || inputs.sizes() != batch_shape || inputs.storage().use_count() > 1 ||
       inputs.is_pinned())
     inputs = allocate(batch_shape, DType::Float32);
-  if (!targets.defined() || targets.sizes() != Shape{n} || targets.storage().use_count() > 1 ||
+  if (!targets.defined() || targets.sizes() != target_shape || targets.storage().use_count() > 1 ||
       targets.is_pinned())
-    targets = allocate({n}, DType::Int64);
+    targets = allocate(target_shape, DType::Int64);
   float* x = inputs.data_ptr<float>();
   int64_t* y = targets.data_ptr<int64_t>();
-  const bool augment = opts_.random_crop_padding > 0 || opts_.horizontal_flip;
-  std::vector<float> raw(augment ? size_t(numel) : 0);
-  const int64_t channels = shape.size() == 3 ? shape[0] : 1;
-  const int64_t plane = numel / channels;
-  for (int64_t i = 0; i < n; ++i) {
-    float* out = x + i * numel;
-    if (!augment) {
-      y[i] = dataset_->get(idx[size_t(i)], out);
-    } else {
-      y[i] = dataset_->get(idx[size_t(i)], raw.data());
-      Generator gen(mix(mix(opts_.seed, uint64_t(epoch)), uint64_t(idx[size_t(i)])));
-      const int64_t H = shape[1], W = shape[2], p = opts_.random_crop_padding;
-      const int64_t dy = p > 0 ? int64_t(gen.random() % uint32_t(2 * p + 1)) - p : 0;
-      const int64_t dx = p > 0 ? int64_t(gen.random() % uint32_t(2 * p + 1)) - p : 0;
-      const bool flip = opts_.horizontal_flip && gen.uniform_float() < 0.5f;
-      for (int64_t c = 0; c < channels; ++c)
-        for (int64_t r = 0; r < H; ++r)
-          for (int64_t col = 0; col < W; ++col) {
-            const int64_t sr = r + dy;
-            const int64_t sc0 = col + dx;
-            const int64_t sc = flip ? W - 1 - sc0 : sc0;
-            const bool inside = sr >= 0 && sr < H && sc0 >= 0 && sc0 < W;
-            out[c * plane + r * W + col] = inside ? raw[size_t(c * plane + sr * W + sc)] : 0.0f;
-          }
+  const int64_t numel = int64_t(first.image.size());
+  const int64_t target_numel = masks ? first.mask_height * first.mask_width : 1;
+
+  auto store = [&](int64_t i, const Example& ex) {
+    if (ex.shape != first.shape || int64_t(ex.image.size()) != numel)
+      throw Error(dataset_->describe(idx[size_t(i)]) + ": an example of shape " +
+                      shape_str(ex.shape) + " in a batch of " + shape_str(first.shape) +
+                      " examples (from " + dataset_->describe(idx[0]) + ")",
+                  "examples of different sizes need a resize or crop transform "
+                  "(data.train_transforms / data.val_transforms) that makes them one size");
+    std::copy(ex.image.begin(), ex.image.end(), x + i * numel);
+    if (!masks) {
+      y[i] = ex.label;
+      return;
     }
-    if (!opts_.mean.empty()) {
-      for (int64_t c = 0; c < channels; ++c) {
-        const size_t k = opts_.mean.size() == 1 ? 0 : size_t(c);
-        const float m = opts_.mean[k], inv = 1.0f / opts_.std[k];
-        for (int64_t j = 0; j < plane; ++j) out[c * plane + j] = (out[c * plane + j] - m) * inv;
-      }
-    }
-  }
+    if (ex.mask_height * ex.mask_width != target_numel || ex.mask_height != first.mask_height)
+      throw Error(dataset_->describe(idx[size_t(i)]) + ": a mask of " +
+                  std::to_string(ex.mask_height) + "x" + std::to_string(ex.mask_width) +
+                  " in a batch of " + std::to_string(first.mask_height) + "x" +
+                  std::to_string(first.mask_width) + " masks");
+    std::copy(ex.mask.begin(), ex.mask.end(), y + i * target_numel);
+  };
+  store(0, first);
+  auto job = [&](int64_t k) {
+    thread_local Example ex;
+    load_example(idx[size_t(k + 1)], epoch, ex);
+    store(k + 1, ex);
+  };
+  if (workers_)
+    workers_->run(n - 1, job);
+  else
+    for (int64_t k = 0; k + 1 < n; ++k) job(k);
   inputs.bump_version();
   targets.bump_version();
 }

@@ -1,9 +1,11 @@
-// DataLoader: turns one rank's index list for an epoch into batches (inputs float32 N x shape,
-// targets int64 N), with normalisation and augmentation, filled by a background thread a few
-// batches ahead. Batch buffers are recycled once the training step has released them (pinned
-// ones through the pinned-memory cache, once their copy to the device has completed), so the
-// steady state allocates nothing. Augmentation draws from a generator seeded by (seed, epoch,
-// example index): the data a step sees does not depend on resume points or prefetch timing.
+// DataLoader: turns one rank's index list for an epoch into batches (inputs float32 N x shape;
+// targets int64 N, or N x H x W masks for segmentation), each example loaded and transformed
+// (data/transforms.h) on `workers` threads, filled by a background thread a few batches ahead.
+// Batches keep the order of the indices whatever the number of workers. Batch buffers are recycled
+// once the training step has released them (pinned ones through the pinned-memory cache, once their
+// copy to the device has completed), so the steady state allocates nothing. Random transforms draw
+// from a generator seeded by (seed, epoch, example index): the data a step sees does not depend on
+// resume points, workers or prefetch timing.
 //
 //   DataLoader loader(dataset, opts);
 //   loader.start_epoch(indices, epoch);
@@ -20,23 +22,25 @@
 #include <vector>
 
 #include "framework/data/dataset.h"
+#include "framework/data/transforms.h"
+#include "framework/data/worker_pool.h"
 
 namespace tandem::data {
 
 struct Batch {
   Tensor inputs;      // float32 (N, C, H, W) or (N, features)
-  Tensor targets;     // int64 (N)
+  Tensor targets;     // int64 (N), or (N, H, W) for segmentation
   int64_t index = 0;  // batch number within the epoch
 };
 
 struct LoaderOptions {
   int64_t batch_size = 64;
   bool drop_last = false;
-  std::vector<float> mean;  // per channel; empty = no normalisation
-  std::vector<float> std;
-  int64_t random_crop_padding = 0;  // > 0: random crop of the original size after zero padding
-  bool horizontal_flip = false;     // flip with probability 0.5
-  bool prefetch = true;             // fill batches on a background thread
+  // Applied to each example after loading (none: the examples as the dataset stores them).
+  std::shared_ptr<const TransformPipeline> transforms;
+  bool prefetch = true;  // fill batches on a background thread
+  // Threads that load and transform a batch's examples (0: the filling thread alone).
+  int64_t workers = 0;
   // Batches in page-locked memory, for training on a CUDA device (PyTorch's pin_memory). Where
   // CUDA cannot pin (no driver, built without CUDA) the loader uses ordinary memory instead.
   bool pin_memory = false;
@@ -68,9 +72,13 @@ class DataLoader {
   bool make_batch(int64_t b, Batch& out);
 
   Tensor allocate(const Shape& shape, DType dtype) const;
+  // Loads and transforms example `index` into `ex`.
+  void load_example(int64_t index, int64_t epoch, Example& ex) const;
 
   std::shared_ptr<const Dataset> dataset_;
   LoaderOptions opts_;
+  std::unique_ptr<WorkerPool>
+      workers_;  // opts_.workers threads; fill() runs on one thread at a time
   mutable std::atomic<bool> pinning_failed_{false};
   std::vector<int64_t> indices_;
   int64_t epoch_ = 0;

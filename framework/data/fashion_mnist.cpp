@@ -103,11 +103,14 @@ FashionMnist::FashionMnist(const std::string& root, const std::string& split) : 
   for (uint8_t l : labels_) TANDEM_CHECK(l < 10, label_path, ": label ", int(l), " out of range");
 }
 
-int64_t FashionMnist::get(int64_t index, float* out) const {
+void FashionMnist::load(int64_t index, Example& out) const {
   const int64_t pixels = rows_ * cols_;
   const uint8_t* src = images_.data() + index * pixels;
-  for (int64_t i = 0; i < pixels; ++i) out[i] = float(src[i]) * (1.0f / 255.0f);
-  return labels_[size_t(index)];
+  out.shape = {1, rows_, cols_};
+  out.image.resize(size_t(pixels));
+  for (int64_t i = 0; i < pixels; ++i) out.image[size_t(i)] = float(src[i]) * (1.0f / 255.0f);
+  out.label = labels_[size_t(index)];
+  out.mask.clear();
 }
 
 }  // namespace tandem::data

@@ -17,9 +17,8 @@ class FashionMnist : public Dataset {
   // split: "train" (60000 examples) or "test" (10000).
   FashionMnist(const std::string& root, const std::string& split);
   int64_t size() const override { return int64_t(labels_.size()); }
-  Shape example_shape() const override { return {1, rows_, cols_}; }
   int64_t num_classes() const override { return 10; }
-  int64_t get(int64_t index, float* out) const override;
+  void load(int64_t index, Example& out) const override;
   std::string name() const override { return "fashion_mnist/" + split_; }
 
  private:

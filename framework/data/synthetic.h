@@ -13,12 +13,11 @@ class SyntheticDataset : public Dataset {
  public:
   // `first_index` offsets the examples: a test split uses the same class templates as the
   // training split (same seed) with examples the training split does not have.
-  SyntheticDataset(int64_t size, Shape example_shape, int64_t num_classes, uint64_t seed, double noise = 0.3,
-                   int64_t first_index = 0);
+  SyntheticDataset(int64_t size, Shape example_shape, int64_t num_classes, uint64_t seed,
+                   double noise = 0.3, int64_t first_index = 0);
   int64_t size() const override { return size_; }
-  Shape example_shape() const override { return shape_; }
   int64_t num_classes() const override { return num_classes_; }
-  int64_t get(int64_t index, float* out) const override;
+  void load(int64_t index, Example& out) const override;
   std::string name() const override { return "synthetic"; }
 
  private:

@@ -1,0 +1,373 @@
+// The transform pipeline, its config parser, and the transforms that keep an image's size
+// (crop with padding, flip, normalize).
+#include "framework/data/transforms.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <functional>
+#include <map>
+
+#include "framework/core/text.h"
+
+namespace tandem::data {
+
+void TransformPipeline::add(std::unique_ptr<Transform> transform) {
+  transforms_.push_back(std::move(transform));
+}
+
+void TransformPipeline::apply(Example& example, Generator& gen) const {
+  for (const auto& t : transforms_) t->apply(example, gen);
+}
+
+bool TransformPipeline::random() const {
+  return std::any_of(transforms_.begin(), transforms_.end(),
+                     [](const auto& t) { return t->random(); });
+}
+
+std::string TransformPipeline::describe() const {
+  if (transforms_.empty()) return "none";
+  std::string out;
+  for (const auto& t : transforms_) {
+    if (!out.empty()) out += " -> ";
+    out += t->describe();
+  }
+  return out;
+}
+
+namespace {
+
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+std::string list_text(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(v[i]);
+  }
+  return s + "]";
+}
+
+void check_image(const Example& ex, const char* what) {
+  TANDEM_CHECK(ex.shape.size() == 3, what, " needs a (C, H, W) image, got ", shape_str(ex.shape));
+  TANDEM_CHECK(!ex.has_mask() || (ex.mask_height == ex.height() && ex.mask_width == ex.width()),
+               what, ": the mask is ", ex.mask_height, "x", ex.mask_width, " but the image is ",
+               ex.height(), "x", ex.width());
+}
+
+class RandomCrop : public Transform {
+ public:
+  RandomCrop(RandomCropOptions o, TransformOptions common) : o_(std::move(o)), common_(common) {
+    // 0 x 0 keeps the input's size (the data.random_crop_padding key: pad, then crop back).
+    TANDEM_CHECK((o_.height > 0 && o_.width > 0) || (o_.height == 0 && o_.width == 0),
+                 "randomcrop: size must be positive");
+    const size_t n = o_.padding.size();
+    TANDEM_CHECK(n == 0 || n == 1 || n == 2 || n == 4,
+                 "randomcrop: padding takes 1, 2 or 4 values, got ", n);
+    for (int64_t p : o_.padding) TANDEM_CHECK(p >= 0, "randomcrop: padding must be >= 0");
+    if (n == 0) pad_ = {0, 0, 0, 0};
+    if (n == 1) pad_ = {o_.padding[0], o_.padding[0], o_.padding[0], o_.padding[0]};
+    if (n == 2) pad_ = {o_.padding[0], o_.padding[1], o_.padding[0], o_.padding[1]};
+    if (n == 4) pad_ = {o_.padding[0], o_.padding[1], o_.padding[2], o_.padding[3]};
+  }
+  bool random() const override { return true; }
+  std::string describe() const override {
+    return "randomcrop(size=" + list_text({o_.height, o_.width}) +
+           (o_.padding.empty() ? "" : ", padding=" + list_text(o_.padding)) +
+           (o_.pad_if_needed ? ", pad_if_needed=true" : "") + ")";
+  }
+  void apply(Example& ex, Generator& gen) const override {
+    check_image(ex, "randomcrop");
+    // torchvision pads first (padding, then pad_if_needed on each side that is short), then
+    // draws the row offset and the column offset: randint(0, h - th + 1), randint(0, w - tw + 1).
+    int64_t left = pad_[0], top = pad_[1], right = pad_[2], bottom = pad_[3];
+    const int64_t H = ex.height(), W = ex.width();
+    const int64_t th = o_.height > 0 ? o_.height : H, tw = o_.width > 0 ? o_.width : W;
+    if (o_.pad_if_needed && W + left + right < tw) {
+      const int64_t extra = tw - (W + left + right);
+      left += extra, right += extra;
+    }
+    if (o_.pad_if_needed && H + top + bottom < th) {
+      const int64_t extra = th - (H + top + bottom);
+      top += extra, bottom += extra;
+    }
+    const int64_t ph = H + top + bottom, pw = W + left + right;
+    TANDEM_CHECK(ph >= th && pw >= tw, "randomcrop: the crop ", list_text({th, tw}),
+                 " is larger than the (padded) image ", list_text({ph, pw}),
+                 "; use pad_if_needed: true or a resize first");
+    const int64_t i = int64_t(gen.random() % uint32_t(ph - th + 1));
+    const int64_t j = int64_t(gen.random() % uint32_t(pw - tw + 1));
+    // Crop window in the unpadded image's coordinates.
+    crop(ex, i - top, j - left, th, tw, o_.fill, common_.mask_fill);
+  }
+
+  // Copies the window (y0, x0, h, w) of the image (and mask), filling outside with `fill`.
+  static void crop(Example& ex, int64_t y0, int64_t x0, int64_t h, int64_t w, float fill,
+                   int64_t mask_fill) {
+    const int64_t C = ex.channels(), H = ex.height(), W = ex.width();
+    thread_local std::vector<float> out;
+    out.resize(size_t(C * h * w));
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < h; ++r) {
+        const int64_t sr = y0 + r;
+        for (int64_t col = 0; col < w; ++col) {
+          const int64_t sc = x0 + col;
+          const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
+          out[size_t((c * h + r) * w + col)] =
+              inside ? ex.image[size_t((c * H + sr) * W + sc)] : fill;
+        }
+      }
+    ex.image.swap(out);
+    if (ex.has_mask()) {
+      thread_local std::vector<int64_t> mask;
+      mask.resize(size_t(h * w));
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t col = 0; col < w; ++col) {
+          const int64_t sr = y0 + r, sc = x0 + col;
+          const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
+          mask[size_t(r * w + col)] = inside ? ex.mask[size_t(sr * W + sc)] : mask_fill;
+        }
+      ex.mask.swap(mask);
+      ex.mask_height = h, ex.mask_width = w;
+    }
+    ex.shape = {C, h, w};
+  }
+
+ private:
+  RandomCropOptions o_;
+  TransformOptions common_;
+  std::array<int64_t, 4> pad_{};  // left, top, right, bottom
+};
+
+class RandomHorizontalFlip : public Transform {
+ public:
+  explicit RandomHorizontalFlip(double p) : p_(p) {
+    TANDEM_CHECK(p >= 0 && p <= 1, "randomhorizontalflip: p must be in [0, 1], got ", p);
+  }
+  bool random() const override { return true; }
+  std::string describe() const override {
+    return "randomhorizontalflip(p=" + number_text(p_) + ")";
+  }
+  void apply(Example& ex, Generator& gen) const override {
+    check_image(ex, "randomhorizontalflip");
+    if (!(gen.uniform_float() < float(p_))) return;  // torchvision: torch.rand(1) < p
+    const int64_t rows = ex.channels() * ex.height(), W = ex.width();
+    for (int64_t r = 0; r < rows; ++r)
+      std::reverse(ex.image.begin() + r * W, ex.image.begin() + (r + 1) * W);
+    for (int64_t r = 0; r < ex.mask_height && ex.has_mask(); ++r)
+      std::reverse(ex.mask.begin() + r * W, ex.mask.begin() + (r + 1) * W);
+  }
+
+ private:
+  double p_;
+};
+
+class Normalize : public Transform {
+ public:
+  Normalize(std::vector<float> mean, std::vector<float> std)
+      : mean_(std::move(mean)), std_(std::move(std)) {
+    TANDEM_CHECK(!mean_.empty() && mean_.size() == std_.size(),
+                 "normalize: mean and std must have the same, non-zero length (got ", mean_.size(),
+                 " and ", std_.size(), ")");
+    for (float s : std_) TANDEM_CHECK(s > 0, "normalize: std values must be positive, got ", s);
+  }
+  std::string describe() const override {
+    std::string m, s;
+    for (size_t i = 0; i < mean_.size(); ++i) {
+      if (i) m += ", ", s += ", ";
+      m += number_text(mean_[i]);
+      s += number_text(std_[i]);
+    }
+    return "normalize(mean=[" + m + "], std=[" + s + "])";
+  }
+  void apply(Example& ex, Generator&) const override {
+    const int64_t C = ex.channels();
+    TANDEM_CHECK(int64_t(mean_.size()) == C || mean_.size() == 1, "normalize: ", mean_.size(),
+                 " mean values but the images have ", C, " channels");
+    const int64_t plane = int64_t(ex.image.size()) / C;
+    for (int64_t c = 0; c < C; ++c) {
+      const size_t k = mean_.size() == 1 ? 0 : size_t(c);
+      // torchvision: tensor.sub_(mean).div_(std)
+      const float m = mean_[k], sd = std_[k];
+      float* p = ex.image.data() + c * plane;
+      for (int64_t j = 0; j < plane; ++j) p[j] = (p[j] - m) / sd;
+    }
+  }
+
+ private:
+  std::vector<float> mean_, std_;
+};
+
+class ToTensor : public Transform {
+ public:
+  std::string describe() const override { return "totensor"; }
+  void apply(Example&, Generator&) const override {}
+};
+
+// --- config parsing ---------------------------------------------------------------------------
+
+// Reads one transform's arguments; finish() rejects keys it was not asked for.
+class TransformArgs {
+ public:
+  TransformArgs(const Value* v, std::string path) : v_(v), path_(std::move(path)) {
+    TANDEM_CHECK(!v_ || v_->is_none() || v_->is_dict(), path_,
+                 ": expected a mapping of arguments, got ", v_->kind());
+  }
+  const Value* get(const std::string& key) {
+    known_.push_back(key);
+    if (!v_ || v_->is_none()) return nullptr;
+    const Value* f = v_->find(Value(key));
+    return f && !f->is_none() ? f : nullptr;
+  }
+  std::string at(const std::string& key) const { return path_ + "." + key; }
+  std::vector<double> numbers(const std::string& key, std::vector<double> def, bool required) {
+    const Value* f = get(key);
+    if (!f) {
+      if (required)
+        throw Error(path_ + ": missing required argument '" + key + "'",
+                    "add " + key + ": <value> (the arguments are torchvision's)");
+      return def;
+    }
+    std::vector<double> out;
+    if (f->is_number()) return {f->to_double()};
+    TANDEM_CHECK(f->is_list() || f->is_tuple(), at(key),
+                 ": expected a number or a list of numbers, got ", f->repr());
+    for (const Value& x : f->items()) {
+      TANDEM_CHECK(x.is_number(), at(key), ": expected numbers, got ", f->repr());
+      out.push_back(x.to_double());
+    }
+    return out;
+  }
+  std::vector<int64_t> ints(const std::string& key, std::vector<int64_t> def, bool required) {
+    std::vector<int64_t> out;
+    for (double d : numbers(key, std::vector<double>(def.begin(), def.end()), required)) {
+      TANDEM_CHECK(d == double(int64_t(d)), at(key), ": expected integers, got ", d);
+      out.push_back(int64_t(d));
+    }
+    return out;
+  }
+  bool flag(const std::string& key, bool def) {
+    const Value* f = get(key);
+    if (!f) return def;
+    TANDEM_CHECK(f->is_bool(), at(key), ": expected true or false, got ", f->repr());
+    return f->to_bool();
+  }
+  void finish() const {
+    if (!v_ || v_->is_none()) return;
+    for (const auto& [k, val] : v_->dict_items()) {
+      const std::string name = k.is_string() ? k.to_string() : k.repr();
+      if (std::find(known_.begin(), known_.end(), name) == known_.end()) {
+        const std::string c = closest_match(name, known_);
+        throw Error(path_ + ": unknown argument '" + name + "'" +
+                    (c.empty() ? "" : "; did you mean '" + c + "'?"));
+      }
+    }
+  }
+
+ private:
+  const Value* v_;
+  std::string path_;
+  std::vector<std::string> known_;
+};
+
+// A (height, width) from torchvision's `size`: one integer means a square.
+std::pair<int64_t, int64_t> size_pair(TransformArgs& a) {
+  const std::vector<int64_t> s = a.ints("size", {}, true);
+  TANDEM_CHECK(s.size() == 1 || s.size() == 2, a.at("size"), ": expected one or two integers");
+  return s.size() == 1 ? std::pair{s[0], s[0]} : std::pair{s[0], s[1]};
+}
+
+using Factory = std::function<std::unique_ptr<Transform>(TransformArgs&, const TransformOptions&)>;
+
+const std::map<std::string, Factory>& factories() {
+  static const std::map<std::string, Factory> table = {
+      {"randomcrop",
+       [](TransformArgs& a, const TransformOptions& common) {
+         RandomCropOptions o;
+         std::tie(o.height, o.width) = size_pair(a);
+         o.padding = a.ints("padding", {}, false);
+         o.pad_if_needed = a.flag("pad_if_needed", false);
+         o.fill = float(a.numbers("fill", {0.0}, false).at(0));
+         return random_crop(o, common);
+       }},
+      {"randomhorizontalflip",
+       [](TransformArgs& a, const TransformOptions&) {
+         return random_horizontal_flip(a.numbers("p", {0.5}, false).at(0));
+       }},
+      {"normalize",
+       [](TransformArgs& a, const TransformOptions&) {
+         const auto m = a.numbers("mean", {}, true), s = a.numbers("std", {}, true);
+         return normalize(std::vector<float>(m.begin(), m.end()),
+                          std::vector<float>(s.begin(), s.end()));
+       }},
+      {"totensor",
+       [](TransformArgs&, const TransformOptions&) { return std::make_unique<ToTensor>(); }},
+  };
+  return table;
+}
+
+}  // namespace
+
+std::unique_ptr<Transform> random_crop(RandomCropOptions options, TransformOptions common) {
+  return std::make_unique<RandomCrop>(std::move(options), common);
+}
+std::unique_ptr<Transform> random_horizontal_flip(double p) {
+  return std::make_unique<RandomHorizontalFlip>(p);
+}
+std::unique_ptr<Transform> normalize(std::vector<float> mean, std::vector<float> std) {
+  return std::make_unique<Normalize>(std::move(mean), std::move(std));
+}
+
+std::vector<std::string> transform_names() {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : factories()) names.push_back(name);
+  return names;
+}
+
+TransformPipeline parse_transforms(const Value& list, const std::string& path,
+                                   const TransformOptions& options) {
+  TransformPipeline pipeline;
+  if (list.is_none()) return pipeline;
+  TANDEM_CHECK(list.is_list() || list.is_tuple(), path,
+               ": expected a list of transforms like [randomhorizontalflip, {normalize: {mean: "
+               "[0.5], std: [0.5]}}], got ",
+               list.kind());
+  for (size_t i = 0; i < list.items().size(); ++i) {
+    const Value& item = list.items()[i];
+    const std::string where = path + "[" + std::to_string(i) + "]";
+    std::string name;
+    const Value* args = nullptr;
+    if (item.is_string()) {
+      name = item.to_string();
+    } else {
+      TANDEM_CHECK(
+          item.is_dict() && item.size() == 1 && item.dict_items().begin()->first.is_string(), where,
+          ": expected a transform name or {name: {arguments}}, got ", item.repr());
+      name = item.dict_items().begin()->first.to_string();
+      args = &item.dict_items().begin()->second;
+    }
+    const auto& table = factories();
+    const auto it = table.find(name);
+    if (it == table.end()) {
+      const std::string c = closest_match(name, transform_names());
+      std::string known;
+      for (const auto& n : transform_names()) {
+        if (!known.empty()) known += ", ";
+        known += n;
+      }
+      throw Error(where + ": unknown transform '" + name + "'" +
+                      (c.empty() ? "" : "; did you mean '" + c + "'?"),
+                  "transforms: " + known);
+    }
+    TransformArgs a(args, where + "." + name);
+    pipeline.add(it->second(a, options));
+    a.finish();
+  }
+  return pipeline;
+}
+
+}  // namespace tandem::data
