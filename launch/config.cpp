@@ -374,6 +374,11 @@ const std::vector<Field>& schema() {
       sub("distributed.broadcast_buffers", &RunConfig::distributed,
           &DistributedConfig::broadcast_buffers,
           "broadcast buffers (BatchNorm stats) from rank 0 each forward"),
+      sub("loss.weight", &RunConfig::loss, &LossConfig::weight,
+          "cross-entropy class weights, one per class (empty: none), as nn.CrossEntropyLoss's "
+          "weight"),
+      sub("loss.label_smoothing", &RunConfig::loss, &LossConfig::label_smoothing,
+          "as nn.CrossEntropyLoss's label_smoothing"),
       sub("checkpoint.dir", &RunConfig::checkpoint, &CheckpointConfig::dir,
           "run directory: checkpoints, metrics.jsonl, config.yaml"),
       sub("checkpoint.every_epochs", &RunConfig::checkpoint, &CheckpointConfig::every_epochs,
@@ -381,7 +386,8 @@ const std::vector<Field>& schema() {
       sub("checkpoint.keep_last", &RunConfig::checkpoint, &CheckpointConfig::keep_last,
           "epoch checkpoints to keep (older ones are pruned)"),
       sub("checkpoint.monitor", &RunConfig::checkpoint, &CheckpointConfig::monitor,
-          "metric that decides best.safetensors: accuracy or loss"),
+          "metric that decides best.safetensors: accuracy (pixel accuracy for segmentation), "
+          "loss, iou (mean IoU) or dice (mean Dice)"),
       sub("checkpoint.mode", &RunConfig::checkpoint, &CheckpointConfig::mode, "max or min"),
       top("init_from", &RunConfig::init_from,
           "a .pt/.pth/.safetensors state_dict or checkpoint to start from (module. prefixes "
@@ -587,6 +593,9 @@ RunConfig parse_config(const std::string& text, const std::string& source,
         "checkpoint.monitor", "expected accuracy, loss, iou or dice");
   check(cfg.checkpoint.mode == "max" || cfg.checkpoint.mode == "min", "checkpoint.mode",
         "expected max or min");
+  check(cfg.loss.label_smoothing >= 0 && cfg.loss.label_smoothing <= 1, "loss.label_smoothing",
+        "must be in [0, 1]");
+  for (double w : cfg.loss.weight) check(w >= 0, "loss.weight", "class weights must be >= 0");
   check(cfg.checkpoint.every_epochs > 0, "checkpoint.every_epochs", "must be positive");
   check(cfg.checkpoint.keep_last >= 0, "checkpoint.keep_last", "must be >= 0");
   check(cfg.data.mean.size() == cfg.data.std.size(), "data.std",

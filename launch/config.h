@@ -61,6 +61,13 @@ struct DistributedConfig {
   bool broadcast_buffers = true;
 };
 
+// The training criterion: cross-entropy (nn.CrossEntropyLoss), over class labels or, for
+// segmentation, over pixels, skipping data.ignore_index.
+struct LossConfig {
+  std::vector<double> weight;  // per class; empty: none
+  double label_smoothing = 0;
+};
+
 struct CheckpointConfig {
   std::string dir = "runs/example";
   int64_t every_epochs = 1;
@@ -78,6 +85,7 @@ struct RunConfig {
   DataConfig data;
   TrainingConfig training;
   DistributedConfig distributed;
+  LossConfig loss;
   CheckpointConfig checkpoint;
   std::string init_from;  // "" = none
   bool init_strict = true;

@@ -18,6 +18,7 @@
 #include "framework/ops/ops.h"
 #include "framework/optim/factory.h"
 #include "kernels/device/caching_allocator.h"
+#include "launch/criterion.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
 #include "launch/progress.h"
@@ -138,6 +139,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
                                        uint64_t(cfg.seed), cfg.data.drop_last);
   data::DataLoader train_loader(train_set, loader_options(cfg, true, device));
   data::DataLoader test_loader(test_set, loader_options(cfg, false, device));
+  const Criterion criterion(cfg, train_set->segmentation(), train_set->num_classes(), device);
   const int64_t per_rank = sampler.num_samples();
   int64_t steps_per_epoch = cfg.data.drop_last
                                 ? per_rank / cfg.data.batch_size
@@ -262,7 +264,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     for (int64_t step = first_batch; step < steps_per_epoch && batches.next(batch); ++step) {
       default_generator().manual_seed(step_seed(uint64_t(cfg.seed), rank, global_step));
       optimizer->zero_grad();
-      Tensor loss = cross_entropy(forward_batch(*net, batch.inputs), batch.targets);
+      Tensor loss = criterion(forward_batch(*net, batch.inputs), batch.targets);
       loss.backward();
       optimizer->step();
       ++global_step;
@@ -270,7 +272,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
       const double l = loss.item();
       loss_sum += l * double(batch.targets.numel());
       loss_count += double(batch.targets.numel());
-      images += batch.targets.numel() * size;
+      images += batch.inputs.size(0) * size;
       if (global_step % cfg.training.log_every == 0) {
         const double global_loss = parallel::mean_over_ranks(pg.get(), {l})[0];
         if (main_rank) metrics->step(epoch, global_step, global_loss, current_lr());

@@ -143,3 +143,45 @@ training: {threads: 4}
                                     "rank (may differ between the ranks of a job)"),
             std::string::npos);
 }
+
+// The transform lists are checked when the config is read: a mistake names the list entry, the
+// transform and the line, with a suggestion; a good list round-trips through to_yaml.
+TEST(Config, TransformListsAreCheckedWithTheirLine) {
+  const std::string base = "model: {name: mlp}\noptimizer: {name: sgd, lr: 0.1}\n";
+  const std::string typo = error_of(base +
+                                    "data:\n  train_transforms:\n    - randomcrop: {size: 28}\n"
+                                    "    - randomhorizontalflp\n");
+  EXPECT_NE(typo.find("run.yaml:5"), std::string::npos) << typo;
+  EXPECT_NE(typo.find("data.train_transforms[1]: unknown transform 'randomhorizontalflp'"),
+            std::string::npos)
+      << typo;
+  EXPECT_NE(typo.find("did you mean 'randomhorizontalflip'"), std::string::npos) << typo;
+  const std::string missing =
+      error_of(base + "data:\n  val_transforms: [{randomcrop: {padding: 4}}]\n");
+  EXPECT_NE(missing.find("data.val_transforms[0].randomcrop: missing required argument 'size'"),
+            std::string::npos)
+      << missing;
+  const std::string arg = error_of(base +
+                                   "data:\n  train_transforms: [{normalize: {mean: [0.5], "
+                                   "std: [0.5], inplace: true}}]\n");
+  EXPECT_NE(arg.find("data.train_transforms[0].normalize: unknown argument 'inplace'"),
+            std::string::npos)
+      << arg;
+  EXPECT_NE(error_of(base + "data:\n  train_transforms: {randomcrop: 3}\n").find("expected a list"),
+            std::string::npos);
+
+  const RunConfig c =
+      parse_config(base +
+                       "data:\n  train_transforms: [{randomcrop: {size: 28, padding: 4}}, "
+                       "randomhorizontalflip]\nloss: {weight: [1, 2], label_smoothing: 0.1}\n",
+                   "run.yaml");
+  EXPECT_EQ(c.data.train_transforms.size(), 2u);
+  EXPECT_EQ(c.loss.weight, (std::vector<double>{1, 2}));
+  const RunConfig back = parse_config(to_yaml(c), "back.yaml");
+  EXPECT_EQ(back.data.train_transforms, c.data.train_transforms);
+  EXPECT_EQ(back.loss.label_smoothing, 0.1);
+  EXPECT_NE(error_of(base + "loss: {label_smoothing: 2}\n").find("loss.label_smoothing"),
+            std::string::npos);
+  EXPECT_NE(error_of(base + "checkpoint: {monitor: miou}\n").find("accuracy, loss, iou or dice"),
+            std::string::npos);
+}

@@ -658,11 +658,21 @@ TEST(Conveniences, CheckpointStructInOneCallAsPtOrSafetensors) {
   for (const auto& [k, v] : torch_dict.dict_items()) top.push_back(k.to_string());
   EXPECT_EQ(top, (std::vector<std::string>{"epoch", "state_dict", "optimizer", "scheduler",
                                            "best_metric", "is_best"}));
+  // A run monitoring IoU also writes best_iou, the key PyTorch segmentation code reads.
+  ck.monitor = "iou";
+  io::save_checkpoint(ck, temp_path("struct_ckpt_iou.pt"));
+  const Value iou_dict = io::load(temp_path("struct_ckpt_iou.pt"));
+  ASSERT_NE(iou_dict.find(Value("best_iou")), nullptr);
+  EXPECT_EQ(iou_dict.at(Value("best_iou")).to_double(), 0.75);
+  EXPECT_EQ(io::load_checkpoint(temp_path("struct_ckpt_iou.pt")).monitor, "iou");
   // Any PyTorch checkpoint dict loads, with the fields it has.
   const io::Checkpoint seed = io::load_checkpoint(fixture("seed_checkpoint.pt"));
   EXPECT_EQ(seed.epoch, 7);
   EXPECT_TRUE(seed.is_best);
-  EXPECT_FALSE(seed.has_best_metric);  // it says best_iou
+  // It says best_iou, as segmentation tutorials' dicts do: the best metric, monitoring IoU.
+  EXPECT_TRUE(seed.has_best_metric);
+  EXPECT_EQ(seed.best_metric, 0.625);
+  EXPECT_EQ(seed.monitor, "iou");
   EXPECT_EQ(seed.scheduler.at("last_epoch").to_int(), 2);
   EXPECT_EQ(seed.model.size(), expected()["plain"].size());
 }

@@ -222,6 +222,13 @@ bool is_torch_path(const std::string& path) {
   return ext == ".pt" || ext == ".pth";
 }
 
+// The keys a checkpoint dict may hold its best metric under, and the monitor each names.
+constexpr std::pair<const char*, const char*> kBestMetricKeys[] = {{"best_metric", ""},
+                                                                   {"best_iou", "iou"},
+                                                                   {"best_dice", "dice"},
+                                                                   {"best_acc", "accuracy"},
+                                                                   {"best_loss", "loss"}};
+
 // The first of `keys` that `d` holds, or nullptr.
 const Value* find_any(const Value& d, std::initializer_list<const char*> keys) {
   for (const char* k : keys)
@@ -256,10 +263,15 @@ Checkpoint from_torch_checkpoint(const Value& d, const std::string& path) {
       fail("scheduler", std::string("expected a state_dict, got a ") + v->kind());
     ck.scheduler = *v;
   }
-  if (const Value* v = d.find(Value("best_metric")); v && !v->is_none()) {
-    if (!v->is_number()) fail("best_metric", "expected a number or None, got " + v->repr(100));
+  // best_metric, and/or the name PyTorch tutorials' dicts give it (best_iou, best_acc, ...),
+  // which also says what was monitored.
+  for (const auto& [key, monitor] : kBestMetricKeys) {
+    const Value* v = d.find(Value(key));
+    if (!v || v->is_none()) continue;
+    if (!v->is_number()) fail(key, "expected a number or None, got " + v->repr(100));
     ck.best_metric = v->to_double();
     ck.has_best_metric = true;
+    if (monitor[0] && ck.monitor.empty()) ck.monitor = monitor;
   }
   if (const Value* v = d.find(Value("is_best"))) {
     if (!v->is_bool()) fail("is_best", std::string("expected True or False, got a ") + v->kind());
@@ -277,6 +289,10 @@ Value to_torch_checkpoint(const Checkpoint& ck) {
   d.set("optimizer", ck.optimizer);
   d.set("scheduler", ck.scheduler);
   d.set("best_metric", ck.has_best_metric ? Value(ck.best_metric) : Value());
+  // Also under the tutorials' name for the monitored metric (a segmentation run's best_iou).
+  for (const auto& [key, monitor] : kBestMetricKeys)
+    if (monitor[0] && ck.monitor == monitor && ck.has_best_metric)
+      d.set(key, Value(ck.best_metric));
   d.set("is_best", Value(ck.is_best));
   return d;
 }

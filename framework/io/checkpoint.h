@@ -46,11 +46,14 @@ struct Checkpoint {
 // Saves or loads a whole checkpoint in one call, as the trainer does; the format follows the
 // extension:
 //   .pt/.pth  PyTorch's checkpoint dict {'epoch', 'state_dict', 'optimizer', 'scheduler',
-//             'best_metric', 'is_best'} (torch.load(path, weights_only=True) reads it); loading
+//             'best_metric', 'is_best'} (torch.load(path, weights_only=True) reads it), plus the
+//             best metric under the tutorials' name for the monitor (best_iou, best_dice,
+//             best_acc, best_loss); loading
 //             takes any PyTorch checkpoint dict: the model under 'state_dict',
 //             'model_state_dict' or 'model', the optimizer under 'optimizer' or
 //             'optimizer_state_dict', the scheduler under 'scheduler', 'lr_scheduler' or
-//             'scheduler_state_dict', and 'epoch', 'best_metric', 'is_best' where present (the
+//             'scheduler_state_dict', and 'epoch', 'best_metric' (or best_iou, ...), 'is_best'
+//             where present (the
 //             fields a .pt lacks, such as global_step or rng, keep their defaults);
 //   other     the tandem checkpoint (safetensors): every field.
 //
