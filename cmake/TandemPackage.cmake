@@ -12,7 +12,7 @@
 # themselves from static initialisers in their own object files, which a linker would drop from
 # an archive that nothing references by name (in the build tree tandem_kernels_whole does the
 # same for the static archives). A program that links libtandem gets every kernel, and its
-# libraries (OpenBLAS, MPI, zlib, libzip, the CUDA stack) come along as libtandem's own
+# libraries (OpenBLAS, MPI, zlib, libzip, libjpeg, libpng, the CUDA stack) come along as libtandem's own
 # dependencies: nothing else is needed to compile or link against it.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
@@ -92,7 +92,7 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # tandem_0.10.0_amd64.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
 # Library dependencies from the binaries (dpkg-shlibdeps: libopenblas0-pthread, libopenmpi3,
-# libyaml-cpp0.7, libzip4, zlib1g, libstdc++6, ...), plus mpirun for tandem-run and mpirun runs.
+# libyaml-cpp0.7, libzip4, zlib1g, libjpeg62-turbo, libpng16-16, libstdc++6, ...), plus mpirun for tandem-run and mpirun runs.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "openmpi-bin")
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION

@@ -39,7 +39,8 @@ deps() {
   apt-get update
   apt-get install -y --no-install-recommends cmake g++ make pkg-config libopenblas-dev \
     libgtest-dev libopenmpi-dev openmpi-bin libyaml-cpp-dev nlohmann-json3-dev libzip-dev \
-    zlib1g-dev dataset-fashion-mnist gnuplot-nox clang libclang-rt-14-dev
+    zlib1g-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist gnuplot-nox clang \
+    libclang-rt-14-dev
 }
 
 configure_and_build() {

@@ -104,7 +104,8 @@ package=$(ls "$deb_build"/tandem_*.deb)
 dpkg-deb -I "$package" > "$work/control"
 cat "$work/control"
 depends=$(sed -n 's/^ Depends: //p' "$work/control")
-for dep in libopenblas libopenmpi3 libyaml-cpp libzip4 zlib1g libstdc++6 openmpi-bin; do
+for dep in libopenblas libopenmpi3 libyaml-cpp libzip4 zlib1g libjpeg62-turbo libpng16-16 libstdc++6 \
+           openmpi-bin; do
   grep -q "$dep" <<< "$depends" || fail "the package does not depend on $dep: $depends"
 done
 ! grep -qi "cuda\|cudnn\|nccl" <<< "$depends" || fail "the package depends on CUDA: $depends"

@@ -22,7 +22,7 @@ command -v clang++ >/dev/null || { echo "clang++ is needed: apt-get install clan
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start ))s] $*"; }
 
-fuzz_targets="safetensors pickle torch_zip checkpoint_metadata config idx"
+fuzz_targets="safetensors pickle torch_zip checkpoint_metadata config idx image"
 sanitized_suites="test_adversarial_inputs test_io test_config test_value_json test_caching_allocator test_pinned_host_allocator test_emulated_device test_device_ops"
 test_targets="$sanitized_suites tandem tandem_make_adversarial"
 targets=""
@@ -69,6 +69,7 @@ for t in $fuzz_targets; do
 done
 cp "$root"/tests/fixtures/io/*.pt "$corpus/torch_zip/"
 cp "$root"/configs/*.yaml "$corpus/config/"
+cp "$root"/tests/fixtures/images/folder/lower/* "$root"/tests/fixtures/images/bad/* "$corpus/image/"
 mkdir -p "$build/fuzz-artifacts"
 fuzz() {
   "$build/tests/fuzz/fuzz_$1" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
