@@ -135,6 +135,10 @@ TEST(Resize, SameSizeIsUntouchedAndShapesAreChecked) {
   flat.image.assign(12, 0.f);
   EXPECT_EQ(error_text([&] { resize({{4}})->apply(flat, gen); }),
             "resize needs a (C, H, W) image, got [12]");
+  Example empty;
+  empty.shape = {3, 0, 5};
+  EXPECT_EQ(error_text([&] { resize({{4}})->apply(empty, gen); }),
+            "resize: cannot resize an empty 0x5 image");
   Example bad = mask_example();
   bad.mask_width -= 1;
   EXPECT_NE(error_text([&] { resize({{4}})->apply(bad, gen); }).find("the mask is 9x12"),

@@ -134,6 +134,7 @@ std::pair<int64_t, int64_t> resized_size(int64_t h, int64_t w, const std::vector
                                          int64_t max_size) {
   TANDEM_CHECK(size.size() == 1 || size.size() == 2, "resize: size has 1 or 2 values, got ",
                size.size());
+  TANDEM_CHECK(h > 0 && w > 0, "resize: cannot resize an empty ", h, "x", w, " image");
   if (size.size() == 2) return {size[0], size[1]};
   // Python's int(size * long / short): a true division of exact integers, truncated.
   const int64_t shorter = std::min(h, w), longer = std::max(h, w);
