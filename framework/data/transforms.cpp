@@ -1,5 +1,6 @@
-// The transform pipeline, its config parser, and the transforms that keep an image's size
-// (crop with padding, flip, normalize).
+// The transform pipeline, its config parser, the helpers the transform files share
+// (transform_helpers.h), and the transforms that keep an image's size apart from padding
+// (randomcrop, randomhorizontalflip, normalize, totensor).
 #include "framework/data/transforms.h"
 
 #include <algorithm>
@@ -9,6 +10,9 @@
 #include <map>
 
 #include "framework/core/text.h"
+#include "framework/core/value_args.h"
+#include "framework/data/torch_draws.h"
+#include "framework/data/transform_helpers.h"
 
 namespace tandem::data {
 
@@ -35,7 +39,7 @@ std::string TransformPipeline::describe() const {
   return out;
 }
 
-namespace {
+namespace detail {
 
 std::string number_text(double v) {
   char buf[32];
@@ -52,12 +56,61 @@ std::string list_text(const std::vector<int64_t>& v) {
   return s + "]";
 }
 
+std::string numbers_text(const std::vector<double>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ", ";
+    s += number_text(v[i]);
+  }
+  return s + "]";
+}
+
 void check_image(const Example& ex, const char* what) {
   TANDEM_CHECK(ex.shape.size() == 3, what, " needs a (C, H, W) image, got ", shape_str(ex.shape));
   TANDEM_CHECK(!ex.has_mask() || (ex.mask_height == ex.height() && ex.mask_width == ex.width()),
                what, ": the mask is ", ex.mask_height, "x", ex.mask_width, " but the image is ",
                ex.height(), "x", ex.width());
 }
+
+void crop_example(Example& ex, int64_t y0, int64_t x0, int64_t h, int64_t w, float fill,
+                  int64_t mask_fill) {
+  const int64_t C = ex.channels(), H = ex.height(), W = ex.width();
+  if (y0 == 0 && x0 == 0 && h == H && w == W) return;  // the whole image
+  thread_local std::vector<float> out;
+  out.resize(size_t(C * h * w));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t r = 0; r < h; ++r) {
+      const int64_t sr = y0 + r;
+      for (int64_t col = 0; col < w; ++col) {
+        const int64_t sc = x0 + col;
+        const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
+        out[size_t((c * h + r) * w + col)] =
+            inside ? ex.image[size_t((c * H + sr) * W + sc)] : fill;
+      }
+    }
+  ex.image.swap(out);
+  if (ex.has_mask()) {
+    thread_local std::vector<int64_t> mask;
+    mask.resize(size_t(h * w));
+    for (int64_t r = 0; r < h; ++r)
+      for (int64_t col = 0; col < w; ++col) {
+        const int64_t sr = y0 + r, sc = x0 + col;
+        const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
+        mask[size_t(r * w + col)] = inside ? ex.mask[size_t(sr * W + sc)] : mask_fill;
+      }
+    ex.mask.swap(mask);
+    ex.mask_height = h, ex.mask_width = w;
+  }
+  ex.shape = {C, h, w};
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::check_image;
+using detail::list_text;
+using detail::number_text;
 
 class RandomCrop : public Transform {
  public:
@@ -99,42 +152,14 @@ class RandomCrop : public Transform {
     TANDEM_CHECK(ph >= th && pw >= tw, "randomcrop: the crop ", list_text({th, tw}),
                  " is larger than the (padded) image ", list_text({ph, pw}),
                  "; use pad_if_needed: true or a resize first");
-    const int64_t i = int64_t(gen.random() % uint32_t(ph - th + 1));
-    const int64_t j = int64_t(gen.random() % uint32_t(pw - tw + 1));
-    // Crop window in the unpadded image's coordinates.
-    crop(ex, i - top, j - left, th, tw, o_.fill, common_.mask_fill);
-  }
-
-  // Copies the window (y0, x0, h, w) of the image (and mask), filling outside with `fill`.
-  static void crop(Example& ex, int64_t y0, int64_t x0, int64_t h, int64_t w, float fill,
-                   int64_t mask_fill) {
-    const int64_t C = ex.channels(), H = ex.height(), W = ex.width();
-    thread_local std::vector<float> out;
-    out.resize(size_t(C * h * w));
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t r = 0; r < h; ++r) {
-        const int64_t sr = y0 + r;
-        for (int64_t col = 0; col < w; ++col) {
-          const int64_t sc = x0 + col;
-          const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
-          out[size_t((c * h + r) * w + col)] =
-              inside ? ex.image[size_t((c * H + sr) * W + sc)] : fill;
-        }
-      }
-    ex.image.swap(out);
-    if (ex.has_mask()) {
-      thread_local std::vector<int64_t> mask;
-      mask.resize(size_t(h * w));
-      for (int64_t r = 0; r < h; ++r)
-        for (int64_t col = 0; col < w; ++col) {
-          const int64_t sr = y0 + r, sc = x0 + col;
-          const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
-          mask[size_t(r * w + col)] = inside ? ex.mask[size_t(sr * W + sc)] : mask_fill;
-        }
-      ex.mask.swap(mask);
-      ex.mask_height = h, ex.mask_width = w;
+    // get_params draws nothing when the crop is the whole (padded) image.
+    int64_t i = 0, j = 0;
+    if (ph != th || pw != tw) {
+      i = torch_randint(gen, 0, ph - th + 1);
+      j = torch_randint(gen, 0, pw - tw + 1);
     }
-    ex.shape = {C, h, w};
+    // Crop window in the unpadded image's coordinates.
+    detail::crop_example(ex, i - top, j - left, th, tw, o_.fill, common_.mask_fill);
   }
 
  private:
@@ -154,7 +179,7 @@ class RandomHorizontalFlip : public Transform {
   }
   void apply(Example& ex, Generator& gen) const override {
     check_image(ex, "randomhorizontalflip");
-    if (!(gen.uniform_float() < float(p_))) return;  // torchvision: torch.rand(1) < p
+    if (!(torch_rand(gen) < float(p_))) return;  // torchvision: torch.rand(1) < p
     const int64_t rows = ex.channels() * ex.height(), W = ex.width();
     for (int64_t r = 0; r < rows; ++r)
       std::reverse(ex.image.begin() + r * W, ex.image.begin() + (r + 1) * W);
@@ -210,102 +235,85 @@ class ToTensor : public Transform {
 
 // --- config parsing ---------------------------------------------------------------------------
 
-// Reads one transform's arguments; finish() rejects keys it was not asked for.
-class TransformArgs {
- public:
-  TransformArgs(const Value* v, std::string path) : v_(v), path_(std::move(path)) {
-    TANDEM_CHECK(!v_ || v_->is_none() || v_->is_dict(), path_,
-                 ": expected a mapping of arguments, got ", v_->kind());
-  }
-  const Value* get(const std::string& key) {
-    known_.push_back(key);
-    if (!v_ || v_->is_none()) return nullptr;
-    const Value* f = v_->find(Value(key));
-    return f && !f->is_none() ? f : nullptr;
-  }
-  std::string at(const std::string& key) const { return path_ + "." + key; }
-  std::vector<double> numbers(const std::string& key, std::vector<double> def, bool required) {
-    const Value* f = get(key);
-    if (!f) {
-      if (required)
-        throw Error(path_ + ": missing required argument '" + key + "'",
-                    "add " + key + ": <value> (the arguments are torchvision's)");
-      return def;
-    }
-    std::vector<double> out;
-    if (f->is_number()) return {f->to_double()};
-    TANDEM_CHECK(f->is_list() || f->is_tuple(), at(key),
-                 ": expected a number or a list of numbers, got ", f->repr());
-    for (const Value& x : f->items()) {
-      TANDEM_CHECK(x.is_number(), at(key), ": expected numbers, got ", f->repr());
-      out.push_back(x.to_double());
-    }
-    return out;
-  }
-  std::vector<int64_t> ints(const std::string& key, std::vector<int64_t> def, bool required) {
-    std::vector<int64_t> out;
-    for (double d : numbers(key, std::vector<double>(def.begin(), def.end()), required)) {
-      TANDEM_CHECK(d == double(int64_t(d)), at(key), ": expected integers, got ", d);
-      out.push_back(int64_t(d));
-    }
-    return out;
-  }
-  bool flag(const std::string& key, bool def) {
-    const Value* f = get(key);
-    if (!f) return def;
-    TANDEM_CHECK(f->is_bool(), at(key), ": expected true or false, got ", f->repr());
-    return f->to_bool();
-  }
-  void finish() const {
-    if (!v_ || v_->is_none()) return;
-    for (const auto& [k, val] : v_->dict_items()) {
-      const std::string name = k.is_string() ? k.to_string() : k.repr();
-      if (std::find(known_.begin(), known_.end(), name) == known_.end()) {
-        const std::string c = closest_match(name, known_);
-        throw Error(path_ + ": unknown argument '" + name + "'" +
-                    (c.empty() ? "" : "; did you mean '" + c + "'?"));
-      }
-    }
-  }
-
- private:
-  const Value* v_;
-  std::string path_;
-  std::vector<std::string> known_;
-};
-
-// A (height, width) from torchvision's `size`: one integer means a square.
-std::pair<int64_t, int64_t> size_pair(TransformArgs& a) {
-  const std::vector<int64_t> s = a.ints("size", {}, true);
-  TANDEM_CHECK(s.size() == 1 || s.size() == 2, a.at("size"), ": expected one or two integers");
+// A (height, width) from torchvision's `size`: one integer (or a one-element list) means a square.
+std::pair<int64_t, int64_t> size_pair(ValueArgs& a) {
+  const std::vector<int64_t> s = a.ints("size");
+  TANDEM_CHECK(s.size() == 1 || s.size() == 2, a.at("size"),
+               ": expected an integer or [height, width], got ", s.size(), " values");
+  for (int64_t v : s) TANDEM_CHECK(v > 0, a.at("size"), ": sizes must be positive, got ", v);
   return s.size() == 1 ? std::pair{s[0], s[0]} : std::pair{s[0], s[1]};
 }
 
-using Factory = std::function<std::unique_ptr<Transform>(TransformArgs&, const TransformOptions&)>;
+Interpolation interpolation_arg(ValueArgs& a) {
+  const std::string s = a.str_("interpolation", "bilinear");
+  const std::vector<std::string> modes = {"nearest", "bilinear", "bicubic"};
+  for (Interpolation m : {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic})
+    if (s == interpolation_name(m)) return m;
+  const std::string c = closest_match(s, modes);
+  std::string what = a.at("interpolation") + ": unknown interpolation '" + s + "'";
+  if (!c.empty()) what += "; did you mean '" + c + "'?";
+  throw Error(what, "interpolation: nearest, bilinear or bicubic");
+}
+
+// Two numbers (scale: [0.08, 1.0]), as doubles.
+std::array<double, 2> range_arg(ValueArgs& a, const std::string& key, std::array<double, 2> def) {
+  const std::vector<double> v = a.numbers(key, std::vector<double>{def[0], def[1]});
+  TANDEM_CHECK(v.size() == 2, a.at(key), ": expected two numbers [min, max], got ", v.size());
+  return {v[0], v[1]};
+}
+
+using Factory = std::function<std::unique_ptr<Transform>(ValueArgs&, const TransformOptions&)>;
 
 const std::map<std::string, Factory>& factories() {
   static const std::map<std::string, Factory> table = {
       {"randomcrop",
-       [](TransformArgs& a, const TransformOptions& common) {
+       [](ValueArgs& a, const TransformOptions& common) {
          RandomCropOptions o;
          std::tie(o.height, o.width) = size_pair(a);
-         o.padding = a.ints("padding", {}, false);
-         o.pad_if_needed = a.flag("pad_if_needed", false);
-         o.fill = float(a.numbers("fill", {0.0}, false).at(0));
+         o.padding = a.ints("padding", std::vector<int64_t>{});
+         o.pad_if_needed = a.bool_("pad_if_needed", false);
+         o.fill = float(a.float_("fill", 0.0));
          return random_crop(o, common);
        }},
       {"randomhorizontalflip",
-       [](TransformArgs& a, const TransformOptions&) {
-         return random_horizontal_flip(a.numbers("p", {0.5}, false).at(0));
+       [](ValueArgs& a, const TransformOptions&) {
+         return random_horizontal_flip(a.float_("p", 0.5));
        }},
       {"normalize",
-       [](TransformArgs& a, const TransformOptions&) {
-         const auto m = a.numbers("mean", {}, true), s = a.numbers("std", {}, true);
+       [](ValueArgs& a, const TransformOptions&) {
+         const auto m = a.numbers("mean"), s = a.numbers("std");
          return normalize(std::vector<float>(m.begin(), m.end()),
                           std::vector<float>(s.begin(), s.end()));
        }},
+      {"resize",
+       [](ValueArgs& a, const TransformOptions&) {
+         ResizeOptions o;
+         o.size = a.ints("size");
+         TANDEM_CHECK(o.size.size() == 1 || o.size.size() == 2, a.at("size"),
+                      ": expected an integer (the smaller edge) or [height, width], got ",
+                      o.size.size(), " values");
+         o.interpolation = interpolation_arg(a);
+         o.max_size = a.int_("max_size", 0);
+         o.antialias = a.bool_("antialias", true);
+         return resize(o);
+       }},
+      {"centercrop",
+       [](ValueArgs& a, const TransformOptions& common) {
+         const auto [h, w] = size_pair(a);
+         return center_crop(h, w, common);
+       }},
+      {"randomresizedcrop",
+       [](ValueArgs& a, const TransformOptions&) {
+         RandomResizedCropOptions o;
+         std::tie(o.height, o.width) = size_pair(a);
+         o.scale = range_arg(a, "scale", o.scale);
+         o.ratio = range_arg(a, "ratio", o.ratio);
+         o.interpolation = interpolation_arg(a);
+         o.antialias = a.bool_("antialias", true);
+         return random_resized_crop(o);
+       }},
       {"totensor",
-       [](TransformArgs&, const TransformOptions&) { return std::make_unique<ToTensor>(); }},
+       [](ValueArgs&, const TransformOptions&) { return std::make_unique<ToTensor>(); }},
   };
   return table;
 }
@@ -363,8 +371,16 @@ TransformPipeline parse_transforms(const Value& list, const std::string& path,
                       (c.empty() ? "" : "; did you mean '" + c + "'?"),
                   "transforms: " + known);
     }
-    TransformArgs a(args, where + "." + name);
-    pipeline.add(it->second(a, options));
+    ValueArgs a(args, where + "." + name, "torchvision's");
+    try {
+      pipeline.add(it->second(a, options));
+    } catch (const Error& e) {
+      // A transform's own check ("randomcrop: padding must be >= 0") gets the list's path.
+      const std::string msg = e.what(), own = name + ": ";
+      if (msg.rfind(a.path(), 0) == 0) throw;
+      throw Error(a.path() + ": " + (msg.rfind(own, 0) == 0 ? msg.substr(own.size()) : msg),
+                  e.hint());
+    }
     a.finish();
   }
   return pipeline;

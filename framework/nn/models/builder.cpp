@@ -3,6 +3,7 @@
 #include "framework/nn/models/builder.h"
 
 #include "framework/core/text.h"
+#include "framework/core/value_args.h"
 
 #include <algorithm>
 #include <functional>
@@ -30,65 +31,10 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-// Reads named arguments from a dict Value; finish() rejects keys nobody asked for.
-class Args {
+// The shared argument reader plus PyTorch's 2-D size arguments (an int or a pair).
+class Args : public ValueArgs {
  public:
-  Args(const Value* v, std::string path) : v_(v), path_(std::move(path)) {
-    TANDEM_CHECK(!v_ || v_->is_none() || v_->is_dict(), path_,
-                 ": expected a mapping of arguments, got ", v_->kind());
-  }
-  const Value* get(const std::string& key) {
-    known_.push_back(key);
-    if (!v_ || v_->is_none()) return nullptr;
-    const Value* f = v_->find(Value(key));
-    return (f && !f->is_none()) ? f : nullptr;
-  }
-  bool present_none(const std::string& key) const {
-    if (!v_ || v_->is_none()) return false;
-    const Value* f = v_->find(Value(key));
-    return f && f->is_none();
-  }
-  std::string at(const std::string& key) const { return path_ + "." + key; }
-  [[noreturn]] void fail_missing(const std::string& key) const {
-    throw Error(path_ + ": missing required argument '" + key + "'",
-                "add " + key + ": <value> to " + path_ +
-                    " (the arguments are PyTorch's, with its defaults; " + key + " has none)");
-  }
-  int64_t int_(const std::string& key, std::optional<int64_t> def = std::nullopt) {
-    const Value* f = get(key);
-    if (!f) {
-      if (!def) fail_missing(key);
-      return *def;
-    }
-    TANDEM_CHECK(f->is_int(), at(key), ": expected an integer, got ", f->repr());
-    return f->to_int();
-  }
-  double float_(const std::string& key, double def) {
-    const Value* f = get(key);
-    if (!f) return def;
-    TANDEM_CHECK(f->is_number(), at(key), ": expected a number, got ", f->repr());
-    return f->to_double();
-  }
-  std::optional<double> opt_float(const std::string& key, std::optional<double> def) {
-    bool none = present_none(key);
-    const Value* f = get(key);
-    if (none) return std::nullopt;
-    if (!f) return def;
-    TANDEM_CHECK(f->is_number(), at(key), ": expected a number or null, got ", f->repr());
-    return f->to_double();
-  }
-  bool bool_(const std::string& key, bool def) {
-    const Value* f = get(key);
-    if (!f) return def;
-    TANDEM_CHECK(f->is_bool(), at(key), ": expected true or false, got ", f->repr());
-    return f->to_bool();
-  }
-  std::string str_(const std::string& key, const std::string& def) {
-    const Value* f = get(key);
-    if (!f) return def;
-    TANDEM_CHECK(f->is_string(), at(key), ": expected a string, got ", f->repr());
-    return f->to_string();
-  }
+  using ValueArgs::ValueArgs;
   static Size2 to_size2(const Value& f, const std::string& where) {
     if (f.is_int()) return Size2(f.to_int());
     TANDEM_CHECK((f.is_list() || f.is_tuple()) && f.size() == 2 && f.items()[0].is_int() &&
@@ -109,32 +55,6 @@ class Args {
     if (!f) return std::nullopt;
     return to_size2(*f, at(key));
   }
-  std::vector<int64_t> int_list(const std::string& key, std::vector<int64_t> def) {
-    const Value* f = get(key);
-    if (!f) return def;
-    TANDEM_CHECK(f->is_list() || f->is_tuple(), at(key), ": expected a list of integers");
-    std::vector<int64_t> out;
-    for (auto& i : f->items()) {
-      TANDEM_CHECK(i.is_int(), at(key), ": expected a list of integers, got ", f->repr());
-      out.push_back(i.to_int());
-    }
-    return out;
-  }
-  void finish() const {
-    if (!v_ || v_->is_none()) return;
-    for (const auto& [k, val] : v_->dict_items()) {
-      TANDEM_CHECK(k.is_string(), path_, ": argument names must be strings, got ", k.repr());
-      const std::string& name = k.to_string();
-      if (std::find(known_.begin(), known_.end(), name) == known_.end())
-        throw Error(path_ + ": unknown argument '" + name + "'" + suggestion(name, known_),
-                    "valid arguments: " + join(known_));
-    }
-  }
-
- private:
-  const Value* v_;
-  std::string path_;
-  std::vector<std::string> known_;
 };
 
 using LayerFactory = std::function<ModulePtr(Args&, Generator&, const std::string&)>;

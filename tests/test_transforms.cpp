@@ -1,0 +1,380 @@
+// torchvision's transforms (tests/fixtures/transforms/transforms.json from
+// tests/fixtures/make_transforms.py: torch 1.13, torchvision 0.14.1, PIL 9.4): resize in every
+// mode within 1e-5 (nearest exactly), masks with PIL's NEAREST exactly, centercrop with its
+// padding and rounding, torch's draws bit for bit on tandem's Generator, so that
+// randomresizedcrop / randomcrop / randomhorizontalflip pick torchvision's crops and flips for
+// the same seed; normalize; and the config parser's errors.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "framework/data/resample.h"
+#include "framework/data/torch_draws.h"
+#include "framework/data/transforms.h"
+#include "framework/io/value_json.h"
+#include "tests/error_text.h"
+#include "tests/fixtures_dir.h"
+
+using namespace tandem;
+using namespace tandem::data;
+using nlohmann::json;
+using tandem::testing::error_text;
+
+namespace {
+
+const json& fixture() {
+  static const json f = [] {
+    std::ifstream in(tandem::testing::fixture_path("transforms/transforms.json"));
+    return in.good() ? json::parse(in) : json();
+  }();
+  return f;
+}
+
+Example input(const std::string& name) {
+  const json& in = fixture()["inputs"][name];
+  Example ex;
+  for (const auto& d : in["shape"]) ex.shape.push_back(d.get<int64_t>());
+  ex.image = in["data"].get<std::vector<float>>();
+  return ex;
+}
+
+Example mask_example() {
+  const json& m = fixture()["mask"];
+  Example ex;
+  ex.mask_height = m["shape"][0], ex.mask_width = m["shape"][1];
+  ex.shape = {1, ex.mask_height, ex.mask_width};
+  ex.image.assign(size_t(ex.mask_height * ex.mask_width), 0.5f);
+  ex.mask = m["data"].get<std::vector<int64_t>>();
+  return ex;
+}
+
+Interpolation mode(const std::string& s) {
+  if (s == "nearest") return Interpolation::nearest;
+  if (s == "bicubic") return Interpolation::bicubic;
+  return Interpolation::bilinear;
+}
+
+std::vector<int64_t> shape_of(const json& j) { return j.get<std::vector<int64_t>>(); }
+
+// Within 1e-5 of torchvision (exactly when `exact`), with the first differing index.
+void expect_image(const Example& ex, const json& c, bool exact = false) {
+  ASSERT_EQ(std::vector<int64_t>(ex.shape.begin(), ex.shape.end()), shape_of(c["shape"]));
+  const auto want = c["output"].get<std::vector<float>>();
+  ASSERT_EQ(ex.image.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    // The fixture keeps 7 significant digits, so "exact" allows that rounding.
+    const float tol = exact ? 1e-6f * std::max(1.0f, std::fabs(want[i])) : 1e-5f;
+    ASSERT_NEAR(ex.image[i], want[i], tol) << "at " << i;
+  }
+}
+
+Value config(const std::string& text) { return io::value_from_json(text, {}, "test"); }
+
+std::string parse_error(const std::string& text) {
+  return error_text([&] { parse_transforms(config(text), "data.train_transforms"); });
+}
+
+}  // namespace
+
+TEST(TransformsFixture, HasCases) {
+  ASSERT_TRUE(fixture().is_object()) << "tests/fixtures/transforms/transforms.json is missing";
+  EXPECT_GE(fixture()["resize"].size(), 26u);
+  EXPECT_GE(fixture()["rrc_params"].size(), 7u);
+}
+
+TEST(Resize, MatchesTorchvisionInEveryMode) {
+  int n = 0;
+  for (const json& c : fixture()["resize"]) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    ResizeOptions o;
+    o.size = c["size"].get<std::vector<int64_t>>();
+    o.interpolation = mode(c["interpolation"]);
+    o.antialias = c["antialias"];
+    o.max_size = c["max_size"];
+    Example ex = input(c["input"]);
+    Generator gen(0);
+    resize(o)->apply(ex, gen);
+    expect_image(ex, c, o.interpolation == Interpolation::nearest);
+    ++n;
+  }
+  EXPECT_EQ(n, 26);
+}
+
+TEST(Resize, SmallerEdgeSizesAsTorchvision) {
+  for (const json& c : fixture()["resized_sizes"]) {
+    const auto [h, w] = resized_size(c["h"], c["w"], {c["size"].get<int64_t>()}, c["max_size"]);
+    EXPECT_EQ((std::vector<int64_t>{h, w}), shape_of(c["out"])) << c.dump();
+  }
+}
+
+TEST(Resize, MasksUsePilNearest) {
+  for (const json& c : fixture()["mask"]["resized"]) {
+    Example ex = mask_example();
+    ResizeOptions o;
+    o.size = c["size"].get<std::vector<int64_t>>();
+    Generator gen(0);
+    resize(o)->apply(ex, gen);  // the image bilinear, the mask nearest
+    EXPECT_EQ((std::vector<int64_t>{ex.mask_height, ex.mask_width}), o.size);
+    EXPECT_EQ(ex.mask, c["output"].get<std::vector<int64_t>>()) << c["size"].dump();
+    EXPECT_EQ(ex.shape, (Shape{1, o.size[0], o.size[1]}));
+  }
+}
+
+TEST(Resize, SameSizeIsUntouchedAndShapesAreChecked) {
+  Example ex = input("a");
+  const std::vector<float> before = ex.image;
+  Generator gen(0);
+  resize({{13, 17}})->apply(ex, gen);
+  EXPECT_EQ(ex.image, before);
+  Example flat;
+  flat.shape = {12};
+  flat.image.assign(12, 0.f);
+  EXPECT_EQ(error_text([&] { resize({{4}})->apply(flat, gen); }),
+            "resize needs a (C, H, W) image, got [12]");
+  Example empty;
+  empty.shape = {3, 0, 5};
+  EXPECT_EQ(error_text([&] { resize({{4}})->apply(empty, gen); }),
+            "resize: cannot resize an empty 0x5 image");
+  Example bad = mask_example();
+  bad.mask_width -= 1;
+  EXPECT_NE(error_text([&] { resize({{4}})->apply(bad, gen); }).find("the mask is 9x12"),
+            std::string::npos);
+  EXPECT_NE(error_text([] {
+              resize({{4}, 4});
+            }).find("max_size = 4 must be strictly greater"),
+            std::string::npos);
+}
+
+TEST(Resize, ConcurrentCallsShareTheCachedWeights) {
+  auto t = resize({{7, 9}});
+  Example ref = input("a");
+  Generator g0(0);
+  t->apply(ref, g0);
+  std::vector<std::thread> threads;
+  std::vector<int> same(4, 0);
+  for (int k = 0; k < 4; ++k)
+    threads.emplace_back([&, k] {
+      Generator gen(0);
+      for (int r = 0; r < 50; ++r) {
+        Example ex = input("a");
+        t->apply(ex, gen);
+        same[size_t(k)] += ex.image == ref.image;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(same, std::vector<int>(4, 50));
+}
+
+TEST(CenterCrop, MatchesTorchvisionWithPaddingAndRounding) {
+  int n = 0;
+  for (const json& c : fixture()["centercrop"]) {
+    SCOPED_TRACE(c.dump().substr(0, 60));
+    const auto size = c["size"].get<std::vector<int64_t>>();
+    Generator gen(0);
+    if (c["input"] == "mask") {
+      Example ex = mask_example();
+      center_crop(size[0], size[1])->apply(ex, gen);
+      EXPECT_EQ(ex.mask, c["mask"].get<std::vector<int64_t>>());
+      EXPECT_EQ(ex.mask_height, size[0]);
+    } else {
+      Example ex = input(c["input"]);
+      center_crop(size[0], size[1])->apply(ex, gen);
+      expect_image(ex, c, true);
+    }
+    ++n;
+  }
+  EXPECT_EQ(n, 10);
+}
+
+TEST(TorchDraws, ReproduceTorchsGeneratorDrawForDraw) {
+  for (const json& s : fixture()["draws"]) {
+    Generator gen(s["seed"].get<uint64_t>());
+    for (const json& d : s["draws"]) {
+      const std::string kind = d[0];
+      if (kind == "uniform")
+        EXPECT_EQ(torch_uniform(gen, d[1], d[2]), d[3].get<float>()) << d.dump();
+      else if (kind == "exp")
+        EXPECT_EQ(torch_expf(d[1].get<float>()), d[2].get<float>()) << d.dump();
+      else if (kind == "randint")
+        EXPECT_EQ(torch_randint(gen, d[1], d[2]), d[3].get<int64_t>()) << d.dump();
+      else
+        EXPECT_EQ(torch_rand(gen), d[1].get<float>()) << d.dump();
+    }
+  }
+}
+
+TEST(RandomResizedCrop, GetParamsPicksTorchvisionsBoxesForTheSameSeed) {
+  int boxes = 0;
+  for (const json& c : fixture()["rrc_params"]) {
+    const std::array<double, 2> scale{c["scale"][0], c["scale"][1]},
+        ratio{c["ratio"][0], c["ratio"][1]};
+    for (size_t seed = 0; seed < c["boxes"].size(); ++seed) {
+      Generator gen(seed);
+      for (const json& want : c["boxes"][seed]) {
+        const CropBox b = random_resized_crop_params(c["h"], c["w"], scale, ratio, gen);
+        EXPECT_EQ((std::vector<int64_t>{b.top, b.left, b.height, b.width}), shape_of(want))
+            << c["h"] << "x" << c["w"] << " seed " << seed;
+        ++boxes;
+      }
+    }
+  }
+  EXPECT_EQ(boxes, 7 * 40 * 3);
+}
+
+TEST(RandomResizedCrop, OutputsMatchTorchvision) {
+  for (const json& c : fixture()["randomresizedcrop"]) {
+    RandomResizedCropOptions o;
+    o.height = c["size"][0], o.width = c["size"][1];
+    o.interpolation = mode(c["interpolation"]);
+    o.antialias = c["antialias"];
+    Example ex = input("a");
+    Generator gen(c["seed"].get<uint64_t>());
+    random_resized_crop(o)->apply(ex, gen);
+    expect_image(ex, c, o.interpolation == Interpolation::nearest);
+  }
+}
+
+TEST(RandomResizedCrop, MovesTheMaskWithTheImage) {
+  RandomResizedCropOptions o;
+  o.height = 6, o.width = 7;
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    Example ex = mask_example();
+    const std::vector<int64_t> mask = ex.mask;
+    Generator gen(seed), same(seed);
+    random_resized_crop(o)->apply(ex, gen);
+    const CropBox b = random_resized_crop_params(9, 13, o.scale, o.ratio, same);
+    std::vector<int64_t> want;
+    Resampler::resize_mask(mask.data(), 13, b.top, b.left, b.height, b.width, 6, 7, want);
+    EXPECT_EQ(ex.mask, want);
+    EXPECT_EQ(ex.mask_height, 6);
+    EXPECT_EQ(ex.mask_width, 7);
+  }
+}
+
+TEST(RandomCrop, ThenFlipMatchesTorchvisionForTheSameSeed) {
+  int n = 0;
+  for (const json& c : fixture()["randomcrop_flip"]) {
+    RandomCropOptions o;
+    o.height = c["size"][0], o.width = c["size"][1];
+    o.padding = c["padding"].get<std::vector<int64_t>>();
+    o.pad_if_needed = c["pad_if_needed"];
+    o.fill = c["fill"];
+    TransformPipeline p;
+    p.add(random_crop(o));
+    p.add(random_horizontal_flip());
+    Example ex = input("c");
+    Generator gen(c["seed"].get<uint64_t>());
+    p.apply(ex, gen);
+    SCOPED_TRACE(p.describe() + " seed " + c["seed"].dump());
+    expect_image(ex, c, true);
+    ++n;
+  }
+  EXPECT_EQ(n, 15);
+}
+
+TEST(RandomHorizontalFlip, FlipsWhenTorchRandIsBelowP) {
+  for (const json& c : fixture()["flip"]) {
+    Example ex = mask_example();
+    ex.image[0] = 1;  // marks the first column
+    Generator gen(c["seed"].get<uint64_t>());
+    random_horizontal_flip(c["p"])->apply(ex, gen);
+    const bool flipped = ex.image[0] != 1;
+    EXPECT_EQ(flipped, c["flipped"].get<bool>()) << c.dump();
+    EXPECT_EQ(ex.mask[0], flipped ? mask_example().mask[12] : 255);  // the top row, flipped
+  }
+}
+
+TEST(Normalize, MatchesTorchvision) {
+  const json& c = fixture()["normalize"];
+  const auto m = c["mean"].get<std::vector<float>>(), s = c["std"].get<std::vector<float>>();
+  Example ex = input(c["input"]);
+  Generator gen(0);
+  normalize(m, s)->apply(ex, gen);
+  json shaped = c;
+  shaped["shape"] = {2, 5, 7};
+  expect_image(ex, shaped, true);
+}
+
+TEST(TransformConfig, ParsesTorchvisionNamesAndDescribesThem) {
+  const TransformPipeline p = parse_transforms(
+      config(R"([{"randomresizedcrop": {"size": 224, "scale": [0.25, 1]}}, "randomhorizontalflip",
+                 {"resize": {"size": 256, "max_size": 300, "interpolation": "bicubic"}},
+                 {"centercrop": {"size": [224, 200]}},
+                 {"resize": {"size": [32, 48], "interpolation": "nearest"}},
+                 {"resize": {"size": 8, "antialias": false}}, "totensor"])"),
+      "data.train_transforms");
+  EXPECT_EQ(p.size(), 7u);
+  EXPECT_TRUE(p.random());
+  EXPECT_EQ(p.describe(),
+            "randomresizedcrop(size=[224, 224], scale=[0.25, 1], ratio=[0.75, 1.33333], "
+            "interpolation=bilinear, antialias=true) -> randomhorizontalflip(p=0.5) -> "
+            "resize(size=256, max_size=300, interpolation=bicubic, antialias=true) -> "
+            "centercrop(size=[224, 200]) -> resize(size=[32, 48], interpolation=nearest) -> "
+            "resize(size=8, interpolation=bilinear, antialias=false) -> totensor");
+}
+
+TEST(TransformConfig, ErrorsNameTheListEntry) {
+  EXPECT_EQ(parse_error(R"(["randomhorizontalflip", "resise"])"),
+            "data.train_transforms[1]: unknown transform 'resise'; did you mean 'resize'?");
+  EXPECT_EQ(parse_error(R"([{"resize": {"interpolation": "bilinear"}}])"),
+            "data.train_transforms[0].resize: missing required argument 'size'");
+  EXPECT_EQ(parse_error(R"([{"centercrop": null}])"),
+            "data.train_transforms[0].centercrop: missing required argument 'size'");
+  EXPECT_EQ(parse_error(R"(["totensor", {"randomresizedcrop": {"size": 8, "scales": [0.5, 1]}}])"),
+            "data.train_transforms[1].randomresizedcrop: unknown argument 'scales'; did you mean "
+            "'scale'?");
+  EXPECT_EQ(parse_error(R"([{"resize": {"size": 8, "interpolation": "bilinaer"}}])"),
+            "data.train_transforms[0].resize.interpolation: unknown interpolation 'bilinaer'; did "
+            "you mean 'bilinear'?");
+  EXPECT_EQ(parse_error(R"([{"resize": {"size": 8, "antialias": "yes"}}])"),
+            "data.train_transforms[0].resize.antialias: expected true or false, got 'yes'");
+  EXPECT_EQ(parse_error(R"([{"resize": {"size": [1, 2, 3]}}])"),
+            "data.train_transforms[0].resize.size: expected an integer (the smaller edge) or "
+            "[height, width], got 3 values");
+  EXPECT_EQ(parse_error(R"([{"centercrop": {"size": 0}}])"),
+            "data.train_transforms[0].centercrop.size: sizes must be positive, got 0");
+  EXPECT_EQ(parse_error(R"([{"randomresizedcrop": {"size": 8, "ratio": [2, 1]}}])"),
+            "data.train_transforms[0].randomresizedcrop: ratio must be [min, max] with 0 < min <= "
+            "max, got [2, 1]");
+  EXPECT_EQ(parse_error(R"([{"randomcrop": {"size": 8, "padding": [-1]}}])"),
+            "data.train_transforms[0].randomcrop: padding must be >= 0");
+  EXPECT_EQ(parse_error(R"([{"resize": {"size": [8, 8], "max_size": 10}}])"),
+            "data.train_transforms[0].resize: max_size applies only when size is one integer "
+            "(the smaller edge)");
+  try {
+    parse_transforms(config(R"([{"resize": {}}])"), "data.val_transforms");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(e.hint().find("torchvision's"), std::string::npos) << e.hint();
+  }
+}
+
+// Not a timed test: prints the time of one resize of a 3x500x375 image to 224 (smaller edge),
+// the per-example cost of a typical ImageNet-style pipeline. Run with
+// --gtest_also_run_disabled_tests --gtest_filter='*ResizeSpeed*'.
+TEST(TransformsBench, DISABLED_ResizeSpeed) {
+  Example src;
+  src.shape = {3, 500, 375};
+  src.image.resize(3 * 500 * 375);
+  for (size_t i = 0; i < src.image.size(); ++i) src.image[i] = float(i % 251) / 250.f;
+  for (bool aa : {true, false}) {
+    auto t = resize({{224}, 0, Interpolation::bilinear, aa});
+    Generator gen(0);
+    Example ex;
+    constexpr int kReps = 200;
+    const auto start = std::chrono::steady_clock::now();
+    for (int r = 0; r < kReps; ++r) {
+      ex.shape = src.shape;
+      ex.image.assign(src.image.begin(), src.image.end());
+      t->apply(ex, gen);
+    }
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::printf("resize 3x500x375 -> %s (antialias=%d): %.3f ms per image (incl. a copy in)\n",
+                shape_str(ex.shape).c_str(), int(aa), ms / kReps);
+  }
+}
