@@ -13,6 +13,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/tensor/factories.h"
 #include "tests/error_text.h"
+#include "tests/fixtures_dir.h"
 
 using namespace tandem;
 using namespace tandem::data;
@@ -76,6 +77,22 @@ TEST(TensorFiles, SafetensorsClassificationWithUint8Images) {
   for (size_t i = 0; i < 12; ++i) EXPECT_EQ(ex.image[i], float((12 + i) * 7) / 255.0f) << i;
   // A given num_classes above the labels is kept.
   EXPECT_EQ(TensorFiles(dir.path(), "train", 10).num_classes(), 10);
+}
+
+// uint8 pixels give exactly torchvision's ToTensor floats, for every value 0..255
+// (tests/fixtures/make_npy.py).
+TEST(TensorFiles, Uint8ImagesEqualToTensor) {
+  TempDir dir;
+  io::save_npy(dir.file("train/images.npy"),
+               arange(0, 256, 1).reshape({1, 16, 16}).to(DType::UInt8));
+  io::save_npy(dir.file("train/labels.npy"), ints({0}, {1}, DType::Int64));
+  const Tensor golden = io::load_npy(tandem::testing::fixture_path("npy/to_tensor_256.npy"));
+  ASSERT_EQ(golden.sizes(), (Shape{1, 16, 16}));
+  Example ex;
+  TensorFiles(dir.path(), "train").load(0, ex);
+  EXPECT_EQ(ex.shape, (Shape{1, 16, 16}));
+  const float* want = golden.data_ptr<float>();
+  for (size_t i = 0; i < 256; ++i) EXPECT_EQ(ex.image[i], want[i]) << "pixel value " << i;
 }
 
 TEST(TensorFiles, FloatImagesOfEveryDtypeAreTakenAsValues) {
