@@ -202,6 +202,11 @@ TEST(Npy, RefusesHostileHeaders) {
        npy_with_header(
            "{'descr': '<f8', 'fortran_order': False, 'shape': (4611686018427387904,), }", data8),
        "is too large"},
+      {"empty, but strides overflow",  // found by tests/fuzz/fuzz_npy
+       npy_with_header("{'descr': '<i8', 'fortran_order': False, 'shape': (4294967296, "
+                       "4294967296, 0), }",
+                       ""),
+       "is too large"},
       {"dimension past int64",
        npy_with_header(
            "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999,), }", data8),

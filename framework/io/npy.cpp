@@ -221,7 +221,8 @@ Header parse_header(const uint8_t* data, size_t size, const std::string& name) {
   const std::optional<int64_t> numel = checked_numel(h.shape);
   const std::optional<uint64_t> bytes =
       numel ? checked_bytes(*numel, element_size(h.dtype)) : std::nullopt;
-  if (!bytes) bad(name, "shape " + shape_text(h.shape) + " of " + descr + " is too large");
+  if (!bytes || !strides_fit(h.shape))
+    bad(name, "shape " + shape_text(h.shape) + " of " + descr + " is too large");
   h.data_offset = size_t(preamble + header_len);
   const uint64_t held = size - h.data_offset;
   if (*bytes != held)

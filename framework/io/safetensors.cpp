@@ -138,7 +138,8 @@ std::vector<Entry> parse_header(const uint8_t* data, size_t size, const std::str
     const std::optional<int64_t> numel = checked_numel(e.shape);
     const std::optional<uint64_t> bytes =
         numel ? checked_bytes(*numel, element_size(e.dtype)) : std::nullopt;
-    if (!bytes) bad(name, "tensor '" + key + "' is too large (ValidationOverflow)");
+    if (!bytes || !strides_fit(e.shape))
+      bad(name, "tensor '" + key + "' is too large (ValidationOverflow)");
     if (e.end < e.begin || e.end - e.begin != *bytes)
       bad(name, "tensor '" + key + "' spans " +
                     (e.end < e.begin ? std::string("a negative range")
