@@ -156,6 +156,10 @@ TEST(Safetensors, HostileFilesAreRefusedWithThePath) {
       with_header(
           "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,8],\"data_offsets\":[0,8]}}"),
       "ValidationOverflow");
+  // Empty, so no bytes, but its strides would overflow (found by tests/fuzz/fuzz_npy).
+  refuse(with_header("{\"a\":{\"dtype\":\"F32\",\"shape\":[0,4294967296,4294967296],"
+                     "\"data_offsets\":[0,0]}}"),
+         "ValidationOverflow");
 }
 
 TEST(Checkpoint, RoundTripAndCorruptionDetected) {

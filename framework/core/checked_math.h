@@ -41,6 +41,16 @@ inline std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape) {
   return n;
 }
 
+// Whether the contiguous strides of `shape` fit in int64. contiguous_strides multiplies the
+// sizes with an empty dimension taken as 1, so an empty tensor of shape (0, 2^40, 2^40), whose
+// numel and byte count are 0, still overflows there; a reader checks this too.
+inline bool strides_fit(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t s : shape)
+    if (s < 0 || !checked_mul(n, s > 0 ? s : int64_t(1), n)) return false;
+  return true;
+}
+
 // numel * element_size as a byte count; nullopt if it overflows or exceeds kMaxBytes.
 inline std::optional<uint64_t> checked_bytes(int64_t numel, size_t element_size) {
   uint64_t bytes = 0;

@@ -1,11 +1,6 @@
 // safetensors reader and writer (see safetensors.h).
 #include "framework/io/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
 #include <fstream>
@@ -13,6 +8,7 @@
 
 #include "framework/core/checked_math.h"
 #include "framework/io/atomic_write.h"
+#include "framework/io/mapped_file.h"
 #include "framework/io/value_json.h"
 
 namespace tandem::io {
@@ -142,7 +138,8 @@ std::vector<Entry> parse_header(const uint8_t* data, size_t size, const std::str
     const std::optional<int64_t> numel = checked_numel(e.shape);
     const std::optional<uint64_t> bytes =
         numel ? checked_bytes(*numel, element_size(e.dtype)) : std::nullopt;
-    if (!bytes) bad(name, "tensor '" + key + "' is too large (ValidationOverflow)");
+    if (!bytes || !strides_fit(e.shape))
+      bad(name, "tensor '" + key + "' is too large (ValidationOverflow)");
     if (e.end < e.begin || e.end - e.begin != *bytes)
       bad(name, "tensor '" + key + "' spans " +
                     (e.end < e.begin ? std::string("a negative range")
@@ -219,35 +216,14 @@ TensorMap parse_safetensors(const uint8_t* data, size_t size, const std::string&
 }
 
 TensorMap load_safetensors(const std::string& path, Metadata* metadata, bool mmap) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error("cannot open " + path + ": " + std::strerror(errno), "check the path");
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(path + " is not a regular file");
-  }
-  const size_t size = size_t(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    bad(path, "empty file (HeaderTooSmall)");
-  }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) throw Error("cannot map " + path + ": " + std::strerror(errno));
-  std::shared_ptr<void> mapping(map, [size](void* p) { ::munmap(p, size); });
-  const auto* bytes = static_cast<const uint8_t*>(map);
-  if (!mmap) return parse_safetensors(bytes, size, path, metadata);
+  const MappedFile file = map_file(path);
+  if (file.size == 0) bad(path, "empty file (HeaderTooSmall)");
+  if (!mmap) return parse_safetensors(file.data, file.size, path, metadata);
   size_t start = 0;
-  auto entries = parse_header(bytes, size, path, metadata, start);
+  auto entries = parse_header(file.data, file.size, path, metadata, start);
   TensorMap out;
-  for (const auto& e : entries) {
-    // A read-only view into the mapping; writing to it is refused by the page protection, so
-    // callers copy (load_state_dict does) before modifying.
-    auto storage = std::make_shared<StorageImpl>(const_cast<uint8_t*>(bytes + start + e.begin),
-                                                 size_t(e.end - e.begin), kCPU, mapping);
-    out.insert(e.name, Tensor(std::make_shared<TensorImpl>(storage, e.shape, strides_of(e.shape), 0,
-                                                           e.dtype)));
-  }
+  for (const auto& e : entries)
+    out.insert(e.name, mapped_tensor(file, start + size_t(e.begin), e.dtype, e.shape));
   return out;
 }
 
