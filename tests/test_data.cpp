@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "framework/data/data_loader.h"
 #include "framework/data/device_prefetcher.h"
@@ -117,6 +119,47 @@ TEST(DataLoader, AugmentationIsDeterministicPerEpochAndExample) {
   EXPECT_TRUE(equal(xa.select(0, 0), xb.select(0, 7)));  // same example, same epoch: same crop
   a.fill(idx, 4, xc, yc);
   EXPECT_FALSE(equal(xa, xc));  // a new epoch draws new crops
+}
+
+// Synthetic examples that take a millisecond to load, as decoding a file does, so that the
+// worker threads (not only the thread filling the batch) load some of each batch.
+class SlowSynthetic : public SyntheticDataset {
+ public:
+  using SyntheticDataset::SyntheticDataset;
+  void load(int64_t index, Example& out) const override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    SyntheticDataset::load(index, out);
+  }
+};
+
+// Workers change who loads and transforms each example, not what a batch holds: every worker
+// count gives the same batches, in sampler order, with the same random crops and flips.
+TEST(DataLoader, WorkersGiveTheSameBatchesInSamplerOrder) {
+  auto ds = std::make_shared<SlowSynthetic>(40, Shape{1, 6, 6}, 3, 1);
+  std::vector<int64_t> idx(40);
+  for (int64_t i = 0; i < 40; ++i) idx[size_t(i)] = (i * 7) % 40;
+  auto epoch_batches = [&](int64_t workers) {
+    LoaderOptions opts;
+    opts.batch_size = 6;
+    opts.workers = workers;
+    opts.transforms = transforms(2, true, true);
+    DataLoader loader(ds, opts);
+    loader.start_epoch(idx, 2);
+    std::vector<Batch> out;
+    Batch b;
+    while (loader.next(b)) out.push_back({b.inputs.clone(), b.targets.clone()});
+    return out;
+  };
+  const auto serial = epoch_batches(0);
+  ASSERT_EQ(serial.size(), 7u);
+  for (int64_t workers : {1, 2, 5}) {
+    const auto parallel = epoch_batches(workers);
+    ASSERT_EQ(parallel.size(), serial.size()) << workers << " workers";
+    for (size_t i = 0; i < serial.size(); ++i) {
+      EXPECT_TRUE(equal(parallel[i].inputs, serial[i].inputs)) << workers << " workers, batch " << i;
+      EXPECT_TRUE(equal(parallel[i].targets, serial[i].targets)) << workers << " workers, batch " << i;
+    }
+  }
 }
 
 TEST(DataLoader, SteadyStateReusesBuffers) {

@@ -87,7 +87,10 @@ void DataLoader::fill(const std::vector<int64_t>& idx, int64_t epoch, Tensor& in
   const int64_t n = int64_t(idx.size());
   TANDEM_CHECK(n > 0, "data loader: an empty batch");
   // The first example fixes the batch's shapes; every other must match them.
-  thread_local Example first;
+  // (A named reference, not the thread_local itself, so that the worker threads' `store` calls
+  // below see this thread's example rather than their own empty one.)
+  thread_local Example first_example;
+  Example& first = first_example;
   load_example(idx[0], epoch, first);
   const bool masks = dataset_->segmentation();
   TANDEM_CHECK(!masks || first.has_mask(), dataset_->describe(idx[0]), ": no mask");
