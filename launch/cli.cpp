@@ -40,9 +40,12 @@ const std::vector<CommandSpec>& specs() {
        {"--checkpoint", "--set"},
        {}},
       {"predict",
-       "tandem predict [CONFIG.yaml] --checkpoint PATH --input IN.safetensors --output "
-       "OUT.safetensors",
-       "Eval-mode forward of the tensor \"input\" of IN; writes the tensor \"output\" to OUT.",
+       "tandem predict [CONFIG.yaml] --checkpoint PATH --input IN --output OUT",
+       "Eval-mode forward. IN.safetensors: of its tensor \"input\"; writes the tensor \"output\" "
+       "to OUT.safetensors.\nIN an image (.jpg, .png) or a folder of them: each through "
+       "data.val_transforms; a segmentation model\nwrites a PNG of class indices per image into "
+       "the folder OUT (or to OUT.png for one image), a classifier\nwrites OUT.json "
+       "{\"predictions\": [{\"file\", \"class\", \"probability\"}]}.",
        {"--checkpoint", "--input", "--output", "--set"},
        {}},
       {"inspect",

@@ -1,5 +1,6 @@
 // `tandem eval [CONFIG.yaml] --checkpoint PATH`: one JSON line with the test-split metrics.
-// `tandem predict [CONFIG.yaml] --checkpoint PATH --input IN --output OUT`: eval-mode forward.
+// `tandem predict [CONFIG.yaml] --checkpoint PATH --input IN --output OUT`: eval-mode forward of
+// a safetensors batch, or of image files (predict_images.h).
 // Both take tandem checkpoints (whose stored config makes CONFIG optional) and PyTorch files.
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,8 @@
 #include "framework/io/safetensors.h"
 #include "launch/cli.h"
 #include "launch/evaluate.h"
+#include "launch/metrics_log.h"
+#include "launch/predict_images.h"
 #include "launch/training_setup.h"
 
 namespace tandem::launch {
@@ -40,10 +43,20 @@ int cmd_eval(const CommandLine& cl) {
   load_weights(*model, checkpoint, /*strict=*/true, stderr);  // stdout is the result
   model->to(device);
   data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false, device));
-  EvalResult r = evaluate(*model, loader, device, nullptr, 0, 1);
+  const bool segmentation = loader.dataset().segmentation();
+  EvalResult r = evaluate(*model, loader, device, nullptr, 0, 1,
+                          segmentation ? cfg.data.ignore_index : -100);
   // The fields in the order README gives them.
-  nlohmann::ordered_json j = {
-      {"split", "test"}, {"loss", r.loss}, {"accuracy", r.accuracy}, {"samples", r.samples}};
+  nlohmann::ordered_json j = {{"split", "test"},
+                              {"loss", metric_json(r.loss)},
+                              {"accuracy", metric_json(r.accuracy)},
+                              {"samples", r.samples}};
+  if (r.segmentation) {
+    j["iou"] = metric_json(r.mean_iou);
+    j["dice"] = metric_json(r.mean_dice);
+    j["class_iou"] = metric_list(r.class_iou);
+    j["class_dice"] = metric_list(r.class_dice);
+  }
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -57,6 +70,12 @@ int cmd_predict(const CommandLine& cl) {
   nn::ModulePtr model = build_model_from_config(cfg);
   load_weights(*model, checkpoint, /*strict=*/true, stderr);  // stdout is the result
   model->to(device);
+  if (is_image_input(in)) {
+    const int64_t n = predict_images(*model, cfg, device, in, out);
+    std::printf("{\"images\":%lld,\"output\":%s}\n", static_cast<long long>(n),
+                nlohmann::json(out).dump().c_str());
+    return 0;
+  }
   auto inputs = io::load_safetensors(in);
   const Tensor* x = inputs.find("input");
   if (!x)

@@ -329,6 +329,8 @@ const std::vector<Field>& schema() {
       sub("data.skip_bad_images", &RunConfig::data, &DataConfig::skip_bad_images,
           "image folders: check every image when the run starts and leave out (with a warning) "
           "those that do not decode, instead of stopping at the first"),
+      sub("data.color_mode", &RunConfig::data, &DataConfig::color_mode,
+          "image files: rgb (3 channels) or gray (1), as PIL's convert(\"RGB\") / convert(\"L\")"),
       sub("data.synthetic_train_size", &RunConfig::data, &DataConfig::synthetic_train_size,
           "synthetic dataset: training examples"),
       sub("data.synthetic_test_size", &RunConfig::data, &DataConfig::synthetic_test_size,
@@ -566,6 +568,11 @@ RunConfig parse_config(const std::string& text, const std::string& source,
             cfg.data.dataset + "'");
   check(cfg.data.workers >= -1, "data.workers", "must be >= 0 (or -1: as the dataset needs)");
   check(cfg.data.num_classes >= 0, "data.num_classes", "must be >= 0");
+  check(cfg.data.color_mode == "rgb" || cfg.data.color_mode == "gray", "data.color_mode",
+        "expected rgb or gray, got '" + cfg.data.color_mode + "'");
+  check(cfg.data.dataset != "segmentation_folder" || cfg.data.num_classes > 0, "data.num_classes",
+        "a segmentation_folder dataset needs its number of classes (the masks' values are "
+        "0 .. num_classes-1, and ignore_index)");
   for (const char* key : {"data.train_transforms", "data.val_transforms"}) {
     const Value& list = std::string(key) == "data.train_transforms" ? cfg.data.train_transforms
                                                                     : cfg.data.val_transforms;

@@ -33,6 +33,7 @@ struct DataConfig {
   int64_t num_classes = 0;  // segmentation_folder / tensor_files (0: from the data)
   int64_t ignore_index = 255;
   bool skip_bad_images = false;
+  std::string color_mode = "rgb";  // image files: rgb | gray (PIL's convert)
   // synthetic dataset
   int64_t synthetic_train_size = 512;
   int64_t synthetic_test_size = 128;

@@ -5,19 +5,84 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/data/device_prefetcher.h"
+#include "framework/metrics/confusion_matrix.h"
 #include "framework/ops/ops.h"
+#include "framework/tensor/factories.h"
 #include "launch/training_setup.h"
 #include "parallel/rank_helpers.h"
 
 namespace tandem::launch {
+namespace {
 
-EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device,
-                    parallel::ProcessGroup* pg, int rank, int world) {
+std::vector<int64_t> rank_indices(const data::Dataset& dataset, int rank, int world) {
+  std::vector<int64_t> idx;
+  for (int64_t i = rank; i < dataset.size(); i += world) idx.push_back(i);
+  return idx;
+}
+
+// Segmentation: per-pixel loss over the labelled pixels, and a confusion matrix of (target,
+// predicted class) counted on the host from each batch's argmax, summed over ranks at the end.
+EvalResult evaluate_segmentation(nn::Module& model, data::DataLoader& loader, Device device,
+                                 parallel::ProcessGroup* pg, int rank, int world,
+                                 int64_t ignore_index) {
   NoGradGuard no_grad;
   model.eval();
-  std::vector<int64_t> idx;
-  for (int64_t i = rank; i < loader.dataset().size(); i += world) idx.push_back(i);
-  loader.start_epoch(idx, 0);
+  loader.start_epoch(rank_indices(loader.dataset(), rank, world), 0);
+  const int64_t classes = loader.dataset().num_classes();
+  metrics::ConfusionMatrix confusion(classes, ignore_index);
+  Tensor loss_sum = zeros({}, TensorOptions(DType::Float64, device));
+  Tensor labelled = zeros({}, TensorOptions(DType::Int64, device));
+  data::Batch b;
+  data::DevicePrefetcher batches(loader, device);
+  while (batches.next(b)) {
+    Tensor out = forward_batch(model, b.inputs);
+    TANDEM_CHECK(out.dim() == 4 && out.size(1) == classes, "segmentation: the model gives ",
+                 shape_str(out.sizes()), " for a batch of ", shape_str(b.inputs.sizes()),
+                 " but (N, ", classes, ", H, W) logits are needed for ", classes, " classes");
+    loss_sum.add_(cross_entropy(out, b.targets, {}, Reduction::Sum, ignore_index)
+                      .to(DType::Float64));
+    labelled.add_(sum(ne(b.targets, full({}, double(ignore_index),
+                                         TensorOptions(DType::Int64, device)))));
+    confusion.add(argmax(out, 1).cpu(), b.targets.cpu());
+  }
+  std::vector<double> totals = confusion.counts();
+  totals.push_back(loss_sum.item());
+  totals.push_back(labelled.item());
+  totals = parallel::sum_over_ranks(pg, totals);
+  const double pixels = totals.back();
+  const double loss = totals[totals.size() - 2];
+  totals.resize(size_t(classes * classes));
+  confusion.set_counts(totals);
+  const metrics::ConfusionMatrix& all = confusion;
+  EvalResult r;
+  r.segmentation = true;
+  r.samples = int64_t(loader.dataset().size());
+  r.loss = pixels > 0 ? loss / pixels : NAN;
+  r.accuracy = all.pixel_accuracy();
+  r.mean_iou = all.mean_iou();
+  r.mean_dice = all.mean_dice();
+  r.class_iou = all.iou();
+  r.class_dice = all.dice();
+  return r;
+}
+
+}  // namespace
+
+double EvalResult::metric(const std::string& monitor) const {
+  if (monitor == "accuracy") return accuracy;
+  if (monitor == "loss") return loss;
+  if (monitor == "iou") return mean_iou;
+  if (monitor == "dice") return mean_dice;
+  throw Error("unknown metric '" + monitor + "'", "checkpoint.monitor: accuracy, loss, iou or dice");
+}
+
+EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device,
+                    parallel::ProcessGroup* pg, int rank, int world, int64_t ignore_index) {
+  if (loader.dataset().segmentation())
+    return evaluate_segmentation(model, loader, device, pg, rank, world, ignore_index);
+  NoGradGuard no_grad;
+  model.eval();
+  loader.start_epoch(rank_indices(loader.dataset(), rank, world), 0);
   // The sums stay where the model runs until the end (no host sync per batch); the loss adds in
   // float64 as the host did, the counts in int64, so the result is the same on every device.
   Tensor loss_sum = zeros({}, TensorOptions(DType::Float64, device));

@@ -48,6 +48,12 @@ nlohmann::json metric_json(double value) {
   return std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
 }
 
+nlohmann::json metric_list(const std::vector<double>& values) {
+  nlohmann::json list = nlohmann::json::array();
+  for (double v : values) list.push_back(metric_json(v));
+  return list;
+}
+
 double metric_value(const nlohmann::json& j) {
   if (j.is_number()) return j.get<double>();
   if (j.is_string()) {
@@ -76,7 +82,7 @@ void MetricsLog::step(int64_t epoch, int64_t step, double loss, double lr) {
 }
 
 void MetricsLog::epoch(int64_t epoch, double train_loss, double val_loss, double val_accuracy,
-                       double images_per_s, double seconds) {
+                       double images_per_s, double seconds, const nlohmann::ordered_json& extra) {
   nlohmann::ordered_json j = {{"type", "epoch"},
                               {"epoch", epoch},
                               {"train_loss", metric_json(train_loss)},
@@ -84,6 +90,7 @@ void MetricsLog::epoch(int64_t epoch, double train_loss, double val_loss, double
                               {"val_accuracy", metric_json(val_accuracy)},
                               {"images_per_s", metric_json(images_per_s)},
                               {"seconds", metric_json(seconds)}};
+  for (const auto& [key, value] : extra.items()) j[key] = value;
   out_ << j.dump() << "\n" << std::flush;
 }
 

@@ -35,7 +35,19 @@
 extern "C" void openblas_set_num_threads(int);
 
 namespace tandem::launch {
+
 namespace {
+// metrics.jsonl's extra fields for a segmentation epoch (none for classification).
+nlohmann::ordered_json segmentation_record(const EvalResult& ev) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  if (!ev.segmentation) return j;
+  j["val_iou"] = metric_json(ev.mean_iou);
+  j["val_dice"] = metric_json(ev.mean_dice);
+  j["val_class_iou"] = metric_list(ev.class_iou);
+  j["val_class_dice"] = metric_list(ev.class_dice);
+  return j;
+}
+
 
 using Clock = std::chrono::steady_clock;
 
@@ -324,8 +336,9 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     // Every rank evaluates rank 0's model (the one the checkpoint holds), so `tandem eval` of a
     // saved checkpoint reproduces the recorded numbers.
     if (ddp && cfg.distributed.broadcast_buffers) ddp->sync_buffers();
-    EvalResult ev = evaluate(*model, test_loader, device, pg.get(), rank, size);
-    const double monitored = cfg.checkpoint.monitor == "accuracy" ? ev.accuracy : ev.loss;
+    EvalResult ev = evaluate(*model, test_loader, device, pg.get(), rank, size,
+                             criterion.ignore_index());
+    const double monitored = ev.metric(cfg.checkpoint.monitor);
     if (scheduler && interval == "epoch") {
       if (scheduler->needs_metric())
         scheduler->step(monitored);
@@ -342,15 +355,20 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     }
     const double ips = train_seconds > 0 ? double(images) / train_seconds : 0;
     if (main_rank) {
-      metrics->epoch(epoch, train_loss, ev.loss, ev.accuracy, ips, train_seconds);
+      metrics->epoch(epoch, train_loss, ev.loss, ev.accuracy, ips, train_seconds,
+                     segmentation_record(ev));
       const bool epoch_file = (epoch + 1) % cfg.checkpoint.every_epochs == 0;
       run_dir.save(make_checkpoint(epoch + 1, 0, better), epoch_file);
-      char summary[256];
+      char summary[320], seg[96] = "";
+      if (ev.segmentation)
+        std::snprintf(seg, sizeof seg, ", mean IoU %.4f, mean Dice %.4f", ev.mean_iou,
+                      ev.mean_dice);
       std::snprintf(summary, sizeof summary,
-                    "epoch %lld/%lld: train loss %.4f, test loss %.4f, test accuracy %.2f%%%s, "
+                    "epoch %lld/%lld: train loss %.4f, test loss %.4f, test %saccuracy %.2f%%%s%s, "
                     "%.0f img/s, %.1fs",
                     (long long)epoch + 1, (long long)cfg.training.epochs, train_loss, ev.loss,
-                    100 * ev.accuracy, better ? " (best)" : "", ips, train_seconds);
+                    ev.segmentation ? "pixel " : "", 100 * ev.accuracy, seg,
+                    better ? " (best)" : "", ips, train_seconds);
       progress.end_epoch(summary);
       if (device.is_cuda())  // once per epoch: memory held by tensors and by the cache
         std::printf("  %s memory: %s\n", device.str().c_str(),

@@ -3,8 +3,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 
 #include "framework/data/fashion_mnist.h"
+#include "framework/data/fashion_mnist_segmentation.h"
+#include "framework/data/image_folder.h"
+#include "framework/data/segmentation_folder.h"
+#include "framework/data/tensor_files.h"
 #include "framework/data/synthetic.h"
 #include "framework/io/checkpoint.h"
 #include "framework/io/serialize.h"
@@ -82,6 +87,16 @@ Tensor forward_batch(nn::Module& model, const Tensor& inputs) {
   }
 }
 
+// The folder of a split of an image dataset: root/train for training; root/val for evaluation,
+// or root/test where a dataset was published with a train/test split and has no val/.
+static std::string split_folder(const std::string& root, const std::string& split) {
+  namespace fs = std::filesystem;
+  if (split == "train") return (fs::path(root) / "train").string();
+  const fs::path val = fs::path(root) / "val", test = fs::path(root) / "test";
+  if (fs::is_directory(val) || !fs::is_directory(test)) return val.string();
+  return test.string();
+}
+
 std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const std::string& split) {
   const auto& d = cfg.data;
   if (d.dataset == "synthetic") {
@@ -91,6 +106,20 @@ std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const st
         train ? d.synthetic_train_size : d.synthetic_test_size,
         Shape(d.synthetic_shape.begin(), d.synthetic_shape.end()), d.synthetic_classes,
         uint64_t(cfg.seed), 0.3, train ? 0 : d.synthetic_train_size);
+  }
+  if (d.dataset == "fashion_mnist_segmentation")
+    return std::make_shared<data::FashionMnistSegmentation>(d.root, split);
+  if (d.dataset == "tensor_files")
+    return std::make_shared<data::TensorFiles>(d.root, split == "test" ? "val" : split,
+                                               d.num_classes, d.ignore_index);
+  if (d.dataset == "image_folder" || d.dataset == "segmentation_folder") {
+    const std::string dir = split_folder(d.root, split);
+    const data::ColorMode mode = d.color_mode == "gray" ? data::ColorMode::Gray
+                                                        : data::ColorMode::RGB;
+    if (d.dataset == "image_folder")
+      return std::make_shared<data::ImageFolder>(dir, mode, d.skip_bad_images);
+    return std::make_shared<data::SegmentationFolder>(dir, mode, d.num_classes, d.ignore_index,
+                                                      d.skip_bad_images);
   }
   return std::make_shared<data::FashionMnist>(d.root, split);
 }

@@ -41,6 +41,9 @@ Tensor forward_batch(nn::Module& model, const Tensor& inputs);
 
 // The training and test datasets of a config (errors name data.dataset / data.root).
 std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const std::string& split);
+// data.train_transforms / val_transforms with the older short keys (random_crop_padding,
+// horizontal_flip, mean/std) appended as the transforms they stand for.
+std::shared_ptr<const data::TransformPipeline> make_transforms(const RunConfig& cfg, bool train);
 data::LoaderOptions loader_options(const RunConfig& cfg, bool train, Device device = kCPU);
 
 // Loads weights into `model` from a .pt/.pth/.safetensors state_dict or checkpoint (tandem's or

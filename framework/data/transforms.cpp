@@ -371,6 +371,16 @@ TransformPipeline parse_transforms(const Value& list, const std::string& path,
                       (c.empty() ? "" : "; did you mean '" + c + "'?"),
                   "transforms: " + known);
     }
+    // torchvision's first argument of the sized transforms may stand alone, as in Python:
+    // {resize: 256} is {resize: {size: 256}}.
+    Value size_only;
+    const bool sized = name == "resize" || name == "centercrop" || name == "randomcrop" ||
+                       name == "randomresizedcrop";
+    if (sized && args && (args->is_int() || args->is_list() || args->is_tuple())) {
+      size_only = Value::dict();
+      size_only.set(Value("size"), *args);
+      args = &size_only;
+    }
     ValueArgs a(args, where + "." + name, "torchvision's");
     try {
       pipeline.add(it->second(a, options));
