@@ -317,6 +317,20 @@ TEST(TransformConfig, ParsesTorchvisionNamesAndDescribesThem) {
             "resize(size=8, interpolation=bilinear, antialias=false) -> totensor");
 }
 
+// torchvision's first argument alone, as written in Python: Resize(256), CenterCrop([224, 200]).
+TEST(TransformConfig, SizeAloneIsTheSizeArgument) {
+  const auto describe = [](const std::string& text) {
+    return parse_transforms(config(text), "data.val_transforms").describe();
+  };
+  EXPECT_EQ(describe(R"([{"resize": 256}, {"centercrop": [224, 200]}, {"randomcrop": 32},
+                         {"randomresizedcrop": 16}])"),
+            describe(R"([{"resize": {"size": 256}}, {"centercrop": {"size": [224, 200]}},
+                         {"randomcrop": {"size": 32}}, {"randomresizedcrop": {"size": 16}}])"));
+  EXPECT_NE(parse_error(R"([{"normalize": 0.5}])")
+                .find("data.train_transforms[0].normalize: expected a mapping"),
+            std::string::npos);
+}
+
 TEST(TransformConfig, ErrorsNameTheListEntry) {
   EXPECT_EQ(parse_error(R"(["randomhorizontalflip", "resise"])"),
             "data.train_transforms[1]: unknown transform 'resise'; did you mean 'resize'?");
