@@ -44,8 +44,8 @@ int cmd_eval(const CommandLine& cl) {
   model->to(device);
   data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false, device));
   const bool segmentation = loader.dataset().segmentation();
-  EvalResult r = evaluate(*model, loader, device, nullptr, 0, 1,
-                          segmentation ? cfg.data.ignore_index : -100);
+  EvalResult r =
+      evaluate(*model, loader, device, nullptr, 0, 1, segmentation ? cfg.data.ignore_index : -100);
   // The fields in the order README gives them.
   nlohmann::ordered_json j = {{"split", "test"},
                               {"loss", metric_json(r.loss)},

@@ -39,10 +39,10 @@ EvalResult evaluate_segmentation(nn::Module& model, data::DataLoader& loader, De
     TANDEM_CHECK(out.dim() == 4 && out.size(1) == classes, "segmentation: the model gives ",
                  shape_str(out.sizes()), " for a batch of ", shape_str(b.inputs.sizes()),
                  " but (N, ", classes, ", H, W) logits are needed for ", classes, " classes");
-    loss_sum.add_(cross_entropy(out, b.targets, {}, Reduction::Sum, ignore_index)
-                      .to(DType::Float64));
-    labelled.add_(sum(ne(b.targets, full({}, double(ignore_index),
-                                         TensorOptions(DType::Int64, device)))));
+    loss_sum.add_(
+        cross_entropy(out, b.targets, {}, Reduction::Sum, ignore_index).to(DType::Float64));
+    labelled.add_(
+        sum(ne(b.targets, full({}, double(ignore_index), TensorOptions(DType::Int64, device)))));
     confusion.add(argmax(out, 1).cpu(), b.targets.cpu());
   }
   std::vector<double> totals = confusion.counts();
@@ -73,7 +73,8 @@ double EvalResult::metric(const std::string& monitor) const {
   if (monitor == "loss") return loss;
   if (monitor == "iou") return mean_iou;
   if (monitor == "dice") return mean_dice;
-  throw Error("unknown metric '" + monitor + "'", "checkpoint.monitor: accuracy, loss, iou or dice");
+  throw Error("unknown metric '" + monitor + "'",
+              "checkpoint.monitor: accuracy, loss, iou or dice");
 }
 
 EvalResult evaluate(nn::Module& model, data::DataLoader& loader, Device device,

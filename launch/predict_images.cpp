@@ -47,8 +47,10 @@ data::ColorMode input_color_mode(const RunConfig& cfg) {
 
 // The argmax of (1, classes, H, W) logits as an 8-bit single-channel image.
 data::Image mask_image(const Tensor& logits, const std::string& file) {
-  TANDEM_CHECK(logits.size(1) <= 256, "tandem predict: ", file, ": a PNG mask holds class indices "
-               "up to 255, the model predicts ", logits.size(1), " classes");
+  TANDEM_CHECK(logits.size(1) <= 256, "tandem predict: ", file,
+               ": a PNG mask holds class indices "
+               "up to 255, the model predicts ",
+               logits.size(1), " classes");
   const Tensor classes = argmax(logits, 1).cpu().contiguous();
   data::Image mask;
   mask.height = logits.size(2);
@@ -88,8 +90,9 @@ int64_t predict_images(nn::Module& model, const RunConfig& cfg, Device device,
     const Tensor logits = forward_batch(model, x);
     if (logits.dim() == 4) {
       segmentation = true;
-      fs::path target = single_png ? fs::path(output)
-                                   : fs::path(output) / fs::path(in.relative[i]).replace_extension(".png");
+      fs::path target = single_png
+                            ? fs::path(output)
+                            : fs::path(output) / fs::path(in.relative[i]).replace_extension(".png");
       if (target.has_parent_path()) fs::create_directories(target.parent_path());
       data::write_png(target.string(), mask_image(logits, file));
       continue;
@@ -99,9 +102,8 @@ int64_t predict_images(nn::Module& model, const RunConfig& cfg, Device device,
                  "; expected (1, classes) logits or (1, classes, H, W) per-pixel logits");
     const Tensor probs = softmax(logits, 1).cpu().contiguous();
     const int64_t k = argmax(probs, 1).item<int64_t>();
-    predictions.push_back({{"file", file},
-                           {"class", k},
-                           {"probability", double(probs.data_ptr<float>()[k])}});
+    predictions.push_back(
+        {{"file", file}, {"class", k}, {"probability", double(probs.data_ptr<float>()[k])}});
   }
   if (!segmentation) {
     nlohmann::ordered_json j;

@@ -48,7 +48,6 @@ nlohmann::ordered_json segmentation_record(const EvalResult& ev) {
   return j;
 }
 
-
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) {
@@ -336,8 +335,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     // Every rank evaluates rank 0's model (the one the checkpoint holds), so `tandem eval` of a
     // saved checkpoint reproduces the recorded numbers.
     if (ddp && cfg.distributed.broadcast_buffers) ddp->sync_buffers();
-    EvalResult ev = evaluate(*model, test_loader, device, pg.get(), rank, size,
-                             criterion.ignore_index());
+    EvalResult ev =
+        evaluate(*model, test_loader, device, pg.get(), rank, size, criterion.ignore_index());
     const double monitored = ev.metric(cfg.checkpoint.monitor);
     if (scheduler && interval == "epoch") {
       if (scheduler->needs_metric())

@@ -9,8 +9,8 @@
 #include "framework/data/fashion_mnist_segmentation.h"
 #include "framework/data/image_folder.h"
 #include "framework/data/segmentation_folder.h"
-#include "framework/data/tensor_files.h"
 #include "framework/data/synthetic.h"
+#include "framework/data/tensor_files.h"
 #include "framework/io/checkpoint.h"
 #include "framework/io/serialize.h"
 #include "framework/io/state_dict_utils.h"
@@ -114,8 +114,8 @@ std::shared_ptr<const data::Dataset> make_dataset(const RunConfig& cfg, const st
                                                d.num_classes, d.ignore_index);
   if (d.dataset == "image_folder" || d.dataset == "segmentation_folder") {
     const std::string dir = split_folder(d.root, split);
-    const data::ColorMode mode = d.color_mode == "gray" ? data::ColorMode::Gray
-                                                        : data::ColorMode::RGB;
+    const data::ColorMode mode =
+        d.color_mode == "gray" ? data::ColorMode::Gray : data::ColorMode::RGB;
     if (d.dataset == "image_folder")
       return std::make_shared<data::ImageFolder>(dir, mode, d.skip_bad_images);
     return std::make_shared<data::SegmentationFolder>(dir, mode, d.num_classes, d.ignore_index,

@@ -5,8 +5,8 @@
 // DevicePrefetcher that copies them one step ahead.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <chrono>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -156,8 +156,10 @@ TEST(DataLoader, WorkersGiveTheSameBatchesInSamplerOrder) {
     const auto parallel = epoch_batches(workers);
     ASSERT_EQ(parallel.size(), serial.size()) << workers << " workers";
     for (size_t i = 0; i < serial.size(); ++i) {
-      EXPECT_TRUE(equal(parallel[i].inputs, serial[i].inputs)) << workers << " workers, batch " << i;
-      EXPECT_TRUE(equal(parallel[i].targets, serial[i].targets)) << workers << " workers, batch " << i;
+      EXPECT_TRUE(equal(parallel[i].inputs, serial[i].inputs))
+          << workers << " workers, batch " << i;
+      EXPECT_TRUE(equal(parallel[i].targets, serial[i].targets))
+          << workers << " workers, batch " << i;
     }
   }
 }

@@ -45,8 +45,7 @@ TEST(SegmentationOverRanks, MetricsEqualOneProcesssExactly) {
   data::DataLoader ranked(dataset, opts), alone(dataset, opts);
   const launch::EvalResult over_ranks = launch::evaluate(
       *model, ranked, kCPU, world().process_group.get(), world().rank, world().size, 255);
-  const launch::EvalResult one =
-      launch::evaluate(*model, alone, kCPU, nullptr, 0, 1, 255);
+  const launch::EvalResult one = launch::evaluate(*model, alone, kCPU, nullptr, 0, 1, 255);
   ASSERT_TRUE(over_ranks.segmentation && one.segmentation);
   EXPECT_EQ(over_ranks.accuracy, one.accuracy);
   EXPECT_EQ(over_ranks.mean_iou, one.mean_iou);
