@@ -29,7 +29,7 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
 fi
 
 # --- extract -------------------------------------------------------------------------------------
-awk -v yaml="$work/readme.yaml" '
+awk -v yaml="$work/readme" '
   function flush(  s, t) {
     s = para; para = ""
     while (match(s, /`[^`]+`/)) {
@@ -40,7 +40,10 @@ awk -v yaml="$work/readme.yaml" '
     }
   }
   /^```/ {
-    if (fence == "") { flush(); fence = substr($0, 4); if (fence == "") fence = "plain" }
+    if (fence == "") {
+      flush(); fence = substr($0, 4); if (fence == "") fence = "plain"
+      if (fence == "yaml") yamls++
+    }
     else fence = ""
     next
   }
@@ -49,7 +52,7 @@ awk -v yaml="$work/readme.yaml" '
     if ($0 ~ /^tandem/) { p = $0; sub(/ +#.*$/, "", p); gsub(/ +/, " ", p); print "synopsis\t" p }
     next
   }
-  fence == "yaml" { print > yaml; next }
+  fence == "yaml" { print > (yaml "_" yamls ".yaml"); next }  # readme_1.yaml, readme_2.yaml, ...
   fence != "" { next }
   /^[ \t]*$/ { flush(); next }
   { para = para " " $0 }
@@ -137,6 +140,13 @@ handle() {
       grep -q "world size 2" "$d/log" || fail "mpirun did not start 2 ranks"
       echo "run: $text"
       ;;
+    "inline|mpirun -np 2 tandem train configs/fashion_mnist_unet.yaml")
+      local d
+      d=$(fresh)
+      run_shortened "$d" mpirun -np 2 tandem train configs/fashion_mnist_unet.yaml --set data.eval_batch_size=500
+      grep -q "mean IoU" "$d/log" || { cat "$d/log"; fail "'$text' printed no mean IoU"; }
+      echo "run: $text"
+      ;;
     "inline|tandem-run train configs/fashion_mnist_cnn.yaml --set training.device=cuda")
       # One rank per GPU: two emulated ones here (tests/cli/tandem_run.sh checks the counting and
       # the NUMA binding on a faked machine).
@@ -157,6 +167,17 @@ handle() {
         echo "run: $text (2-3 steps per epoch)"
       else
         echo "checked: $text parses (it needs python3-torch and dataset-fashion-mnist to run)"
+      fi
+      ;;
+    "inline|bash bench/loader.sh")
+      bash -n "$TANDEM_SOURCE/bench/loader.sh" || fail "bench/loader.sh does not parse"
+      if /usr/bin/python3 -c "import PIL, numpy" 2> /dev/null; then
+        IMAGES=8 WORKERS=1 EPOCHS=1 BATCH=4 OUT="$work/loader" bash "$TANDEM_SOURCE/bench/loader.sh" "$(dirname "$bin")" > "$work/loader.log" 2>&1 ||
+          { tail -20 "$work/loader.log"; fail "'$text' failed"; }
+        grep -q "^train *1 " "$work/loader.log" || { cat "$work/loader.log"; fail "'$text' printed no table"; }
+        echo "run: $text (8 images)"
+      else
+        echo "checked: $text parses (it needs python3-pil to make its images)"
       fi
       ;;
     "inline|bash bench/gpu/ddp_scaling.sh")
@@ -215,9 +236,13 @@ handle() {
 
 while IFS=$'\t' read -r kind text <&3; do handle "$kind" "$text" < /dev/null; done 3< "$work/commands.tsv"
 
-# The run config example: a valid config (--print-config checks every section).
-[ -s "$work/readme.yaml" ] || fail "no yaml block in README.md"
-tandem train "$work/readme.yaml" --print-config > "$work/readme_resolved.yaml" || fail "README's YAML example is not a valid config"
-grep -qx "init_strict: true" "$work/readme_resolved.yaml" || fail "README's YAML example: init_strict"
-echo "checked: the YAML example is a valid config"
+# The run config example (the first YAML block) and each further example (a part of a config,
+# the rest default): valid configs (--print-config checks every section).
+[ -s "$work/readme_1.yaml" ] || fail "no yaml block in README.md"
+for y in "$work"/readme_*.yaml; do
+  tandem train "$y" --print-config > "$work/resolved.yaml" || fail "README's YAML example $(basename "$y") is not a valid config"
+done
+tandem train "$work/readme_1.yaml" --print-config > "$work/resolved_first.yaml"
+grep -qx "init_strict: true" "$work/resolved_first.yaml" || fail "README's YAML example: init_strict"
+echo "checked: the $(ls "$work"/readme_*.yaml | wc -l) YAML examples are valid configs"
 echo "all README commands hold ($(wc -l < "$work/commands.tsv") found)"
