@@ -258,8 +258,8 @@ class DataOnDevice : public tandem::testing::DeviceTest {};
 
 // The trainer's use: pin_memory when the device is cuda, each batch moved with to(device) while
 // the loader prefetches the next ones. On cuda the batches are page-locked and come from the
-// pinned cache: after the first epoch (which fills it, the short last batch included) later
-// epochs pin nothing new. On the device they equal the unpinned CPU batches.
+// pinned cache: the first epoch fills it (the short last batch included) and later epochs reuse
+// it rather than pinning per batch. On the device they equal the unpinned CPU batches.
 TEST_P(DataOnDevice, PinnedBatchesFromTheCacheWithoutPinningPerBatch) {
   auto ds = std::make_shared<SyntheticDataset>(44, Shape{1, 4, 4}, 3, 6);
   LoaderOptions opts;
@@ -295,8 +295,11 @@ TEST_P(DataOnDevice, PinnedBatchesFromTheCacheWithoutPinningPerBatch) {
   if (device().is_cuda()) {
     EXPECT_GT(mallocs_after_first_epoch, mallocs_before);  // the batches did come from the cache
   }
-  EXPECT_EQ(pinned.host_mallocs(), mallocs_after_first_epoch)
-      << "epochs after the first allocated page-locked memory";
+  // How many batches are in flight at once (up to kAhead ready, one filling, one in the step, one
+  // still being copied) depends on how the producer and the consumer interleave, so a later epoch
+  // may add a buffer pair the first did not need; pinning per batch would add 24 tensors here.
+  EXPECT_LE(pinned.host_mallocs() - mallocs_after_first_epoch, 4)
+      << "epochs after the first pinned memory per batch";
 }
 
 // DevicePrefetcher, as the trainer and evaluation use it: the loader's batches, in order, on the
