@@ -13,7 +13,9 @@
 #include "tests/error_text.h"
 #include "tests/fixtures_dir.h"
 #include "tests/golden_cases.h"
+#include "tests/temp_dir.h"
 
+using tandem::testing::TempDir;
 using namespace tandem;
 using namespace tandem::data;
 using tandem::testing::error_text;
@@ -161,10 +163,8 @@ TEST(ImageCodec, EveryTruncationIsDataOrAnError) {
 }
 
 TEST(ImageCodec, WritePngRoundTrips) {
-  const std::string dir = (std::filesystem::temp_directory_path() /
-                           ("tandem_image_codec_" + std::to_string(::getpid())))
-                              .string();
-  std::filesystem::create_directories(dir);
+  const TempDir temp;  // removed even when an assertion fails
+  const std::string& dir = temp.path();
   Image gray{5, 7, 1, {}};
   for (int i = 0; i < 35; ++i) gray.pixels.push_back(uint8_t(i * 7 % 256));
   write_png(dir + "/gray.png", gray);
@@ -185,7 +185,6 @@ TEST(ImageCodec, WritePngRoundTrips) {
   EXPECT_TRUE(throws_with([&] { write_png(dir + "/two.png", two); }, "2 channels"));
   Image short_pixels{2, 2, 1, {1, 2, 3}};
   EXPECT_TRUE(throws_with([&] { write_png(dir + "/short.png", short_pixels); }, "3 bytes"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ImageCodec, ToTensorScalingAndMasks) {

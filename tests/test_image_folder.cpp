@@ -13,7 +13,9 @@
 #include "tests/error_text.h"
 #include "tests/fixtures_dir.h"
 #include "tests/golden_cases.h"
+#include "tests/temp_dir.h"
 
+using tandem::testing::TempDir;
 using namespace tandem;
 using namespace tandem::data;
 using tandem::testing::fixture_path;
@@ -45,21 +47,6 @@ std::vector<uint8_t> pil_pixels(const std::string& rel, const std::string& mode)
   ADD_FAILURE() << "no golden pixels for " << rel << " " << mode;
   return {};
 }
-
-struct TempDir {
-  std::string path;
-  explicit TempDir(const std::string& name)
-      : path((fs::temp_directory_path() /
-              ("tandem_image_folder_" + name + "_" + std::to_string(::getpid())))
-                 .string()) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 // A copy of the fixture folder split without its truncated file, in a temporary directory.
 void copy_folder(const std::string& to) {
@@ -144,53 +131,53 @@ TEST(ImageFolder, BadFileErrorsAtLoadOrIsSkippedWithAWarning) {
 
 TEST(ImageFolder, LayoutErrorsNameTheFolder) {
   const TempDir t("layout");
-  EXPECT_TRUE(
-      throws_with([&] { ImageFolder ds(t.path); }, "couldn't find any class folder in " + t.path));
-  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path + "/missing"); }, t.path + "/missing"));
-  copy_folder(t.path + "/split");
-  EXPECT_NO_THROW(ImageFolder ds(t.path + "/split"));
-  fs::create_directories(t.path + "/split/zzz/inner");
-  std::ofstream(t.path + "/split/zzz/inner/notes.txt") << "no image here";
-  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path + "/split"); },
-                          "class folder " + t.path + "/split/zzz holds no image"));
-  fs::remove_all(t.path + "/split/zzz");
+  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path()); },
+                          "couldn't find any class folder in " + t.path()));
+  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path() + "/missing"); }, t.path() + "/missing"));
+  copy_folder(t.path() + "/split");
+  EXPECT_NO_THROW(ImageFolder ds(t.path() + "/split"));
+  fs::create_directories(t.path() + "/split/zzz/inner");
+  std::ofstream(t.path() + "/split/zzz/inner/notes.txt") << "no image here";
+  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path() + "/split"); },
+                          "class folder " + t.path() + "/split/zzz holds no image"));
+  fs::remove_all(t.path() + "/split/zzz");
   // An image format PIL reads but tandem does not: an error naming it, or skipped.
-  fs::copy_file(images_root() + "/bad/image.bmp", t.path + "/split/lower/x.bmp");
-  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path + "/split"); },
-                          t.path + "/split/lower/x.bmp: an image format tandem does not read"));
+  fs::copy_file(images_root() + "/bad/image.bmp", t.path() + "/split/lower/x.bmp");
+  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path() + "/split"); },
+                          t.path() + "/split/lower/x.bmp: an image format tandem does not read"));
   ::testing::internal::CaptureStderr();
-  ImageFolder skipping(t.path + "/split", ColorMode::Gray, true);
+  ImageFolder skipping(t.path() + "/split", ColorMode::Gray, true);
   const std::string warnings = ::testing::internal::GetCapturedStderr();
-  EXPECT_NE(warnings.find("skipping " + t.path + "/split/lower/x.bmp"), std::string::npos);
+  EXPECT_NE(warnings.find("skipping " + t.path() + "/split/lower/x.bmp"), std::string::npos);
   EXPECT_EQ(skipping.size(), int64_t(golden()["samples"].size()) - 1);
   // A class whose every image is bad is left with nothing: an error, even when skipping.
-  fs::create_directories(t.path + "/split/zzz");
-  fs::copy_file(images_root() + "/bad/truncated.png", t.path + "/split/zzz/t.png");
+  fs::create_directories(t.path() + "/split/zzz");
+  fs::copy_file(images_root() + "/bad/truncated.png", t.path() + "/split/zzz/t.png");
   ::testing::internal::CaptureStderr();
-  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path + "/split", ColorMode::RGB, true); },
-                          t.path + "/split/zzz has no image that decodes"));
+  EXPECT_TRUE(throws_with([&] { ImageFolder ds(t.path() + "/split", ColorMode::RGB, true); },
+                          t.path() + "/split/zzz has no image that decodes"));
   ::testing::internal::GetCapturedStderr();
 }
 
 TEST(ImageFolder, FollowsSymbolicLinksButNotLoops) {
   const TempDir t("links");
-  copy_folder(t.path + "/data");
-  fs::create_directories(t.path + "/split");
-  fs::create_directory_symlink(t.path + "/data/lower-case", t.path + "/split/b_linked");
-  fs::create_directories(t.path + "/split/a/real");
-  fs::copy_file(images_root() + "/folder/lower-case/b.png", t.path + "/split/a/real/x.png");
-  fs::create_directory_symlink(t.path + "/data/Upper/sub", t.path + "/split/a/linked");
-  ImageFolder ds(t.path + "/split");
+  copy_folder(t.path() + "/data");
+  fs::create_directories(t.path() + "/split");
+  fs::create_directory_symlink(t.path() + "/data/lower-case", t.path() + "/split/b_linked");
+  fs::create_directories(t.path() + "/split/a/real");
+  fs::copy_file(images_root() + "/folder/lower-case/b.png", t.path() + "/split/a/real/x.png");
+  fs::create_directory_symlink(t.path() + "/data/Upper/sub", t.path() + "/split/a/linked");
+  ImageFolder ds(t.path() + "/split");
   EXPECT_EQ(ds.classes(), (std::vector<std::string>{"a", "b_linked"}));
   // os.walk sorted by path: a/linked (b.png), a/linked/deep (c.png), a/real (x.png).
   const std::vector<std::string> want = {
-      t.path + "/split/a/linked/b.png", t.path + "/split/a/linked/deep/c.png",
-      t.path + "/split/a/real/x.png", t.path + "/split/b_linked/a.jpg",
-      t.path + "/split/b_linked/b.png"};
+      t.path() + "/split/a/linked/b.png", t.path() + "/split/a/linked/deep/c.png",
+      t.path() + "/split/a/real/x.png", t.path() + "/split/b_linked/a.jpg",
+      t.path() + "/split/b_linked/b.png"};
   ASSERT_EQ(ds.size(), int64_t(want.size()));
   for (int64_t i = 0; i < ds.size(); ++i) EXPECT_EQ(ds.describe(i), want[size_t(i)]);
-  fs::create_directory_symlink(t.path + "/split/a", t.path + "/split/a/real/loop");
-  EXPECT_TRUE(throws_with([&] { ImageFolder again(t.path + "/split"); },
+  fs::create_directory_symlink(t.path() + "/split/a", t.path() + "/split/a/real/loop");
+  EXPECT_TRUE(throws_with([&] { ImageFolder again(t.path() + "/split"); },
                           "leads back into itself through a symbolic link"));
 }
 
@@ -230,31 +217,31 @@ TEST(SegmentationFolder, MaskErrorsNameTheMaskAndTheValue) {
   EXPECT_TRUE(throws_with([&] { no_ignore.load(0, ex); }, "a.png: value 255 at pixel (0, 0)"));
 
   const TempDir t("seg");
-  fs::copy(seg, t.path, fs::copy_options::recursive);
-  write_png(t.path + "/masks/b.png", gray_image(4, 4, 1));
-  SegmentationFolder mismatched(t.path, ColorMode::RGB, 3);
+  fs::copy(seg, t.path(), fs::copy_options::recursive);
+  write_png(t.path() + "/masks/b.png", gray_image(4, 4, 1));
+  SegmentationFolder mismatched(t.path(), ColorMode::RGB, 3);
   EXPECT_TRUE(throws_with([&] { mismatched.load(1, ex); },
-                          "mask " + t.path + "/masks/b.png is 4 x 4 pixels but its image " +
-                              t.path + "/images/b.png is 7 x 9"));
+                          "mask " + t.path() + "/masks/b.png is 4 x 4 pixels but its image " +
+                              t.path() + "/images/b.png is 7 x 9"));
   ::testing::internal::CaptureStderr();
-  SegmentationFolder skipping(t.path, ColorMode::RGB, 3, 255, true);
+  SegmentationFolder skipping(t.path(), ColorMode::RGB, 3, 255, true);
   const std::string warnings = ::testing::internal::GetCapturedStderr();
   EXPECT_EQ(skipping.size(), 1);
-  EXPECT_NE(warnings.find("skipping " + t.path + "/images/b.png"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("skipping " + t.path() + "/images/b.png"), std::string::npos) << warnings;
 
-  write_png(t.path + "/masks/b.png", Image{7, 9, 3, std::vector<uint8_t>(7 * 9 * 3, 0)});
-  SegmentationFolder rgb_mask(t.path, ColorMode::RGB, 3);
-  EXPECT_TRUE(
-      throws_with([&] { rgb_mask.load(1, ex); }, "mask " + t.path + "/masks/b.png is a RGB image"));
+  write_png(t.path() + "/masks/b.png", Image{7, 9, 3, std::vector<uint8_t>(7 * 9 * 3, 0)});
+  SegmentationFolder rgb_mask(t.path(), ColorMode::RGB, 3);
+  EXPECT_TRUE(throws_with([&] { rgb_mask.load(1, ex); },
+                          "mask " + t.path() + "/masks/b.png is a RGB image"));
 
-  fs::remove(t.path + "/masks/b.png");
+  fs::remove(t.path() + "/masks/b.png");
   EXPECT_TRUE(throws_with(
-      [&] { SegmentationFolder ds(t.path, ColorMode::RGB, 3); },
-      "image " + t.path + "/images/b.png has no mask (expected " + t.path + "/masks/b.png)"));
-  write_png(t.path + "/masks/b.png", gray_image(7, 9, 0));
-  fs::copy_file(t.path + "/images/b.png", t.path + "/images/b.jpeg");
+      [&] { SegmentationFolder ds(t.path(), ColorMode::RGB, 3); },
+      "image " + t.path() + "/images/b.png has no mask (expected " + t.path() + "/masks/b.png)"));
+  write_png(t.path() + "/masks/b.png", gray_image(7, 9, 0));
+  fs::copy_file(t.path() + "/images/b.png", t.path() + "/images/b.jpeg");
   EXPECT_TRUE(
-      throws_with([&] { SegmentationFolder ds(t.path, ColorMode::RGB, 3); }, "share a name"));
-  EXPECT_TRUE(throws_with([&] { SegmentationFolder ds(t.path + "/images", ColorMode::RGB, 3); },
-                          "no directory " + t.path + "/images/images"));
+      throws_with([&] { SegmentationFolder ds(t.path(), ColorMode::RGB, 3); }, "share a name"));
+  EXPECT_TRUE(throws_with([&] { SegmentationFolder ds(t.path() + "/images", ColorMode::RGB, 3); },
+                          "no directory " + t.path() + "/images/images"));
 }

@@ -15,7 +15,9 @@
 #include "framework/tensor/factories.h"
 #include "tests/error_text.h"
 #include "tests/fixtures_dir.h"
+#include "tests/temp_dir.h"
 
+using tandem::testing::TempDir;
 using namespace tandem;
 using tandem::testing::error_text;
 using tandem::testing::throws_with;
@@ -60,21 +62,6 @@ std::string npy_with_header(const std::string& dict, const std::string& data, in
   for (size_t i = 0; i < len_bytes; ++i) out += char((h.size() >> (8 * i)) & 0xff);
   return out + h + data;
 }
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("tandem_npy_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace
 

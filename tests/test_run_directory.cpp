@@ -16,28 +16,14 @@
 #include "launch/run_lock.h"
 #include "launch/subprocess.h"
 #include "tests/error_text.h"
+#include "tests/temp_dir.h"
 
+using tandem::testing::TempDir;
 using namespace tandem;
 using namespace tandem::launch;
 namespace fs = std::filesystem;
 
 namespace {
-
-// An empty folder for one test, removed with it.
-struct TempDir {
-  std::string path;
-  explicit TempDir(const std::string& name)
-      : path((fs::temp_directory_path() /
-              ("tandem_run_dir_" + name + "_" + std::to_string(::getpid())))
-                 .string()) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
@@ -51,7 +37,7 @@ std::string read_file(const std::string& path) {
 
 TEST(RunLock, SecondHolderIsRefusedNamingTheFirst) {
   const TempDir temp("lock");
-  const std::string& dir = temp.path;
+  const std::string& dir = temp.path();
   char host[256] = "";
   ::gethostname(host, sizeof host - 1);
   {
@@ -68,7 +54,7 @@ TEST(RunLock, SecondHolderIsRefusedNamingTheFirst) {
 
 TEST(RunDirectory, ClaimRemovesOnlyTandemsStaleTemporaries) {
   const TempDir temp("claim");
-  const std::string& dir = temp.path;
+  const std::string& dir = temp.path();
   const std::vector<std::string> stale = {
       ".last.safetensors.tmp.Ab12Cd", ".epoch_0007.safetensors.tmp.000000",
       ".config.yaml.tmp.zzZZ99", ".metrics.svg.tmp.a1b2c3", "metrics.svg.gp"};
@@ -96,7 +82,7 @@ TEST(RunDirectory, ClaimRemovesOnlyTandemsStaleTemporaries) {
 
 TEST(MetricsLog, ResumeCutsRecordsPastTheResumePoint) {
   const TempDir temp("metrics");
-  const std::string path = temp.path + "/metrics.jsonl";
+  const std::string path = temp.path() + "/metrics.jsonl";
   write_file(path,
              "{\"type\":\"step\",\"epoch\":0,\"step\":2,\"loss\":1,\"lr\":0.1}\n"
              "{\"type\":\"step\",\"epoch\":0,\"step\":4,\"loss\":1,\"lr\":0.1}\n"
@@ -130,7 +116,7 @@ TEST(MetricsLog, NonFiniteValuesRoundTrip) {
 
 TEST(RunProgram, ArgumentsReachTheProgramVerbatim) {
   const TempDir temp("program");
-  const std::string path = temp.path + "/out";
+  const std::string path = temp.path() + "/out";
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   ASSERT_GE(fd, 0);
   const std::string hostile = "a'b\"; touch PWNED $(touch PWNED) `touch PWNED`";

@@ -14,33 +14,15 @@
 #include "framework/tensor/factories.h"
 #include "tests/error_text.h"
 #include "tests/fixtures_dir.h"
+#include "tests/temp_dir.h"
 
+using tandem::testing::TempDir;
 using namespace tandem;
 using namespace tandem::data;
 using tandem::testing::error_text;
 using tandem::testing::throws_with;
 
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("tandem_tensor_files_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string path() const { return path_.string(); }
-  std::string file(const std::string& name) const {
-    std::filesystem::create_directories((path_ / name).parent_path());
-    return (path_ / name).string();
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 Tensor ints(const std::vector<int64_t>& v, const Shape& shape, DType dtype) {
   return from_vector(v, shape).to(dtype);
