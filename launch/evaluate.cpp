@@ -31,7 +31,6 @@ EvalResult evaluate_segmentation(nn::Module& model, data::DataLoader& loader, De
   const int64_t classes = loader.dataset().num_classes();
   metrics::ConfusionMatrix confusion(classes, ignore_index);
   Tensor loss_sum = zeros({}, TensorOptions(DType::Float64, device));
-  Tensor labelled = zeros({}, TensorOptions(DType::Int64, device));
   data::Batch b;
   data::DevicePrefetcher batches(loader, device);
   while (batches.next(b)) {
@@ -41,28 +40,25 @@ EvalResult evaluate_segmentation(nn::Module& model, data::DataLoader& loader, De
                  " but (N, ", classes, ", H, W) logits are needed for ", classes, " classes");
     loss_sum.add_(
         cross_entropy(out, b.targets, {}, Reduction::Sum, ignore_index).to(DType::Float64));
-    labelled.add_(
-        sum(ne(b.targets, full({}, double(ignore_index), TensorOptions(DType::Int64, device)))));
     confusion.add(argmax(out, 1).cpu(), b.targets.cpu());
   }
+  // The labelled pixels are the confusion matrix's total (it skips ignore_index too).
   std::vector<double> totals = confusion.counts();
   totals.push_back(loss_sum.item());
-  totals.push_back(labelled.item());
   totals = parallel::sum_over_ranks(pg, totals);
-  const double pixels = totals.back();
-  const double loss = totals[totals.size() - 2];
-  totals.resize(size_t(classes * classes));
+  const double loss = totals.back();
+  totals.pop_back();
   confusion.set_counts(totals);
-  const metrics::ConfusionMatrix& all = confusion;
+  const double pixels = double(confusion.total());
   EvalResult r;
   r.segmentation = true;
   r.samples = int64_t(loader.dataset().size());
   r.loss = pixels > 0 ? loss / pixels : NAN;
-  r.accuracy = all.pixel_accuracy();
-  r.mean_iou = all.mean_iou();
-  r.mean_dice = all.mean_dice();
-  r.class_iou = all.iou();
-  r.class_dice = all.dice();
+  r.accuracy = confusion.pixel_accuracy();
+  r.mean_iou = confusion.mean_iou();
+  r.mean_dice = confusion.mean_dice();
+  r.class_iou = confusion.iou();
+  r.class_dice = confusion.dice();
   return r;
 }
 
