@@ -4,7 +4,6 @@
 #include <cblas.h>
 
 #include <algorithm>
-
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -14,8 +13,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/core/memory.h"
 #include "framework/ops/ops.h"
-
-extern "C" void openblas_set_num_threads(int);
+#include "kernels/cpu/threads.h"
 
 using namespace tandem;
 using Clock = std::chrono::steady_clock;
@@ -69,7 +67,7 @@ void section(const char* name, const std::function<void()>& fn) {
 int main(int argc, char** argv) {
   selected_sections.assign(argv + 1, argv + argc);
   retain_freed_memory();  // as the tandem executable does
-  openblas_set_num_threads(1);
+  tandem::kernels::cpu::set_cpu_threads(1);
   Generator gen(0);
   section("gemm", [&] {
     for (int n : {128, 256, 512, 1024}) {
@@ -99,6 +97,45 @@ int main(int argc, char** argv) {
     report("tandem_conv2d_fwd_bwd", "32x32x28x28->64 k3", 3 * fwd, seconds_per_call([&] {
              conv2d(x, w, bias, {1, 1}, {1, 1}).sum().backward();
            }));
+  });
+  section("conv_layers", [&] {
+    // The convolutions of the benchmarked networks, forward and forward+backward (input and
+    // weight gradients; the first layer of a network has no input gradient): run once with
+    // TANDEM_CPU_CONV=im2col and once with =onednn to compare the two per layer.
+    struct Layer {
+      const char* name;
+      int64_t N, C, H, Co, k, stride, pad;
+    };
+    const Layer layers[] = {
+        {"cnn.conv1", 64, 1, 28, 32, 3, 1, 1},
+        {"cnn.conv2", 64, 32, 14, 64, 3, 1, 1},
+        {"resnet18.conv1", 32, 3, 32, 64, 7, 2, 3},
+        {"resnet18.layer1", 32, 64, 8, 64, 3, 1, 1},
+        {"resnet18.layer2.0", 32, 64, 8, 128, 3, 2, 1},
+        {"resnet18.layer2", 32, 128, 4, 128, 3, 1, 1},
+        {"resnet18.layer2.down", 32, 64, 8, 128, 1, 2, 0},
+        {"resnet18.layer3", 32, 256, 2, 256, 3, 1, 1},
+        {"resnet18.layer4", 32, 512, 1, 512, 3, 1, 1},
+    };
+    for (const Layer& l : layers) {
+      Tensor x = randn({l.N, l.C, l.H, l.H}, gen).set_requires_grad(l.C > 3);
+      Tensor w = (randn({l.Co, l.C, l.k, l.k}, gen) * 0.05).detach().set_requires_grad(true);
+      const int64_t oh = (l.H + 2 * l.pad - l.k) / l.stride + 1;
+      const double fwd = 2.0 * l.N * l.Co * l.C * l.k * l.k * oh * oh;
+      report((std::string(l.name) + "_fwd").c_str(), "", fwd, seconds_per_call([&] {
+               NoGradGuard g;
+               conv2d(x, w, Tensor(), {l.stride, l.stride}, {l.pad, l.pad});
+             }));
+      report((std::string(l.name) + "_fwd_bwd").c_str(), "", (l.C > 3 ? 3 : 2) * fwd,
+             seconds_per_call([&] {
+               conv2d(x, w, Tensor(), {l.stride, l.stride}, {l.pad, l.pad}).sum().backward();
+             }));
+      if (l.C <= 3) continue;
+      Tensor x_const = x.detach();  // the weight gradient alone
+      report((std::string(l.name) + "_fwd_bwd_weight").c_str(), "", 2 * fwd, seconds_per_call([&] {
+               conv2d(x_const, w, Tensor(), {l.stride, l.stride}, {l.pad, l.pad}).sum().backward();
+             }));
+    }
   });
   section("mlp", [&] {
     // MLP 784-256-10, batch 64: forward, cross-entropy, backward (no optimizer).

@@ -17,6 +17,7 @@
 #include "framework/io/checkpoint.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/factory.h"
+#include "kernels/cpu/threads.h"
 #include "kernels/device/caching_allocator.h"
 #include "launch/criterion.h"
 #include "launch/evaluate.h"
@@ -31,8 +32,6 @@
 #include "parallel/distributed_sampler.h"
 #include "parallel/process_group_auto.h"
 #include "parallel/rank_helpers.h"
-
-extern "C" void openblas_set_num_threads(int);
 
 namespace tandem::launch {
 
@@ -89,7 +88,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   StopSignalHandlers stop_handlers(rank, size);
   const bool main_rank = rank == 0;
   std::shared_ptr<parallel::ProcessGroup> pg = world.process_group;
-  openblas_set_num_threads(int(cfg.training.threads));
+  kernels::cpu::set_cpu_threads(int(cfg.training.threads));
   // Ranks that differ would corrupt memory or hang in a collective: they agree first.
   require_same_on_all_ranks(pg.get(), "run config", config_entries(cfg, /*rank_local=*/false),
                             "start every rank with the same config file and --set overrides "

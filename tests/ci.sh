@@ -40,11 +40,11 @@ deps() {
   apt-get install -y --no-install-recommends cmake g++ make pkg-config libopenblas-dev \
     libgtest-dev libopenmpi-dev openmpi-bin libyaml-cpp-dev nlohmann-json3-dev libzip-dev \
     zlib1g-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist gnuplot-nox clang \
-    libclang-rt-14-dev
+    libclang-rt-14-dev libdnnl-dev
 }
 
 configure_and_build() {
-  cmake -S . -B "$build" -DTANDEM_CUDA_ARCHITECTURES=90
+  cmake -S . -B "$build" -DTANDEM_CUDA_ARCHITECTURES=90 -DTANDEM_ONEDNN=ON
   cmake --build "$build" -j"$jobs"
 }
 

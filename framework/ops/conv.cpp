@@ -118,11 +118,14 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Pai
   Tensor y = conv_forward(x, w, bias.defined() ? bias.contiguous() : Tensor(), p, oh, ow);
   const Shape x_shape = x.sizes(), w_shape = w.sizes();
   const bool has_bias = bias.defined();
+  // Only the gradients that flow somewhere are computed (PyTorch's output_mask): a network's
+  // first convolution needs no input gradient, and frozen weights need none either.
+  const bool need_x = input.requires_grad(), need_w = weight.requires_grad();
   record("ConvolutionBackward0", {input, weight, bias}, {y}, {x, w},
-         [p, x_shape, w_shape, has_bias](const TensorList& g, const TensorList& s) {
+         [p, x_shape, w_shape, has_bias, need_x, need_w](const TensorList& g, const TensorList& s) {
            const Tensor gy = g[0].contiguous();
-           return TensorList{conv_input_grad(gy, s[1], x_shape, p),
-                             conv_weight_grad(s[0], gy, w_shape, p),
+           return TensorList{need_x ? conv_input_grad(gy, s[1], x_shape, p) : Tensor(),
+                             need_w ? conv_weight_grad(s[0], gy, w_shape, p) : Tensor(),
                              has_bias ? sum(gy, {0, 2, 3}) : Tensor()};
          });
   return y;
@@ -165,12 +168,13 @@ Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor&
   }
   const Shape w_shape = w.sizes();
   const bool has_bias = bias.defined();
+  const bool need_x = input.requires_grad(), need_w = weight.requires_grad();
   record("ConvolutionBackward0", {input, weight, bias}, {y}, {x, w},
-         [p, w_shape, has_bias](const TensorList& g, const TensorList& s) {
+         [p, w_shape, has_bias, need_x, need_w](const TensorList& g, const TensorList& s) {
            const Tensor gy = g[0].contiguous();
            const int64_t oh2 = s[0].size(2), ow2 = s[0].size(3);
-           return TensorList{conv_forward(gy, s[1], Tensor(), p, oh2, ow2),
-                             conv_weight_grad(gy, s[0], w_shape, p),
+           return TensorList{need_x ? conv_forward(gy, s[1], Tensor(), p, oh2, ow2) : Tensor(),
+                             need_w ? conv_weight_grad(gy, s[0], w_shape, p) : Tensor(),
                              has_bias ? sum(gy, {0, 2, 3}) : Tensor()};
          });
   return y;

@@ -1,11 +1,18 @@
-// CPU convolution: each image and group is one GEMM on im2col columns. The column matrix has one
-// row per (channel, kernel row, kernel column) and one column per output position, so a
-// convolution is the (C_out, C*kH*kW) weight matrix times the columns; its input-gradient is
-// col2im (the adjoint, accumulating) of W^T @ dY and its weight-gradient dY @ columns^T.
+// CPU convolution. float32 runs through oneDNN where it is faster (conv_onednn.h; the policy is
+// use_onednn below); everything else is GEMMs on im2col columns. The column matrix has one row
+// per (channel, kernel row, kernel column) and one column per output position, so a convolution
+// is the (C_out, C*kH*kW) weight matrix times the columns; its input-gradient is col2im (the
+// adjoint, accumulating) of W^T @ dY and its weight-gradient dY @ columns^T. Each image and group
+// is one GEMM, except when an image has few output positions: then the columns of all images sit
+// side by side and each group is one GEMM over the batch (a per-image GEMM of a 1x1 output is a
+// matrix-vector product, 10x slower).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
+#include "kernels/cpu/conv_onednn.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/register.h"
 
@@ -32,13 +39,14 @@ void valid_columns(int64_t off, int64_t stride, int64_t width, int64_t out_w, in
   hi = std::clamp(hi, lo, out_w);
 }
 
+// Columns of one image into `columns`, whose rows are `pitch` elements apart (the image's
+// output positions, or the whole batch's when the images' columns sit side by side).
 template <typename T>
-void im2col(const T* image, const ConvGeometry& g, T* columns) {
-  const int64_t L = g.out_h * g.out_w;
+void im2col(const T* image, const ConvGeometry& g, T* columns, int64_t pitch) {
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t kh = 0; kh < g.kernel_h; ++kh)
       for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-        T* row = columns + ((c * g.kernel_h + kh) * g.kernel_w + kw) * L;
+        T* row = columns + ((c * g.kernel_h + kh) * g.kernel_w + kw) * pitch;
         const T* plane = image + c * g.height * g.width;
         const int64_t off = kw * g.dilation_w - g.pad_w;
         int64_t lo, hi;
@@ -63,12 +71,11 @@ void im2col(const T* image, const ConvGeometry& g, T* columns) {
 }
 
 template <typename T>
-void col2im(const T* columns, const ConvGeometry& g, T* image) {
-  const int64_t L = g.out_h * g.out_w;
+void col2im(const T* columns, const ConvGeometry& g, T* image, int64_t pitch) {
   for (int64_t c = 0; c < g.channels; ++c)
     for (int64_t kh = 0; kh < g.kernel_h; ++kh)
       for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-        const T* row = columns + ((c * g.kernel_h + kh) * g.kernel_w + kw) * L;
+        const T* row = columns + ((c * g.kernel_h + kh) * g.kernel_w + kw) * pitch;
         T* plane = image + c * g.height * g.width;
         const int64_t off = kw * g.dilation_w - g.pad_w;
         int64_t lo, hi;
@@ -92,23 +99,109 @@ ConvGeometry group_geometry(const Conv2dShape& s) {
           s.stride_h,     s.stride_w, s.dilation_h, s.dilation_w, s.oh, s.ow};
 }
 
+// The convolution's three operations, for the choice of implementation.
+enum class ConvOp { Forward, BackwardInput, BackwardWeight };
+
+// Whether oneDNN runs this float32 operation. TANDEM_CPU_CONV=im2col|onednn forces one side for
+// every shape (bench_ops' conv_layers compares them layer by layer); by default oneDNN runs
+// everything except what it does slower than the GEMMs here, per those measurements (AVX2,
+// 1 thread): the weight gradient of a one-channel input (3x slower: its jit kernel vectorises
+// over input channels), and outputs of at most 2x2 positions per image (resnet18's last stages
+// on 32x32 inputs, where oneDNN falls back to a GEMM per image, up to 10x slower than the
+// batched GEMM below).
+bool use_onednn(DType dtype, const Conv2dShape& s, ConvOp op) {
+  enum class Choice { Auto, Im2col, OneDnn };
+  static const Choice forced = [] {
+    const char* env = std::getenv("TANDEM_CPU_CONV");
+    if (!env || !*env) return Choice::Auto;
+    const std::string_view v(env);
+    TANDEM_CHECK(v == "im2col" || v == "onednn", "TANDEM_CPU_CONV=", v,
+                 ": expected im2col or onednn");
+    TANDEM_CHECK(v == "im2col" || onednn_available(),
+                 "TANDEM_CPU_CONV=onednn, but this build has no oneDNN");
+    return v == "im2col" ? Choice::Im2col : Choice::OneDnn;
+  }();
+  if (dtype != DType::Float32 || !onednn_available() || forced == Choice::Im2col) return false;
+  if (forced == Choice::OneDnn) return true;
+  if (s.oh * s.ow <= 4) return false;
+  return !(op == ConvOp::BackwardWeight && s.C / s.groups == 1);
+}
+
+// Images with at most this many output positions share one GEMM per group (see the top).
+constexpr int64_t kBatchedColumnsMaxPositions = 64;
+
+// A per-thread scratch area that only grows: a training step's convolutions reuse it instead of
+// allocating columns on every call.
+template <typename T>
+T* scratch(size_t count, int slot) {
+  thread_local std::vector<T> buffers[2];
+  std::vector<T>& b = buffers[slot];
+  if (b.size() < count) b.resize(count);
+  return b.data();
+}
+
+// One group's output rows between the tensor's (N, Co, L) layout and the batched GEMM's
+// (Cog, N*L) one.
+template <typename T>
+void gather_group(const T* nchw, const Conv2dShape& s, int64_t gi, T* batched) {
+  const int64_t Cog = s.Co / s.groups, L = s.oh * s.ow;
+  for (int64_t c = 0; c < Cog; ++c)
+    for (int64_t n = 0; n < s.N; ++n)
+      std::memcpy(batched + (c * s.N + n) * L, nchw + (n * s.Co + gi * Cog + c) * L,
+                  sizeof(T) * size_t(L));
+}
+template <typename T>
+void scatter_group(const T* batched, const Conv2dShape& s, int64_t gi, T* nchw) {
+  const int64_t Cog = s.Co / s.groups, L = s.oh * s.ow;
+  for (int64_t c = 0; c < Cog; ++c)
+    for (int64_t n = 0; n < s.N; ++n)
+      std::memcpy(nchw + (n * s.Co + gi * Cog + c) * L, batched + (c * s.N + n) * L,
+                  sizeof(T) * size_t(L));
+}
+
+// The columns of every image of group gi, side by side: (K, N*L).
+template <typename T>
+void batched_im2col(const T* x, const Conv2dShape& s, int64_t gi, T* cols) {
+  const int64_t Cg = s.C / s.groups, L = s.oh * s.ow;
+  const ConvGeometry g = group_geometry(s);
+  for (int64_t n = 0; n < s.N; ++n)
+    im2col<T>(x + (n * s.C + gi * Cg) * s.H * s.W, g, cols + n * L, s.N * L);
+}
+
 }  // namespace
 
-// y[n] = W @ im2col(x[n]) (+ bias) per group. The bias is written into y first and the GEMM
-// accumulates onto it, saving a broadcast add over the whole output.
+// y[n] = W @ im2col(x[n]) (+ bias) per group (per group over the whole batch for small outputs).
+// The bias is written into the output first and the GEMM accumulates onto it.
 void conv2d_forward_cpu(const KernelContext&, const Conv2dShape& s, const Buffer& x,
                         const Buffer& w, const Buffer& bias, const Buffer& y) {
+  if (use_onednn(x.dtype, s, ConvOp::Forward))
+    return onednn_conv2d_forward(s, x.as<const float>(), w.as<const float>(),
+                                 bias.as<const float>(), y.as<float>());
   const int64_t G = s.groups, Cg = s.C / G, Cog = s.Co / G, K = Cg * s.kh * s.kw, L = s.oh * s.ow;
   const ConvGeometry g = group_geometry(s);
   const bool pointwise =
       s.kh == 1 && s.kw == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
+  const bool batched = L <= kBatchedColumnsMaxPositions;
   dispatch_floating(x.dtype, "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    std::vector<T> cols(pointwise ? 0 : size_t(K * L));
     const T* xp = x.as<const T>();
     const T* wp = w.as<const T>();
     const T* bp = bias.as<const T>();
     T* yp = y.as<T>();
+    if (batched) {
+      const int64_t NL = s.N * L;
+      T* cols = scratch<T>(size_t(K * NL), 0);
+      T* out = scratch<T>(size_t(Cog * NL), 1);
+      for (int64_t gi = 0; gi < G; ++gi) {
+        batched_im2col<T>(xp, s, gi, cols);
+        for (int64_t c = 0; c < Cog; ++c)
+          std::fill(out + c * NL, out + (c + 1) * NL, bp ? bp[gi * Cog + c] : T(0));
+        gemm<T>(false, false, Cog, NL, K, T(1), wp + gi * Cog * K, K, cols, NL, T(1), out, NL);
+        scatter_group<T>(out, s, gi, yp);
+      }
+      return;
+    }
+    T* cols = pointwise ? nullptr : scratch<T>(size_t(K * L), 0);
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t gi = 0; gi < G; ++gi) {
         T* out = yp + (n * s.Co + gi * Cog) * L;
@@ -118,8 +211,8 @@ void conv2d_forward_cpu(const KernelContext&, const Conv2dShape& s, const Buffer
         const T* img = xp + (n * s.C + gi * Cg) * s.H * s.W;
         const T* col = img;  // a 1x1 stride-1 convolution reads the image as its own columns
         if (!pointwise) {
-          im2col<T>(img, g, cols.data());
-          col = cols.data();
+          im2col<T>(img, g, cols, L);
+          col = cols;
         }
         gemm<T>(false, false, Cog, L, K, T(1), wp + gi * Cog * K, K, col, L, bp ? T(1) : T(0), out,
                 L);
@@ -127,44 +220,75 @@ void conv2d_forward_cpu(const KernelContext&, const Conv2dShape& s, const Buffer
   });
 }
 
-// dX = col2im(W^T @ dY) per image and group.
+// dX = col2im(W^T @ dY) per image and group (per group over the batch for small outputs).
 void conv2d_backward_input_cpu(const KernelContext&, const Conv2dShape& s, const Buffer& gy,
                                const Buffer& w, const Buffer& gx) {
+  if (use_onednn(gy.dtype, s, ConvOp::BackwardInput))
+    return onednn_conv2d_backward_input(s, gy.as<const float>(), w.as<const float>(),
+                                        gx.as<float>());
   const int64_t G = s.groups, Cg = s.C / G, Cog = s.Co / G, K = Cg * s.kh * s.kw, L = s.oh * s.ow;
   const ConvGeometry g = group_geometry(s);
+  const bool batched = L <= kBatchedColumnsMaxPositions;
   dispatch_floating(gy.dtype, "conv2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    std::vector<T> cols(size_t(K * L));
     const T* gyp = gy.as<const T>();
     const T* wp = w.as<const T>();
     T* gxp = gx.as<T>();
     std::fill(gxp, gxp + s.N * s.C * s.H * s.W, T(0));
+    if (batched) {
+      const int64_t NL = s.N * L;
+      T* cols = scratch<T>(size_t(K * NL), 0);
+      T* gy_group = scratch<T>(size_t(Cog * NL), 1);
+      for (int64_t gi = 0; gi < G; ++gi) {
+        gather_group<T>(gyp, s, gi, gy_group);
+        gemm<T>(true, false, K, NL, Cog, T(1), wp + gi * Cog * K, K, gy_group, NL, T(0), cols, NL);
+        for (int64_t n = 0; n < s.N; ++n)
+          col2im<T>(cols + n * L, g, gxp + (n * s.C + gi * Cg) * s.H * s.W, NL);
+      }
+      return;
+    }
+    T* cols = scratch<T>(size_t(K * L), 0);
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t gi = 0; gi < G; ++gi) {
         gemm<T>(true, false, K, L, Cog, T(1), wp + gi * Cog * K, K, gyp + (n * s.Co + gi * Cog) * L,
-                L, T(0), cols.data(), L);
-        col2im<T>(cols.data(), g, gxp + (n * s.C + gi * Cg) * s.H * s.W);
+                L, T(0), cols, L);
+        col2im<T>(cols, g, gxp + (n * s.C + gi * Cg) * s.H * s.W, L);
       }
   });
 }
 
-// dW = sum_n dY[n] @ im2col(x[n])^T per group.
+// dW = sum_n dY[n] @ im2col(x[n])^T per group (one GEMM over the batch for small outputs).
 void conv2d_backward_weight_cpu(const KernelContext&, const Conv2dShape& s, const Buffer& x,
                                 const Buffer& gy, const Buffer& gw) {
+  if (use_onednn(x.dtype, s, ConvOp::BackwardWeight))
+    return onednn_conv2d_backward_weight(s, x.as<const float>(), gy.as<const float>(),
+                                         gw.as<float>());
   const int64_t G = s.groups, Cg = s.C / G, Cog = s.Co / G, K = Cg * s.kh * s.kw, L = s.oh * s.ow;
   const ConvGeometry g = group_geometry(s);
+  const bool batched = L <= kBatchedColumnsMaxPositions;
   dispatch_floating(x.dtype, "conv2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    std::vector<T> cols(size_t(K * L));
     const T* xp = x.as<const T>();
     const T* gyp = gy.as<const T>();
     T* gwp = gw.as<T>();
+    if (batched) {
+      const int64_t NL = s.N * L;
+      T* cols = scratch<T>(size_t(K * NL), 0);
+      T* gy_group = scratch<T>(size_t(Cog * NL), 1);
+      for (int64_t gi = 0; gi < G; ++gi) {
+        batched_im2col<T>(xp, s, gi, cols);
+        gather_group<T>(gyp, s, gi, gy_group);
+        gemm<T>(false, true, Cog, K, NL, T(1), gy_group, NL, cols, NL, T(0), gwp + gi * Cog * K, K);
+      }
+      return;
+    }
     std::fill(gwp, gwp + s.Co * K, T(0));
+    T* cols = scratch<T>(size_t(K * L), 0);
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t gi = 0; gi < G; ++gi) {
-        im2col<T>(xp + (n * s.C + gi * Cg) * s.H * s.W, g, cols.data());
-        gemm<T>(false, true, Cog, K, L, T(1), gyp + (n * s.Co + gi * Cog) * L, L, cols.data(), L,
-                T(1), gwp + gi * Cog * K, K);
+        im2col<T>(xp + (n * s.C + gi * Cg) * s.H * s.W, g, cols, L);
+        gemm<T>(false, true, Cog, K, L, T(1), gyp + (n * s.Co + gi * Cog) * L, L, cols, L, T(1),
+                gwp + gi * Cog * K, K);
       }
   });
 }

@@ -46,7 +46,7 @@ if command -v ccache > /dev/null; then
 fi
 mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON \
-  -DTANDEM_CUDA_ARCHITECTURES=90 -DTANDEM_PORTABLE=ON -DTANDEM_BUILD_TESTS=ON \
+  -DTANDEM_CUDA_ARCHITECTURES=90 -DTANDEM_PORTABLE=ON -DTANDEM_ONEDNN=OFF -DTANDEM_BUILD_TESTS=ON \
   -DTANDEM_BUILD_BENCH=ON -DTANDEM_BUILD_EXAMPLES=OFF -DTANDEM_FUZZ=OFF "${launchers[@]}" > "$build/configure.log" 2>&1 ||
   { cat "$build/configure.log"; exit 1; }
 grep "tandem:" "$build/configure.log" || true

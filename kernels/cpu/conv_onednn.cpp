@@ -1,0 +1,261 @@
+// oneDNN convolutions for tandem's NCHW float32 tensors. Each primitive is created with
+// format_tag::any, so oneDNN chooses the layout its fastest implementation wants (nChw16c and
+// OIhw16i16o on AVX-512); a reorder then brings each operand there and the result back, as
+// PyTorch's mkldnn path does. Everything that depends only on the shape (primitive descriptors,
+// primitives, reorders) is built once and cached; the blocked copies and the scratchpad live in
+// per-thread buffers that only ever grow.
+#include "kernels/cpu/conv_onednn.h"
+
+#if TANDEM_WITH_ONEDNN
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <unordered_map>
+
+#include "kernels/common/error.h"
+
+namespace tandem::kernels::cpu {
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// A growing 64-byte-aligned buffer (oneDNN's jit kernels read whole cache lines).
+class AlignedBuffer {
+ public:
+  void* get(size_t bytes) {
+    if (bytes > capacity_) {
+      data_.reset(static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+      TANDEM_CHECK(data_ != nullptr, "oneDNN convolution: out of memory for ", bytes, " bytes");
+      capacity_ = bytes;
+    }
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::byte, Free> data_;
+  size_t capacity_ = 0;
+};
+
+// The buffers one call needs at once: up to three operands in blocked layouts and the scratchpad.
+struct ThreadBuffers {
+  AlignedBuffer operand[3];
+  AlignedBuffer scratchpad;
+  dnnl::stream stream{cpu_engine()};
+};
+
+ThreadBuffers& thread_buffers() {
+  thread_local ThreadBuffers buffers;
+  return buffers;
+}
+
+// One operand of a primitive: tandem's layout, the layout the primitive chose, and the reorder
+// between them (built only when they differ).
+struct Operand {
+  memory::desc user, chosen;
+  std::optional<dnnl::reorder> reorder;
+
+  Operand() = default;
+  Operand(const memory::desc& user_md, const memory::desc& chosen_md, bool is_input)
+      : user(user_md), chosen(chosen_md) {
+    if (user != chosen) {
+      const auto& e = cpu_engine();
+      reorder.emplace(is_input ? dnnl::reorder::primitive_desc(e, user, e, chosen)
+                               : dnnl::reorder::primitive_desc(e, chosen, e, user));
+    }
+  }
+
+  // The memory to hand to the primitive for an input: tandem's own, or its blocked copy.
+  memory input(const void* data, AlignedBuffer& buffer, dnnl::stream& stream) const {
+    memory mine(user, cpu_engine(), const_cast<void*>(data));
+    if (!reorder) return mine;
+    memory blocked(chosen, cpu_engine(), buffer.get(chosen.get_size()));
+    reorder->execute(stream, mine, blocked);
+    return blocked;
+  }
+  // The memory the primitive writes an output into; finish_output copies it back when blocked.
+  memory output(void* data, AlignedBuffer& buffer) const {
+    if (!reorder) return memory(user, cpu_engine(), data);
+    return memory(chosen, cpu_engine(), buffer.get(chosen.get_size()));
+  }
+  void finish_output(const memory& written, void* data, dnnl::stream& stream) const {
+    if (!reorder) return;
+    memory mine(user, cpu_engine(), data);
+    reorder->execute(stream, const_cast<memory&>(written), mine);
+  }
+};
+
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// The three primitives of one convolution shape (with or without bias), built together because
+// the backward ones take the forward descriptor as their hint.
+struct ConvPlan {
+  dnnl::convolution_forward forward;
+  dnnl::convolution_backward_data backward_data;
+  dnnl::convolution_backward_weights backward_weights;
+  Operand fwd_src, fwd_weights, fwd_dst;
+  Operand bwd_diff_dst, bwd_weights, bwd_diff_src;
+  Operand bww_src, bww_diff_dst, bww_diff_weights;
+  memory::desc bias, fwd_scratch, bwd_scratch, bww_scratch;
+
+  ConvPlan(const Conv2dShape& s, bool has_bias) {
+    const memory::dims src{s.N, s.C, s.H, s.W}, dst{s.N, s.Co, s.oh, s.ow};
+    const memory::dims weights =
+        s.groups == 1 ? memory::dims{s.Co, s.C, s.kh, s.kw}
+                      : memory::dims{s.groups, s.Co / s.groups, s.C / s.groups, s.kh, s.kw};
+    const Tag weights_tag = s.groups == 1 ? Tag::oihw : Tag::goihw;
+    const memory::dims strides{s.stride_h, s.stride_w}, dilates{s.dilation_h - 1, s.dilation_w - 1};
+    // PyTorch pads both sides alike and floors the output size; oneDNN accepts the same
+    // symmetric padding with the same floored size.
+    const memory::dims pad{s.pad_h, s.pad_w};
+    const auto f32 = memory::data_type::f32;
+    const memory::desc src_user(src, f32, Tag::nchw), dst_user(dst, f32, Tag::nchw),
+        weights_user(weights, f32, weights_tag);
+    const memory::desc src_any(src, f32, Tag::any), dst_any(dst, f32, Tag::any),
+        weights_any(weights, f32, Tag::any);
+    bias = has_bias ? memory::desc({s.Co}, f32, Tag::x) : memory::desc();
+    const auto& e = cpu_engine();
+    const dnnl::primitive_attr attr = user_scratchpad();
+    const auto algo = dnnl::algorithm::convolution_direct;
+
+    const dnnl::convolution_forward::primitive_desc fwd_pd(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, algo, src_any,
+                                        weights_any, bias, dst_any, strides, dilates, pad, pad),
+        attr, e);
+    forward = dnnl::convolution_forward(fwd_pd);
+    fwd_src = Operand(src_user, fwd_pd.src_desc(), true);
+    fwd_weights = Operand(weights_user, fwd_pd.weights_desc(), true);
+    fwd_dst = Operand(dst_user, fwd_pd.dst_desc(), false);
+    fwd_scratch = fwd_pd.scratchpad_desc();
+
+    const dnnl::convolution_backward_data::primitive_desc bwd_pd(
+        dnnl::convolution_backward_data::desc(algo, src_any, weights_any, dst_any, strides, dilates,
+                                              pad, pad),
+        attr, e, fwd_pd);
+    backward_data = dnnl::convolution_backward_data(bwd_pd);
+    bwd_diff_dst = Operand(dst_user, bwd_pd.diff_dst_desc(), true);
+    bwd_weights = Operand(weights_user, bwd_pd.weights_desc(), true);
+    bwd_diff_src = Operand(src_user, bwd_pd.diff_src_desc(), false);
+    bwd_scratch = bwd_pd.scratchpad_desc();
+
+    const dnnl::convolution_backward_weights::primitive_desc bww_pd(
+        dnnl::convolution_backward_weights::desc(algo, src_any, weights_any, dst_any, strides,
+                                                 dilates, pad, pad),
+        attr, e, fwd_pd);
+    backward_weights = dnnl::convolution_backward_weights(bww_pd);
+    bww_src = Operand(src_user, bww_pd.src_desc(), true);
+    bww_diff_dst = Operand(dst_user, bww_pd.diff_dst_desc(), true);
+    bww_diff_weights = Operand(weights_user, bww_pd.diff_weights_desc(), false);
+    bww_scratch = bww_pd.scratchpad_desc();
+  }
+};
+
+const ConvPlan& plan_for(const Conv2dShape& s, bool has_bias) {
+  static std::mutex mutex;
+  static std::map<std::pair<Conv2dShape, bool>, std::unique_ptr<ConvPlan>> plans;
+  std::lock_guard<std::mutex> lock(mutex);
+  std::unique_ptr<ConvPlan>& plan = plans[{s, has_bias}];
+  if (!plan) {
+    try {
+      plan = std::make_unique<ConvPlan>(s, has_bias);
+    } catch (const dnnl::error& e) {
+      plans.erase({s, has_bias});
+      TANDEM_FAIL("oneDNN convolution: no primitive for input (", s.N, ", ", s.C, ", ", s.H, ", ",
+                  s.W, "), weight (", s.Co, ", ", s.C / s.groups, ", ", s.kh, ", ", s.kw,
+                  "): ", e.what());
+    }
+  }
+  return *plan;
+}
+
+memory scratchpad(const memory::desc& md, ThreadBuffers& b) {
+  return memory(md, cpu_engine(), b.scratchpad.get(md.get_size()));
+}
+
+}  // namespace
+
+bool onednn_available() { return true; }
+
+void onednn_conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                           float* y) {
+  const ConvPlan& p = plan_for(s, bias != nullptr);
+  ThreadBuffers& b = thread_buffers();
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, p.fwd_src.input(x, b.operand[0], b.stream)},
+      {DNNL_ARG_WEIGHTS, p.fwd_weights.input(w, b.operand[1], b.stream)},
+      {DNNL_ARG_DST, p.fwd_dst.output(y, b.operand[2])},
+      {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch, b)}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<float*>(bias)));
+  p.forward.execute(b.stream, args);
+  p.fwd_dst.finish_output(args.at(DNNL_ARG_DST), y, b.stream);
+  b.stream.wait();
+}
+
+void onednn_conv2d_backward_input(const Conv2dShape& s, const float* grad_y, const float* w,
+                                  float* grad_x) {
+  const ConvPlan& p = plan_for(s, false);
+  ThreadBuffers& b = thread_buffers();
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_DIFF_DST, p.bwd_diff_dst.input(grad_y, b.operand[0], b.stream)},
+      {DNNL_ARG_WEIGHTS, p.bwd_weights.input(w, b.operand[1], b.stream)},
+      {DNNL_ARG_DIFF_SRC, p.bwd_diff_src.output(grad_x, b.operand[2])},
+      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bwd_scratch, b)}};
+  p.backward_data.execute(b.stream, args);
+  p.bwd_diff_src.finish_output(args.at(DNNL_ARG_DIFF_SRC), grad_x, b.stream);
+  b.stream.wait();
+}
+
+void onednn_conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* grad_y,
+                                   float* grad_w) {
+  const ConvPlan& p = plan_for(s, false);
+  ThreadBuffers& b = thread_buffers();
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, p.bww_src.input(x, b.operand[0], b.stream)},
+      {DNNL_ARG_DIFF_DST, p.bww_diff_dst.input(grad_y, b.operand[1], b.stream)},
+      {DNNL_ARG_DIFF_WEIGHTS, p.bww_diff_weights.output(grad_w, b.operand[2])},
+      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bww_scratch, b)}};
+  p.backward_weights.execute(b.stream, args);
+  p.bww_diff_weights.finish_output(args.at(DNNL_ARG_DIFF_WEIGHTS), grad_w, b.stream);
+  b.stream.wait();
+}
+
+}  // namespace tandem::kernels::cpu
+
+#else  // !TANDEM_WITH_ONEDNN
+
+#include "kernels/common/error.h"
+
+namespace tandem::kernels::cpu {
+
+bool onednn_available() { return false; }
+
+void onednn_conv2d_forward(const Conv2dShape&, const float*, const float*, const float*, float*) {
+  TANDEM_FAIL("oneDNN convolution: this build has no oneDNN (TANDEM_ONEDNN=OFF)");
+}
+void onednn_conv2d_backward_input(const Conv2dShape&, const float*, const float*, float*) {
+  TANDEM_FAIL("oneDNN convolution: this build has no oneDNN (TANDEM_ONEDNN=OFF)");
+}
+void onednn_conv2d_backward_weight(const Conv2dShape&, const float*, const float*, float*) {
+  TANDEM_FAIL("oneDNN convolution: this build has no oneDNN (TANDEM_ONEDNN=OFF)");
+}
+
+}  // namespace tandem::kernels::cpu
+
+#endif
