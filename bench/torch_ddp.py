@@ -2,10 +2,15 @@
 
 Reads a *resolved* tandem config (`tandem train CONFIG --print-config --set ...`), builds the same
 nn.Sequential from model.layers (tandem's layer names are PyTorch's class names in lower case,
-with PyTorch's argument names), the same optimizer and scheduler, per-rank batch size
-data.batch_size, torch.set_num_threads(training.threads), and trains on Fashion-MNIST read from
-the IDX .gz files in data.root with gzip + numpy (no torchvision). Like tandem's trainer, a world
-of one trains the bare model (no DDP wrapper, no process group).
+with PyTorch's argument names) or the same zoo ResNet (resnet18/34/50: torchvision's structure,
+written out here without torchvision, as framework/nn/models/resnet.cpp is), the same optimizer
+and scheduler, per-rank batch size data.batch_size, torch.set_num_threads(training.threads), and
+trains on Fashion-MNIST read from the IDX .gz files in data.root with gzip + numpy (no
+torchvision), or, for data.dataset synthetic, on random tensors of data.synthetic_shape with
+random labels below data.synthetic_classes (made once, before timing: tandem's synthetic images
+are class templates plus noise, which only the values differ from; for throughput the shape is
+what counts). Like tandem's trainer, a world of one trains the bare model (no DDP wrapper, no
+process group).
 
 Each step: a DistributedSampler batch, normalised with data.mean/std and horizontally flipped
 with probability 0.5 when data.horizontal_flip (in the training process: no loader workers),
@@ -69,9 +74,104 @@ LAYERS = {
 }
 
 
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride, downsample):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride, downsample):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+class ResNet(nn.Module):
+    """The zoo's ResNet (framework/nn/models/resnet.cpp), i.e. torchvision's: a 7x7 stride-2
+    conv1 + bn1 + relu + 3x3 stride-2 maxpool stem (also on small inputs: 32x32 reaches layer4
+    as 1x1), four stages, adaptive average pool, fc; same module names as torchvision."""
+
+    def __init__(self, block, layers, num_classes=1000, in_channels=3, zero_init_residual=False):
+        super().__init__()
+        self.inplanes = 64
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        for s, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
+            stride = 1 if s == 0 else 2
+            blocks = []
+            for b in range(n):
+                down = None
+                if b == 0 and (stride != 1 or self.inplanes != planes * block.expansion):
+                    down = nn.Sequential(
+                        nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                        nn.BatchNorm2d(planes * block.expansion))
+                blocks.append(block(self.inplanes, planes, stride if b == 0 else 1, down))
+                self.inplanes = planes * block.expansion
+            setattr(self, f"layer{s + 1}", nn.Sequential(*blocks))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(512 * block.expansion, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.bn3.weight)
+                elif isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+ZOO = {"resnet18": (BasicBlock, (2, 2, 2, 2)), "resnet34": (BasicBlock, (3, 4, 6, 3)),
+       "resnet50": (Bottleneck, (3, 4, 6, 3))}
+
+
 def build_model(spec):
+    if spec["name"] in ZOO:
+        block, layers = ZOO[spec["name"]]
+        kw = {k: v for k, v in spec.items() if k != "name"}
+        return ResNet(block, layers, **kw)
     if spec["name"] != "sequential":
-        raise SystemExit(f"torch_ddp.py builds sequential models only, not {spec['name']}")
+        raise SystemExit(f"torch_ddp.py builds sequential models and {', '.join(ZOO)}, "
+                         f"not {spec['name']}")
     layers = []
     for item in spec["layers"]:
         name, kw = (item, {}) if isinstance(item, str) else next(iter(item.items()))
@@ -128,14 +228,23 @@ def worker(rank, world):
     torch.manual_seed(int(cfg["seed"]))
 
     d = cfg["data"]
-    if d["dataset"] != "fashion_mnist":
-        raise SystemExit("torch_ddp.py reads Fashion-MNIST only")
-    images = torch.from_numpy(
-        read_idx(os.path.join(d["root"], "train-images-idx3-ubyte.gz"), 16).reshape(-1, 1, 28, 28))
-    labels = torch.from_numpy(
-        read_idx(os.path.join(d["root"], "train-labels-idx1-ubyte.gz"), 8).astype(np.int64))
-    mean = torch.tensor(d["mean"], dtype=torch.float32).view(1, -1, 1, 1)
-    std = torch.tensor(d["std"], dtype=torch.float32).view(1, -1, 1, 1)
+    if d["dataset"] == "fashion_mnist":
+        images = torch.from_numpy(read_idx(
+            os.path.join(d["root"], "train-images-idx3-ubyte.gz"), 16).reshape(-1, 1, 28, 28))
+        labels = torch.from_numpy(
+            read_idx(os.path.join(d["root"], "train-labels-idx1-ubyte.gz"), 8).astype(np.int64))
+        divisor = 255  # uint8 pixels
+    elif d["dataset"] == "synthetic":  # random tensors of the shape (see the top of the file)
+        gen = torch.Generator().manual_seed(int(cfg["seed"]))
+        n = int(d["synthetic_train_size"])
+        images = torch.rand((n, *map(int, d["synthetic_shape"])), generator=gen)
+        labels = torch.randint(int(d["synthetic_classes"]), (n,), generator=gen)
+        divisor = 1
+    else:
+        raise SystemExit("torch_ddp.py reads Fashion-MNIST and synthetic data only")
+    normalise = bool(d["mean"])
+    mean = torch.tensor(d["mean"] or [0.0], dtype=torch.float32).view(1, -1, 1, 1)
+    std = torch.tensor(d["std"] or [1.0], dtype=torch.float32).view(1, -1, 1, 1)
     flip = bool(d["horizontal_flip"])
     if d.get("random_crop_padding", 0):
         raise SystemExit("torch_ddp.py: random_crop_padding is not mapped")
@@ -171,7 +280,11 @@ def worker(rank, world):
             epoch += 1
 
     def step(idx):
-        x = images[idx].float().div_(255).sub_(mean).div_(std)
+        x = images[idx].float()
+        if divisor != 1:
+            x.div_(divisor)
+        if normalise:
+            x.sub_(mean).div_(std)
         if flip:
             m = torch.rand(len(idx)) < 0.5
             x[m] = x[m].flip(3)

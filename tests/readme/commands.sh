@@ -171,6 +171,18 @@ handle() {
         echo "checked: $text parses (it needs python3-torch and dataset-fashion-mnist to run)"
       fi
       ;;
+    "inline|bash bench/compare.sh")
+      bash -n "$TANDEM_SOURCE/bench/compare.sh" || fail "bench/compare.sh does not parse"
+      if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+        (cd "$TANDEM_SOURCE" && REPEATS=1 MLP_STEPS=2 CNN_STEPS=2 RESNET_STEPS=1 WARMUP=1 OUT="$work/compare" \
+          bash bench/compare.sh "$(dirname "$bin")" > "$work/compare.log" 2>&1) ||
+          { tail -20 "$work/compare.log"; fail "'$text' failed"; }
+        grep -q "^| cnn, 2 ranks |" "$work/compare.log" || fail "'$text' printed no table"
+        echo "run: $text (1-2 steps per epoch)"
+      else
+        echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
+      fi
+      ;;
     "inline|bash bench/loader.sh")
       bash -n "$TANDEM_SOURCE/bench/loader.sh" || fail "bench/loader.sh does not parse"
       if /usr/bin/python3 -c "import PIL, numpy" 2> /dev/null; then
