@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "kernels/cpu/blas_version.h"
+#include "kernels/cpu/conv_onednn.h"
 #include "kernels/cuda/library_versions.h"
 #include "kernels/device/runtime.h"
 #include "parallel/library_versions.h"
@@ -101,6 +102,7 @@ std::string version_report(const BuildInfo& build) {
   std::vector<kernels::LibraryVersion> libs = cuda.libraries;
   libs.push_back(parallel::nccl_version());
   libs.push_back(kernels::cpu::openblas_version());
+  libs.push_back(kernels::cpu::onednn_version());
   libs.push_back(parallel::mpi_version());
   out += library_table(libs);
 

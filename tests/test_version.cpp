@@ -24,7 +24,7 @@ TEST(Version, ReportNamesBuildLibrariesAndDevices) {
   const std::string r =
       launch::version_report({"9.8.7", "0123456789ab", "Release", "GNU 12.2.0", "90"});
   EXPECT_TRUE(contains(r, "tandem 9.8.7 (commit 0123456789ab), Release build, GNU 12.2.0")) << r;
-  for (const char* lib : {"NCCL", "OpenBLAS", "MPI", "built with", "running with"})
+  for (const char* lib : {"NCCL", "OpenBLAS", "oneDNN", "MPI", "built with", "running with"})
     EXPECT_TRUE(contains(r, lib)) << lib << " missing from:\n" << r;
   EXPECT_TRUE(contains(r, "devices:")) << r;
   if (kernels::cuda::cuda_report().devices.empty()) {

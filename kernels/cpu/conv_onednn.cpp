@@ -193,6 +193,45 @@ memory scratchpad(const memory::desc& md, ThreadBuffers& b) {
 
 bool onednn_available() { return true; }
 
+LibraryVersion onednn_version() {
+  LibraryVersion v;
+  v.name = "oneDNN";
+  v.built = dotted(DNNL_VERSION_MAJOR, DNNL_VERSION_MINOR, DNNL_VERSION_PATCH);
+  const dnnl_version_t* running = dnnl_version();
+  const char* isa = "";
+  switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41:
+      isa = " (SSE4.1)";
+      break;
+    case dnnl_cpu_isa_avx:
+      isa = " (AVX)";
+      break;
+    case dnnl_cpu_isa_avx2:
+      isa = " (AVX2)";
+      break;
+    case dnnl_cpu_isa_avx2_vnni:
+      isa = " (AVX2 VNNI)";
+      break;
+    case dnnl_cpu_isa_avx512_core:
+      isa = " (AVX-512)";
+      break;
+    case dnnl_cpu_isa_avx512_core_vnni:
+      isa = " (AVX-512 VNNI)";
+      break;
+    case dnnl_cpu_isa_avx512_core_bf16:
+      isa = " (AVX-512 BF16)";
+      break;
+    case dnnl_cpu_isa_avx512_core_amx:
+      isa = " (AMX)";
+      break;
+    default:
+      break;
+  }
+  v.running = dotted(running->major, running->minor, running->patch) + isa;
+  v.location = loaded_from(&dnnl_version);
+  return v;
+}
+
 void onednn_conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                            float* y) {
   const ConvPlan& p = plan_for(s, bias != nullptr);
@@ -245,6 +284,8 @@ void onednn_conv2d_backward_weight(const Conv2dShape& s, const float* x, const f
 namespace tandem::kernels::cpu {
 
 bool onednn_available() { return false; }
+
+LibraryVersion onednn_version() { return {"oneDNN", "-", "not built in", ""}; }
 
 void onednn_conv2d_forward(const Conv2dShape&, const float*, const float*, const float*, float*) {
   TANDEM_FAIL("oneDNN convolution: this build has no oneDNN (TANDEM_ONEDNN=OFF)");

@@ -6,11 +6,15 @@
 #pragma once
 
 #include "kernels/common/kernel_params.h"
+#include "kernels/common/library_version.h"  // defines: LibraryVersion
 
 namespace tandem::kernels::cpu {
 
 // True when this build has oneDNN (TANDEM_WITH_ONEDNN).
 bool onednn_available();
+// For `tandem --version`: the headers' version, and the loaded library's with the instruction set
+// its jit kernels use on this CPU ("not built in" without oneDNN).
+LibraryVersion onednn_version();
 
 // y = conv(x, w) + bias (bias may be null). NCHW x and y, OIHW w, all contiguous float32.
 void onednn_conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
