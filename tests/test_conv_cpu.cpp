@@ -86,16 +86,18 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& want
     ASSERT_NEAR(got[i], want[i], 2e-5 * scale) << what << " element " << i;
 }
 
+std::vector<double> random_values(int64_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<double> uniform(-1, 1);
+  std::vector<double> v(static_cast<size_t>(n));
+  for (double& e : v) e = uniform(rng);
+  return v;
+}
+
 }  // namespace
 
 TEST(ConvCpu, Float32ImplementationsMatchFloat64) {
   std::mt19937 rng(3);
-  std::uniform_real_distribution<double> uniform(-1, 1);
-  auto random = [&](int64_t n) {
-    std::vector<double> v(static_cast<size_t>(n));
-    for (double& e : v) e = uniform(rng);
-    return v;
-  };
+  auto random = [&](int64_t n) { return random_values(n, rng); };
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.what);
     const Conv2dShape s = shape_of(c);
@@ -115,12 +117,7 @@ TEST(ConvCpu, Float32ImplementationsMatchFloat64) {
 // shape in between must not disturb them: the three results are bitwise those of the first call.
 TEST(ConvCpu, RepeatedCallsGiveIdenticalBits) {
   std::mt19937 rng(5);
-  std::uniform_real_distribution<double> uniform(-1, 1);
-  auto random = [&](int64_t n) {
-    std::vector<double> v(static_cast<size_t>(n));
-    for (double& e : v) e = uniform(rng);
-    return v;
-  };
+  auto random = [&](int64_t n) { return random_values(n, rng); };
   const Conv2dShape a = shape_of(kCases[1]), b = shape_of(kCases[2]);
   const auto x = random(a.N * a.C * a.H * a.W), w = random(a.Co * a.C * a.kh * a.kw),
              bias = random(a.Co), gy = random(a.N * a.Co * a.oh * a.ow);
