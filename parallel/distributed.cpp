@@ -34,6 +34,11 @@ const World& init_distributed() {
   int flag = 0;
   MPI_Initialized(&flag);
   if (!flag) {
+    // A rank's communication thread shares the rank's core with the compute thread (tandem-run
+    // binds one core per rank), and Open MPI's blocking collectives busy-poll: while a bucket's
+    // all-reduce waits for a slower peer it would take the core from the backward pass it is
+    // meant to overlap. Yielding while idle hands the core back. A user's own setting wins.
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
     int provided = 0;
     TANDEM_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
     if (provided < MPI_THREAD_SERIALIZED)
