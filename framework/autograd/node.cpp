@@ -14,10 +14,17 @@ std::atomic<int> hook_counter{0};
 std::string describe(const Tensor& t) {
   const char* type = "Tensor";
   switch (t.dtype()) {
-    case DType::Float32: type = "FloatTensor"; break;
-    case DType::Float64: type = "DoubleTensor"; break;
-    case DType::Int64: type = "LongTensor"; break;
-    default: break;
+    case DType::Float32:
+      type = "FloatTensor";
+      break;
+    case DType::Float64:
+      type = "DoubleTensor";
+      break;
+    case DType::Int64:
+      type = "LongTensor";
+      break;
+    default:
+      break;
   }
   return std::string("[torch.") + type + " " + shape_str(t.sizes()) + "]";
 }
@@ -29,7 +36,6 @@ SavedTensor::SavedTensor(const Tensor& t) : was_defined_(t.defined()) {
   if (!t.defined()) return;
   data_ = t.detach();  // alias without history: no cycle output -> grad_fn -> saved output
   version_ = t.version();
-  description_ = describe(t);
 }
 
 Tensor SavedTensor::unpack(const Node& owner) const {
@@ -42,11 +48,13 @@ Tensor SavedTensor::unpack(const Node& owner) const {
         "pass retain_graph=true to the first backward()");
   if (!was_defined_) return {};
   if (data_.version() != version_)
-    throw Error("one of the variables needed for gradient computation has been modified by an "
-                    "inplace operation: " + description_ + ", saved by " + owner.name() +
-                    ", is at version " + std::to_string(data_.version()) + "; expected version " +
-                    std::to_string(version_) + " instead.",
-                "use an out-of-place op (e.g. x = x + y instead of x.add_(y)) before backward");
+    throw Error(
+        "one of the variables needed for gradient computation has been modified by an "
+        "inplace operation: " +
+            describe(data_) + ", saved by " + owner.name() + ", is at version " +
+            std::to_string(data_.version()) + "; expected version " + std::to_string(version_) +
+            " instead.",
+        "use an out-of-place op (e.g. x = x + y instead of x.add_(y)) before backward");
   return data_;
 }
 
@@ -88,7 +96,8 @@ void FunctionNode::release_saved() {
   for (auto& s : saved_) s.release();
 }
 
-AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> variable) : Node(1), variable_(variable) {
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> variable)
+    : Node(1), variable_(variable) {
   sequence_nr_ = UINT64_MAX;  // run as soon as ready, as PyTorch does for AccumulateGrad
 }
 
@@ -148,12 +157,13 @@ std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const T
   if (!any_requires_grad(inputs)) return nullptr;
   std::vector<Edge> edges;
   edges.reserve(inputs.size());
-  for (const auto& t : inputs) edges.push_back(t.defined() && t.requires_grad() ? gradient_edge(t) : Edge{});
+  for (const auto& t : inputs)
+    edges.push_back(t.defined() && t.requires_grad() ? gradient_edge(t) : Edge{});
   std::vector<SavedTensor> saved_tensors;
   saved_tensors.reserve(saved.size());
   for (const auto& t : saved) saved_tensors.emplace_back(t);
-  auto node = std::make_shared<FunctionNode>(name, uint32_t(outputs.size()), std::move(saved_tensors),
-                                             std::move(fn));
+  auto node = std::make_shared<FunctionNode>(name, uint32_t(outputs.size()),
+                                             std::move(saved_tensors), std::move(fn));
   node->set_next_edges(std::move(edges));
   for (size_t i = 0; i < outputs.size(); ++i) {
     AutogradMeta& meta = autograd_meta(outputs[i]);

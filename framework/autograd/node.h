@@ -31,14 +31,16 @@ class SavedTensor {
   SavedTensor() = default;
   explicit SavedTensor(const Tensor& t);
   Tensor unpack(const Node& owner) const;  // throws if freed or modified in place
-  void release() { data_ = Tensor(); released_ = true; }
+  void release() {
+    data_ = Tensor();
+    released_ = true;
+  }
 
  private:
   Tensor data_;
   uint32_t version_ = 0;
   bool was_defined_ = false;
   bool released_ = false;
-  std::string description_;  // e.g. "[torch.FloatTensor [3, 4]]" for the error message
 };
 
 class Node : public std::enable_shared_from_this<Node> {
@@ -77,7 +79,8 @@ using BackwardFn = std::function<TensorList(const TensorList& grads, const Tenso
 
 class FunctionNode : public Node {
  public:
-  FunctionNode(std::string name, uint32_t num_inputs, std::vector<SavedTensor> saved, BackwardFn fn);
+  FunctionNode(std::string name, uint32_t num_inputs, std::vector<SavedTensor> saved,
+               BackwardFn fn);
   TensorList apply(TensorList&& grads) override;
   std::string name() const override { return name_; }
   void release_saved() override;
@@ -108,7 +111,7 @@ struct AutogradMeta {
   Tensor grad;
   std::shared_ptr<Node> grad_fn;  // null for leaves
   uint32_t output_nr = 0;
-  std::weak_ptr<Node> grad_accumulator;  // leaves only; the graph holds the strong reference
+  std::weak_ptr<Node> grad_accumulator;        // leaves only; the graph holds the strong reference
   std::map<int, Tensor::GradHook> leaf_hooks;  // register_hook on a leaf (run before accumulation)
   std::map<int, Tensor::PostAccumulateHook> post_accumulate_hooks;
   int retain_grad_hook = -1;

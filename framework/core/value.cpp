@@ -189,26 +189,19 @@ void Value::set(const Value& key, Value value) {
 size_t Value::size() const { return is_dict() ? dict_items().size() : items().size(); }
 
 bool Value::operator==(const Value& o) const {
-  // Iterative: a pair of containers to compare goes on a stack instead of a call frame.
-  std::vector<std::pair<const Value*, const Value*>> todo{{this, &o}};
-  while (!todo.empty()) {
-    const auto [a, b] = todo.back();
-    todo.pop_back();
+  // Iterative: a pair of containers to compare puts its children's pairs on a stack instead of
+  // a call frame. Leaves compare directly, so comparing two leaves allocates nothing.
+  std::vector<std::pair<const Value*, const Value*>> todo;
+  auto equal_here = [&todo](const Value* a, const Value* b) {
     if (a->v_.index() != b->v_.index()) return false;
-    if (a->is_none()) continue;
-    if (a->is_bool()) {
-      if (a->to_bool() != b->to_bool()) return false;
-    } else if (a->is_int()) {
-      if (a->to_int() != b->to_int()) return false;
-    } else if (a->is_double()) {
-      if (a->to_double() != b->to_double()) return false;
-    } else if (a->is_string()) {
-      if (a->to_string() != b->to_string()) return false;
-    } else if (a->is_tensor()) {
-      if (!a->to_tensor().is_same(b->to_tensor())) return false;
-    } else if (a->identity() == b->identity()) {
-      continue;  // the same container (also ends self-comparison of a cycle)
-    } else if (a->is_list() || a->is_tuple()) {
+    if (a->is_none()) return true;
+    if (a->is_bool()) return a->to_bool() == b->to_bool();
+    if (a->is_int()) return a->to_int() == b->to_int();
+    if (a->is_double()) return a->to_double() == b->to_double();
+    if (a->is_string()) return a->to_string() == b->to_string();
+    if (a->is_tensor()) return a->to_tensor().is_same(b->to_tensor());
+    if (a->identity() == b->identity()) return true;  // the same container (ends a cycle too)
+    if (a->is_list() || a->is_tuple()) {
       if (a->items().size() != b->items().size()) return false;
       for (size_t i = 0; i < a->items().size(); ++i)
         todo.emplace_back(&a->items()[i], &b->items()[i]);
@@ -219,6 +212,13 @@ bool Value::operator==(const Value& o) const {
         todo.emplace_back(&a->dict_items()[i].second, &b->dict_items()[i].second);
       }
     }
+    return true;
+  };
+  if (!equal_here(this, &o)) return false;
+  while (!todo.empty()) {
+    const auto [a, b] = todo.back();
+    todo.pop_back();
+    if (!equal_here(a, b)) return false;
   }
   return true;
 }

@@ -98,11 +98,13 @@ void sum_reduce_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer
     if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
       throw_not_arithmetic("sum", in.dtype);
     } else if constexpr (std::is_floating_point_v<T>) {
-      std::vector<double> acc(n_out, 0.0);
+      thread_local std::vector<double> acc;  // its capacity stays: no allocation per call
+      acc.assign(n_out, 0.0);
       sum_into<T, double>(sizes, in.as<const T>(), in.strides, acc.data(), out_strides);
       finish(acc);
     } else {
-      std::vector<int64_t> acc(n_out, 0);
+      thread_local std::vector<int64_t> acc;
+      acc.assign(n_out, 0);
       sum_into<T, int64_t>(sizes, in.as<const T>(), in.strides, acc.data(), out_strides);
       finish(acc);
     }

@@ -7,18 +7,60 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace tandem::kernels::cpu {
 
+// A list of per-dim values that lives inside its owner for up to kInline dims (every tensor a
+// model makes), so that setting up a loop allocates nothing; more dims spill to the heap.
+class LoopDims {
+ public:
+  size_t size() const { return size_; }
+  int64_t* data() { return heap_.empty() ? inline_.data() : heap_.data(); }
+  const int64_t* data() const { return heap_.empty() ? inline_.data() : heap_.data(); }
+  int64_t& operator[](size_t i) { return data()[i]; }
+  int64_t operator[](size_t i) const { return data()[i]; }
+  void push_back(int64_t v) {
+    if (size_ < kInline && heap_.empty()) {
+      inline_[size_] = v;
+    } else {
+      if (heap_.empty()) heap_.assign(inline_.begin(), inline_.begin() + size_);
+      heap_.push_back(v);
+    }
+    ++size_;
+  }
+
+ private:
+  static constexpr size_t kInline = 8;
+  std::array<int64_t, kInline> inline_{};
+  std::vector<int64_t> heap_;
+  size_t size_ = 0;
+};
+
 template <size_t N>
 struct StridedLoop {
-  std::vector<int64_t> sizes;
-  std::array<std::vector<int64_t>, N> strides;
+  LoopDims sizes;
+  std::array<LoopDims, N> strides;
 
-  StridedLoop(const std::vector<int64_t>& sz, const std::array<std::vector<int64_t>, N>& st)
-      : sizes(sz), strides(st) {
-    coalesce();
+  StridedLoop(const std::vector<int64_t>& sz,
+              const std::array<std::reference_wrapper<const std::vector<int64_t>>, N>& st) {
+    // Drop size-1 dims, and merge dim d into the previous kept one when every operand has
+    // stride[prev] == stride[d] * size[d].
+    for (size_t d = 0; d < sz.size(); ++d) {
+      if (sz[d] == 1) continue;
+      const size_t kept = sizes.size();
+      bool mergeable = kept > 0;
+      for (size_t k = 0; k < N && mergeable; ++k)
+        mergeable = strides[k][kept - 1] == st[k].get()[d] * sz[d];
+      if (mergeable) {
+        sizes[kept - 1] *= sz[d];
+        for (size_t k = 0; k < N; ++k) strides[k][kept - 1] = st[k].get()[d];
+        continue;
+      }
+      sizes.push_back(sz[d]);
+      for (size_t k = 0; k < N; ++k) strides[k].push_back(st[k].get()[d]);
+    }
   }
 
   // inner(offsets, n, inner_strides): offsets[k] is the element offset of operand k at the start
@@ -26,12 +68,13 @@ struct StridedLoop {
   template <typename Inner>
   void run(Inner&& inner) const {
     const int64_t nd = int64_t(sizes.size());
-    for (int64_t s : sizes)
-      if (s == 0) return;
+    for (size_t d = 0; d < sizes.size(); ++d)
+      if (sizes[d] == 0) return;
     std::array<int64_t, N> inner_strides{};
     for (size_t k = 0; k < N; ++k) inner_strides[k] = nd ? strides[k][nd - 1] : 0;
     const int64_t n = nd ? sizes[nd - 1] : 1;
-    std::vector<int64_t> counter(nd > 0 ? nd - 1 : 0, 0);
+    LoopDims counter;
+    for (int64_t d = 0; d + 1 < nd; ++d) counter.push_back(0);
     std::array<int64_t, N> offsets{};
     while (true) {
       inner(offsets, n, inner_strides);
@@ -47,37 +90,6 @@ struct StridedLoop {
       }
       if (d < 0) return;
     }
-  }
-
- private:
-  void coalesce() {
-    // Drop size-1 dims, then merge dim i into i+1 when every operand has stride[i] ==
-    // stride[i+1] * size[i+1].
-    std::vector<int64_t> sz;
-    std::array<std::vector<int64_t>, N> st;
-    for (size_t d = 0; d < sizes.size(); ++d) {
-      if (sizes[d] == 1) continue;
-      sz.push_back(sizes[d]);
-      for (size_t k = 0; k < N; ++k) st[k].push_back(strides[k][d]);
-    }
-    std::vector<int64_t> out_sz;
-    std::array<std::vector<int64_t>, N> out_st;
-    for (size_t d = 0; d < sz.size(); ++d) {
-      if (!out_sz.empty()) {
-        bool mergeable = true;
-        for (size_t k = 0; k < N; ++k)
-          if (out_st[k].back() != st[k][d] * sz[d]) mergeable = false;
-        if (mergeable) {
-          out_sz.back() *= sz[d];
-          for (size_t k = 0; k < N; ++k) out_st[k].back() = st[k][d];
-          continue;
-        }
-      }
-      out_sz.push_back(sz[d]);
-      for (size_t k = 0; k < N; ++k) out_st[k].push_back(st[k][d]);
-    }
-    sizes = std::move(out_sz);
-    strides = std::move(out_st);
   }
 };
 
