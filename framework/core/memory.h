@@ -6,6 +6,9 @@
 // (measured: 20% of a CNN step in the kernel's page-fault path; 64 ms a step, 35 ms with this).
 // Keeping freed memory in the process makes the steady state reuse it; the peak footprint is
 // unchanged (the memory stays at the step's peak instead of being returned and faulted in again).
+// Tensors' storage now comes from the CPU caching allocator (kernels/cpu/caching_allocator.h),
+// which keeps its blocks itself; this policy still serves everything else the process allocates
+// (libraries' workspaces, the blocks the cache gives back past its limit).
 #pragma once
 
 namespace tandem {

@@ -1,34 +1,33 @@
-// Storage allocation: 64-byte aligned host memory on the CPU; on a CUDA device, a block of the
-// caching allocator (kernels/device/caching_allocator.h) on the device's current stream.
+// Storage allocation: on the CPU, a 64-byte aligned block of the CPU caching allocator
+// (kernels/cpu/caching_allocator.h); on a CUDA device, a block of the device caching allocator
+// (kernels/device/caching_allocator.h) on the device's current stream. The storage returns its
+// block itself when it is destroyed: no shared owner (one allocation less per tensor).
 #include "framework/tensor/storage.h"
 
-#include <cstdlib>
-#include <new>
-
-#include "kernels/common/error.h"
+#include "kernels/cpu/caching_allocator.h"
 #include "kernels/device/caching_allocator.h"
 #include "kernels/device/context.h"
 
 namespace tandem {
 
-namespace {
-constexpr size_t kAlignment = 64;  // cache line and AVX-512 friendly; also safetensors-friendly
-}
-
 StorageImpl::StorageImpl(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   if (device.is_cpu()) {
-    const size_t n = nbytes == 0 ? kAlignment : (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-    data_ = std::aligned_alloc(kAlignment, n);
-    if (!data_)
-      throw Error("out of memory allocating " + std::to_string(nbytes) + " bytes on the CPU");
-    owner_ = std::shared_ptr<void>(data_, [](void* p) { std::free(p); });
+    data_ = kernels::cpu::cpu_allocator().allocate(nbytes);
   } else {
     namespace dev = kernels::device;
     dev::check_device(device.index);
     data_ =
         dev::device_allocator().allocate(nbytes, device.index, dev::current_stream(device.index));
-    owner_ = std::shared_ptr<void>(data_, [](void* p) { dev::device_allocator().free(p); });
   }
+  allocated_ = true;
+}
+
+StorageImpl::~StorageImpl() {
+  if (!allocated_) return;  // owner_ frees memory owned elsewhere
+  if (device_.is_cpu())
+    kernels::cpu::cpu_allocator().free(data_);
+  else
+    kernels::device::device_allocator().free(data_);
 }
 
 StorageImpl::StorageImpl(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner,

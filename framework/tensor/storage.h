@@ -14,12 +14,15 @@ namespace tandem {
 
 class StorageImpl {
  public:
-  // Allocates nbytes on `device` (64-byte aligned on the CPU; the caching allocator on CUDA).
+  // Allocates nbytes on `device` from its caching allocator (64-byte aligned on the CPU).
   StorageImpl(size_t nbytes, Device device);
   // Wraps memory owned elsewhere (e.g. a memory-mapped file); `owner` keeps it alive.
   // pinned: page-locked host memory (CUDA can copy it asynchronously, without staging).
   StorageImpl(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner,
               bool pinned = false);
+  ~StorageImpl();
+  StorageImpl(const StorageImpl&) = delete;
+  StorageImpl& operator=(const StorageImpl&) = delete;
 
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
@@ -37,7 +40,8 @@ class StorageImpl {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
-  std::shared_ptr<void> owner_;  // frees the memory when the last reference goes
+  std::shared_ptr<void> owner_;  // memory owned elsewhere: frees it when the last reference goes
+  bool allocated_ = false;       // from the device's caching allocator: the destructor frees it
   uint32_t version_ = 0;
   bool pinned_ = false;
 };
