@@ -15,6 +15,7 @@
 #include "kernels/cpu/conv_onednn.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/register.h"
+#include "kernels/cpu/scratch.h"
 
 namespace tandem::kernels::cpu {
 
@@ -130,16 +131,6 @@ bool use_onednn(DType dtype, const Conv2dShape& s, ConvOp op) {
 // Images with at most this many output positions share one GEMM per group (see the top).
 constexpr int64_t kBatchedColumnsMaxPositions = 64;
 
-// A per-thread scratch area that only grows: a training step's convolutions reuse it instead of
-// allocating columns on every call.
-template <typename T>
-T* scratch(size_t count, int slot) {
-  thread_local std::vector<T> buffers[2];
-  std::vector<T>& b = buffers[slot];
-  if (b.size() < count) b.resize(count);
-  return b.data();
-}
-
 // One group's output rows between the tensor's (N, Co, L) layout and the batched GEMM's
 // (Cog, N*L) one.
 template <typename T>
@@ -190,8 +181,8 @@ void conv2d_forward_cpu(const KernelContext&, const Conv2dShape& s, const Buffer
     T* yp = y.as<T>();
     if (batched) {
       const int64_t NL = s.N * L;
-      T* cols = scratch<T>(size_t(K * NL), 0);
-      T* out = scratch<T>(size_t(Cog * NL), 1);
+      T* cols = thread_scratch<T>(0, size_t(K * NL));
+      T* out = thread_scratch<T>(1, size_t(Cog * NL));
       for (int64_t gi = 0; gi < G; ++gi) {
         batched_im2col<T>(xp, s, gi, cols);
         for (int64_t c = 0; c < Cog; ++c)
@@ -201,7 +192,7 @@ void conv2d_forward_cpu(const KernelContext&, const Conv2dShape& s, const Buffer
       }
       return;
     }
-    T* cols = pointwise ? nullptr : scratch<T>(size_t(K * L), 0);
+    T* cols = pointwise ? nullptr : thread_scratch<T>(0, size_t(K * L));
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t gi = 0; gi < G; ++gi) {
         T* out = yp + (n * s.Co + gi * Cog) * L;
@@ -237,8 +228,8 @@ void conv2d_backward_input_cpu(const KernelContext&, const Conv2dShape& s, const
     std::fill(gxp, gxp + s.N * s.C * s.H * s.W, T(0));
     if (batched) {
       const int64_t NL = s.N * L;
-      T* cols = scratch<T>(size_t(K * NL), 0);
-      T* gy_group = scratch<T>(size_t(Cog * NL), 1);
+      T* cols = thread_scratch<T>(0, size_t(K * NL));
+      T* gy_group = thread_scratch<T>(1, size_t(Cog * NL));
       for (int64_t gi = 0; gi < G; ++gi) {
         gather_group<T>(gyp, s, gi, gy_group);
         gemm<T>(true, false, K, NL, Cog, T(1), wp + gi * Cog * K, K, gy_group, NL, T(0), cols, NL);
@@ -247,7 +238,7 @@ void conv2d_backward_input_cpu(const KernelContext&, const Conv2dShape& s, const
       }
       return;
     }
-    T* cols = scratch<T>(size_t(K * L), 0);
+    T* cols = thread_scratch<T>(0, size_t(K * L));
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t gi = 0; gi < G; ++gi) {
         gemm<T>(true, false, K, L, Cog, T(1), wp + gi * Cog * K, K, gyp + (n * s.Co + gi * Cog) * L,
@@ -273,8 +264,8 @@ void conv2d_backward_weight_cpu(const KernelContext&, const Conv2dShape& s, cons
     T* gwp = gw.as<T>();
     if (batched) {
       const int64_t NL = s.N * L;
-      T* cols = scratch<T>(size_t(K * NL), 0);
-      T* gy_group = scratch<T>(size_t(Cog * NL), 1);
+      T* cols = thread_scratch<T>(0, size_t(K * NL));
+      T* gy_group = thread_scratch<T>(1, size_t(Cog * NL));
       for (int64_t gi = 0; gi < G; ++gi) {
         batched_im2col<T>(xp, s, gi, cols);
         gather_group<T>(gyp, s, gi, gy_group);
@@ -283,7 +274,7 @@ void conv2d_backward_weight_cpu(const KernelContext&, const Conv2dShape& s, cons
       return;
     }
     std::fill(gwp, gwp + s.Co * K, T(0));
-    T* cols = scratch<T>(size_t(K * L), 0);
+    T* cols = thread_scratch<T>(0, size_t(K * L));
     for (int64_t n = 0; n < s.N; ++n)
       for (int64_t gi = 0; gi < G; ++gi) {
         im2col<T>(xp + (n * s.C + gi * Cg) * s.H * s.W, g, cols, L);

@@ -3,12 +3,11 @@
 // OIhw16i16o on AVX-512); a reorder then brings each operand there and the result back, as
 // PyTorch's mkldnn path does. Everything that depends only on the shape (primitive descriptors,
 // primitives, reorders) is built once and cached; the blocked copies and the scratchpad live in
-// per-thread buffers that only ever grow.
+// the thread's kernel scratch (kernels/cpu/scratch.h), which only ever grows.
 #include "kernels/cpu/conv_onednn.h"
 
 #if TANDEM_WITH_ONEDNN
 
-#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +16,7 @@
 #include <unordered_map>
 
 #include "kernels/common/error.h"
+#include "kernels/cpu/scratch.h"
 
 namespace tandem::kernels::cpu {
 
@@ -30,37 +30,14 @@ const dnnl::engine& cpu_engine() {
   return engine;
 }
 
-// A growing 64-byte-aligned buffer (oneDNN's jit kernels read whole cache lines).
-class AlignedBuffer {
- public:
-  void* get(size_t bytes) {
-    if (bytes > capacity_) {
-      data_.reset(static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
-      TANDEM_CHECK(data_ != nullptr, "oneDNN convolution: out of memory for ", bytes, " bytes");
-      capacity_ = bytes;
-    }
-    return data_.get();
-  }
-
- private:
-  struct Free {
-    void operator()(std::byte* p) const { std::free(p); }
-  };
-  std::unique_ptr<std::byte, Free> data_;
-  size_t capacity_ = 0;
-};
-
-// The buffers one call needs at once: up to three operands in blocked layouts and the scratchpad.
-struct ThreadBuffers {
-  AlignedBuffer operand[3];
-  AlignedBuffer scratchpad;
-  dnnl::stream stream{cpu_engine()};
-};
-
-ThreadBuffers& thread_buffers() {
-  thread_local ThreadBuffers buffers;
-  return buffers;
+// The calling thread's stream. The blocked copies of up to three operands and the scratchpad
+// live in the thread's kernel scratch (kernels/cpu/scratch.h), slots 0-2 and 3: a call holds
+// them only while it runs, and the im2col path uses the same memory when it runs instead.
+dnnl::stream& thread_stream() {
+  thread_local dnnl::stream stream{cpu_engine()};
+  return stream;
 }
+constexpr int kScratchpadSlot = 3;
 
 // One operand of a primitive: tandem's layout, the layout the primitive chose, and the reorder
 // between them (built only when they differ).
@@ -79,17 +56,17 @@ struct Operand {
   }
 
   // The memory to hand to the primitive for an input: tandem's own, or its blocked copy.
-  memory input(const void* data, AlignedBuffer& buffer, dnnl::stream& stream) const {
+  memory input(const void* data, int slot, dnnl::stream& stream) const {
     memory mine(user, cpu_engine(), const_cast<void*>(data));
     if (!reorder) return mine;
-    memory blocked(chosen, cpu_engine(), buffer.get(chosen.get_size()));
+    memory blocked(chosen, cpu_engine(), thread_scratch(slot, chosen.get_size()));
     reorder->execute(stream, mine, blocked);
     return blocked;
   }
   // The memory the primitive writes an output into; finish_output copies it back when blocked.
-  memory output(void* data, AlignedBuffer& buffer) const {
+  memory output(void* data, int slot) const {
     if (!reorder) return memory(user, cpu_engine(), data);
-    return memory(chosen, cpu_engine(), buffer.get(chosen.get_size()));
+    return memory(chosen, cpu_engine(), thread_scratch(slot, chosen.get_size()));
   }
   void finish_output(const memory& written, void* data, dnnl::stream& stream) const {
     if (!reorder) return;
@@ -185,8 +162,8 @@ const ConvPlan& plan_for(const Conv2dShape& s, bool has_bias) {
   return *plan;
 }
 
-memory scratchpad(const memory::desc& md, ThreadBuffers& b) {
-  return memory(md, cpu_engine(), b.scratchpad.get(md.get_size()));
+memory scratchpad(const memory::desc& md) {
+  return memory(md, cpu_engine(), thread_scratch(kScratchpadSlot, md.get_size()));
 }
 
 }  // namespace
@@ -235,44 +212,42 @@ LibraryVersion onednn_version() {
 void onednn_conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                            float* y) {
   const ConvPlan& p = plan_for(s, bias != nullptr);
-  ThreadBuffers& b = thread_buffers();
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, p.fwd_src.input(x, b.operand[0], b.stream)},
-      {DNNL_ARG_WEIGHTS, p.fwd_weights.input(w, b.operand[1], b.stream)},
-      {DNNL_ARG_DST, p.fwd_dst.output(y, b.operand[2])},
-      {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch, b)}};
+  dnnl::stream& stream = thread_stream();
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x, 0, stream)},
+                                       {DNNL_ARG_WEIGHTS, p.fwd_weights.input(w, 1, stream)},
+                                       {DNNL_ARG_DST, p.fwd_dst.output(y, 2)},
+                                       {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch)}};
   if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<float*>(bias)));
-  p.forward.execute(b.stream, args);
-  p.fwd_dst.finish_output(args.at(DNNL_ARG_DST), y, b.stream);
-  b.stream.wait();
+  p.forward.execute(stream, args);
+  p.fwd_dst.finish_output(args.at(DNNL_ARG_DST), y, stream);
+  stream.wait();
 }
 
 void onednn_conv2d_backward_input(const Conv2dShape& s, const float* grad_y, const float* w,
                                   float* grad_x) {
   const ConvPlan& p = plan_for(s, false);
-  ThreadBuffers& b = thread_buffers();
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_DIFF_DST, p.bwd_diff_dst.input(grad_y, b.operand[0], b.stream)},
-      {DNNL_ARG_WEIGHTS, p.bwd_weights.input(w, b.operand[1], b.stream)},
-      {DNNL_ARG_DIFF_SRC, p.bwd_diff_src.output(grad_x, b.operand[2])},
-      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bwd_scratch, b)}};
-  p.backward_data.execute(b.stream, args);
-  p.bwd_diff_src.finish_output(args.at(DNNL_ARG_DIFF_SRC), grad_x, b.stream);
-  b.stream.wait();
+  dnnl::stream& stream = thread_stream();
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, p.bwd_diff_dst.input(grad_y, 0, stream)},
+                                       {DNNL_ARG_WEIGHTS, p.bwd_weights.input(w, 1, stream)},
+                                       {DNNL_ARG_DIFF_SRC, p.bwd_diff_src.output(grad_x, 2)},
+                                       {DNNL_ARG_SCRATCHPAD, scratchpad(p.bwd_scratch)}};
+  p.backward_data.execute(stream, args);
+  p.bwd_diff_src.finish_output(args.at(DNNL_ARG_DIFF_SRC), grad_x, stream);
+  stream.wait();
 }
 
 void onednn_conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* grad_y,
                                    float* grad_w) {
   const ConvPlan& p = plan_for(s, false);
-  ThreadBuffers& b = thread_buffers();
+  dnnl::stream& stream = thread_stream();
   std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, p.bww_src.input(x, b.operand[0], b.stream)},
-      {DNNL_ARG_DIFF_DST, p.bww_diff_dst.input(grad_y, b.operand[1], b.stream)},
-      {DNNL_ARG_DIFF_WEIGHTS, p.bww_diff_weights.output(grad_w, b.operand[2])},
-      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bww_scratch, b)}};
-  p.backward_weights.execute(b.stream, args);
-  p.bww_diff_weights.finish_output(args.at(DNNL_ARG_DIFF_WEIGHTS), grad_w, b.stream);
-  b.stream.wait();
+      {DNNL_ARG_SRC, p.bww_src.input(x, 0, stream)},
+      {DNNL_ARG_DIFF_DST, p.bww_diff_dst.input(grad_y, 1, stream)},
+      {DNNL_ARG_DIFF_WEIGHTS, p.bww_diff_weights.output(grad_w, 2)},
+      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bww_scratch)}};
+  p.backward_weights.execute(stream, args);
+  p.bww_diff_weights.finish_output(args.at(DNNL_ARG_DIFF_WEIGHTS), grad_w, stream);
+  stream.wait();
 }
 
 }  // namespace tandem::kernels::cpu
