@@ -40,7 +40,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 namespace ops_detail {
 
 Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char* name) {
-  if (!(is_compute_floating(x.dtype()) || x.dtype() == DType::Int64 || x.dtype() == DType::Int32))
+  if (!(is_floating(x.dtype()) || x.dtype() == DType::Int64 || x.dtype() == DType::Int32))
     throw_not_arithmetic(name, x.dtype());
   Tensor out = empty(x.sizes(), x.options());
   kernels::unary(kernel_context(x), op, params, x.sizes(), strided(out), strided(x));
@@ -51,7 +51,7 @@ Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpP
                   const char* name) {
   check_same_device(name, {&a_in, &b_in});
   const DType dt = promote_types(a_in.dtype(), b_in.dtype());
-  dispatch_arithmetic(dt, name, [](auto) {});  // a clear error for half/bool before any work
+  dispatch_arithmetic_or_half(dt, name, [](auto) {});  // a clear error for bool before any work
   const Tensor a = a_in.dtype() == dt ? a_in : a_in.to(dt);
   const Tensor b = b_in.dtype() == dt ? b_in : b_in.to(dt);
   const Shape shape = broadcast_shapes(a.sizes(), b.sizes());
@@ -82,7 +82,7 @@ Tensor run_compare(const Tensor& a_in, const Tensor& b_in, CompareOp op, const c
   check_same_device(name, {&a_in, &b_in});
   const DType dt = promote_types(a_in.dtype(), b_in.dtype());
   const DType work = dt == DType::Bool ? DType::UInt8 : dt;
-  dispatch_arithmetic(work, name, [](auto) {});
+  dispatch_arithmetic_or_half(work, name, [](auto) {});
   const Tensor a = a_in.to(work), b = b_in.to(work);
   const Shape shape = broadcast_shapes(a.sizes(), b.sizes());
   Tensor out = empty(shape, TensorOptions(DType::Bool, a.device()));

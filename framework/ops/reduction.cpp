@@ -56,8 +56,6 @@ int64_t reduced_count(const Shape& sizes, const Shape& dims) {
 
 // Sum without autograd, into a tensor of `out_dtype` with keepdim shape, on x's device.
 Tensor sum_kernel(const Tensor& x, const Shape& dims, DType out_dtype) {
-  if (x.dtype() == DType::Float16 || x.dtype() == DType::BFloat16)
-    TANDEM_FAIL("sum: not implemented for ", dtype_name(x.dtype()));
   Tensor out = empty(kept_shape(x.sizes(), dims), TensorOptions(out_dtype, x.device()));
   kernels::sum_reduce(kernel_context(x), x.sizes(), strided(x), dims, buffer(out));
   return out;
@@ -68,7 +66,7 @@ Tensor max_kernel(const Tensor& x, const Shape& dims, const char* op) {
   for (int64_t d : dims)
     TANDEM_CHECK(x.sizes()[d] != 0, op, "(): Expected reduction dim ", d,
                  " to have non-zero size.");
-  dispatch_arithmetic(x.dtype(), op, [](auto) {});
+  dispatch_arithmetic_or_half(x.dtype(), op, [](auto) {});
   Tensor out = empty(kept_shape(x.sizes(), dims), x.options());
   kernels::max_reduce(kernel_context(x), x.sizes(), strided(x), dims, buffer(out));
   return out;

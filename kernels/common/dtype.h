@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "kernels/common/half.h"
 
@@ -140,6 +141,15 @@ decltype(auto) dispatch_arithmetic(DType t, const char* op, Fn&& fn) {
     default:
       throw_not_arithmetic(op, t);
   }
+}
+
+// dispatch_arithmetic plus float16 and bfloat16, for the kernels that compute on them in float
+// (kernels/common/opmath.h): the elementwise ops, sum and max.
+template <typename Fn>
+decltype(auto) dispatch_arithmetic_or_half(DType t, const char* op, Fn&& fn) {
+  if (t == DType::Float16) return fn(type_tag<Half>{});
+  if (t == DType::BFloat16) return fn(type_tag<BFloat16>{});
+  return dispatch_arithmetic(t, op, std::forward<Fn>(fn));
 }
 
 // Type promotion for binary ops, as torch.result_type for two tensors of equal category.

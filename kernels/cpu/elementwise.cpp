@@ -1,9 +1,11 @@
 // CPU elementwise kernels (unary, binary, compare, where, copy, fill): StridedLoop over strided
 // operands sharing one index space, with the shared functors of
-// kernels/common/elementwise_functors.h for the arithmetic.
+// kernels/common/elementwise_functors.h for the arithmetic (in float for float16 and bfloat16,
+// kernels/common/opmath.h).
 #include <cstdint>
 
 #include "kernels/common/convert.h"
+#include "kernels/common/opmath.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/strided_loop.h"
 
@@ -15,7 +17,7 @@ void unary(UnaryOp op, const OpParams& params, const Dims& sizes, const T* in,
            const Dims& in_strides, T* out, const Dims& out_strides) {
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
   dispatch_unary(op, [&](auto tag) {
-    const Unary<T, decltype(tag)::value> f(params);
+    const auto f = in_opmath<T>(Unary<opmath_t<T>, decltype(tag)::value>(params));
     loop.run([&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
       T* o = out + off[0];
       const T* x = in + off[1];
@@ -34,7 +36,7 @@ void binary(BinaryOp op, const OpParams& params, const Dims& sizes, const T* a,
             const Dims& out_strides) {
   StridedLoop<3> loop(sizes, {out_strides, a_strides, b_strides});
   dispatch_binary(op, [&](auto tag) {
-    const Binary<T, decltype(tag)::value> f(params);
+    const auto f = in_opmath<T>(Binary<opmath_t<T>, decltype(tag)::value>(params));
     loop.run([&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
       T* o = out + off[0];
       const T* x = a + off[1];
@@ -56,7 +58,7 @@ void compare(CompareOp op, const Dims& sizes, const T* a, const Dims& a_strides,
              const Dims& b_strides, bool* out, const Dims& out_strides) {
   StridedLoop<3> loop(sizes, {out_strides, a_strides, b_strides});
   dispatch_compare(op, [&](auto tag) {
-    const Compare<T, decltype(tag)::value> f;
+    const auto f = in_opmath<T>(Compare<opmath_t<T>, decltype(tag)::value>());
     loop.run([&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
       for (int64_t i = 0; i < n; ++i)
         out[off[0] + i * st[0]] = f(a[off[1] + i * st[1]], b[off[2] + i * st[2]]);
@@ -110,6 +112,10 @@ void unary_cpu(const KernelContext&, UnaryOp op, const OpParams& params, const D
     unary<T>(op, params, sizes, in.as<const T>(), in.strides, out.as<T>(), out.strides);
   };
   switch (out.dtype) {  // unary math is for signed types (abs/sign of unsigned are vacuous)
+    case DType::Float16:
+      return run(type_tag<Half>{});
+    case DType::BFloat16:
+      return run(type_tag<BFloat16>{});
     case DType::Float32:
       return run(type_tag<float>{});
     case DType::Float64:
@@ -125,7 +131,7 @@ void unary_cpu(const KernelContext&, UnaryOp op, const OpParams& params, const D
 
 void binary_cpu(const KernelContext&, BinaryOp op, const OpParams& params, const Dims& sizes,
                 const StridedBuffer& out, const StridedBuffer& a, const StridedBuffer& b) {
-  dispatch_arithmetic(out.dtype, "binary", [&](auto tag) {
+  dispatch_arithmetic_or_half(out.dtype, "binary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     binary<T>(op, params, sizes, a.as<const T>(), a.strides, b.as<const T>(), b.strides,
               out.as<T>(), out.strides);
@@ -134,7 +140,7 @@ void binary_cpu(const KernelContext&, BinaryOp op, const OpParams& params, const
 
 void compare_cpu(const KernelContext&, CompareOp op, const Dims& sizes, const StridedBuffer& out,
                  const StridedBuffer& a, const StridedBuffer& b) {
-  dispatch_arithmetic(a.dtype, "compare", [&](auto tag) {
+  dispatch_arithmetic_or_half(a.dtype, "compare", [&](auto tag) {
     using T = typename decltype(tag)::type;
     compare<T>(op, sizes, a.as<const T>(), a.strides, b.as<const T>(), b.strides, out.as<bool>(),
                out.strides);

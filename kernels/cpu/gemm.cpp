@@ -1,11 +1,17 @@
-// OpenBLAS GEMM (see gemm.h) and the batched `gemm` kernel family on the CPU.
+// OpenBLAS GEMM (see gemm.h) and the batched `gemm` kernel family on the CPU. float16 and
+// bfloat16 matrices go through float: widened into scratch (exactly), multiplied by
+// cblas_sgemm, which accumulates in float, and rounded once, the result PyTorch's CPU kernels
+// give up to the order of the float sums. It is a fallback, not a fast path: processors with
+// bf16 instructions are not used.
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>  // cblas_sgemm, cblas_dgemm, blasint
 
 #include <type_traits>
 
+#include "kernels/common/convert.h"
 #include "kernels/cpu/register.h"
+#include "kernels/cpu/scratch.h"
 
 namespace tandem::kernels::cpu {
 
@@ -28,8 +34,44 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
 
+namespace {
+
+// rows x cols of a matrix with leading dimension `ld`, converted into a packed one (ld = cols).
+template <typename S, typename D>
+void convert_matrix(const S* in, int64_t rows, int64_t cols, int64_t ld, D* out) {
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < cols; ++j) out[r * cols + j] = convert_element<S, D>(in[r * ld + j]);
+}
+
+template <typename T>  // Half or BFloat16
+void half_gemm(const GemmShape& s, const T* a, const T* b, T* c) {
+  if (s.m == 0 || s.n == 0) return;
+  const int64_t a_rows = s.trans_a ? s.k : s.m, a_cols = s.trans_a ? s.m : s.k;
+  const int64_t b_rows = s.trans_b ? s.n : s.k, b_cols = s.trans_b ? s.k : s.n;
+  float* fa = thread_scratch<float>(0, size_t(a_rows * a_cols));
+  float* fb = thread_scratch<float>(1, size_t(b_rows * b_cols));
+  float* fc = thread_scratch<float>(2, size_t(s.m * s.n));
+  for (int64_t i = 0; i < s.batch; ++i) {
+    T* ci = c + i * s.stride_c;
+    convert_matrix(a + i * s.stride_a, a_rows, a_cols, s.lda, fa);
+    convert_matrix(b + i * s.stride_b, b_rows, b_cols, s.ldb, fb);
+    if (s.beta != 0) convert_matrix(static_cast<const T*>(ci), s.m, s.n, s.ldc, fc);
+    gemm<float>(s.trans_a, s.trans_b, s.m, s.n, s.k, float(s.alpha), fa, a_cols, fb, b_cols,
+                float(s.beta), fc, s.n);
+    for (int64_t r = 0; r < s.m; ++r)
+      for (int64_t j = 0; j < s.n; ++j)
+        ci[r * s.ldc + j] = convert_element<float, T>(fc[r * s.n + j]);
+  }
+}
+
+}  // namespace
+
 void gemm_cpu(const KernelContext&, const GemmShape& s, const Buffer& a, const Buffer& b,
               const Buffer& c) {
+  if (c.dtype == DType::Float16)
+    return half_gemm(s, a.as<const Half>(), b.as<const Half>(), c.as<Half>());
+  if (c.dtype == DType::BFloat16)
+    return half_gemm(s, a.as<const BFloat16>(), b.as<const BFloat16>(), c.as<BFloat16>());
   dispatch_floating(c.dtype, "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
     for (int64_t i = 0; i < s.batch; ++i)

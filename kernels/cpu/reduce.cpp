@@ -1,10 +1,11 @@
-// CPU reductions: sum and max over any dims of a strided input (one StridedLoop pass with the
-// output given stride 0 along reduced dims, so the input is never copied), and max along one
-// dim with the index of its first occurrence.
+// CPU reductions (float16/bfloat16 too for sum and max): sum and max over any dims of a strided
+// input (one StridedLoop pass with the output given stride 0 along reduced dims, so the input is
+// never copied), and max along one dim with the index of its first occurrence.
 #include <limits>
 #include <vector>
 
 #include "kernels/common/convert.h"
+#include "kernels/common/opmath.h"
 #include "kernels/common/row_functors.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/strided_loop.h"
@@ -22,13 +23,13 @@ void sum_into(const Dims& sizes, const T* in, const Dims& in_strides, Acc* out,
     if (st[0] == 0) {  // the whole run lands in one output: reduce in a register
       Acc acc = 0;
       if (st[1] == 1) {
-        for (int64_t i = 0; i < n; ++i) acc += Acc(x[i]);
+        for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i]);
       } else {
-        for (int64_t i = 0; i < n; ++i) acc += Acc(x[i * st[1]]);
+        for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i * st[1]]);
       }
       *o += acc;
     } else {
-      for (int64_t i = 0; i < n; ++i) o[i * st[0]] += Acc(x[i * st[1]]);
+      for (int64_t i = 0; i < n; ++i) o[i * st[0]] += convert_element<T, Acc>(x[i * st[1]]);
     }
   });
 }
@@ -40,10 +41,11 @@ void max_into(const Dims& sizes, const T* in, const Dims& in_strides, T* out,
   loop.run([&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
     T* o = out + off[0];
     const T* x = in + off[1];
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < n; ++i) {  // float16/bfloat16 compare in float
       T& slot = o[i * st[0]];
-      const T v = x[i * st[1]];
-      if (!is_nan_value(slot) && (is_nan_value(v) || v > slot)) slot = v;
+      const opmath_t<T> s = convert_element<T, opmath_t<T>>(slot),
+                        v = convert_element<T, opmath_t<T>>(x[i * st[1]]);
+      if (!is_nan_value(s) && (is_nan_value(v) || v > s)) slot = x[i * st[1]];
     }
   });
 }
@@ -95,9 +97,7 @@ void sum_reduce_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer
   };
   dispatch_all(in.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
-      throw_not_arithmetic("sum", in.dtype);
-    } else if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (std::is_floating_point_v<T> || is_half_v<T>) {
       thread_local std::vector<double> acc;  // its capacity stays: no allocation per call
       acc.assign(n_out, 0.0);
       sum_into<T, double>(sizes, in.as<const T>(), in.strides, acc.data(), out_strides);
@@ -115,12 +115,14 @@ void max_reduce_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer
                     const Dims& reduced, const Buffer& out) {
   const Dims out_strides = reduced_out_strides(sizes, reduced);
   const int64_t n_out = kept_numel(sizes, reduced);
-  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+  dispatch_arithmetic_or_half(in.dtype, "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
+    using M = opmath_t<T>;
     T* o = out.as<T>();
     std::fill(o, o + n_out,
-              std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                   : std::numeric_limits<T>::lowest());
+              convert_element<M, T>(std::numeric_limits<M>::has_infinity
+                                        ? -std::numeric_limits<M>::infinity()
+                                        : std::numeric_limits<M>::lowest()));
     max_into<T>(sizes, in.as<const T>(), in.strides, o, out_strides);
   });
 }

@@ -1,9 +1,11 @@
-// CUDA elementwise kernels (unary and binary for float32/float64, and their integer ops for
-// int64/int32; compare and where for every arithmetic type): one thread per output element,
-// operand offsets from the linear index through the Indexer; the arithmetic is the shared
+// CUDA elementwise kernels (unary and binary for float32/float64 and, computing in float,
+// float16/bfloat16 (kernels/common/opmath.h), and their integer ops for int64/int32; compare
+// for every arithmetic type and the half types, where for every type): one thread per output
+// element, operand offsets from the linear index through the Indexer; the arithmetic is the shared
 // functors' (kernels/common/elementwise_functors.h), so CPU tests cover it.
 #include <cuda_runtime.h>
 
+#include "kernels/common/opmath.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
@@ -57,10 +59,12 @@ bool integer_binary(BinaryOp op) {
   }
 }
 
-// fn(type_tag<T>{}) for the types the CUDA elementwise kernels take: float32/float64 for every
-// op, int64/int32 for the integer ones.
+// fn(type_tag<T>{}) for the types the CUDA elementwise kernels take: float32/float64 and
+// float16/bfloat16 for every op, int64/int32 for the integer ones.
 template <typename Fn>
 void dispatch_elementwise(DType t, bool integer_ok, const char* op, Fn&& fn) {
+  if (t == DType::Float16) return fn(type_tag<Half>{});
+  if (t == DType::BFloat16) return fn(type_tag<BFloat16>{});
   if (t == DType::Int64 && integer_ok) return fn(type_tag<int64_t>{});
   if (t == DType::Int32 && integer_ok) return fn(type_tag<int32_t>{});
   dispatch_cuda_floating(t, op, fn);
@@ -77,10 +81,11 @@ void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, co
     using T = typename decltype(t)::type;
     dispatch_unary(op, [&](auto tag) {
       constexpr UnaryOp kOp = decltype(tag)::value;
-      if constexpr (std::is_floating_point_v<T> || kOp == UnaryOp::Neg || kOp == UnaryOp::Abs ||
-                    kOp == UnaryOp::Relu || kOp == UnaryOp::Clamp || kOp == UnaryOp::AddScalar ||
-                    kOp == UnaryOp::MulScalar || kOp == UnaryOp::Sign) {
-        Unary<T, kOp> f(params);
+      if constexpr (std::is_floating_point_v<opmath_t<T>> || kOp == UnaryOp::Neg ||
+                    kOp == UnaryOp::Abs || kOp == UnaryOp::Relu || kOp == UnaryOp::Clamp ||
+                    kOp == UnaryOp::AddScalar || kOp == UnaryOp::MulScalar ||
+                    kOp == UnaryOp::Sign) {
+        const auto f = in_opmath<T>(Unary<opmath_t<T>, kOp>(params));
         unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, in.as<const T>(),
                                                              out.as<T>());
       }
@@ -100,9 +105,10 @@ void binary_cuda(const KernelContext& ctx, BinaryOp op, const OpParams& params, 
     using T = typename decltype(t)::type;
     dispatch_binary(op, [&](auto tag) {
       constexpr BinaryOp kOp = decltype(tag)::value;
-      if constexpr (std::is_floating_point_v<T> || kOp == BinaryOp::Add || kOp == BinaryOp::Sub ||
-                    kOp == BinaryOp::Mul || kOp == BinaryOp::Maximum || kOp == BinaryOp::Minimum) {
-        Binary<T, kOp> f(params);
+      if constexpr (std::is_floating_point_v<opmath_t<T>> || kOp == BinaryOp::Add ||
+                    kOp == BinaryOp::Sub || kOp == BinaryOp::Mul || kOp == BinaryOp::Maximum ||
+                    kOp == BinaryOp::Minimum) {
+        const auto f = in_opmath<T>(Binary<opmath_t<T>, kOp>(params));
         binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, a.as<const T>(),
                                                               b.as<const T>(), out.as<T>());
       }
@@ -136,10 +142,10 @@ void compare_cuda(const KernelContext& ctx, CompareOp op, const Dims& sizes,
   if (n == 0) return;
   const Dims* strides[3] = {&out.strides, &a.strides, &b.strides};
   const auto ix = make_indexer<3>(sizes, strides);
-  dispatch_arithmetic(a.dtype, "compare", [&](auto t) {
+  dispatch_arithmetic_or_half(a.dtype, "compare", [&](auto t) {
     using T = typename decltype(t)::type;
     dispatch_compare(op, [&](auto tag) {
-      Compare<T, decltype(tag)::value> f;
+      const auto f = in_opmath<T>(Compare<opmath_t<T>, decltype(tag)::value>());
       compare_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
           ix, n, f, a.as<const T>(), b.as<const T>(), out.as<bool>());
     });

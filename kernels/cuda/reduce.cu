@@ -2,13 +2,14 @@
 // element; its threads walk the reduced elements in a fixed assignment and combine their
 // partial results in a shared-memory tree of fixed shape, so a run gives the same bits every
 // time (no atomics). Sums accumulate in float64 (int64 for integers), as on the CPU; max
-// propagates NaN.
+// propagates NaN and compares float16/bfloat16 in float.
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <limits>
 
 #include "kernels/common/convert.h"
+#include "kernels/common/opmath.h"
 #include "kernels/common/row_functors.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
@@ -46,7 +47,7 @@ __global__ void reduce_kernel(Indexer<1> kept, Indexer<1> reduced, int64_t n_out
     for (int64_t r = threadIdx.x; r < n_red; r += blockDim.x) {
       int64_t off[1];
       reduced.offsets(r, off);
-      acc = op(acc, Acc(in[base[0] + off[0]]));
+      acc = op(acc, convert_element<T, Acc>(in[base[0] + off[0]]));
     }
     part[threadIdx.x] = acc;
     __syncthreads();
@@ -97,10 +98,8 @@ void sum_reduce_cuda(const KernelContext& ctx, const Dims& sizes, const StridedB
   if (s.n_out == 0) return;
   dispatch_all(in.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
-      throw_not_arithmetic("sum", in.dtype);
-    } else {
-      using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+    {
+      using Acc = std::conditional_t<std::is_floating_point_v<T> || is_half_v<T>, double, int64_t>;
       auto to = [&](auto out_tag) {
         using O = typename decltype(out_tag)::type;
         launch(ctx, s, in.as<const T>(), out.as<O>(), Acc(0), SumOp{});
@@ -112,8 +111,12 @@ void sum_reduce_cuda(const KernelContext& ctx, const Dims& sizes, const StridedB
           return to(type_tag<double>{});
         case DType::Int64:
           return to(type_tag<int64_t>{});
+        case DType::Float16:
+          return to(type_tag<Half>{});
+        case DType::BFloat16:
+          return to(type_tag<BFloat16>{});
         default:
-          throw Error(std::string("sum: the CUDA kernel writes float32, float64 or int64, got ") +
+          throw Error(std::string("sum: the CUDA kernel writes a floating type or int64, got ") +
                       dtype_name(out.dtype));
       }
     }
@@ -124,10 +127,11 @@ void max_reduce_cuda(const KernelContext& ctx, const Dims& sizes, const StridedB
                      const Dims& reduced, const Buffer& out) {
   const Split s = split_dims(sizes, in.strides, reduced);
   if (s.n_out == 0) return;
-  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+  dispatch_arithmetic_or_half(in.dtype, "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T lowest = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                          : std::numeric_limits<T>::lowest();
+    using M = opmath_t<T>;
+    const M lowest = std::numeric_limits<M>::has_infinity ? -std::numeric_limits<M>::infinity()
+                                                          : std::numeric_limits<M>::lowest();
     launch(ctx, s, in.as<const T>(), out.as<T>(), lowest, MaxOp{});
   });
 }
