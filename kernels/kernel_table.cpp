@@ -43,5 +43,6 @@ TANDEM_DEFINE_KERNEL(index_add);
 TANDEM_DEFINE_KERNEL(scatter_along);
 TANDEM_DEFINE_KERNEL(sgd_step);
 TANDEM_DEFINE_KERNEL(adam_step);
+TANDEM_DEFINE_KERNEL(unscale_and_check);
 
 }  // namespace tandem::kernels

@@ -10,11 +10,14 @@
 //   - Outputs are written in full unless the family says it accumulates ("+="), in which case
 //     the caller zeroes them.
 //   - Element types: the floating families take float32 and float64; elementwise, copy, fill,
-//     compare, where and the reductions also take the integer types (copy/fill: every dtype).
+//     compare, where and the reductions also take the integer types (copy/fill: every dtype);
+//     unary, binary, compare, sum_reduce, max_reduce and gemm also take float16 and bfloat16,
+//     computing in float (kernels/common/opmath.h).
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/common/amp_functors.h"
 #include "kernels/common/elementwise_functors.h"
 #include "kernels/common/kernel_params.h"
 #include "kernels/common/optim_functors.h"
@@ -123,5 +126,11 @@ extern KernelFamily<void(Ctx, const SgdParams&, int64_t n, Out param, In grad, O
 extern KernelFamily<void(Ctx, const AdamParams&, int64_t n, Out param, In grad, Out exp_avg,
                          Out exp_avg_sq, Out max_exp_avg_sq)>
     adam_step;
+
+// --- mixed precision's loss scaler (framework/optim/grad_scaler.cpp) -------------------------
+// grad *= inv_scale over n elements (float32 or float64); found_inf (one float32) is set to 1
+// when any element was inf or NaN and left as it is otherwise.
+extern KernelFamily<void(Ctx, int64_t n, float inv_scale, Out grad, Out found_inf)>
+    unscale_and_check;
 
 }  // namespace tandem::kernels

@@ -1,5 +1,6 @@
 // Fused CPU optimizer passes over one contiguous parameter, applying the per-element updates
-// of kernels/common/optim_functors.h.
+// of kernels/common/optim_functors.h, and the loss scaler's unscale
+// (kernels/common/amp_functors.h).
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
@@ -42,7 +43,19 @@ void adam_step_cpu(const KernelContext&, const AdamParams& a, int64_t n, const B
   });
 }
 
+void unscale_and_check_cpu(const KernelContext&, int64_t n, float inv_scale, const Buffer& grad,
+                           const Buffer& found_inf) {
+  dispatch_floating(grad.dtype, "unscale", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* g = grad.as<T>();
+    bool any = false;
+    for (int64_t i = 0; i < n; ++i) any |= unscale_element<T>(g[i], inv_scale);
+    if (any) *found_inf.as<float>() = 1.0f;
+  });
+}
+
 TANDEM_REGISTER_CPU_KERNEL(sgd_step, sgd_step_cpu);
+TANDEM_REGISTER_CPU_KERNEL(unscale_and_check, unscale_and_check_cpu);
 TANDEM_REGISTER_CPU_KERNEL(adam_step, adam_step_cpu);
 
 }  // namespace tandem::kernels::cpu
