@@ -56,6 +56,8 @@ TEST(CpuCachingAllocator, FreedBlocksAreReusedForTheirClass) {
   a.empty_cache();
   EXPECT_EQ(a.stats().cached_bytes, 0u);
   EXPECT_EQ(a.stats().system_frees, 2);
+  // A request whose class would overflow size_t is an error, not a small block.
+  EXPECT_THROW(a.allocate(~size_t(0) - 8), std::exception);
 }
 
 TEST(CpuCachingAllocator, TheCacheStaysWithinItsLimit) {

@@ -12,7 +12,7 @@
 // step() reads found_inf with .item() anyway); unscaling runs on the gradients' device through
 // the unscale_and_check kernel family. In data-parallel training the gradients are already
 // all-reduced, so every rank finds the same inf/NaN and skips the same steps; a caller that
-// wants the check agreed explicitly passes a reducer to step() (the trainer all-reduces it).
+// wants the check agreed explicitly passes a reducer to step() (e.g. an all-reduce max).
 #pragma once
 
 #include <cstdint>

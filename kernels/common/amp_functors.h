@@ -28,7 +28,7 @@ struct ScaleUpdate {
   int64_t growth_interval;
 };
 TANDEM_HD void update_scale(float& scale, int64_t& growth_tracker, bool found_inf,
-                                   const ScaleUpdate& u) {
+                            const ScaleUpdate& u) {
   if (found_inf) {
     scale = float(double(scale) * u.backoff_factor);
     growth_tracker = 0;

@@ -80,8 +80,9 @@ void CpuCachingAllocator::release(void* ptr) {
 }
 
 void* CpuCachingAllocator::allocate(size_t nbytes) {
+  // Far above any memory, and below where a class's size would overflow size_t.
+  TANDEM_CHECK(nbytes <= (size_t(1) << 60), "cannot allocate ", nbytes, " bytes on the CPU");
   const size_t cls = size_class(nbytes);
-  TANDEM_CHECK(cls < kClasses, "cannot allocate ", nbytes, " bytes on the CPU");
   const size_t size = class_bytes(cls);
   std::lock_guard<std::mutex> lock(mutex_);
   void* ptr = nullptr;

@@ -1,12 +1,13 @@
 // OpenBLAS GEMM (see gemm.h) and the batched `gemm` kernel family on the CPU. float16 and
 // bfloat16 matrices go through float: widened into scratch (exactly), multiplied by
-// cblas_sgemm, which accumulates in float, and rounded once, the result PyTorch's CPU kernels
-// give up to the order of the float sums. It is a fallback, not a fast path: processors with
-// bf16 instructions are not used.
+// cblas_sgemm, which accumulates in float, and rounded once: cuBLAS's and oneDNN's result up to
+// the order of the float sums (PyTorch 1.13's own CPU fallback accumulates in bfloat16 and is
+// less exact). It is a fallback, not a fast path: bf16 instructions are not used.
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>  // cblas_sgemm, cblas_dgemm, blasint
 
+#include <algorithm>
 #include <type_traits>
 
 #include "kernels/common/convert.h"
@@ -56,8 +57,10 @@ void half_gemm(const GemmShape& s, const T* a, const T* b, T* c) {
     convert_matrix(a + i * s.stride_a, a_rows, a_cols, s.lda, fa);
     convert_matrix(b + i * s.stride_b, b_rows, b_cols, s.ldb, fb);
     if (s.beta != 0) convert_matrix(static_cast<const T*>(ci), s.m, s.n, s.ldc, fc);
-    gemm<float>(s.trans_a, s.trans_b, s.m, s.n, s.k, float(s.alpha), fa, a_cols, fb, b_cols,
-                float(s.beta), fc, s.n);
+    // Leading dims of at least 1, as BLAS requires even of an empty (k = 0) operand.
+    gemm<float>(s.trans_a, s.trans_b, s.m, s.n, s.k, float(s.alpha), fa,
+                std::max<int64_t>(a_cols, 1), fb, std::max<int64_t>(b_cols, 1), float(s.beta), fc,
+                s.n);
     for (int64_t r = 0; r < s.m; ++r)
       for (int64_t j = 0; j < s.n; ++j)
         ci[r * s.ldc + j] = convert_element<float, T>(fc[r * s.n + j]);

@@ -4,22 +4,18 @@
 #include <string>
 
 #include "kernels/common/convert.h"
+#include "kernels/common/opmath.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
 
 namespace tandem::kernels::cuda {
 namespace {
 
-// float for the 16-bit storage types, the type itself otherwise.
-template <typename T>
-using AddType =
-    std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
-
 template <typename T>
 __global__ void add_channel_bias_kernel(T* y, const T* bias, int64_t C, int64_t L, int64_t n) {
   const int64_t i = thread_index();
   if (i >= n) return;
-  using A = AddType<T>;
+  using A = opmath_t<T>;  // float for the 16-bit types
   const A sum = convert_element<T, A>(y[i]) + convert_element<T, A>(bias[(i / L) % C]);
   y[i] = convert_element<A, T>(sum);
 }
