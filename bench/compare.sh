@@ -25,7 +25,9 @@
 # Every run is done REPEATS times and the table shows each cell's best repeat (the machine may be
 # shared; a disturbed run is slower, never faster). Without PyTorch (/usr/bin/python3 -c 'import
 # torch, yaml' fails) only tandem's numbers are shown.
-# Environment: MLP_STEPS (default 469, half an epoch of 64), CNN_STEPS (80: cnn, cnn_config and
+# Environment: PRECISION (training.precision of every run, default fp32; bf16 runs PyTorch under
+# torch.autocast("cpu", torch.bfloat16)), RUNS (a subset of "mlp cnn cnn_config resnet18
+# cnn_2ranks"), MLP_STEPS (default 469, half an epoch of 64), CNN_STEPS (80: cnn, cnn_config and
 # the 2-rank run), RESNET_STEPS (30), EPOCHS (2), WARMUP (10), REPEATS (2), OUT (work directory,
 # default a new /tmp/tandem_compare.XXXX). The defaults take about 5-6 minutes on the 2-core
 # machine. Needs Debian's dataset-fashion-mnist; the PyTorch side python3-torch and python3-yaml.
@@ -63,7 +65,8 @@ declare -A spec=(
   [resnet18]="$here/configs/synthetic_resnet18.yaml 1 32 $resnet_steps"
   [cnn_2ranks]="$here/configs/fashion_mnist_plain_cnn.yaml 2 64 $cnn_steps"
 )
-runs=(mlp cnn cnn_config resnet18 cnn_2ranks)
+precision=${PRECISION:-fp32}
+read -r -a runs <<<"${RUNS:-mlp cnn cnn_config resnet18 cnn_2ranks}"
 declare -A tandem_best torch_best
 
 # max A B, as a number (A may be empty)
@@ -75,8 +78,8 @@ for rep in $(seq 1 "$repeats"); do
     dir="$out/$run-$rep"
     sets=(--set "training.epochs=$epochs" --set "training.max_steps_per_epoch=$steps"
       --set "data.batch_size=$batch" --set training.threads=1 --set "checkpoint.dir=$dir"
-      --set checkpoint.keep_last=1)
-    echo "== repeat $rep: $run, $np rank(s) x 1 thread, batch $batch per rank, $epochs x $steps steps"
+      --set checkpoint.keep_last=1 --set "training.precision=$precision")
+    echo "== repeat $rep: $run, $np rank(s) x 1 thread, batch $batch per rank, $epochs x $steps steps, $precision"
     (set -x; TANDEM_BIN="$tandem" "$root/launch/tandem-run" -np "$np" train "$config" \
       "${sets[@]}" --resume never) >"$dir.tandem.log" 2>&1 || { cat "$dir.tandem.log"; exit 1; }
     # images/s of the epochs after the first, weighted by their training time
@@ -105,9 +108,10 @@ num() { awk -v x="$1" 'BEGIN { printf "%.0f", x }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 declare -A target=([mlp]=1.5x [cnn]=1.3x [cnn_config]=1.3x [resnet18]=1.0x)
 echo
-echo "| run | batch | threads | tandem img/s | PyTorch img/s | tandem/PyTorch | target |"
+echo "| run ($precision) | batch | threads | tandem img/s | PyTorch img/s | tandem/PyTorch | target |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
 for run in mlp cnn cnn_config resnet18; do
+  [ -n "${tandem_best[$run]:-}" ] || continue
   read -r _ _ batch _ <<<"${spec[$run]}"
   t=${tandem_best[$run]}
   if [ "$torch" = 1 ]; then
@@ -117,12 +121,14 @@ for run in mlp cnn cnn_config resnet18; do
     echo "| $run | $batch | 1 | $(num "$t") | - | - | ${target[$run]} |"
   fi
 done
-t2=${tandem_best[cnn_2ranks]} t1=${tandem_best[cnn]}
-p2="-"
-if [ "$torch" = 1 ]; then
-  p2="$(num "${torch_best[cnn_2ranks]}") (DDP gloo: $(ratio "${torch_best[cnn_2ranks]}" "${torch_best[cnn]}")x of 1 rank)"
+if [ -n "${tandem_best[cnn_2ranks]:-}" ] && [ -n "${tandem_best[cnn]:-}" ]; then
+  t2=${tandem_best[cnn_2ranks]} t1=${tandem_best[cnn]}
+  p2="-"
+  if [ "$torch" = 1 ]; then
+    p2="$(num "${torch_best[cnn_2ranks]}") (DDP gloo: $(ratio "${torch_best[cnn_2ranks]}" "${torch_best[cnn]}")x of 1 rank)"
+  fi
+  echo "| cnn, 2 ranks | 64 per rank (128) | 1 per rank | $(num "$t2") | $p2 | $(ratio "$t2" "$t1")x of tandem 1 rank | 1.85x of tandem 1 rank |"
 fi
-echo "| cnn, 2 ranks | 64 per rank (128) | 1 per rank | $(num "$t2") | $p2 | $(ratio "$t2" "$t1")x of tandem 1 rank | 1.85x of tandem 1 rank |"
 echo
 echo "(best of $repeats repeats; steps per epoch: mlp $mlp_steps, cnn and cnn_config $cnn_steps," \
   "resnet18 $resnet_steps; tandem times $((epochs - 1)) epoch(s) after a warm-up epoch, PyTorch" \

@@ -14,7 +14,8 @@ process group).
 
 Each step: a DistributedSampler batch, normalised with data.mean/std and horizontally flipped
 with probability 0.5 when data.horizontal_flip (in the training process: no loader workers),
-zero_grad, forward, cross-entropy, backward (DDP all-reduces gradients), optimizer step,
+zero_grad, forward and cross-entropy (under torch.autocast("cpu", torch.bfloat16) when
+training.precision is bf16), backward (DDP all-reduces gradients), optimizer step,
 scheduler step when scheduler.interval is step, and loss.item(). After --warmup steps and a
 barrier, --steps steps are timed; rank 0 prints one JSON line with images_per_s (global images
 over the slowest rank's time).
@@ -268,6 +269,8 @@ def worker(rank, world):
     sched, interval = make_scheduler(cfg["scheduler"], opt, steps_per_epoch,
                                      int(cfg["training"]["epochs"]))
     criterion = nn.CrossEntropyLoss()
+    # training.precision bf16: the forward pass and the loss under CPU autocast, as tandem's.
+    bf16 = cfg["training"].get("precision", "fp32") == "bf16"
     net.train()
 
     def batches():
@@ -289,7 +292,8 @@ def worker(rank, world):
             m = torch.rand(len(idx)) < 0.5
             x[m] = x[m].flip(3)
         opt.zero_grad()
-        loss = criterion(net(x), labels[idx])
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            loss = criterion(net(x), labels[idx])
         loss.backward()
         opt.step()
         if sched is not None and interval == "step":

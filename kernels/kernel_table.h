@@ -11,8 +11,10 @@
 //     the caller zeroes them.
 //   - Element types: the floating families take float32 and float64; elementwise, copy, fill,
 //     compare, where and the reductions also take the integer types (copy/fill: every dtype);
-//     unary, binary, compare, sum_reduce, max_reduce and gemm also take float16 and bfloat16,
-//     computing in float (kernels/common/opmath.h).
+//     unary, binary, compare, sum_reduce, max_reduce, max_along and gemm also take float16 and
+//     bfloat16, computing in float (kernels/common/opmath.h); on the CPU and the emulated
+//     device so do convolution, pooling, batch norm (half input, float32 or half parameters),
+//     softmax and upsampling (kernels/cpu/float_staging.h).
 #pragma once
 
 #include <cstdint>

@@ -54,10 +54,11 @@ const std::vector<CommandSpec>& specs() {
        {},
        {"--json"}},
       {"convert",
-       "tandem convert IN OUT [--strip-prefix P] [--add-prefix P]",
+       "tandem convert IN OUT [--strip-prefix P] [--add-prefix P] [--dtype bf16|fp16|fp32]",
        "Convert between .pt/.pth and .safetensors (by extension); a tandem checkpoint becomes\n"
-       "PyTorch's {'epoch','state_dict','optimizer','scheduler','best_metric','is_best'} dict.",
-       {"--strip-prefix", "--add-prefix"},
+       "PyTorch's {'epoch','state_dict','optimizer','scheduler','best_metric','is_best'} dict.\n"
+       "--dtype writes the weights' floating tensors in that type (for inference).",
+       {"--strip-prefix", "--add-prefix", "--dtype"},
        {}},
   };
   return s;

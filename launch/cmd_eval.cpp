@@ -11,6 +11,7 @@
 #include "launch/cli.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
+#include "launch/mixed_precision.h"
 #include "launch/predict_images.h"
 #include "launch/training_setup.h"
 
@@ -44,8 +45,20 @@ int cmd_eval(const CommandLine& cl) {
   model->to(device);
   data::DataLoader loader(make_dataset(cfg, "test"), loader_options(cfg, false, device));
   const bool segmentation = loader.dataset().segmentation();
-  EvalResult r =
-      evaluate(*model, loader, device, nullptr, 0, 1, segmentation ? cfg.data.ignore_index : -100);
+  // Evaluated as trained, under training.precision's autocast; the CPU has no float16 autocast,
+  // so an fp16 run's weights evaluate there in float32.
+  std::string precision = cfg.training.precision;
+  if (precision == "fp16" && device.is_cpu()) {
+    std::fprintf(stderr, "note: training.precision fp16 has no CPU autocast: evaluating in fp32\n");
+    precision = "fp32";
+  }
+  const MixedPrecision mp(precision, device);
+  EvalResult r;
+  {
+    const auto amp = mp.region();
+    r = evaluate(*model, loader, device, nullptr, 0, 1,
+                 segmentation ? cfg.data.ignore_index : -100);
+  }
   // The fields in the order README gives them.
   nlohmann::ordered_json j = {{"split", "test"},
                               {"loss", metric_json(r.loss)},

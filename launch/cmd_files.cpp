@@ -1,9 +1,11 @@
-// `tandem inspect PATH [--json]` and `tandem convert IN OUT [--strip-prefix P] [--add-prefix P]`:
+// `tandem inspect PATH [--json]` and `tandem convert IN OUT [--strip-prefix P] [--add-prefix P]
+// [--dtype D]`:
 // look into and convert between tandem checkpoints, safetensors and PyTorch .pt/.pth files.
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <unordered_map>
 
 #include "framework/io/checkpoint.h"
@@ -81,6 +83,9 @@ json describe(const std::string& path) {
     const Value* groups = ck.optimizer.is_dict() ? ck.optimizer.find("param_groups") : nullptr;
     values.set("optimizer_param_groups", groups && groups->is_list() ? groups->size() : 0);
     values.set("scheduler", ck.scheduler.is_none() ? "none" : "saved");
+    const Value* scale = ck.scaler.is_dict() ? ck.scaler.find("scale") : nullptr;
+    if (scale && scale->is_number())  // an fp16 run's loss scaler
+      values.set("scaler_scale", scale->to_double());
   } else if (ext_of(path) == ".safetensors") {
     io::Metadata meta;
     auto ts = io::load_safetensors(path, &meta, /*mmap=*/true);
@@ -97,9 +102,28 @@ json describe(const std::string& path) {
   return out;
 }
 
-io::StateDict apply_prefixes(io::StateDict sd, const CommandLine& cl) {
+// --dtype: the floating type the weights are written in (bf16, fp16, fp32 or PyTorch's names),
+// or nullopt without the option.
+std::optional<DType> target_dtype(const CommandLine& cl) {
+  const std::string d = cl.option("--dtype");
+  if (d.empty()) return std::nullopt;
+  if (d == "bf16" || d == "bfloat16") return DType::BFloat16;
+  if (d == "fp16" || d == "float16" || d == "half") return DType::Float16;
+  if (d == "fp32" || d == "float32" || d == "float") return DType::Float32;
+  throw Error("tandem convert: --dtype " + d + " is not a floating type tandem writes",
+              "use --dtype bf16, fp16 or fp32");
+}
+
+// The prefix options, then --dtype: floating tensors (weights, running statistics) in that type,
+// integer ones (num_batches_tracked) as they are, as PyTorch's module.to(dtype).
+io::StateDict apply_options(io::StateDict sd, const CommandLine& cl) {
   if (const std::string p = cl.option("--strip-prefix"); !p.empty()) sd = io::strip_prefix(sd, p);
   if (const std::string p = cl.option("--add-prefix"); !p.empty()) sd = io::add_prefix(sd, p);
+  if (const auto dtype = target_dtype(cl)) {
+    io::StateDict out;
+    for (const auto& [k, t] : sd) out.insert(k, is_floating(t.dtype()) ? t.to(*dtype) : t);
+    sd = std::move(out);
+  }
   return sd;
 }
 
@@ -128,7 +152,7 @@ int cmd_inspect(const CommandLine& cl) {
 int cmd_convert(const CommandLine& cl) {
   if (cl.positional.size() != 2)
     throw Error("tandem convert expects IN and OUT",
-                "usage: tandem convert IN OUT [--strip-prefix P] [--add-prefix P]");
+                "usage: tandem convert IN OUT [--strip-prefix P] [--add-prefix P] [--dtype D]");
   const std::string in = cl.positional[0], out = cl.positional[1];
   const std::string out_ext = ext_of(out);
   if (out_ext != ".pt" && out_ext != ".pth" && out_ext != ".safetensors")
@@ -139,13 +163,13 @@ int cmd_convert(const CommandLine& cl) {
                 "give OUT another path; its extension (.pt, .pth, .safetensors) picks the format");
   if (io::is_tandem_checkpoint(in)) {
     io::Checkpoint ck = io::load_checkpoint(in);
-    ck.model = apply_prefixes(ck.model, cl);
+    ck.model = apply_options(ck.model, cl);
     if (out_ext == ".safetensors")
       io::save_safetensors(out, ck.model);
     else
       io::save_checkpoint(ck, out);  // PyTorch's checkpoint dict
   } else {
-    io::save(apply_prefixes(io::load_state_dict(in), cl), out);
+    io::save(apply_options(io::load_state_dict(in), cl), out);
   }
   std::printf("wrote %s\n", out.c_str());
   return 0;

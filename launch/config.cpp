@@ -353,7 +353,8 @@ const std::vector<Field>& schema() {
       sub("training.log_every", &RunConfig::training, &TrainingConfig::log_every,
           "optimizer steps between step records in metrics.jsonl"),
       sub("training.precision", &RunConfig::training, &TrainingConfig::precision,
-          "fp32 (the only precision so far)"),
+          "fp32, bf16 or fp16: bf16/fp16 run the forward pass under autocast with float32 master "
+          "weights; fp16 adds a dynamic loss scaler (GPU only)"),
       sub("training.max_steps_per_epoch", &RunConfig::training,
           &TrainingConfig::max_steps_per_epoch, "cap steps per epoch (0: no cap; for smoke tests)"),
       sub("training.stop_on_nan", &RunConfig::training, &TrainingConfig::stop_on_nan,
@@ -590,7 +591,11 @@ RunConfig parse_config(const std::string& text, const std::string& source,
   check(cfg.training.device == "auto" || cfg.training.device == "cpu" ||
             cfg.training.device.rfind("cuda", 0) == 0,
         "training.device", "expected auto, cpu or cuda, got '" + cfg.training.device + "'");
-  check(cfg.training.precision == "fp32", "training.precision", "only fp32 is supported so far");
+  check(cfg.training.precision == "fp32" || cfg.training.precision == "bf16" ||
+            cfg.training.precision == "fp16",
+        "training.precision", "expected fp32, bf16 or fp16, got '" + cfg.training.precision + "'");
+  check(!(cfg.training.precision == "fp16" && cfg.training.device == "cpu"), "training.precision",
+        "fp16 needs training.device: cuda (autocast on the CPU takes bf16 only, as PyTorch's)");
   check(cfg.distributed.backend == "auto" || cfg.distributed.backend == "mpi" ||
             cfg.distributed.backend == "nccl",
         "distributed.backend", "expected auto, mpi or nccl");

@@ -22,6 +22,7 @@
 #include "launch/criterion.h"
 #include "launch/evaluate.h"
 #include "launch/metrics_log.h"
+#include "launch/mixed_precision.h"
 #include "launch/progress.h"
 #include "launch/rank_agreement.h"
 #include "launch/run_directory.h"
@@ -115,6 +116,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   }
   const Device device = use_device(cfg, world);
   const std::string devices = rank_devices(pg.get(), device);  // collective: every rank
+  MixedPrecision mp(cfg.training.precision, device);  // autocast and, for fp16, the loss scaler
 
   // --- model, optimizer, scheduler ------------------------------------------------------------
   // The model is built and initialised on the CPU (the same numbers on every device), then moved.
@@ -183,6 +185,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     model->load_state_dict(ck.model, /*strict=*/true);
     optimizer->load_state_dict(ck.optimizer);
     if (scheduler && !ck.scheduler.is_none()) scheduler->load_state_dict(ck.scheduler);
+    mp.load_scaler_state(ck.scaler);
     start_epoch = ck.epoch;
     global_step = ck.global_step;
     // Positions within an epoch do not carry over to another world size.
@@ -243,6 +246,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     ck.model = model->state_dict();
     ck.optimizer = optimizer->state_dict();
     ck.scheduler = scheduler ? scheduler->state_dict() : Value();
+    ck.scaler = mp.scaler_state();
     ck.best_metric = best_metric;
     ck.has_best_metric = has_best;
     ck.is_best = is_best;
@@ -274,9 +278,13 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     for (int64_t step = first_batch; step < steps_per_epoch && batches.next(batch); ++step) {
       default_generator().manual_seed(step_seed(uint64_t(cfg.seed), rank, global_step));
       optimizer->zero_grad();
-      Tensor loss = criterion(forward_batch(*net, batch.inputs), batch.targets);
-      loss.backward();
-      optimizer->step();
+      Tensor loss;
+      {
+        const auto amp = mp.region();
+        loss = criterion(forward_batch(*net, batch.inputs), batch.targets);
+      }
+      mp.backward(loss);
+      mp.step(*optimizer, pg.get());
       ++global_step;
       if (scheduler && interval == "step") scheduler->step();
       const double l = loss.item();
@@ -334,8 +342,11 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     // Every rank evaluates rank 0's model (the one the checkpoint holds), so `tandem eval` of a
     // saved checkpoint reproduces the recorded numbers.
     if (ddp && cfg.distributed.broadcast_buffers) ddp->sync_buffers();
-    EvalResult ev =
-        evaluate(*model, test_loader, device, pg.get(), rank, size, criterion.ignore_index());
+    EvalResult ev;
+    {
+      const auto amp = mp.region();  // evaluated as trained
+      ev = evaluate(*model, test_loader, device, pg.get(), rank, size, criterion.ignore_index());
+    }
     const double monitored = ev.metric(cfg.checkpoint.monitor);
     if (scheduler && interval == "epoch") {
       if (scheduler->needs_metric())

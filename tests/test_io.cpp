@@ -21,6 +21,7 @@
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
+#include "framework/optim/grad_scaler.h"
 #include "framework/optim/sgd.h"
 #include "launch/subprocess.h"
 #include "launch/training_setup.h"
@@ -679,6 +680,60 @@ TEST(Conveniences, CheckpointStructInOneCallAsPtOrSafetensors) {
   EXPECT_EQ(seed.monitor, "iou");
   EXPECT_EQ(seed.scheduler.at("last_epoch").to_int(), 2);
   EXPECT_EQ(seed.model.size(), expected()["plain"].size());
+}
+
+// An fp16 run's loss scaler: in the tandem checkpoint and, as GradScaler.state_dict(), under
+// 'scaler' in the .pt dict (after 'scheduler'), and back; PyTorch reads it where installed.
+TEST(Conveniences, LossScalerStateRoundTripsInBothFormats) {
+  optim::GradScalerOptions o;
+  o.init_scale = 1024;
+  o.growth_interval = 3;
+  optim::GradScaler scaler(o);
+  scaler.update(512);
+  io::Checkpoint ck;
+  ck.epoch = 1;
+  ck.scaler = scaler.state_dict();
+  for (const char* ext : {".pt", ".safetensors"}) {
+    const std::string path = temp_path(std::string("scaler_ckpt") + ext);
+    io::save_checkpoint(ck, path);
+    const io::Checkpoint back = io::load_checkpoint(path);
+    EXPECT_EQ(back.scaler.repr(), ck.scaler.repr()) << path;
+    optim::GradScaler restored;
+    restored.load_state_dict(back.scaler);
+    EXPECT_EQ(restored.get_scale(), 512.0) << path;
+  }
+  const Value torch_dict = io::load(temp_path("scaler_ckpt.pt"));
+  std::vector<std::string> top;
+  for (const auto& [k, v] : torch_dict.dict_items()) top.push_back(k.to_string());
+  EXPECT_EQ(top, (std::vector<std::string>{"epoch", "state_dict", "optimizer", "scheduler",
+                                           "scaler", "best_metric", "is_best"}));
+  // Without a scaler (fp32, bf16) there is no key, as a PyTorch loop without GradScaler saves.
+  ck.scaler = Value();
+  io::save_checkpoint(ck, temp_path("no_scaler.pt"));
+  EXPECT_EQ(io::load(temp_path("no_scaler.pt")).find(Value("scaler")), nullptr);
+  EXPECT_TRUE(io::load_checkpoint(temp_path("no_scaler.pt")).scaler.is_none());
+  // A hostile value is refused naming the field.
+  Value bad = torch_dict;
+  bad.set("scaler", Value(int64_t(3)));
+  io::save_torch(bad, temp_path("bad_scaler.pt"));
+  try {
+    io::load_checkpoint(temp_path("bad_scaler.pt"));
+    FAIL() << "a scaler that is not a state_dict loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("'scaler'"), std::string::npos) << e.what();
+  }
+  auto python = [](const std::string& code, const std::string& arg) {
+    return launch::run_program({"/usr/bin/python3", "-c", code, arg}, "").exit_code;
+  };
+  if (python("import torch", "") != 0)
+    GTEST_SKIP() << "PyTorch (python3-torch) is not installed: skipping torch.load";
+  // GradScaler.state_dict()'s keys and values.
+  EXPECT_EQ(python("import sys, torch; s = torch.load(sys.argv[1])['scaler']; "
+                   "assert sorted(s) == sorted(['scale', 'growth_factor', 'backoff_factor', "
+                   "'growth_interval', '_growth_tracker']), s; "
+                   "assert s['scale'] == 512.0 and s['growth_interval'] == 3, s",
+                   temp_path("scaler_ckpt.pt")),
+            0);
 }
 
 TEST(Conveniences, AccessorsOfTemporariesDoNotDangle) {

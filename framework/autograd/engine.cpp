@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/ops/autocast.h"
 #include "framework/tensor/factories.h"
 
 namespace tandem::autograd {
@@ -24,6 +25,14 @@ void accumulate(TensorList& buffer, uint32_t input_nr, const Tensor& grad) {
   if (buffer.size() <= input_nr) buffer.resize(input_nr + 1);
   Tensor& slot = buffer[input_nr];
   slot = slot.defined() ? slot + grad : grad;
+}
+
+// A gradient in the type of the tensor it is for (a float32 gradient reaching a bfloat16
+// activation under autocast becomes bfloat16), as PyTorch's engine does.
+Tensor cast_to_edge(const Tensor& grad, const Edge& edge) {
+  if (grad.dtype() == edge.dtype || !is_floating(grad.dtype()) || !is_floating(edge.dtype))
+    return grad;
+  return grad.to(edge.dtype);
 }
 
 }  // namespace
@@ -46,8 +55,8 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
       TANDEM_CHECK(root.numel() == 1, "grad can be implicitly created only for scalar outputs");
       grad = ones_like(root);
     }
-    TANDEM_CHECK(grad.sizes() == root.sizes(), "backward: gradient of shape ", shape_str(grad.sizes()),
-                 " for a tensor of shape ", shape_str(root.sizes()));
+    TANDEM_CHECK(grad.sizes() == root.sizes(), "backward: gradient of shape ",
+                 shape_str(grad.sizes()), " for a tensor of shape ", shape_str(root.sizes()));
     starts.emplace_back(gradient_edge(root), grad.detach());
   }
 
@@ -97,6 +106,7 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
   } restore{callbacks, outer_callbacks};
 
   NoGradGuard no_grad;  // backward formulas are not themselves recorded (no double backward)
+  const autocast::Suspend no_autocast;  // backward formulas run in their gradients' types
   while (!ready.empty()) {
     std::shared_ptr<Node> node = ready.top();
     ready.pop();
@@ -110,7 +120,8 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
     for (size_t k = 0; k < edges.size(); ++k) {
       const Edge& edge = edges[k];
       if (!edge.valid()) continue;
-      if (k < outputs.size() && outputs[k].defined()) accumulate(buffers[edge.fn.get()], edge.input_nr, outputs[k]);
+      if (k < outputs.size() && outputs[k].defined())
+        accumulate(buffers[edge.fn.get()], edge.input_nr, cast_to_edge(outputs[k], edge));
       if (--dependencies[edge.fn.get()] == 0) ready.push(edge.fn);
     }
   }

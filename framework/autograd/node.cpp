@@ -135,14 +135,14 @@ AutogradMeta& autograd_meta(const Tensor& t) {
 
 Edge gradient_edge(const Tensor& t) {
   AutogradMeta& meta = autograd_meta(t);
-  if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr};
+  if (meta.grad_fn) return Edge{meta.grad_fn, meta.output_nr, t.dtype()};
   if (!meta.requires_grad) return Edge{};
   auto acc = meta.grad_accumulator.lock();
   if (!acc) {
     acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
     meta.grad_accumulator = acc;
   }
-  return Edge{acc, 0};
+  return Edge{acc, 0, t.dtype()};
 }
 
 bool any_requires_grad(const TensorList& inputs) {

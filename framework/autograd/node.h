@@ -21,6 +21,10 @@ class Node;
 struct Edge {
   std::shared_ptr<Node> fn;  // null: the input needs no gradient
   uint32_t input_nr = 0;     // which of fn's gradient inputs this edge feeds
+  // The type of the tensor the edge's gradient is for: the engine casts a gradient of another
+  // floating type to it (PyTorch's validate_outputs), so mixed-precision graphs hand each op
+  // gradients of its own output's type.
+  DType dtype = DType::Float32;
   bool valid() const { return fn != nullptr; }
 };
 

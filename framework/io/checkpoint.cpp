@@ -62,6 +62,7 @@ std::string full_checksum(uLong tensors_crc, const Metadata& m) {
 class Fields {
  public:
   Fields(const Value& meta, const std::string& path) : meta_(meta), path_(path) {}
+  const Value* find(const char* key) const { return meta_.find(Value(key)); }
   const Value& get(const char* key) const {
     const Value* v = meta_.find(Value(key));
     if (!v) fail(key, "is missing");
@@ -129,6 +130,7 @@ void save_tandem_checkpoint(const Checkpoint& ck, const std::string& path) {
   meta["model_keys"] = model_keys;
   meta["optimizer"] = value_to_json(ck.optimizer, "optimizer", tensors);
   meta["scheduler"] = value_to_json(ck.scheduler, "scheduler", tensors);
+  if (!ck.scaler.is_none()) meta["scaler"] = value_to_json(ck.scaler, "scaler", tensors);
   meta["config"] = ck.config_yaml;
   Metadata m;
   m["format"] = kFormat;
@@ -214,6 +216,10 @@ Checkpoint load_tandem_checkpoint(const std::string& path) {
   ck.scheduler = f.get("scheduler");
   if (!ck.scheduler.is_dict() && !ck.scheduler.is_none())
     f.fail("scheduler", std::string("expected a state_dict, got a ") + ck.scheduler.kind());
+  if (const Value* v = f.find("scaler")) {  // only runs with a loss scaler write it
+    if (!v->is_dict()) f.fail("scaler", std::string("expected a state_dict, got a ") + v->kind());
+    ck.scaler = *v;
+  }
   return ck;
 }
 
@@ -263,6 +269,11 @@ Checkpoint from_torch_checkpoint(const Value& d, const std::string& path) {
       fail("scheduler", std::string("expected a state_dict, got a ") + v->kind());
     ck.scheduler = *v;
   }
+  if (const Value* v = find_any(d, {"scaler", "scaler_state_dict"})) {
+    if (!v->is_dict() && !v->is_none())
+      fail("scaler", std::string("expected a state_dict, got a ") + v->kind());
+    ck.scaler = *v;
+  }
   // best_metric, and/or the name PyTorch tutorials' dicts give it (best_iou, best_acc, ...),
   // which also says what was monitored.
   for (const auto& [key, monitor] : kBestMetricKeys) {
@@ -288,6 +299,7 @@ Value to_torch_checkpoint(const Checkpoint& ck) {
   d.set("state_dict", Value(ck.model));
   d.set("optimizer", ck.optimizer);
   d.set("scheduler", ck.scheduler);
+  if (!ck.scaler.is_none()) d.set("scaler", ck.scaler);
   d.set("best_metric", ck.has_best_metric ? Value(ck.best_metric) : Value());
   // Also under the tutorials' name for the monitored metric (a segmentation run's best_iou).
   for (const auto& [key, monitor] : kBestMetricKeys)

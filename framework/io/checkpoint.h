@@ -33,6 +33,7 @@ struct Checkpoint {
   OrderedDict<std::string, Tensor> model;  // the unwrapped model's state_dict (no module. prefix)
   Value optimizer;                         // PyTorch's optimizer state_dict layout
   Value scheduler;  // PyTorch's scheduler state_dict layout (None if no scheduler)
+  Value scaler;     // the loss scaler's state, GradScaler.state_dict()'s layout (None if none)
   double best_metric = 0;
   bool has_best_metric = false;
   bool is_best = false;
@@ -46,13 +47,13 @@ struct Checkpoint {
 // Saves or loads a whole checkpoint in one call, as the trainer does; the format follows the
 // extension:
 //   .pt/.pth  PyTorch's checkpoint dict {'epoch', 'state_dict', 'optimizer', 'scheduler',
-//             'best_metric', 'is_best'} (torch.load(path, weights_only=True) reads it), plus the
-//             best metric under the tutorials' name for the monitor (best_iou, best_dice,
-//             best_acc, best_loss); loading
-//             takes any PyTorch checkpoint dict: the model under 'state_dict',
-//             'model_state_dict' or 'model', the optimizer under 'optimizer' or
-//             'optimizer_state_dict', the scheduler under 'scheduler', 'lr_scheduler' or
-//             'scheduler_state_dict', and 'epoch', 'best_metric' (or best_iou, ...), 'is_best'
+//             'best_metric', 'is_best'} and 'scaler' when there is a loss scaler (torch.load(path,
+//             weights_only=True) reads it), plus the best metric under the tutorials' name for the
+//             monitor (best_iou, best_dice, best_acc, best_loss); loading takes any PyTorch
+//             checkpoint dict: the model under 'state_dict', 'model_state_dict' or 'model', the
+//             optimizer under 'optimizer' or 'optimizer_state_dict', the scheduler under
+//             'scheduler', 'lr_scheduler' or 'scheduler_state_dict', the loss scaler under 'scaler'
+//             or 'scaler_state_dict', and 'epoch', 'best_metric' (or best_iou, ...), 'is_best'
 //             where present (the
 //             fields a .pt lacks, such as global_step or rng, keep their defaults);
 //   other     the tandem checkpoint (safetensors): every field.

@@ -5,6 +5,7 @@
 #include "framework/ops/activation.h"
 
 #include "framework/autograd/node.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
@@ -100,10 +101,18 @@ Tensor softmax_impl(const Tensor& x_in, int64_t dim_in, bool log, const char* na
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Softmax, {&x})) {
+    const autocast::Suspend nested;
+    return softmax((*c)[0], dim);
+  }
   return softmax_impl(x, dim, false, "softmax", "SoftmaxBackward0");
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Softmax, {&x})) {
+    const autocast::Suspend nested;
+    return log_softmax((*c)[0], dim);
+  }
   return softmax_impl(x, dim, true, "log_softmax", "LogSoftmaxBackward0");
 }
 

@@ -8,6 +8,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduction.h"
 #include "framework/tensor/factories.h"
@@ -95,6 +96,10 @@ void check_conv_args(const Tensor& x, const Tensor& w, const Tensor& b, const Co
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair stride,
               Pair padding, Pair dilation, int64_t groups) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Conv, {&input, &weight, &bias})) {
+    const autocast::Suspend nested;
+    return conv2d((*c)[0], (*c)[1], (*c)[2], stride, padding, dilation, groups);
+  }
   if (input.dim() == 3)
     return conv2d(input.unsqueeze(0), weight, bias, stride, padding, dilation, groups).squeeze(0);
   const ConvParams p{stride, padding, dilation, groups};
@@ -133,6 +138,12 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Pai
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Pair stride,
                         Pair padding, Pair output_padding, int64_t groups, Pair dilation) {
+  if (const auto c =
+          autocast::cast_operands(autocast::OpClass::ConvTranspose, {&input, &weight, &bias})) {
+    const autocast::Suspend nested;
+    return conv_transpose2d((*c)[0], (*c)[1], (*c)[2], stride, padding, output_padding, groups,
+                            dilation);
+  }
   if (input.dim() == 3)
     return conv_transpose2d(input.unsqueeze(0), weight, bias, stride, padding, output_padding,
                             groups, dilation)

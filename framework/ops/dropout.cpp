@@ -19,14 +19,18 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   const double scale = 1.0 / (1.0 - p);
   // The mask is drawn on the host from tandem's generator (so a run draws the same numbers on
   // every device) and moved to x's device.
-  Tensor mask = empty(x.sizes(), TensorOptions(x.dtype()));
-  dispatch_floating(x.dtype(), "dropout", [&](auto tag) {
+  // float16/bfloat16 inputs get a float mask rounded to their type (the scale rounds as torch's).
+  const bool half = x.dtype() == DType::Float16 || x.dtype() == DType::BFloat16;
+  TANDEM_CHECK(is_floating(x.dtype()), "dropout: expected a floating-point input, got ",
+               dtype_name(x.dtype()));
+  Tensor mask = empty(x.sizes(), TensorOptions(half ? DType::Float32 : x.dtype()));
+  dispatch_floating(mask.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* m = mask.data_ptr<T>();
     const float keep = float(1.0 - p);
     for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform_float() < keep ? T(scale) : T(0);
   });
-  mask = mask.to(x.device());
+  mask = mask.to(x.device(), x.dtype());
   Tensor out;
   {
     NoGradGuard no_grad;

@@ -7,6 +7,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/reduction.h"
 #include "framework/tensor/factories.h"
@@ -179,6 +180,10 @@ Tensor neg(const Tensor& a) {
 }
 
 Tensor pow(const Tensor& a, double exponent) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Transcendental, {&a})) {
+    const autocast::Suspend nested;
+    return pow((*c)[0], exponent);
+  }
   Tensor out = run_unary(a, UnaryOp::PowScalar, alpha_param(exponent), "pow");
   record("PowBackward0", {a}, {out}, {a}, [exponent](const TensorList& g, const TensorList& s) {
     return TensorList{grad_binary(g[0], s[0], BinaryOp::PowScalarBackward, alpha_param(exponent))};
@@ -187,6 +192,10 @@ Tensor pow(const Tensor& a, double exponent) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& exponent) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Transcendental, {&a, &exponent})) {
+    const autocast::Suspend nested;
+    return pow((*c)[0], (*c)[1]);
+  }
   Tensor out = run_binary(a, exponent, BinaryOp::Pow, {}, "pow");
   Shape sa = a.sizes(), sb = exponent.sizes();
   record("PowBackward1", {a, exponent}, {out}, {a, exponent, out},
@@ -201,6 +210,10 @@ Tensor pow(const Tensor& a, const Tensor& exponent) {
 }
 
 Tensor exp(const Tensor& a) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Transcendental, {&a})) {
+    const autocast::Suspend nested;
+    return exp((*c)[0]);
+  }
   Tensor out = run_unary(a, UnaryOp::Exp, {}, "exp");
   record("ExpBackward0", {a}, {out}, {out},
          [](const TensorList& g, const TensorList& s) { return TensorList{g[0] * s[0]}; });
@@ -208,6 +221,10 @@ Tensor exp(const Tensor& a) {
 }
 
 Tensor log(const Tensor& a) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Transcendental, {&a})) {
+    const autocast::Suspend nested;
+    return log((*c)[0]);
+  }
   Tensor out = run_unary(a, UnaryOp::Log, {}, "log");
   record("LogBackward0", {a}, {out}, {a},
          [](const TensorList& g, const TensorList& s) { return TensorList{g[0] / s[0]}; });

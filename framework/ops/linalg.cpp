@@ -6,6 +6,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduction.h"
 #include "framework/ops/scalar_type.h"
@@ -105,6 +106,10 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Matmul, {&a, &b})) {
+    const autocast::Suspend nested;
+    return mm((*c)[0], (*c)[1]);
+  }
   TANDEM_CHECK(a.dim() == 2, "self must be a matrix");
   TANDEM_CHECK(b.dim() == 2, "mat2 must be a matrix");
   check_matmul_dtypes(a, b, "mm");
@@ -148,6 +153,10 @@ Tensor linear_2d(const Tensor& x, const Tensor& weight, const Tensor& bias) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Matmul, {&a, &b})) {
+    const autocast::Suspend nested;
+    return matmul((*c)[0], (*c)[1]);
+  }
   const int64_t da = a.dim(), db = b.dim();
   TANDEM_CHECK(da > 0 && db > 0, "both arguments to matmul need to be at least 1D, but they are ",
                da, "D and ", db, "D");
@@ -193,6 +202,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Matmul, {&x, &weight, &bias})) {
+    const autocast::Suspend nested;
+    return linear((*c)[0], (*c)[1], (*c)[2]);
+  }
   TANDEM_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got ",
                shape_str(weight.sizes()));
   TANDEM_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1),

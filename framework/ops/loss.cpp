@@ -7,6 +7,7 @@
 
 #include "framework/autograd/node.h"
 #include "framework/ops/activation.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduction.h"
 #include "framework/ops/scalar_type.h"
@@ -100,6 +101,11 @@ NllParts nll_parts(const Tensor& lp, const Tensor& target, const Tensor& weight,
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight_in,
                 Reduction reduction, int64_t ignore_index) {
+  if (const auto c =
+          autocast::cast_operands(autocast::OpClass::Loss, {&log_probs, &target, &weight_in})) {
+    const autocast::Suspend nested;
+    return nll_loss((*c)[0], (*c)[1], (*c)[2], reduction, ignore_index);
+  }
   check_same_device("nll_loss", {&log_probs, &target, &weight_in});
   const ClassLayout l = class_layout(log_probs, target);
   TANDEM_CHECK(is_floating(log_probs.dtype()), "nll_loss: expected a floating-point input, got ",
@@ -138,6 +144,11 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight_in,
                      Reduction reduction, int64_t ignore_index, double label_smoothing) {
+  if (const auto c =
+          autocast::cast_operands(autocast::OpClass::Loss, {&input, &target, &weight_in})) {
+    const autocast::Suspend nested;
+    return cross_entropy((*c)[0], (*c)[1], (*c)[2], reduction, ignore_index, label_smoothing);
+  }
   TANDEM_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0,
                "label_smoothing must be between 0.0 and 1.0. Got: ", label_smoothing);
   TANDEM_CHECK(!(is_floating(target.dtype()) && target.sizes() == input.sizes()),
@@ -174,6 +185,10 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Loss, {&input, &target})) {
+    const autocast::Suspend nested;
+    return mse_loss((*c)[0], (*c)[1], reduction);
+  }
   const Tensor diff = input - target;
   const Tensor sq = diff * diff;
   if (reduction == Reduction::None) return sq;

@@ -29,6 +29,16 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     if (t->defined())
       TANDEM_CHECK(t->numel() == C, "batch_norm: expected a per-channel tensor of ", C,
                    " values, got ", shape_str(t->sizes()));
+  // Parameters share the input's type, or are float32 under a float16/bfloat16 input (PyTorch's
+  // mixed-type batch norm, which autocast relies on: master parameters stay float32).
+  const bool half_input = input.dtype() == DType::Float16 || input.dtype() == DType::BFloat16;
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+    if (t->defined())
+      TANDEM_CHECK(t->dtype() == input.dtype() || (half_input && t->dtype() == DType::Float32),
+                   "batch_norm: expected the parameters and running statistics to have the "
+                   "input's type (",
+                   dtype_name(input.dtype()), ")", half_input ? " or float32" : "", ", got ",
+                   dtype_name(t->dtype()));
   const bool use_batch_stats = training || !running_mean.defined() || !running_var.defined();
   if (use_batch_stats && N * S <= 1)
     TANDEM_FAIL("Expected more than 1 value per channel when training, got input size ",
@@ -66,8 +76,11 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
     rv.mul_(1 - momentum).add_(unbiased.to(rv.dtype()), momentum);
   }
   const bool train_grad = use_batch_stats;
+  const DType param_dtype = weight.defined() ? weight.dtype()
+                            : bias.defined() ? bias.dtype()
+                                             : input.dtype();
   record("NativeBatchNormBackward0", {input, weight, bias}, {y}, {x, w, mean, invstd},
-         [layout, train_grad](const TensorList& g, const TensorList& s) {
+         [layout, train_grad, param_dtype](const TensorList& g, const TensorList& s) {
            const Tensor gy = g[0].contiguous();
            const Tensor &xs = s[0], &ws = s[1], &mean = s[2], &invstd = s[3];
            const TensorOptions stats_options(DType::Float64, xs.device());
@@ -77,7 +90,9 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
            kernels::batch_norm_backward(kernel_context(xs), layout, train_grad, buffer(xs),
                                         buffer(gy), buffer(mean), buffer(invstd), buffer(ws),
                                         buffer(gx), buffer(sum_gy), buffer(sum_gy_xhat));
-           const DType dt = xs.dtype();
+           // The parameters' gradients in the parameters' type (float32 under a mixed-type
+           // input).
+           const DType dt = param_dtype;
            return TensorList{gx, ws.defined() ? sum_gy_xhat.to(dt) : Tensor(), sum_gy.to(dt)};
          });
   return y;

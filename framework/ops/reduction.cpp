@@ -6,6 +6,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
@@ -95,7 +96,7 @@ std::pair<Tensor, Tensor> max_along_dim(const Tensor& x_in, int64_t dim, const c
   Shape sizes = x.sizes();
   if (sizes.empty()) sizes = {1};
   TANDEM_CHECK(sizes[dim] != 0, op, "(): Expected reduction dim ", dim, " to have non-zero size.");
-  dispatch_arithmetic(x.dtype(), op, [](auto) {});
+  dispatch_arithmetic_or_half(x.dtype(), op, [](auto) {});
   Shape keep = sizes;
   keep[dim] = 1;
   if (x.dim() == 0) keep = {};
@@ -109,6 +110,10 @@ std::pair<Tensor, Tensor> max_along_dim(const Tensor& x_in, int64_t dim, const c
 }  // namespace
 
 Tensor sum(const Tensor& x, const Shape& dims_in, bool keepdim) {
+  if (const auto c = autocast::cast_operands(autocast::OpClass::Reduction, {&x})) {
+    const autocast::Suspend nested;
+    return sum((*c)[0], dims_in, keepdim);
+  }
   const Shape dims = normalize_dims(dims_in, x.dim(), "sum");
   const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::Int64;
   Tensor out = sum_kernel(x, dims, out_dtype);

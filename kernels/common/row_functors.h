@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/common/host_device.h"
+#include "kernels/common/opmath.h"
 
 namespace tandem::kernels {
 
@@ -61,18 +62,20 @@ TANDEM_HD void softmax_backward_row(const T* g, const T* y, T* gi, int64_t n, in
 
 // The max of x[i * stride] for i < n (n > 0) and the index of its first occurrence; the first
 // NaN wins, as PyTorch.
+// float16/bfloat16 compare in float (exact: widening preserves order and NaN).
 template <typename T>
 TANDEM_HD void max_of_row(const T* x, int64_t n, int64_t stride, T& value, int64_t& index) {
-  T best = x[0];
+  using M = opmath_t<T>;
+  M best = convert_element<T, M>(x[0]);
   int64_t arg = 0;
   for (int64_t i = 1; i < n && !is_nan_value(best); ++i) {
-    const T v = x[i * stride];
+    const M v = convert_element<T, M>(x[i * stride]);
     if (is_nan_value(v) || v > best) {
       best = v;
       arg = i;
     }
   }
-  value = best;
+  value = x[arg * stride];
   index = arg;
 }
 

@@ -2,6 +2,7 @@
 // and the fused backward of PyTorch's CPU kernel. The per-channel constants and the per-element
 // formulas are kernels/common/batch_norm_functors.h, shared with the CUDA kernels.
 #include "kernels/common/batch_norm_functors.h"
+#include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
@@ -89,17 +90,31 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
   }
 }
 
-void batch_norm_stats_cpu(const KernelContext&, const ChannelLayout& l, const Buffer& x,
+// float16/bfloat16 input (with float32 parameters, PyTorch's mixed-type batch norm) runs the
+// float kernels through FloatStaging; the statistics are float64 either way.
+
+void batch_norm_stats_cpu(const KernelContext& ctx, const ChannelLayout& l, const Buffer& x,
                           const Buffer& mean, const Buffer& var) {
+  if (needs_float_staging(x.dtype)) {
+    FloatStaging f;
+    return batch_norm_stats_cpu(ctx, l, f.input(x, l.N * l.C * l.S), mean, var);
+  }
   dispatch_floating(x.dtype, "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     batch_norm_stats<T>(x.as<const T>(), l.N, l.C, l.S, mean.as<double>(), var.as<double>());
   });
 }
 
-void batch_norm_apply_cpu(const KernelContext&, const ChannelLayout& l, const Buffer& x,
+void batch_norm_apply_cpu(const KernelContext& ctx, const ChannelLayout& l, const Buffer& x,
                           const Buffer& mean, const Buffer& invstd, const Buffer& w,
                           const Buffer& b, const Buffer& y) {
+  if (needs_float_staging(x.dtype)) {
+    FloatStaging f;
+    const int64_t n = l.N * l.C * l.S;
+    batch_norm_apply_cpu(ctx, l, f.input(x, n), mean, invstd, f.input(w, l.C), f.input(b, l.C),
+                         f.output(y, n));
+    return f.finish();
+  }
   dispatch_floating(x.dtype, "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     batch_norm_apply<T>(x.as<const T>(), l.N, l.C, l.S, mean.as<const double>(),
@@ -107,10 +122,17 @@ void batch_norm_apply_cpu(const KernelContext&, const ChannelLayout& l, const Bu
   });
 }
 
-void batch_norm_backward_cpu(const KernelContext&, const ChannelLayout& l, bool train,
+void batch_norm_backward_cpu(const KernelContext& ctx, const ChannelLayout& l, bool train,
                              const Buffer& x, const Buffer& grad_y, const Buffer& mean,
                              const Buffer& invstd, const Buffer& w, const Buffer& grad_x,
                              const Buffer& sum_gy, const Buffer& sum_gy_xhat) {
+  if (needs_float_staging(x.dtype)) {
+    FloatStaging f;
+    const int64_t n = l.N * l.C * l.S;
+    batch_norm_backward_cpu(ctx, l, train, f.input(x, n), f.input(grad_y, n), mean, invstd,
+                            f.input(w, l.C), f.output(grad_x, n), sum_gy, sum_gy_xhat);
+    return f.finish();
+  }
   dispatch_floating(x.dtype, "batch_norm_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     batch_norm_backward<T>(x.as<const T>(), grad_y.as<const T>(), l.N, l.C, l.S,

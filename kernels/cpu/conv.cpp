@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv_onednn.h"
+#include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/scratch.h"
@@ -159,12 +160,23 @@ void batched_im2col(const T* x, const Conv2dShape& s, int64_t gi, T* cols) {
     im2col<T>(x + (n * s.C + gi * Cg) * s.H * s.W, g, cols + n * L, s.N * L);
 }
 
+// Element counts of a convolution's operands.
+int64_t input_numel(const Conv2dShape& s) { return s.N * s.C * s.H * s.W; }
+int64_t weight_numel(const Conv2dShape& s) { return s.Co * (s.C / s.groups) * s.kh * s.kw; }
+int64_t output_numel(const Conv2dShape& s) { return s.N * s.Co * s.oh * s.ow; }
+
 }  // namespace
 
 // y[n] = W @ im2col(x[n]) (+ bias) per group (per group over the whole batch for small outputs).
 // The bias is written into the output first and the GEMM accumulates onto it.
-void conv2d_forward_cpu(const KernelContext&, const Conv2dShape& s, const Buffer& x,
+void conv2d_forward_cpu(const KernelContext& ctx, const Conv2dShape& s, const Buffer& x,
                         const Buffer& w, const Buffer& bias, const Buffer& y) {
+  if (needs_float_staging(x.dtype)) {
+    FloatStaging f;
+    conv2d_forward_cpu(ctx, s, f.input(x, input_numel(s)), f.input(w, weight_numel(s)),
+                       f.input(bias, s.Co), f.output(y, output_numel(s)));
+    return f.finish();
+  }
   if (use_onednn(x.dtype, s, ConvOp::Forward))
     return onednn_conv2d_forward(s, x.as<const float>(), w.as<const float>(),
                                  bias.as<const float>(), y.as<float>());
@@ -212,8 +224,14 @@ void conv2d_forward_cpu(const KernelContext&, const Conv2dShape& s, const Buffer
 }
 
 // dX = col2im(W^T @ dY) per image and group (per group over the batch for small outputs).
-void conv2d_backward_input_cpu(const KernelContext&, const Conv2dShape& s, const Buffer& gy,
+void conv2d_backward_input_cpu(const KernelContext& ctx, const Conv2dShape& s, const Buffer& gy,
                                const Buffer& w, const Buffer& gx) {
+  if (needs_float_staging(gy.dtype)) {
+    FloatStaging f;
+    conv2d_backward_input_cpu(ctx, s, f.input(gy, output_numel(s)), f.input(w, weight_numel(s)),
+                              f.output(gx, input_numel(s)));
+    return f.finish();
+  }
   if (use_onednn(gy.dtype, s, ConvOp::BackwardInput))
     return onednn_conv2d_backward_input(s, gy.as<const float>(), w.as<const float>(),
                                         gx.as<float>());
@@ -249,8 +267,14 @@ void conv2d_backward_input_cpu(const KernelContext&, const Conv2dShape& s, const
 }
 
 // dW = sum_n dY[n] @ im2col(x[n])^T per group (one GEMM over the batch for small outputs).
-void conv2d_backward_weight_cpu(const KernelContext&, const Conv2dShape& s, const Buffer& x,
+void conv2d_backward_weight_cpu(const KernelContext& ctx, const Conv2dShape& s, const Buffer& x,
                                 const Buffer& gy, const Buffer& gw) {
+  if (needs_float_staging(x.dtype)) {
+    FloatStaging f;
+    conv2d_backward_weight_cpu(ctx, s, f.input(x, input_numel(s)), f.input(gy, output_numel(s)),
+                               f.output(gw, weight_numel(s)));
+    return f.finish();
+  }
   if (use_onednn(x.dtype, s, ConvOp::BackwardWeight))
     return onednn_conv2d_backward_weight(s, x.as<const float>(), gy.as<const float>(),
                                          gw.as<float>());

@@ -3,6 +3,7 @@
 // kernels. Backward kernels scatter each output's gradient into its window, accumulating into
 // grad_in.
 #include "kernels/common/pool_functors.h"
+#include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
@@ -148,48 +149,91 @@ void adaptive_avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, T* g
   }
 }
 
-void max_pool2d_forward_cpu(const KernelContext&, const PoolGeometry& g, const Buffer& in,
+namespace {
+int64_t in_numel(const PoolGeometry& g) { return g.planes * g.in_h * g.in_w; }
+int64_t out_numel(const PoolGeometry& g) { return g.planes * g.out_h * g.out_w; }
+}  // namespace
+
+// float16/bfloat16 operands run the float kernels through FloatStaging (exact for max pooling,
+// one rounding of the float result for the averages).
+
+void max_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, const Buffer& in,
                             const Buffer& out, const Buffer& indices) {
+  if (needs_float_staging(in.dtype)) {
+    FloatStaging f;
+    max_pool2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)), indices);
+    return f.finish();
+  }
   dispatch_floating(in.dtype, "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     max_pool2d<T>(in.as<const T>(), g, out.as<T>(), indices.as<int64_t>());
   });
 }
 
-void max_pool2d_backward_cpu(const KernelContext&, const PoolGeometry& g, const Buffer& grad_out,
-                             const Buffer& indices, const Buffer& grad_in) {
+void max_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
+                             const Buffer& grad_out, const Buffer& indices, const Buffer& grad_in) {
+  if (needs_float_staging(grad_out.dtype)) {
+    FloatStaging f;
+    max_pool2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)), indices,
+                            f.output(grad_in, in_numel(g), /*accumulates=*/true));
+    return f.finish();
+  }
   dispatch_floating(grad_out.dtype, "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     max_pool2d_backward<T>(grad_out.as<const T>(), indices.as<const int64_t>(), g, grad_in.as<T>());
   });
 }
 
-void avg_pool2d_forward_cpu(const KernelContext&, const PoolGeometry& g, bool count_include_pad,
+void avg_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, bool count_include_pad,
                             const Buffer& in, const Buffer& out) {
+  if (needs_float_staging(in.dtype)) {
+    FloatStaging f;
+    avg_pool2d_forward_cpu(ctx, g, count_include_pad, f.input(in, in_numel(g)),
+                           f.output(out, out_numel(g)));
+    return f.finish();
+  }
   dispatch_floating(in.dtype, "avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     avg_pool2d<T>(in.as<const T>(), g, count_include_pad, out.as<T>());
   });
 }
 
-void avg_pool2d_backward_cpu(const KernelContext&, const PoolGeometry& g, bool count_include_pad,
-                             const Buffer& grad_out, const Buffer& grad_in) {
+void avg_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
+                             bool count_include_pad, const Buffer& grad_out,
+                             const Buffer& grad_in) {
+  if (needs_float_staging(grad_out.dtype)) {
+    FloatStaging f;
+    avg_pool2d_backward_cpu(ctx, g, count_include_pad, f.input(grad_out, out_numel(g)),
+                            f.output(grad_in, in_numel(g), /*accumulates=*/true));
+    return f.finish();
+  }
   dispatch_floating(grad_out.dtype, "avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     avg_pool2d_backward<T>(grad_out.as<const T>(), g, count_include_pad, grad_in.as<T>());
   });
 }
 
-void adaptive_avg_pool2d_forward_cpu(const KernelContext&, const PoolGeometry& g, const Buffer& in,
-                                     const Buffer& out) {
+void adaptive_avg_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g,
+                                     const Buffer& in, const Buffer& out) {
+  if (needs_float_staging(in.dtype)) {
+    FloatStaging f;
+    adaptive_avg_pool2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
+    return f.finish();
+  }
   dispatch_floating(in.dtype, "adaptive_avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     adaptive_avg_pool2d<T>(in.as<const T>(), g, out.as<T>());
   });
 }
 
-void adaptive_avg_pool2d_backward_cpu(const KernelContext&, const PoolGeometry& g,
+void adaptive_avg_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
                                       const Buffer& grad_out, const Buffer& grad_in) {
+  if (needs_float_staging(grad_out.dtype)) {
+    FloatStaging f;
+    adaptive_avg_pool2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
+                                     f.output(grad_in, in_numel(g), /*accumulates=*/true));
+    return f.finish();
+  }
   dispatch_floating(grad_out.dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     adaptive_avg_pool2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());

@@ -129,7 +129,7 @@ void max_reduce_cpu(const KernelContext&, const Dims& sizes, const StridedBuffer
 
 void max_along_cpu(const KernelContext&, const Slab& slab, const Buffer& in, const Buffer& values,
                    const Buffer& indices) {
-  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+  dispatch_arithmetic_or_half(in.dtype, "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
     max_along<T>(in.as<const T>(), slab.outer, slab.n, slab.inner, values.as<T>(),
                  indices.as<int64_t>());

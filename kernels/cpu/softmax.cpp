@@ -1,6 +1,7 @@
 // CPU softmax / log_softmax and their backward along the middle dim of (outer, n, inner).
 // The per-row arithmetic is kernels/common/row_functors.h, shared with the CUDA kernels.
 #include "kernels/common/row_functors.h"
+#include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
@@ -22,16 +23,28 @@ void softmax_backward(const T* grad, const T* out, T* grad_in, int64_t outer, in
     }
 }
 
-void softmax_forward_cpu(const KernelContext&, const Slab& s, bool log, const Buffer& in,
+void softmax_forward_cpu(const KernelContext& ctx, const Slab& s, bool log, const Buffer& in,
                          const Buffer& out) {
+  if (needs_float_staging(in.dtype)) {  // computed in float, rounded once (float_staging.h)
+    FloatStaging f;
+    const int64_t n = s.outer * s.n * s.inner;
+    softmax_forward_cpu(ctx, s, log, f.input(in, n), f.output(out, n));
+    return f.finish();
+  }
   dispatch_floating(in.dtype, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     softmax_forward<T>(in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
   });
 }
 
-void softmax_backward_cpu(const KernelContext&, const Slab& s, bool log, const Buffer& grad,
+void softmax_backward_cpu(const KernelContext& ctx, const Slab& s, bool log, const Buffer& grad,
                           const Buffer& out, const Buffer& grad_in) {
+  if (needs_float_staging(grad.dtype)) {
+    FloatStaging f;
+    const int64_t n = s.outer * s.n * s.inner;
+    softmax_backward_cpu(ctx, s, log, f.input(grad, n), f.input(out, n), f.output(grad_in, n));
+    return f.finish();
+  }
   dispatch_floating(grad.dtype, "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     softmax_backward<T>(grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n,

@@ -2,6 +2,7 @@
 // kernels/common/upsample_functors.h, shared with the CUDA kernels. Backward kernels scatter each
 // output's gradient to its source pixels, accumulating into grad_in.
 #include "kernels/common/upsample_functors.h"
+#include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
@@ -55,32 +56,61 @@ void upsample_bilinear2d_backward(const T* grad_out, const UpsampleGeometry& g, 
   }
 }
 
-void upsample_nearest2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
+namespace {
+int64_t in_numel(const UpsampleGeometry& g) { return g.planes * g.in_h * g.in_w; }
+int64_t out_numel(const UpsampleGeometry& g) { return g.planes * g.out_h * g.out_w; }
+}  // namespace
+
+// float16/bfloat16 operands run the float kernels through FloatStaging, rounded once.
+
+void upsample_nearest2d_forward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                     const Buffer& in, const Buffer& out) {
+  if (needs_float_staging(in.dtype)) {
+    FloatStaging f;
+    upsample_nearest2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
+    return f.finish();
+  }
   dispatch_floating(in.dtype, "upsample_nearest2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     upsample_nearest2d<T>(in.as<const T>(), g, out.as<T>());
   });
 }
 
-void upsample_nearest2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
+void upsample_nearest2d_backward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                      const Buffer& grad_out, const Buffer& grad_in) {
+  if (needs_float_staging(grad_out.dtype)) {
+    FloatStaging f;
+    upsample_nearest2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
+                                    f.output(grad_in, in_numel(g), /*accumulates=*/true));
+    return f.finish();
+  }
   dispatch_floating(grad_out.dtype, "upsample_nearest2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     upsample_nearest2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());
   });
 }
 
-void upsample_bilinear2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
+void upsample_bilinear2d_forward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                      const Buffer& in, const Buffer& out) {
+  if (needs_float_staging(in.dtype)) {
+    FloatStaging f;
+    upsample_bilinear2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
+    return f.finish();
+  }
   dispatch_floating(in.dtype, "upsample_bilinear2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     upsample_bilinear2d<T>(in.as<const T>(), g, out.as<T>());
   });
 }
 
-void upsample_bilinear2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
+void upsample_bilinear2d_backward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                       const Buffer& grad_out, const Buffer& grad_in) {
+  if (needs_float_staging(grad_out.dtype)) {
+    FloatStaging f;
+    upsample_bilinear2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
+                                     f.output(grad_in, in_numel(g), /*accumulates=*/true));
+    return f.finish();
+  }
   dispatch_floating(grad_out.dtype, "upsample_bilinear2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     upsample_bilinear2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());

@@ -87,7 +87,7 @@ void max_along_cuda(const KernelContext& ctx, const Slab& s, const Buffer& in, c
                     const Buffer& indices) {
   const int64_t rows = s.outer * s.inner;
   if (rows == 0) return;
-  dispatch_arithmetic(in.dtype, "max", [&](auto tag) {
+  dispatch_arithmetic_or_half(in.dtype, "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
     max_along_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
         in.as<const T>(), values.as<T>(), indices.as<int64_t>(), s.outer, s.n, s.inner);

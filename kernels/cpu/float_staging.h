@@ -1,0 +1,52 @@
+// float16 and bfloat16 operands for the CPU kernels that compute in float32 and float64 only
+// (convolution, pooling, batch normalisation, softmax, upsampling). Each half-type operand is
+// widened (exactly) into a float32 block from the caching allocator, the float32 kernel runs,
+// and each half-type output is rounded once: the float accumulation PyTorch's reduced-precision
+// CPU kernels also use, so results agree up to the output's rounding. Operands that are already
+// float32 (batch norm's parameters under autocast) pass through untouched.
+//
+// A slow exact fallback, not a fast path: two extra passes over each operand and no bf16
+// instructions (this machine has none; oneDNN's bf16 primitives would replace it on processors
+// with AVX512_BF16 or AMX).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernels/dispatch.h"
+
+namespace tandem::kernels::cpu {
+
+class FloatStaging {
+ public:
+  FloatStaging() = default;
+  FloatStaging(const FloatStaging&) = delete;
+  FloatStaging& operator=(const FloatStaging&) = delete;
+  ~FloatStaging();
+
+  // b itself unless it holds float16/bfloat16, else a float32 copy of its n elements. An
+  // undefined (optional) operand stays undefined.
+  Buffer input(const Buffer& b, int64_t n);
+  // b itself unless half, else a float32 block that finish() rounds into b. `accumulates`: the
+  // kernel adds into the output ("+="), so the block starts as a copy of b.
+  Buffer output(const Buffer& b, int64_t n, bool accumulates = false);
+  // Rounds every staged output into its half-type buffer. Call after the kernel ran.
+  void finish();
+
+ private:
+  struct Staged {
+    Buffer half;
+    void* block;
+    int64_t n;
+  };
+  void* stage(int64_t n);  // a float32 block of n elements, freed with *this
+  std::vector<void*> blocks_;
+  std::vector<Staged> outputs_;
+};
+
+// Whether a kernel must stage `dtype` through float32.
+inline bool needs_float_staging(DType dtype) {
+  return dtype == DType::Float16 || dtype == DType::BFloat16;
+}
+
+}  // namespace tandem::kernels::cpu
