@@ -1,16 +1,20 @@
-// The CPU convolution's float32 implementations against its float64 one. float32 runs through
-// oneDNN where kernels/cpu/conv.cpp's policy picks it and through GEMMs on im2col columns
-// elsewhere (per image, or over the whole batch for small outputs); float64 always runs the GEMMs,
-// which test_conv_plan checks against a direct convolution. ctest also runs this suite with
-// TANDEM_CPU_CONV=im2col and (when built) =onednn, so each implementation meets every shape.
+// The CPU convolution's float32, bfloat16 and float16 implementations against its float64 one.
+// float32 runs through oneDNN where kernels/cpu/conv.cpp's policy picks it and through GEMMs on
+// im2col columns elsewhere (per image, or over the whole batch for small outputs); float64 always
+// runs the GEMMs, which test_conv_plan checks against a direct convolution. ctest also runs this
+// suite with TANDEM_CPU_CONV=im2col and (when built) =onednn, so each implementation meets every
+// shape.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "kernels/common/conv_plan.h"
+#include "kernels/common/convert.h"
+#include "kernels/cpu/conv_onednn.h"
 #include "kernels/kernel_table.h"
 
 namespace {
@@ -111,6 +115,63 @@ TEST(ConvCpu, Float32ImplementationsMatchFloat64) {
     expect_close(got.gx, want.gx, "input gradient");
     expect_close(got.gw, want.gw, "weight gradient");
   }
+}
+
+// bfloat16 (oneDNN's native kernels where the CPU has bf16 instructions, else staged through
+// float32) and float16 (staged) against float64 on the same values: each result within the
+// rounding of its type (half a unit in the last place) plus float accumulation.
+template <typename H>
+void expect_half_matches_float64(tandem::DType dtype, int mantissa_bits) {
+  using tandem::kernels::convert_element;
+  std::mt19937 rng(11);
+  auto random = [&](int64_t n) {  // values the half type holds exactly
+    auto v = random_values(n, rng);
+    for (double& e : v) e = convert_element<H, double>(convert_element<double, H>(e));
+    return v;
+  };
+  for (const Case& c : kCases) {
+    const Conv2dShape s = shape_of(c);
+    SCOPED_TRACE(std::string(c.what) + (dtype == tandem::DType::BFloat16 &&
+                                                tandem::kernels::cpu::onednn_bf16_convolution(s)
+                                            ? " (oneDNN bf16)"
+                                            : " (staged through float32)"));
+    const auto x = random(s.N * s.C * s.H * s.W);
+    const auto w = random(s.Co * (s.C / s.groups) * s.kh * s.kw);
+    const auto bias = random(s.Co);
+    const auto gy = random(s.N * s.Co * s.oh * s.ow);
+    const Results<double> want = run<double>(s, x, w, bias, gy);
+    auto half = [](const std::vector<double>& v) {
+      std::vector<H> h(v.size());
+      for (size_t i = 0; i < v.size(); ++i) h[i] = convert_element<double, H>(v[i]);
+      return h;
+    };
+    std::vector<H> xt = half(x), wt = half(w), bt = half(bias), gyt = half(gy);
+    std::vector<H> y(gy.size()), gx(x.size()), gw(w.size());
+    auto buf = [dtype](std::vector<H>& v) { return tandem::kernels::Buffer{v.data(), dtype}; };
+    tandem::kernels::conv2d_forward(kCpu, s, buf(xt), buf(wt), buf(bt), buf(y));
+    tandem::kernels::conv2d_backward_input(kCpu, s, buf(gyt), buf(wt), buf(gx));
+    tandem::kernels::conv2d_backward_weight(kCpu, s, buf(xt), buf(gyt), buf(gw));
+    auto check = [&](const std::vector<H>& got, const std::vector<double>& ref, const char* what) {
+      double scale = 1;
+      for (double v : ref) scale = std::max(scale, std::abs(v));
+      for (size_t i = 0; i < got.size(); ++i) {
+        const double g = convert_element<H, double>(got[i]);
+        ASSERT_NEAR(g, ref[i], std::ldexp(std::abs(ref[i]), -mantissa_bits) + 1e-5 * scale)
+            << what << " element " << i;
+      }
+    };
+    check(y, want.y, "output");
+    check(gx, want.gx, "input gradient");
+    check(gw, want.gw, "weight gradient");
+  }
+}
+
+TEST(ConvCpu, Bfloat16MatchesFloat64) {
+  expect_half_matches_float64<tandem::kernels::BFloat16>(tandem::DType::BFloat16, 8);
+}
+
+TEST(ConvCpu, Float16MatchesFloat64) {
+  expect_half_matches_float64<tandem::kernels::Half>(tandem::DType::Float16, 11);
 }
 
 // A second call of the same shape reuses cached primitives and scratch buffers, and a different

@@ -692,6 +692,7 @@ TEST(Conveniences, LossScalerStateRoundTripsInBothFormats) {
   scaler.update(512);
   io::Checkpoint ck;
   ck.epoch = 1;
+  ck.model.insert("fc.weight", ones({2, 2}));
   ck.scaler = scaler.state_dict();
   for (const char* ext : {".pt", ".safetensors"}) {
     const std::string path = temp_path(std::string("scaler_ckpt") + ext);

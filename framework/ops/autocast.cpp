@@ -27,8 +27,6 @@ DeviceState& state(DeviceType device) { return device == DeviceType::CPU ? cpu_s
 
 void refresh_active() { detail::active = !suspended && (cpu_state.enabled || cuda_state.enabled); }
 
-bool is_half(DType t) { return t == DType::Float16 || t == DType::BFloat16; }
-
 // PyTorch's is_eligible: a defined floating tensor other than float64, on the region's device.
 bool eligible(const Tensor& t, DeviceType device) {
   return t.defined() && is_floating(t.dtype()) && t.dtype() != DType::Float64 &&

@@ -20,7 +20,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   // The mask is drawn on the host from tandem's generator (so a run draws the same numbers on
   // every device) and moved to x's device.
   // float16/bfloat16 inputs get a float mask rounded to their type (the scale rounds as torch's).
-  const bool half = x.dtype() == DType::Float16 || x.dtype() == DType::BFloat16;
+  const bool half = is_half(x.dtype());
   TANDEM_CHECK(is_floating(x.dtype()), "dropout: expected a floating-point input, got ",
                dtype_name(x.dtype()));
   Tensor mask = empty(x.sizes(), TensorOptions(half ? DType::Float32 : x.dtype()));

@@ -31,7 +31,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                    " values, got ", shape_str(t->sizes()));
   // Parameters share the input's type, or are float32 under a float16/bfloat16 input (PyTorch's
   // mixed-type batch norm, which autocast relies on: master parameters stay float32).
-  const bool half_input = input.dtype() == DType::Float16 || input.dtype() == DType::BFloat16;
+  const bool half_input = is_half(input.dtype());
   for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
     if (t->defined())
       TANDEM_CHECK(t->dtype() == input.dtype() || (half_input && t->dtype() == DType::Float32),

@@ -58,6 +58,8 @@ DType dtype_from_name(const std::string& name) {
   TANDEM_FAIL("unknown dtype '", name, "'");
 }
 
+bool is_half(DType t) { return t == DType::Float16 || t == DType::BFloat16; }
+
 bool is_floating(DType t) {
   return t == DType::Float32 || t == DType::Float64 || t == DType::Float16 || t == DType::BFloat16;
 }

@@ -27,6 +27,7 @@ enum class DType : uint8_t {
 size_t element_size(DType t);
 const char* dtype_name(DType t);    // "float32", "int64", ... as in str(torch.float32)[6:]
 bool is_floating(DType t);          // float16/bfloat16 included
+bool is_half(DType t);              // float16 or bfloat16
 bool is_compute_floating(DType t);  // float32/float64: the types differentiable ops compute in
 DType dtype_from_name(const std::string& name);  // inverse of dtype_name; throws on unknown
 

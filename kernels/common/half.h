@@ -73,15 +73,13 @@ TANDEM_HD Half float_to_half(float f) {
 
 TANDEM_HD float bfloat16_to_float(BFloat16 b) { return bits_float(uint32_t(b.bits) << 16); }
 
+// Round to nearest even; a nan stays a (quiet) nan. Branch-free, so loops of it vectorise.
 TANDEM_HD BFloat16 float_to_bfloat16(float f) {
-  uint32_t u = float_bits(f);
+  const uint32_t u = float_bits(f);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x40u;
   BFloat16 b;
-  if ((u & 0x7fffffffu) > 0x7f800000u) {
-    b.bits = uint16_t((u >> 16) | 0x40u);  // quiet nan
-    return b;
-  }
-  u += 0x7fffu + ((u >> 16) & 1u);  // round to nearest even
-  b.bits = uint16_t(u >> 16);
+  b.bits = uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
   return b;
 }
 

@@ -95,7 +95,7 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
 
 void batch_norm_stats_cpu(const KernelContext& ctx, const ChannelLayout& l, const Buffer& x,
                           const Buffer& mean, const Buffer& var) {
-  if (needs_float_staging(x.dtype)) {
+  if (is_half(x.dtype)) {
     FloatStaging f;
     return batch_norm_stats_cpu(ctx, l, f.input(x, l.N * l.C * l.S), mean, var);
   }
@@ -108,7 +108,7 @@ void batch_norm_stats_cpu(const KernelContext& ctx, const ChannelLayout& l, cons
 void batch_norm_apply_cpu(const KernelContext& ctx, const ChannelLayout& l, const Buffer& x,
                           const Buffer& mean, const Buffer& invstd, const Buffer& w,
                           const Buffer& b, const Buffer& y) {
-  if (needs_float_staging(x.dtype)) {
+  if (is_half(x.dtype)) {
     FloatStaging f;
     const int64_t n = l.N * l.C * l.S;
     batch_norm_apply_cpu(ctx, l, f.input(x, n), mean, invstd, f.input(w, l.C), f.input(b, l.C),
@@ -126,7 +126,7 @@ void batch_norm_backward_cpu(const KernelContext& ctx, const ChannelLayout& l, b
                              const Buffer& x, const Buffer& grad_y, const Buffer& mean,
                              const Buffer& invstd, const Buffer& w, const Buffer& grad_x,
                              const Buffer& sum_gy, const Buffer& sum_gy_xhat) {
-  if (needs_float_staging(x.dtype)) {
+  if (is_half(x.dtype)) {
     FloatStaging f;
     const int64_t n = l.N * l.C * l.S;
     batch_norm_backward_cpu(ctx, l, train, f.input(x, n), f.input(grad_y, n), mean, invstd,

@@ -1,11 +1,12 @@
-// CPU convolution. float32 runs through oneDNN where it is faster (conv_onednn.h; the policy is
-// use_onednn below); everything else is GEMMs on im2col columns. The column matrix has one row
-// per (channel, kernel row, kernel column) and one column per output position, so a convolution
-// is the (C_out, C*kH*kW) weight matrix times the columns; its input-gradient is col2im (the
-// adjoint, accumulating) of W^T @ dY and its weight-gradient dY @ columns^T. Each image and group
-// is one GEMM, except when an image has few output positions: then the columns of all images sit
-// side by side and each group is one GEMM over the batch (a per-image GEMM of a 1x1 output is a
-// matrix-vector product, 10x slower).
+// CPU convolution. float32 runs through oneDNN where it is faster, bfloat16 where the CPU has bf16
+// instructions (conv_onednn.h; the policy is use_onednn below); float16, and bfloat16 elsewhere,
+// go through float32 (float_staging.h); everything else is GEMMs on im2col columns. The column
+// matrix has one row per (channel, kernel row, kernel column) and one column per output position,
+// so a convolution is the (C_out, C*kH*kW) weight matrix times the columns; its input-gradient is
+// col2im (the adjoint, accumulating) of W^T @ dY and its weight-gradient dY @ columns^T. Each image
+// and group is one GEMM, except when an image has few output positions: then the columns of all
+// images sit side by side and each group is one GEMM over the batch (a per-image GEMM of a 1x1
+// output is a matrix-vector product, 10x slower).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -104,7 +105,8 @@ ConvGeometry group_geometry(const Conv2dShape& s) {
 // The convolution's three operations, for the choice of implementation.
 enum class ConvOp { Forward, BackwardInput, BackwardWeight };
 
-// Whether oneDNN runs this float32 operation. TANDEM_CPU_CONV=im2col|onednn forces one side for
+// Whether oneDNN runs this operation: bfloat16 wherever the CPU has oneDNN's native bf16 kernels,
+// float32 as follows. TANDEM_CPU_CONV=im2col|onednn forces one side for
 // every shape (bench_ops' conv_layers compares them layer by layer); by default oneDNN runs
 // everything except what it does slower than the GEMMs here, per those measurements (AVX2,
 // 1 thread): the weight gradient of a one-channel input (3x slower: its jit kernel vectorises
@@ -123,7 +125,11 @@ bool use_onednn(DType dtype, const Conv2dShape& s, ConvOp op) {
                  "TANDEM_CPU_CONV=onednn, but this build has no oneDNN");
     return v == "im2col" ? Choice::Im2col : Choice::OneDnn;
   }();
-  if (dtype != DType::Float32 || !onednn_available() || forced == Choice::Im2col) return false;
+  if (!onednn_available() || forced == Choice::Im2col) return false;
+  // bfloat16 runs natively wherever oneDNN has bf16 kernels for the CPU; elsewhere it is staged
+  // through float32 (float_staging.h) and comes back here as float32.
+  if (dtype == DType::BFloat16) return onednn_bf16_convolution(s);
+  if (dtype != DType::Float32) return false;
   if (forced == Choice::OneDnn) return true;
   if (s.oh * s.ow <= 4) return false;
   return !(op == ConvOp::BackwardWeight && s.C / s.groups == 1);
@@ -171,15 +177,14 @@ int64_t output_numel(const Conv2dShape& s) { return s.N * s.Co * s.oh * s.ow; }
 // The bias is written into the output first and the GEMM accumulates onto it.
 void conv2d_forward_cpu(const KernelContext& ctx, const Conv2dShape& s, const Buffer& x,
                         const Buffer& w, const Buffer& bias, const Buffer& y) {
-  if (needs_float_staging(x.dtype)) {
+  if (use_onednn(x.dtype, s, ConvOp::Forward))
+    return onednn_conv2d_forward(s, x.dtype, x.data, w.data, bias.data, y.data);
+  if (is_half(x.dtype)) {
     FloatStaging f;
     conv2d_forward_cpu(ctx, s, f.input(x, input_numel(s)), f.input(w, weight_numel(s)),
                        f.input(bias, s.Co), f.output(y, output_numel(s)));
     return f.finish();
   }
-  if (use_onednn(x.dtype, s, ConvOp::Forward))
-    return onednn_conv2d_forward(s, x.as<const float>(), w.as<const float>(),
-                                 bias.as<const float>(), y.as<float>());
   const int64_t G = s.groups, Cg = s.C / G, Cog = s.Co / G, K = Cg * s.kh * s.kw, L = s.oh * s.ow;
   const ConvGeometry g = group_geometry(s);
   const bool pointwise =
@@ -226,15 +231,14 @@ void conv2d_forward_cpu(const KernelContext& ctx, const Conv2dShape& s, const Bu
 // dX = col2im(W^T @ dY) per image and group (per group over the batch for small outputs).
 void conv2d_backward_input_cpu(const KernelContext& ctx, const Conv2dShape& s, const Buffer& gy,
                                const Buffer& w, const Buffer& gx) {
-  if (needs_float_staging(gy.dtype)) {
+  if (use_onednn(gy.dtype, s, ConvOp::BackwardInput))
+    return onednn_conv2d_backward_input(s, gy.dtype, gy.data, w.data, gx.data);
+  if (is_half(gy.dtype)) {
     FloatStaging f;
     conv2d_backward_input_cpu(ctx, s, f.input(gy, output_numel(s)), f.input(w, weight_numel(s)),
                               f.output(gx, input_numel(s)));
     return f.finish();
   }
-  if (use_onednn(gy.dtype, s, ConvOp::BackwardInput))
-    return onednn_conv2d_backward_input(s, gy.as<const float>(), w.as<const float>(),
-                                        gx.as<float>());
   const int64_t G = s.groups, Cg = s.C / G, Cog = s.Co / G, K = Cg * s.kh * s.kw, L = s.oh * s.ow;
   const ConvGeometry g = group_geometry(s);
   const bool batched = L <= kBatchedColumnsMaxPositions;
@@ -269,15 +273,14 @@ void conv2d_backward_input_cpu(const KernelContext& ctx, const Conv2dShape& s, c
 // dW = sum_n dY[n] @ im2col(x[n])^T per group (one GEMM over the batch for small outputs).
 void conv2d_backward_weight_cpu(const KernelContext& ctx, const Conv2dShape& s, const Buffer& x,
                                 const Buffer& gy, const Buffer& gw) {
-  if (needs_float_staging(x.dtype)) {
+  if (use_onednn(x.dtype, s, ConvOp::BackwardWeight))
+    return onednn_conv2d_backward_weight(s, x.dtype, x.data, gy.data, gw.data);
+  if (is_half(x.dtype)) {
     FloatStaging f;
     conv2d_backward_weight_cpu(ctx, s, f.input(x, input_numel(s)), f.input(gy, output_numel(s)),
                                f.output(gw, weight_numel(s)));
     return f.finish();
   }
-  if (use_onednn(x.dtype, s, ConvOp::BackwardWeight))
-    return onednn_conv2d_backward_weight(s, x.as<const float>(), gy.as<const float>(),
-                                         gw.as<float>());
   const int64_t G = s.groups, Cg = s.C / G, Cog = s.Co / G, K = Cg * s.kh * s.kw, L = s.oh * s.ow;
   const ConvGeometry g = group_geometry(s);
   const bool batched = L <= kBatchedColumnsMaxPositions;

@@ -1,9 +1,10 @@
-// oneDNN convolutions for tandem's NCHW float32 tensors. Each primitive is created with
-// format_tag::any, so oneDNN chooses the layout its fastest implementation wants (nChw16c and
-// OIhw16i16o on AVX-512); a reorder then brings each operand there and the result back, as
-// PyTorch's mkldnn path does. Everything that depends only on the shape (primitive descriptors,
-// primitives, reorders) is built once and cached; the blocked copies and the scratchpad live in
-// the thread's kernel scratch (kernels/cpu/scratch.h), which only ever grows.
+// oneDNN convolutions for tandem's NCHW float32 and bfloat16 tensors (bfloat16 where the CPU
+// has native bf16 instructions: AVX512_BF16 or AMX; see onednn_bf16_convolution). Each primitive is
+// created with format_tag::any, so oneDNN chooses the layout its fastest implementation wants
+// (nChw16c and OIhw16i16o on AVX-512); a reorder then brings each operand there and the result
+// back, as PyTorch's mkldnn path does. Everything that depends only on the shape (primitive
+// descriptors, primitives, reorders) is built once and cached; the blocked copies and the
+// scratchpad live in the thread's kernel scratch (kernels/cpu/scratch.h), which only ever grows.
 #include "kernels/cpu/conv_onednn.h"
 
 #if TANDEM_WITH_ONEDNN
@@ -13,6 +14,9 @@
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
 #include <unordered_map>
 
 #include "kernels/common/error.h"
@@ -92,7 +96,9 @@ struct ConvPlan {
   Operand bww_src, bww_diff_dst, bww_diff_weights;
   memory::desc bias, fwd_scratch, bwd_scratch, bww_scratch;
 
-  ConvPlan(const Conv2dShape& s, bool has_bias) {
+  bool native = true;  // no primitive is oneDNN's reference (slow, portable C++) implementation
+
+  ConvPlan(const Conv2dShape& s, bool has_bias, memory::data_type dt) {
     const memory::dims src{s.N, s.C, s.H, s.W}, dst{s.N, s.Co, s.oh, s.ow};
     const memory::dims weights =
         s.groups == 1 ? memory::dims{s.Co, s.C, s.kh, s.kw}
@@ -102,12 +108,12 @@ struct ConvPlan {
     // PyTorch pads both sides alike and floors the output size; oneDNN accepts the same
     // symmetric padding with the same floored size.
     const memory::dims pad{s.pad_h, s.pad_w};
-    const auto f32 = memory::data_type::f32;
-    const memory::desc src_user(src, f32, Tag::nchw), dst_user(dst, f32, Tag::nchw),
-        weights_user(weights, f32, weights_tag);
-    const memory::desc src_any(src, f32, Tag::any), dst_any(dst, f32, Tag::any),
-        weights_any(weights, f32, Tag::any);
-    bias = has_bias ? memory::desc({s.Co}, f32, Tag::x) : memory::desc();
+    // Every operand in the tensors' type (bfloat16 in and out: oneDNN accumulates in float).
+    const memory::desc src_user(src, dt, Tag::nchw), dst_user(dst, dt, Tag::nchw),
+        weights_user(weights, dt, weights_tag);
+    const memory::desc src_any(src, dt, Tag::any), dst_any(dst, dt, Tag::any),
+        weights_any(weights, dt, Tag::any);
+    bias = has_bias ? memory::desc({s.Co}, dt, Tag::x) : memory::desc();
     const auto& e = cpu_engine();
     const dnnl::primitive_attr attr = user_scratchpad();
     const auto algo = dnnl::algorithm::convolution_direct;
@@ -141,25 +147,46 @@ struct ConvPlan {
     bww_diff_dst = Operand(dst_user, bww_pd.diff_dst_desc(), true);
     bww_diff_weights = Operand(weights_user, bww_pd.diff_weights_desc(), false);
     bww_scratch = bww_pd.scratchpad_desc();
+    for (const char* impl :
+         {fwd_pd.impl_info_str(), bwd_pd.impl_info_str(), bww_pd.impl_info_str()})
+      if (std::string_view(impl).find("ref") != std::string_view::npos) native = false;
   }
 };
 
-const ConvPlan& plan_for(const Conv2dShape& s, bool has_bias) {
+memory::data_type onednn_type(DType dtype) {
+  return dtype == DType::BFloat16 ? memory::data_type::bf16 : memory::data_type::f32;
+}
+
+// The cached plan of a shape, or null when oneDNN has no primitive for it (bfloat16 on a CPU
+// without bf16 support); `fail` turns that into an error naming the shape.
+const ConvPlan* find_plan(const Conv2dShape& s, bool has_bias, DType dtype, bool fail) {
   static std::mutex mutex;
-  static std::map<std::pair<Conv2dShape, bool>, std::unique_ptr<ConvPlan>> plans;
+  using Key = std::tuple<Conv2dShape, bool, DType>;
+  static std::map<Key, std::unique_ptr<ConvPlan>> plans;
+  static std::map<Key, std::string> refused;  // shapes oneDNN has no primitive for, and why
   std::lock_guard<std::mutex> lock(mutex);
-  std::unique_ptr<ConvPlan>& plan = plans[{s, has_bias}];
-  if (!plan) {
+  const Key key{s, has_bias, dtype};
+  std::unique_ptr<ConvPlan>& plan = plans[key];
+  if (!plan && !refused.count(key)) {
     try {
-      plan = std::make_unique<ConvPlan>(s, has_bias);
+      plan = std::make_unique<ConvPlan>(s, has_bias, onednn_type(dtype));
     } catch (const dnnl::error& e) {
-      plans.erase({s, has_bias});
-      TANDEM_FAIL("oneDNN convolution: no primitive for input (", s.N, ", ", s.C, ", ", s.H, ", ",
-                  s.W, "), weight (", s.Co, ", ", s.C / s.groups, ", ", s.kh, ", ", s.kw,
-                  "): ", e.what());
+      refused[key] = e.what();
     }
   }
-  return *plan;
+  if (!plan) {
+    plans.erase(key);
+    if (fail)
+      TANDEM_FAIL("oneDNN convolution: no ", dtype_name(dtype), " primitive for input (", s.N, ", ",
+                  s.C, ", ", s.H, ", ", s.W, "), weight (", s.Co, ", ", s.C / s.groups, ", ", s.kh,
+                  ", ", s.kw, "): ", refused[key]);
+    return nullptr;
+  }
+  return plan.get();
+}
+
+const ConvPlan& plan_for(const Conv2dShape& s, bool has_bias, DType dtype) {
+  return *find_plan(s, has_bias, dtype, /*fail=*/true);
 }
 
 memory scratchpad(const memory::desc& md) {
@@ -169,6 +196,12 @@ memory scratchpad(const memory::desc& md) {
 }  // namespace
 
 bool onednn_available() { return true; }
+
+bool onednn_bf16_convolution(const Conv2dShape& s) {
+  const ConvPlan* with_bias = find_plan(s, true, DType::BFloat16, false);
+  const ConvPlan* without = find_plan(s, false, DType::BFloat16, false);
+  return with_bias && without && with_bias->native && without->native;
+}
 
 LibraryVersion onednn_version() {
   LibraryVersion v;
@@ -209,23 +242,23 @@ LibraryVersion onednn_version() {
   return v;
 }
 
-void onednn_conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
-                           float* y) {
-  const ConvPlan& p = plan_for(s, bias != nullptr);
+void onednn_conv2d_forward(const Conv2dShape& s, DType dtype, const void* x, const void* w,
+                           const void* bias, void* y) {
+  const ConvPlan& p = plan_for(s, bias != nullptr, dtype);
   dnnl::stream& stream = thread_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x, 0, stream)},
                                        {DNNL_ARG_WEIGHTS, p.fwd_weights.input(w, 1, stream)},
                                        {DNNL_ARG_DST, p.fwd_dst.output(y, 2)},
                                        {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<float*>(bias)));
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<void*>(bias)));
   p.forward.execute(stream, args);
   p.fwd_dst.finish_output(args.at(DNNL_ARG_DST), y, stream);
   stream.wait();
 }
 
-void onednn_conv2d_backward_input(const Conv2dShape& s, const float* grad_y, const float* w,
-                                  float* grad_x) {
-  const ConvPlan& p = plan_for(s, false);
+void onednn_conv2d_backward_input(const Conv2dShape& s, DType dtype, const void* grad_y,
+                                  const void* w, void* grad_x) {
+  const ConvPlan& p = plan_for(s, false, dtype);
   dnnl::stream& stream = thread_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, p.bwd_diff_dst.input(grad_y, 0, stream)},
                                        {DNNL_ARG_WEIGHTS, p.bwd_weights.input(w, 1, stream)},
@@ -236,9 +269,9 @@ void onednn_conv2d_backward_input(const Conv2dShape& s, const float* grad_y, con
   stream.wait();
 }
 
-void onednn_conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* grad_y,
-                                   float* grad_w) {
-  const ConvPlan& p = plan_for(s, false);
+void onednn_conv2d_backward_weight(const Conv2dShape& s, DType dtype, const void* x,
+                                   const void* grad_y, void* grad_w) {
+  const ConvPlan& p = plan_for(s, false, dtype);
   dnnl::stream& stream = thread_stream();
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, p.bww_src.input(x, 0, stream)},
@@ -259,16 +292,18 @@ void onednn_conv2d_backward_weight(const Conv2dShape& s, const float* x, const f
 namespace tandem::kernels::cpu {
 
 bool onednn_available() { return false; }
+bool onednn_bf16_convolution(const Conv2dShape&) { return false; }
 
 LibraryVersion onednn_version() { return {"oneDNN", "-", "not built in", ""}; }
 
-void onednn_conv2d_forward(const Conv2dShape&, const float*, const float*, const float*, float*) {
+void onednn_conv2d_forward(const Conv2dShape&, DType, const void*, const void*, const void*,
+                           void*) {
   TANDEM_FAIL("oneDNN convolution: this build has no oneDNN (TANDEM_ONEDNN=OFF)");
 }
-void onednn_conv2d_backward_input(const Conv2dShape&, const float*, const float*, float*) {
+void onednn_conv2d_backward_input(const Conv2dShape&, DType, const void*, const void*, void*) {
   TANDEM_FAIL("oneDNN convolution: this build has no oneDNN (TANDEM_ONEDNN=OFF)");
 }
-void onednn_conv2d_backward_weight(const Conv2dShape&, const float*, const float*, float*) {
+void onednn_conv2d_backward_weight(const Conv2dShape&, DType, const void*, const void*, void*) {
   TANDEM_FAIL("oneDNN convolution: this build has no oneDNN (TANDEM_ONEDNN=OFF)");
 }
 

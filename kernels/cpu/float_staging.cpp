@@ -43,14 +43,14 @@ void* FloatStaging::stage(int64_t n) {
 }
 
 Buffer FloatStaging::input(const Buffer& b, int64_t n) {
-  if (!b.defined() || !needs_float_staging(b.dtype)) return b;
+  if (!b.defined() || !is_half(b.dtype)) return b;
   void* block = stage(n);
   widen(b, block, n);
   return Buffer{block, DType::Float32};
 }
 
 Buffer FloatStaging::output(const Buffer& b, int64_t n, bool accumulates) {
-  if (!b.defined() || !needs_float_staging(b.dtype)) return b;
+  if (!b.defined() || !is_half(b.dtype)) return b;
   void* block = stage(n);
   if (accumulates) widen(b, block, n);
   outputs_.push_back({b, block, n});

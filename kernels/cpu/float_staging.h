@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/common/dtype.h"  // is_half: the types a kernel stages
 #include "kernels/dispatch.h"
 
 namespace tandem::kernels::cpu {
@@ -43,10 +44,5 @@ class FloatStaging {
   std::vector<void*> blocks_;
   std::vector<Staged> outputs_;
 };
-
-// Whether a kernel must stage `dtype` through float32.
-inline bool needs_float_staging(DType dtype) {
-  return dtype == DType::Float16 || dtype == DType::BFloat16;
-}
 
 }  // namespace tandem::kernels::cpu

@@ -159,7 +159,7 @@ int64_t out_numel(const PoolGeometry& g) { return g.planes * g.out_h * g.out_w; 
 
 void max_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, const Buffer& in,
                             const Buffer& out, const Buffer& indices) {
-  if (needs_float_staging(in.dtype)) {
+  if (is_half(in.dtype)) {
     FloatStaging f;
     max_pool2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)), indices);
     return f.finish();
@@ -172,7 +172,7 @@ void max_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, con
 
 void max_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
                              const Buffer& grad_out, const Buffer& indices, const Buffer& grad_in) {
-  if (needs_float_staging(grad_out.dtype)) {
+  if (is_half(grad_out.dtype)) {
     FloatStaging f;
     max_pool2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)), indices,
                             f.output(grad_in, in_numel(g), /*accumulates=*/true));
@@ -186,7 +186,7 @@ void max_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
 
 void avg_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, bool count_include_pad,
                             const Buffer& in, const Buffer& out) {
-  if (needs_float_staging(in.dtype)) {
+  if (is_half(in.dtype)) {
     FloatStaging f;
     avg_pool2d_forward_cpu(ctx, g, count_include_pad, f.input(in, in_numel(g)),
                            f.output(out, out_numel(g)));
@@ -201,7 +201,7 @@ void avg_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, boo
 void avg_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
                              bool count_include_pad, const Buffer& grad_out,
                              const Buffer& grad_in) {
-  if (needs_float_staging(grad_out.dtype)) {
+  if (is_half(grad_out.dtype)) {
     FloatStaging f;
     avg_pool2d_backward_cpu(ctx, g, count_include_pad, f.input(grad_out, out_numel(g)),
                             f.output(grad_in, in_numel(g), /*accumulates=*/true));
@@ -215,7 +215,7 @@ void avg_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
 
 void adaptive_avg_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g,
                                      const Buffer& in, const Buffer& out) {
-  if (needs_float_staging(in.dtype)) {
+  if (is_half(in.dtype)) {
     FloatStaging f;
     adaptive_avg_pool2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
     return f.finish();
@@ -228,7 +228,7 @@ void adaptive_avg_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometr
 
 void adaptive_avg_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
                                       const Buffer& grad_out, const Buffer& grad_in) {
-  if (needs_float_staging(grad_out.dtype)) {
+  if (is_half(grad_out.dtype)) {
     FloatStaging f;
     adaptive_avg_pool2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
                                      f.output(grad_in, in_numel(g), /*accumulates=*/true));

@@ -25,7 +25,7 @@ void softmax_backward(const T* grad, const T* out, T* grad_in, int64_t outer, in
 
 void softmax_forward_cpu(const KernelContext& ctx, const Slab& s, bool log, const Buffer& in,
                          const Buffer& out) {
-  if (needs_float_staging(in.dtype)) {  // computed in float, rounded once (float_staging.h)
+  if (is_half(in.dtype)) {  // computed in float, rounded once (float_staging.h)
     FloatStaging f;
     const int64_t n = s.outer * s.n * s.inner;
     softmax_forward_cpu(ctx, s, log, f.input(in, n), f.output(out, n));
@@ -39,7 +39,7 @@ void softmax_forward_cpu(const KernelContext& ctx, const Slab& s, bool log, cons
 
 void softmax_backward_cpu(const KernelContext& ctx, const Slab& s, bool log, const Buffer& grad,
                           const Buffer& out, const Buffer& grad_in) {
-  if (needs_float_staging(grad.dtype)) {
+  if (is_half(grad.dtype)) {
     FloatStaging f;
     const int64_t n = s.outer * s.n * s.inner;
     softmax_backward_cpu(ctx, s, log, f.input(grad, n), f.input(out, n), f.output(grad_in, n));

@@ -65,7 +65,7 @@ int64_t out_numel(const UpsampleGeometry& g) { return g.planes * g.out_h * g.out
 
 void upsample_nearest2d_forward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                     const Buffer& in, const Buffer& out) {
-  if (needs_float_staging(in.dtype)) {
+  if (is_half(in.dtype)) {
     FloatStaging f;
     upsample_nearest2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
     return f.finish();
@@ -78,7 +78,7 @@ void upsample_nearest2d_forward_cpu(const KernelContext& ctx, const UpsampleGeom
 
 void upsample_nearest2d_backward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                      const Buffer& grad_out, const Buffer& grad_in) {
-  if (needs_float_staging(grad_out.dtype)) {
+  if (is_half(grad_out.dtype)) {
     FloatStaging f;
     upsample_nearest2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
                                     f.output(grad_in, in_numel(g), /*accumulates=*/true));
@@ -92,7 +92,7 @@ void upsample_nearest2d_backward_cpu(const KernelContext& ctx, const UpsampleGeo
 
 void upsample_bilinear2d_forward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                      const Buffer& in, const Buffer& out) {
-  if (needs_float_staging(in.dtype)) {
+  if (is_half(in.dtype)) {
     FloatStaging f;
     upsample_bilinear2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
     return f.finish();
@@ -105,7 +105,7 @@ void upsample_bilinear2d_forward_cpu(const KernelContext& ctx, const UpsampleGeo
 
 void upsample_bilinear2d_backward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
                                       const Buffer& grad_out, const Buffer& grad_in) {
-  if (needs_float_staging(grad_out.dtype)) {
+  if (is_half(grad_out.dtype)) {
     FloatStaging f;
     upsample_bilinear2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
                                      f.output(grad_in, in_numel(g), /*accumulates=*/true));

@@ -2,11 +2,14 @@
 // (kernels/common/batch_norm_functors.h). Statistics and the backward's sums: a block per channel,
 // its threads walking the channel's N*S elements in a fixed assignment and accumulating in double,
 // combined in a shared-memory tree of fixed shape, so every run gives the same bits (close to, not
-// bitwise equal to, the CPU's 8-lane sums). The normalisation: one thread per element.
+// bitwise equal to, the CPU's 8-lane sums). The normalisation: one thread per element. A half-type
+// input (with float32 or half parameters) runs through FloatStaging.
 #include <cuda_runtime.h>
 
 #include "kernels/common/batch_norm_functors.h"
+#include "kernels/common/dtype.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/float_staging.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
 
@@ -106,6 +109,11 @@ unsigned channel_blocks(int64_t C) { return unsigned(C < kMaxGrid ? C : kMaxGrid
 
 void batch_norm_stats_cuda(const KernelContext& ctx, const ChannelLayout& l, const Buffer& x,
                            const Buffer& mean, const Buffer& var) {
+  if (is_half(x.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    batch_norm_stats_cuda(ctx, l, f.input(x, l.N * l.C * l.S), mean, var);
+    return f.finish();
+  }
   if (l.C == 0) return;
   dispatch_cuda_floating(x.dtype, "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -118,6 +126,12 @@ void batch_norm_stats_cuda(const KernelContext& ctx, const ChannelLayout& l, con
 void batch_norm_apply_cuda(const KernelContext& ctx, const ChannelLayout& l, const Buffer& x,
                            const Buffer& mean, const Buffer& invstd, const Buffer& w,
                            const Buffer& b, const Buffer& y) {
+  if (is_half(x.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    batch_norm_apply_cuda(ctx, l, f.input(x, l.N * l.C * l.S), mean, invstd, f.input(w, l.C),
+                          f.input(b, l.C), f.output(y, l.N * l.C * l.S));
+    return f.finish();
+  }
   const int64_t n = l.N * l.C * l.S;
   if (n == 0) return;
   dispatch_cuda_floating(x.dtype, "batch_norm", [&](auto tag) {
@@ -133,6 +147,13 @@ void batch_norm_backward_cuda(const KernelContext& ctx, const ChannelLayout& l, 
                               const Buffer& x, const Buffer& grad_y, const Buffer& mean,
                               const Buffer& invstd, const Buffer& w, const Buffer& grad_x,
                               const Buffer& sum_gy, const Buffer& sum_gy_xhat) {
+  if (is_half(x.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    batch_norm_backward_cuda(ctx, l, train, f.input(x, l.N * l.C * l.S),
+                             f.input(grad_y, l.N * l.C * l.S), mean, invstd, f.input(w, l.C),
+                             f.output(grad_x, l.N * l.C * l.S), sum_gy, sum_gy_xhat);
+    return f.finish();
+  }
   if (l.C == 0) return;
   dispatch_cuda_floating(x.dtype, "batch_norm_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -5,8 +5,10 @@
 // same bits, equal to the CPU's scatter order.
 #include <cuda_runtime.h>
 
+#include "kernels/common/dtype.h"
 #include "kernels/common/pool_functors.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/float_staging.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
 
@@ -80,6 +82,11 @@ int64_t inputs(const PoolGeometry& g) { return g.planes * g.in_h * g.in_w; }
 
 void max_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g, const Buffer& in,
                              const Buffer& out, const Buffer& indices) {
+  if (is_half(in.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    max_pool2d_forward_cuda(ctx, g, f.input(in, inputs(g)), f.output(out, outputs(g)), indices);
+    return f.finish();
+  }
   const int64_t n = outputs(g);
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, "max_pool2d", [&](auto tag) {
@@ -93,6 +100,12 @@ void max_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g, co
 void max_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
                               const Buffer& grad_out, const Buffer& indices,
                               const Buffer& grad_in) {
+  if (is_half(grad_out.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    max_pool2d_backward_cuda(ctx, g, f.input(grad_out, outputs(g)), indices,
+                             f.output(grad_in, inputs(g), true));
+    return f.finish();
+  }
   const int64_t n = inputs(g);
   if (n == 0 || outputs(g) == 0) return;
   dispatch_cuda_floating(grad_out.dtype, "max_pool2d_backward", [&](auto tag) {
@@ -105,6 +118,12 @@ void max_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
 
 void avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g,
                              bool count_include_pad, const Buffer& in, const Buffer& out) {
+  if (is_half(in.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    avg_pool2d_forward_cuda(ctx, g, count_include_pad, f.input(in, inputs(g)),
+                            f.output(out, outputs(g)));
+    return f.finish();
+  }
   const int64_t n = outputs(g);
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, "avg_pool2d", [&](auto tag) {
@@ -118,6 +137,12 @@ void avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g,
 void avg_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
                               bool count_include_pad, const Buffer& grad_out,
                               const Buffer& grad_in) {
+  if (is_half(grad_out.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    avg_pool2d_backward_cuda(ctx, g, count_include_pad, f.input(grad_out, outputs(g)),
+                             f.output(grad_in, inputs(g), true));
+    return f.finish();
+  }
   const int64_t n = inputs(g);
   if (n == 0 || outputs(g) == 0) return;
   dispatch_cuda_floating(grad_out.dtype, "avg_pool2d_backward", [&](auto tag) {
@@ -130,6 +155,11 @@ void avg_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
 
 void adaptive_avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g,
                                       const Buffer& in, const Buffer& out) {
+  if (is_half(in.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    adaptive_avg_pool2d_forward_cuda(ctx, g, f.input(in, inputs(g)), f.output(out, outputs(g)));
+    return f.finish();
+  }
   const int64_t n = outputs(g);
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, "adaptive_avg_pool2d", [&](auto tag) {
@@ -142,6 +172,12 @@ void adaptive_avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeomet
 
 void adaptive_avg_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
                                        const Buffer& grad_out, const Buffer& grad_in) {
+  if (is_half(grad_out.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    adaptive_avg_pool2d_backward_cuda(ctx, g, f.input(grad_out, outputs(g)),
+                                      f.output(grad_in, inputs(g), true));
+    return f.finish();
+  }
   const int64_t n = inputs(g);
   if (n == 0 || outputs(g) == 0) return;
   dispatch_cuda_floating(grad_out.dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {

@@ -4,8 +4,10 @@
 // (o, j) of an (outer, n, inner) block: n elements with stride inner.
 #include <cuda_runtime.h>
 
+#include "kernels/common/dtype.h"
 #include "kernels/common/row_functors.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/float_staging.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
 
@@ -61,6 +63,12 @@ __global__ void nll_backward_kernel(const T* grad, const int64_t* target, const 
 
 void softmax_forward_cuda(const KernelContext& ctx, const Slab& s, bool log, const Buffer& in,
                           const Buffer& out) {
+  if (is_half(in.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    softmax_forward_cuda(ctx, s, log, f.input(in, s.outer * s.n * s.inner),
+                         f.output(out, s.outer * s.n * s.inner));
+    return f.finish();
+  }
   const int64_t rows = s.outer * s.inner;
   if (rows == 0 || s.n == 0) return;
   dispatch_cuda_floating(in.dtype, log ? "log_softmax" : "softmax", [&](auto tag) {
@@ -73,6 +81,13 @@ void softmax_forward_cuda(const KernelContext& ctx, const Slab& s, bool log, con
 
 void softmax_backward_cuda(const KernelContext& ctx, const Slab& s, bool log, const Buffer& grad,
                            const Buffer& out, const Buffer& grad_in) {
+  if (is_half(grad.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    softmax_backward_cuda(ctx, s, log, f.input(grad, s.outer * s.n * s.inner),
+                          f.input(out, s.outer * s.n * s.inner),
+                          f.output(grad_in, s.outer * s.n * s.inner));
+    return f.finish();
+  }
   const int64_t rows = s.outer * s.inner;
   if (rows == 0 || s.n == 0) return;
   dispatch_cuda_floating(grad.dtype, "softmax_backward", [&](auto tag) {

@@ -6,8 +6,10 @@
 // math_options().deterministic says.
 #include <cuda_runtime.h>
 
+#include "kernels/common/dtype.h"
 #include "kernels/common/upsample_functors.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/float_staging.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
 
@@ -45,6 +47,11 @@ template <Mode M>
 void forward(const KernelContext& ctx, const char* op, const UpsampleGeometry& g, const Buffer& in,
              const Buffer& out) {
   const int64_t n = g.planes * g.out_h * g.out_w;
+  if (is_half(in.dtype)) {  // float32 kernels: staged (float_staging.h)
+    FloatStaging f(ctx);
+    forward<M>(ctx, op, g, f.input(in, g.planes * g.in_h * g.in_w), f.output(out, n));
+    return f.finish();
+  }
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -58,6 +65,12 @@ template <Mode M>
 void backward(const KernelContext& ctx, const char* op, const UpsampleGeometry& g,
               const Buffer& grad_out, const Buffer& grad_in) {
   const int64_t n = g.planes * g.in_h * g.in_w;
+  if (is_half(grad_out.dtype)) {
+    FloatStaging f(ctx);
+    backward<M>(ctx, op, g, f.input(grad_out, g.planes * g.out_h * g.out_w),
+                f.output(grad_in, n, /*accumulates=*/true));
+    return f.finish();
+  }
   if (n == 0 || g.out_h * g.out_w == 0) return;
   dispatch_cuda_floating(grad_out.dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;

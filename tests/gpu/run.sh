@@ -258,14 +258,14 @@ for name in "${tests[@]}"; do
 done
 
 # --- training without mpirun ------------------------------------------------------------------
-train() {  # NAME DEVICE
-  local name=$1 device=$2 t0 rc detail
-  say "$name: tandem train configs/synthetic.yaml on $device, 1 epoch, no mpirun"
+train() {  # NAME DEVICE [PRECISION]
+  local name=$1 device=$2 precision=${3:-fp32} t0 rc detail
+  say "$name: tandem train configs/synthetic.yaml on $device ($precision), 1 epoch, no mpirun"
   if out_of_time; then record "$name" SKIP 0 "out of time budget"; return; fi
   t0=$(date +%s)
   (cd "$work/runs" && timeout -k 10 "$(limit 120)" "$bundle/bin/tandem" train "$bundle/configs/synthetic.yaml" \
     --set training.device="$device" --set training.epochs=1 --set checkpoint.dir="$work/runs/$name" \
-    --resume never) > "$logs/$name.log" 2>&1
+    --set training.precision="$precision" --resume never) > "$logs/$name.log" 2>&1
   rc=$?
   tail -5 "$logs/$name.log"
   detail="exit $rc"
@@ -283,6 +283,8 @@ else
   train train-cpu cpu
   if [ $has_device = 1 ] || [ -n "${TANDEM_EMULATE_CUDA:-}" ]; then
     train train-cuda cuda
+    train train-cuda-bf16 cuda bf16  # mixed precision: autocast, float32 master weights
+    train train-cuda-fp16 cuda fp16  # and the loss scaler
   else
     record train-cuda SKIP 0 "no CUDA device (--emulated uses the emulated one)"
   fi
