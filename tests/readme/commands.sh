@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every command README.md shows holds: this script extracts them (the lines of ```sh blocks, the
-# synopsis lines of the command-line block, and every inline `code` that starts like a command)
+# synopsis lines of the command-line block, and every inline `code` that starts like a command,
+# after any VAR=value settings)
 # and handles each one below, by exact text. A command is
 #   run     as written, in a fresh directory holding configs/ (a training run shortened to 2
 #           steps by --set options appended to it; mpirun as root with Open MPI's root variables,
@@ -35,7 +36,7 @@ awk -v yaml="$work/readme" '
     while (match(s, /`[^`]+`/)) {
       t = substr(s, RSTART + 1, RLENGTH - 2)
       s = substr(s, RSTART + RLENGTH)
-      if (t ~ /^(bash|tandem|tandem-run|mpirun|cmake|cpack|apt-get|g\+\+|pkg-config|kill|ldconfig) /)
+      if (t ~ /^([A-Z_]+=("[^"]*"|[^ ]*) )*(bash|tandem|tandem-run|mpirun|cmake|cpack|apt-get|g\+\+|pkg-config|kill|ldconfig) /)
         print "inline\t" t
     }
   }
@@ -179,6 +180,17 @@ handle() {
           { tail -20 "$work/compare.log"; fail "'$text' failed"; }
         grep -q "^| cnn, 2 ranks |" "$work/compare.log" || fail "'$text' printed no table"
         echo "run: $text (1-2 steps per epoch)"
+      else
+        echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
+      fi
+      ;;
+    'inline|PRECISION=bf16 RUNS="cnn cnn_config" bash bench/compare.sh')
+      if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+        (cd "$TANDEM_SOURCE" && PRECISION=bf16 RUNS=cnn REPEATS=1 CNN_STEPS=2 WARMUP=1 \
+          OUT="$work/compare_bf16" bash bench/compare.sh "$(dirname "$bin")" > "$work/compare_bf16.log" 2>&1) ||
+          { tail -20 "$work/compare_bf16.log"; fail "'$text' failed"; }
+        grep -q "^| cnn | 64 |" "$work/compare_bf16.log" || { tail -20 "$work/compare_bf16.log"; fail "'$text' printed no table"; }
+        echo "run: $text (the cnn row, 2 steps per epoch)"
       else
         echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
       fi
