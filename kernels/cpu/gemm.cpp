@@ -1,5 +1,6 @@
-// OpenBLAS GEMM (see gemm.h) and the batched `gemm` kernel family on the CPU. float16 and
-// bfloat16 matrices go through float: widened into scratch (exactly), multiplied by
+// OpenBLAS GEMM (see gemm.h) and the batched `gemm` kernel family on the CPU. bfloat16 matrices
+// go through oneDNN's matmul where the CPU has bf16 instructions (matmul_onednn.h); float16
+// ones, and bfloat16 elsewhere, go through float: widened into scratch (exactly), multiplied by
 // cblas_sgemm, which accumulates in float, and rounded once: cuBLAS's and oneDNN's result up to
 // the order of the float sums (PyTorch 1.13's own CPU fallback accumulates in bfloat16 and is
 // less exact). It is a fallback, not a fast path: bf16 instructions are not used.
@@ -11,6 +12,7 @@
 #include <type_traits>
 
 #include "kernels/common/convert.h"
+#include "kernels/cpu/matmul_onednn.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/scratch.h"
 
@@ -73,8 +75,10 @@ void gemm_cpu(const KernelContext&, const GemmShape& s, const Buffer& a, const B
               const Buffer& c) {
   if (c.dtype == DType::Float16)
     return half_gemm(s, a.as<const Half>(), b.as<const Half>(), c.as<Half>());
-  if (c.dtype == DType::BFloat16)
+  if (c.dtype == DType::BFloat16) {
+    if (onednn_bf16_gemm(s)) return onednn_bf16_gemm(s, a.data, b.data, c.data);
     return half_gemm(s, a.as<const BFloat16>(), b.as<const BFloat16>(), c.as<BFloat16>());
+  }
   dispatch_floating(c.dtype, "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
     for (int64_t i = 0; i < s.batch; ++i)
