@@ -355,6 +355,9 @@ const std::vector<Field>& schema() {
       sub("training.precision", &RunConfig::training, &TrainingConfig::precision,
           "fp32, bf16 or fp16: bf16/fp16 run the forward pass under autocast with float32 master "
           "weights; fp16 adds a dynamic loss scaler (GPU only)"),
+      sub("training.clip_grad_norm", &RunConfig::training, &TrainingConfig::clip_grad_norm,
+          "0: off; > 0: clip the gradients' total 2-norm to this value before each optimizer step "
+          "(torch.nn.utils.clip_grad_norm_; with fp16, after unscaling)"),
       sub("training.max_steps_per_epoch", &RunConfig::training,
           &TrainingConfig::max_steps_per_epoch, "cap steps per epoch (0: no cap; for smoke tests)"),
       sub("training.stop_on_nan", &RunConfig::training, &TrainingConfig::stop_on_nan,
@@ -600,6 +603,8 @@ RunConfig parse_config(const std::string& text, const std::string& source,
             cfg.distributed.backend == "nccl",
         "distributed.backend", "expected auto, mpi or nccl");
   check(cfg.distributed.bucket_cap_mb > 0, "distributed.bucket_cap_mb", "must be positive");
+  check(cfg.training.clip_grad_norm >= 0 && std::isfinite(cfg.training.clip_grad_norm),
+        "training.clip_grad_norm", "must be 0 (off) or a positive number");
   check(cfg.checkpoint.monitor == "accuracy" || cfg.checkpoint.monitor == "loss" ||
             cfg.checkpoint.monitor == "iou" || cfg.checkpoint.monitor == "dice",
         "checkpoint.monitor", "expected accuracy, loss, iou or dice");

@@ -47,6 +47,7 @@ struct TrainingConfig {
   int64_t threads = 1;          // compute threads per rank
   int64_t log_every = 50;       // optimizer steps between step records
   std::string precision = "fp32";
+  double clip_grad_norm = 0;  // > 0: clip the gradients' total 2-norm to this before each step
   int64_t max_steps_per_epoch = 0;  // 0: full epochs (a knob for smoke tests)
   bool stop_on_nan = true;          // a non-finite training loss ends the run (exit 2)
   bool deterministic =

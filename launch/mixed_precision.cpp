@@ -1,10 +1,22 @@
 // MixedPrecision (see mixed_precision.h).
 #include "launch/mixed_precision.h"
 
+#include "framework/optim/clip_grad.h"
 #include "kernels/common/error.h"
 #include "parallel/rank_helpers.h"
 
 namespace tandem::launch {
+namespace {
+
+// The parameters `optimizer` updates (each group's, in order).
+std::vector<Tensor> parameters_of(const optim::Optimizer& optimizer) {
+  std::vector<Tensor> params;
+  for (const auto& group : optimizer.param_groups())
+    params.insert(params.end(), group.params.begin(), group.params.end());
+  return params;
+}
+
+}  // namespace
 
 MixedPrecision::MixedPrecision(const std::string& precision, Device device)
     : precision_(precision), device_type_(device.type) {
@@ -38,7 +50,10 @@ void MixedPrecision::backward(const Tensor& loss) {
     loss.backward();
 }
 
-bool MixedPrecision::step(optim::Optimizer& optimizer, parallel::ProcessGroup* pg) {
+bool MixedPrecision::step(optim::Optimizer& optimizer, parallel::ProcessGroup* pg,
+                          double max_norm) {
+  if (scaler_ && max_norm > 0) scaler_->unscale_(optimizer);  // true gradients for the norm
+  if (max_norm > 0) optim::clip_grad_norm_(parameters_of(optimizer), max_norm);
   if (!scaler_) {
     optimizer.step();
     return true;

@@ -4,8 +4,9 @@
 //   MixedPrecision mp(cfg.training.precision, device);
 //   { const auto amp = mp.region(); loss = criterion(net(x), y); }   // autocast (bf16/fp16)
 //   mp.backward(loss);                   // fp16: the scaled loss's backward
-//   mp.step(optimizer, pg);              // fp16: unscale, skip on inf/NaN (agreed by all ranks),
-//                                        // update the scale; otherwise optimizer.step()
+//   mp.step(optimizer, pg, max_norm);    // fp16: unscale, clip (max_norm > 0), skip on inf/NaN
+//                                        // (agreed by all ranks), update the scale; otherwise
+//                                        // clip and optimizer.step()
 //
 // fp32 does nothing extra. bf16 needs no loss scaler (its exponent range is float32's), as in
 // PyTorch. Parameters, gradients and optimizer state stay float32 (master weights) in every mode.
@@ -32,8 +33,10 @@ class MixedPrecision {
   // The autocast region for the forward pass and the loss (null for fp32).
   std::unique_ptr<autocast::AutocastGuard> region() const;
   void backward(const Tensor& loss);
-  // Returns whether the optimizer stepped (false: fp16 found inf/NaN gradients on some rank).
-  bool step(optim::Optimizer& optimizer, parallel::ProcessGroup* pg);
+  // Clips the gradients' total 2-norm to max_norm first when max_norm > 0 (fp16: after
+  // unscaling them, as PyTorch's recipe). Returns whether the optimizer stepped (false: fp16
+  // found inf/NaN gradients on some rank).
+  bool step(optim::Optimizer& optimizer, parallel::ProcessGroup* pg, double max_norm = 0);
   // The loss scaler's state for the checkpoint (None without a scaler), and its restore; a
   // checkpoint without one (an fp32 or bf16 run's) leaves the scaler at its initial state.
   Value scaler_state() const;

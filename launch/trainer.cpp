@@ -284,7 +284,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
         loss = criterion(forward_batch(*net, batch.inputs), batch.targets);
       }
       mp.backward(loss);
-      mp.step(*optimizer, pg.get());
+      mp.step(*optimizer, pg.get(), cfg.training.clip_grad_norm);
       ++global_step;
       if (scheduler && interval == "step") scheduler->step();
       const double l = loss.item();

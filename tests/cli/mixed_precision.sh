@@ -3,7 +3,8 @@
 # the CPU, under mpirun -np 2 too, its loss falls and its accuracy is within a few points of the
 # fp32 run's; on the emulated cuda device it gives the CPU's numbers exactly (the same casts:
 # PyTorch's CPU and CUDA lists agree on this network's ops). fp16 is refused on the CPU naming the
-# key; on cuda it trains with the loss scaler, whose state is in the checkpoint and in a .pt
+# key; on cuda it trains with the loss scaler (gradients unscaled before training.clip_grad_norm
+# clips them), whose state is in the checkpoint and in a .pt
 # export (GradScaler's layout), and a run stopped mid-epoch and resumed ends byte-identical to an
 # uninterrupted one. `tandem eval` of the bf16 best checkpoint prints the accuracy the run
 # recorded. The cuda parts skip (exit 77 at the end) when cuda is not the emulated device.
@@ -101,6 +102,17 @@ echo "ok: fp16 on cuda trains: accuracy $(last_accuracy fp16)"
 "$TANDEM" inspect fp16.pt > inspect_pt.txt
 grep -q "scaler" inspect_pt.txt || { cat inspect_pt.txt; fail "the .pt export has no scaler entry"; }
 echo "ok: the fp16 checkpoint's loss scaler is exported to .pt"
+# Clipping sees true gradients: fp16 with clip_grad_norm 0.5 learns as fp32 with it does (were
+# the scaled gradients clipped, every step would be 65536 times too small and the loss would stay
+# near ln 4 = 1.39).
+train clip_fp32 -- --set training.device=cuda --set training.epochs=1 --set training.clip_grad_norm=0.5
+train clip_fp16 -- --set training.device=cuda --set training.epochs=1 --set training.clip_grad_norm=0.5 \
+  --set training.precision=fp16
+train_loss() { grep -o '"train_loss":[^,}]*' "$1/run/metrics.jsonl" | tail -1 | cut -d: -f2; }
+a=$(train_loss clip_fp32) b=$(train_loss clip_fp16)
+awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b < 0.7 && d < 0.1 + 0.1 * a) }' ||
+  fail "fp16 with clipping: train loss $b, fp32 with clipping: $a (unscaled before clipping?)"
+echo "ok: fp16 clips unscaled gradients: train loss $b (fp32: $a)"
 # 512 / 16 = 32 steps per epoch: step 40 is in epoch 2.
 mkdir -p fp16_term
 (cd fp16_term && TANDEM_TEST_SIGTERM_AT_STEP=40 "$TANDEM" train ../cnn.yaml --set checkpoint.dir=run \
