@@ -38,9 +38,9 @@ MixedPrecision::MixedPrecision(const std::string& precision, Device device)
   }
 }
 
-std::unique_ptr<autocast::AutocastGuard> MixedPrecision::region() const {
-  if (!dtype_) return nullptr;
-  return std::make_unique<autocast::AutocastGuard>(device_type_, *dtype_);
+autocast::AutocastGuard MixedPrecision::region() const {
+  return autocast::AutocastGuard(device_type_, dtype_.value_or(DType::BFloat16),
+                                 dtype_.has_value());
 }
 
 void MixedPrecision::backward(const Tensor& loss) {

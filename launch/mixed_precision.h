@@ -30,8 +30,9 @@ class MixedPrecision {
   MixedPrecision(const std::string& precision, Device device);
 
   const std::string& precision() const { return precision_; }
-  // The autocast region for the forward pass and the loss (null for fp32).
-  std::unique_ptr<autocast::AutocastGuard> region() const;
+  // The autocast region for the forward pass and the loss (a disabled one for fp32); returned
+  // by value, so a training step allocates nothing for it.
+  autocast::AutocastGuard region() const;
   void backward(const Tensor& loss);
   // Clips the gradients' total 2-norm to max_norm first when max_norm > 0 (fp16: after
   // unscaling them, as PyTorch's recipe). Returns whether the optimizer stepped (false: fp16
