@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "kernels/common/error.h"
+#include "kernels/cpu/onednn_context.h"
 #include "kernels/cpu/scratch.h"
 
 namespace tandem::kernels::cpu {
@@ -29,19 +30,9 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 
-const dnnl::engine& cpu_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
-// The calling thread's stream. The blocked copies of up to three operands and the scratchpad
-// live in the thread's kernel scratch (kernels/cpu/scratch.h), slots 0-2 and 3: a call holds
+// The blocked copies of up to three operands live in the thread's kernel scratch
+// (kernels/cpu/scratch.h), slots 0-2, and the scratchpad in kOnednnScratchpadSlot: a call holds
 // them only while it runs, and the im2col path uses the same memory when it runs instead.
-dnnl::stream& thread_stream() {
-  thread_local dnnl::stream stream{cpu_engine()};
-  return stream;
-}
-constexpr int kScratchpadSlot = 3;
 
 // One operand of a primitive: tandem's layout, the layout the primitive chose, and the reorder
 // between them (built only when they differ).
@@ -53,7 +44,7 @@ struct Operand {
   Operand(const memory::desc& user_md, const memory::desc& chosen_md, bool is_input)
       : user(user_md), chosen(chosen_md) {
     if (user != chosen) {
-      const auto& e = cpu_engine();
+      const auto& e = onednn_engine();
       reorder.emplace(is_input ? dnnl::reorder::primitive_desc(e, user, e, chosen)
                                : dnnl::reorder::primitive_desc(e, chosen, e, user));
     }
@@ -61,20 +52,20 @@ struct Operand {
 
   // The memory to hand to the primitive for an input: tandem's own, or its blocked copy.
   memory input(const void* data, int slot, dnnl::stream& stream) const {
-    memory mine(user, cpu_engine(), const_cast<void*>(data));
+    memory mine(user, onednn_engine(), const_cast<void*>(data));
     if (!reorder) return mine;
-    memory blocked(chosen, cpu_engine(), thread_scratch(slot, chosen.get_size()));
+    memory blocked(chosen, onednn_engine(), thread_scratch(slot, chosen.get_size()));
     reorder->execute(stream, mine, blocked);
     return blocked;
   }
   // The memory the primitive writes an output into; finish_output copies it back when blocked.
   memory output(void* data, int slot) const {
-    if (!reorder) return memory(user, cpu_engine(), data);
-    return memory(chosen, cpu_engine(), thread_scratch(slot, chosen.get_size()));
+    if (!reorder) return memory(user, onednn_engine(), data);
+    return memory(chosen, onednn_engine(), thread_scratch(slot, chosen.get_size()));
   }
   void finish_output(const memory& written, void* data, dnnl::stream& stream) const {
     if (!reorder) return;
-    memory mine(user, cpu_engine(), data);
+    memory mine(user, onednn_engine(), data);
     reorder->execute(stream, const_cast<memory&>(written), mine);
   }
 };
@@ -114,7 +105,7 @@ struct ConvPlan {
     const memory::desc src_any(src, dt, Tag::any), dst_any(dst, dt, Tag::any),
         weights_any(weights, dt, Tag::any);
     bias = has_bias ? memory::desc({s.Co}, dt, Tag::x) : memory::desc();
-    const auto& e = cpu_engine();
+    const auto& e = onednn_engine();
     const dnnl::primitive_attr attr = user_scratchpad();
     const auto algo = dnnl::algorithm::convolution_direct;
 
@@ -190,7 +181,7 @@ const ConvPlan& plan_for(const Conv2dShape& s, bool has_bias, DType dtype) {
 }
 
 memory scratchpad(const memory::desc& md) {
-  return memory(md, cpu_engine(), thread_scratch(kScratchpadSlot, md.get_size()));
+  return memory(md, onednn_engine(), thread_scratch(kOnednnScratchpadSlot, md.get_size()));
 }
 
 }  // namespace
@@ -245,12 +236,12 @@ LibraryVersion onednn_version() {
 void onednn_conv2d_forward(const Conv2dShape& s, DType dtype, const void* x, const void* w,
                            const void* bias, void* y) {
   const ConvPlan& p = plan_for(s, bias != nullptr, dtype);
-  dnnl::stream& stream = thread_stream();
+  dnnl::stream& stream = onednn_thread_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x, 0, stream)},
                                        {DNNL_ARG_WEIGHTS, p.fwd_weights.input(w, 1, stream)},
                                        {DNNL_ARG_DST, p.fwd_dst.output(y, 2)},
                                        {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, cpu_engine(), const_cast<void*>(bias)));
+  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, onednn_engine(), const_cast<void*>(bias)));
   p.forward.execute(stream, args);
   p.fwd_dst.finish_output(args.at(DNNL_ARG_DST), y, stream);
   stream.wait();
@@ -259,7 +250,7 @@ void onednn_conv2d_forward(const Conv2dShape& s, DType dtype, const void* x, con
 void onednn_conv2d_backward_input(const Conv2dShape& s, DType dtype, const void* grad_y,
                                   const void* w, void* grad_x) {
   const ConvPlan& p = plan_for(s, false, dtype);
-  dnnl::stream& stream = thread_stream();
+  dnnl::stream& stream = onednn_thread_stream();
   std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, p.bwd_diff_dst.input(grad_y, 0, stream)},
                                        {DNNL_ARG_WEIGHTS, p.bwd_weights.input(w, 1, stream)},
                                        {DNNL_ARG_DIFF_SRC, p.bwd_diff_src.output(grad_x, 2)},
@@ -272,7 +263,7 @@ void onednn_conv2d_backward_input(const Conv2dShape& s, DType dtype, const void*
 void onednn_conv2d_backward_weight(const Conv2dShape& s, DType dtype, const void* x,
                                    const void* grad_y, void* grad_w) {
   const ConvPlan& p = plan_for(s, false, dtype);
-  dnnl::stream& stream = thread_stream();
+  dnnl::stream& stream = onednn_thread_stream();
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, p.bww_src.input(x, 0, stream)},
       {DNNL_ARG_DIFF_DST, p.bww_diff_dst.input(grad_y, 1, stream)},

@@ -11,23 +11,13 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "kernels/cpu/onednn_context.h"
 #include "kernels/cpu/scratch.h"
 
 namespace tandem::kernels::cpu {
 namespace {
 
 using dnnl::memory;
-
-const dnnl::engine& engine() {
-  static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
-
-dnnl::stream& thread_stream() {
-  thread_local dnnl::stream stream{engine()};
-  return stream;
-}
-constexpr int kScratchpadSlot = 3;  // as the convolutions': a call holds it only while it runs
 
 // A (batch, rows, cols) bfloat16 matrix stored row-major with leading dim `ld` (transposed:
 // column-major) and batch stride `batch_stride`; a stride of 0 broadcasts one matrix.
@@ -56,7 +46,7 @@ struct MatmulPlan {
       ops.append_sum(float(s.beta));  // c = alpha * a @ b + beta * c, read as bfloat16
       attr.set_post_ops(ops);
     }
-    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine());
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, onednn_engine());
     primitive = dnnl::matmul(pd);
     scratch = pd.scratchpad_desc();
     native = std::string_view(pd.impl_info_str()).find("ref") == std::string_view::npos;
@@ -100,13 +90,13 @@ bool onednn_bf16_gemm(const GemmShape& s) {
 
 void onednn_bf16_gemm(const GemmShape& s, const void* a, const void* b, void* c) {
   const MatmulPlan& p = *plan_for(s);
-  dnnl::stream& stream = thread_stream();
+  dnnl::stream& stream = onednn_thread_stream();
   const std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, memory(p.a, engine(), const_cast<void*>(a))},
-      {DNNL_ARG_WEIGHTS, memory(p.b, engine(), const_cast<void*>(b))},
-      {DNNL_ARG_DST, memory(p.c, engine(), c)},
-      {DNNL_ARG_SCRATCHPAD,
-       memory(p.scratch, engine(), thread_scratch(kScratchpadSlot, p.scratch.get_size()))}};
+      {DNNL_ARG_SRC, memory(p.a, onednn_engine(), const_cast<void*>(a))},
+      {DNNL_ARG_WEIGHTS, memory(p.b, onednn_engine(), const_cast<void*>(b))},
+      {DNNL_ARG_DST, memory(p.c, onednn_engine(), c)},
+      {DNNL_ARG_SCRATCHPAD, memory(p.scratch, onednn_engine(),
+                                   thread_scratch(kOnednnScratchpadSlot, p.scratch.get_size()))}};
   p.primitive.execute(stream, args);
   stream.wait();
 }
