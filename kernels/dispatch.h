@@ -23,10 +23,13 @@
 #include "kernels/common/device.h"
 #include "kernels/common/dtype.h"
 #include "kernels/common/error.h"
+#include "kernels/common/small_vector.h"
 
 namespace tandem::kernels {
 
-using Dims = std::vector<int64_t>;
+// Sizes and strides: inline up to 5 dims (as PyTorch keeps them), so describing an operand to
+// a kernel allocates nothing.
+using Dims = SmallVector<int64_t, 5>;
 
 // Where a kernel runs. CUDA tensors use Backend::CUDA on a real GPU and Backend::EmulatedCUDA
 // when the emulated device serves them (TANDEM_EMULATE_CUDA, see kernels/device/runtime.h).

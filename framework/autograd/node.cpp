@@ -77,9 +77,9 @@ void Node::run_pre_hooks(TensorList& grads) const {
   }
 }
 
-FunctionNode::FunctionNode(std::string name, uint32_t num_inputs, std::vector<SavedTensor> saved,
+FunctionNode::FunctionNode(const char* name, uint32_t num_inputs, SavedTensorList saved,
                            BackwardFn fn)
-    : Node(num_inputs), name_(std::move(name)), saved_(std::move(saved)), fn_(std::move(fn)) {}
+    : Node(num_inputs), name_(name), saved_(std::move(saved)), fn_(std::move(fn)) {}
 
 TensorList FunctionNode::apply(TensorList&& grads) {
   TensorList saved;
@@ -139,7 +139,7 @@ Edge gradient_edge(const Tensor& t) {
   if (!meta.requires_grad) return Edge{};
   auto acc = meta.grad_accumulator.lock();
   if (!acc) {
-    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    acc = std::allocate_shared<AccumulateGrad>(PoolAllocator<AccumulateGrad>(), t.impl_ptr());
     meta.grad_accumulator = acc;
   }
   return Edge{acc, 0, t.dtype()};
@@ -155,15 +155,16 @@ bool any_requires_grad(const TensorList& inputs) {
 std::shared_ptr<Node> record(const char* name, const TensorList& inputs, const TensorList& outputs,
                              const TensorList& saved, BackwardFn fn) {
   if (!any_requires_grad(inputs)) return nullptr;
-  std::vector<Edge> edges;
+  EdgeList edges;
   edges.reserve(inputs.size());
   for (const auto& t : inputs)
     edges.push_back(t.defined() && t.requires_grad() ? gradient_edge(t) : Edge{});
-  std::vector<SavedTensor> saved_tensors;
+  SavedTensorList saved_tensors;
   saved_tensors.reserve(saved.size());
   for (const auto& t : saved) saved_tensors.emplace_back(t);
-  auto node = std::make_shared<FunctionNode>(name, uint32_t(outputs.size()),
-                                             std::move(saved_tensors), std::move(fn));
+  auto node = std::allocate_shared<FunctionNode>(PoolAllocator<FunctionNode>(), name,
+                                                 uint32_t(outputs.size()), std::move(saved_tensors),
+                                                 std::move(fn));
   node->set_next_edges(std::move(edges));
   for (size_t i = 0; i < outputs.size(); ++i) {
     AutogradMeta& meta = autograd_meta(outputs[i]);

@@ -11,11 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "framework/core/object_pool.h"
 #include "framework/tensor/tensor.h"
 
 namespace tandem::autograd {
 
-using TensorList = std::vector<Tensor>;
+// An op's inputs, outputs or gradients: inline up to 4 (nearly every op has 1-3), so passing
+// them through the graph allocates nothing.
+using TensorList = SmallVector<Tensor, 4>;
 class Node;
 
 struct Edge {
@@ -47,6 +50,9 @@ class SavedTensor {
   bool released_ = false;
 };
 
+// A node's next edges: inline up to 4 (an op's inputs).
+using EdgeList = SmallVector<Edge, 4>;
+
 class Node : public std::enable_shared_from_this<Node> {
  public:
   explicit Node(uint32_t num_inputs = 1);
@@ -60,8 +66,8 @@ class Node : public std::enable_shared_from_this<Node> {
 
   uint32_t num_inputs() const { return num_inputs_; }
   uint64_t sequence_nr() const { return sequence_nr_; }
-  const std::vector<Edge>& next_edges() const { return next_edges_; }
-  void set_next_edges(std::vector<Edge> edges) { next_edges_ = std::move(edges); }
+  const EdgeList& next_edges() const { return next_edges_; }
+  void set_next_edges(EdgeList edges) { next_edges_ = std::move(edges); }
 
   // Hooks on the gradient arriving at input `input_nr` (a non-leaf tensor's register_hook).
   int add_pre_hook(uint32_t input_nr, Tensor::GradHook hook);
@@ -73,27 +79,73 @@ class Node : public std::enable_shared_from_this<Node> {
 
  private:
   uint32_t num_inputs_;
-  std::vector<Edge> next_edges_;
+  EdgeList next_edges_;
   std::map<int, std::pair<uint32_t, Tensor::GradHook>> pre_hooks_;  // ordered: run in add order
 };
 
 // The backward of one op written as a function. The saved tensors are unpacked (checked for
 // in-place changes) and passed in; the function must not capture tensors itself.
-using BackwardFn = std::function<TensorList(const TensorList& grads, const TensorList& saved)>;
+// Like a move-only std::function, except that the closure lives in a block of the object pool:
+// std::function takes one from the heap for any closure of more than two pointers, which is
+// nearly every backward, in every op of every step.
+class BackwardFn {
+ public:
+  BackwardFn() = default;
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, BackwardFn>>>
+  BackwardFn(F&& fn) {  // NOLINT: implicit from a lambda, as std::function
+    using Fn = std::decay_t<F>;
+    static_assert(alignof(Fn) <= alignof(std::max_align_t), "over-aligned backward closure");
+    object_ = ::new (pool_allocate(sizeof(Fn))) Fn(std::forward<F>(fn));
+    call_ = [](void* object, const TensorList& grads, const TensorList& saved) -> TensorList {
+      return (*static_cast<Fn*>(object))(grads, saved);
+    };
+    destroy_ = [](void* object) noexcept {
+      static_cast<Fn*>(object)->~Fn();
+      pool_free(object, sizeof(Fn));
+    };
+  }
+  BackwardFn(BackwardFn&& other) noexcept { *this = std::move(other); }
+  BackwardFn& operator=(BackwardFn&& other) noexcept {
+    if (this != &other) {
+      reset();
+      std::swap(object_, other.object_);
+      call_ = other.call_;
+      destroy_ = other.destroy_;
+    }
+    return *this;
+  }
+  ~BackwardFn() { reset(); }
+
+  explicit operator bool() const { return object_ != nullptr; }
+  TensorList operator()(const TensorList& grads, const TensorList& saved) const {
+    return call_(object_, grads, saved);
+  }
+
+ private:
+  void reset() noexcept {
+    if (object_) destroy_(object_);
+    object_ = nullptr;
+  }
+  void* object_ = nullptr;
+  TensorList (*call_)(void*, const TensorList&, const TensorList&) = nullptr;
+  void (*destroy_)(void*) noexcept = nullptr;
+};
+
+// A node's saved tensors: inline up to 4.
+using SavedTensorList = SmallVector<SavedTensor, 4>;
 
 class FunctionNode : public Node {
  public:
-  FunctionNode(std::string name, uint32_t num_inputs, std::vector<SavedTensor> saved,
-               BackwardFn fn);
+  // name: a string literal (it is kept as a pointer; a std::string would allocate for most names)
+  FunctionNode(const char* name, uint32_t num_inputs, SavedTensorList saved, BackwardFn fn);
   TensorList apply(TensorList&& grads) override;
   std::string name() const override { return name_; }
   void release_saved() override;
 
  private:
-  std::string name_;
-  std::vector<SavedTensor> saved_;
+  const char* name_;
+  SavedTensorList saved_;
   BackwardFn fn_;
-  bool released_ = false;
 };
 
 // Gradient sink for a leaf: adds the incoming gradient into .grad, then runs the leaf's
@@ -110,6 +162,7 @@ class AccumulateGrad : public Node {
 };
 
 struct AutogradMeta {
+  TANDEM_POOLED_NEW(AutogradMeta)
   bool requires_grad = false;
   bool retains_grad = false;
   Tensor grad;

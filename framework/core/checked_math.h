@@ -11,7 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <vector>
+#include <span>
 
 namespace tandem {
 
@@ -29,7 +29,7 @@ template <typename T>
 }
 
 // The product of the dimensions; nullopt if one is negative or the product overflows int64.
-inline std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape) {
+inline std::optional<int64_t> checked_numel(std::span<const int64_t> shape) {
   int64_t n = 1;
   for (int64_t s : shape) {
     if (s < 0) return std::nullopt;
@@ -44,7 +44,7 @@ inline std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape) {
 // Whether the contiguous strides of `shape` fit in int64. contiguous_strides multiplies the
 // sizes with an empty dimension taken as 1, so an empty tensor of shape (0, 2^40, 2^40), whose
 // numel and byte count are 0, still overflows there; a reader checks this too.
-inline bool strides_fit(const std::vector<int64_t>& shape) {
+inline bool strides_fit(std::span<const int64_t> shape) {
   int64_t n = 1;
   for (int64_t s : shape)
     if (s < 0 || !checked_mul(n, s > 0 ? s : int64_t(1), n)) return false;
@@ -63,8 +63,8 @@ inline std::optional<uint64_t> checked_bytes(int64_t numel, size_t element_size)
 // The number of storage elements a strided view needs: offset + 1 + sum((size - 1) * stride),
 // or offset for an empty view (which addresses nothing). nullopt if a size, stride or the
 // offset is negative, the lengths differ, or any step overflows int64.
-inline std::optional<int64_t> checked_view_extent(const std::vector<int64_t>& sizes,
-                                                  const std::vector<int64_t>& strides,
+inline std::optional<int64_t> checked_view_extent(std::span<const int64_t> sizes,
+                                                  std::span<const int64_t> strides,
                                                   int64_t offset) {
   if (sizes.size() != strides.size() || offset < 0) return std::nullopt;
   const std::optional<int64_t> numel = checked_numel(sizes);

@@ -5,6 +5,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/core/checked_math.h"
+#include "framework/core/object_pool.h"
 #include "kernels/device/host_allocator.h"
 
 namespace tandem {
@@ -26,8 +27,8 @@ size_t checked_nbytes(const Shape& shape, DType dtype) {
 }
 
 Tensor contiguous_over(Storage storage, const Shape& shape, DType dtype) {
-  return Tensor(
-      std::make_shared<TensorImpl>(std::move(storage), shape, contiguous_strides(shape), 0, dtype));
+  return Tensor(std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), std::move(storage),
+                                                 shape, contiguous_strides(shape), 0, dtype));
 }
 
 }  // namespace
@@ -39,13 +40,16 @@ Tensor empty_pinned(const Shape& shape, DType dtype) {
   void* data = pinned.allocate(nbytes);
   std::shared_ptr<void> owner(data,
                               [](void* p) { kernels::device::pinned_host_allocator().free(p); });
-  return contiguous_over(std::make_shared<StorageImpl>(data, nbytes, kCPU, std::move(owner), true),
+  return contiguous_over(std::allocate_shared<StorageImpl>(PoolAllocator<StorageImpl>(), data,
+                                                           nbytes, kCPU, std::move(owner), true),
                          shape, dtype);
 }
 
 Tensor empty(const Shape& shape, TensorOptions opts) {
   const size_t nbytes = checked_nbytes(shape, opts.dtype);
-  Tensor t = contiguous_over(std::make_shared<StorageImpl>(nbytes, opts.device), shape, opts.dtype);
+  Tensor t = contiguous_over(
+      std::allocate_shared<StorageImpl>(PoolAllocator<StorageImpl>(), nbytes, opts.device), shape,
+      opts.dtype);
   if (opts.requires_grad) t.set_requires_grad(true);
   return t;
 }

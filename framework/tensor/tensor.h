@@ -19,10 +19,13 @@
 #include "kernels/common/device.h"
 #include "kernels/common/dtype.h"
 #include "kernels/common/error.h"
+#include "kernels/dispatch.h"
 
 namespace tandem {
 
-using Shape = std::vector<int64_t>;
+// Sizes, strides and dim lists: the kernels' Dims, inline up to 5 dims, so making a tensor or a
+// view allocates nothing for its geometry.
+using Shape = kernels::Dims;
 
 namespace autograd {
 class Node;

@@ -3,6 +3,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
 #include "framework/core/checked_math.h"
+#include "framework/core/object_pool.h"
 #include "framework/ops/elementwise.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/tensor.h"
@@ -12,8 +13,9 @@ namespace tandem {
 using autograd::TensorList;
 
 Tensor make_view(const Tensor& base, Shape sizes, Shape strides, int64_t offset) {
-  return Tensor(std::make_shared<TensorImpl>(base.storage(), std::move(sizes), std::move(strides),
-                                             offset, base.dtype()));
+  return Tensor(std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>(), base.storage(),
+                                                 std::move(sizes), std::move(strides), offset,
+                                                 base.dtype()));
 }
 
 Tensor Tensor::detach() const { return make_view(*this, sizes(), strides(), storage_offset()); }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "kernels/common/error.h"
+#include "kernels/common/sanitizer.h"
 
 namespace tandem::kernels::cpu {
 
@@ -23,18 +24,6 @@ Header* header_of(void* ptr) {
   return reinterpret_cast<Header*>(static_cast<char*>(ptr) - CpuCachingAllocator::kAlignment);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 size_t default_limit() {
   if (const char* env = std::getenv("TANDEM_CPU_CACHE_MIB")) {
     char* end = nullptr;
@@ -43,7 +32,7 @@ size_t default_limit() {
       throw Error(std::string("TANDEM_CPU_CACHE_MIB must be a number of MiB, not '") + env + "'");
     return size_t(mib) << 20;
   }
-  return kSanitized ? 0 : size_t(2) << 30;
+  return kAddressSanitizer ? 0 : size_t(2) << 30;
 }
 
 }  // namespace

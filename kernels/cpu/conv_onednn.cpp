@@ -51,22 +51,23 @@ struct Operand {
   }
 
   // The memory to hand to the primitive for an input: tandem's own, or its blocked copy.
-  memory input(const void* data, int slot, dnnl::stream& stream) const {
-    memory mine(user, onednn_engine(), const_cast<void*>(data));
-    if (!reorder) return mine;
-    memory blocked(chosen, onednn_engine(), thread_scratch(slot, chosen.get_size()));
-    reorder->execute(stream, mine, blocked);
-    return blocked;
+  dnnl_memory_t input(const void* data, int slot, dnnl::stream& stream) const {
+    memory& mine = onednn_thread_memory(user, const_cast<void*>(data));
+    if (!reorder) return mine.get();
+    memory& blocked = onednn_thread_memory(chosen, thread_scratch(slot, chosen.get_size()));
+    onednn_execute<2>(*reorder, stream,
+                      {{{DNNL_ARG_FROM, mine.get()}, {DNNL_ARG_TO, blocked.get()}}});
+    return blocked.get();
   }
   // The memory the primitive writes an output into; finish_output copies it back when blocked.
-  memory output(void* data, int slot) const {
-    if (!reorder) return memory(user, onednn_engine(), data);
-    return memory(chosen, onednn_engine(), thread_scratch(slot, chosen.get_size()));
+  dnnl_memory_t output(void* data, int slot) const {
+    if (!reorder) return onednn_thread_memory(user, data).get();
+    return onednn_thread_memory(chosen, thread_scratch(slot, chosen.get_size())).get();
   }
-  void finish_output(const memory& written, void* data, dnnl::stream& stream) const {
+  void finish_output(dnnl_memory_t written, void* data, dnnl::stream& stream) const {
     if (!reorder) return;
-    memory mine(user, onednn_engine(), data);
-    reorder->execute(stream, const_cast<memory&>(written), mine);
+    memory& mine = onednn_thread_memory(user, data);
+    onednn_execute<2>(*reorder, stream, {{{DNNL_ARG_FROM, written}, {DNNL_ARG_TO, mine.get()}}});
   }
 };
 
@@ -180,8 +181,8 @@ const ConvPlan& plan_for(const Conv2dShape& s, bool has_bias, DType dtype) {
   return *find_plan(s, has_bias, dtype, /*fail=*/true);
 }
 
-memory scratchpad(const memory::desc& md) {
-  return memory(md, onednn_engine(), thread_scratch(kOnednnScratchpadSlot, md.get_size()));
+dnnl_memory_t scratchpad(const memory::desc& md) {
+  return onednn_thread_memory(md, thread_scratch(kOnednnScratchpadSlot, md.get_size())).get();
 }
 
 }  // namespace
@@ -237,13 +238,15 @@ void onednn_conv2d_forward(const Conv2dShape& s, DType dtype, const void* x, con
                            const void* bias, void* y) {
   const ConvPlan& p = plan_for(s, bias != nullptr, dtype);
   dnnl::stream& stream = onednn_thread_stream();
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, p.fwd_src.input(x, 0, stream)},
+  const dnnl_memory_t dst = p.fwd_dst.output(y, 2);
+  std::array<dnnl_exec_arg_t, 5> args{{{DNNL_ARG_SRC, p.fwd_src.input(x, 0, stream)},
                                        {DNNL_ARG_WEIGHTS, p.fwd_weights.input(w, 1, stream)},
-                                       {DNNL_ARG_DST, p.fwd_dst.output(y, 2)},
-                                       {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch)}};
-  if (bias) args.emplace(DNNL_ARG_BIAS, memory(p.bias, onednn_engine(), const_cast<void*>(bias)));
-  p.forward.execute(stream, args);
-  p.fwd_dst.finish_output(args.at(DNNL_ARG_DST), y, stream);
+                                       {DNNL_ARG_DST, dst},
+                                       {DNNL_ARG_SCRATCHPAD, scratchpad(p.fwd_scratch)},
+                                       {}}};
+  if (bias) args[4] = {DNNL_ARG_BIAS, onednn_thread_memory(p.bias, const_cast<void*>(bias)).get()};
+  onednn_execute(p.forward, stream, args, bias ? 5 : 4);
+  p.fwd_dst.finish_output(dst, y, stream);
   stream.wait();
 }
 
@@ -251,12 +254,13 @@ void onednn_conv2d_backward_input(const Conv2dShape& s, DType dtype, const void*
                                   const void* w, void* grad_x) {
   const ConvPlan& p = plan_for(s, false, dtype);
   dnnl::stream& stream = onednn_thread_stream();
-  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, p.bwd_diff_dst.input(grad_y, 0, stream)},
-                                       {DNNL_ARG_WEIGHTS, p.bwd_weights.input(w, 1, stream)},
-                                       {DNNL_ARG_DIFF_SRC, p.bwd_diff_src.output(grad_x, 2)},
-                                       {DNNL_ARG_SCRATCHPAD, scratchpad(p.bwd_scratch)}};
-  p.backward_data.execute(stream, args);
-  p.bwd_diff_src.finish_output(args.at(DNNL_ARG_DIFF_SRC), grad_x, stream);
+  const dnnl_memory_t diff_src = p.bwd_diff_src.output(grad_x, 2);
+  onednn_execute<4>(p.backward_data, stream,
+                    {{{DNNL_ARG_DIFF_DST, p.bwd_diff_dst.input(grad_y, 0, stream)},
+                      {DNNL_ARG_WEIGHTS, p.bwd_weights.input(w, 1, stream)},
+                      {DNNL_ARG_DIFF_SRC, diff_src},
+                      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bwd_scratch)}}});
+  p.bwd_diff_src.finish_output(diff_src, grad_x, stream);
   stream.wait();
 }
 
@@ -264,13 +268,13 @@ void onednn_conv2d_backward_weight(const Conv2dShape& s, DType dtype, const void
                                    const void* grad_y, void* grad_w) {
   const ConvPlan& p = plan_for(s, false, dtype);
   dnnl::stream& stream = onednn_thread_stream();
-  std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, p.bww_src.input(x, 0, stream)},
-      {DNNL_ARG_DIFF_DST, p.bww_diff_dst.input(grad_y, 1, stream)},
-      {DNNL_ARG_DIFF_WEIGHTS, p.bww_diff_weights.output(grad_w, 2)},
-      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bww_scratch)}};
-  p.backward_weights.execute(stream, args);
-  p.bww_diff_weights.finish_output(args.at(DNNL_ARG_DIFF_WEIGHTS), grad_w, stream);
+  const dnnl_memory_t diff_weights = p.bww_diff_weights.output(grad_w, 2);
+  onednn_execute<4>(p.backward_weights, stream,
+                    {{{DNNL_ARG_SRC, p.bww_src.input(x, 0, stream)},
+                      {DNNL_ARG_DIFF_DST, p.bww_diff_dst.input(grad_y, 1, stream)},
+                      {DNNL_ARG_DIFF_WEIGHTS, diff_weights},
+                      {DNNL_ARG_SCRATCHPAD, scratchpad(p.bww_scratch)}}});
+  p.bww_diff_weights.finish_output(diff_weights, grad_w, stream);
   stream.wait();
 }
 

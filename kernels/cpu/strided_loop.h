@@ -10,41 +10,21 @@
 #include <functional>
 #include <vector>
 
+#include "kernels/common/small_vector.h"
+#include "kernels/dispatch.h"
+
 namespace tandem::kernels::cpu {
 
-// A list of per-dim values that lives inside its owner for up to kInline dims (every tensor a
-// model makes), so that setting up a loop allocates nothing; more dims spill to the heap.
-class LoopDims {
- public:
-  size_t size() const { return size_; }
-  int64_t* data() { return heap_.empty() ? inline_.data() : heap_.data(); }
-  const int64_t* data() const { return heap_.empty() ? inline_.data() : heap_.data(); }
-  int64_t& operator[](size_t i) { return data()[i]; }
-  int64_t operator[](size_t i) const { return data()[i]; }
-  void push_back(int64_t v) {
-    if (size_ < kInline && heap_.empty()) {
-      inline_[size_] = v;
-    } else {
-      if (heap_.empty()) heap_.assign(inline_.begin(), inline_.begin() + size_);
-      heap_.push_back(v);
-    }
-    ++size_;
-  }
-
- private:
-  static constexpr size_t kInline = 8;
-  std::array<int64_t, kInline> inline_{};
-  std::vector<int64_t> heap_;
-  size_t size_ = 0;
-};
+// Per-dim values inside their owner for up to 8 dims (every tensor a model makes), so that
+// setting up a loop allocates nothing.
+using LoopDims = SmallVector<int64_t, 8>;
 
 template <size_t N>
 struct StridedLoop {
   LoopDims sizes;
   std::array<LoopDims, N> strides;
 
-  StridedLoop(const std::vector<int64_t>& sz,
-              const std::array<std::reference_wrapper<const std::vector<int64_t>>, N>& st) {
+  StridedLoop(const Dims& sz, const std::array<std::reference_wrapper<const Dims>, N>& st) {
     // Drop size-1 dims, and merge dim d into the previous kept one when every operand has
     // stride[prev] == stride[d] * size[d].
     for (size_t d = 0; d < sz.size(); ++d) {
