@@ -187,6 +187,11 @@ TEST(StepAllocations, CnnTrainingStepAllocatesNothingOutsideOneDnn) {
   // oneDNN's own: a few small allocations per primitive execution in the convolutions (measured:
   // 70 per step with oneDNN 2.6), with headroom for other versions.
   EXPECT_LE(steps.front().onednn, 200);
+  // With the im2col convolutions (ctest's step_allocations_im2col) nothing at all.
+  const char* conv = std::getenv("TANDEM_CPU_CONV");
+  if (conv && std::string(conv) == "im2col" && kernels::cpu::cpu_allocator().limit() > 0) {
+    EXPECT_EQ(steps.front().allocations, 0);
+  }
 }
 
 TEST(StepAllocations, MlpTrainingStepAllocatesNothing) {

@@ -28,6 +28,7 @@ thread_local FreeList lists[kClasses];
 thread_local bool exiting = false;
 
 struct Reaper {
+  bool armed = false;  // set by the thread's first use, which constructs the reaper
   ~Reaper() {
     exiting = true;
     for (FreeList& list : lists) {
@@ -56,7 +57,7 @@ void* pool_allocate(size_t bytes) {
     --list.count;
     return block;
   }
-  (void)&reaper;  // constructs this thread's reaper, so its cache is freed at thread exit
+  reaper.armed = true;  // constructs this thread's reaper, so its cache is freed at thread exit
   return ::operator new((c + 1) * kGranule);
 }
 
@@ -71,6 +72,7 @@ void pool_free(void* block, size_t bytes) noexcept {
     ::operator delete(block);
     return;
   }
+  if (list.count == 0) reaper.armed = true;  // a thread that only frees empties its cache too
   list.head = new (block) FreeBlock{list.head};
   ++list.count;
 }
