@@ -26,6 +26,7 @@
 
 #include "framework/core/memory.h"
 #include "framework/nn/models/simple.h"
+#include "framework/ops/autocast.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
@@ -158,15 +159,20 @@ TEST(StepAllocations, ConvolutionsReuseTheirScratch) {
 }
 
 // Training steps of a classifier on a fixed batch of 64 Fashion-MNIST-sized images: three to warm
-// up (primitives, scratch, optimizer state), then `measured` counted ones.
+// up (primitives, scratch, optimizer state), then `measured` counted ones; with `bf16`, the
+// forward pass and the loss run under CPU autocast, as training.precision: bf16 does.
 std::vector<Traffic> training_steps(nn::Sequential& model, optim::Optimizer& opt, Generator& gen,
-                                    int measured) {
+                                    int measured, bool bf16 = false) {
   model.train();
   const Tensor x = randn({64, 1, 28, 28}, gen);
   const Tensor y = from_vector(std::vector<int64_t>(64, 3), {64});
   auto step = [&] {
     opt.zero_grad();
-    Tensor loss = cross_entropy(model.forward(x), y);
+    Tensor loss;
+    {
+      const autocast::AutocastGuard region(DeviceType::CPU, DType::BFloat16, bf16);
+      loss = cross_entropy(model.forward(x), y);
+    }
     loss.backward();
     opt.step();
   };
@@ -192,6 +198,17 @@ TEST(StepAllocations, CnnTrainingStepAllocatesNothingOutsideOneDnn) {
   if (conv && std::string(conv) == "im2col" && kernels::cpu::cpu_allocator().limit() > 0) {
     EXPECT_EQ(steps.front().allocations, 0);
   }
+}
+
+TEST(StepAllocations, Bf16CnnStepAllocatesNothingOutsideOneDnn) {
+  kernels::cpu::set_cpu_threads(1);
+  Generator gen(0);
+  auto model = nn::models::simple_cnn({}, gen);
+  optim::SGD opt(model->parameters(), {.lr = 0.01, .momentum = 0.9});
+  // bfloat16 convolutions and matmuls on oneDNN where the CPU has bf16 instructions, the
+  // float32 fallback elsewhere; the parameters' casts, cached per region, every step.
+  expect_steady_and_none_from_tandem(training_steps(*model, opt, gen, 3, /*bf16=*/true),
+                                     "simple_cnn step under bf16 autocast");
 }
 
 TEST(StepAllocations, MlpTrainingStepAllocatesNothing) {

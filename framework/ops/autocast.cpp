@@ -2,7 +2,6 @@
 // autocast_policy.cpp.
 #include "framework/ops/autocast.h"
 
-#include <unordered_map>
 #include <utility>
 
 #include "kernels/common/error.h"
@@ -19,9 +18,15 @@ thread_local DeviceState cpu_state{false, DType::BFloat16};
 thread_local DeviceState cuda_state{false, DType::Float16};
 thread_local int open_regions = 0;
 thread_local bool suspended = false;
-// Lower-precision copies of parameters made in the current outermost region, keyed by the
-// parameter's TensorImpl; the entry holds the parameter too, so its address is not reused.
-thread_local std::unordered_map<const TensorImpl*, std::pair<Tensor, Tensor>> cast_cache;
+// Lower-precision copies of parameters made in the current outermost region. An entry holds the
+// parameter too, so its address is not reused while the entry lives. A list searched from the
+// front: a model has tens to hundreds of parameters, and a list that is cleared keeps its
+// capacity, so a steady-state step allocates nothing for it (a hash map allocates per entry).
+struct CachedCast {
+  const TensorImpl* parameter;
+  Tensor original, cast;
+};
+thread_local std::vector<CachedCast> cast_cache;
 
 DeviceState& state(DeviceType device) { return device == DeviceType::CPU ? cpu_state : cuda_state; }
 
@@ -37,15 +42,18 @@ Tensor cast_to(const Tensor& t, DType target) {
   if (t.dtype() == target) return t;
   const bool cacheable = is_half(target) && t.is_leaf() && t.requires_grad();
   if (!cacheable) return t.to(target);
-  auto it = cast_cache.find(t.impl());
-  if (it != cast_cache.end() && it->second.second.dtype() == target) return it->second.second;
+  for (CachedCast& entry : cast_cache) {
+    if (entry.parameter != t.impl()) continue;
+    if (entry.cast.dtype() != target) entry.cast = t.to(target);
+    return entry.cast;
+  }
   Tensor cast = t.to(target);
-  cast_cache[t.impl()] = {t, cast};
+  cast_cache.push_back({t.impl(), t, cast});
   return cast;
 }
 
 template <typename Range, typename Get>
-std::optional<std::vector<Tensor>> cast_range(OpClass op, const Range& operands, Get get) {
+std::optional<CastOperands> cast_range(OpClass op, const Range& operands, Get get) {
   // The op's device type is its first defined floating operand's.
   const Tensor* first = nullptr;
   for (const auto& o : operands)
@@ -60,7 +68,7 @@ std::optional<std::vector<Tensor>> cast_range(OpClass op, const Range& operands,
   const Cast rule = policy(device, op);
   if (rule == Cast::Keep) return std::nullopt;
   const DType target = rule == Cast::LowerPrecision ? st.dtype : DType::Float32;
-  std::vector<Tensor> out;
+  CastOperands out;
   out.reserve(operands.size());
   for (const auto& o : operands)
     out.push_back(eligible(get(o), device) ? cast_to(get(o), target) : get(o));
@@ -72,12 +80,12 @@ std::optional<std::vector<Tensor>> cast_range(OpClass op, const Range& operands,
 namespace detail {
 thread_local bool active = false;
 
-std::optional<std::vector<Tensor>> cast_operands(OpClass op,
-                                                 std::initializer_list<const Tensor*> operands) {
+std::optional<CastOperands> cast_operands(OpClass op,
+                                          std::initializer_list<const Tensor*> operands) {
   return cast_range(op, operands, [](const Tensor* t) -> const Tensor& { return *t; });
 }
 
-std::optional<std::vector<Tensor>> cast_operands(OpClass op, const std::vector<Tensor>& operands) {
+std::optional<CastOperands> cast_operands(OpClass op, const std::vector<Tensor>& operands) {
   return cast_range(op, operands, [](const Tensor& t) -> const Tensor& { return t; });
 }
 }  // namespace detail

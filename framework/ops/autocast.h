@@ -43,11 +43,14 @@ enum class Cast {
 // The policy for ops of class `op` on `device` (pure; tested against PyTorch's).
 Cast policy(DeviceType device, OpClass op);
 
+// An op's operands after the casts: inline up to 4 (a list for cat and stack may spill).
+using CastOperands = SmallVector<Tensor, 4>;
+
 namespace detail {
 extern thread_local bool active;  // some device's region is open and not suspended
-std::optional<std::vector<Tensor>> cast_operands(OpClass op,
-                                                 std::initializer_list<const Tensor*> operands);
-std::optional<std::vector<Tensor>> cast_operands(OpClass op, const std::vector<Tensor>& operands);
+std::optional<CastOperands> cast_operands(OpClass op,
+                                          std::initializer_list<const Tensor*> operands);
+std::optional<CastOperands> cast_operands(OpClass op, const std::vector<Tensor>& operands);
 }  // namespace detail
 
 // Whether an op on the calling thread must consult the policy.
@@ -56,13 +59,12 @@ inline bool active() { return detail::active; }
 // The operands as an op of class `op` must see them, or nullopt when autocast does not apply
 // (off for their device, or the class keeps types). Non-floating, float64 and undefined operands
 // are never cast. When this returns a value, the op re-runs itself on it under a Suspend.
-inline std::optional<std::vector<Tensor>> cast_operands(
-    OpClass op, std::initializer_list<const Tensor*> operands) {
+inline std::optional<CastOperands> cast_operands(OpClass op,
+                                                 std::initializer_list<const Tensor*> operands) {
   if (!detail::active) return std::nullopt;
   return detail::cast_operands(op, operands);
 }
-inline std::optional<std::vector<Tensor>> cast_operands(OpClass op,
-                                                        const std::vector<Tensor>& operands) {
+inline std::optional<CastOperands> cast_operands(OpClass op, const std::vector<Tensor>& operands) {
   if (!detail::active) return std::nullopt;
   return detail::cast_operands(op, operands);
 }

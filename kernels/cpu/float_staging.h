@@ -6,12 +6,11 @@
 // float32 (batch norm's parameters under autocast) pass through untouched.
 //
 // A slow exact fallback, not a fast path: two extra passes over each operand and no bf16
-// instructions (this machine has none; oneDNN's bf16 primitives would replace it on processors
-// with AVX512_BF16 or AMX).
+// instructions (convolutions and matrix products use oneDNN's bf16 primitives instead where the
+// processor has AVX512_BF16 or AMX). Its bookkeeping is inline, so staging allocates nothing.
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "kernels/common/dtype.h"  // is_half: the types a kernel stages
 #include "kernels/dispatch.h"
@@ -41,8 +40,8 @@ class FloatStaging {
     int64_t n;
   };
   void* stage(int64_t n);  // a float32 block of n elements, freed with *this
-  std::vector<void*> blocks_;
-  std::vector<Staged> outputs_;
+  SmallVector<void*, 6> blocks_;
+  SmallVector<Staged, 3> outputs_;
 };
 
 }  // namespace tandem::kernels::cpu

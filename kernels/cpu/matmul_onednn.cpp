@@ -9,7 +9,6 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 
 #include "kernels/cpu/onednn_context.h"
 #include "kernels/cpu/scratch.h"
@@ -91,13 +90,14 @@ bool onednn_bf16_gemm(const GemmShape& s) {
 void onednn_bf16_gemm(const GemmShape& s, const void* a, const void* b, void* c) {
   const MatmulPlan& p = *plan_for(s);
   dnnl::stream& stream = onednn_thread_stream();
-  const std::unordered_map<int, memory> args{
-      {DNNL_ARG_SRC, memory(p.a, onednn_engine(), const_cast<void*>(a))},
-      {DNNL_ARG_WEIGHTS, memory(p.b, onednn_engine(), const_cast<void*>(b))},
-      {DNNL_ARG_DST, memory(p.c, onednn_engine(), c)},
-      {DNNL_ARG_SCRATCHPAD, memory(p.scratch, onednn_engine(),
-                                   thread_scratch(kOnednnScratchpadSlot, p.scratch.get_size()))}};
-  p.primitive.execute(stream, args);
+  onednn_execute<4>(
+      p.primitive, stream,
+      {{{DNNL_ARG_SRC, onednn_thread_memory(p.a, const_cast<void*>(a)).get()},
+        {DNNL_ARG_WEIGHTS, onednn_thread_memory(p.b, const_cast<void*>(b)).get()},
+        {DNNL_ARG_DST, onednn_thread_memory(p.c, c).get()},
+        {DNNL_ARG_SCRATCHPAD, onednn_thread_memory(p.scratch, thread_scratch(kOnednnScratchpadSlot,
+                                                                             p.scratch.get_size()))
+                                  .get()}}});
   stream.wait();
 }
 
