@@ -60,7 +60,7 @@ class NodeTable {
   NodeState& probe(Node* node) {
     const size_t mask = slots_.size() - 1;
     // Fibonacci hashing of the address (nodes are at least 16-byte aligned).
-    size_t i = (reinterpret_cast<uintptr_t>(node) >> 4) * 0x9E3779B97F4A7C15ull >> 20 & mask;
+    size_t i = ((reinterpret_cast<uintptr_t>(node) >> 4) * 0x9E3779B97F4A7C15ull >> 20) & mask;
     while (slots_[i].node != nullptr && slots_[i].node != node) i = (i + 1) & mask;
     return slots_[i];
   }
@@ -111,6 +111,7 @@ class ScratchLease {
 };
 thread_local std::vector<std::unique_ptr<EngineScratch>> ScratchLease::pool_;
 thread_local size_t ScratchLease::depth_ = 0;
+
 void accumulate(TensorList& buffer, uint32_t input_nr, const Tensor& grad) {
   if (buffer.size() <= input_nr) buffer.resize(input_nr + 1);
   Tensor& slot = buffer[input_nr];
