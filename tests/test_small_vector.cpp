@@ -121,6 +121,9 @@ TEST(SmallVector, ArgumentsThatAliasItsOwnElements) {
                                                     "first", "second", "first"}));
   v.resize(20, v[1]);
   EXPECT_EQ(v[19], "first");
+  v.erase(v.begin() + 2, v.begin() + 2);  // an empty range changes nothing
+  EXPECT_EQ(v.size(), 20u);
+  EXPECT_EQ(v[2], "second");
 }
 
 TEST(SmallVector, ElementsAreDestroyedExactlyOnce) {

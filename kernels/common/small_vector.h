@@ -188,6 +188,7 @@ class SmallVector {
   iterator erase(const_iterator pos) { return erase(pos, pos + 1); }
   iterator erase(const_iterator first, const_iterator last) {
     const size_t from = index_of(first), to = index_of(last);
+    if (from == to) return begin() + from;  // no self-move of the elements after it
     iterator new_end = std::move(begin() + to, end(), begin() + from);
     std::destroy(new_end, end());
     size_ -= to - from;
