@@ -6,17 +6,6 @@
 #include "parallel/rank_helpers.h"
 
 namespace tandem::launch {
-namespace {
-
-// The parameters `optimizer` updates (each group's, in order).
-std::vector<Tensor> parameters_of(const optim::Optimizer& optimizer) {
-  std::vector<Tensor> params;
-  for (const auto& group : optimizer.param_groups())
-    params.insert(params.end(), group.params.begin(), group.params.end());
-  return params;
-}
-
-}  // namespace
 
 MixedPrecision::MixedPrecision(const std::string& precision, Device device)
     : precision_(precision), device_type_(device.type) {
@@ -53,7 +42,14 @@ void MixedPrecision::backward(const Tensor& loss) {
 bool MixedPrecision::step(optim::Optimizer& optimizer, parallel::ProcessGroup* pg,
                           double max_norm) {
   if (scaler_ && max_norm > 0) scaler_->unscale_(optimizer);  // true gradients for the norm
-  if (max_norm > 0) optim::clip_grad_norm_(parameters_of(optimizer), max_norm);
+  if (max_norm > 0) {
+    // The parameters the optimizer updates (each group's, in order), in a list that keeps its
+    // capacity, so clipping allocates nothing per step.
+    clipped_.clear();
+    for (const auto& group : optimizer.param_groups())
+      clipped_.insert(clipped_.end(), group.params.begin(), group.params.end());
+    optim::clip_grad_norm_(clipped_, max_norm);
+  }
   if (!scaler_) {
     optimizer.step();
     return true;

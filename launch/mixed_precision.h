@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "framework/core/value.h"
 #include "framework/ops/autocast.h"
@@ -49,6 +50,7 @@ class MixedPrecision {
   DeviceType device_type_;
   std::optional<DType> dtype_;                 // the autocast type; none for fp32
   std::unique_ptr<optim::GradScaler> scaler_;  // fp16 only
+  std::vector<Tensor> clipped_;  // the parameters to clip, refilled each step (capacity kept)
 };
 
 }  // namespace tandem::launch

@@ -86,6 +86,7 @@ struct EngineScratch {
   std::vector<std::shared_ptr<Node>> stack;  // the walk that counts dependencies
   std::vector<std::shared_ptr<Node>> ready;  // a heap ordered by LaterFirst
   std::vector<std::pair<Edge, Tensor>> starts;
+  std::vector<std::function<void()>> callbacks;  // queue_callback's, run when the pass ends
 };
 
 // The scratch of the innermost running pass on this thread (a hook may start another backward).
@@ -100,6 +101,7 @@ class ScratchLease {
     scratch_->stack.clear();
     scratch_->ready.clear();
     scratch_->starts.clear();
+    scratch_->callbacks.clear();
     --depth_;
   }
   EngineScratch& operator*() const { return *scratch_; }
@@ -184,7 +186,7 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
     }
   }
 
-  std::vector<std::function<void()>> pending_callbacks;
+  auto& pending_callbacks = scratch.callbacks;
   auto* outer_callbacks = callbacks;
   callbacks = &pending_callbacks;
   struct Restore {
@@ -214,7 +216,11 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
       if (--next.dependencies == 0) push_ready(edge.fn);
     }
   }
-  for (auto& cb : pending_callbacks) cb();
+  // By index, each taken out first: a callback may queue another, which grows the list.
+  for (size_t i = 0; i < pending_callbacks.size(); ++i) {
+    const std::function<void()> callback = std::move(pending_callbacks[i]);
+    callback();
+  }
 }
 
 }  // namespace tandem::autograd

@@ -17,7 +17,6 @@
 #include <string>
 #include <string_view>
 #include <tuple>
-#include <unordered_map>
 
 #include "kernels/common/error.h"
 #include "kernels/cpu/onednn_context.h"
