@@ -1,6 +1,7 @@
-// Single-thread throughput of the CPU hot paths, next to OpenBLAS's own sgemm on this machine:
-// GEMM, conv2d forward+backward, and one training step of a small MLP and CNN. Prints one JSON
-// object per line (bench/run.sh puts them beside PyTorch's numbers from torch_baseline.py).
+// Throughput of the CPU hot paths (single-thread, but for the "threads" section), next to
+// OpenBLAS's own sgemm on this machine: GEMM, conv2d forward+backward, and one training step of a
+// small MLP and CNN. Prints one JSON object per line (bench/run.sh puts them beside PyTorch's
+// numbers from torch_baseline.py).
 #include <cblas.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framework/autograd/grad_mode.h"
@@ -63,7 +65,7 @@ void section(const char* name, const std::function<void()>& fn) {
   }
 }
 
-// Usage: bench_ops [gemm] [conv2d] [mlp] [cnn]   (default: every section)
+// Usage: bench_ops [gemm] [conv2d] [conv_layers] [mlp] [cnn] [threads]   (default: every section)
 int main(int argc, char** argv) {
   selected_sections.assign(argv + 1, argv + argc);
   retain_freed_memory();  // as the tandem executable does
@@ -165,6 +167,35 @@ int main(int argc, char** argv) {
                  relu(batch_norm(conv2d(x, w, b, {1, 1}, {1, 1}), rm, rv, g, be, true)), {2, 2});
              cross_entropy(linear(h.flatten(1), fw, fb), y).backward();
            }));
+  });
+  section("threads", [&] {
+    // tandem's own kernels (kernels/cpu/parallel_for.h) on 1 thread and on every core: the
+    // elementwise, reduction, pooling and batch-norm work of a CNN layer (batch 128, 32 channels,
+    // 28x28), forward and backward. (GEMMs and convolutions thread inside OpenBLAS and oneDNN.)
+    const int cores = std::max(1u, std::thread::hardware_concurrency());
+    Tensor x = randn({128, 32, 28, 28}, gen).set_requires_grad(true);
+    Tensor g = ones({32}).set_requires_grad(true), be = zeros({32}).set_requires_grad(true);
+    Tensor rm = zeros({32}), rv = ones({32});
+    const Tensor gy = randn({128, 32, 14, 14}, gen);
+    const double elements = double(x.numel());  // the "gflops" column: G input elements/s
+    for (int threads : {1, cores}) {
+      tandem::kernels::cpu::set_cpu_threads(threads);
+      char shape[64];
+      std::snprintf(shape, sizeof shape, "128x32x28x28, %d thread(s)", threads);
+      report("relu", shape, elements, seconds_per_call([&] {
+               NoGradGuard ng;
+               relu(x);
+             }));
+      report("bias_grad_sum", shape, elements, seconds_per_call([&] {
+               NoGradGuard ng;
+               x.sum({0, 2, 3});
+             }));
+      report("bn_relu_pool_fwd_bwd", shape, elements, seconds_per_call([&] {
+               Tensor h = max_pool2d(relu(batch_norm(x, rm, rv, g, be, true)), {2, 2});
+               (h * gy).sum().backward();
+             }));
+    }
+    tandem::kernels::cpu::set_cpu_threads(1);
   });
   return 0;
 }

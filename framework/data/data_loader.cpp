@@ -6,6 +6,7 @@
 
 #include "framework/tensor/factories.h"
 #include "framework/tensor/generator.h"
+#include "kernels/cpu/threads.h"
 
 namespace tandem::data {
 namespace {
@@ -153,6 +154,9 @@ bool DataLoader::make_batch(int64_t b, Batch& out) {
 }
 
 void DataLoader::produce() {
+  // Batches are prepared beside the training step, not with its compute threads: this thread's
+  // tensor kernels stay on it (the step's kernels use training.threads).
+  kernels::cpu::limit_this_thread_to_one_cpu();
   try {
     while (true) {
       Batch batch;

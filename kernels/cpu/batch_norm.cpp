@@ -1,34 +1,20 @@
 // CPU batch normalisation over (N, C, S): per-channel statistics in double, the normalisation,
 // and the fused backward of PyTorch's CPU kernel. The per-channel constants and the per-element
-// formulas are kernels/common/batch_norm_functors.h, shared with the CUDA kernels.
+// formulas are kernels/common/batch_norm_functors.h, shared with the CUDA kernels. Channels run in
+// parallel (parallel_for.h), each channel's sums in one order on one thread: the same bits for
+// any thread count.
 #include "kernels/common/batch_norm_functors.h"
 #include "kernels/cpu/float_staging.h"
+#include "kernels/cpu/lane_sum.h"
+#include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
-namespace {
-
-// sum of term(s) for s in [0, n), in double, with 8 independent partial sums: the additions no
-// longer wait on one another, so the loop runs at the adders' throughput and vectorises,
-// instead of one dependent add per element.
-template <typename F>
-double lane_sum(int64_t n, F term) {
-  constexpr int kLanes = 8;
-  double acc[kLanes] = {};
-  int64_t s = 0;
-  for (; s + kLanes <= n; s += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += term(s + l);
-  double tail = 0;
-  for (; s < n; ++s) tail += term(s);
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + tail;
-}
-
-}  // namespace
 
 template <typename T>
 void batch_norm_stats(const T* x, int64_t N, int64_t C, int64_t S, double* mean, double* var) {
   const double n = double(N * S);
-  for (int64_t c = 0; c < C; ++c) {
+  parallel_for_each(C, N * S, [&](int64_t c) {
     double sum = 0;
     for (int64_t i = 0; i < N; ++i) {
       const T* p = x + (i * C + c) * S;
@@ -45,13 +31,13 @@ void batch_norm_stats(const T* x, int64_t N, int64_t C, int64_t S, double* mean,
     }
     mean[c] = m;
     var[c] = sq / n;
-  }
+  });
 }
 
 template <typename T>
 void batch_norm_apply(const T* x, int64_t N, int64_t C, int64_t S, const double* mean,
                       const double* invstd, const T* w, const T* b, T* y) {
-  for (int64_t c = 0; c < C; ++c) {
+  parallel_for_each(C, N * S, [&](int64_t c) {
     const BatchNormAffine<T> f =
         batch_norm_affine(mean[c], invstd[c], w ? w + c : nullptr, b ? b + c : nullptr);
     for (int64_t i = 0; i < N; ++i) {
@@ -59,7 +45,7 @@ void batch_norm_apply(const T* x, int64_t N, int64_t C, int64_t S, const double*
       T* q = y + (i * C + c) * S;
       for (int64_t s = 0; s < S; ++s) q[s] = batch_norm_normalize(f, p[s]);
     }
-  }
+  });
 }
 
 template <typename T>
@@ -67,7 +53,7 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
                          const double* mean, const double* invstd, const T* w, bool train, T* gx,
                          double* sum_gy, double* sum_gy_xhat) {
   const double n = double(N * S);
-  for (int64_t c = 0; c < C; ++c) {
+  parallel_for_each(C, N * S, [&](int64_t c) {
     double sg = 0, sgx = 0;
     const double m = mean[c], is = invstd[c];
     for (int64_t i = 0; i < N; ++i) {
@@ -79,7 +65,7 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
     sgx *= is;
     sum_gy[c] = sg;
     sum_gy_xhat[c] = sgx;
-    if (!gx) continue;
+    if (!gx) return;
     const BatchNormGrad coef = batch_norm_grad(w ? double(w[c]) : 1.0, is, sg, sgx, n, train);
     for (int64_t i = 0; i < N; ++i) {
       const T* xp = x + (i * C + c) * S;
@@ -87,7 +73,7 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
       T* out = gx + (i * C + c) * S;
       for (int64_t s = 0; s < S; ++s) out[s] = batch_norm_grad_input(coef, gp[s], xp[s], m);
     }
-  }
+  });
 }
 
 // float16/bfloat16 input (with float32 parameters, PyTorch's mixed-type batch norm) runs the

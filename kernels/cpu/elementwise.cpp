@@ -18,15 +18,16 @@ void unary(UnaryOp op, const OpParams& params, const Dims& sizes, const T* in,
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
   dispatch_unary(op, [&](auto tag) {
     const auto f = in_opmath<T>(Unary<opmath_t<T>, decltype(tag)::value>(params));
-    loop.run([&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
-      T* o = out + off[0];
-      const T* x = in + off[1];
-      if (st[0] == 1 && st[1] == 1) {
-        for (int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
-      } else {
-        for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]]);
-      }
-    });
+    loop.run_parallel(
+        [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+          T* o = out + off[0];
+          const T* x = in + off[1];
+          if (st[0] == 1 && st[1] == 1) {
+            for (int64_t i = 0; i < n; ++i) o[i] = f(x[i]);
+          } else {
+            for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]]);
+          }
+        });
   });
 }
 
@@ -37,19 +38,20 @@ void binary(BinaryOp op, const OpParams& params, const Dims& sizes, const T* a,
   StridedLoop<3> loop(sizes, {out_strides, a_strides, b_strides});
   dispatch_binary(op, [&](auto tag) {
     const auto f = in_opmath<T>(Binary<opmath_t<T>, decltype(tag)::value>(params));
-    loop.run([&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-      T* o = out + off[0];
-      const T* x = a + off[1];
-      const T* y = b + off[2];
-      if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
-        for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
-      } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
-        const T yv = *y;
-        for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
-      } else {
-        for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]], y[i * st[2]]);
-      }
-    });
+    loop.run_parallel(
+        [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+          T* o = out + off[0];
+          const T* x = a + off[1];
+          const T* y = b + off[2];
+          if (st[0] == 1 && st[1] == 1 && st[2] == 1) {
+            for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+          } else if (st[0] == 1 && st[1] == 1 && st[2] == 0) {
+            const T yv = *y;
+            for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+          } else {
+            for (int64_t i = 0; i < n; ++i) o[i * st[0]] = f(x[i * st[1]], y[i * st[2]]);
+          }
+        });
   });
 }
 
@@ -59,10 +61,11 @@ void compare(CompareOp op, const Dims& sizes, const T* a, const Dims& a_strides,
   StridedLoop<3> loop(sizes, {out_strides, a_strides, b_strides});
   dispatch_compare(op, [&](auto tag) {
     const auto f = in_opmath<T>(Compare<opmath_t<T>, decltype(tag)::value>());
-    loop.run([&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
-      for (int64_t i = 0; i < n; ++i)
-        out[off[0] + i * st[0]] = f(a[off[1] + i * st[1]], b[off[2] + i * st[2]]);
-    });
+    loop.run_parallel(
+        [&](const std::array<int64_t, 3>& off, int64_t n, const std::array<int64_t, 3>& st) {
+          for (int64_t i = 0; i < n; ++i)
+            out[off[0] + i * st[0]] = f(a[off[1] + i * st[1]], b[off[2] + i * st[2]]);
+        });
   });
 }
 
@@ -71,34 +74,37 @@ void where(const Dims& sizes, const bool* cond, const Dims& c_strides, const T* 
            const Dims& a_strides, const T* b, const Dims& b_strides, T* out,
            const Dims& out_strides) {
   StridedLoop<4> loop(sizes, {out_strides, c_strides, a_strides, b_strides});
-  loop.run([&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
-    for (int64_t i = 0; i < n; ++i)
-      out[off[0] + i * st[0]] =
-          cond[off[1] + i * st[1]] ? a[off[2] + i * st[2]] : b[off[3] + i * st[3]];
-  });
+  loop.run_parallel(
+      [&](const std::array<int64_t, 4>& off, int64_t n, const std::array<int64_t, 4>& st) {
+        for (int64_t i = 0; i < n; ++i)
+          out[off[0] + i * st[0]] =
+              cond[off[1] + i * st[1]] ? a[off[2] + i * st[2]] : b[off[3] + i * st[3]];
+      });
 }
 
 template <typename Src, typename Dst>
 void convert(const Dims& sizes, const Src* in, const Dims& in_strides, Dst* out,
              const Dims& out_strides) {
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
-  loop.run([&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
-    Dst* o = out + off[0];
-    const Src* x = in + off[1];
-    if (st[0] == 1 && st[1] == 1) {
-      for (int64_t i = 0; i < n; ++i) o[i] = convert_element<Src, Dst>(x[i]);
-    } else {
-      for (int64_t i = 0; i < n; ++i) o[i * st[0]] = convert_element<Src, Dst>(x[i * st[1]]);
-    }
-  });
+  loop.run_parallel(
+      [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+        Dst* o = out + off[0];
+        const Src* x = in + off[1];
+        if (st[0] == 1 && st[1] == 1) {
+          for (int64_t i = 0; i < n; ++i) o[i] = convert_element<Src, Dst>(x[i]);
+        } else {
+          for (int64_t i = 0; i < n; ++i) o[i * st[0]] = convert_element<Src, Dst>(x[i * st[1]]);
+        }
+      });
 }
 
 template <typename T>
 void fill(const Dims& sizes, T* out, const Dims& out_strides, T value) {
   StridedLoop<1> loop(sizes, {out_strides});
-  loop.run([&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
-    for (int64_t i = 0; i < n; ++i) out[off[0] + i * st[0]] = value;
-  });
+  loop.run_parallel(
+      [&](const std::array<int64_t, 1>& off, int64_t n, const std::array<int64_t, 1>& st) {
+        for (int64_t i = 0; i < n; ++i) out[off[0] + i * st[0]] = value;
+      });
 }
 
 }  // namespace

@@ -1,13 +1,19 @@
 // Fused CPU optimizer passes over one contiguous parameter, applying the per-element updates
 // of kernels/common/optim_functors.h, and the loss scaler's unscale
-// (kernels/common/amp_functors.h).
+// (kernels/common/amp_functors.h). Elements are independent: chunks run in parallel
+// (parallel_for.h) with the same bits for any thread count.
+#include <atomic>
+
+#include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
 template <typename T>
 void sgd_step(T* p, const T* g, T* buf, int64_t n, const SgdParams& s) {
-  for (int64_t i = 0; i < n; ++i) sgd_update<T>(p[i], g[i], buf ? buf + i : nullptr, s);
+  parallel_for(0, n, kParallelGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) sgd_update<T>(p[i], g[i], buf ? buf + i : nullptr, s);
+  });
 }
 
 // The parameters are copied and the buffers declared unaliased so the compiler can unswitch the
@@ -16,13 +22,15 @@ void sgd_step(T* p, const T* g, T* buf, int64_t n, const SgdParams& s) {
 template <typename T>
 void adam_step(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
                T* __restrict vmax, int64_t n, const AdamParams& params) {
-  AdamParams a = params;
-  if (a.amsgrad) {
-    for (int64_t i = 0; i < n; ++i) adam_update<T>(p[i], g[i], m[i], v[i], vmax + i, a);
-  } else {
-    a.amsgrad = false;  // known here, so the branch folds away and the loop vectorises
-    for (int64_t i = 0; i < n; ++i) adam_update<T>(p[i], g[i], m[i], v[i], nullptr, a);
-  }
+  parallel_for(0, n, kParallelGrain, [&](int64_t b, int64_t e) {
+    AdamParams a = params;
+    if (a.amsgrad) {
+      for (int64_t i = b; i < e; ++i) adam_update<T>(p[i], g[i], m[i], v[i], vmax + i, a);
+    } else {
+      a.amsgrad = false;  // known here, so the branch folds away and the loop vectorises
+      for (int64_t i = b; i < e; ++i) adam_update<T>(p[i], g[i], m[i], v[i], nullptr, a);
+    }
+  });
 }
 
 void sgd_step_cpu(const KernelContext&, const SgdParams& s, int64_t n, const Buffer& param,
@@ -48,9 +56,13 @@ void unscale_and_check_cpu(const KernelContext&, int64_t n, float inv_scale, con
   dispatch_floating(grad.dtype, "unscale", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* g = grad.as<T>();
-    bool any = false;
-    for (int64_t i = 0; i < n; ++i) any |= unscale_element<T>(g[i], inv_scale);
-    if (any) *found_inf.as<float>() = 1.0f;
+    std::atomic<bool> any{false};
+    parallel_for(0, n, kParallelGrain, [&](int64_t b, int64_t e) {
+      bool here = false;
+      for (int64_t i = b; i < e; ++i) here |= unscale_element<T>(g[i], inv_scale);
+      if (here) any.store(true, std::memory_order_relaxed);
+    });
+    if (any.load()) *found_inf.as<float>() = 1.0f;
   });
 }
 

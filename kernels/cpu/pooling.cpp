@@ -4,65 +4,60 @@
 // grad_in.
 #include "kernels/common/pool_functors.h"
 #include "kernels/cpu/float_staging.h"
+#include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
 namespace {
 
-// max_pool2d where every window lies inside the input (no padding, no dilation, no window past
-// the edge), the common case: no bounds tests per element.
+// max_pool2d of one plane where every window lies inside the input (no padding, no dilation, no
+// window past the edge), the common case: no bounds tests per element.
 template <typename T>
-void max_pool2d_interior(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
-  // Geometry in locals: the stores to out/indices could alias g, which would force a reload of
+void max_pool2d_interior_plane(const T* src, const PoolGeometry& g, T* dst, int64_t* idx) {
+  // Geometry in locals: the stores to dst/idx could alias g, which would force a reload of
   // every field per element.
-  const int64_t in_h = g.in_h, in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
+  const int64_t in_w = g.in_w, out_h = g.out_h, out_w = g.out_w;
   const int64_t sh = g.stride_h, sw = g.stride_w, kh_n = g.kernel_h, kw_n = g.kernel_w;
   if (kh_n == 2 && kw_n == 2 && sh == 2 && sw == 2) {
     // The common 2x2 window of stride 2, written out so the compiler can vectorise along a row.
-    for (int64_t p = 0; p < g.planes; ++p) {
-      const T* src = in + p * in_h * in_w;
-      T* dst = out + p * out_h * out_w;
-      int64_t* idx = indices + p * out_h * out_w;
-      for (int64_t oh = 0; oh < out_h; ++oh) {
-        const T* r0 = src + 2 * oh * in_w;
-        const T* r1 = r0 + in_w;
-        T* d = dst + oh * out_w;
-        int64_t* di = idx + oh * out_w;
-        const int64_t base = 2 * oh * in_w;
-        for (int64_t ow = 0; ow < out_w; ++ow) {
-          const int64_t i0 = base + 2 * ow;
-          T best = r0[2 * ow];
-          int64_t best_i = i0;
-          take_if_max(r0[2 * ow + 1], i0 + 1, best, best_i);
-          take_if_max(r1[2 * ow], i0 + in_w, best, best_i);
-          take_if_max(r1[2 * ow + 1], i0 + in_w + 1, best, best_i);
-          d[ow] = best;
-          di[ow] = best_i;
-        }
+    for (int64_t oh = 0; oh < out_h; ++oh) {
+      const T* r0 = src + 2 * oh * in_w;
+      const T* r1 = r0 + in_w;
+      T* d = dst + oh * out_w;
+      int64_t* di = idx + oh * out_w;
+      const int64_t base = 2 * oh * in_w;
+      for (int64_t ow = 0; ow < out_w; ++ow) {
+        const int64_t i0 = base + 2 * ow;
+        T best = r0[2 * ow];
+        int64_t best_i = i0;
+        take_if_max(r0[2 * ow + 1], i0 + 1, best, best_i);
+        take_if_max(r1[2 * ow], i0 + in_w, best, best_i);
+        take_if_max(r1[2 * ow + 1], i0 + in_w + 1, best, best_i);
+        d[ow] = best;
+        di[ow] = best_i;
       }
     }
     return;
   }
-  for (int64_t p = 0; p < g.planes; ++p) {
-    const T* src = in + p * in_h * in_w;
-    T* dst = out + p * out_h * out_w;
-    int64_t* idx = indices + p * out_h * out_w;
-    for (int64_t oh = 0; oh < out_h; ++oh)
-      for (int64_t ow = 0; ow < out_w; ++ow) {
-        const int64_t start = oh * sh * in_w + ow * sw;
-        T best = src[start];
-        int64_t best_i = start;
-        for (int64_t kh = 0; kh < kh_n; ++kh) {
-          const int64_t row = start + kh * in_w;
-          for (int64_t kw = kh == 0 ? 1 : 0; kw < kw_n; ++kw)
-            take_if_max(src[row + kw], row + kw, best, best_i);
-        }
-        dst[oh * out_w + ow] = best;
-        idx[oh * out_w + ow] = best_i;
+  for (int64_t oh = 0; oh < out_h; ++oh)
+    for (int64_t ow = 0; ow < out_w; ++ow) {
+      const int64_t start = oh * sh * in_w + ow * sw;
+      T best = src[start];
+      int64_t best_i = start;
+      for (int64_t kh = 0; kh < kh_n; ++kh) {
+        const int64_t row = start + kh * in_w;
+        for (int64_t kw = kh == 0 ? 1 : 0; kw < kw_n; ++kw)
+          take_if_max(src[row + kw], row + kw, best, best_i);
       }
-  }
+      dst[oh * out_w + ow] = best;
+      idx[oh * out_w + ow] = best_i;
+    }
 }
+
+// Planes run in parallel (parallel_for.h): each writes its own outputs (and, backward, its own
+// plane of grad_in), so any thread count gives the same bits.
+int64_t plane_work(const PoolGeometry& g) { return g.in_h * g.in_w + g.out_h * g.out_w; }
 
 }  // namespace
 
@@ -72,43 +67,48 @@ void max_pool2d(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
   const bool interior = g.pad_h == 0 && g.pad_w == 0 && g.dilation_h == 1 && g.dilation_w == 1 &&
                         (g.out_h - 1) * g.stride_h + g.kernel_h <= g.in_h &&
                         (g.out_w - 1) * g.stride_w + g.kernel_w <= g.in_w;
-  if (interior) return max_pool2d_interior(in, g, out, indices);
-  for (int64_t p = 0; p < g.planes; ++p) {
+  if (interior) {
+    const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+    return parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+      max_pool2d_interior_plane(in + p * in_plane, g, out + p * out_plane, indices + p * out_plane);
+    });
+  }
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
         const int64_t o = (p * g.out_h + oh) * g.out_w + ow;
         max_pool_window(src, g, oh, ow, out[o], indices[o]);
       }
-  }
+  });
 }
 
 template <typename T>
 void max_pool2d_backward(const T* grad_out, const int64_t* indices, const PoolGeometry& g,
                          T* grad_in) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     T* dst = grad_in + p * g.in_h * g.in_w;
     const int64_t base = p * g.out_h * g.out_w;
     for (int64_t i = 0; i < g.out_h * g.out_w; ++i)
       if (indices[base + i] >= 0) dst[indices[base + i]] += grad_out[base + i];
-  }
+  });
 }
 
 template <typename T>
 void avg_pool2d(const T* in, const PoolGeometry& g, bool count_include_pad, T* out) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
         out[(p * g.out_h + oh) * g.out_w + ow] = avg_pool_window(src, g, oh, ow, count_include_pad);
       }
-  }
+  });
 }
 
 template <typename T>
 void avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, bool count_include_pad,
                          T* grad_in) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     T* dst = grad_in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
@@ -118,22 +118,22 @@ void avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, bool count_in
         for (int64_t h = win.h0; h < win.h1; ++h)
           for (int64_t w = win.w0; w < win.w1; ++w) dst[h * g.in_w + w] += v;
       }
-  }
+  });
 }
 
 template <typename T>
 void adaptive_avg_pool2d(const T* in, const PoolGeometry& g, T* out) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow)
         out[(p * g.out_h + oh) * g.out_w + ow] = adaptive_avg_window(src, g, oh, ow);
-  }
+  });
 }
 
 template <typename T>
 void adaptive_avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, T* grad_in) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     T* dst = grad_in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       const int64_t h0 = adaptive_start(oh, g.out_h, g.in_h),
@@ -146,7 +146,7 @@ void adaptive_avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, T* g
           for (int64_t w = w0; w < w1; ++w) dst[h * g.in_w + w] += v;
       }
     }
-  }
+  });
 }
 
 namespace {

@@ -1,12 +1,15 @@
 // CPU reductions (float16/bfloat16 too for sum and max): sum and max over any dims of a strided
 // input (one StridedLoop pass with the output given stride 0 along reduced dims, so the input is
-// never copied), and max along one dim with the index of its first occurrence.
+// never copied; split across the CPU threads only along dims the output keeps, so every output
+// is summed in one order for any thread count), and max along one dim with the index of its first
+// occurrence.
 #include <limits>
 #include <vector>
 
 #include "kernels/common/convert.h"
 #include "kernels/common/opmath.h"
 #include "kernels/common/row_functors.h"
+#include "kernels/cpu/lane_sum.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/strided_loop.h"
 
@@ -17,44 +20,53 @@ template <typename T, typename Acc>
 void sum_into(const Dims& sizes, const T* in, const Dims& in_strides, Acc* out,
               const Dims& out_strides) {
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
-  loop.run([&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
-    Acc* o = out + off[0];
-    const T* x = in + off[1];
-    if (st[0] == 0) {  // the whole run lands in one output: reduce in a register
-      Acc acc = 0;
-      if (st[1] == 1) {
-        for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i]);
-      } else {
-        for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i * st[1]]);
-      }
-      *o += acc;
-    } else {
-      for (int64_t i = 0; i < n; ++i) o[i * st[0]] += convert_element<T, Acc>(x[i * st[1]]);
-    }
-  });
+  loop.run_parallel(
+      [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+        Acc* o = out + off[0];
+        const T* x = in + off[1];
+        if (st[0] == 0) {  // the whole run lands in one output: reduce in registers
+          if constexpr (std::is_same_v<Acc, double>) {
+            if (st[1] == 1) {  // contiguous: 8 independent partial sums (lane_sum.h)
+              *o += lane_sum(n, [x](int64_t i) { return convert_element<T, double>(x[i]); });
+              return;
+            }
+          }
+          Acc acc = 0;
+          if (st[1] == 1) {
+            for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i]);
+          } else {
+            for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i * st[1]]);
+          }
+          *o += acc;
+        } else {
+          for (int64_t i = 0; i < n; ++i) o[i * st[0]] += convert_element<T, Acc>(x[i * st[1]]);
+        }
+      });
 }
 
 template <typename T>
 void max_into(const Dims& sizes, const T* in, const Dims& in_strides, T* out,
               const Dims& out_strides) {
   StridedLoop<2> loop(sizes, {out_strides, in_strides});
-  loop.run([&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
-    T* o = out + off[0];
-    const T* x = in + off[1];
-    for (int64_t i = 0; i < n; ++i) {  // float16/bfloat16 compare in float
-      T& slot = o[i * st[0]];
-      const opmath_t<T> s = convert_element<T, opmath_t<T>>(slot),
-                        v = convert_element<T, opmath_t<T>>(x[i * st[1]]);
-      if (!is_nan_value(s) && (is_nan_value(v) || v > s)) slot = x[i * st[1]];
-    }
-  });
+  loop.run_parallel(
+      [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
+        T* o = out + off[0];
+        const T* x = in + off[1];
+        for (int64_t i = 0; i < n; ++i) {  // float16/bfloat16 compare in float
+          T& slot = o[i * st[0]];
+          const opmath_t<T> s = convert_element<T, opmath_t<T>>(slot),
+                            v = convert_element<T, opmath_t<T>>(x[i * st[1]]);
+          if (!is_nan_value(s) && (is_nan_value(v) || v > s)) slot = x[i * st[1]];
+        }
+      });
 }
 
 template <typename T>
 void max_along(const T* in, int64_t outer, int64_t n, int64_t inner, T* values, int64_t* indices) {
-  for (int64_t o = 0; o < outer; ++o)
+  parallel_for_each(outer, n * inner, [&](int64_t o) {
     for (int64_t j = 0; j < inner; ++j)
       max_of_row(in + o * n * inner + j, n, inner, values[o * inner + j], indices[o * inner + j]);
+  });
 }
 
 // Strides of a contiguous keepdim output, 0 along the reduced dims.

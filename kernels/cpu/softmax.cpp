@@ -1,26 +1,30 @@
 // CPU softmax / log_softmax and their backward along the middle dim of (outer, n, inner).
-// The per-row arithmetic is kernels/common/row_functors.h, shared with the CUDA kernels.
+// The per-row arithmetic is kernels/common/row_functors.h, shared with the CUDA kernels; the
+// outer slices run in parallel (parallel_for.h), each row on one thread.
 #include "kernels/common/row_functors.h"
 #include "kernels/cpu/float_staging.h"
+#include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
 template <typename T>
 void softmax_forward(const T* in, T* out, int64_t outer, int64_t n, int64_t inner, bool log) {
-  for (int64_t o = 0; o < outer; ++o)
+  parallel_for_each(outer, n * inner, [&](int64_t o) {
     for (int64_t j = 0; j < inner; ++j)
       softmax_row(in + o * n * inner + j, out + o * n * inner + j, n, inner, log);
+  });
 }
 
 template <typename T>
 void softmax_backward(const T* grad, const T* out, T* grad_in, int64_t outer, int64_t n,
                       int64_t inner, bool log) {
-  for (int64_t o = 0; o < outer; ++o)
+  parallel_for_each(outer, n * inner, [&](int64_t o) {
     for (int64_t j = 0; j < inner; ++j) {
       const int64_t base = o * n * inner + j;
       softmax_backward_row(grad + base, out + base, grad_in + base, n, inner, log);
     }
+  });
 }
 
 void softmax_forward_cpu(const KernelContext& ctx, const Slab& s, bool log, const Buffer& in,

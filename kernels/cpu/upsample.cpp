@@ -1,46 +1,49 @@
 // CPU upsampling kernels over planes; the index rules (nearest, bilinear taps) are
 // kernels/common/upsample_functors.h, shared with the CUDA kernels. Backward kernels scatter each
-// output's gradient to its source pixels, accumulating into grad_in.
+// output's gradient to its source pixels, accumulating into grad_in. Planes run in parallel
+// (parallel_for.h); each writes only its own outputs and its own plane of grad_in.
 #include "kernels/common/upsample_functors.h"
 #include "kernels/cpu/float_staging.h"
+#include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
 template <typename T>
 void upsample_nearest2d(const T* in, const UpsampleGeometry& g, T* out) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow)
         out[(p * g.out_h + oh) * g.out_w + ow] = upsample_nearest_at(src, g, oh, ow);
-  }
+  });
 }
 
 template <typename T>
 void upsample_nearest2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
-  for (int64_t p = 0; p < g.planes; ++p)
+  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       const int64_t ih = nearest_source(oh, g.in_h, g.scale_h);
       for (int64_t ow = 0; ow < g.out_w; ++ow)
         grad_in[(p * g.in_h + ih) * g.in_w + nearest_source(ow, g.in_w, g.scale_w)] +=
             grad_out[(p * g.out_h + oh) * g.out_w + ow];
     }
+  });
 }
 
 template <typename T>
 void upsample_bilinear2d(const T* in, const UpsampleGeometry& g, T* out) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow)
         out[(p * g.out_h + oh) * g.out_w + ow] = upsample_bilinear_at(src, g, oh, ow);
-  }
+  });
 }
 
 template <typename T>
 void upsample_bilinear2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
-  for (int64_t p = 0; p < g.planes; ++p) {
+  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
     T* dst = grad_in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       const LinearTaps h = linear_taps(oh, g.in_h, g.scale_h, g.align_corners);
@@ -53,7 +56,7 @@ void upsample_bilinear2d_backward(const T* grad_out, const UpsampleGeometry& g, 
         dst[h.i1 * g.in_w + w.i1] += T(h.l1 * w.l1 * go);
       }
     }
-  }
+  });
 }
 
 namespace {
