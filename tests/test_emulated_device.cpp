@@ -9,6 +9,8 @@
 // binary, so the child creates its runtime afresh from the environment it sets).
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -202,6 +204,23 @@ TEST_F(EmulatedDevice, DeviceGuardRestoresThePreviousDevice) {
     EXPECT_EQ(dev::current_device(), 1);  // a refused guard changes nothing
   }
   EXPECT_EQ(dev::current_device(), 0);
+}
+
+// A thread that never chose a device (a data loader's, a hook's) keeps the guard's device after
+// it: restoring the implicit device 0 would create a context on GPU 0 on a real machine.
+TEST_F(EmulatedDevice, DeviceGuardOnAFreshThreadLeavesItsDevice) {
+  std::thread fresh([] {
+    {
+      dev::DeviceGuard guard(1);
+      EXPECT_EQ(dev::current_device(), 1);
+    }
+    EXPECT_EQ(dev::current_device(), 1);
+    {
+      dev::DeviceGuard guard(0);  // now the thread has a device: restored as usual
+    }
+    EXPECT_EQ(dev::current_device(), 1);
+  });
+  fresh.join();
 }
 
 TEST_F(EmulatedDevice, StreamGuardMakesAStreamCurrentAndRestores) {

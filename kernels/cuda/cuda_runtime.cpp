@@ -1,6 +1,7 @@
 // The CUDA runtime API behind DeviceRuntime (see kernels/device/runtime.h): real GPUs.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <mutex>
 
 #include "kernels/cuda/check.h"
@@ -13,10 +14,23 @@ namespace {
 cudaStream_t as_stream(StreamHandle s) { return static_cast<cudaStream_t>(s); }
 cudaEvent_t as_event(EventHandle e) { return static_cast<cudaEvent_t>(e); }
 
+// Whether this thread has made a device current through this runtime (set_device, on_device).
+thread_local bool tls_has_device = false;
+// The device most recently made current by set_device on any thread: the process's device
+// (a rank's GPU), where page-locked host memory is allocated from helper threads.
+std::atomic<int> home_device{-1};
+
 // Runs `fn` with `device` current, restoring the caller's device (allocator and stream calls
-// may come from any thread and for any device).
+// may come from any thread and for any device). A thread that had no device keeps `device`:
+// "restoring" its implicit device 0 would create a context on GPU 0 (cudaSetDevice initialises
+// the device's primary context), hundreds of MiB on another rank's GPU.
 template <typename Fn>
 auto on_device(int device, Fn&& fn) {
+  if (!tls_has_device) {
+    TANDEM_CUDA_CHECK(cudaSetDevice(device));
+    tls_has_device = true;
+    return fn();
+  }
   int previous = 0;
   TANDEM_CUDA_CHECK(cudaGetDevice(&previous));
   if (previous != device) TANDEM_CUDA_CHECK(cudaSetDevice(device));
@@ -52,7 +66,11 @@ class CudaRuntime final : public DeviceRuntime {
     device_count();
     return reason_;
   }
-  void set_device(int device) override { TANDEM_CUDA_CHECK(cudaSetDevice(device)); }
+  void set_device(int device) override {
+    TANDEM_CUDA_CHECK(cudaSetDevice(device));
+    tls_has_device = true;
+    home_device.store(device, std::memory_order_relaxed);
+  }
 
   void* malloc(size_t nbytes, int device) override {
     return on_device(device, [&]() -> void* {
@@ -70,10 +88,16 @@ class CudaRuntime final : public DeviceRuntime {
     if (!ptr) return;
     on_device(device, [&] { TANDEM_CUDA_CHECK(cudaFree(ptr)); });
   }
+  // On the process's device (the data loader's thread never chose one); pinned memory is
+  // portable (unified addressing), so any device's copies can read it.
   void* malloc_host(size_t nbytes) override {
-    void* p = nullptr;
-    TANDEM_CUDA_CHECK(cudaMallocHost(&p, nbytes));
-    return p;
+    auto alloc = [&] {
+      void* p = nullptr;
+      TANDEM_CUDA_CHECK(cudaMallocHost(&p, nbytes));
+      return p;
+    };
+    const int home = home_device.load(std::memory_order_relaxed);
+    return home >= 0 ? on_device(home, alloc) : alloc();
   }
   void free_host(void* ptr) override {
     if (ptr) TANDEM_CUDA_CHECK(cudaFreeHost(ptr));

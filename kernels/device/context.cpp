@@ -57,8 +57,13 @@ void set_current_device(int device) {
   tls_device_set = true;
 }
 
-DeviceGuard::DeviceGuard(int device) : previous_(current_device()) { set_current_device(device); }
+DeviceGuard::DeviceGuard(int device) : previous_(current_device()), had_device_(tls_device_set) {
+  set_current_device(device);
+}
+// Restoring device 0 on a thread that never chose one would initialise GPU 0's context on it
+// (hundreds of MiB on another rank's GPU): such a thread keeps the guard's device.
 DeviceGuard::~DeviceGuard() {
+  if (!had_device_) return;
   try {
     set_current_device(previous_);
   } catch (...) {  // the previous device was valid when set; never throw from a destructor

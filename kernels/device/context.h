@@ -28,6 +28,7 @@ class DeviceGuard {
 
  private:
   int previous_;
+  bool had_device_;  // a thread that never chose a device keeps this one (see the .cpp)
 };
 
 // The device's compute stream (created once per process and device).

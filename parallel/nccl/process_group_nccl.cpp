@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -26,7 +27,8 @@ namespace {
 
 // A checked CUDA or NCCL call (kernels/cuda/check.h) whose error also names this rank.
 // NCCL_ENQUEUE is for a collective on the non-blocking communicator, which may answer
-// ncclInProgress while it enqueues (launch() then waits for it with wait_for_comm).
+// ncclInProgress while it enqueues (wait_for_comm then waits for it); any error aborts the
+// communicator (NCCL requires it after a failure), so the peers stop waiting for this rank.
 #define CHECKED_CALL(call)                                                        \
   do {                                                                            \
     try {                                                                         \
@@ -35,15 +37,11 @@ namespace {
       throw Error("rank " + std::to_string(rank_) + ": " + e_.what(), e_.hint()); \
     }                                                                             \
   } while (0)
-#define NCCL_ENQUEUE(call)                                                        \
-  do {                                                                            \
-    const ncclResult_t r_ = (call);                                               \
-    if (r_ == ncclInProgress) break;                                              \
-    try {                                                                         \
-      ::tandem::kernels::cuda::check(r_, #call, __FILE__, __LINE__);              \
-    } catch (const Error& e_) {                                                   \
-      throw Error("rank " + std::to_string(rank_) + ": " + e_.what(), e_.hint()); \
-    }                                                                             \
+#define NCCL_ENQUEUE(call)                                                     \
+  do {                                                                         \
+    const ncclResult_t r_ = (call);                                            \
+    if (r_ != ncclSuccess && r_ != ncclInProgress)                             \
+      abort_locked(std::string(#call) + " failed: " + ncclGetErrorString(r_)); \
   } while (0)
 
 ncclDataType_t nccl_type(DType t) {
@@ -82,6 +80,26 @@ ncclRedOp_t nccl_op(ReduceOp op, DType t) {
       return ncclMax;
   }
   return ncclSum;
+}
+
+// The NCCL stream of a device, created once and never destroyed: tensors a collective used are
+// recorded on it (record_stream), and the caching allocator records an event on that stream when
+// such a tensor is freed, which may be after the group is gone (a model's parameters outlive its
+// DDP wrapper). Process groups on one device share it, so their collectives run in issue order.
+cudaError_t comm_stream(int device, cudaStream_t* out) {
+  static std::mutex mu;
+  static auto* streams = new std::map<int, cudaStream_t>();  // never destroyed, as the streams
+  std::lock_guard<std::mutex> lock(mu);
+  cudaStream_t& s = (*streams)[device];
+  if (!s) {
+    const cudaError_t e = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+    if (e != cudaSuccess) {
+      s = nullptr;
+      return e;
+    }
+  }
+  *out = s;
+  return cudaSuccess;
 }
 
 class ProcessGroupNCCL;
@@ -149,8 +167,7 @@ class ProcessGroupNCCL : public ProcessGroup,
     std::memcpy(&id, bytes.raw_data(), sizeof(id));
     // 2. Each rank claims its device and stream; the ranks that could not are named to all.
     cudaError_t claimed = cudaSetDevice(device_.index);
-    if (claimed == cudaSuccess)
-      claimed = cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+    if (claimed == cudaSuccess) claimed = comm_stream(device_.index, &stream_);
     if (claimed == cudaSuccess)
       claimed = cudaEventCreateWithFlags(&compute_ready_, cudaEventDisableTiming);
     if (claimed != cudaSuccess) {
@@ -230,6 +247,9 @@ class ProcessGroupNCCL : public ProcessGroup,
     return launch("allgather", std::move(keep), [&] {
       NCCL_ENQUEUE(ncclAllGather(in.raw_data(), flat.raw_data(), size_t(in.numel()),
                                  nccl_type(in.dtype()), comm_, stream_));
+      // Until the communicator reports ncclSuccess, the gather may not be on the stream yet:
+      // copies queued now could run before it.
+      wait_for_comm("allgather", Clock::now());
       for (int r = 0; r < size_; ++r)
         CHECKED_CALL(cudaMemcpyAsync(out[size_t(r)].raw_data(),
                                      static_cast<char*>(flat.raw_data()) + size_t(r) * in.nbytes(),
@@ -251,10 +271,16 @@ class ProcessGroupNCCL : public ProcessGroup,
     std::lock_guard<std::mutex> lock(mu_);
     abort_locked(what);
   }
-  ncclComm_t comm() const { return comm_; }
-  bool aborted() {
+  // The communicator's asynchronous error state; false (and no query) once it was aborted: an
+  // aborted communicator is freed and must not be queried again. Under the lock, so another
+  // thread cannot abort it between the check and the query.
+  bool async_error(ncclResult_t* state) {
     std::lock_guard<std::mutex> lock(mu_);
-    return aborted_;
+    if (aborted_) return false;
+    *state = ncclSuccess;
+    const ncclResult_t r = ncclCommGetAsyncError(comm_, state);
+    if (r != ncclSuccess) *state = r;
+    return true;
   }
 
  private:
@@ -269,7 +295,8 @@ class ProcessGroupNCCL : public ProcessGroup,
     std::lock_guard<std::mutex> lock(mu_);
     TANDEM_CHECK(!aborted_, "rank ", rank_, ": NCCL ", what,
                  " after the communicator was aborted by an earlier failure");
-    CHECKED_CALL(cudaSetDevice(device_.index));
+    // Through the device layer, which keeps its per-thread record of the device in step.
+    kernels::device::set_current_device(device_.index);
     // Order after everything already queued on the compute stream. One event serves every
     // collective: cudaStreamWaitEvent captures the event as recorded at the call, so recording
     // it again for the next collective does not disturb this one.
@@ -318,11 +345,10 @@ class ProcessGroupNCCL : public ProcessGroup,
         "another rank has probably failed: see its error");
   }
 
+  // The event only: the comm stream outlives the group (comm_stream).
   void release_cuda() {
     if (compute_ready_) cudaEventDestroy(compute_ready_);
-    if (stream_) cudaStreamDestroy(stream_);
     compute_ready_ = nullptr;
-    stream_ = nullptr;
   }
 
   int rank_, size_;
@@ -347,11 +373,10 @@ bool NcclWork::poll() {
     cudaGetLastError();
     pg_->abort(std::string(what_) + " failed: " + cudaGetErrorString(q));
   }
-  // An aborted communicator must not be queried again: the collective will never complete.
-  if (pg_->aborted())
-    pg_->abort(std::string(what_) + " cannot complete: the communicator was aborted earlier");
+  // After an abort the collective will never complete.
   ncclResult_t async = ncclSuccess;
-  ncclCommGetAsyncError(pg_->comm(), &async);
+  if (!pg_->async_error(&async))
+    pg_->abort(std::string(what_) + " cannot complete: the communicator was aborted earlier");
   if (async != ncclSuccess && async != ncclInProgress)
     pg_->abort(std::string(what_) + " failed: " + ncclGetErrorString(async));
   const double limit = collective_timeout_seconds();
