@@ -283,6 +283,18 @@ TEST_P(OpsSpatial, ShapeErrorsNameShapes) {
   }
   EXPECT_THROW(max_pool2d(zeros({1, 1, 2, 2}, on), {3, 3}), Error);
   EXPECT_THROW(batch_norm(zeros({1, 3}, on), {}, {}, {}, {}, true), Error);
+  // An empty input plane has no pixel to sample (PyTorch's message); the kernels would read
+  // before the input.
+  for (const char* mode : {"nearest", "bilinear"}) {
+    try {
+      interpolate(zeros({1, 1, 0, 5}, on), Pair{4, 4}, {}, mode);
+      FAIL() << mode;
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(),
+                   "Input and output sizes should be greater than 0, but got input (H: 0, W: 5) "
+                   "output (H: 4, W: 4)");
+    }
+  }
 }
 
 // Two NaNs in one window: the gradient goes to the last, as in torch 1.13.

@@ -36,7 +36,9 @@ Tensor interpolate(const Tensor& input, std::optional<Pair> size,
     oh = int64_t(std::floor(double(H) * scale_factor->h));
     ow = int64_t(std::floor(double(W) * scale_factor->w));
   }
-  TANDEM_CHECK(oh > 0 && ow > 0, "interpolate: output size must be positive, got ", oh, "x", ow);
+  TANDEM_CHECK(H > 0 && W > 0 && oh > 0 && ow > 0,
+               "Input and output sizes should be greater than 0, but got input (H: ", H, ", W: ", W,
+               ") output (H: ", oh, ", W: ", ow, ")");
   auto source_scale = [&](int64_t in, int64_t out, std::optional<double> sf) {
     if (mode == "bilinear" && align_corners)
       return out > 1 ? double(in - 1) / double(out - 1) : 0.0;

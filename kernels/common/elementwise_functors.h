@@ -58,9 +58,20 @@ enum class BinaryOp : uint8_t {
 
 enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
 
+// The argument of a <cmath> function: an integer as double, which is what std's integral
+// overloads (std::exp(int64_t), ...) do on the host; device code has no such overloads, so the
+// integer kernels spell the conversion out and compute the CPU's values on both.
+template <typename T>
+TANDEM_HD auto math_arg(T x) {
+  if constexpr (std::is_integral_v<T>)
+    return double(x);
+  else
+    return x;
+}
+
 // The op is a template argument so each kernel instantiation is a tight, vectorisable loop;
 // dispatch_unary/dispatch_binary below turn a run-time op into that argument. `if constexpr`
-// compiles only the op's own arithmetic, so integer instantiations never see exp or erf.
+// compiles only the op's own arithmetic.
 template <typename T, UnaryOp op>
 struct Unary {
   T alpha, lo, hi;
@@ -70,18 +81,19 @@ struct Unary {
 
   TANDEM_HD T operator()(T x) const {
     if constexpr (op == UnaryOp::Neg) return -x;
-    if constexpr (op == UnaryOp::Exp) return std::exp(x);
-    if constexpr (op == UnaryOp::Log) return std::log(x);
-    if constexpr (op == UnaryOp::Sqrt) return std::sqrt(x);
+    if constexpr (op == UnaryOp::Exp) return std::exp(math_arg(x));
+    if constexpr (op == UnaryOp::Log) return std::log(math_arg(x));
+    if constexpr (op == UnaryOp::Sqrt) return std::sqrt(math_arg(x));
     if constexpr (op == UnaryOp::Abs) return x < T(0) ? -x : x;
     if constexpr (op == UnaryOp::Relu) return x > T(0) ? x : T(0);
     if constexpr (op == UnaryOp::LeakyRelu) return x > T(0) ? x : x * alpha;
-    if constexpr (op == UnaryOp::Sigmoid) return T(1) / (T(1) + std::exp(-x));
-    if constexpr (op == UnaryOp::Tanh) return std::tanh(x);
-    if constexpr (op == UnaryOp::Gelu) return x * T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
+    if constexpr (op == UnaryOp::Sigmoid) return T(1) / (T(1) + std::exp(math_arg(-x)));
+    if constexpr (op == UnaryOp::Tanh) return std::tanh(math_arg(x));
+    if constexpr (op == UnaryOp::Gelu)
+      return x * T(0.5) * (T(1) + std::erf(math_arg(x * T(M_SQRT1_2))));
     if constexpr (op == UnaryOp::GeluTanh) {
       const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);  // sqrt(2/pi)
-      return T(0.5) * x * (T(1) + std::tanh(k * (x + T(0.044715) * x * x * x)));
+      return T(0.5) * x * (T(1) + std::tanh(math_arg(k * (x + T(0.044715) * x * x * x))));
     }
     if constexpr (op == UnaryOp::Clamp) {
       T y = x;
@@ -89,7 +101,8 @@ struct Unary {
       if (has_hi && y > hi) y = hi;
       return y;
     }
-    if constexpr (op == UnaryOp::PowScalar) return alpha == T(2) ? x * x : std::pow(x, alpha);
+    if constexpr (op == UnaryOp::PowScalar)
+      return alpha == T(2) ? x * x : std::pow(math_arg(x), math_arg(alpha));
     if constexpr (op == UnaryOp::AddScalar) return x + alpha;
     if constexpr (op == UnaryOp::MulScalar) return x * alpha;
     if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
@@ -109,7 +122,7 @@ struct Binary {
     if constexpr (op == BinaryOp::Sub) return a - alpha * b;
     if constexpr (op == BinaryOp::Mul) return a * b;
     if constexpr (op == BinaryOp::Div) return a / b;
-    if constexpr (op == BinaryOp::Pow) return std::pow(a, b);
+    if constexpr (op == BinaryOp::Pow) return std::pow(math_arg(a), math_arg(b));
     if constexpr (op == BinaryOp::Maximum) return (a != a || a > b) ? a : b;  // NaN propagates
     if constexpr (op == BinaryOp::Minimum) return (a != a || a < b) ? a : b;
     if constexpr (op == BinaryOp::ReluBackward) return b > T(0) ? a : T(0);
@@ -117,15 +130,15 @@ struct Binary {
     if constexpr (op == BinaryOp::SigmoidBackward) return a * (T(1) - b) * b;
     if constexpr (op == BinaryOp::TanhBackward) return a * (T(1) - b * b);
     if constexpr (op == BinaryOp::GeluBackward) {
-      const T cdf = T(0.5) * (T(1) + std::erf(b * T(M_SQRT1_2)));
-      const T pdf = std::exp(T(-0.5) * b * b) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
+      const T cdf = T(0.5) * (T(1) + std::erf(math_arg(b * T(M_SQRT1_2))));
+      const T pdf = std::exp(math_arg(T(-0.5) * b * b)) * T(M_2_SQRTPI * M_SQRT1_2 * 0.5);
       return a * (cdf + b * pdf);
     }
     if constexpr (op == BinaryOp::GeluTanhBackward) {
       const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);
       const T c = T(0.044715);
       const T inner = k * (b + c * b * b * b);
-      const T t = std::tanh(inner);
+      const T t = std::tanh(math_arg(inner));
       const T left = T(0.5) * b;
       const T right = T(1) + t;
       const T left_d = T(0.5) * right;
@@ -135,7 +148,7 @@ struct Binary {
     if constexpr (op == BinaryOp::ClampBackward)
       return ((!has_lo || b >= lo) && (!has_hi || b <= hi)) ? a : T(0);
     if constexpr (op == BinaryOp::PowScalarBackward)
-      return alpha == T(0) ? T(0) : a * alpha * std::pow(b, alpha - T(1));
+      return alpha == T(0) ? T(0) : a * alpha * std::pow(math_arg(b), math_arg(alpha - T(1)));
     return a;
   }
 };

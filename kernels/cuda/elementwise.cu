@@ -1,6 +1,6 @@
-// CUDA elementwise kernels (unary and binary for float32/float64 and, computing in float,
-// float16/bfloat16 (kernels/common/opmath.h), and their integer ops for int64/int32; compare
-// for every arithmetic type and the half types, where for every type): one thread per output
+// CUDA elementwise kernels for the types and ops the CPU kernels take (unary: float32/float64,
+// float16/bfloat16 computing in float (kernels/common/opmath.h), int64/int32; binary and compare:
+// every arithmetic type and the half types; where: every type): one thread per output
 // element, operand offsets from the linear index through the Indexer; the arithmetic is the shared
 // functors' (kernels/common/elementwise_functors.h), so CPU tests cover it.
 #include <cuda_runtime.h>
@@ -31,43 +31,26 @@ __global__ void binary_kernel(Indexer<3> ix, int64_t n, F f, const T* a, const T
   out[off[0]] = f(a[off[1]], b[off[2]]);
 }
 
-// The ops integer tensors take on the GPU (the rest are floating-point functions).
-bool integer_unary(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg:
-    case UnaryOp::Abs:
-    case UnaryOp::Relu:
-    case UnaryOp::Clamp:
-    case UnaryOp::AddScalar:
-    case UnaryOp::MulScalar:
-    case UnaryOp::Sign:
-      return true;
-    default:
-      return false;
-  }
-}
-bool integer_binary(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::Add:
-    case BinaryOp::Sub:
-    case BinaryOp::Mul:
-    case BinaryOp::Maximum:
-    case BinaryOp::Minimum:
-      return true;
-    default:
-      return false;
-  }
-}
-
-// fn(type_tag<T>{}) for the types the CUDA elementwise kernels take: float32/float64 and
-// float16/bfloat16 for every op, int64/int32 for the integer ones.
+// fn(type_tag<T>{}) for the types the CPU's unary kernel takes (kernels/cpu/elementwise.cpp):
+// float32/float64, float16/bfloat16 (computed in float) and int64/int32.
 template <typename Fn>
-void dispatch_elementwise(DType t, bool integer_ok, const char* op, Fn&& fn) {
-  if (t == DType::Float16) return fn(type_tag<Half>{});
-  if (t == DType::BFloat16) return fn(type_tag<BFloat16>{});
-  if (t == DType::Int64 && integer_ok) return fn(type_tag<int64_t>{});
-  if (t == DType::Int32 && integer_ok) return fn(type_tag<int32_t>{});
-  dispatch_cuda_floating(t, op, fn);
+void dispatch_unary_types(DType t, Fn&& fn) {
+  switch (t) {
+    case DType::Float16:
+      return fn(type_tag<Half>{});
+    case DType::BFloat16:
+      return fn(type_tag<BFloat16>{});
+    case DType::Float32:
+      return fn(type_tag<float>{});
+    case DType::Float64:
+      return fn(type_tag<double>{});
+    case DType::Int64:
+      return fn(type_tag<int64_t>{});
+    case DType::Int32:
+      return fn(type_tag<int32_t>{});
+    default:
+      throw_not_arithmetic("unary", t);
+  }
 }
 
 void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, const Dims& sizes,
@@ -77,18 +60,11 @@ void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, co
   const Dims* strides[2] = {&out.strides, &in.strides};
   const auto ix = make_indexer<2>(sizes, strides);
   auto stream = stream_of(ctx);
-  dispatch_elementwise(out.dtype, integer_unary(op), "unary", [&](auto t) {
+  dispatch_unary_types(out.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
     dispatch_unary(op, [&](auto tag) {
-      constexpr UnaryOp kOp = decltype(tag)::value;
-      if constexpr (std::is_floating_point_v<opmath_t<T>> || kOp == UnaryOp::Neg ||
-                    kOp == UnaryOp::Abs || kOp == UnaryOp::Relu || kOp == UnaryOp::Clamp ||
-                    kOp == UnaryOp::AddScalar || kOp == UnaryOp::MulScalar ||
-                    kOp == UnaryOp::Sign) {
-        const auto f = in_opmath<T>(Unary<opmath_t<T>, kOp>(params));
-        unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, in.as<const T>(),
-                                                             out.as<T>());
-      }
+      const auto f = in_opmath<T>(Unary<opmath_t<T>, decltype(tag)::value>(params));
+      unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, in.as<const T>(), out.as<T>());
     });
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
@@ -101,16 +77,21 @@ void binary_cuda(const KernelContext& ctx, BinaryOp op, const OpParams& params, 
   const Dims* strides[3] = {&out.strides, &a.strides, &b.strides};
   const auto ix = make_indexer<3>(sizes, strides);
   auto stream = stream_of(ctx);
-  dispatch_elementwise(out.dtype, integer_binary(op), "binary", [&](auto t) {
+  dispatch_arithmetic_or_half(out.dtype, "binary", [&](auto t) {  // the CPU's types
     using T = typename decltype(t)::type;
     dispatch_binary(op, [&](auto tag) {
       constexpr BinaryOp kOp = decltype(tag)::value;
+      // Integers take the arithmetic ops; the backward helpers (gradients are floating point)
+      // are not compiled for them.
       if constexpr (std::is_floating_point_v<opmath_t<T>> || kOp == BinaryOp::Add ||
-                    kOp == BinaryOp::Sub || kOp == BinaryOp::Mul || kOp == BinaryOp::Maximum ||
-                    kOp == BinaryOp::Minimum) {
+                    kOp == BinaryOp::Sub || kOp == BinaryOp::Mul || kOp == BinaryOp::Div ||
+                    kOp == BinaryOp::Pow || kOp == BinaryOp::Maximum || kOp == BinaryOp::Minimum) {
         const auto f = in_opmath<T>(Binary<opmath_t<T>, kOp>(params));
         binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, a.as<const T>(),
                                                               b.as<const T>(), out.as<T>());
+      } else {
+        TANDEM_FAIL("binary: a gradient op on ", dtype_name(out.dtype),
+                    " tensors (floating point only on CUDA)");
       }
     });
   });

@@ -6,7 +6,9 @@
 // TF32 is allowed (kernels/common/math_options.h); float64 in float64; float16/bfloat16 (for
 // mixed precision) in float32.
 #include <cublasLt.h>
+#include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -121,11 +123,13 @@ class GemmCache {
     const uint64_t ws = kWorkspaceBytes;
     TANDEM_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
         pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-    const uint32_t aligns[3] = {key.align_a, key.align_b, key.align_c};
-    const cublasLtMatmulPreferenceAttributes_t align_attrs[3] = {
+    // D is C (the product is written in place), so it has C's alignment; left unset, cuBLASLt
+    // assumes 256 bytes for D and may pick an algorithm that cannot run on an offset C.
+    const uint32_t aligns[4] = {key.align_a, key.align_b, key.align_c, key.align_c};
+    const cublasLtMatmulPreferenceAttributes_t align_attrs[4] = {
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES};
-    for (int i = 0; i < 3; ++i)
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; i < 4; ++i)
       TANDEM_CUDA_CHECK(
           cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t)));
     cublasLtMatmulHeuristicResult_t result{};
@@ -154,9 +158,23 @@ GemmCache& cache() {
   return *c;
 }
 
+// A product with an empty inner dim is beta * C, as BLAS defines it: C kept (beta 1) or zeroed
+// (beta 0, the rows of each batch cleared at their leading dim). Other betas are not asked for.
+void scale_without_product(const KernelContext& ctx, const GemmShape& s, const Buffer& c) {
+  if (s.beta == 1) return;
+  TANDEM_CHECK(s.beta == 0, "matmul: an empty inner dimension with beta ", s.beta,
+               " (only 0 or 1) on CUDA");
+  const size_t el = element_size(c.dtype);
+  for (int64_t i = 0; i < s.batch; ++i)
+    TANDEM_CUDA_CHECK(cudaMemset2DAsync(static_cast<char*>(c.data) + size_t(i * s.stride_c) * el,
+                                        size_t(std::max(s.ldc, s.n)) * el, 0, size_t(s.n) * el,
+                                        size_t(s.m), static_cast<cudaStream_t>(ctx.stream)));
+}
+
 void gemm_cuda(const KernelContext& ctx, const GemmShape& shape, const Buffer& a, const Buffer& b,
                const Buffer& c) {
   if (shape.m == 0 || shape.n == 0 || shape.batch == 0) return;
+  if (shape.k == 0) return scale_without_product(ctx, shape, c);  // cuBLASLt needs k >= 1
   ColumnMajorGemm g = column_major_gemm(shape);
   TANDEM_CHECK(normalize_leading_dims(g), "matmul: a strided operand cuBLAS cannot read (",
                "leading dimensions ", shape.lda, ", ", shape.ldb, ", ", shape.ldc, ")");

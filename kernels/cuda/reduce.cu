@@ -38,7 +38,7 @@ struct MaxOp {  // NaN wins once seen, as the CPU kernel
 template <typename T, typename Acc, typename O, typename Op>
 __global__ void reduce_kernel(Indexer<1> kept, Indexer<1> reduced, int64_t n_out, int64_t n_red,
                               const T* in, O* out, Acc init, Op op) {
-  extern __shared__ unsigned char shared[];
+  extern __shared__ __align__(16) unsigned char shared[];  // holds Acc: double or int64_t
   Acc* part = reinterpret_cast<Acc*>(shared);
   for (int64_t o = blockIdx.x; o < n_out; o += gridDim.x) {
     int64_t base[1];
