@@ -3,7 +3,7 @@
 # scheduler, batch and threads, in one command, and the ratio tandem/PyTorch (above 1: tandem is
 # faster). Usage: bench/compare.sh [build-dir]
 #
-# Runs (1 thread per process, each process pinned to its own core):
+# Runs (THREADS threads per process, default 1, each process pinned to its own THREADS cores):
 #   mlp         configs/fashion_mnist_mlp.yaml, batch 64
 #   cnn         bench/configs/fashion_mnist_plain_cnn.yaml (conv-relu-pool x2, linear-relu-linear,
 #               no BatchNorm/dropout; the cnn config's SGD + scheduler), batch 64
@@ -25,7 +25,9 @@
 # Every run is done REPEATS times and the table shows each cell's best repeat (the machine may be
 # shared; a disturbed run is slower, never faster). Without PyTorch (/usr/bin/python3 -c 'import
 # torch, yaml' fails) only tandem's numbers are shown.
-# Environment: PRECISION (training.precision of every run, default fp32; bf16 runs PyTorch under
+# Environment: THREADS (training.threads and torch.set_num_threads of every process, default 1;
+# the 2-rank run needs 2 x THREADS cores to be bound), PRECISION (training.precision of every
+# run, default fp32; bf16 runs PyTorch under
 # torch.autocast("cpu", torch.bfloat16)), RUNS (a subset of "mlp cnn cnn_config resnet18
 # cnn_2ranks"), MLP_STEPS (default 469, half an epoch of 64), CNN_STEPS (80: cnn, cnn_config and
 # the 2-rank run), RESNET_STEPS (30), EPOCHS (2), WARMUP (10), REPEATS (2), OUT (work directory,
@@ -66,6 +68,7 @@ declare -A spec=(
   [cnn_2ranks]="$here/configs/fashion_mnist_plain_cnn.yaml 2 64 $cnn_steps"
 )
 precision=${PRECISION:-fp32}
+threads=${THREADS:-1}
 read -r -a runs <<<"${RUNS:-mlp cnn cnn_config resnet18 cnn_2ranks}"
 declare -A tandem_best torch_best
 
@@ -77,9 +80,9 @@ for rep in $(seq 1 "$repeats"); do
     read -r config np batch steps <<<"${spec[$run]}"
     dir="$out/$run-$rep"
     sets=(--set "training.epochs=$epochs" --set "training.max_steps_per_epoch=$steps"
-      --set "data.batch_size=$batch" --set training.threads=1 --set "checkpoint.dir=$dir"
+      --set "data.batch_size=$batch" --set "training.threads=$threads" --set "checkpoint.dir=$dir"
       --set checkpoint.keep_last=1 --set "training.precision=$precision")
-    echo "== repeat $rep: $run, $np rank(s) x 1 thread, batch $batch per rank, $epochs x $steps steps, $precision"
+    echo "== repeat $rep: $run, $np rank(s) x $threads thread(s), batch $batch per rank, $epochs x $steps steps, $precision"
     (set -x; TANDEM_BIN="$tandem" "$root/launch/tandem-run" -np "$np" train "$config" \
       "${sets[@]}" --resume never) >"$dir.tandem.log" 2>&1 || { cat "$dir.tandem.log"; exit 1; }
     # images/s of the epochs after the first, weighted by their training time
@@ -98,8 +101,8 @@ for rep in $(seq 1 "$repeats"); do
       torch_ips=$(grep '^{' "$dir.torch.log" | tail -1 | sed 's/.*"images_per_s": *\([0-9.]*\).*/\1/')
       torch_best[$run]=$(max "${torch_best[$run]:-}" "$torch_ips")
     fi
-    printf '{"repeat":%d,"run":"%s","ranks":%d,"threads":1,"batch_per_rank":%d,"steps":%d,"tandem_ips":%s,"torch_ips":%s}\n' \
-      "$rep" "$run" "$np" "$batch" "$steps" "$tandem_ips" "$torch_ips" | tee -a "$results"
+    printf '{"repeat":%d,"run":"%s","ranks":%d,"threads":%d,"batch_per_rank":%d,"steps":%d,"tandem_ips":%s,"torch_ips":%s}\n' \
+      "$rep" "$run" "$np" "$threads" "$batch" "$steps" "$tandem_ips" "$torch_ips" | tee -a "$results"
   done
 done
 
@@ -116,9 +119,9 @@ for run in mlp cnn cnn_config resnet18; do
   t=${tandem_best[$run]}
   if [ "$torch" = 1 ]; then
     p=${torch_best[$run]}
-    echo "| $run | $batch | 1 | $(num "$t") | $(num "$p") | $(ratio "$t" "$p") | ${target[$run]} |"
+    echo "| $run | $batch | $threads | $(num "$t") | $(num "$p") | $(ratio "$t" "$p") | ${target[$run]} |"
   else
-    echo "| $run | $batch | 1 | $(num "$t") | - | - | ${target[$run]} |"
+    echo "| $run | $batch | $threads | $(num "$t") | - | - | ${target[$run]} |"
   fi
 done
 if [ -n "${tandem_best[cnn_2ranks]:-}" ] && [ -n "${tandem_best[cnn]:-}" ]; then
@@ -127,7 +130,7 @@ if [ -n "${tandem_best[cnn_2ranks]:-}" ] && [ -n "${tandem_best[cnn]:-}" ]; then
   if [ "$torch" = 1 ]; then
     p2="$(num "${torch_best[cnn_2ranks]}") (DDP gloo: $(ratio "${torch_best[cnn_2ranks]}" "${torch_best[cnn]}")x of 1 rank)"
   fi
-  echo "| cnn, 2 ranks | 64 per rank (128) | 1 per rank | $(num "$t2") | $p2 | $(ratio "$t2" "$t1")x of tandem 1 rank | 1.85x of tandem 1 rank |"
+  echo "| cnn, 2 ranks | 64 per rank (128) | $threads per rank | $(num "$t2") | $p2 | $(ratio "$t2" "$t1")x of tandem 1 rank | 1.85x of tandem 1 rank |"
 fi
 echo
 echo "(best of $repeats repeats; steps per epoch: mlp $mlp_steps, cnn and cnn_config $cnn_steps," \

@@ -48,7 +48,8 @@ def parse_args():
     p.add_argument("--nproc", type=int, default=0, help="spawn this many ranks (default: env)")
     p.add_argument("--port", type=int, default=29511, help="rendezvous port with --nproc")
     p.add_argument("--bind", action="store_true",
-                   help="pin rank r to CPU r mod ncpu (as mpirun --bind-to core)")
+                   help="pin rank r to its training.threads CPUs, r*threads onwards mod ncpu "
+                        "(as tandem-run: mpirun --map-by slot:PE=threads --bind-to core)")
     return p.parse_args()
 
 
@@ -223,7 +224,7 @@ def read_idx(path, offset):
 def worker(rank, world):
     if args.bind:
         cpus = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, {cpus[rank % len(cpus)]})
+        os.sched_setaffinity(0, {cpus[(rank * threads + i) % len(cpus)] for i in range(threads)})
     if world > 1:
         dist.init_process_group("gloo")
     torch.manual_seed(int(cfg["seed"]))

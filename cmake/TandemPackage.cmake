@@ -91,7 +91,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_GENERATOR DEB)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # tandem_0.10.0_amd64.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
-# Library dependencies from the binaries (dpkg-shlibdeps: libopenblas0-pthread, libopenmpi3,
+# Library dependencies from the binaries (dpkg-shlibdeps: libopenblas0-openmp, libgomp1, libopenmpi3,
 # libyaml-cpp0.7, libzip4, zlib1g, libjpeg62-turbo, libpng16-16, libstdc++6, ...), plus mpirun for tandem-run and mpirun runs.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "openmpi-bin")

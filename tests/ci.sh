@@ -37,7 +37,8 @@ stage() {  # stage NAME COMMAND...: runs the command and records how long it too
 deps() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
-  apt-get install -y --no-install-recommends cmake g++ make pkg-config libopenblas-dev libdnnl-dev \
+  apt-get install -y --no-install-recommends cmake g++ make pkg-config libopenblas-dev \
+    libopenblas-openmp-dev libdnnl-dev \
     libgtest-dev libopenmpi-dev openmpi-bin libyaml-cpp-dev nlohmann-json3-dev libzip-dev \
     zlib1g-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist gnuplot-nox clang \
     libclang-rt-14-dev

@@ -60,6 +60,17 @@ expect "ranks: 2 (launcher: mpirun)"
 expect "gpus: 0 (CUDA_VISIBLE_DEVICES=)"
 echo "ok: CUDA_VISIBLE_DEVICES (indices, UUIDs, empty) decides the count and the placement"
 
+# --- threads per rank: each rank gets training.threads cores --------------------------------------
+cores=$(nproc)
+if [ "$cores" -ge 2 ]; then
+  CUDA_VISIBLE_DEVICES= "$run" --dry-run -np 1 train "$cfg" --set training.threads=2 > plan.txt
+  expect "binding: 2 cores per rank (training.threads)"
+  grep -q -- "--map-by slot:PE=2 --bind-to core" plan.txt || { cat plan.txt; fail "no PE=2 mapping"; }
+fi
+CUDA_VISIBLE_DEVICES= "$run" --dry-run -np 1 train "$cfg" --set training.threads=$((cores + 1)) > plan.txt
+expect "binding: none (1 ranks x $((cores + 1)) threads > $cores cores)"
+echo "ok: ranks are bound to training.threads cores each, or not bound when they do not fit"
+
 fake_gpus "GPU 0: NVIDIA H200 (UUID: GPU-aaaa)
   MIG 3g.71gb     Device  0: (UUID: MIG-1111)
   MIG 3g.71gb     Device  1: (UUID: MIG-2222)
