@@ -153,6 +153,20 @@ decltype(auto) dispatch_arithmetic_or_half(DType t, const char* op, Fn&& fn) {
   return dispatch_arithmetic(t, op, std::forward<Fn>(fn));
 }
 
+// The unary elementwise kernels' types (CPU and CUDA alike): float16/bfloat16 (computed in
+// float), float32/float64 and int64/int32; unary math is for signed types (the abs or sign of
+// an unsigned value is vacuous).
+template <typename Fn>
+decltype(auto) dispatch_unary_types(DType t, const char* op, Fn&& fn) {
+  if (t == DType::Float16) return fn(type_tag<Half>{});
+  if (t == DType::BFloat16) return fn(type_tag<BFloat16>{});
+  if (t == DType::Int64) return fn(type_tag<int64_t>{});
+  if (t == DType::Int32) return fn(type_tag<int32_t>{});
+  if (t == DType::Float32) return fn(type_tag<float>{});
+  if (t == DType::Float64) return fn(type_tag<double>{});
+  throw_not_arithmetic(op, t);
+}
+
 // Type promotion for binary ops, as torch.result_type for two tensors of equal category.
 DType promote_types(DType a, DType b);
 

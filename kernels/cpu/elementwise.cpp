@@ -113,26 +113,10 @@ void fill(const Dims& sizes, T* out, const Dims& out_strides, T value) {
 
 void unary_cpu(const KernelContext&, UnaryOp op, const OpParams& params, const Dims& sizes,
                const StridedBuffer& out, const StridedBuffer& in) {
-  auto run = [&](auto tag) {
+  dispatch_unary_types(out.dtype, "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
     unary<T>(op, params, sizes, in.as<const T>(), in.strides, out.as<T>(), out.strides);
-  };
-  switch (out.dtype) {  // unary math is for signed types (abs/sign of unsigned are vacuous)
-    case DType::Float16:
-      return run(type_tag<Half>{});
-    case DType::BFloat16:
-      return run(type_tag<BFloat16>{});
-    case DType::Float32:
-      return run(type_tag<float>{});
-    case DType::Float64:
-      return run(type_tag<double>{});
-    case DType::Int64:
-      return run(type_tag<int64_t>{});
-    case DType::Int32:
-      return run(type_tag<int32_t>{});
-    default:
-      throw_not_arithmetic("unary", out.dtype);
-  }
+  });
 }
 
 void binary_cpu(const KernelContext&, BinaryOp op, const OpParams& params, const Dims& sizes,

@@ -31,28 +31,6 @@ __global__ void binary_kernel(Indexer<3> ix, int64_t n, F f, const T* a, const T
   out[off[0]] = f(a[off[1]], b[off[2]]);
 }
 
-// fn(type_tag<T>{}) for the types the CPU's unary kernel takes (kernels/cpu/elementwise.cpp):
-// float32/float64, float16/bfloat16 (computed in float) and int64/int32.
-template <typename Fn>
-void dispatch_unary_types(DType t, Fn&& fn) {
-  switch (t) {
-    case DType::Float16:
-      return fn(type_tag<Half>{});
-    case DType::BFloat16:
-      return fn(type_tag<BFloat16>{});
-    case DType::Float32:
-      return fn(type_tag<float>{});
-    case DType::Float64:
-      return fn(type_tag<double>{});
-    case DType::Int64:
-      return fn(type_tag<int64_t>{});
-    case DType::Int32:
-      return fn(type_tag<int32_t>{});
-    default:
-      throw_not_arithmetic("unary", t);
-  }
-}
-
 void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, const Dims& sizes,
                 const StridedBuffer& out, const StridedBuffer& in) {
   const int64_t n = numel(sizes);
@@ -60,7 +38,7 @@ void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, co
   const Dims* strides[2] = {&out.strides, &in.strides};
   const auto ix = make_indexer<2>(sizes, strides);
   auto stream = stream_of(ctx);
-  dispatch_unary_types(out.dtype, [&](auto t) {
+  dispatch_unary_types(out.dtype, "unary", [&](auto t) {  // the CPU's types
     using T = typename decltype(t)::type;
     dispatch_unary(op, [&](auto tag) {
       const auto f = in_opmath<T>(Unary<opmath_t<T>, decltype(tag)::value>(params));

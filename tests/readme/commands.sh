@@ -195,6 +195,17 @@ handle() {
         echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
       fi
       ;;
+    'inline|THREADS=2 RUNS="cnn cnn_config" bash bench/compare.sh')
+      if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+        (cd "$TANDEM_SOURCE" && THREADS=2 RUNS=cnn REPEATS=1 CNN_STEPS=2 WARMUP=1 \
+          OUT="$work/compare_threads" bash bench/compare.sh "$(dirname "$bin")" > "$work/compare_threads.log" 2>&1) ||
+          { tail -20 "$work/compare_threads.log"; fail "'$text' failed"; }
+        grep -q "^| cnn | 64 | 2 |" "$work/compare_threads.log" || { tail -20 "$work/compare_threads.log"; fail "'$text' printed no table"; }
+        echo "run: $text (the cnn row, 2 steps per epoch)"
+      else
+        echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
+      fi
+      ;;
     "inline|bash bench/loader.sh")
       bash -n "$TANDEM_SOURCE/bench/loader.sh" || fail "bench/loader.sh does not parse"
       if /usr/bin/python3 -c "import PIL, numpy" 2> /dev/null; then
