@@ -1,9 +1,9 @@
 // float16 and bfloat16 operands for the CUDA kernels written for float32 and float64 (batch
-// norm, pooling, softmax, upsampling; nll takes float32 and float64 only, as on the CPU), as kernels/cpu/float_staging.h does on the CPU: each
-// half-type operand is widened into a float32 block from the device caching allocator on the
-// call's stream, the float32 kernel runs, and each half-type output is rounded once. Exact, and
-// two extra passes over memory-bound kernels; convolution and GEMM (cuDNN, cuBLASLt) and the
-// elementwise kernels take the half types natively.
+// norm, pooling, softmax, upsampling; nll takes float32 and float64 only, as on the CPU), as
+// kernels/cpu/float_staging.h does on the CPU: each half-type operand is widened into a float32
+// block from the device caching allocator on the call's stream, the float32 kernel runs, and each
+// half-type output is rounded once. Exact, and two extra passes over memory-bound kernels;
+// convolution and GEMM (cuDNN, cuBLASLt) and the elementwise kernels take the half types natively.
 #pragma once
 
 #include <cstdint>
