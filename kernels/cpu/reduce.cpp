@@ -24,20 +24,12 @@ void sum_into(const Dims& sizes, const T* in, const Dims& in_strides, Acc* out,
       [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
         Acc* o = out + off[0];
         const T* x = in + off[1];
-        if (st[0] == 0) {  // the whole run lands in one output: reduce in registers
-          if constexpr (std::is_same_v<Acc, double>) {
-            if (st[1] == 1) {  // contiguous: 8 independent partial sums (lane_sum.h)
-              *o += lane_sum(n, [x](int64_t i) { return convert_element<T, double>(x[i]); });
-              return;
-            }
-          }
-          Acc acc = 0;
-          if (st[1] == 1) {
-            for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i]);
-          } else {
-            for (int64_t i = 0; i < n; ++i) acc += convert_element<T, Acc>(x[i * st[1]]);
-          }
-          *o += acc;
+        if (st[0] == 0) {  // the whole run lands in one output: 8 partial sums (lane_sum.h)
+          const int64_t step = st[1];
+          *o += step == 1  // contiguous: a loop the compiler vectorises
+                    ? lane_sum<Acc>(n, [x](int64_t i) { return convert_element<T, Acc>(x[i]); })
+                    : lane_sum<Acc>(
+                          n, [x, step](int64_t i) { return convert_element<T, Acc>(x[i * step]); });
         } else {
           for (int64_t i = 0; i < n; ++i) o[i * st[0]] += convert_element<T, Acc>(x[i * st[1]]);
         }

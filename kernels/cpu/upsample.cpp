@@ -8,10 +8,14 @@
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
+namespace {
+// The elements one plane's work touches, for parallel_for's grain.
+int64_t plane_work(const UpsampleGeometry& g) { return g.in_h * g.in_w + g.out_h * g.out_w; }
+}  // namespace
 
 template <typename T>
 void upsample_nearest2d(const T* in, const UpsampleGeometry& g, T* out) {
-  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow)
@@ -21,7 +25,7 @@ void upsample_nearest2d(const T* in, const UpsampleGeometry& g, T* out) {
 
 template <typename T>
 void upsample_nearest2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
-  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       const int64_t ih = nearest_source(oh, g.in_h, g.scale_h);
       for (int64_t ow = 0; ow < g.out_w; ++ow)
@@ -33,7 +37,7 @@ void upsample_nearest2d_backward(const T* grad_out, const UpsampleGeometry& g, T
 
 template <typename T>
 void upsample_bilinear2d(const T* in, const UpsampleGeometry& g, T* out) {
-  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow)
@@ -43,7 +47,7 @@ void upsample_bilinear2d(const T* in, const UpsampleGeometry& g, T* out) {
 
 template <typename T>
 void upsample_bilinear2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
-  parallel_for_each(g.planes, g.in_h * g.in_w + g.out_h * g.out_w, [&](int64_t p) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     T* dst = grad_in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
       const LinearTaps h = linear_taps(oh, g.in_h, g.scale_h, g.align_corners);

@@ -91,6 +91,22 @@ tied() {
 synopses=$("$TANDEM" --help | sed -e 's/^ *//' -e 's/  */ /g'; tandem-run --help | sed -e 's/^usage: //' -e 's/ *(.*//')
 training_run=""  # the directory of the tandem-run training, for the commands that use its files
 
+# compare_cnn_row TEXT NAME ROW VAR=VALUE...: a README variant of bench/compare.sh, shortened to its
+# cnn row (2 steps per epoch, one repeat) with the variant's settings; the table must hold ROW.
+compare_cnn_row() {
+  local text=$1 name=$2 row=$3
+  shift 3
+  if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
+    return
+  fi
+  local log="$work/compare_$name.log"
+  (cd "$TANDEM_SOURCE" && env "$@" RUNS=cnn REPEATS=1 CNN_STEPS=2 WARMUP=1 OUT="$work/compare_$name" \
+    bash bench/compare.sh "$(dirname "$bin")" > "$log" 2>&1) || { tail -20 "$log"; fail "'$text' failed"; }
+  grep -q "$row" "$log" || { tail -20 "$log"; fail "'$text' printed no table"; }
+  echo "run: $text (the cnn row, 2 steps per epoch)"
+}
+
 handle() {
   local kind=$1 text=$2
   case "$kind|$text" in
@@ -185,26 +201,10 @@ handle() {
       fi
       ;;
     'inline|PRECISION=bf16 RUNS="cnn cnn_config" bash bench/compare.sh')
-      if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-        (cd "$TANDEM_SOURCE" && PRECISION=bf16 RUNS=cnn REPEATS=1 CNN_STEPS=2 WARMUP=1 \
-          OUT="$work/compare_bf16" bash bench/compare.sh "$(dirname "$bin")" > "$work/compare_bf16.log" 2>&1) ||
-          { tail -20 "$work/compare_bf16.log"; fail "'$text' failed"; }
-        grep -q "^| cnn | 64 |" "$work/compare_bf16.log" || { tail -20 "$work/compare_bf16.log"; fail "'$text' printed no table"; }
-        echo "run: $text (the cnn row, 2 steps per epoch)"
-      else
-        echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
-      fi
+      compare_cnn_row "$text" bf16 "^| cnn | 64 |" PRECISION=bf16
       ;;
     'inline|THREADS=2 RUNS="cnn cnn_config" bash bench/compare.sh')
-      if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
-        (cd "$TANDEM_SOURCE" && THREADS=2 RUNS=cnn REPEATS=1 CNN_STEPS=2 WARMUP=1 \
-          OUT="$work/compare_threads" bash bench/compare.sh "$(dirname "$bin")" > "$work/compare_threads.log" 2>&1) ||
-          { tail -20 "$work/compare_threads.log"; fail "'$text' failed"; }
-        grep -q "^| cnn | 64 | 2 |" "$work/compare_threads.log" || { tail -20 "$work/compare_threads.log"; fail "'$text' printed no table"; }
-        echo "run: $text (the cnn row, 2 steps per epoch)"
-      else
-        echo "checked: $text parses (it needs dataset-fashion-mnist to run)"
-      fi
+      compare_cnn_row "$text" threads "^| cnn | 64 | 2 |" THREADS=2
       ;;
     "inline|bash bench/loader.sh")
       bash -n "$TANDEM_SOURCE/bench/loader.sh" || fail "bench/loader.sh does not parse"
