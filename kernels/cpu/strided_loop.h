@@ -1,24 +1,23 @@
 // The one loop every CPU elementwise kernel runs: N operands that share an index space `sizes`,
 // each with its own strides (in elements). Adjacent dims that are laid out back to back in
-// every operand are merged first, so contiguous tensors become a single flat inner loop that
-// the compiler vectorises; broadcast operands have stride 0.
+// every operand are merged first (kernels/common/merged_dims.h), so contiguous tensors become a
+// single flat inner loop that the compiler vectorises; broadcast operands have stride 0.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <utility>
 #include <vector>
 
-#include "kernels/common/small_vector.h"
+#include "kernels/common/merged_dims.h"
 #include "kernels/cpu/parallel_for.h"
 #include "kernels/dispatch.h"
 
 namespace tandem::kernels::cpu {
 
-// Per-dim values inside their owner for up to 8 dims (every tensor a model makes), so that
-// setting up a loop allocates nothing.
-using LoopDims = SmallVector<int64_t, 8>;
+using kernels::LoopDims;
 
 template <size_t N>
 struct StridedLoop {
@@ -26,22 +25,11 @@ struct StridedLoop {
   std::array<LoopDims, N> strides;
 
   StridedLoop(const Dims& sz, const std::array<std::reference_wrapper<const Dims>, N>& st) {
-    // Drop size-1 dims, and merge dim d into the previous kept one when every operand has
-    // stride[prev] == stride[d] * size[d].
-    for (size_t d = 0; d < sz.size(); ++d) {
-      if (sz[d] == 1) continue;
-      const size_t kept = sizes.size();
-      bool mergeable = kept > 0;
-      for (size_t k = 0; k < N && mergeable; ++k)
-        mergeable = strides[k][kept - 1] == st[k].get()[d] * sz[d];
-      if (mergeable) {
-        sizes[kept - 1] *= sz[d];
-        for (size_t k = 0; k < N; ++k) strides[k][kept - 1] = st[k].get()[d];
-        continue;
-      }
-      sizes.push_back(sz[d]);
-      for (size_t k = 0; k < N; ++k) strides[k].push_back(st[k].get()[d]);
-    }
+    std::array<const Dims*, N> ptrs;
+    for (size_t k = 0; k < N; ++k) ptrs[k] = &st[k].get();
+    MergedDims<N> merged = merge_dims<N>(sz, ptrs);
+    sizes = std::move(merged.sizes);
+    strides = std::move(merged.strides);
   }
 
   // inner(offsets, n, inner_strides): offsets[k] is the element offset of operand k at the start

@@ -1,16 +1,18 @@
 // What every CUDA kernel file shares: the launch geometry (kThreads, blocks_for, the thread's
 // linear index), the call's stream, the float32/float64 dispatch of the floating kernels, and
-// Indexer<N>, which maps a linear index over an index space (up to kMaxDims sizes) to the
-// element offsets of N strided operands (built on the host from the kernel table's descriptors
-// and passed to the kernel by value).
+// Indexer<N>, which maps a linear index over an index space (up to kMaxDims sizes once its
+// contiguous dims are merged) to the element offsets of N strided operands (built on the host from
+// the kernel table's descriptors and passed to the kernel by value).
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
 #include "kernels/common/error.h"
+#include "kernels/common/merged_dims.h"
 #include "kernels/dispatch.h"
 
 namespace tandem::kernels::cuda {
@@ -24,25 +26,34 @@ struct Indexer {
   int64_t sizes[kMaxDims];
   int64_t strides[N][kMaxDims];
 
+  // `linear` is below the product of sizes, so the outermost dim's index is what is left after
+  // the inner ones: a merged contiguous operand (one dim) costs no division at all.
   __device__ void offsets(int64_t linear, int64_t (&off)[N]) const {
     for (int k = 0; k < N; ++k) off[k] = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
+    for (int d = ndim - 1; d > 0; --d) {
       const int64_t i = linear % sizes[d];
       linear /= sizes[d];
       for (int k = 0; k < N; ++k) off[k] += i * strides[k][d];
     }
+    if (ndim > 0)
+      for (int k = 0; k < N; ++k) off[k] += linear * strides[k][0];
   }
 };
 
+// The Indexer of an index space and N operands' strides, its dims merged first
+// (kernels/common/merged_dims.h); up to kMaxDims dims remain.
 template <int N>
 Indexer<N> make_indexer(const Dims& sizes, const Dims* const (&strides)[N]) {
-  TANDEM_CHECK(sizes.size() <= size_t(kMaxDims), "CUDA elementwise kernels take up to ", kMaxDims,
-               " dims, got ", sizes.size());
+  std::array<const Dims*, N> operands;
+  for (int k = 0; k < N; ++k) operands[k] = strides[k];
+  const MergedDims<N> m = merge_dims<N>(sizes, operands);
+  TANDEM_CHECK(m.sizes.size() <= size_t(kMaxDims), "CUDA kernels take up to ", kMaxDims,
+               " dims after merging contiguous ones, got ", m.sizes.size());
   Indexer<N> ix{};
-  ix.ndim = int(sizes.size());
-  for (size_t d = 0; d < sizes.size(); ++d) {
-    ix.sizes[d] = sizes[d];
-    for (int k = 0; k < N; ++k) ix.strides[k][d] = (*strides[k])[d];
+  ix.ndim = int(m.sizes.size());
+  for (size_t d = 0; d < m.sizes.size(); ++d) {
+    ix.sizes[d] = m.sizes[d];
+    for (int k = 0; k < N; ++k) ix.strides[k][d] = m.strides[k][d];
   }
   return ix;
 }
