@@ -300,36 +300,6 @@ TEST(LRScheduler, SchedulesMatchPyTorch) {
   }
 }
 
-TEST(ClipGrad, NormAndValueMatchPyTorch) {
-  std::ifstream f(tandem::testing::fixture_path("clip_grad.json"));
-  const json c = json::parse(f);
-  auto params = [&] {
-    std::vector<Tensor> ps{zeros({3, 4}, TensorOptions(DType::Float64)).set_requires_grad(true),
-                           zeros({5}, TensorOptions(DType::Float64)).set_requires_grad(true)};
-    for (size_t i = 0; i < 2; ++i)
-      ps[i].set_grad(from_vector(c["grads"][i].get<std::vector<double>>(), ps[i].sizes(),
-                                 TensorOptions(DType::Float64)));
-    return ps;
-  };
-  for (const auto& k : c["cases"]) {
-    auto ps = params();
-    const double nt = std::stod(k["norm_type"].get<std::string>());
-    EXPECT_NEAR(optim::clip_grad_norm_(ps, 1.5, nt), k["total"].get<double>(), 1e-12);
-    for (size_t i = 0; i < 2; ++i) {
-      auto got = ps[i].grad().to_vector();
-      auto want = k["clipped"][i].get<std::vector<double>>();
-      for (size_t j = 0; j < got.size(); ++j) EXPECT_NEAR(got[j], want[j], 1e-12);
-    }
-  }
-  auto ps = params();
-  optim::clip_grad_value_(ps, 0.5);
-  for (size_t i = 0; i < 2; ++i)
-    EXPECT_EQ(ps[i].grad().to_vector(), c["value"][i].get<std::vector<double>>());
-  auto bad = params();
-  bad[0].set_grad(full({3, 4}, INFINITY, TensorOptions(DType::Float64)));
-  EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
-}
-
 TEST(LRScheduler, PyTorchStateDictsLoadAndContinue) {
   // Build each scheduler fresh (as a resumed run would), load PyTorch's optimizer and scheduler
   // state after 10 steps, and continue: the learning rates equal PyTorch's from there on.
@@ -514,6 +484,40 @@ TEST_P(OptimOnDevice, StateMovesToTheParametersDeviceOnLoad) {
       EXPECT_TRUE(params_match(back, ref, kCPU, what + " resumed on the CPU", device()));
     }
   }
+}
+
+// clip_grad_norm_ (norms 2, 1 and inf) and clip_grad_value_ on PyTorch's gradients, on each
+// device: the total norm and the clipped gradients equal PyTorch's.
+TEST_P(OptimOnDevice, ClipGradNormAndValueMatchPyTorch) {
+  std::ifstream f(tandem::testing::fixture_path("clip_grad.json"));
+  const json c = json::parse(f);
+  auto params = [&] {
+    std::vector<Tensor> ps{
+        zeros({3, 4}, TensorOptions(DType::Float64, device())).set_requires_grad(true),
+        zeros({5}, TensorOptions(DType::Float64, device())).set_requires_grad(true)};
+    for (size_t i = 0; i < 2; ++i)
+      ps[i].set_grad(from_vector(c["grads"][i].get<std::vector<double>>(), ps[i].sizes(),
+                                 TensorOptions(DType::Float64))
+                         .to(device()));
+    return ps;
+  };
+  for (const auto& k : c["cases"]) {
+    auto ps = params();
+    const double nt = std::stod(k["norm_type"].get<std::string>());
+    EXPECT_NEAR(optim::clip_grad_norm_(ps, 1.5, nt), k["total"].get<double>(), 1e-12);
+    for (size_t i = 0; i < 2; ++i) {
+      auto got = ps[i].grad().to_vector();
+      auto want = k["clipped"][i].get<std::vector<double>>();
+      for (size_t j = 0; j < got.size(); ++j) EXPECT_NEAR(got[j], want[j], 1e-12);
+    }
+  }
+  auto ps = params();
+  optim::clip_grad_value_(ps, 0.5);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(ps[i].grad().to_vector(), c["value"][i].get<std::vector<double>>());
+  auto bad = params();
+  bad[0].set_grad(full({3, 4}, INFINITY, TensorOptions(DType::Float64, device())));
+  EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
 }
 
 TANDEM_INSTANTIATE_DEVICE_TEST(OptimOnDevice);

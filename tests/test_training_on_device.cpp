@@ -1,13 +1,17 @@
 // Training steps on a device (TrainingOnDevice/*/cpu, .../cuda): a small CNN (conv, batchnorm,
 // relu, maxpool, dropout, linear, cross_entropy, SGD with momentum and weight decay) trains on the
 // device as on the CPU, and once warm a step makes no device malloc: every tensor of the step
-// comes from the caching allocator's cache (issue #12: "no cudaMalloc in a steady-state step").
+// comes from the caching allocator's cache (issue #12: "no cudaMalloc in a steady-state step"),
+// and the host waits for the device only to read the values it needs.
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <memory>
 
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
+#include "framework/optim/adam.h"
+#include "framework/optim/clip_grad.h"
 #include "framework/optim/sgd.h"
 #include "kernels/device/caching_allocator.h"
 #include "tests/device_compare.h"
@@ -46,7 +50,8 @@ int64_t batch_size(int step) { return step % kBatchesPerEpoch == kBatchesPerEpoc
 
 // The trainer's step: batch to the device, forward, loss, backward, optimizer step; the loss
 // read back as the trainer reads it.
-double train_step(nn::Module& model, optim::SGD& opt, Device device, int step) {
+double train_step(nn::Module& model, optim::Optimizer& opt, Device device, int step,
+                  double clip_norm = 0) {
   const int64_t n = batch_size(step);
   Generator data(1000 + uint64_t(step % kBatchesPerEpoch));
   const Tensor x = randn({n, 1, 32, 32}, data);
@@ -56,6 +61,7 @@ double train_step(nn::Module& model, optim::SGD& opt, Device device, int step) {
   opt.zero_grad();
   Tensor loss = cross_entropy(model(x.to(device)), from_vector(t, {n}).to(device));
   loss.backward();
+  if (clip_norm > 0) optim::clip_grad_norm_(model.parameters(), clip_norm);
   opt.step();
   return loss.item();
 }
@@ -105,6 +111,35 @@ TEST_P(TrainingOnDevice, SmallCnnTrainsAsOnTheCpuWithoutDeviceMallocsOnceWarm) {
       << "a steady-state step asked the device for memory: " << alloc.summary(index);
   EXPECT_EQ(now.allocations, warm.allocations) << "live allocations grow step by step";
   EXPECT_EQ(now.device_frees, warm.device_frees);
+}
+
+// Once warm, a step waits for the device only where the host needs a value: nll_loss's check
+// that every target is a class (read on the host to name a bad one), the loss the trainer reads
+// back, and clip_grad_norm_'s total norm (one wait for all the gradients, not one per
+// parameter). Any other wait would stop the host queueing work while the device drains; nothing
+// in the forward, the backward or the optimizers' steps needs one. (Adam's step count is a CPU
+// tensor, as PyTorch's.)
+TEST_P(TrainingOnDevice, AWarmStepWaitsForTheDeviceOnlyToReadItsLossAndNorm) {
+  if (!device().is_cuda()) GTEST_SKIP() << "the CPU has no device to wait for";
+  const kernels::device::DeviceRuntime& rt = kernels::device::cuda_runtime();
+  for (const bool adam : {false, true})
+    for (const double clip : {0.0, 1.0}) {
+      auto model = small_cnn(3);
+      model->to(device());
+      std::unique_ptr<optim::Optimizer> opt;
+      if (adam)
+        opt = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{});
+      else
+        opt = std::make_unique<optim::SGD>(model->parameters(),
+                                           optim::SgdOptions{.lr = 0.05, .momentum = 0.9});
+      for (int step = 0; step < kBatchesPerEpoch; ++step)
+        train_step(*model, *opt, device(), step, clip);
+      // Step 0 of the next epoch: a batch of 32, as the warm-up's first.
+      const uint64_t before = rt.host_waits();
+      train_step(*model, *opt, device(), kBatchesPerEpoch, clip);
+      EXPECT_EQ(rt.host_waits() - before, clip > 0 ? 3u : 2u)
+          << (adam ? "Adam" : "SGD") << (clip > 0 ? " with clip_grad_norm_" : "");
+    }
 }
 
 TANDEM_INSTANTIATE_DEVICE_TEST(TrainingOnDevice);

@@ -6,6 +6,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduction.h"
+#include "framework/ops/shape_ops.h"
 
 namespace tandem::optim {
 
@@ -16,16 +17,17 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return 0.0;
+  // Each gradient's part of the norm stays on its device and only the total is read back: one
+  // synchronisation per call on a GPU, not one per parameter.
+  std::vector<Tensor> parts;
+  parts.reserve(grads.size());
   double total = 0;
   if (std::isinf(norm_type)) {
-    for (const auto& g : grads) total = std::max(total, amax(abs(g), {}).item());
+    for (const auto& g : grads) parts.push_back(amax(abs(g.to(DType::Float64)), {}));
+    total = amax(stack(parts), {}).item();
   } else {
-    for (const auto& g : grads) {
-      const double n =
-          std::pow(sum(pow(abs(g.to(DType::Float64)), norm_type)).item(), 1.0 / norm_type);
-      total += std::pow(n, norm_type);
-    }
-    total = std::pow(total, 1.0 / norm_type);
+    for (const auto& g : grads) parts.push_back(sum(pow(abs(g.to(DType::Float64)), norm_type)));
+    total = std::pow(sum(stack(parts)).item(), 1.0 / norm_type);
   }
   if (error_if_nonfinite && !std::isfinite(total))
     TANDEM_FAIL(

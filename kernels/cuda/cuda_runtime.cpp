@@ -122,9 +122,11 @@ class CudaRuntime final : public DeviceRuntime {
     on_device(device, [&] { TANDEM_CUDA_CHECK(cudaStreamDestroy(as_stream(s))); });
   }
   void synchronize_stream(StreamHandle s) override {
+    count_host_wait();
     TANDEM_CUDA_CHECK(cudaStreamSynchronize(as_stream(s)));
   }
   void synchronize_device(int device) override {
+    count_host_wait();
     on_device(device, [&] { TANDEM_CUDA_CHECK(cudaDeviceSynchronize()); });
   }
 
@@ -151,6 +153,7 @@ class CudaRuntime final : public DeviceRuntime {
     return true;
   }
   void synchronize_event(EventHandle e) override {
+    count_host_wait();
     TANDEM_CUDA_CHECK(cudaEventSynchronize(as_event(e)));
   }
   void stream_wait_event(StreamHandle s, EventHandle e) override {

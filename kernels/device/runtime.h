@@ -14,7 +14,9 @@
 // use explains that tandem was built without CUDA).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -66,6 +68,17 @@ class DeviceRuntime {
   // Device to device across devices, ordered on `stream` (of the destination device).
   virtual void memcpy_peer_async(void* dst, int dst_device, const void* src, int src_device,
                                  size_t nbytes, StreamHandle stream) = 0;
+
+  // How many times the host has waited for a device (the synchronize_* calls): a wait stops the
+  // host from queueing more work, so a steady training step should make one (to read its loss).
+  // Tests count them on the emulated device, where every other wait would go unnoticed.
+  uint64_t host_waits() const { return host_waits_.load(std::memory_order_relaxed); }
+
+ protected:
+  void count_host_wait() { host_waits_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> host_waits_{0};
 };
 
 // The process's runtime for `cuda` devices (see above). Never null.

@@ -95,8 +95,12 @@ class EmulatedRuntime final : public device::DeviceRuntime {
     return new Stream{device};
   }
   void destroy_stream(device::StreamHandle s, int) override { delete static_cast<Stream*>(s); }
-  void synchronize_stream(device::StreamHandle) override {}  // work runs synchronously
-  void synchronize_device(int device) override { check_device(device); }
+  // Work runs synchronously: a wait only counts.
+  void synchronize_stream(device::StreamHandle) override { count_host_wait(); }
+  void synchronize_device(int device) override {
+    check_device(device);
+    count_host_wait();
+  }
 
   device::EventHandle create_event(int device) override {
     check_device(device);
@@ -108,7 +112,7 @@ class EmulatedRuntime final : public device::DeviceRuntime {
     static_cast<Event*>(e)->recorded = true;
   }
   bool event_done(device::EventHandle) override { return true; }
-  void synchronize_event(device::EventHandle) override {}
+  void synchronize_event(device::EventHandle) override { count_host_wait(); }
   void stream_wait_event(device::StreamHandle s, device::EventHandle e) override {
     TANDEM_CHECK(e && s, "emulated CUDA: stream_wait_event needs a stream and an event");
   }
