@@ -10,7 +10,9 @@
 #      (a library not found fails the check; --strict-libs also fails one taken from the system
 #      that is not glibc's, the C++ runtime's or NVIDIA's);
 #   4. runs every test binary directly (not ctest: its files hold the build machine's paths),
-#      several at a time, each with a timeout, GTEST_OUTPUT and TANDEM_FIXTURES_DIR;
+#      several at a time, each with a timeout, GTEST_OUTPUT and TANDEM_FIXTURES_DIR; on a GPU,
+#      reruns the failed tests of each binary with CUDA_LAUNCH_BLOCKING=1, to name the faulting
+#      kernel;
 #   5. trains configs/synthetic.yaml for one epoch without mpirun on the CPU, then on `cuda`
 #      (when a device is seen or TANDEM_EMULATE_CUDA is set); on a real GPU, trains the CNN config
 #      twice on synthetic data and checks every step's loss is bit-identical, and runs
@@ -256,6 +258,36 @@ for name in "${tests[@]}"; do
   printf '  %-28s %s\n' "$name" "$(cut -f2,4 "$logs/$name.result" | tr '\t' ' ')"
   grep -E '^\[  FAILED  \] [A-Za-z]' "$logs/$name.log" | sort -u | sed 's/^/      /' | head -20
 done
+
+# --- failed tests again, with every kernel launch synchronous --------------------------------
+# A kernel's fault (an illegal address, a misaligned access) is reported by whichever CUDA call
+# comes next, often in a later test, and poisons the context for the rest of the binary.
+# CUDA_LAUNCH_BLOCKING=1 makes each launch wait for its kernel, so rerunning the failed tests
+# (or, for a binary that died, the test it was running) names the kernel and test at fault.
+# On a real device only (TANDEM_GPU_RERUN_FAILED=1 forces it), within 60 s per binary.
+rerun_blocking() {  # NAME
+  local name=$1 filter t0 rc first
+  filter=$(sed -n 's/^\[  FAILED  \] \([A-Za-z][^ ,]*\).*/\1/p' "$logs/$name.log" | sort -u | paste -sd: -)
+  [ -n "$filter" ] || filter=$(sed -n 's/^\[ RUN      \] \([^ ,]*\).*/\1/p' "$logs/$name.log" | tail -1)
+  [ -n "$filter" ] || return 0
+  if out_of_time; then record "$name (blocking)" SKIP 0 "out of time budget"; return; fi
+  t0=$(date +%s)
+  (cd "$work/runs" && CUDA_LAUNCH_BLOCKING=1 timeout -k 10 "$(limit 60)" "$bundle/bin/$name" \
+    --gtest_filter="$filter") > "$logs/$name.blocking.log" 2>&1
+  rc=$?
+  first=$(grep -v -E '^unknown file: Failure|^\[' "$logs/$name.blocking.log" |
+    grep -m1 -E 'exception|error|Failure|failed' | cut -c1-110)
+  record "$name (blocking)" "$(status_of $rc)" $(($(date +%s) - t0)) \
+    "CUDA_LAUNCH_BLOCKING=1 rerun of $(tr ':' '\n' <<< "$filter" | wc -l) test(s)${first:+: $first}"
+  printf '  %s, with CUDA_LAUNCH_BLOCKING=1:\n' "$name"
+  grep -E '^\[  FAILED  \] [A-Za-z]|exception|error|Failure' "$logs/$name.blocking.log" |
+    sed 's/^/      /' | head -10
+}
+if [ $has_device = 1 ] || [ -n "${TANDEM_GPU_RERUN_FAILED:-}" ]; then
+  failed_tests=$(awk -F'\t' '$2 != "PASS" && $2 != "SKIP" {print $1}' "$logs/results.tsv" | grep '^test_')
+  [ -z "$failed_tests" ] || say "failed test binaries again, with CUDA_LAUNCH_BLOCKING=1"
+  for name in $failed_tests; do rerun_blocking "$name"; done
+fi
 
 # --- training without mpirun ------------------------------------------------------------------
 train() {  # NAME DEVICE [PRECISION]
