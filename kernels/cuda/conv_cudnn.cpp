@@ -12,12 +12,14 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/common/conv_plan.h"
 #include "kernels/common/math_options.h"
 #include "kernels/cuda/channel_bias.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/descriptor.h"
 #include "kernels/device/caching_allocator.h"
 #include "kernels/device/context.h"
 #include "kernels/kernel_table.h"
@@ -81,9 +83,9 @@ struct PlanKey {
 
 // cuDNN's descriptors for one problem and the algorithm chosen for it.
 struct Plan {
-  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
-  cudnnFilterDescriptor_t w = nullptr;
-  cudnnConvolutionDescriptor_t conv = nullptr;
+  Descriptor<cudnnTensorDescriptor_t, cudnnDestroyTensorDescriptor> x, y;
+  Descriptor<cudnnFilterDescriptor_t, cudnnDestroyFilterDescriptor> w;
+  Descriptor<cudnnConvolutionDescriptor_t, cudnnDestroyConvolutionDescriptor> conv;
   int algo = 0;
   size_t workspace = 0;
 };
@@ -128,7 +130,7 @@ class ConvCache {
     }
     Plan p = build(key, handle);
     std::lock_guard<std::mutex> lock(mutex_);
-    return plans_.emplace(key, p).first->second;
+    return plans_.emplace(key, std::move(p)).first->second;
   }
 
  private:
@@ -137,18 +139,18 @@ class ConvCache {
     const CudnnConvPlan d = cudnn_conv_plan(s);
     const cudnnDataType_t type = data_type(key.dtype);
     Plan p;
-    TANDEM_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.x));
+    TANDEM_CUDA_CHECK(cudnnCreateTensorDescriptor(p.x.out()));
     TANDEM_CUDA_CHECK(cudnnSetTensor4dDescriptorEx(p.x, type, d.x[0], d.x[1], d.x[2], d.x[3],
                                                    d.x_strides[0], d.x_strides[1], d.x_strides[2],
                                                    d.x_strides[3]));
-    TANDEM_CUDA_CHECK(cudnnCreateTensorDescriptor(&p.y));
+    TANDEM_CUDA_CHECK(cudnnCreateTensorDescriptor(p.y.out()));
     TANDEM_CUDA_CHECK(cudnnSetTensor4dDescriptorEx(p.y, type, d.y[0], d.y[1], d.y[2], d.y[3],
                                                    d.y_strides[0], d.y_strides[1], d.y_strides[2],
                                                    d.y_strides[3]));
-    TANDEM_CUDA_CHECK(cudnnCreateFilterDescriptor(&p.w));
+    TANDEM_CUDA_CHECK(cudnnCreateFilterDescriptor(p.w.out()));
     TANDEM_CUDA_CHECK(
         cudnnSetFilter4dDescriptor(p.w, type, CUDNN_TENSOR_NCHW, d.w[0], d.w[1], d.w[2], d.w[3]));
-    TANDEM_CUDA_CHECK(cudnnCreateConvolutionDescriptor(&p.conv));
+    TANDEM_CUDA_CHECK(cudnnCreateConvolutionDescriptor(p.conv.out()));
     TANDEM_CUDA_CHECK(cudnnSetConvolution2dDescriptor(
         p.conv, d.pad[0], d.pad[1], d.stride[0], d.stride[1], d.dilation[0], d.dilation[1],
         CUDNN_CROSS_CORRELATION, compute_type(key.dtype)));

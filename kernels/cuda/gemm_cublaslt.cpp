@@ -14,10 +14,12 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <utility>
 
 #include "kernels/common/gemm_plan.h"
 #include "kernels/common/math_options.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/descriptor.h"
 #include "kernels/device/caching_allocator.h"
 #include "kernels/device/context.h"
 #include "kernels/kernel_table.h"
@@ -71,18 +73,21 @@ struct PlanKey {
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
 
+using Layout = Descriptor<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
+
 // cuBLASLt's descriptors for one problem, and the algorithm its heuristic chose.
 struct Plan {
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  Descriptor<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy> desc;
+  Layout a, b, c;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
 };
 
-cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
-                                   int64_t batch, int64_t stride) {
-  cublasLtMatrixLayout_t layout = nullptr;
-  TANDEM_CUDA_CHECK(cublasLtMatrixLayoutCreate(&layout, type, uint64_t(rows), uint64_t(cols), ld));
+Layout make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
+                   int64_t stride) {
+  Layout layout;
+  TANDEM_CUDA_CHECK(
+      cublasLtMatrixLayoutCreate(layout.out(), type, uint64_t(rows), uint64_t(cols), ld));
   if (batch > 1) {
     const int32_t count = int32_t(batch);
     TANDEM_CUDA_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
@@ -108,7 +113,7 @@ class GemmCache {
     if (it != plans_.end()) return it->second;
     const TypeInfo t = type_info(key.dtype, key.tf32);
     Plan p;
-    TANDEM_CUDA_CHECK(cublasLtMatmulDescCreate(&p.desc, t.compute, t.scale));
+    TANDEM_CUDA_CHECK(cublasLtMatmulDescCreate(p.desc.out(), t.compute, t.scale));
     const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
     TANDEM_CUDA_CHECK(
@@ -118,8 +123,8 @@ class GemmCache {
     p.a = make_layout(t.data, g.a_rows, g.a_cols, g.lda, g.batch, g.stride_a);
     p.b = make_layout(t.data, g.b_rows, g.b_cols, g.ldb, g.batch, g.stride_b);
     p.c = make_layout(t.data, g.m, g.n, g.ldc, g.batch, g.stride_c);
-    cublasLtMatmulPreference_t pref = nullptr;
-    TANDEM_CUDA_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    Descriptor<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy> pref;
+    TANDEM_CUDA_CHECK(cublasLtMatmulPreferenceCreate(pref.out()));
     const uint64_t ws = kWorkspaceBytes;
     TANDEM_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
         pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
@@ -134,17 +139,15 @@ class GemmCache {
           cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t)));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c,
-                                                             pref, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    TANDEM_CUDA_CHECK(st);
+    TANDEM_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1,
+                                                     &result, &found));
     if (found == 0)
       throw Error("matmul: cuBLASLt has no algorithm for a " + std::to_string(g.m) + "x" +
                   std::to_string(g.n) + "x" + std::to_string(g.k) + " " + dtype_name(key.dtype) +
                   " product (batch " + std::to_string(g.batch) + ")");
     p.algo = result.algo;
     p.workspace = result.workspaceSize;
-    return plans_.emplace(key, p).first->second;
+    return plans_.emplace(key, std::move(p)).first->second;
   }
 
  private:
