@@ -3,7 +3,9 @@
 // padding, ceil_mode, dilation and scales: the per-output functions give the CPU's forward
 // bit for bit (max pooling's values and indices too, with ties and NaNs), the gather form of each
 // backward (one input element at a time, as a GPU thread computes it) gives the CPU's scatter bit
-// for bit, and the "which outputs read this input" ranges are exactly the brute-force sets.
+// for bit, and the "which outputs read this input" ranges are exactly the brute-force sets. The
+// (N, C, S) walks of the batch-norm and channel-bias kernels (kernels/common/channel_walk.h) give
+// the offsets and channels the division gives.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/channel_walk.h"
 #include "kernels/common/pool_functors.h"
 #include "kernels/common/upsample_functors.h"
 #include "kernels/kernel_table.h"
@@ -334,4 +337,30 @@ TEST(UpsampleFunctors, BilinearAndGatherEqualTheCpuKernels) {
     check_upsample<float, true>(g, rng);
     check_upsample<double, true>(g, rng);
   }
+}
+
+// Every thread's sequence first, first + step, ...: the channel walks track (e / S, e % S) and
+// (i / S) % C as a kernel's threads do (steps below, equal to and above S and C * S; a thread
+// starting past the end; the 512-thread block and 4096 x 256 grid the kernels use).
+TEST(ChannelWalk, OffsetsAndChannelsEqualTheDivision) {
+  for (int64_t N : {1, 3, 7})
+    for (int64_t C : {1, 2, 5, 64})
+      for (int64_t S : {1, 3, 16, 49, 1000})
+        for (int64_t step : {int64_t(1), int64_t(3), S, C * S + 1, int64_t(512), int64_t(1) << 20})
+          for (int64_t first : {int64_t(0), int64_t(1), step - 1, int64_t(511)}) {
+            const std::string what = "N " + std::to_string(N) + " C " + std::to_string(C) + " S " +
+                                     std::to_string(S) + " step " + std::to_string(step) +
+                                     " first " + std::to_string(first);
+            for (int64_t c = 0; c<C; c += C> 2 ? C / 2 : 1) {
+              k::ChannelElementWalk at(first, step, c, C, S);
+              for (int64_t e = first; e < N * S; e += step, at.advance())
+                ASSERT_EQ(at.offset, ((e / S) * C + c) * S + e % S) << what << " c " << c;
+            }
+            k::ChannelIndexWalk ch(first, step, C, S);
+            for (int64_t i = first; i < N * C * S; i += step, ch.advance())
+              ASSERT_EQ(ch.channel, (i / S) % C) << what << " element " << i;
+          }
+  // An empty layout: the walks start (dividing by 1, not 0) and visit nothing.
+  EXPECT_EQ(k::ChannelElementWalk(3, 512, 0, 4, 0).s, 0);
+  EXPECT_EQ(k::ChannelIndexWalk(3, 512, 0, 0).channel, 0);
 }

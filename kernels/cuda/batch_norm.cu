@@ -1,12 +1,14 @@
 // CUDA batch normalisation over (N, C, S), with the CPU kernels' formulas
 // (kernels/common/batch_norm_functors.h). Statistics and the backward's sums: a block per channel,
-// its threads walking the channel's N*S elements in a fixed assignment and accumulating in double,
-// combined in a shared-memory tree of fixed shape, so every run gives the same bits (close to, not
-// bitwise equal to, the CPU's 8-lane sums). The normalisation: one thread per element. A half-type
-// input (with float32 or half parameters) runs through FloatStaging.
+// its threads walking the channel's N*S elements in a fixed assignment
+// (kernels/common/channel_walk.h: no division per element) and accumulating in double, combined in
+// a shared-memory tree of fixed shape, so every run gives the same bits (close to, not bitwise
+// equal to, the CPU's 8-lane sums). The normalisation: a grid-stride loop over the elements. A
+// half-type input (with float32 or half parameters) runs through FloatStaging.
 #include <cuda_runtime.h>
 
 #include "kernels/common/batch_norm_functors.h"
+#include "kernels/common/channel_walk.h"
 #include "kernels/common/dtype.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/float_staging.h"
@@ -18,11 +20,6 @@ namespace {
 
 constexpr int kBlock = 512;  // threads per channel: a power of two (the tree halves it)
 constexpr int64_t kMaxGrid = 65535;
-
-// The offset of element e (of N*S) of channel c.
-__device__ inline int64_t channel_element(int64_t e, int64_t c, int64_t C, int64_t S) {
-  return ((e / S) * C + c) * S + e % S;
-}
 
 // The sum of every thread's v, added in a fixed-shape tree; every thread gets the total.
 __device__ double block_sum(double v, double* part) {
@@ -45,12 +42,13 @@ __global__ void __launch_bounds__(kBlock)
   const int64_t count = N * S;
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     double acc = 0;
-    for (int64_t e = threadIdx.x; e < count; e += kBlock)
-      acc += double(x[channel_element(e, c, C, S)]);
+    ChannelElementWalk at(threadIdx.x, kBlock, c, C, S);
+    for (int64_t e = threadIdx.x; e < count; e += kBlock, at.advance()) acc += double(x[at.offset]);
     const double m = block_sum(acc, part) / double(count);
     double sq = 0;
-    for (int64_t e = threadIdx.x; e < count; e += kBlock) {
-      const double d = double(x[channel_element(e, c, C, S)]) - m;
+    at = ChannelElementWalk(threadIdx.x, kBlock, c, C, S);
+    for (int64_t e = threadIdx.x; e < count; e += kBlock, at.advance()) {
+      const double d = double(x[at.offset]) - m;
       sq += d * d;
     }
     const double v = block_sum(sq, part) / double(count);
@@ -61,15 +59,18 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
+// Grid-stride over the elements, each thread following its elements' channel (ChannelIndexWalk).
 template <typename T>
 __global__ void apply_kernel(const T* x, const double* mean, const double* invstd, const T* w,
                              const T* b, T* y, int64_t C, int64_t S, int64_t n) {
-  const int64_t i = thread_index();
-  if (i >= n) return;
-  const int64_t c = (i / S) % C;
-  const BatchNormAffine<T> f =
-      batch_norm_affine(mean[c], invstd[c], w ? w + c : nullptr, b ? b + c : nullptr);
-  y[i] = batch_norm_normalize(f, x[i]);
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  ChannelIndexWalk at(thread_index(), step, C, S);
+  for (int64_t i = thread_index(); i < n; i += step, at.advance()) {
+    const int64_t c = at.channel;
+    const BatchNormAffine<T> f =
+        batch_norm_affine(mean[c], invstd[c], w ? w + c : nullptr, b ? b + c : nullptr);
+    y[i] = batch_norm_normalize(f, x[i]);
+  }
 }
 
 // sum(gy) and sum(gy * (x - mean)) * invstd per channel, then (when gx is wanted) gx.
@@ -83,11 +84,11 @@ __global__ void __launch_bounds__(kBlock)
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     const double m = mean[c], is = invstd[c];
     double sg = 0, sgx = 0;
-    for (int64_t e = threadIdx.x; e < count; e += kBlock) {
-      const int64_t k = channel_element(e, c, C, S);
-      const double g = double(gy[k]);
+    ChannelElementWalk at(threadIdx.x, kBlock, c, C, S);
+    for (int64_t e = threadIdx.x; e < count; e += kBlock, at.advance()) {
+      const double g = double(gy[at.offset]);
       sg += g;
-      sgx += g * (double(x[k]) - m);
+      sgx += g * (double(x[at.offset]) - m);
     }
     sg = block_sum(sg, part);
     sgx = block_sum(sgx, part) * is;
@@ -98,10 +99,9 @@ __global__ void __launch_bounds__(kBlock)
     if (!gx) continue;
     const BatchNormGrad coef =
         batch_norm_grad(w ? double(w[c]) : 1.0, is, sg, sgx, double(count), train);
-    for (int64_t e = threadIdx.x; e < count; e += kBlock) {
-      const int64_t k = channel_element(e, c, C, S);
-      gx[k] = batch_norm_grad_input(coef, gy[k], x[k], m);
-    }
+    at = ChannelElementWalk(threadIdx.x, kBlock, c, C, S);
+    for (int64_t e = threadIdx.x; e < count; e += kBlock, at.advance())
+      gx[at.offset] = batch_norm_grad_input(coef, gy[at.offset], x[at.offset], m);
   }
 }
 
@@ -136,7 +136,7 @@ void batch_norm_apply_cuda(const KernelContext& ctx, const ChannelLayout& l, con
   if (n == 0) return;
   dispatch_cuda_floating(x.dtype, "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    apply_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
+    apply_kernel<<<grid_stride_blocks(n), kThreads, 0, stream_of(ctx)>>>(
         x.as<const T>(), mean.as<const double>(), invstd.as<const double>(), w.as<const T>(),
         b.as<const T>(), y.as<T>(), l.C, l.S, n);
   });

@@ -1,8 +1,10 @@
-// add_channel_bias (see channel_bias.h): one thread per element of y.
+// add_channel_bias (see channel_bias.h): a grid-stride loop over y, each thread following its
+// elements' channel (kernels/common/channel_walk.h).
 #include "kernels/cuda/channel_bias.h"
 
 #include <string>
 
+#include "kernels/common/channel_walk.h"
 #include "kernels/common/convert.h"
 #include "kernels/common/opmath.h"
 #include "kernels/cuda/check.h"
@@ -13,17 +15,19 @@ namespace {
 
 template <typename T>
 __global__ void add_channel_bias_kernel(T* y, const T* bias, int64_t C, int64_t L, int64_t n) {
-  const int64_t i = thread_index();
-  if (i >= n) return;
   using A = opmath_t<T>;  // float for the 16-bit types
-  const A sum = convert_element<T, A>(y[i]) + convert_element<T, A>(bias[(i / L) % C]);
-  y[i] = convert_element<A, T>(sum);
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+  ChannelIndexWalk at(thread_index(), step, C, L);
+  for (int64_t i = thread_index(); i < n; i += step, at.advance()) {
+    const A sum = convert_element<T, A>(y[i]) + convert_element<T, A>(bias[at.channel]);
+    y[i] = convert_element<A, T>(sum);
+  }
 }
 
 template <typename T>
 void launch(cudaStream_t stream, void* y, const void* bias, int64_t N, int64_t C, int64_t L) {
   const int64_t n = N * C * L;
-  add_channel_bias_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+  add_channel_bias_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(
       static_cast<T*>(y), static_cast<const T*>(bias), C, L, n);
 }
 

@@ -66,6 +66,15 @@ inline int64_t numel(const Dims& sizes) {
 
 inline unsigned blocks_for(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
 
+// Blocks for a grid-stride loop over n elements: one per kThreads elements up to 4096 (a few
+// waves of the largest GPUs), so each thread's setup (a division or two) is spread over its
+// elements.
+inline unsigned grid_stride_blocks(int64_t n) {
+  constexpr int64_t kMaxBlocks = 4096;
+  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  return unsigned(blocks < kMaxBlocks ? blocks : kMaxBlocks);
+}
+
 __device__ inline int64_t thread_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
 
 inline cudaStream_t stream_of(const KernelContext& ctx) {
