@@ -9,6 +9,8 @@
 #include <unordered_map>
 
 #include "kernels/common/error.h"
+#include "kernels/device/context.h"
+#include "kernels/emulated/emulated_kernel.h"
 
 namespace tandem::kernels::emulated {
 
@@ -109,6 +111,10 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   void destroy_event(device::EventHandle e, int) override { delete static_cast<Event*>(e); }
   void record_event(device::EventHandle e, device::StreamHandle s) override {
     TANDEM_CHECK(e && s, "emulated CUDA: record_event needs an event and a stream");
+    TANDEM_CHECK(static_cast<Event*>(e)->device == static_cast<Stream*>(s)->device,
+                 "emulated CUDA: an event of cuda:", static_cast<Event*>(e)->device,
+                 " recorded on a stream of cuda:", static_cast<Stream*>(s)->device,
+                 " (CUDA requires the same device)");
     static_cast<Event*>(e)->recorded = true;
   }
   bool event_done(device::EventHandle) override { return true; }
@@ -205,6 +211,14 @@ void* host_address(const void* p) {
     throw Error(detail::concat(
         "emulated CUDA: ", p, " is not a device address (a host pointer reached a device kernel)"));
   return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~kTagMask);
+}
+
+void check_launch_device(const KernelContext& ctx) {
+  if (!ctx.device.is_cuda()) return;
+  const int current = device::current_device();
+  TANDEM_CHECK(current == ctx.device.index, "emulated CUDA: a kernel for ", ctx.device.str(),
+               " launched while cuda:", current,
+               " is the thread's current device (a GPU refuses it: invalid resource handle)");
 }
 
 }  // namespace tandem::kernels::emulated
