@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/common/amp_functors.h"
 #include "kernels/common/elementwise_functors.h"
@@ -122,12 +123,21 @@ extern KernelFamily<void(Ctx, const Slab& out_slab, In src, In index, int64_t n_
 // out[o, index[o, j], j] = src[o, j] (out zeroed by the caller).
 extern KernelFamily<void(Ctx, const Slab& out_slab, In src, In index, Out out)> scatter_along;
 
-// --- optimizer updates over one contiguous parameter of n elements ---------------------------
-extern KernelFamily<void(Ctx, const SgdParams&, int64_t n, Out param, In grad, Out momentum_buf)>
-    sgd_step;
-extern KernelFamily<void(Ctx, const AdamParams&, int64_t n, Out param, In grad, Out exp_avg,
-                         Out exp_avg_sq, Out max_exp_avg_sq)>
-    adam_step;
+// --- optimizer updates over a list of contiguous parameters -----------------------------------
+// One parameter's buffers, each of its n elements (momentum_buf and max_exp_avg_sq optional).
+struct SgdTensor {
+  int64_t n;
+  Buffer param, grad, momentum_buf;
+};
+struct AdamTensor {
+  int64_t n;
+  Buffer param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq;
+};
+// Every tensor of the list on ctx.device, in one dtype, updated with the same hyper-parameters:
+// one call for many parameters (on a GPU, a launch per ~300 chunks of 64K elements rather than
+// one per parameter: kernels/common/multi_tensor_plan.h).
+extern KernelFamily<void(Ctx, const SgdParams&, std::span<const SgdTensor>)> sgd_step;
+extern KernelFamily<void(Ctx, const AdamParams&, std::span<const AdamTensor>)> adam_step;
 
 // --- mixed precision's loss scaler (framework/optim/grad_scaler.cpp) -------------------------
 // grad *= inv_scale over n elements (float32 or float64); found_inf (one float32) is set to 1

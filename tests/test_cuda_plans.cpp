@@ -1,12 +1,18 @@
-// plan_reduction (kernels/common/reduce_plan.h), the CUDA reduction's split of its work over
-// blocks, checked on the CPU: many outputs keep a block each; few outputs of many elements are
-// cut into runs that cover every element once, none empty, enough of them to fill a GPU; the
-// plan is a function of the shape alone (so of the summation order, and of the bits).
+// The CUDA kernels' launch plans, pure host code checked on the CPU.
+// plan_reduction (kernels/common/reduce_plan.h), the reduction's split of its work over blocks:
+// many outputs keep a block each; few outputs of many elements are cut into runs that cover
+// every element once, none empty, enough of them to fill a GPU; the plan is a function of the
+// shape alone (so of the summation order, and of the bits).
+// plan_multi_tensor (kernels/common/multi_tensor_plan.h), the optimizers' launches over a list
+// of parameters: every chunk of every tensor exactly once, within the launch table's limits.
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <vector>
 
+#include "kernels/common/multi_tensor_plan.h"
 #include "kernels/common/reduce_plan.h"
 
 using tandem::kernels::kReduceMinChunk;
@@ -55,4 +61,67 @@ TEST(ReducePlan, FewLongReductionsAreCutIntoRunsThatCoverEveryElementOnce) {
       EXPECT_EQ(again.chunks, p.chunks);
       EXPECT_EQ(again.chunk_len, p.chunk_len);
     }
+}
+
+namespace {
+
+// Every (tensor, chunk) the launches cover, counted; and the launches' count.
+struct Coverage {
+  std::map<std::pair<int, int64_t>, int> chunks;
+  int launches = 0;
+};
+
+Coverage cover(const std::vector<int64_t>& sizes) {
+  using namespace tandem::kernels;
+  Coverage c;
+  plan_multi_tensor(
+      int(sizes.size()), [&](int i) { return sizes[size_t(i)]; },
+      [&](const MultiTensorLaunch& l) {
+        ++c.launches;
+        EXPECT_GT(l.blocks, 0);
+        EXPECT_LE(l.blocks, kMultiTensorMaxBlocks);
+        EXPECT_GT(l.tensors, 0);
+        EXPECT_LE(l.tensors, kMultiTensorMaxTensors);
+        for (int b = 0; b < l.blocks; ++b) {
+          EXPECT_LT(int(l.slot[b]), l.tensors);
+          const int t = l.tensor[l.slot[b]];
+          EXPECT_LT(int64_t(l.chunk[b]) * kMultiTensorChunk, sizes[size_t(t)]);
+          ++c.chunks[{t, l.chunk[b]}];
+        }
+      });
+  return c;
+}
+
+}  // namespace
+
+TEST(MultiTensorPlan, EveryChunkOfEveryTensorIsUpdatedOnce) {
+  using tandem::kernels::kMultiTensorChunk;
+  // A ResNet-50's shapes in miniature: many small tensors (biases, norms), a few large ones, an
+  // empty one, tensors of exactly a chunk and one element over, and one larger than a launch.
+  std::vector<int64_t> sizes;
+  for (int i = 0; i < 100; ++i) sizes.push_back(i % 3 == 0 ? 64 : i % 3 == 1 ? 2359296 : 512);
+  sizes.push_back(0);
+  sizes.push_back(kMultiTensorChunk);
+  sizes.push_back(kMultiTensorChunk + 1);
+  sizes.push_back(400 * kMultiTensorChunk + 5);
+  const Coverage c = cover(sizes);
+  int64_t expected = 0;
+  for (size_t t = 0; t < sizes.size(); ++t) {
+    const int64_t chunks = (sizes[t] + kMultiTensorChunk - 1) / kMultiTensorChunk;
+    expected += chunks;
+    for (int64_t k = 0; k < chunks; ++k)
+      ASSERT_EQ(c.chunks.count({int(t), k}), 1u) << "tensor " << t << " chunk " << k;
+  }
+  EXPECT_EQ(int64_t(c.chunks.size()), expected);
+  for (const auto& [chunk, times] : c.chunks) EXPECT_EQ(times, 1);
+  // Few launches: the chunks over the blocks per launch, plus the tensor-slot limits.
+  EXPECT_LE(c.launches, expected / tandem::kernels::kMultiTensorMaxBlocks + 6);
+}
+
+TEST(MultiTensorPlan, SmallModelsTakeOneLaunchAndEmptyListsNone) {
+  EXPECT_EQ(cover(std::vector<int64_t>(10, 1000)).launches, 1);
+  EXPECT_EQ(cover(std::vector<int64_t>(36, 10)).launches, 1);
+  EXPECT_EQ(cover(std::vector<int64_t>(37, 10)).launches, 2);  // over the tensor slots
+  EXPECT_EQ(cover({}).launches, 0);
+  EXPECT_EQ(cover({0, 0}).launches, 0);
 }

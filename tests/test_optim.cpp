@@ -17,6 +17,7 @@
 #include "framework/optim/factory.h"
 #include "framework/optim/sgd.h"
 #include "framework/tensor/factories.h"
+#include "kernels/device/runtime.h"
 #include "tests/device_compare.h"
 #include "tests/device_test.h"
 #include "tests/fixtures_dir.h"
@@ -518,6 +519,34 @@ TEST_P(OptimOnDevice, ClipGradNormAndValueMatchPyTorch) {
   auto bad = params();
   bad[0].set_grad(full({3, 4}, INFINITY, TensorOptions(DType::Float64, device())));
   EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
+}
+
+// One optimizer over parameters on two GPUs (cuda:0 and cuda:1, alternating): each device's
+// parameters are updated in their own kernel call, on their own device, and every optimizer
+// gives the CPU's trajectory. (Adam's first step creates its state on cuda:1 between updates of
+// cuda:0's parameters; the emulated device refuses a launch on a device that is not current.)
+TEST(OptimOnTwoDevices, EachDevicesParametersAreUpdatedOnThatDevice) {
+  if (kernels::device::cuda_runtime().device_count() < 2)
+    GTEST_SKIP() << "needs two CUDA devices (TANDEM_EMULATE_CUDA=2 emulates them)";
+  for (const std::string& key : kFixtureOptimizers) {
+    const json& c = fixture()["optimizers"][key];
+    auto on_cpu = params_on(kCPU, DType::Float64);
+    std::vector<Tensor> split;
+    for (size_t i = 0; i < on_cpu.size(); ++i)
+      split.push_back(params_on(Device(i % 2 ? "cuda:1" : "cuda:0"), DType::Float64)[i]);
+    auto opt_cpu = make(c["name"], c["kwargs"], on_cpu);
+    auto opt_split = make(c["name"], c["kwargs"], split);
+    for (int s = 0; s < 3; ++s) {
+      steps(*opt_cpu, on_cpu, s, s + 1);
+      steps(*opt_split, split, s, s + 1);
+      for (size_t i = 0; i < split.size(); ++i) {
+        ASSERT_EQ(split[i].device().index, int(i % 2)) << key;
+        ASSERT_TRUE(
+            matches_cpu(split[i], on_cpu[i], split[i].device(),
+                        key + " step " + std::to_string(s) + " param " + std::to_string(i)));
+      }
+    }
+  }
 }
 
 TANDEM_INSTANTIATE_DEVICE_TEST(OptimOnDevice);

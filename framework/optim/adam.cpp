@@ -77,6 +77,7 @@ void Adam::check_loaded_state(const Value& state, const Tensor& param, const Val
 
 void Adam::step() {
   NoGradGuard no_grad;
+  batch_.discard();  // what a step that threw left queued
   for (auto& group : param_groups()) {
     const auto& betas = group.options.at("betas").items();
     kernels::AdamParams a{};
@@ -109,11 +110,11 @@ void Adam::step() {
       Tensor m = st.at("exp_avg").to_tensor(), v = st.at("exp_avg_sq").to_tensor();
       Tensor vmax = a.amsgrad ? st.at("max_exp_avg_sq").to_tensor() : Tensor();
       check_same_device(name().c_str(), {&p, &g, &m, &v, &vmax});
-      kernels::adam_step(kernel_context(p), a, p.numel(), buffer(p), buffer(g), buffer(m),
-                         buffer(v), buffer(vmax));
+      batch_.add(p, a, {p.numel(), buffer(p), buffer(g), buffer(m), buffer(v), buffer(vmax)}, g);
       for (Tensor* t2 : {&p, &m, &v}) t2->bump_version();
     }
   }
+  batch_.flush();
 }
 
 }  // namespace tandem::optim

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "framework/optim/optimizer.h"
+#include "framework/optim/update_batch.h"
 
 namespace tandem::optim {
 
@@ -36,6 +37,7 @@ class Adam : public Optimizer {
 
  private:
   bool decoupled_;
+  UpdateBatch<kernels::AdamTensor, kernels::AdamParams> batch_{kernels::adam_step};
 };
 
 class AdamW : public Adam {

@@ -42,6 +42,7 @@ void SGD::check_loaded_state(const Value& state, const Tensor& param, const Valu
 
 void SGD::step() {
   NoGradGuard no_grad;
+  batch_.discard();  // what a step that threw left queued
   for (auto& group : param_groups()) {
     kernels::SgdParams s{group.get("lr"),
                          group.get("momentum"),
@@ -68,11 +69,12 @@ void SGD::step() {
         }
       }
       check_same_device("SGD", {&p, &g, &buf});
-      kernels::sgd_step(kernel_context(p), s, p.numel(), buffer(p), buffer(g), buffer(buf));
+      batch_.add(p, s, {p.numel(), buffer(p), buffer(g), buffer(buf)}, g);
       p.bump_version();
       if (buf.defined()) buf.bump_version();
     }
   }
+  batch_.flush();
 }
 
 }  // namespace tandem::optim

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "framework/optim/optimizer.h"
+#include "framework/optim/update_batch.h"
 
 namespace tandem::optim {
 
@@ -28,6 +29,9 @@ class SGD : public Optimizer {
   // 'momentum_buffer': None (1.13 stores it without momentum) or a tensor of the param's shape.
   void check_loaded_state(const Value& state, const Tensor& param, const Value& group_options,
                           const std::string& where) const override;
+
+ private:
+  UpdateBatch<kernels::SgdTensor, kernels::SgdParams> batch_{kernels::sgd_step};
 };
 
 }  // namespace tandem::optim

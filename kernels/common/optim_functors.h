@@ -12,6 +12,7 @@ namespace tandem::kernels {
 struct SgdParams {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, maximize, first_step;  // first_step: the momentum buffer starts as a copy of g
+  bool operator==(const SgdParams&) const = default;
 };
 
 // Updates p (and the momentum buffer buf, when momentum != 0) from gradient g.
@@ -32,6 +33,7 @@ struct AdamParams {
   bool amsgrad, maximize, decoupled;  // decoupled: AdamW's p *= 1 - lr * wd
   double step_size;                   // lr / (1 - beta1^t), computed in double as PyTorch
   double bias_correction2_sqrt;       // sqrt(1 - beta2^t)
+  bool operator==(const AdamParams&) const = default;
 };
 
 template <typename T>

@@ -6,7 +6,7 @@
 //
 // The plan depends on the shape alone, never on the device, so a reduction adds the same values
 // in the same order (the same bits) on every GPU and every run. Pure host code, tested on the CPU
-// (tests/test_reduce_plan.cpp).
+// (tests/test_cuda_plans.cpp).
 #pragma once
 
 #include <cstdint>

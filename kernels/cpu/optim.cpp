@@ -1,8 +1,9 @@
-// Fused CPU optimizer passes over one contiguous parameter, applying the per-element updates
-// of kernels/common/optim_functors.h, and the loss scaler's unscale
+// Fused CPU optimizer passes over each contiguous parameter of a list, applying the per-element
+// updates of kernels/common/optim_functors.h, and the loss scaler's unscale
 // (kernels/common/amp_functors.h). Elements are independent: chunks run in parallel
 // (parallel_for.h) with the same bits for any thread count.
 #include <atomic>
+#include <span>
 
 #include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
@@ -33,22 +34,21 @@ void adam_step(T* __restrict p, const T* __restrict g, T* __restrict m, T* __res
   });
 }
 
-void sgd_step_cpu(const KernelContext&, const SgdParams& s, int64_t n, const Buffer& param,
-                  const Buffer& grad, const Buffer& momentum_buf) {
-  dispatch_floating(param.dtype, "SGD", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    sgd_step<T>(param.as<T>(), grad.as<const T>(), momentum_buf.as<T>(), n, s);
-  });
+void sgd_step_cpu(const KernelContext&, const SgdParams& s, std::span<const SgdTensor> list) {
+  for (const SgdTensor& t : list)
+    dispatch_floating(t.param.dtype, "SGD", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      sgd_step<T>(t.param.as<T>(), t.grad.as<const T>(), t.momentum_buf.as<T>(), t.n, s);
+    });
 }
 
-void adam_step_cpu(const KernelContext&, const AdamParams& a, int64_t n, const Buffer& param,
-                   const Buffer& grad, const Buffer& exp_avg, const Buffer& exp_avg_sq,
-                   const Buffer& max_exp_avg_sq) {
-  dispatch_floating(param.dtype, "Adam", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    adam_step<T>(param.as<T>(), grad.as<const T>(), exp_avg.as<T>(), exp_avg_sq.as<T>(),
-                 max_exp_avg_sq.as<T>(), n, a);
-  });
+void adam_step_cpu(const KernelContext&, const AdamParams& a, std::span<const AdamTensor> list) {
+  for (const AdamTensor& t : list)
+    dispatch_floating(t.param.dtype, "Adam", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      adam_step<T>(t.param.as<T>(), t.grad.as<const T>(), t.exp_avg.as<T>(), t.exp_avg_sq.as<T>(),
+                   t.max_exp_avg_sq.as<T>(), t.n, a);
+    });
 }
 
 void unscale_and_check_cpu(const KernelContext&, int64_t n, float inv_scale, const Buffer& grad,
