@@ -1,7 +1,8 @@
 // CUDA kernels that work a row at a time, one thread per row, with the CPU kernels' arithmetic
 // (kernels/common/row_functors.h): softmax and log_softmax with their backward, max along a dim
 // (value and first index), and the negative log-likelihood forward and backward. A row is
-// (o, j) of an (outer, n, inner) block: n elements with stride inner.
+// (o, j) of an (outer, n, inner) block: n elements with stride inner. Softmax rows of contiguous
+// elements (inner == 1) take a warp each instead.
 #include <cuda_runtime.h>
 
 #include "kernels/common/dtype.h"
@@ -30,6 +31,74 @@ __global__ void softmax_backward_kernel(const T* grad, const T* out, T* grad_in,
   if (r >= outer * inner) return;
   const int64_t base = (r / inner) * n * inner + r % inner;
   softmax_backward_row(grad + base, out + base, grad_in + base, n, inner, log);
+}
+
+// Rows of contiguous elements (inner == 1: a classifier's logits, one row per sample) get a warp
+// each: its lanes read the row together (coalesced) and combine their partial max and sums in a
+// butterfly of shuffles, of fixed shape, so every run gives the same bits. Each lane applies the
+// same per-element steps as softmax_row (kernels/common/row_functors.h).
+constexpr int kWarp = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+template <typename T>
+__device__ T warp_max(T v) {
+  for (int o = kWarp / 2; o > 0; o /= 2) v = softmax_max(v, T(__shfl_xor_sync(kFullMask, v, o)));
+  return v;
+}
+
+// Every lane gets the same total: a + b and b + a are the same double.
+__device__ double warp_sum(double v) {
+  for (int o = kWarp / 2; o > 0; o /= 2) v += __shfl_xor_sync(kFullMask, v, o);
+  return v;
+}
+
+// The warp's row (warp-uniform, so a warp leaves together and its shuffles see every lane).
+__device__ inline int64_t warp_row() {
+  return int64_t(blockIdx.x) * (blockDim.x / kWarp) + threadIdx.x / kWarp;
+}
+
+template <typename T>
+__global__ void softmax_warp_kernel(const T* in, T* out, int64_t rows, int64_t n, bool log) {
+  const int64_t row = warp_row();
+  if (row >= rows) return;
+  const int lane = int(threadIdx.x % kWarp);
+  const T* x = in + row * n;
+  T* y = out + row * n;
+  T mx = -T(INFINITY);
+  for (int64_t i = lane; i < n; i += kWarp) mx = softmax_max(mx, x[i]);
+  mx = softmax_shift(warp_max(mx));
+  double total = 0;
+  for (int64_t i = lane; i < n; i += kWarp) total += double(T(std::exp(x[i] - mx)));
+  total = warp_sum(total);
+  if (log) {
+    const T lse = T(std::log(total));
+    for (int64_t i = lane; i < n; i += kWarp) y[i] = x[i] - mx - lse;
+  } else {
+    const T inv = T(1.0 / total);
+    for (int64_t i = lane; i < n; i += kWarp) y[i] = T(std::exp(x[i] - mx)) * inv;
+  }
+}
+
+template <typename T>
+__global__ void softmax_backward_warp_kernel(const T* grad, const T* out, T* grad_in, int64_t rows,
+                                             int64_t n, bool log) {
+  const int64_t row = warp_row();
+  if (row >= rows) return;
+  const int lane = int(threadIdx.x % kWarp);
+  const T* g = grad + row * n;
+  const T* y = out + row * n;
+  T* gi = grad_in + row * n;
+  double acc = 0;
+  for (int64_t i = lane; i < n; i += kWarp) acc += log ? double(g[i]) : double(g[i]) * double(y[i]);
+  acc = warp_sum(acc);
+  for (int64_t i = lane; i < n; i += kWarp)
+    gi[i] = log ? g[i] - std::exp(y[i]) * T(acc) : y[i] * (g[i] - T(acc));
+}
+
+// Blocks of kThreads for a warp per row.
+unsigned warp_row_blocks(int64_t rows) {
+  constexpr int64_t kRowsPerBlock = kThreads / kWarp;
+  return unsigned((rows + kRowsPerBlock - 1) / kRowsPerBlock);
 }
 
 template <typename T>
@@ -73,8 +142,12 @@ void softmax_forward_cuda(const KernelContext& ctx, const Slab& s, bool log, con
   if (rows == 0 || s.n == 0) return;
   dispatch_cuda_floating(in.dtype, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    softmax_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(),
-                                                                      s.outer, s.n, s.inner, log);
+    if (s.inner == 1)
+      softmax_warp_kernel<<<warp_row_blocks(rows), kThreads, 0, stream_of(ctx)>>>(
+          in.as<const T>(), out.as<T>(), rows, s.n, log);
+    else
+      softmax_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
+          in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -92,8 +165,12 @@ void softmax_backward_cuda(const KernelContext& ctx, const Slab& s, bool log, co
   if (rows == 0 || s.n == 0) return;
   dispatch_cuda_floating(grad.dtype, "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    softmax_backward_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
-        grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
+    if (s.inner == 1)
+      softmax_backward_warp_kernel<<<warp_row_blocks(rows), kThreads, 0, stream_of(ctx)>>>(
+          grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), rows, s.n, log);
+    else
+      softmax_backward_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
+          grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
