@@ -7,38 +7,40 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/reduction.h"
 #include "framework/ops/shape_ops.h"
+#include "framework/tensor/factories.h"
 
 namespace tandem::optim {
 
-double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type,
+Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type,
                        bool error_if_nonfinite) {
   NoGradGuard no_grad;
   std::vector<Tensor> grads;
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
-  if (grads.empty()) return 0.0;
-  // Each gradient's part of the norm stays on its device and only the total is read back: one
-  // synchronisation per call on a GPU, not one per parameter.
+  if (grads.empty()) return scalar_tensor(0.0, TensorOptions(DType::Float64));
+  // Each gradient's part of the norm, the total and the scaling factor stay on the device.
   std::vector<Tensor> parts;
   parts.reserve(grads.size());
-  double total = 0;
+  Tensor total;
   if (std::isinf(norm_type)) {
     for (const auto& g : grads) parts.push_back(amax(abs(g.to(DType::Float64)), {}));
-    total = amax(stack(parts), {}).item();
+    total = amax(stack(parts), {});
   } else {
     for (const auto& g : grads) parts.push_back(sum(pow(abs(g.to(DType::Float64)), norm_type)));
-    total = std::pow(sum(stack(parts)).item(), 1.0 / norm_type);
+    total = pow(sum(stack(parts)), 1.0 / norm_type);
   }
-  if (error_if_nonfinite && !std::isfinite(total))
+  if (error_if_nonfinite && !std::isfinite(total.item()))
     TANDEM_FAIL(
         "The total norm of order ", norm_type,
         " for gradients from `parameters` is non-finite, so it cannot be clipped. To disable this "
         "error and "
         "scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=False`");
-  const double coef = std::min(1.0, max_norm / (total + 1e-6));
+  const Tensor coef = clamp(max_norm / (total + 1e-6), std::nullopt, 1.0);
+  Tensor coef_in_dtype = coef;  // converted once per gradient dtype met in a row
   for (auto& g : grads) {
+    if (coef_in_dtype.dtype() != g.dtype()) coef_in_dtype = coef.to(g.dtype());
     Tensor gg = g;
-    gg.mul_(coef);
+    gg.mul_(coef_in_dtype);
   }
   return total;
 }
