@@ -17,6 +17,7 @@
 //     softmax and upsampling (kernels/cpu/float_staging.h).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 
@@ -128,10 +129,14 @@ extern KernelFamily<void(Ctx, const Slab& out_slab, In src, In index, Out out)> 
 struct SgdTensor {
   int64_t n;
   Buffer param, grad, momentum_buf;
+  std::array<Buffer*, 3> buffers() { return {&param, &grad, &momentum_buf}; }
 };
 struct AdamTensor {
   int64_t n;
   Buffer param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq;
+  std::array<Buffer*, 5> buffers() {
+    return {&param, &grad, &exp_avg, &exp_avg_sq, &max_exp_avg_sq};
+  }
 };
 // Every tensor of the list on ctx.device, in one dtype, updated with the same hyper-parameters:
 // one call for many parameters (on a GPU, a launch per ~300 chunks of 64K elements rather than
@@ -140,9 +145,19 @@ extern KernelFamily<void(Ctx, const SgdParams&, std::span<const SgdTensor>)> sgd
 extern KernelFamily<void(Ctx, const AdamParams&, std::span<const AdamTensor>)> adam_step;
 
 // --- mixed precision's loss scaler (framework/optim/grad_scaler.cpp) -------------------------
-// grad *= inv_scale over n elements (float32 or float64); found_inf (one float32) is set to 1
-// when any element was inf or NaN and left as it is otherwise.
-extern KernelFamily<void(Ctx, int64_t n, float inv_scale, Out grad, Out found_inf)>
+// Each gradient of the list (n elements, float32 or float64; one dtype per call) *= inv_scale;
+// its found_inf (one float32 on its device) is set to 1 when any element was inf or NaN and left
+// as it is otherwise. A list as the optimizers' (a few launches on a GPU).
+struct UnscaleParams {
+  float inv_scale;
+  bool operator==(const UnscaleParams&) const = default;
+};
+struct UnscaleTensor {
+  int64_t n;
+  Buffer grad, found_inf;
+  std::array<Buffer*, 2> buffers() { return {&grad, &found_inf}; }
+};
+extern KernelFamily<void(Ctx, const UnscaleParams&, std::span<const UnscaleTensor>)>
     unscale_and_check;
 
 }  // namespace tandem::kernels

@@ -7,7 +7,6 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
-#include "kernels/kernel_table.h"
 
 namespace tandem::optim {
 
@@ -45,6 +44,7 @@ void GradScaler::unscale_(Optimizer& opt) {
     return found_infs.emplace_back(zeros({1}, TensorOptions(DType::Float32, d)));
   };
   NoGradGuard no_grad;
+  unscale_batch_.discard();  // what a call that threw left queued
   for (ParamGroup& group : opt.param_groups())
     for (Tensor& p : group.params) {
       const Tensor& g = p.grad();
@@ -52,8 +52,9 @@ void GradScaler::unscale_(Optimizer& opt) {
       if (g.dtype() == DType::Float16) TANDEM_FAIL("Attempting to unscale FP16 gradients.");
       TANDEM_CHECK(g.is_contiguous(), "GradScaler: gradients must be contiguous");
       const Tensor& flag = flag_for(g.device());
-      kernels::unscale_and_check(kernel_context(g), g.numel(), inv_scale, buffer(g), buffer(flag));
+      unscale_batch_.add(g, {inv_scale}, {g.numel(), buffer(g), buffer(flag)}, g);
     }
+  unscale_batch_.flush();
   st.checked = !found_infs.empty();
   st.found_inf = false;
   for (const Tensor& f : found_infs) st.found_inf = st.found_inf || f.item() != 0.0;

@@ -21,6 +21,7 @@
 
 #include "framework/core/value.h"
 #include "framework/optim/optimizer.h"
+#include "framework/optim/update_batch.h"
 
 namespace tandem::optim {
 
@@ -71,6 +72,9 @@ class GradScaler {
   double growth_factor_, backoff_factor_;
   int64_t growth_interval_;
   std::unordered_map<const Optimizer*, OptimizerState> per_optimizer_;
+  // The gradients' unscale, a few kernel calls per optimizer (update_batch.h).
+  UpdateBatch<kernels::UnscaleTensor, kernels::UnscaleParams> unscale_batch_{
+      kernels::unscale_and_check};
 };
 
 }  // namespace tandem::optim

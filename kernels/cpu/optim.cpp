@@ -51,19 +51,20 @@ void adam_step_cpu(const KernelContext&, const AdamParams& a, std::span<const Ad
     });
 }
 
-void unscale_and_check_cpu(const KernelContext&, int64_t n, float inv_scale, const Buffer& grad,
-                           const Buffer& found_inf) {
-  dispatch_floating(grad.dtype, "unscale", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* g = grad.as<T>();
-    std::atomic<bool> any{false};
-    parallel_for(0, n, kParallelGrain, [&](int64_t b, int64_t e) {
-      bool here = false;
-      for (int64_t i = b; i < e; ++i) here |= unscale_element<T>(g[i], inv_scale);
-      if (here) any.store(true, std::memory_order_relaxed);
+void unscale_and_check_cpu(const KernelContext&, const UnscaleParams& u,
+                           std::span<const UnscaleTensor> list) {
+  for (const UnscaleTensor& t : list)
+    dispatch_floating(t.grad.dtype, "unscale", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      T* g = t.grad.as<T>();
+      std::atomic<bool> any{false};
+      parallel_for(0, t.n, kParallelGrain, [&](int64_t b, int64_t e) {
+        bool here = false;
+        for (int64_t i = b; i < e; ++i) here |= unscale_element<T>(g[i], u.inv_scale);
+        if (here) any.store(true, std::memory_order_relaxed);
+      });
+      if (any.load()) *t.found_inf.as<float>() = 1.0f;
     });
-    if (any.load()) *found_inf.as<float>() = 1.0f;
-  });
 }
 
 TANDEM_REGISTER_CPU_KERNEL(sgd_step, sgd_step_cpu);

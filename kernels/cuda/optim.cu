@@ -62,18 +62,19 @@ __global__ void adam_kernel(TensorTable<5> t, AdamParams a) {
     adam_update<T>(p[i], g[i], m[i], v[i], vmax ? vmax + i : nullptr, a);
 }
 
-// Runs kernel(table) over `list` in as few launches as the plan allows; buffers(tensor) gives a
-// tensor's Depth buffers in the kernel's order.
-template <int Depth, typename List, typename Buffers, typename Kernel>
-void launch_multi_tensor(const List& list, Buffers&& buffers, Kernel&& kernel) {
+// Runs kernel(blocks, table) over `list` in as few launches as the plan allows; an entry's
+// buffers() are its Depth pointers, in the kernel's order.
+template <int Depth, typename Entry, typename Kernel>
+void launch_multi_tensor(std::span<const Entry> list, Kernel&& kernel) {
   plan_multi_tensor(
       int(list.size()), [&](int i) { return list[size_t(i)].n; },
       [&](const MultiTensorLaunch& l) {
         TensorTable<Depth> table{};
         for (int k = 0; k < l.tensors; ++k) {
-          const auto& tensor = list[size_t(l.tensor[k])];
-          const std::array<Buffer, Depth> b = buffers(tensor);
-          for (int d = 0; d < Depth; ++d) table.ptr[d][k] = b[size_t(d)].data;
+          Entry tensor = list[size_t(l.tensor[k])];
+          const auto b = tensor.buffers();
+          static_assert(std::tuple_size_v<decltype(b)> == Depth, "a table row per buffer");
+          for (int d = 0; d < Depth; ++d) table.ptr[d][k] = b[size_t(d)]->data;
           table.n[k] = tensor.n;
         }
         for (int b = 0; b < l.blocks; ++b) {
@@ -85,35 +86,34 @@ void launch_multi_tensor(const List& list, Buffers&& buffers, Kernel&& kernel) {
       });
 }
 
-// The list's one dtype (the kernel table's contract), checked.
-template <typename List>
-DType list_dtype(const List& list, const char* op) {
-  const DType t = list.empty() ? DType::Float32 : list[0].param.dtype;
-  for (const auto& x : list)
-    TANDEM_CHECK(x.param.dtype == t, op, ": one call takes parameters of one dtype, got ",
-                 dtype_name(t), " and ", dtype_name(x.param.dtype));
+// The list's one dtype (the kernel table's contract: its entries' first buffer's), checked.
+template <typename Entry>
+DType list_dtype(std::span<const Entry> list, const char* op) {
+  auto dtype_of = [](Entry x) { return x.buffers()[0]->dtype; };
+  const DType t = list.empty() ? DType::Float32 : dtype_of(list[0]);
+  for (const Entry& x : list)
+    TANDEM_CHECK(dtype_of(x) == t, op, ": one call takes tensors of one dtype, got ", dtype_name(t),
+                 " and ", dtype_name(dtype_of(x)));
   return t;
 }
 
 template <typename T>
-__global__ void unscale_kernel(T* g, int64_t n, float inv_scale, float* found_inf) {
-  const int64_t i = thread_index();
-  if (i >= n) return;
-  // Every thread that sees inf/NaN writes the same 1: a benign race, as PyTorch's kernel.
-  if (unscale_element<T>(g[i], inv_scale)) *found_inf = 1.0f;
+__global__ void unscale_kernel(TensorTable<2> t, float inv_scale) {
+  const BlockChunk<2> c(t);
+  T* g = static_cast<T*>(t.ptr[0][c.slot]);
+  bool found = false;
+  for (int64_t i = c.begin + threadIdx.x; i < c.end; i += blockDim.x)
+    found |= unscale_element<T>(g[i], inv_scale);
+  // Every thread that saw inf/NaN writes the same 1: a benign race, as PyTorch's kernel.
+  if (found) *static_cast<float*>(t.ptr[1][c.slot]) = 1.0f;
 }
 
 void sgd_step_cuda(const KernelContext& ctx, const SgdParams& s, std::span<const SgdTensor> list) {
   dispatch_cuda_floating(list_dtype(list, "SGD"), "SGD", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_multi_tensor<3>(
-        list,
-        [](const SgdTensor& x) {
-          return std::array<Buffer, 3>{x.param, x.grad, x.momentum_buf};
-        },
-        [&](unsigned blocks, const TensorTable<3>& table) {
-          sgd_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, s);
-        });
+    launch_multi_tensor<3>(list, [&](unsigned blocks, const TensorTable<3>& table) {
+      sgd_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, s);
+    });
   });
 }
 
@@ -121,26 +121,20 @@ void adam_step_cuda(const KernelContext& ctx, const AdamParams& a,
                     std::span<const AdamTensor> list) {
   dispatch_cuda_floating(list_dtype(list, "Adam"), "Adam", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_multi_tensor<5>(
-        list,
-        [](const AdamTensor& x) {
-          return std::array<Buffer, 5>{x.param, x.grad, x.exp_avg, x.exp_avg_sq, x.max_exp_avg_sq};
-        },
-        [&](unsigned blocks, const TensorTable<5>& table) {
-          adam_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, a);
-        });
+    launch_multi_tensor<5>(list, [&](unsigned blocks, const TensorTable<5>& table) {
+      adam_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, a);
+    });
   });
 }
 
-void unscale_and_check_cuda(const KernelContext& ctx, int64_t n, float inv_scale,
-                            const Buffer& grad, const Buffer& found_inf) {
-  if (n == 0) return;
-  dispatch_cuda_floating(grad.dtype, "unscale", [&](auto tag) {
+void unscale_and_check_cuda(const KernelContext& ctx, const UnscaleParams& u,
+                            std::span<const UnscaleTensor> list) {
+  dispatch_cuda_floating(list_dtype(list, "unscale"), "unscale", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    unscale_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(grad.as<T>(), n, inv_scale,
-                                                                   found_inf.as<float>());
+    launch_multi_tensor<2>(list, [&](unsigned blocks, const TensorTable<2>& table) {
+      unscale_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, u.inv_scale);
+    });
   });
-  TANDEM_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace

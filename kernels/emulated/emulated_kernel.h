@@ -19,18 +19,14 @@ inline Buffer to_host(const Buffer& b) { return {host_address(b.data), b.dtype};
 inline StridedBuffer to_host(const StridedBuffer& b) {
   return {host_address(b.data), b.dtype, b.strides};
 }
-// A list of parameters' buffers, each untagged (a copy: the caller's list is left as it is).
-inline std::vector<SgdTensor> to_host(std::span<const SgdTensor> list) {
-  std::vector<SgdTensor> host(list.begin(), list.end());
-  for (SgdTensor& t : host)
-    for (Buffer* b : {&t.param, &t.grad, &t.momentum_buf}) *b = to_host(*b);
-  return host;
-}
-inline std::vector<AdamTensor> to_host(std::span<const AdamTensor> list) {
-  std::vector<AdamTensor> host(list.begin(), list.end());
-  for (AdamTensor& t : host)
-    for (Buffer* b : {&t.param, &t.grad, &t.exp_avg, &t.exp_avg_sq, &t.max_exp_avg_sq})
-      *b = to_host(*b);
+// A list of tensors' buffers (kernel_table.h's SgdTensor, AdamTensor, UnscaleTensor: each names
+// its Buffers in buffers()), each untagged in a copy of the list.
+template <typename Entry>
+requires requires(Entry e) { e.buffers(); }
+std::vector<Entry> to_host(std::span<const Entry> list) {
+  std::vector<Entry> host(list.begin(), list.end());
+  for (Entry& t : host)
+    for (Buffer* b : t.buffers()) *b = to_host(*b);
   return host;
 }
 template <typename T>
