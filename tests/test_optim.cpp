@@ -251,6 +251,14 @@ TEST(Optim, Errors) {
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "loaded state dict has a different number of parameter groups");
   }
+  // A parameter twice in one group (PyTorch warns that this will become an error): updated twice
+  // in one GPU launch, the two updates would race.
+  try {
+    optim::SGD twice({ps[0], ps[1], ps[0]}, {});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "optimizer contains a parameter group with duplicate parameters");
+  }
   Value spec = Value::dict();
   spec.set("name", "sgd");
   spec.set("momentun", 0.9);
@@ -260,6 +268,23 @@ TEST(Optim, Errors) {
   } catch (const Error& e) {
     EXPECT_NE(e.hint().find("did you mean 'optimizer.momentum'"), std::string::npos) << e.hint();
   }
+}
+
+// A step that throws at a later parameter (here a non-contiguous one) still applies the updates
+// queued before it, with the state made for them, as updating one parameter at a time did: the
+// first parameter moved by lr * g and its momentum buffer is g, not uninitialised memory.
+TEST(Optim, AStepThatThrowsHalfwayAppliesTheUpdatesBeforeIt) {
+  const auto f64 = TensorOptions(DType::Float64);
+  Tensor p0 = full({4}, 1.0, f64).set_requires_grad(true);
+  Tensor p1 = zeros({3, 2}, f64).t().set_requires_grad(true);  // a leaf view, not contiguous
+  p0.set_grad(full({4}, 0.5, f64));
+  p1.set_grad(full({2, 3}, 0.5, f64));
+  optim::SGD sgd({p0, p1}, optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  EXPECT_THROW(sgd.step(), Error);
+  EXPECT_EQ(p0.to_vector(), std::vector<double>(4, 1.0 - 0.1 * 0.5));
+  const Value sd = sgd.state_dict();
+  const Value& st = sd.at("state").dict_items()[0].second;
+  EXPECT_EQ(st.at("momentum_buffer").to_tensor().to_vector(), std::vector<double>(4, 0.5));
 }
 
 TEST(LRScheduler, SchedulesMatchPyTorch) {
@@ -524,10 +549,11 @@ TEST_P(OptimOnDevice, ClipGradNormAndValueMatchPyTorch) {
   EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
 }
 
-// One optimizer over parameters on two GPUs (cuda:0 and cuda:1, alternating): each device's
-// parameters are updated in their own kernel call, on their own device, and every optimizer
-// gives the CPU's trajectory. (Adam's first step creates its state on cuda:1 between updates of
-// cuda:0's parameters; the emulated device refuses a launch on a device that is not current.)
+// One optimizer over parameters on two GPUs (cuda:0 and cuda:1, alternating), their gradients
+// clipped together: each device's parameters are updated in their own kernel call, on their own
+// device, and every optimizer gives the CPU's trajectory. (Adam's first step creates its state on
+// cuda:1 between updates of cuda:0's parameters; the emulated device refuses a launch on a device
+// that is not current.)
 TEST(OptimOnTwoDevices, EachDevicesParametersAreUpdatedOnThatDevice) {
   if (kernels::device::cuda_runtime().device_count() < 2)
     GTEST_SKIP() << "needs two CUDA devices (TANDEM_EMULATE_CUDA=2 emulates them)";
@@ -540,8 +566,15 @@ TEST(OptimOnTwoDevices, EachDevicesParametersAreUpdatedOnThatDevice) {
     auto opt_cpu = make(c["name"], c["kwargs"], on_cpu);
     auto opt_split = make(c["name"], c["kwargs"], split);
     for (int s = 0; s < 3; ++s) {
-      steps(*opt_cpu, on_cpu, s, s + 1);
-      steps(*opt_split, split, s, s + 1);
+      set_grads_like(on_cpu, s);
+      set_grads_like(split, s);
+      // Clipping over both devices too: the norm gathers on cuda:0, each device scales its own.
+      const double cpu_norm = optim::clip_grad_norm_(on_cpu, 0.5).item();
+      const Tensor split_norm = optim::clip_grad_norm_(split, 0.5);
+      ASSERT_EQ(split_norm.device(), split[0].device());
+      ASSERT_NEAR(split_norm.item(), cpu_norm, 1e-12) << key << " step " << s;
+      opt_cpu->step();
+      opt_split->step();
       for (size_t i = 0; i < split.size(); ++i) {
         ASSERT_EQ(split[i].device().index, int(i % 2)) << key;
         ASSERT_TRUE(

@@ -77,44 +77,44 @@ void Adam::check_loaded_state(const Value& state, const Tensor& param, const Val
 
 void Adam::step() {
   NoGradGuard no_grad;
-  batch_.discard();  // what a step that threw left queued
-  for (auto& group : param_groups()) {
-    const auto& betas = group.options.at("betas").items();
-    kernels::AdamParams a{};
-    a.lr = group.get("lr");
-    a.beta1 = betas.at(0).to_double();
-    a.beta2 = betas.at(1).to_double();
-    a.eps = group.get("eps");
-    a.weight_decay = group.get("weight_decay");
-    a.amsgrad = group.flag("amsgrad");
-    a.maximize = group.flag("maximize");
-    a.decoupled = decoupled_;
-    for (auto& p : group.params) {
-      const Tensor& grad = p.grad();
-      if (!grad.defined()) continue;
-      TANDEM_CHECK(p.is_contiguous(), name(), ": contiguous parameters only");
-      Value& st = state(p);
-      if (!st.contains("step")) {
-        // 'step' is a CPU tensor on every device, as PyTorch's (non-capturable) Adam keeps it.
-        st.set("step", Value(scalar_tensor(0.0, TensorOptions(DType::Float32))));
-        st.set("exp_avg", Value(zeros_like(p)));
-        st.set("exp_avg_sq", Value(zeros_like(p)));
-        if (a.amsgrad) st.set("max_exp_avg_sq", Value(zeros_like(p)));
+  batch_.run([&] {
+    for (auto& group : param_groups()) {
+      const auto& betas = group.options.at("betas").items();
+      kernels::AdamParams a{};
+      a.lr = group.get("lr");
+      a.beta1 = betas.at(0).to_double();
+      a.beta2 = betas.at(1).to_double();
+      a.eps = group.get("eps");
+      a.weight_decay = group.get("weight_decay");
+      a.amsgrad = group.flag("amsgrad");
+      a.maximize = group.flag("maximize");
+      a.decoupled = decoupled_;
+      for (auto& p : group.params) {
+        const Tensor& grad = p.grad();
+        if (!grad.defined()) continue;
+        TANDEM_CHECK(p.is_contiguous(), name(), ": contiguous parameters only");
+        Value& st = state(p);
+        if (!st.contains("step")) {
+          // 'step' is a CPU tensor on every device, as PyTorch's (non-capturable) Adam keeps it.
+          st.set("step", Value(scalar_tensor(0.0, TensorOptions(DType::Float32))));
+          st.set("exp_avg", Value(zeros_like(p)));
+          st.set("exp_avg_sq", Value(zeros_like(p)));
+          if (a.amsgrad) st.set("max_exp_avg_sq", Value(zeros_like(p)));
+        }
+        Tensor step_t = st.at("step").to_tensor();
+        step_t.add_(1.0);
+        const double t = step_t.item();
+        a.step_size = a.lr / (1 - std::pow(a.beta1, t));
+        a.bias_correction2_sqrt = std::sqrt(1 - std::pow(a.beta2, t));
+        Tensor g = grad.contiguous();
+        Tensor m = st.at("exp_avg").to_tensor(), v = st.at("exp_avg_sq").to_tensor();
+        Tensor vmax = a.amsgrad ? st.at("max_exp_avg_sq").to_tensor() : Tensor();
+        check_same_device(name().c_str(), {&p, &g, &m, &v, &vmax});
+        batch_.add(p, a, {p.numel(), buffer(p), buffer(g), buffer(m), buffer(v), buffer(vmax)}, g);
+        for (Tensor* t2 : {&p, &m, &v}) t2->bump_version();
       }
-      Tensor step_t = st.at("step").to_tensor();
-      step_t.add_(1.0);
-      const double t = step_t.item();
-      a.step_size = a.lr / (1 - std::pow(a.beta1, t));
-      a.bias_correction2_sqrt = std::sqrt(1 - std::pow(a.beta2, t));
-      Tensor g = grad.contiguous();
-      Tensor m = st.at("exp_avg").to_tensor(), v = st.at("exp_avg_sq").to_tensor();
-      Tensor vmax = a.amsgrad ? st.at("max_exp_avg_sq").to_tensor() : Tensor();
-      check_same_device(name().c_str(), {&p, &g, &m, &v, &vmax});
-      batch_.add(p, a, {p.numel(), buffer(p), buffer(g), buffer(m), buffer(v), buffer(vmax)}, g);
-      for (Tensor* t2 : {&p, &m, &v}) t2->bump_version();
     }
-  }
-  batch_.flush();
+  });
 }
 
 }  // namespace tandem::optim

@@ -18,15 +18,29 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   for (const auto& p : params)
     if (p.grad().defined()) grads.push_back(p.grad());
   if (grads.empty()) return scalar_tensor(0.0, TensorOptions(DType::Float64));
-  // Each gradient's part of the norm, the total and the scaling factor stay on the device.
+  // Each gradient's part of the norm (on the first gradient's device, as PyTorch), the total and
+  // the scaling factor stay on the device. Norms as torch.linalg.vector_norm: inf and -inf take
+  // the largest and smallest |g|, 0 counts non-zeros (and the total, the non-zero counts); other
+  // orders sum |g|^p over everything before the root, which is the norm of the per-tensor norms.
+  const Device home = grads[0].device();
+  auto largest = [](const Tensor& x) { return amax(x, {}); };
+  auto smallest = [](const Tensor& x) { return -amax(-x, {}); };
+  auto nonzeros = [](const Tensor& x) {
+    return sum(ne(x, scalar_tensor(0.0, TensorOptions(x.dtype(), x.device())))).to(DType::Float64);
+  };
   std::vector<Tensor> parts;
   parts.reserve(grads.size());
   Tensor total;
   if (std::isinf(norm_type)) {
-    for (const auto& g : grads) parts.push_back(amax(abs(g.to(DType::Float64)), {}));
-    total = amax(stack(parts), {});
+    const auto extreme = norm_type > 0 ? +largest : +smallest;
+    for (const auto& g : grads) parts.push_back(extreme(abs(g.to(DType::Float64))).to(home));
+    total = extreme(stack(parts));
+  } else if (norm_type == 0) {
+    for (const auto& g : grads) parts.push_back(nonzeros(g).to(home));
+    total = nonzeros(stack(parts));
   } else {
-    for (const auto& g : grads) parts.push_back(sum(pow(abs(g.to(DType::Float64)), norm_type)));
+    for (const auto& g : grads)
+      parts.push_back(sum(pow(abs(g.to(DType::Float64)), norm_type)).to(home));
     total = pow(sum(stack(parts)), 1.0 / norm_type);
   }
   if (error_if_nonfinite && !std::isfinite(total.item()))
@@ -36,11 +50,12 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
         "error and "
         "scale the gradients by the non-finite norm anyway, set `error_if_nonfinite=False`");
   const Tensor coef = clamp(max_norm / (total + 1e-6), std::nullopt, 1.0);
-  Tensor coef_in_dtype = coef;  // converted once per gradient dtype met in a row
+  Tensor coef_as = coef;  // converted once per gradient device and dtype met in a row
   for (auto& g : grads) {
-    if (coef_in_dtype.dtype() != g.dtype()) coef_in_dtype = coef.to(g.dtype());
+    if (coef_as.device() != g.device() || coef_as.dtype() != g.dtype())
+      coef_as = coef.to(g.device(), g.dtype());
     Tensor gg = g;
-    gg.mul_(coef_in_dtype);
+    gg.mul_(coef_as);
   }
   return total;
 }

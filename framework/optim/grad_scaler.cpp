@@ -44,17 +44,17 @@ void GradScaler::unscale_(Optimizer& opt) {
     return found_infs.emplace_back(zeros({1}, TensorOptions(DType::Float32, d)));
   };
   NoGradGuard no_grad;
-  unscale_batch_.discard();  // what a call that threw left queued
-  for (ParamGroup& group : opt.param_groups())
-    for (Tensor& p : group.params) {
-      const Tensor& g = p.grad();
-      if (!g.defined()) continue;
-      if (g.dtype() == DType::Float16) TANDEM_FAIL("Attempting to unscale FP16 gradients.");
-      TANDEM_CHECK(g.is_contiguous(), "GradScaler: gradients must be contiguous");
-      const Tensor& flag = flag_for(g.device());
-      unscale_batch_.add(g, {inv_scale}, {g.numel(), buffer(g), buffer(flag)}, g);
-    }
-  unscale_batch_.flush();
+  unscale_batch_.run([&] {
+    for (ParamGroup& group : opt.param_groups())
+      for (Tensor& p : group.params) {
+        const Tensor& g = p.grad();
+        if (!g.defined()) continue;
+        if (g.dtype() == DType::Float16) TANDEM_FAIL("Attempting to unscale FP16 gradients.");
+        TANDEM_CHECK(g.is_contiguous(), "GradScaler: gradients must be contiguous");
+        const Tensor& flag = flag_for(g.device());
+        unscale_batch_.add(g, {inv_scale}, {g.numel(), buffer(g), buffer(flag)}, g);
+      }
+  });
   st.checked = !found_infs.empty();
   st.found_inf = false;
   for (const Tensor& f : found_infs) st.found_inf = st.found_inf || f.item() != 0.0;

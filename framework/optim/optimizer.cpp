@@ -77,10 +77,16 @@ void Optimizer::add_param_group(std::vector<Tensor> params, Value options) {
   std::unordered_set<const TensorImpl*> seen;
   for (const auto& g : groups_)
     for (const auto& p : g.params) seen.insert(p.impl());
+  std::unordered_set<const TensorImpl*> in_group;
   for (const auto& p : params) {
     TANDEM_CHECK(p.defined(), "optimizer: undefined parameter");
     TANDEM_CHECK(p.is_leaf(), "can't optimize a non-leaf Tensor");
     TANDEM_CHECK(!seen.count(p.impl()), "some parameters appear in more than one parameter group");
+    // PyTorch warns and says this will become an error; here it is one: a parameter updated
+    // twice in one step would be updated twice in one GPU launch, where the updates race.
+    if (!in_group.insert(p.impl()).second)
+      throw Error("optimizer contains a parameter group with duplicate parameters",
+                  "pass each parameter once (Module::parameters() lists a shared one once)");
   }
   ParamGroup group;
   group.params = std::move(params);

@@ -42,39 +42,39 @@ void SGD::check_loaded_state(const Value& state, const Tensor& param, const Valu
 
 void SGD::step() {
   NoGradGuard no_grad;
-  batch_.discard();  // what a step that threw left queued
-  for (auto& group : param_groups()) {
-    kernels::SgdParams s{group.get("lr"),
-                         group.get("momentum"),
-                         group.get("dampening"),
-                         group.get("weight_decay"),
-                         group.flag("nesterov"),
-                         group.flag("maximize"),
-                         false};
-    for (auto& p : group.params) {
-      const Tensor& grad = p.grad();
-      if (!grad.defined()) continue;
-      TANDEM_CHECK(p.is_contiguous(), "SGD: contiguous parameters only");
-      Tensor g = grad.contiguous();
-      Tensor buf;
-      if (s.momentum != 0) {
-        Value& st = state(p);
-        const Value* existing = st.find("momentum_buffer");
-        s.first_step = existing == nullptr || existing->is_none();
-        if (s.first_step) {
-          buf = empty_like(p);
-          st.set("momentum_buffer", Value(buf));
-        } else {
-          buf = existing->to_tensor();
+  batch_.run([&] {
+    for (auto& group : param_groups()) {
+      kernels::SgdParams s{group.get("lr"),
+                           group.get("momentum"),
+                           group.get("dampening"),
+                           group.get("weight_decay"),
+                           group.flag("nesterov"),
+                           group.flag("maximize"),
+                           false};
+      for (auto& p : group.params) {
+        const Tensor& grad = p.grad();
+        if (!grad.defined()) continue;
+        TANDEM_CHECK(p.is_contiguous(), "SGD: contiguous parameters only");
+        Tensor g = grad.contiguous();
+        Tensor buf;
+        if (s.momentum != 0) {
+          Value& st = state(p);
+          const Value* existing = st.find("momentum_buffer");
+          s.first_step = existing == nullptr || existing->is_none();
+          if (s.first_step) {
+            buf = empty_like(p);
+            st.set("momentum_buffer", Value(buf));
+          } else {
+            buf = existing->to_tensor();
+          }
         }
+        check_same_device("SGD", {&p, &g, &buf});
+        batch_.add(p, s, {p.numel(), buffer(p), buffer(g), buffer(buf)}, g);
+        p.bump_version();
+        if (buf.defined()) buf.bump_version();
       }
-      check_same_device("SGD", {&p, &g, &buf});
-      batch_.add(p, s, {p.numel(), buffer(p), buffer(g), buffer(buf)}, g);
-      p.bump_version();
-      if (buf.defined()) buf.bump_version();
     }
-  }
-  batch_.flush();
+  });
 }
 
 }  // namespace tandem::optim

@@ -1,13 +1,15 @@
 // UpdateBatch: an optimizer's per-parameter updates gathered into few kernel calls. The update
-// families (kernels::sgd_step, adam_step) take a list of parameters; consecutive parameters on
-// one device, in one dtype and with equal hyper-parameters go into one call, so a GPU updates a
-// model in a few launches instead of one per parameter (kernels/common/multi_tensor_plan.h). The
-// lists are kept between steps: a warm step allocates nothing.
+// families (kernels::sgd_step, adam_step, unscale_and_check) take a list of tensors; consecutive
+// ones on one device, in one dtype and with equal hyper-parameters go into one call, so a GPU
+// updates a model in a few launches instead of one per parameter
+// (kernels/common/multi_tensor_plan.h). The lists are kept between steps: a warm step allocates
+// nothing. A parameter is in a list once (Optimizer::add_param_group refuses duplicates): two
+// updates of one tensor in one GPU launch would race.
 //
 //   UpdateBatch<kernels::SgdTensor, kernels::SgdParams> batch(kernels::sgd_step);
-//   batch.discard();  // what a step that threw left queued
-//   for (...) batch.add(p, params, {p.numel(), buffer(p), buffer(g), buffer(buf)}, g);
-//   batch.flush();    // before step() returns
+//   batch.run([&] {
+//     for (...) batch.add(p, params, {p.numel(), buffer(p), buffer(g), buffer(buf)}, g);
+//   });
 #pragma once
 
 #include <span>
@@ -27,6 +29,20 @@ class UpdateBatch {
   UpdateBatch(const UpdateBatch&) = delete;
   UpdateBatch& operator=(const UpdateBatch&) = delete;
 
+  // Runs queue(), which add()s a step's updates, then the updates it queued. When queue() throws,
+  // the updates queued before the throw still run, as they did one by one: the state made for
+  // them (a momentum buffer, a step count) then matches their parameters.
+  template <typename Queue>
+  void run(Queue&& queue) {
+    try {
+      queue();
+    } catch (...) {
+      flush();
+      throw;
+    }
+    flush();
+  }
+
   // Queues the update of `param` (its buffers in `entry`), keeping `operand` (a contiguous
   // gradient that may be a temporary) alive until the call; first runs the queued updates when
   // this one cannot join them.
@@ -43,6 +59,7 @@ class UpdateBatch {
     operands_.push_back(operand);
   }
 
+ private:
   // Runs the queued updates (one kernel call); they are gone afterwards, even if it throws. The
   // context is made now: it makes the batch's device current, which the ops between add() and
   // here may have changed (a GPU refuses a launch on another device's stream).
@@ -50,18 +67,14 @@ class UpdateBatch {
     if (entries_.empty()) return;
     struct Clear {
       UpdateBatch& batch;
-      ~Clear() { batch.discard(); }
+      ~Clear() {
+        batch.entries_.clear();
+        batch.operands_.clear();
+      }
     } clear{*this};
     family_(kernels::context_for(device_), params_, std::span<const Entry>(entries_));
   }
 
-  // Drops the queued updates: a step that threw before its flush must not leave them to the next.
-  void discard() {
-    entries_.clear();
-    operands_.clear();
-  }
-
- private:
   const Family& family_;
   std::vector<Entry> entries_;
   std::vector<Tensor> operands_;
