@@ -4,11 +4,19 @@
 #include <cmath>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/optim/update_batch.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "kernels/kernel_table.h"
 
 namespace tandem::optim {
+
+// The step's updates, queued into few kernel calls (update_batch.h); out of adam.h, so the public
+// header needs no kernel table.
+class AdamUpdates : public UpdateBatch<kernels::AdamTensor, kernels::AdamParams> {
+ public:
+  AdamUpdates() : UpdateBatch(kernels::adam_step) {}
+};
 
 Value Adam::defaults_of(const AdamOptions& o, bool decoupled) {
   if (o.lr < 0) TANDEM_FAIL("Invalid learning rate: ", o.lr);
@@ -39,15 +47,21 @@ Value Adam::defaults_of(const AdamOptions& o, bool decoupled) {
 }
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled)
-    : Optimizer(defaults_of(options, decoupled)), decoupled_(decoupled) {
+    : Optimizer(defaults_of(options, decoupled)),
+      decoupled_(decoupled),
+      updates_(std::make_unique<AdamUpdates>()) {
   add_param_group(std::move(params));
 }
 
 Adam::Adam(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const AdamOptions& defaults,
            bool decoupled)
-    : Optimizer(defaults_of(defaults, decoupled)), decoupled_(decoupled) {
+    : Optimizer(defaults_of(defaults, decoupled)),
+      decoupled_(decoupled),
+      updates_(std::make_unique<AdamUpdates>()) {
   for (auto& [params, options] : groups) add_param_group(std::move(params), options);
 }
+
+Adam::~Adam() = default;
 
 void Adam::fix_loaded_state(Value& state, const ParamGroup&) {
   // Older files store 'step' as a number; PyTorch's __setstate__ turns it into a tensor.
@@ -77,7 +91,7 @@ void Adam::check_loaded_state(const Value& state, const Tensor& param, const Val
 
 void Adam::step() {
   NoGradGuard no_grad;
-  batch_.run([&] {
+  updates_->run([&] {
     for (auto& group : param_groups()) {
       const auto& betas = group.options.at("betas").items();
       kernels::AdamParams a{};
@@ -110,7 +124,8 @@ void Adam::step() {
         Tensor m = st.at("exp_avg").to_tensor(), v = st.at("exp_avg_sq").to_tensor();
         Tensor vmax = a.amsgrad ? st.at("max_exp_avg_sq").to_tensor() : Tensor();
         check_same_device(name().c_str(), {&p, &g, &m, &v, &vmax});
-        batch_.add(p, a, {p.numel(), buffer(p), buffer(g), buffer(m), buffer(v), buffer(vmax)}, g);
+        updates_->add(p, a, {p.numel(), buffer(p), buffer(g), buffer(m), buffer(v), buffer(vmax)},
+                      g);
         for (Tensor* t2 : {&p, &m, &v}) t2->bump_version();
       }
     }

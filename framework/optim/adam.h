@@ -3,12 +3,14 @@
 // 'exp_avg_sq' and, with amsgrad, 'max_exp_avg_sq'.
 #pragma once
 
+#include <memory>
 #include <utility>
 
 #include "framework/optim/optimizer.h"
-#include "framework/optim/update_batch.h"
 
 namespace tandem::optim {
+
+class AdamUpdates;  // a step's queued kernel calls (adam.cpp)
 
 struct AdamOptions {
   double lr = 1e-3;
@@ -24,6 +26,7 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled_weight_decay = false);
   Adam(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const AdamOptions& defaults,
        bool decoupled_weight_decay = false);
+  ~Adam() override;
   void step() override;
   std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
   static Value defaults_of(const AdamOptions& o, bool decoupled);
@@ -37,7 +40,7 @@ class Adam : public Optimizer {
 
  private:
   bool decoupled_;
-  UpdateBatch<kernels::AdamTensor, kernels::AdamParams> batch_{kernels::adam_step};
+  std::unique_ptr<AdamUpdates> updates_;
 };
 
 class AdamW : public Adam {

@@ -5,23 +5,34 @@
 #include <vector>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/optim/update_batch.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 
 namespace tandem::optim {
+
+// The gradients' unscale, queued into few kernel calls (update_batch.h); out of grad_scaler.h,
+// so the public header needs no kernel table.
+class UnscaleUpdates : public UpdateBatch<kernels::UnscaleTensor, kernels::UnscaleParams> {
+ public:
+  UnscaleUpdates() : UpdateBatch(kernels::unscale_and_check) {}
+};
 
 GradScaler::GradScaler(const GradScalerOptions& o)
     : enabled_(o.enabled),
       scale_(float(o.init_scale)),
       growth_factor_(o.growth_factor),
       backoff_factor_(o.backoff_factor),
-      growth_interval_(o.growth_interval) {
+      growth_interval_(o.growth_interval),
+      unscale_updates_(std::make_unique<UnscaleUpdates>()) {
   if (!enabled_) return;
   TANDEM_CHECK(growth_factor_ > 1.0, "The growth factor must be > 1.0.");
   TANDEM_CHECK(backoff_factor_ < 1.0, "The backoff factor must be < 1.0.");
   TANDEM_CHECK(growth_interval_ > 0, "GradScaler: growth_interval must be positive, got ",
                growth_interval_);
 }
+
+GradScaler::~GradScaler() = default;
 
 Tensor GradScaler::scale(const Tensor& loss) const {
   if (!enabled_) return loss;
@@ -44,7 +55,7 @@ void GradScaler::unscale_(Optimizer& opt) {
     return found_infs.emplace_back(zeros({1}, TensorOptions(DType::Float32, d)));
   };
   NoGradGuard no_grad;
-  unscale_batch_.run([&] {
+  unscale_updates_->run([&] {
     for (ParamGroup& group : opt.param_groups())
       for (Tensor& p : group.params) {
         const Tensor& g = p.grad();
@@ -52,7 +63,7 @@ void GradScaler::unscale_(Optimizer& opt) {
         if (g.dtype() == DType::Float16) TANDEM_FAIL("Attempting to unscale FP16 gradients.");
         TANDEM_CHECK(g.is_contiguous(), "GradScaler: gradients must be contiguous");
         const Tensor& flag = flag_for(g.device());
-        unscale_batch_.add(g, {inv_scale}, {g.numel(), buffer(g), buffer(flag)}, g);
+        unscale_updates_->add(g, {inv_scale}, {g.numel(), buffer(g), buffer(flag)}, g);
       }
   });
   st.checked = !found_infs.empty();

@@ -17,13 +17,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <unordered_map>
 
 #include "framework/core/value.h"
 #include "framework/optim/optimizer.h"
-#include "framework/optim/update_batch.h"
 
 namespace tandem::optim {
+
+class UnscaleUpdates;  // the gradients' queued unscale calls (grad_scaler.cpp)
 
 struct GradScalerOptions {
   double init_scale = 65536.0;  // 2^16
@@ -36,6 +38,7 @@ struct GradScalerOptions {
 class GradScaler {
  public:
   explicit GradScaler(const GradScalerOptions& options = {});
+  ~GradScaler();
 
   bool is_enabled() const { return enabled_; }
   // loss * scale (the scale as float32, in the loss's dtype); the loss itself when disabled.
@@ -73,8 +76,7 @@ class GradScaler {
   int64_t growth_interval_;
   std::unordered_map<const Optimizer*, OptimizerState> per_optimizer_;
   // The gradients' unscale, a few kernel calls per optimizer (update_batch.h).
-  UpdateBatch<kernels::UnscaleTensor, kernels::UnscaleParams> unscale_batch_{
-      kernels::unscale_and_check};
+  std::unique_ptr<UnscaleUpdates> unscale_updates_;
 };
 
 }  // namespace tandem::optim

@@ -2,11 +2,19 @@
 #include "framework/optim/sgd.h"
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/optim/update_batch.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "kernels/kernel_table.h"
 
 namespace tandem::optim {
+
+// The step's updates, queued into few kernel calls (update_batch.h); out of sgd.h, so the public
+// header needs no kernel table.
+class SgdUpdates : public UpdateBatch<kernels::SgdTensor, kernels::SgdParams> {
+ public:
+  SgdUpdates() : UpdateBatch(kernels::sgd_step) {}
+};
 
 Value SGD::defaults_of(const SgdOptions& o) {
   if (o.lr < 0) TANDEM_FAIL("Invalid learning rate: ", o.lr);
@@ -26,14 +34,17 @@ Value SGD::defaults_of(const SgdOptions& o) {
   return d;
 }
 
-SGD::SGD(std::vector<Tensor> params, const SgdOptions& options) : Optimizer(defaults_of(options)) {
+SGD::SGD(std::vector<Tensor> params, const SgdOptions& options)
+    : Optimizer(defaults_of(options)), updates_(std::make_unique<SgdUpdates>()) {
   add_param_group(std::move(params));
 }
 
 SGD::SGD(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const SgdOptions& defaults)
-    : Optimizer(defaults_of(defaults)) {
+    : Optimizer(defaults_of(defaults)), updates_(std::make_unique<SgdUpdates>()) {
   for (auto& [params, options] : groups) add_param_group(std::move(params), options);
 }
+
+SGD::~SGD() = default;
 
 void SGD::check_loaded_state(const Value& state, const Tensor& param, const Value&,
                              const std::string& where) const {
@@ -42,7 +53,7 @@ void SGD::check_loaded_state(const Value& state, const Tensor& param, const Valu
 
 void SGD::step() {
   NoGradGuard no_grad;
-  batch_.run([&] {
+  updates_->run([&] {
     for (auto& group : param_groups()) {
       kernels::SgdParams s{group.get("lr"),
                            group.get("momentum"),
@@ -69,7 +80,7 @@ void SGD::step() {
           }
         }
         check_same_device("SGD", {&p, &g, &buf});
-        batch_.add(p, s, {p.numel(), buffer(p), buffer(g), buffer(buf)}, g);
+        updates_->add(p, s, {p.numel(), buffer(p), buffer(g), buffer(buf)}, g);
         p.bump_version();
         if (buf.defined()) buf.bump_version();
       }

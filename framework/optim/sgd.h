@@ -2,10 +2,13 @@
 // (reference §1.2). State: {'momentum_buffer': T} only when momentum != 0.
 #pragma once
 
+#include <memory>
+
 #include "framework/optim/optimizer.h"
-#include "framework/optim/update_batch.h"
 
 namespace tandem::optim {
+
+class SgdUpdates;  // a step's queued kernel calls (sgd.cpp)
 
 struct SgdOptions {
   double lr = 1e-3;
@@ -21,6 +24,7 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, const SgdOptions& options);
   // Groups with their own options (missing keys take the defaults), as param dicts in PyTorch.
   SGD(std::vector<std::pair<std::vector<Tensor>, Value>> groups, const SgdOptions& defaults);
+  ~SGD() override;
   void step() override;
   std::string name() const override { return "SGD"; }
   static Value defaults_of(const SgdOptions& o);
@@ -31,7 +35,7 @@ class SGD : public Optimizer {
                           const std::string& where) const override;
 
  private:
-  UpdateBatch<kernels::SgdTensor, kernels::SgdParams> batch_{kernels::sgd_step};
+  std::unique_ptr<SgdUpdates> updates_;
 };
 
 }  // namespace tandem::optim
