@@ -11,7 +11,8 @@
 #   nvcc + CUDA runtime  the CUDA language (sm_${TANDEM_CUDA_ARCHITECTURES}), CUDA::cudart (shared:
 #                        CMAKE_CUDA_RUNTIME_LIBRARY is Shared, so no target links cudart_static
 #                        as well; two runtimes in one process would not share devices or streams)
-#   cuBLAS, cuBLASLt     CUDA::cublas, CUDA::cublasLt
+#   cuBLASLt             its headers (through CUDA::cudart's include folder); the library is
+#                        opened at first use, not linked (kernels/cuda/cublaslt_library.h)
 #   cuRAND               CUDA::curand
 #   cuDNN 9              tandem::cudnn (cudnn.h, libcudnn.so.9); CUDNN_ROOT hints where it is
 #   NCCL                 tandem::nccl (nccl.h, libnccl.so.2); NCCL_ROOT hints where it is
@@ -78,7 +79,7 @@ if(NOT TANDEM_CUDA STREQUAL "OFF" AND NOT TANDEM_CUDA STREQUAL "EMULATED")
       get_filename_component(CUDAToolkit_ROOT "${_nvcc_bin}" DIRECTORY)
     endif()
     find_package(CUDAToolkit)
-    foreach(lib cudart cublas cublasLt curand)
+    foreach(lib cudart cublasLt curand)
       if(NOT TARGET CUDA::${lib})
         list(APPEND _tandem_cuda_missing "lib${lib} (CUDA toolkit at ${CUDAToolkit_ROOT})")
       endif()
@@ -135,7 +136,7 @@ if(NOT TANDEM_CUDA STREQUAL "OFF" AND NOT TANDEM_CUDA STREQUAL "EMULATED")
     set(TANDEM_WITH_CUDA ON)
     message(STATUS "tandem: CUDA backend ON (sm_${TANDEM_CUDA_ARCHITECTURES}): "
       "CUDA ${TANDEM_CUDA_VERSION} (shared runtime, ${CUDAToolkit_LIBRARY_DIR}), "
-      "cuBLAS/cuBLASLt ${TANDEM_CUBLAS_VERSION}, cuRAND ${TANDEM_CURAND_VERSION}, "
+      "cuBLASLt ${TANDEM_CUBLAS_VERSION} (opened at first use), cuRAND ${TANDEM_CURAND_VERSION}, "
       "cuDNN ${TANDEM_CUDNN_VERSION} (${CUDNN_LIBRARY}), "
       "NCCL ${TANDEM_NCCL_VERSION} (${NCCL_LIBRARY})")
   else()

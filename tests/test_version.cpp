@@ -88,8 +88,8 @@ TEST(Version, CudaLibrariesAnswerWithoutADevice) {
       EXPECT_FALSE(lib.location.empty()) << lib.name << " should come from a shared library";
     }
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"CUDA runtime", "CUDA driver", "cuBLAS", "cuBLASLt",
-                                             "cuDNN", "cuRAND"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"CUDA runtime", "CUDA driver", "cuBLASLt", "cuDNN",
+                                             "cuRAND"}));
   const auto nccl = parallel::nccl_version();
   EXPECT_EQ(nccl.running.substr(0, 2), "2.") << nccl.running;
   EXPECT_EQ(nccl.built.substr(0, 2), "2.") << nccl.built;

@@ -8,8 +8,6 @@
 // includes the libraries' headers for that purpose.
 #pragma once
 
-#include <cublasLt.h>
-#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <curand.h>
@@ -18,6 +16,7 @@
 #include <string>
 
 #include "kernels/common/error.h"
+#include "kernels/cuda/cublaslt_library.h"  // cuBLASLt, opened at first use
 
 namespace tandem::kernels::cuda {
 
@@ -27,7 +26,8 @@ inline std::string status_message(cudaError_t s) {
                           : std::string(cudaGetErrorName(s)) + ": " + cudaGetErrorString(s);
 }
 inline std::string status_message(cublasStatus_t s) {
-  return s == CUBLAS_STATUS_SUCCESS ? std::string() : std::string(cublasGetStatusString(s));
+  return s == CUBLAS_STATUS_SUCCESS ? std::string()
+                                    : std::string(cublaslt().cublasLtGetStatusString(s));
 }
 inline std::string status_message(cudnnStatus_t s) {
   return s == CUDNN_STATUS_SUCCESS ? std::string() : std::string(cudnnGetErrorString(s));

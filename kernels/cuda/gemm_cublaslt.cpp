@@ -19,6 +19,7 @@
 #include "kernels/common/gemm_plan.h"
 #include "kernels/common/math_options.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/cublaslt_library.h"
 #include "kernels/cuda/descriptor.h"
 #include "kernels/device/caching_allocator.h"
 #include "kernels/device/context.h"
@@ -73,11 +74,22 @@ struct PlanKey {
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
 
-using Layout = Descriptor<cublasLtMatrixLayout_t, cublasLtMatrixLayoutDestroy>;
+// Descriptor's destroy functions: cuBLASLt's, through the library opened at first use.
+cublasStatus_t destroy_layout(cublasLtMatrixLayout_t h) {
+  return cublaslt().cublasLtMatrixLayoutDestroy(h);
+}
+cublasStatus_t destroy_matmul_desc(cublasLtMatmulDesc_t h) {
+  return cublaslt().cublasLtMatmulDescDestroy(h);
+}
+cublasStatus_t destroy_preference(cublasLtMatmulPreference_t h) {
+  return cublaslt().cublasLtMatmulPreferenceDestroy(h);
+}
+
+using Layout = Descriptor<cublasLtMatrixLayout_t, destroy_layout>;
 
 // cuBLASLt's descriptors for one problem, and the algorithm its heuristic chose.
 struct Plan {
-  Descriptor<cublasLtMatmulDesc_t, cublasLtMatmulDescDestroy> desc;
+  Descriptor<cublasLtMatmulDesc_t, destroy_matmul_desc> desc;
   Layout a, b, c;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
@@ -85,14 +97,15 @@ struct Plan {
 
 Layout make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
                    int64_t stride) {
+  const CublasLt& lt = cublaslt();
   Layout layout;
   TANDEM_CUDA_CHECK(
-      cublasLtMatrixLayoutCreate(layout.out(), type, uint64_t(rows), uint64_t(cols), ld));
+      lt.cublasLtMatrixLayoutCreate(layout.out(), type, uint64_t(rows), uint64_t(cols), ld));
   if (batch > 1) {
     const int32_t count = int32_t(batch);
-    TANDEM_CUDA_CHECK(cublasLtMatrixLayoutSetAttribute(layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT,
-                                                       &count, sizeof(count)));
-    TANDEM_CUDA_CHECK(cublasLtMatrixLayoutSetAttribute(
+    TANDEM_CUDA_CHECK(lt.cublasLtMatrixLayoutSetAttribute(
+        layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
+    TANDEM_CUDA_CHECK(lt.cublasLtMatrixLayoutSetAttribute(
         layout, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
   }
   return layout;
@@ -103,7 +116,7 @@ class GemmCache {
   cublasLtHandle_t handle(int device) {
     std::lock_guard<std::mutex> lock(mutex_);
     cublasLtHandle_t& h = handles_[device];
-    if (!h) TANDEM_CUDA_CHECK(cublasLtCreate(&h));
+    if (!h) TANDEM_CUDA_CHECK(cublaslt().cublasLtCreate(&h));
     return h;
   }
 
@@ -111,22 +124,23 @@ class GemmCache {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
+    const CublasLt& lt = cublaslt();
     const TypeInfo t = type_info(key.dtype, key.tf32);
     Plan p;
-    TANDEM_CUDA_CHECK(cublasLtMatmulDescCreate(p.desc.out(), t.compute, t.scale));
+    TANDEM_CUDA_CHECK(lt.cublasLtMatmulDescCreate(p.desc.out(), t.compute, t.scale));
     const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
-    TANDEM_CUDA_CHECK(
-        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
-    TANDEM_CUDA_CHECK(
-        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+    TANDEM_CUDA_CHECK(lt.cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a,
+                                                        sizeof(op_a)));
+    TANDEM_CUDA_CHECK(lt.cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b,
+                                                        sizeof(op_b)));
     p.a = make_layout(t.data, g.a_rows, g.a_cols, g.lda, g.batch, g.stride_a);
     p.b = make_layout(t.data, g.b_rows, g.b_cols, g.ldb, g.batch, g.stride_b);
     p.c = make_layout(t.data, g.m, g.n, g.ldc, g.batch, g.stride_c);
-    Descriptor<cublasLtMatmulPreference_t, cublasLtMatmulPreferenceDestroy> pref;
-    TANDEM_CUDA_CHECK(cublasLtMatmulPreferenceCreate(pref.out()));
+    Descriptor<cublasLtMatmulPreference_t, destroy_preference> pref;
+    TANDEM_CUDA_CHECK(lt.cublasLtMatmulPreferenceCreate(pref.out()));
     const uint64_t ws = kWorkspaceBytes;
-    TANDEM_CUDA_CHECK(cublasLtMatmulPreferenceSetAttribute(
+    TANDEM_CUDA_CHECK(lt.cublasLtMatmulPreferenceSetAttribute(
         pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
     // D is C (the product is written in place), so it has C's alignment; left unset, cuBLASLt
     // assumes 256 bytes for D and may pick an algorithm that cannot run on an offset C.
@@ -135,12 +149,12 @@ class GemmCache {
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
     for (int i = 0; i < 4; ++i)
-      TANDEM_CUDA_CHECK(
-          cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i], sizeof(uint32_t)));
+      TANDEM_CUDA_CHECK(lt.cublasLtMatmulPreferenceSetAttribute(pref, align_attrs[i], &aligns[i],
+                                                                sizeof(uint32_t)));
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    TANDEM_CUDA_CHECK(cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1,
-                                                     &result, &found));
+    TANDEM_CUDA_CHECK(lt.cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1,
+                                                        &result, &found));
     if (found == 0)
       throw Error("matmul: cuBLASLt has no algorithm for a " + std::to_string(g.m) + "x" +
                   std::to_string(g.n) + "x" + std::to_string(g.k) + " " + dtype_name(key.dtype) +
@@ -216,9 +230,9 @@ void gemm_cuda(const KernelContext& ctx, const GemmShape& shape, const Buffer& a
   const double alpha_d = shape.alpha, beta_d = shape.beta;
   const void* alpha = f64 ? static_cast<const void*>(&alpha_d) : &alpha_f;
   const void* beta = f64 ? static_cast<const void*>(&beta_d) : &beta_f;
-  const cublasStatus_t st =
-      cublasLtMatmul(handle, p.desc, alpha, ptr_a, p.a, ptr_b, p.b, beta, c.data, p.c, c.data, p.c,
-                     &p.algo, workspace, p.workspace, static_cast<cudaStream_t>(ctx.stream));
+  const cublasStatus_t st = cublaslt().cublasLtMatmul(
+      handle, p.desc, alpha, ptr_a, p.a, ptr_b, p.b, beta, c.data, p.c, c.data, p.c, &p.algo,
+      workspace, p.workspace, static_cast<cudaStream_t>(ctx.stream));
   // Freed at once: the block returns to this stream's pool, so its next user is ordered after.
   if (workspace) allocator.free(workspace);
   TANDEM_CUDA_CHECK(st);

@@ -2,12 +2,14 @@
 // calls need no device, and a missing driver or device is reported, never thrown.
 #include "kernels/cuda/library_versions.h"
 
-#include <cublasLt.h>       // defines: cublasLtGetVersion
-#include <cublas_v2.h>      // defines: cublasGetProperty, CUBLAS_VER_*
 #include <cuda_runtime.h>   // defines: cudaRuntimeGetVersion, cudaDriverGetVersion, CUDART_VERSION
 #include <cudnn.h>          // defines: cudnnGetVersion, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL
 #include <curand.h>         // defines: curandGetProperty, CURAND_VER_*
 #include <library_types.h>  // defines: MAJOR_VERSION, MINOR_VERSION, PATCH_LEVEL
+
+#include <exception>
+
+#include "kernels/cuda/cublaslt_library.h"  // defines: cublaslt, CUBLAS_VER_*
 
 namespace tandem::kernels::cuda {
 namespace {
@@ -46,26 +48,20 @@ LibraryVersion driver_version() {
   return v;
 }
 
-LibraryVersion cublas_version() {
-  LibraryVersion v{"cuBLAS", dotted(CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH), "",
-                   loaded_from(&cublasGetProperty)};
-  int major = 0, minor = 0, patch = 0;
-  if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
-      cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS)
-    v.running = dotted(major, minor, patch);
-  else
-    v.running = "unknown";
-  return v;
-}
-
-// cuBLASLt shares cuBLAS's version; its own library reports it as 10000 * major + 100 * minor +
-// patch.
+// cuBLASLt reports 10000 * major + 100 * minor + patch. It is opened at first use
+// (cublaslt_library.h), so asking for its version loads it; a failed load is the answer.
 LibraryVersion cublaslt_version() {
-  const size_t n = cublasLtGetVersion();
-  return {"cuBLASLt", dotted(CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH),
-          dotted(int(n / 10000), int(n / 100 % 100), int(n % 100)),
-          loaded_from(&cublasLtGetVersion)};
+  LibraryVersion v{"cuBLASLt", dotted(CUBLAS_VER_MAJOR, CUBLAS_VER_MINOR, CUBLAS_VER_PATCH), "",
+                   ""};
+  try {
+    const CublasLt& lt = cublaslt();
+    const size_t n = lt.cublasLtGetVersion();
+    v.running = dotted(int(n / 10000), int(n / 100 % 100), int(n % 100));
+    v.location = lt.path;
+  } catch (const std::exception& e) {
+    v.running = std::string("not loadable: ") + e.what();
+  }
+  return v;
 }
 
 // cuDNN 9 reports 10000 * major + 100 * minor + patch.
@@ -93,8 +89,8 @@ LibraryVersion curand_version() {
 CudaReport cuda_report() {
   CudaReport r;
   r.built_with_cuda = true;
-  r.libraries = {runtime_version(),  driver_version(), cublas_version(),
-                 cublaslt_version(), cudnn_version(),  curand_version()};
+  r.libraries = {runtime_version(), driver_version(), cublaslt_version(), cudnn_version(),
+                 curand_version()};
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {

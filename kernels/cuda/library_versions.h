@@ -1,5 +1,5 @@
 // What CUDA stack this process has: the libraries tandem was built with and runs with (CUDA
-// runtime and driver, cuBLAS, cuBLASLt, cuDNN, cuRAND) and the devices it sees. Every call used
+// runtime and driver, cuBLASLt, cuDNN, cuRAND) and the devices it sees. Every call used
 // works without a GPU or a driver, so `tandem --version` can say why no device is usable.
 // Built from library_versions.cpp with the CUDA backend, from kernels/cuda_stub/ otherwise.
 // NCCL's version lives with the NCCL backend (parallel/library_versions.h).

@@ -119,7 +119,8 @@ for f in "${elfs[@]}"; do
   grep -qE 'RPATH|RUNPATH' <<< "$(readelf -d "$f")" && problems+="$(basename "$f") has an RPATH; "
 done
 n=$(needed "$stage/bin/tandem")
-for lib in libcudart.so.13 libcudnn.so.9 libnccl.so.2 libcublas.so.13 libcublasLt.so.13 libcurand.so.10; do
+# (cuBLASLt is not among them: tandem opens it at the first GPU matrix product.)
+for lib in libcudart.so.13 libcudnn.so.9 libnccl.so.2 libcurand.so.10; do
   grep -qx "$lib" <<< "$n" || problems+="bin/tandem does not need $lib (cudart_static, or not linked?); "
 done
 [ -z "$problems" ] || { echo "bundle check failed: $problems" >&2; exit 1; }
@@ -151,7 +152,7 @@ commit=$(git -C "$root" rev-parse --short=12 HEAD 2> /dev/null || echo unknown)
   echo "tandem GPU bundle (tests/gpu/bundle.sh)"
   echo "commit: $commit"
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(. /etc/os-release && echo "$PRETTY_NAME"), $(ldd --version | head -1)"
-  echo "requires: x86-64 Linux with glibc >= ${max_glibc#GLIBC_}, the NVIDIA driver (CUDA 13), and libcudart.so.13, libcublas(Lt).so.13, libcudnn.so.9, libcurand.so.10, libnccl.so.2"
+  echo "requires: x86-64 Linux with glibc >= ${max_glibc#GLIBC_}, the NVIDIA driver (CUDA 13), and libcudart.so.13, libcublasLt.so.13 (opened at first use), libcudnn.so.9, libcurand.so.10, libnccl.so.2"
   echo "payload: $(stat -c %s "$out/payload.tar.xz") bytes compressed, $(du -sb "$stage" | cut -f1) bytes unpacked"
   echo
   "$build/launch/tandem" --version 2>&1 | sed -n '1p'
