@@ -19,7 +19,11 @@ enum class ReduceOp { Sum, Average, Max };
 class Work {
  public:
   virtual ~Work() = default;
-  virtual void wait() = 0;  // throws if the collective failed
+  // The collective's result is ready for what this thread does next. CPU backends (MPI) block
+  // until it is done and throw if it failed. Device backends (NCCL) make the current stream wait
+  // for it on the device and return at once, as PyTorch's NCCL backend does: a host read (.cpu(),
+  // .item()) is ordered after it; a failure ends the job from the backend's watchdog.
+  virtual void wait() = 0;
   virtual bool is_completed() = 0;
 };
 

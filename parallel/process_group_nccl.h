@@ -2,10 +2,12 @@
 // creates the NCCL unique id, which travels to the others over the bootstrap group (MPI), and
 // each rank joins the communicator on its device. Collectives run on a dedicated CUDA stream
 // that first waits (by an event) for the work already queued on the compute stream, so the
-// caller never synchronises by hand. Work::wait() blocks until the collective has finished;
-// on a CUDA or NCCL error, or after the collective timeout (collective_timeout.h), the
-// communicator is aborted (ncclCommAbort) and wait() throws naming this rank, so a failed peer
-// ends the job instead of hanging it.
+// caller never synchronises by hand. Work::wait() does not block the host: it makes the current
+// (compute) stream wait for the collective on the device, so DDP queues the gradients' copy-back
+// and the optimizer step while the last buckets are still being reduced; a barrier's wait()
+// blocks. A watchdog thread per group polls the collectives: on a CUDA or NCCL error, or after
+// the collective timeout (collective_timeout.h), it aborts the communicator (ncclCommAbort) and
+// ends the job naming this rank, so a failed peer ends the job instead of hanging it.
 //
 // This header has no CUDA types: without the CUDA toolkit the stub behind it explains that
 // tandem was built without NCCL.

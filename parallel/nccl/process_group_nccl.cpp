@@ -1,6 +1,9 @@
 // The NCCL backend (see process_group_nccl.h). A thin layer over NCCL and the CUDA runtime:
-// one communicator and one non-blocking stream per group; each collective is
-//   compute stream --event--> comm stream: nccl<Collective> --event--> Work
+// one communicator, one non-blocking stream and one watchdog thread per group; each collective is
+//   compute stream --event--> comm stream: nccl<Collective> --event--> Work::wait(): the
+//   then-current compute stream waits for the event on the device
+// and the watchdog (parallel/collective_watchdog.h) polls the event: a failure or a timeout aborts
+// the communicator and ends the job naming the rank, since no host thread is waiting to notice.
 // The compute stream is the device's current stream (kernels/device/context.h), where tandem's
 // kernels and copies run. Tensors a collective uses are recorded on the comm stream
 // (record_stream), so the caching allocator reuses their memory only after the collective.
@@ -20,6 +23,8 @@
 #include "kernels/cuda/check.h"
 #include "kernels/device/context.h"
 #include "parallel/collective_timeout.h"
+#include "parallel/collective_watchdog.h"
+#include "parallel/distributed.h"  // defines: abort_job
 #include "parallel/process_group_nccl.h"
 
 namespace tandem::parallel {
@@ -110,33 +115,41 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// One collective in flight. Holds the tensors it reads and writes (their memory is also
-// recorded on the comm stream, so dropping the Work early is safe). Its timeout runs from the
-// launch, and both wait() and is_completed() notice a failure or a timeout and abort the
-// communicator, naming the rank.
+// The event a collective records on the comm stream when it is done, shared by its Work and the
+// watchdog: destroyed when both are finished with it.
+struct DoneEvent {
+  cudaEvent_t event = nullptr;
+  DoneEvent() = default;
+  DoneEvent(const DoneEvent&) = delete;
+  DoneEvent& operator=(const DoneEvent&) = delete;
+  ~DoneEvent() {
+    if (event) cudaEventDestroy(event);
+  }
+};
+
+// One collective in flight. wait() orders the caller's current stream after it, on the device,
+// and returns at once (a barrier's waits for it on the host); the Work holds the tensors the
+// collective reads and writes until then (their memory is also recorded on the comm stream, so
+// dropping the Work early is safe). A failure or timeout is the watchdog's to notice; wait() and
+// is_completed() throw once the communicator was aborted.
 class NcclWork : public Work {
  public:
-  NcclWork(std::shared_ptr<ProcessGroupNCCL> pg, cudaEvent_t done, const char* what,
-           std::vector<Tensor> keep)
+  NcclWork(std::shared_ptr<ProcessGroupNCCL> pg, std::shared_ptr<DoneEvent> done, const char* what,
+           std::vector<Tensor> keep, bool host_wait)
       : pg_(std::move(pg)),
-        done_(done),
+        done_(std::move(done)),
         what_(what),
         keep_(std::move(keep)),
-        launched_(Clock::now()) {}
-  ~NcclWork() override { cudaEventDestroy(done_); }
+        host_wait_(host_wait) {}
   void wait() override;
   bool is_completed() override;
 
  private:
-  // True when the collective is done; throws (after aborting) on a failure or a timeout.
-  bool poll();
-
   std::shared_ptr<ProcessGroupNCCL> pg_;  // a pending Work keeps its communicator alive
-  cudaEvent_t done_;
+  std::shared_ptr<DoneEvent> done_;
   const char* what_;
   std::vector<Tensor> keep_;
-  Clock::time_point launched_;
-  bool finished_ = false;
+  bool host_wait_;
 };
 
 class ProcessGroupNCCL : public ProcessGroup,
@@ -203,9 +216,16 @@ class ProcessGroupNCCL : public ProcessGroup,
       release_cuda();
       throw;
     }
+    // 4. The watchdog, on this group's device (its first CUDA call would otherwise create a
+    //    context on device 0).
+    const int index = device_.index;
+    watchdog_ = std::make_unique<CollectiveWatchdog>(
+        [this](const std::string& m) { watchdog_failure(m); }, collective_timeout_seconds(),
+        std::chrono::milliseconds(2), [index] { cudaSetDevice(index); });
   }
 
   ~ProcessGroupNCCL() override {
+    watchdog_.reset();
     if (comm_ && !aborted_) ncclCommDestroy(comm_);
     release_cuda();
   }
@@ -215,7 +235,7 @@ class ProcessGroupNCCL : public ProcessGroup,
 
   std::shared_ptr<Work> allreduce(Tensor& t, ReduceOp op) override {
     check_tensor(t, "allreduce");
-    return launch("allreduce", {t}, [&] {
+    return launch("allreduce", {t}, /*host_wait=*/false, [&] {
       NCCL_ENQUEUE(ncclAllReduce(t.raw_data(), t.raw_data(), size_t(t.numel()),
                                  nccl_type(t.dtype()), nccl_op(op, t.dtype()), comm_, stream_));
     });
@@ -223,7 +243,7 @@ class ProcessGroupNCCL : public ProcessGroup,
 
   std::shared_ptr<Work> broadcast(Tensor& t, int root) override {
     check_tensor(t, "broadcast");
-    return launch("broadcast", {t}, [&] {
+    return launch("broadcast", {t}, /*host_wait=*/false, [&] {
       NCCL_ENQUEUE(ncclBroadcast(t.raw_data(), t.raw_data(), size_t(t.numel()),
                                  nccl_type(t.dtype()), root, comm_, stream_));
     });
@@ -244,7 +264,7 @@ class ProcessGroupNCCL : public ProcessGroup,
     std::vector<Tensor> keep = out;
     keep.push_back(in);
     keep.push_back(flat);
-    return launch("allgather", std::move(keep), [&] {
+    return launch("allgather", std::move(keep), /*host_wait=*/false, [&] {
       NCCL_ENQUEUE(ncclAllGather(in.raw_data(), flat.raw_data(), size_t(in.numel()),
                                  nccl_type(in.dtype()), comm_, stream_));
       // Until the communicator reports ncclSuccess, the gather may not be on the stream yet:
@@ -260,17 +280,21 @@ class ProcessGroupNCCL : public ProcessGroup,
   std::shared_ptr<Work> barrier() override {
     // An all-reduce of one byte on this group's device: returns when every rank has reached it.
     Tensor token = zeros({1}, TensorOptions(DType::UInt8).with_device(device_));
-    return launch("barrier", {token}, [&] {
+    return launch("barrier", {token}, /*host_wait=*/true, [&] {
       NCCL_ENQUEUE(
           ncclAllReduce(token.raw_data(), token.raw_data(), 1, ncclUint8, ncclMax, comm_, stream_));
     });
   }
 
-  // Called by NcclWork::wait: the collective failed or timed out; no later collective can run.
-  [[noreturn]] void abort(const std::string& what) {
+  // Throws if the communicator was aborted (a Work of this group cannot complete then).
+  void check_not_aborted(const char* what) {
     std::lock_guard<std::mutex> lock(mu_);
-    abort_locked(what);
+    if (aborted_)
+      throw Error("rank " + std::to_string(rank_) + ": NCCL " + what +
+                      " cannot complete: the communicator was aborted (" + abort_reason_ + ")",
+                  "another rank has probably failed: see its error");
   }
+  const Device& device() const { return device_; }
   // The communicator's asynchronous error state; false (and no query) once it was aborted: an
   // aborted communicator is freed and must not be queried again. Under the lock, so another
   // thread cannot abort it between the check and the query.
@@ -291,7 +315,8 @@ class ProcessGroupNCCL : public ProcessGroup,
   }
 
   template <typename Fn>
-  std::shared_ptr<Work> launch(const char* what, std::vector<Tensor> keep, Fn&& issue) {
+  std::shared_ptr<Work> launch(const char* what, std::vector<Tensor> keep, bool host_wait,
+                               Fn&& issue) {
     std::lock_guard<std::mutex> lock(mu_);
     TANDEM_CHECK(!aborted_, "rank ", rank_, ": NCCL ", what,
                  " after the communicator was aborted by an earlier failure");
@@ -306,13 +331,35 @@ class ProcessGroupNCCL : public ProcessGroup,
     // The memory of these tensors is in use on the comm stream until the collective completes,
     // even if the Work is dropped without wait().
     for (const Tensor& t : keep) t.record_stream(stream_);
-    cudaEvent_t done = nullptr;
     issue();
     // A non-blocking communicator may still be enqueueing the collective.
     wait_for_comm(what, Clock::now());
-    CHECKED_CALL(cudaEventCreateWithFlags(&done, cudaEventDisableTiming));
-    CHECKED_CALL(cudaEventRecord(done, stream_));
-    return std::make_shared<NcclWork>(shared_from_this(), done, what, std::move(keep));
+    auto done = std::make_shared<DoneEvent>();
+    CHECKED_CALL(cudaEventCreateWithFlags(&done->event, cudaEventDisableTiming));
+    CHECKED_CALL(cudaEventRecord(done->event, stream_));
+    watchdog_->watch(what, [this, done](std::string* error) { return poll(*done, error); });
+    return std::make_shared<NcclWork>(shared_from_this(), std::move(done), what, std::move(keep),
+                                      host_wait);
+  }
+
+  // The watchdog's question about one collective (on its thread, which has selected device_).
+  CollectiveWatchdog::Status poll(const DoneEvent& done, std::string* error) {
+    const cudaError_t q = cudaEventQuery(done.event);
+    if (q == cudaSuccess) return CollectiveWatchdog::Status::Done;
+    if (q != cudaErrorNotReady) {
+      *error = cudaGetErrorString(q);
+      return CollectiveWatchdog::Status::Failed;
+    }
+    ncclResult_t state = ncclSuccess;
+    if (!async_error(&state)) {
+      *error = "the communicator was aborted";
+      return CollectiveWatchdog::Status::Failed;
+    }
+    if (state != ncclSuccess && state != ncclInProgress) {
+      *error = ncclGetErrorString(state);
+      return CollectiveWatchdog::Status::Failed;
+    }
+    return CollectiveWatchdog::Status::Pending;
   }
 
   // Polls the communicator until its last call has finished (ncclInProgress no more), aborting
@@ -336,13 +383,35 @@ class ProcessGroupNCCL : public ProcessGroup,
   // Aborts the communicator (once) and throws naming this rank; the caller holds mu_ (or is the
   // constructor, before the group is shared).
   [[noreturn]] void abort_locked(const std::string& what) {
-    if (comm_ && !aborted_) {
-      aborted_ = true;
-      ncclCommAbort(comm_);
-    }
+    abort_comm_locked(what);
     throw Error(
         "rank " + std::to_string(rank_) + ": NCCL " + what + "; the communicator was aborted",
         "another rank has probably failed: see its error");
+  }
+
+  void abort_comm_locked(const std::string& why) {
+    if (comm_ && !aborted_) {
+      aborted_ = true;
+      abort_reason_ = why;
+      ncclCommAbort(comm_);
+    }
+  }
+
+  // The watchdog saw a collective fail or time out. Nothing queued after it can complete, and
+  // the compute stream may already wait for it on the device, so a host thread reading a result
+  // would hang: abort the communicator (its peers stop waiting for this rank) and end the job
+  // naming the rank, as the MPI backend does after its timeout.
+  void watchdog_failure(const std::string& message) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      abort_comm_locked(message);
+    }
+    std::fprintf(stderr,
+                 "error: rank %d: NCCL %s; the communicator was aborted (another rank has probably "
+                 "failed: see its error). Ending the job.\n",
+                 rank_, message.c_str());
+    std::fflush(stderr);
+    abort_job(3);
   }
 
   // The event only: the comm stream outlives the group (comm_stream).
@@ -359,39 +428,31 @@ class ProcessGroupNCCL : public ProcessGroup,
   ncclComm_t comm_ = nullptr;
   std::mutex mu_;
   bool aborted_ = false;
+  std::string abort_reason_;
+  // Last: stopped (joined) first, before the communicator and the event go.
+  std::unique_ptr<CollectiveWatchdog> watchdog_;
 };
 
-bool NcclWork::poll() {
-  if (finished_) return true;
-  const cudaError_t q = cudaEventQuery(done_);
-  if (q == cudaSuccess) {
-    finished_ = true;
-    keep_.clear();
-    return true;
-  }
-  if (q != cudaErrorNotReady) {
-    cudaGetLastError();
-    pg_->abort(std::string(what_) + " failed: " + cudaGetErrorString(q));
-  }
-  // After an abort the collective will never complete.
-  ncclResult_t async = ncclSuccess;
-  if (!pg_->async_error(&async))
-    pg_->abort(std::string(what_) + " cannot complete: the communicator was aborted earlier");
-  if (async != ncclSuccess && async != ncclInProgress)
-    pg_->abort(std::string(what_) + " failed: " + ncclGetErrorString(async));
-  const double limit = collective_timeout_seconds();
-  if (seconds_since(launched_) > limit)
-    pg_->abort(std::string(what_) + " did not complete within " + std::to_string(int(limit)) +
-               " s of its launch");
+bool NcclWork::is_completed() {
+  const cudaError_t q = cudaEventQuery(done_->event);
+  if (q == cudaSuccess) return true;  // finished before any abort: its result stands
+  if (q != cudaErrorNotReady) TANDEM_CUDA_CHECK(q);
+  pg_->check_not_aborted(what_);
   return false;
 }
 
-bool NcclWork::is_completed() { return poll(); }
-
 void NcclWork::wait() {
-  // Poll rather than block in cudaEventSynchronize, so a peer that never arrives (or an
-  // asynchronous NCCL error) is noticed and the communicator aborted instead of hanging.
-  while (!poll()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  if (host_wait_) {
+    // Polled, not cudaEventSynchronize: after an abort the event never completes, and the
+    // watchdog's abort is then seen here.
+    while (!is_completed()) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  } else {
+    pg_->check_not_aborted(what_);
+    const Device& d = pg_->device();
+    const auto compute = static_cast<cudaStream_t>(kernels::device::current_stream(d.index));
+    TANDEM_CUDA_CHECK(cudaStreamWaitEvent(compute, done_->event, 0));
+  }
+  keep_.clear();
 }
 
 }  // namespace

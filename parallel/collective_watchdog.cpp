@@ -1,0 +1,103 @@
+// The collective watchdog's thread (see collective_watchdog.h).
+#include "parallel/collective_watchdog.h"
+
+#include <sstream>
+#include <utility>
+
+namespace tandem::parallel {
+namespace {
+std::string seconds_text(double s) {  // "300", "0.05"
+  std::ostringstream out;
+  out << s;
+  return out.str();
+}
+}  // namespace
+
+CollectiveWatchdog::CollectiveWatchdog(OnFailure on_failure, double timeout_seconds,
+                                       std::chrono::microseconds interval, ThreadSetup setup)
+    : on_failure_(std::move(on_failure)),
+      timeout_seconds_(timeout_seconds),
+      interval_(interval),
+      setup_(std::move(setup)),
+      thread_([this] { loop(); }) {}
+
+CollectiveWatchdog::~CollectiveWatchdog() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void CollectiveWatchdog::watch(std::string what, Poll poll) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    watched_.push_back({std::move(what), std::move(poll), Clock::now()});
+    ++pending_;
+  }
+  cv_.notify_all();
+}
+
+size_t CollectiveWatchdog::pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_;
+}
+
+std::string CollectiveWatchdog::failure() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return failure_;
+}
+
+void CollectiveWatchdog::loop() {
+  if (setup_) setup_();
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    // Idle until there is something to watch; then poll every interval.
+    cv_.wait(lock, [&] { return stopping_ || !watched_.empty(); });
+    if (stopping_) return;
+    // Polled without the lock, so a launch on another thread never waits for a poll; polls
+    // watched meanwhile join the next round.
+    std::vector<Watched> round = std::move(watched_);
+    watched_.clear();
+    lock.unlock();
+    std::string message;
+    std::vector<Watched> still;
+    size_t done = 0;
+    for (Watched& w : round) {
+      std::string error;
+      const Status s = message.empty() ? w.poll(&error) : Status::Pending;
+      if (s == Status::Done) {
+        w.poll = nullptr;  // its poll, and what it holds, go now
+        ++done;
+        continue;
+      }
+      if (message.empty()) {
+        const double age = std::chrono::duration<double>(Clock::now() - w.launched).count();
+        if (s == Status::Failed)
+          message = w.what + " failed: " + error;
+        else if (age > timeout_seconds_)
+          message = w.what + " did not complete within " + seconds_text(timeout_seconds_) +
+                    " s of its launch (TANDEM_COLLECTIVE_TIMEOUT)";
+      }
+      still.push_back(std::move(w));
+    }
+    round.clear();
+    lock.lock();
+    pending_ -= done;
+    // Oldest first, so a later round checks launches in order.
+    still.insert(still.end(), std::make_move_iterator(watched_.begin()),
+                 std::make_move_iterator(watched_.end()));
+    watched_ = std::move(still);
+    if (!message.empty()) {
+      failure_ = message;
+      lock.unlock();
+      on_failure_(message);
+      return;  // one failure ends the watch: nothing queued after it can complete
+    }
+    cv_.wait_for(lock, interval_, [&] { return stopping_; });
+    if (stopping_) return;
+  }
+}
+
+}  // namespace tandem::parallel
