@@ -13,6 +13,7 @@
 #                        as well; two runtimes in one process would not share devices or streams)
 #   cuBLASLt             its headers (through CUDA::cudart's include folder); the library is
 #                        opened at first use, not linked (kernels/cuda/cublaslt_library.h)
+#   cuBLAS               CUDA::cublas, for bench/gpu's cuBLAS reference only
 #   cuRAND               CUDA::curand
 #   cuDNN 9              tandem::cudnn (cudnn.h, libcudnn.so.9); CUDNN_ROOT hints where it is
 #   NCCL                 tandem::nccl (nccl.h, libnccl.so.2); NCCL_ROOT hints where it is
@@ -79,7 +80,7 @@ if(NOT TANDEM_CUDA STREQUAL "OFF" AND NOT TANDEM_CUDA STREQUAL "EMULATED")
       get_filename_component(CUDAToolkit_ROOT "${_nvcc_bin}" DIRECTORY)
     endif()
     find_package(CUDAToolkit)
-    foreach(lib cudart cublasLt curand)
+    foreach(lib cudart cublas cublasLt curand)  # cublas: bench/gpu's reference
       if(NOT TARGET CUDA::${lib})
         list(APPEND _tandem_cuda_missing "lib${lib} (CUDA toolkit at ${CUDAToolkit_ROOT})")
       endif()

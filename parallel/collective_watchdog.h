@@ -28,8 +28,9 @@ namespace tandem::parallel {
 class CollectiveWatchdog {
  public:
   enum class Status { Pending, Done, Failed };
-  // Asked from the watchdog thread: Done once the collective has finished (the poll is then
-  // dropped, with what it captured), Failed with *error set when it never will.
+  // Asked from the watchdog thread: Done once the collective has finished, or once it is no
+  // longer the watchdog's to report (the poll is then dropped, with what it captured); Failed
+  // with *error set when it never will finish.
   using Poll = std::function<Status(std::string* error)>;
   // Called once, from the watchdog thread, with the first failure's message. It may end the
   // process; if it returns, the watchdog stops polling.

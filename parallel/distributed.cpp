@@ -66,7 +66,9 @@ void shutdown_distributed() {
   if (init && !fin) MPI_Finalize();
 }
 
-void abort_job(int exit_code) {
+namespace {
+// MPI_Abort when this process is one rank of several; returns otherwise.
+void abort_mpi_job(int exit_code) {
   int init = 0, fin = 0;
   MPI_Initialized(&init);
   MPI_Finalized(&fin);
@@ -75,7 +77,18 @@ void abort_job(int exit_code) {
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, exit_code);
   }
+}
+}  // namespace
+
+void abort_job(int exit_code) {
+  abort_mpi_job(exit_code);
   std::exit(exit_code);
+}
+
+void abort_job_from_thread(int exit_code) {
+  abort_mpi_job(exit_code);
+  std::fflush(nullptr);
+  std::_Exit(exit_code);
 }
 
 std::string host_name() {

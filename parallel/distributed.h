@@ -29,6 +29,10 @@ void shutdown_distributed();
 std::string host_name();
 // Ends every rank of the job after an error on this one (MPI_Abort), naming the rank.
 [[noreturn]] void abort_job(int exit_code);
+// The same from a thread other than the one running main (a watchdog): with no job to abort it
+// ends the process with std::_Exit, since std::exit would run static destructors under the
+// threads still running.
+[[noreturn]] void abort_job_from_thread(int exit_code);
 
 // The device for this rank: "cpu"; "cuda" -> cuda:<local rank> (error if this node has fewer
 // GPUs than ranks); "auto" -> cuda when every local rank has a GPU, else cpu.

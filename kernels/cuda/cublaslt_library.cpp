@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>  // defines: cudaRuntimeGetVersion (to find the runtime's folder)
 #include <dlfcn.h>
 
+#include <vector>
+
 #include "kernels/common/error.h"
 #include "kernels/common/library_version.h"  // defines: loaded_from
 
@@ -14,15 +16,21 @@ std::string cublaslt_soname() { return "libcublasLt.so." + std::to_string(CUBLAS
 CublasLt load_cublaslt(const std::string& soname) {
   void* handle = dlopen(soname.c_str(), RTLD_NOW | RTLD_LOCAL);
   std::string tried;
-  if (!handle) {
-    tried = soname + " (" + dlerror() + ")";
-    // A toolkit installed without an ld.so.cache entry: cuBLASLt sits next to the runtime.
-    const std::string runtime = loaded_from(&cudaRuntimeGetVersion);
-    if (const size_t slash = runtime.rfind('/'); slash != std::string::npos) {
-      const std::string beside = runtime.substr(0, slash + 1) + soname;
-      handle = dlopen(beside.c_str(), RTLD_NOW | RTLD_LOCAL);
-      if (!handle) tried += ", " + beside + " (" + dlerror() + ")";
-    }
+  if (!handle) tried = soname + " (" + dlerror() + ")";
+  // A toolkit installed without an ld.so.cache entry: cuBLASLt usually sits next to the
+  // runtime, else where it was at build time.
+  std::vector<std::string> folders;
+  const std::string runtime = loaded_from(&cudaRuntimeGetVersion);
+  if (const size_t slash = runtime.rfind('/'); slash != std::string::npos)
+    folders.push_back(runtime.substr(0, slash));
+#ifdef TANDEM_CUBLASLT_DIR
+  folders.push_back(TANDEM_CUBLASLT_DIR);
+#endif
+  for (size_t i = 0; !handle && i < folders.size(); ++i) {
+    if (i > 0 && folders[i] == folders[0]) continue;
+    const std::string path = folders[i] + "/" + soname;
+    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!handle) tried += ", " + path + " (" + dlerror() + ")";
   }
   if (!handle)
     throw Error("cuBLASLt, which tandem's CUDA matrix products call, could not be loaded: tried " +

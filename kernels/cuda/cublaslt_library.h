@@ -21,12 +21,12 @@ namespace tandem::kernels::cuda {
 #define TANDEM_CUBLASLT_FUNCTIONS(X)                                                             \
   X(cublasLtCreate)                                                                              \
   X(cublasLtGetVersion)                                                                          \
-  X(cublasLtGetProperty) X(cublasLtGetStatusString) X(cublasLtMatmul)                            \
-      X(cublasLtMatmulAlgoGetHeuristic) X(cublasLtMatmulDescCreate) X(cublasLtMatmulDescDestroy) \
-          X(cublasLtMatmulDescSetAttribute) X(cublasLtMatmulPreferenceCreate)                    \
-              X(cublasLtMatmulPreferenceDestroy) X(cublasLtMatmulPreferenceSetAttribute)         \
-                  X(cublasLtMatrixLayoutCreate) X(cublasLtMatrixLayoutDestroy)                   \
-                      X(cublasLtMatrixLayoutSetAttribute)
+  X(cublasLtGetProperty)                                                                         \
+  X(cublasLtGetStatusString) X(cublasLtMatmul) X(cublasLtMatmulAlgoGetHeuristic)                 \
+      X(cublasLtMatmulDescCreate) X(cublasLtMatmulDescDestroy) X(cublasLtMatmulDescSetAttribute) \
+          X(cublasLtMatmulPreferenceCreate) X(cublasLtMatmulPreferenceDestroy)                   \
+              X(cublasLtMatmulPreferenceSetAttribute) X(cublasLtMatrixLayoutCreate)              \
+                  X(cublasLtMatrixLayoutDestroy) X(cublasLtMatrixLayoutSetAttribute)
 
 struct CublasLt {
 #define TANDEM_CUBLASLT_MEMBER(name) decltype(&::name) name = nullptr;
@@ -39,8 +39,9 @@ struct CublasLt {
 std::string cublaslt_soname();
 
 // Opens `soname` (the loader's search: LD_LIBRARY_PATH, RUNPATH, ld.so.cache; then the folder the
-// CUDA runtime was loaded from) and resolves every function; throws tandem::Error naming the
-// file, the function and the loader's message. Never closed. Separate from cublaslt() for tests.
+// CUDA runtime was loaded from, then cuBLASLt's folder at build time) and resolves every function;
+// throws tandem::Error naming the file, the function and the loader's message. Never closed.
+// Separate from cublaslt() for tests.
 CublasLt load_cublaslt(const std::string& soname);
 
 // The process's cuBLASLt, loaded on the first call (thread-safe; a failed load is retried).

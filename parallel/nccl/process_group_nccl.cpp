@@ -225,6 +225,11 @@ class ProcessGroupNCCL : public ProcessGroup,
   }
 
   ~ProcessGroupNCCL() override {
+    // ncclCommDestroy waits for the collectives in flight (wait() does not block the host, so
+    // some may be): let the watchdog see them finish first, or end the job after the timeout,
+    // so a stuck peer cannot hang this rank here.
+    while (watchdog_->pending() > 0 && !aborted() && watchdog_->failure().empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     watchdog_.reset();
     if (comm_ && !aborted_) ncclCommDestroy(comm_);
     release_cuda();
@@ -343,18 +348,14 @@ class ProcessGroupNCCL : public ProcessGroup,
   }
 
   // The watchdog's question about one collective (on its thread, which has selected device_).
+  // Done also means "not the watchdog's to report": a CUDA error (sticky: the context is broken,
+  // so the main thread's next CUDA call reports it, naming its own call, where an earlier kernel
+  // may be the cause), or a communicator another thread aborted (that thread throws the reason).
   CollectiveWatchdog::Status poll(const DoneEvent& done, std::string* error) {
     const cudaError_t q = cudaEventQuery(done.event);
-    if (q == cudaSuccess) return CollectiveWatchdog::Status::Done;
-    if (q != cudaErrorNotReady) {
-      *error = cudaGetErrorString(q);
-      return CollectiveWatchdog::Status::Failed;
-    }
+    if (q != cudaErrorNotReady) return CollectiveWatchdog::Status::Done;
     ncclResult_t state = ncclSuccess;
-    if (!async_error(&state)) {
-      *error = "the communicator was aborted";
-      return CollectiveWatchdog::Status::Failed;
-    }
+    if (!async_error(&state)) return CollectiveWatchdog::Status::Done;
     if (state != ncclSuccess && state != ncclInProgress) {
       *error = ncclGetErrorString(state);
       return CollectiveWatchdog::Status::Failed;
@@ -404,6 +405,7 @@ class ProcessGroupNCCL : public ProcessGroup,
   void watchdog_failure(const std::string& message) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (aborted_) return;  // whoever aborted it reports why (abort_locked throws)
       abort_comm_locked(message);
     }
     std::fprintf(stderr,
@@ -411,7 +413,12 @@ class ProcessGroupNCCL : public ProcessGroup,
                  "failed: see its error). Ending the job.\n",
                  rank_, message.c_str());
     std::fflush(stderr);
-    abort_job(3);
+    abort_job_from_thread(3);
+  }
+
+  bool aborted() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return aborted_;
   }
 
   // The event only: the comm stream outlives the group (comm_stream).

@@ -220,6 +220,12 @@ else
     detail="nvidia-smi lists a GPU, tandem sees none: $detail"
   fi
 fi
+# cuBLASLt is opened at the first GPU matrix product (not linked, so ldd above does not list it):
+# --version loads it, and one it could not load fails here rather than in every GEMM test.
+if grep -q 'not loadable' "$logs/version.log"; then
+  status=FAIL
+  detail="$(grep -m1 'not loadable' "$logs/version.log" | cut -c1-150)"
+fi
 record "tandem --version" "$status" $(($(date +%s) - t0)) "$detail"
 
 # --- test binaries ----------------------------------------------------------------------------
