@@ -203,6 +203,9 @@ TEST(DataLoader, PinnedBatchesAreRecycledThroughThePinnedCache) {
       EXPECT_NE(b.inputs.storage()->data(), previous) << "a pinned batch refilled in place";
       previous = b.inputs.storage()->data();
       const Tensor on_device = b.inputs.to(Device("cuda:0"));  // records the copy's use
+      // Until the copy has run the cache rightly allocates another buffer (a GPU, or the
+      // emulated device's asynchronous streams, may still be copying): wait, for a fixed count.
+      kernels::device::cuda_runtime().synchronize_device(0);
     }
     if (epoch == 0) after_first = pinned.host_mallocs();
   }

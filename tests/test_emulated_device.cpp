@@ -1,7 +1,9 @@
 // The emulated CUDA device as a whole (kernels/emulated/): device pointers the host cannot
 // dereference, tagging and untagging, copies that check their kinds, several devices with their
 // own memory, DeviceGuard and StreamGuard, out of memory, invalid devices, a kernel family
-// without a kernel, the emulated kernel wrapper, and TANDEM_EMULATE_CUDA's validation.
+// without a kernel, the emulated kernel wrapper, TANDEM_EMULATE_CUDA's validation, and streams
+// that run asynchronously (events, waits between streams, pageable and pinned copies, deferred
+// kernel errors).
 //
 // ctest sets TANDEM_EMULATE_CUDA=4 (tests/CMakeLists.txt); elsewhere (a real GPU, or no device)
 // the tests that need the emulated device skip. The environment is read once per process, so
@@ -9,13 +11,17 @@
 // binary, so the child creates its runtime afresh from the environment it sets).
 #include <gtest/gtest.h>
 
-#include <thread>
-
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "framework/ops/ops.h"
@@ -364,10 +370,148 @@ TEST(EmulatedDeviceEnvironment, BadSettingsAreClearErrors) {
                     "' is not a size in MiB\n"
                     "hint: set it to each emulated device's memory in MiB");
   }
+  EXPECT_EXIT(exit_with_error_of([] {
+                setenv("TANDEM_EMULATE_CUDA", "1", 1);
+                setenv("TANDEM_EMULATED_STREAMS", "fast", 1);
+                dev::cuda_runtime();
+              }),
+              ::testing::ExitedWithCode(3),
+              "error: TANDEM_EMULATED_STREAMS='fast' is not async or sync\n"
+              "hint: unset it \\(async");
   // 0 (or empty) means no emulation: cuda is the real runtime (or none).
   EXPECT_EXIT(exit_with_error_of([] {
                 setenv("TANDEM_EMULATE_CUDA", "0", 1);
                 if (dev::cuda_is_emulated()) throw Error("0 should not emulate");
               }),
               ::testing::ExitedWithCode(0), "");
+}
+
+// --- asynchronous streams (kernels/emulated/emulated_stream.h) ---------------------------------
+
+namespace {
+// Holds a stream's worker until released, so the tests can see what runs when. The state is
+// shared with the queued task, which may still be waking up when the gate goes.
+class StreamGate {
+ public:
+  explicit StreamGate(dev::StreamHandle s) : state_(std::make_shared<State>()) {
+    emu::enqueue(s, [state = state_] {
+      std::unique_lock<std::mutex> lock(state->mu);
+      state->cv.wait(lock, [&] { return state->open; });
+    });
+  }
+  ~StreamGate() { open(); }
+  void open() {
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->open = true;
+    }
+    state_->cv.notify_all();
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool open = false;
+  };
+  std::shared_ptr<State> state_;
+};
+
+class EmulatedStreams : public EmulatedDevice {
+ protected:
+  void SetUp() override {
+    EmulatedDevice::SetUp();
+    if (IsSkipped()) return;
+    if (!emu::streams_are_async()) GTEST_SKIP() << "TANDEM_EMULATED_STREAMS=sync";
+  }
+};
+}  // namespace
+
+TEST_F(EmulatedStreams, WorkRunsAfterItsCallReturnsAndInStreamOrder) {
+  const dev::StreamHandle s = rt().create_stream(0);
+  std::vector<int> order;
+  std::atomic<bool> ran{false};
+  {
+    StreamGate gate(s);
+    for (int i = 0; i < 3; ++i) emu::enqueue(s, [&order, i] { order.push_back(i); });
+    emu::enqueue(s, [&] { ran = true; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(ran.load());  // queued behind the gate, not run at the call
+  }
+  rt().synchronize_stream(s);
+  EXPECT_TRUE(ran.load());
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  rt().destroy_stream(s, 0);
+}
+
+TEST_F(EmulatedStreams, AnEventCompletesWhenItsStreamGetsThereAndOrdersAnotherStream) {
+  const dev::StreamHandle a = rt().create_stream(0), b = rt().create_stream(0);
+  const dev::EventHandle e = rt().create_event(0);
+  EXPECT_TRUE(rt().event_done(e));  // never recorded: complete, as CUDA's
+  std::atomic<int> a_done{0}, b_saw{-1};
+  auto gate = std::make_unique<StreamGate>(a);
+  emu::enqueue(a, [&] { a_done = 1; });
+  rt().record_event(e, a);
+  rt().stream_wait_event(b, e);  // b's later work waits for a's, on the device
+  emu::enqueue(b, [&] { b_saw = a_done.load(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(rt().event_done(e));
+  EXPECT_EQ(b_saw.load(), -1);
+  gate.reset();  // opens a
+  rt().synchronize_stream(b);
+  EXPECT_EQ(b_saw.load(), 1);
+  EXPECT_TRUE(rt().event_done(e));
+  rt().destroy_event(e, 0);
+  rt().destroy_stream(a, 0);
+  rt().destroy_stream(b, 0);
+}
+
+TEST_F(EmulatedStreams, CopiesFromPageableMemoryReadItAtTheCallFromPinnedMemoryLater) {
+  // As cudaMemcpyAsync: a pageable source may be reused once the call returns; a pinned one is
+  // read when the stream gets there (refilling it too early is the bug this catches in CI).
+  const dev::StreamHandle s = rt().create_stream(0);
+  void* d_pageable = rt().malloc(4 * sizeof(float), 0);
+  void* d_pinned = rt().malloc(4 * sizeof(float), 0);
+  std::vector<float> pageable{1, 2, 3, 4};
+  auto* pinned = static_cast<float*>(rt().malloc_host(4 * sizeof(float)));
+  for (int i = 0; i < 4; ++i) pinned[i] = float(i + 1);
+  {
+    StreamGate gate(s);
+    rt().memcpy_async(d_pageable, pageable.data(), 16, dev::CopyKind::HostToDevice, s);
+    rt().memcpy_async(d_pinned, pinned, 16, dev::CopyKind::HostToDevice, s);
+    for (int i = 0; i < 4; ++i) pageable[size_t(i)] = pinned[i] = -1;  // refilled too early
+  }
+  std::vector<float> back(4), back_from_pinned_source(4);
+  // Device to pageable host memory returns once the copy has run: readable without a sync.
+  rt().memcpy_async(back.data(), d_pageable, 16, dev::CopyKind::DeviceToHost, s);
+  EXPECT_EQ(back, (std::vector<float>{1, 2, 3, 4}));
+  rt().memcpy_async(back_from_pinned_source.data(), d_pinned, 16, dev::CopyKind::DeviceToHost, s);
+  EXPECT_EQ(back_from_pinned_source, (std::vector<float>{-1, -1, -1, -1}));
+  rt().free_host(pinned);
+  rt().free(d_pageable, 0);
+  rt().free(d_pinned, 0);
+  rt().destroy_stream(s, 0);
+}
+
+TEST_F(EmulatedStreams, AKernelsErrorIsReportedAtTheNextSynchronisation) {
+  const dev::StreamHandle s = rt().create_stream(1);
+  emu::enqueue(s, [] { throw Error("a kernel failed"); });
+  emu::enqueue(s, [] {});  // the stream goes on, as later launches do
+  try {
+    rt().synchronize_stream(s);
+    FAIL() << "the kernel's error was lost";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "a kernel failed");
+  }
+  EXPECT_NO_THROW(rt().synchronize_stream(s));  // reported once
+  rt().destroy_stream(s, 1);
+}
+
+TEST_F(EmulatedStreams, KernelsCopyTheirArgumentsAtTheLaunch) {
+  // An op's result, computed on the compute stream's thread, equals the CPU's even though the
+  // host goes on at once (the argument lists live on in the queued kernel).
+  Generator gen(4);
+  const Tensor a = randn({64, 33}, gen), b = randn({33, 17}, gen);
+  const Tensor on_cuda = matmul(a.to(Device("cuda:0")), b.to(Device("cuda:0"))).relu();
+  EXPECT_TRUE(equal(on_cuda.cpu(), matmul(a, b).relu()));
 }

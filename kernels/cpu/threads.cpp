@@ -38,4 +38,20 @@ int cpu_threads() {
 
 void limit_this_thread_to_one_cpu() { one_cpu_here = true; }
 
+int openmp_threads_here() {
+#if defined(_OPENMP)
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_openmp_threads_here(int threads) {
+#if defined(_OPENMP) || TANDEM_WITH_ONEDNN
+  omp_set_num_threads(threads);
+#else
+  (void)threads;
+#endif
+}
+
 }  // namespace tandem::kernels::cpu

@@ -18,4 +18,10 @@ int cpu_threads();
 // helper threads (the data loader's prefetcher) whose work must not take the compute threads.
 void limit_this_thread_to_one_cpu();
 
+// The calling thread's OpenMP thread count (OpenMP's per-thread setting; 1 without OpenMP), and
+// setting it: the emulated device's stream threads run each kernel with the count of the thread
+// that launched it, so OpenBLAS and oneDNN split the work, and round, as they would have there.
+int openmp_threads_here();
+void set_openmp_threads_here(int threads);
+
 }  // namespace tandem::kernels::cpu

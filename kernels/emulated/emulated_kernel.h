@@ -5,10 +5,13 @@
 // would crash on a real GPU.
 #pragma once
 
+#include <cstdio>
 #include <span>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/threads.h"
 #include "kernels/dispatch.h"
 #include "kernels/emulated/emulated_runtime.h"
 #include "kernels/kernel_table.h"
@@ -47,8 +50,22 @@ template <typename... Args, void (*CpuKernel)(const KernelContext&, Args...)>
 struct EmulatedKernel<CpuKernel> {
   static void run(const KernelContext& ctx, Args... args) {
     check_launch_device(ctx);
-    // The emulated device executes synchronously on the calling thread.
-    CpuKernel(KernelContext{kCPU, nullptr}, to_host(args)...);
+    if (!streams_are_async()) {  // at once, on the calling thread
+      CpuKernel(KernelContext{kCPU, nullptr}, to_host(args)...);
+      return;
+    }
+    // On the stream's thread, later: the arguments are copied now (as CUDA copies a kernel's
+    // parameters at the launch), lists included, so the caller may reuse its own at once.
+    enqueue(ctx.stream,
+            [threads = cpu::openmp_threads_here(),
+             host_args = std::make_tuple(std::decay_t<decltype(to_host(args))>(to_host(args))...)] {
+              cpu::set_openmp_threads_here(threads);
+              std::apply(
+                  [](const auto&... a) {
+                    CpuKernel(KernelContext{kCPU, nullptr}, a...);
+                  },
+                  host_args);
+            });
   }
 };
 

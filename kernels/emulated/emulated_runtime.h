@@ -10,10 +10,14 @@
 //
 // Environment: TANDEM_EMULATE_CUDA=N (number of devices, 1..16) selects it at run time;
 // TANDEM_EMULATED_MEMORY_MB (default 4096) is each device's capacity, so out-of-memory paths
-// can be tested. Streams execute synchronously: an event is complete once recorded.
+// can be tested. Each stream runs its work on its own thread, after the call that queued it has
+// returned, as a GPU does (emulated_stream.h), so a missing synchronisation gives wrong results in
+// CI; TANDEM_EMULATED_STREAMS=sync runs work at once on the calling thread instead (a kernel's
+// error is then thrown at its call).
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "kernels/device/runtime.h"
 
@@ -31,5 +35,10 @@ void* device_address(void* p, int device);
 void* host_address(const void* p);
 bool is_device_address(const void* p);
 int device_of(const void* p);
+
+// Whether streams run their work on their own threads (unless TANDEM_EMULATED_STREAMS=sync).
+bool streams_are_async();
+// Queues `work` (an emulated kernel) on `stream`: it runs after everything queued there before.
+void enqueue(device::StreamHandle stream, std::function<void()> work);
 
 }  // namespace tandem::kernels::emulated

@@ -6,8 +6,10 @@
 #   1. runs the adversarial suite, the io, npy, config and value_json suites, the memory and
 #      device layer's suites (device and CPU caching allocators, emulated device, device ops on
 #      cpu and emulated cuda), the loss scaler's, SmallVector's, autograd's and the collective
-#      watchdog's, and the adversarial CLI script under ASan+UBSan (any finding aborts the
-#      process, so the step fails);
+#      watchdog's, the data loader's and training on the emulated device (whose streams run
+#      asynchronously, so a buffer freed or refilled before a queued copy or kernel ran is a
+#      use-after-free here), and the adversarial CLI script under ASan+UBSan (any finding aborts
+#      the process, so the step fails);
 #   2. runs each fuzz target for SECONDS (default 25) on its seed corpus (tests/fuzz/corpus, plus
 #      the .pt fixtures and the example configs), two at a time on two cores.
 # A crash, leak, sanitizer report, time-out (10 s for one input) or failing test fails the script;
@@ -25,7 +27,7 @@ start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start ))s] $*"; }
 
 fuzz_targets="safetensors pickle torch_zip checkpoint_metadata config idx image npy"
-sanitized_suites="test_adversarial_inputs test_io test_npy test_image_codec test_config test_value_json test_caching_allocator test_cpu_caching_allocator test_pinned_host_allocator test_emulated_device test_device_ops test_grad_scaler test_small_vector test_autograd test_collective_watchdog"
+sanitized_suites="test_adversarial_inputs test_io test_npy test_image_codec test_config test_value_json test_caching_allocator test_cpu_caching_allocator test_pinned_host_allocator test_emulated_device test_device_ops test_grad_scaler test_small_vector test_autograd test_collective_watchdog test_data test_training_on_device"
 test_targets="$sanitized_suites tandem tandem_make_adversarial"
 targets=""
 for t in $fuzz_targets; do targets="$targets fuzz_$t"; done
