@@ -515,3 +515,20 @@ TEST_F(EmulatedStreams, KernelsCopyTheirArgumentsAtTheLaunch) {
   const Tensor on_cuda = matmul(a.to(Device("cuda:0")), b.to(Device("cuda:0"))).relu();
   EXPECT_TRUE(equal(on_cuda.cpu(), matmul(a, b).relu()));
 }
+
+TEST_F(EmulatedStreams, AProcessThatExitsWithKernelsStillQueuedExitsCleanly) {
+  // The queued kernels run before the libraries they call are torn down (and their plan caches
+  // are never destroyed), so exiting without a synchronisation is not a crash at exit.
+  EXPECT_EXIT(
+      {
+        Generator gen(5);
+        const Tensor x = randn({8, 3, 32, 32}, gen).to(Device("cuda:0"));
+        const Tensor w = randn({16, 3, 3, 3}, gen).to(Device("cuda:0"));
+        for (int i = 0; i < 20; ++i) {
+          const Tensor y = conv2d(x, w, Tensor(), {1, 1}, {1, 1});
+          const Tensor z = matmul(y.flatten(1), y.flatten(1).t());
+        }
+        std::exit(0);  // atexit handlers and static destructors run, with no synchronisation
+      },
+      ::testing::ExitedWithCode(0), "");
+}

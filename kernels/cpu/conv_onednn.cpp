@@ -153,8 +153,10 @@ memory::data_type onednn_type(DType dtype) {
 const ConvPlan* find_plan(const Conv2dShape& s, bool has_bias, DType dtype, bool fail) {
   static std::mutex mutex;
   using Key = std::tuple<Conv2dShape, bool, DType>;
-  static std::map<Key, std::unique_ptr<ConvPlan>> plans;
-  static std::map<Key, std::string> refused;  // shapes oneDNN has no primitive for, and why
+  // Never destroyed, as every cache a kernel reads: a stream thread of the emulated device may
+  // still run a kernel while the process exits.
+  static auto& plans = *new std::map<Key, std::unique_ptr<ConvPlan>>();
+  static auto& refused = *new std::map<Key, std::string>();  // no primitive for these, and why
   std::lock_guard<std::mutex> lock(mutex);
   const Key key{s, has_bias, dtype};
   std::unique_ptr<ConvPlan>& plan = plans[key];

@@ -63,7 +63,9 @@ Key key_of(const GemmShape& s) {
 // The cached plan, or null when oneDNN has no primitive for the shape.
 const MatmulPlan* plan_for(const GemmShape& s) {
   static std::mutex mutex;
-  static std::map<Key, std::unique_ptr<MatmulPlan>> plans;  // null: refused
+  // Never destroyed, as every cache a kernel reads: a stream thread of the emulated device may
+  // still run a kernel while the process exits.
+  static auto& plans = *new std::map<Key, std::unique_ptr<MatmulPlan>>();  // null: refused
   std::lock_guard<std::mutex> lock(mutex);
   const Key key = key_of(s);
   auto it = plans.find(key);

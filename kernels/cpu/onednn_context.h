@@ -9,8 +9,9 @@
 
 namespace tandem::kernels::cpu {
 
+// Never destroyed: a stream thread of the emulated device may still run a kernel at exit.
 inline const dnnl::engine& onednn_engine() {
-  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  static const auto& engine = *new dnnl::engine(dnnl::engine::kind::cpu, 0);
   return engine;
 }
 

@@ -9,6 +9,7 @@
 #include <omp.h>
 #elif TANDEM_WITH_ONEDNN
 extern "C" void omp_set_num_threads(int);  // libgomp, oneDNN's threading runtime
+extern "C" int omp_get_max_threads();
 #endif
 
 namespace tandem::kernels::cpu {
@@ -39,7 +40,7 @@ int cpu_threads() {
 void limit_this_thread_to_one_cpu() { one_cpu_here = true; }
 
 int openmp_threads_here() {
-#if defined(_OPENMP)
+#if defined(_OPENMP) || TANDEM_WITH_ONEDNN
   return omp_get_max_threads();
 #else
   return 1;

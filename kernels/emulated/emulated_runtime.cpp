@@ -38,6 +38,17 @@ struct Event {
 
 EmulatedStream& queue_of(device::StreamHandle s) { return *static_cast<Stream*>(s)->queue; }
 
+// Drains every stream when the thread that queued work ends, or calls exit: a thread's
+// thread_local objects are destroyed before any static object, so queued kernels run before the
+// libraries they call (oneDNN's primitive cache, OpenBLAS) are torn down at exit.
+struct DrainAtThreadExit {
+  ~DrainAtThreadExit();
+};
+void drain_when_this_thread_exits() {
+  static thread_local DrainAtThreadExit drain;
+  (void)drain;
+}
+
 // TANDEM_EMULATED_STREAMS: "async" (default) gives each stream a worker thread, as a GPU runs
 // streams (emulated_stream.h); "sync" runs work at once on the calling thread, so a kernel's
 // error is thrown at its call (for debugging).
@@ -137,11 +148,15 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   }
   void destroy_stream(device::StreamHandle s, int) override {
     if (!s) return;
+    // Run out its queue first: the drains (free, synchronize_device) no longer see it once it
+    // leaves streams_, and a worker that drops the last reference to it then joins an idle thread.
+    EmulatedStream& queue = queue_of(s);
+    queue.wait_until(queue.position(), /*host=*/false);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       std::erase(streams_, static_cast<Stream*>(s)->queue);
     }
-    delete static_cast<Stream*>(s);  // its queue runs out first (unless an event still holds it)
+    delete static_cast<Stream*>(s);
   }
   void synchronize_stream(device::StreamHandle s) override {
     TANDEM_CHECK(s, "emulated CUDA: synchronize_stream without a stream");
@@ -175,10 +190,12 @@ class EmulatedRuntime final : public device::DeviceRuntime {
     const auto [stream, position] = recorded(e);
     return !stream || stream->reached(position);
   }
+  // A kernel's deferred error is not reported here but at the stream's synchronisation: the
+  // allocators wait for events in the middle of their bookkeeping.
   void synchronize_event(device::EventHandle e) override {
     count_host_wait();
     const auto [stream, position] = recorded(e);
-    if (stream) stream->wait_until(position);
+    if (stream) stream->wait_until(position, /*host=*/false);
   }
   void stream_wait_event(device::StreamHandle s, device::EventHandle e) override {
     TANDEM_CHECK(e && s, "emulated CUDA: stream_wait_event needs a stream and an event");
@@ -193,6 +210,7 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   void memcpy_async(void* dst, const void* src, size_t nbytes, device::CopyKind kind,
                     device::StreamHandle stream) override {
     TANDEM_CHECK(stream, "emulated CUDA: memcpy_async without a stream");
+    drain_when_this_thread_exits();
     if (nbytes == 0) return;
     const bool dst_dev = is_device_address(dst), src_dev = is_device_address(src);
     switch (kind) {
@@ -234,6 +252,7 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   void memcpy_peer_async(void* dst, int dst_device, const void* src, int src_device, size_t nbytes,
                          device::StreamHandle stream) override {
     TANDEM_CHECK(stream, "emulated CUDA: memcpy_peer_async without a stream");
+    drain_when_this_thread_exits();
     if (nbytes == 0) return;
     TANDEM_CHECK(is_device_address(dst) && device_of(dst) == dst_device && is_device_address(src) &&
                      device_of(src) == src_device,
@@ -241,6 +260,13 @@ class EmulatedRuntime final : public device::DeviceRuntime {
     void* d = host_address(dst);
     const void* s = host_address(src);
     queue_of(stream).enqueue([d, s, nbytes] { std::memmove(d, s, nbytes); });
+  }
+
+  // Waits for every stream's queued work, not counted as a host wait (CUDA's implicit
+  // synchronisation in cudaFree and cudaFreeHost; and at exit).
+  void drain_all_streams() {
+    if (!async_) return;
+    for (const auto& q : streams_snapshot()) q->wait_until(q->position(), /*host=*/false);
   }
 
  private:
@@ -255,12 +281,6 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   std::vector<std::shared_ptr<EmulatedStream>> streams_snapshot() {
     std::lock_guard<std::mutex> lock(mutex_);
     return streams_;
-  }
-  // Waits for every stream's queued work, not counted as a host wait (CUDA's implicit
-  // synchronisation in cudaFree and cudaFreeHost).
-  void drain_all_streams() {
-    if (!async_) return;
-    for (const auto& q : streams_snapshot()) q->wait_until(q->position(), /*host=*/false);
   }
   std::pair<std::shared_ptr<EmulatedStream>, uint64_t> recorded(device::EventHandle e) {
     TANDEM_CHECK(e, "emulated CUDA: no event");
@@ -301,7 +321,7 @@ device::DeviceRuntime& runtime(int devices) {
   static EmulatedRuntime* instance = [devices] {
     TANDEM_CHECK(devices >= 1 && devices <= kMaxDevices, "TANDEM_EMULATE_CUDA: expected 1 to ",
                  kMaxDevices, " devices, got ", devices);
-    return new EmulatedRuntime(devices);  // never destroyed: tensors may outlive static objects
+    return new EmulatedRuntime(devices);  // never destroyed: tensors may outlive statics
   }();
   return *instance;
 }
@@ -327,10 +347,17 @@ void* host_address(const void* p) {
   return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~kTagMask);
 }
 
+namespace {
+DrainAtThreadExit::~DrainAtThreadExit() {
+  static_cast<EmulatedRuntime&>(runtime(1)).drain_all_streams();
+}
+}  // namespace
+
 bool streams_are_async() { return static_cast<EmulatedRuntime&>(runtime(1)).async(); }
 
 void enqueue(device::StreamHandle stream, std::function<void()> work) {
   TANDEM_CHECK(stream, "emulated CUDA: a kernel launched without a stream");
+  drain_when_this_thread_exits();
   queue_of(stream).enqueue(std::move(work));
 }
 
