@@ -57,19 +57,17 @@ void CollectiveWatchdog::loop() {
     cv_.wait(lock, [&] { return stopping_ || !watched_.empty(); });
     if (stopping_) return;
     // Polled without the lock, so a launch on another thread never waits for a poll; polls
-    // watched meanwhile join the next round.
-    std::vector<Watched> round = std::move(watched_);
-    watched_.clear();
+    // watched meanwhile join the next round. The two lists trade places and keep their
+    // capacity, so a round allocates nothing.
+    round_.swap(watched_);
     lock.unlock();
     std::string message;
-    std::vector<Watched> still;
-    size_t done = 0;
-    for (Watched& w : round) {
+    size_t kept = 0;
+    for (Watched& w : round_) {
       std::string error;
       const Status s = message.empty() ? w.poll(&error) : Status::Pending;
       if (s == Status::Done) {
         w.poll = nullptr;  // its poll, and what it holds, go now
-        ++done;
         continue;
       }
       if (message.empty()) {
@@ -80,15 +78,18 @@ void CollectiveWatchdog::loop() {
           message = w.what + " did not complete within " + seconds_text(timeout_seconds_) +
                     " s of its launch (TANDEM_COLLECTIVE_TIMEOUT)";
       }
-      still.push_back(std::move(w));
+      if (&round_[kept] != &w) round_[kept] = std::move(w);  // (a self-move may empty it)
+      ++kept;
     }
-    round.clear();
+    const size_t done = round_.size() - kept;
+    round_.erase(round_.begin() + ptrdiff_t(kept), round_.end());
     lock.lock();
     pending_ -= done;
     // Oldest first, so a later round checks launches in order.
-    still.insert(still.end(), std::make_move_iterator(watched_.begin()),
-                 std::make_move_iterator(watched_.end()));
-    watched_ = std::move(still);
+    round_.insert(round_.end(), std::make_move_iterator(watched_.begin()),
+                  std::make_move_iterator(watched_.end()));
+    watched_.clear();
+    watched_.swap(round_);
     if (!message.empty()) {
       failure_ = message;
       lock.unlock();

@@ -67,6 +67,7 @@ class CollectiveWatchdog {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Watched> watched_;  // not being polled right now
+  std::vector<Watched> round_;    // being polled (the watchdog thread's; empty between rounds)
   size_t pending_ = 0;            // watched and not yet Done, polled now or not
   std::string failure_;
   bool stopping_ = false;

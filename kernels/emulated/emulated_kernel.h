@@ -5,7 +5,6 @@
 // would crash on a real GPU.
 #pragma once
 
-#include <cstdio>
 #include <span>
 #include <tuple>
 #include <type_traits>

@@ -24,7 +24,7 @@
 #include "kernels/device/context.h"
 #include "parallel/collective_timeout.h"
 #include "parallel/collective_watchdog.h"
-#include "parallel/distributed.h"  // defines: abort_job
+#include "parallel/distributed.h"  // defines: abort_job_from_thread
 #include "parallel/process_group_nccl.h"
 
 namespace tandem::parallel {
