@@ -23,6 +23,7 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
 #include "kernels/device/runtime.h"
+#include "kernels/emulated/emulated_runtime.h"
 #include "tests/device_test.h"
 #include "tests/error_text.h"
 
@@ -955,6 +956,58 @@ TEST_P(DeviceOps, OddSizes) {
     expect_like_cpu(
         "copy round trip" + s, [](const auto& x) { return x[0].to(DType::Float16); }, {m}, kExact);
   }
+}
+
+// --- indices checked by the kernels -----------------------------------------------------------
+
+// A bad target or index is found by the kernel that reads it (kernels/common/bad_index.h): on the
+// CPU the op throws, on a device the host's next wait does, so the check costs a training step no
+// wait. The error names the index and is thrown once; the device carries on. The backward of the
+// bad op, queued before the host knew, writes nothing outside its output (the sanitize stage runs
+// this under ASan).
+TEST_P(DeviceOps, BadIndicesAreThrownAtTheNextWaitNamingThem) {
+  const Tensor targets =
+      from_vector(std::vector<double>{0, 7, 2, -100}, {4}, TensorOptions(DType::Float64))
+          .to(DType::Int64)
+          .to(device());
+  const Tensor index = from_vector(std::vector<double>{1, -2}, {2}, TensorOptions(DType::Float64))
+                           .to(DType::Int64)
+                           .to(device());
+  const Tensor logits = host_randn({4, 3}, 120).to(device()).set_requires_grad(true);
+  const auto deferred = [&](const std::function<Tensor()>& op, const std::string& message) {
+    // The CPU, and the emulated device with TANDEM_EMULATED_STREAMS=sync, run the kernel at the
+    // call.
+    if (!device().is_cuda() ||
+        (kernels::device::cuda_is_emulated() && !kernels::emulated::streams_are_async()))
+      return throws_with([&] { op(); }, message);
+    Tensor out;
+    if (const std::string e = tandem::testing::error_text([&] { out = op(); }); e != "<no error>")
+      return ::testing::AssertionFailure() << "threw at the call: " << e;
+    return throws_with([&] { out.cpu(); }, message);
+  };
+  EXPECT_TRUE(
+      deferred([&] { return cross_entropy(logits, targets); }, "Target 7 is out of bounds."));
+  EXPECT_TRUE(deferred(
+      [&] {
+        Tensor loss = nll_loss(log_softmax(logits, 1), targets);
+        loss.backward();  // skips the bad target
+        return logits.grad();
+      },
+      "Target 7 is out of bounds."));
+  EXPECT_TRUE(deferred(
+      [&] {
+        Tensor rows = index_select(logits, 0, index);
+        rows.sum().backward();  // index_add skips the bad index
+        return rows;
+      },
+      "index out of range in self (index -2 for a dim of size 4)"));
+  // Reported once: the device carries on, and good targets give the CPU's loss.
+  const Tensor good =
+      from_vector(std::vector<double>{0, 2, 1, -100}, {4}, TensorOptions(DType::Float64))
+          .to(DType::Int64);
+  const Tensor host_logits = logits.detach().cpu();
+  EXPECT_NEAR(cross_entropy(logits.detach(), good.to(device())).item(),
+              cross_entropy(host_logits, good).item(), 1e-6);
 }
 
 // --- inputs on two devices --------------------------------------------------------------------

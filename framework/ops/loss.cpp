@@ -63,18 +63,6 @@ ClassLayout class_layout(const Tensor& input, const Tensor& target) {
   return l;
 }
 
-// Every target must be a class index or ignore_index. The targets are read on the host (a CUDA
-// target is copied; PyTorch checks with a device-side assert instead): the error names the bad
-// target when the call is made, at the price of one wait for the device per call, which costs a
-// training step a few microseconds of launch gap (tests/test_training_on_device.cpp counts it).
-void check_targets(const Tensor& target, int64_t c, int64_t ignore_index) {
-  const Tensor t = target.cpu().contiguous();
-  const int64_t* p = t.data_ptr<int64_t>();
-  for (int64_t i = 0; i < t.numel(); ++i)
-    TANDEM_CHECK(p[i] == ignore_index || (p[i] >= 0 && p[i] < c), "Target ", p[i],
-                 " is out of bounds.");
-}
-
 // Weight as a contiguous tensor of the input's dtype (or undefined), checked against C.
 Tensor class_weight(const Tensor& weight, int64_t c, DType dt) {
   if (!weight.defined()) return {};
@@ -85,6 +73,9 @@ Tensor class_weight(const Tensor& weight, int64_t c, DType dt) {
 }
 
 // The per-sample losses -w[t] * lp[t] and weights w[t] (0 where ignored), without autograd.
+// The kernel checks that every target is a class or ignore_index: on the CPU the call throws
+// "Target 5 is out of bounds."; on a GPU the host's next wait does (kernels/common/bad_index.h),
+// so checking costs a training step no wait for the device.
 // sum(sample_weight) is 'mean's denominator: the total weight of the non-ignored targets.
 struct NllParts {
   Tensor losses, sample_weight;
@@ -112,7 +103,6 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
   const ClassLayout l = class_layout(log_probs, target);
   TANDEM_CHECK(is_floating(log_probs.dtype()), "nll_loss: expected a floating-point input, got ",
                dtype_name(log_probs.dtype()));
-  check_targets(target, l.c, ignore_index);
   const Tensor weight = class_weight(weight_in, l.c, log_probs.dtype());
   const Tensor lp = log_probs.contiguous();
   const Tensor tgt = target.contiguous();

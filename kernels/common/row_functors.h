@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/common/bad_index.h"
 #include "kernels/common/host_device.h"
 #include "kernels/common/opmath.h"
 
@@ -87,12 +88,21 @@ TANDEM_HD void max_of_row(const T* x, int64_t n, int64_t stride, T& value, int64
   index = arg;
 }
 
+// Whether target t takes part in nll (and so receives a gradient): not ignored, and a class (the
+// backward skips a bad target, which the forward has reported).
+TANDEM_HD bool nll_counts(int64_t t, int64_t c, int64_t ignore_index) {
+  return t != ignore_index && index_in_range(t, c);
+}
+
 // One sample of nll over log-probabilities lp[class * stride] with target t: the loss
 // -w[t] * lp[t] and the sample's weight w[t] (0 for an ignored target; w = 1 without weights).
+// A target that is no class of the c is reported (kernels/common/bad_index.h): the host throws;
+// a GPU thread records it and counts the sample as ignored until the host reports it.
 template <typename T>
-TANDEM_HD void nll_sample(const T* lp, int64_t stride, int64_t t, const T* weight,
-                          int64_t ignore_index, T& loss, T& sample_weight) {
-  if (t == ignore_index) {
+TANDEM_HD void nll_sample(const T* lp, int64_t stride, int64_t c, int64_t t, const T* weight,
+                          int64_t ignore_index, BadIndexReport* report, T& loss, T& sample_weight) {
+  if (!nll_counts(t, c, ignore_index)) {
+    if (t != ignore_index) report_bad_index(report, BadIndexKind::Target, t, c);
     loss = T(0);
     sample_weight = T(0);
     return;

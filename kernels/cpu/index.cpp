@@ -1,5 +1,8 @@
 // CPU gather/scatter along the middle dim of a contiguous (outer, n, inner) block: index_select
 // and its backward (index_add), and the scatter that routes max(dim)'s gradient to its indices.
+// index_select throws on an index outside the dim before it copies anything
+// (kernels/common/bad_index.h); index_add skips one.
+#include "kernels/common/bad_index.h"
 #include "kernels/cpu/register.h"
 
 #include <cstring>
@@ -11,6 +14,8 @@ void index_select(const void* in, int64_t outer, int64_t n, int64_t inner, const
   const size_t row = size_t(inner) * element_size;
   const char* src = static_cast<const char*>(in);
   char* dst = static_cast<char*>(out);
+  for (int64_t i = 0; i < n_index; ++i)
+    if (!index_in_range(index[i], n)) report_bad_index(nullptr, BadIndexKind::Index, index[i], n);
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < n_index; ++i)
       std::memcpy(dst + size_t(o * n_index + i) * row, src + size_t(o * n + index[i]) * row, row);
@@ -21,6 +26,7 @@ void index_add(const T* src, int64_t outer, int64_t n_index, int64_t inner, cons
                T* out, int64_t n) {
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < n_index; ++i) {
+      if (!index_in_range(index[i], n)) continue;  // reported by the forward's index_select
       const T* s = src + (o * n_index + i) * inner;
       T* d = out + (o * n + index[i]) * inner;
       for (int64_t j = 0; j < inner; ++j) d[j] += s[j];

@@ -1,5 +1,6 @@
 // CPU negative log-likelihood over (n, c, inner) log-probabilities with int64 targets (n, inner):
-// an ignored target contributes nothing and has weight 0.
+// an ignored target contributes nothing and has weight 0; a target that is no class throws
+// (kernels/common/bad_index.h).
 #include "kernels/common/row_functors.h"
 #include "kernels/cpu/register.h"
 
@@ -11,8 +12,8 @@ void nll_forward(const T* lp, const int64_t* target, const T* weight, int64_t n,
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < inner; ++j) {
       const int64_t s = i * inner + j;
-      nll_sample(lp + i * c * inner + j, inner, target[s], weight, ignore_index, loss[s],
-                 sample_weight[s]);
+      nll_sample(lp + i * c * inner + j, inner, c, target[s], weight, ignore_index, nullptr,
+                 loss[s], sample_weight[s]);
     }
 }
 
@@ -23,7 +24,7 @@ void nll_backward(const T* grad, const int64_t* target, const T* weight, int64_t
     for (int64_t j = 0; j < inner; ++j) {
       const int64_t s = i * inner + j;
       const int64_t t = target[s];
-      if (t == ignore_index) continue;
+      if (!nll_counts(t, c, ignore_index)) continue;
       grad_in[(i * c + t) * inner + j] = -(weight ? weight[t] : T(1)) * grad[s];
     }
 }

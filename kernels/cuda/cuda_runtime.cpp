@@ -4,6 +4,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "kernels/cuda/bad_index_report.h"
 #include "kernels/cuda/check.h"
 #include "kernels/device/runtime.h"
 
@@ -121,13 +122,17 @@ class CudaRuntime final : public DeviceRuntime {
   void destroy_stream(StreamHandle s, int device) override {
     on_device(device, [&] { TANDEM_CUDA_CHECK(cudaStreamDestroy(as_stream(s))); });
   }
+  // A bad index a kernel reported is thrown after a wait for a stream or the device (not an
+  // event: the allocators wait on events in the middle of their bookkeeping).
   void synchronize_stream(StreamHandle s) override {
     count_host_wait();
     TANDEM_CUDA_CHECK(cudaStreamSynchronize(as_stream(s)));
+    cuda::throw_reported_bad_index();
   }
   void synchronize_device(int device) override {
     count_host_wait();
     on_device(device, [&] { TANDEM_CUDA_CHECK(cudaDeviceSynchronize()); });
+    cuda::throw_reported_bad_index();
   }
 
   EventHandle create_event(int device) override {

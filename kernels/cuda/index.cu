@@ -4,6 +4,7 @@
 // threads write one element) and the scatter of max(dim)'s gradient.
 #include <cuda_runtime.h>
 
+#include "kernels/cuda/bad_index_report.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/kernel_table.h"
@@ -11,14 +12,22 @@
 namespace tandem::kernels::cuda {
 namespace {
 
-// Copies element size bytes as one of the integer types of that size.
+// Copies element size bytes as one of the integer types of that size. A bad index is reported
+// (kernels/common/bad_index.h) and its output is zero.
 template <typename Word>
 __global__ void index_select_kernel(const Word* in, int64_t outer, int64_t n, int64_t inner,
-                                    const int64_t* index, int64_t n_index, Word* out) {
+                                    const int64_t* index, int64_t n_index, BadIndexReport* report,
+                                    Word* out) {
   const int64_t e = thread_index();
   if (e >= outer * n_index * inner) return;
   const int64_t j = e % inner, i = (e / inner) % n_index, o = e / (inner * n_index);
-  out[e] = in[(o * n + index[i]) * inner + j];
+  const int64_t k = index[i];
+  if (!index_in_range(k, n)) {
+    report_bad_index(report, BadIndexKind::Index, k, n);
+    out[e] = Word(0);
+    return;
+  }
+  out[e] = in[(o * n + k) * inner + j];
 }
 
 template <typename T>
@@ -28,7 +37,8 @@ __global__ void index_add_kernel(const T* src, int64_t outer, int64_t n_index, i
   if (col >= outer * inner) return;
   const int64_t o = col / inner, j = col % inner;
   for (int64_t i = 0; i < n_index; ++i)
-    out[(o * n + index[i]) * inner + j] += src[(o * n_index + i) * inner + j];
+    if (index_in_range(index[i], n))  // a bad one was reported by index_select
+      out[(o * n + index[i]) * inner + j] += src[(o * n_index + i) * inner + j];
 }
 
 template <typename T>
@@ -46,7 +56,7 @@ void launch_select(const KernelContext& ctx, const Slab& s, const Buffer& in, co
   const int64_t total = s.outer * n_index * s.inner;
   index_select_kernel<<<blocks_for(total), kThreads, 0, stream_of(ctx)>>>(
       in.as<const Word>(), s.outer, s.n, s.inner, index.as<const int64_t>(), n_index,
-      out.as<Word>());
+      bad_index_report(), out.as<Word>());
 }
 
 void index_select_cuda(const KernelContext& ctx, const Slab& s, const Buffer& in,

@@ -7,6 +7,7 @@
 
 #include "kernels/common/dtype.h"
 #include "kernels/common/row_functors.h"
+#include "kernels/cuda/bad_index_report.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/float_staging.h"
 #include "kernels/cuda/launch.cuh"
@@ -111,12 +112,12 @@ __global__ void max_along_kernel(const T* in, T* values, int64_t* indices, int64
 
 template <typename T>
 __global__ void nll_forward_kernel(const T* lp, const int64_t* target, const T* weight, int64_t n,
-                                   int64_t c, int64_t inner, int64_t ignore_index, T* loss,
-                                   T* sample_weight) {
+                                   int64_t c, int64_t inner, int64_t ignore_index,
+                                   BadIndexReport* report, T* loss, T* sample_weight) {
   const int64_t s = thread_index();
   if (s >= n * inner) return;
-  nll_sample(lp + (s / inner) * c * inner + s % inner, inner, target[s], weight, ignore_index,
-             loss[s], sample_weight[s]);
+  nll_sample(lp + (s / inner) * c * inner + s % inner, inner, c, target[s], weight, ignore_index,
+             report, loss[s], sample_weight[s]);
 }
 
 template <typename T>
@@ -126,7 +127,7 @@ __global__ void nll_backward_kernel(const T* grad, const int64_t* target, const 
   const int64_t s = thread_index();
   if (s >= n * inner) return;
   const int64_t t = target[s];
-  if (t == ignore_index) return;
+  if (!nll_counts(t, c, ignore_index)) return;
   grad_in[((s / inner) * c + t) * inner + s % inner] = -(weight ? weight[t] : T(1)) * grad[s];
 }
 
@@ -196,7 +197,7 @@ void nll_forward_cuda(const KernelContext& ctx, const ClassLayout& l, int64_t ig
     using T = typename decltype(tag)::type;
     nll_forward_kernel<<<blocks_for(samples), kThreads, 0, stream_of(ctx)>>>(
         log_probs.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c,
-        l.inner, ignore_index, loss.as<T>(), sample_weight.as<T>());
+        l.inner, ignore_index, bad_index_report(), loss.as<T>(), sample_weight.as<T>());
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

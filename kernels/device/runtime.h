@@ -2,8 +2,8 @@
 // as one interface with three implementations:
 //   - kernels/cuda/cuda_runtime.cpp      the CUDA runtime API (real GPUs);
 //   - kernels/emulated/emulated_runtime  the emulated CUDA device: host memory behind device
-//                                        pointers the host cannot dereference, synchronous
-//                                        streams and events (CI and laptops have no GPU);
+//                                        pointers the host cannot dereference, streams that
+//                                        run on worker threads (CI and laptops have no GPU);
 //   - tests' fakes                       for the caching allocator's bookkeeping.
 // Framework code never includes CUDA headers; it goes through cuda_runtime() and
 // kernels/device/context.h.

@@ -1,0 +1,61 @@
+// Indices a kernel reads from a tensor (nll_loss's targets, index_select's indices) are checked
+// where they are read, by the kernel, so that checking them never makes the host wait for the
+// device.
+//   - On the host (CPU kernels, and the emulated device, which runs them) a bad index throws
+//     tandem::Error at once. On the CPU that is the op's call; the emulated device's streams report
+//     a kernel's exception at the next synchronisation of its stream.
+//   - In a CUDA kernel the first bad index is written to a BadIndexReport in mapped host memory
+//     (kernels/cuda/bad_index_report.h), the element is skipped, and the runtime throws the same
+//     message at the host's next wait for a stream or the device (reading the loss, copying to the
+//     CPU). PyTorch stops the kernel with a device-side assert instead, after which its CUDA
+//     context is unusable; here the process carries on, and the error names the index.
+// Ops downstream of a bad index on the device (the backward of nll_loss and index_select) skip
+// out-of-range indices rather than write outside their output.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/common/error.h"
+#include "kernels/common/host_device.h"
+
+namespace tandem::kernels {
+
+enum class BadIndexKind : int {
+  Target = 1,  // nll_loss / cross_entropy: a target that is no class (and not ignore_index)
+  Index = 2,   // index_select: an index outside the dim
+};
+
+// The first bad index a CUDA kernel found since the host last looked. `claimed` is taken by one
+// thread; `raised` is set once the fields are written, and is what the host reads.
+struct BadIndexReport {
+  int claimed;
+  int raised;
+  int kind;
+  int64_t value;
+  int64_t size;  // the number of classes, or the dim's size
+};
+
+// PyTorch's wording: "Target 5 is out of bounds." and "index out of range in self", the latter
+// with the index and the dim's size.
+std::string bad_index_message(BadIndexKind kind, int64_t value, int64_t size);
+
+TANDEM_HD bool index_in_range(int64_t i, int64_t size) { return i >= 0 && i < size; }
+
+// Reports a bad index: throws on the host; records the first one on the device (`report` is only
+// read there: CPU kernels pass nullptr).
+TANDEM_HD void report_bad_index([[maybe_unused]] BadIndexReport* report, BadIndexKind kind,
+                                int64_t value, int64_t size) {
+#if defined(__CUDA_ARCH__)
+  if (atomicCAS(&report->claimed, 0, 1) != 0) return;  // another thread's report stands
+  report->kind = int(kind);
+  report->value = value;
+  report->size = size;
+  __threadfence_system();  // the fields reach the host before the flag
+  atomicExch(&report->raised, 1);
+#else
+  throw Error(bad_index_message(kind, value, size));
+#endif
+}
+
+}  // namespace tandem::kernels
