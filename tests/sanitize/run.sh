@@ -14,17 +14,50 @@
 #      the .pt fixtures and the example configs), two at a time on two cores.
 # A crash, leak, sanitizer report, time-out (10 s for one input) or failing test fails the script;
 # crashing inputs are kept in $BUILD/fuzz-artifacts, logs in $BUILD/logs.
-# Usage: tests/sanitize/run.sh [--fuzz-only] [SECONDS]     (needs clang and libclang-rt-14-dev)
+#
+# --thread (not in CI, which has no time left for a third build: about 10 minutes here) builds
+# another tree with ThreadSanitizer instead (build-tsan) and runs the suites where tandem's own
+# threads meet: the emulated device's stream threads, the allocators, the collective watchdog,
+# the data loader's workers, DataParallel's replicas and training on the emulated device. That
+# tree has no OpenMP and no oneDNN (their thread pools are not instrumented, so TSan would not see
+# their barriers and would report races that are not there) and OpenBLAS runs on one thread.
+# Usage: tests/sanitize/run.sh [--fuzz-only | --thread] [SECONDS]
+#        (needs clang and libclang-rt-14-dev)
 set -euo pipefail
-fuzz_only=0
+fuzz_only=0 thread=0
 if [ "${1:-}" = "--fuzz-only" ]; then fuzz_only=1; shift; fi
+if [ "${1:-}" = "--thread" ]; then thread=1; shift; fi
 secs=${1:-25}
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${SANITIZE_BUILD:-$root/build-sanitize}
 jobs=${JOBS:-$(nproc)}
 command -v clang++ >/dev/null || { echo "clang++ is needed: apt-get install clang libclang-rt-14-dev" >&2; exit 2; }
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start ))s] $*"; }
+
+if [ "$thread" = 1 ]; then
+  build=${SANITIZE_BUILD:-$root/build-tsan}
+  suites="test_emulated_device test_caching_allocator test_cpu_caching_allocator test_pinned_host_allocator test_collective_watchdog test_data test_data_parallel test_device_ops test_training_on_device"
+  mkdir -p "$build/logs"
+  stamp "configure $build (clang, -fsanitize=thread, no OpenMP, no oneDNN)"
+  cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+    -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS="-O1 -gline-tables-only" -DTANDEM_CUDA=EMULATED \
+    -DTANDEM_SANITIZE=thread -DTANDEM_OPENMP=OFF -DTANDEM_ONEDNN=OFF -DTANDEM_WERROR=OFF \
+    -DTANDEM_BUILD_BENCH=OFF -DTANDEM_BUILD_EXAMPLES=OFF > "$build/logs/configure.log" 2>&1 ||
+    { cat "$build/logs/configure.log"; exit 1; }
+  stamp "build: $suites"
+  # shellcheck disable=SC2086
+  cmake --build "$build" -j"$jobs" --target $suites > "$build/logs/build.log" 2>&1 ||
+    { tail -50 "$build/logs/build.log"; exit 1; }
+  for t in $suites; do
+    stamp "$t under TSan"
+    OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1} \
+      TANDEM_EMULATE_CUDA=4 "$build/tests/$t" --gtest_brief=1 ||
+      { echo "FAIL: $t under ThreadSanitizer" >&2; exit 1; }
+  done
+  stamp "ThreadSanitizer checks passed"
+  exit 0
+fi
+build=${SANITIZE_BUILD:-$root/build-sanitize}
 
 fuzz_targets="safetensors pickle torch_zip checkpoint_metadata config idx image npy"
 sanitized_suites="test_adversarial_inputs test_io test_npy test_image_codec test_config test_value_json test_caching_allocator test_cpu_caching_allocator test_pinned_host_allocator test_emulated_device test_device_ops test_grad_scaler test_small_vector test_autograd test_collective_watchdog test_data test_training_on_device"
