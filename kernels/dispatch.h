@@ -114,8 +114,11 @@ bool register_kernel(Family& family, Backend backend, Fn* fn) {
 #define TANDEM_KERNEL_CONCAT_(a, b) a##b
 #define TANDEM_KERNEL_CONCAT(a, b) TANDEM_KERNEL_CONCAT_(a, b)
 
-// Registers `fn` as the CUDA (real GPU) kernel of `family`.
+// Registers `fn` as the CUDA (real GPU) kernel of `family` (tests/cuda_on_host, which compiles
+// the CUDA kernel files as host C++, registers them its own way).
+#if !defined(TANDEM_REGISTER_CUDA_KERNEL)
 #define TANDEM_REGISTER_CUDA_KERNEL(family, fn)                                            \
   [[maybe_unused]] static const bool TANDEM_KERNEL_CONCAT(tandem_cuda_kernel_, __LINE__) = \
       ::tandem::kernels::register_kernel(::tandem::kernels::family,                        \
                                          ::tandem::kernels::Backend::CUDA, &fn)
+#endif

@@ -24,6 +24,7 @@
 #include "framework/ops/ops.h"
 #include "kernels/device/runtime.h"
 #include "kernels/emulated/emulated_runtime.h"
+#include "tests/device_compare.h"
 #include "tests/device_test.h"
 #include "tests/error_text.h"
 
@@ -63,7 +64,7 @@ const std::vector<DType> kAllDtypes = {
     DType::Int32,   DType::Int16,   DType::Int8,    DType::UInt8,    DType::Bool};
 
 // `got` (on any device) has `want`'s shape, dtype and values. Bit for bit when `tol` is exact
-// or when no real GPU took part (the emulated device runs the CPU kernels); else within `tol`,
+// or when no GPU kernel took part (the emulated device runs the CPU kernels); else within `tol`,
 // whose atol is relative to the largest magnitude in `want` (a sum of many terms that nearly
 // cancel carries the rounding of its terms, not of its result). NaN matches NaN.
 ::testing::AssertionResult same_values(const Tensor& got, const Tensor& want, Tolerance tol) {
@@ -73,7 +74,7 @@ const std::vector<DType> kAllDtypes = {
   if (got.dtype() != want.dtype())
     return ::testing::AssertionFailure()
            << "dtype " << dtype_name(got.dtype()) << ", want " << dtype_name(want.dtype());
-  const bool exact = tol.exact() || kernels::device::cuda_is_emulated();
+  const bool exact = tol.exact() || tandem::testing::bit_identical_on(got.device());
   const std::vector<double> g = got.cpu().to_vector(), w = want.cpu().to_vector();
   double scale = 1;
   for (double x : w)

@@ -117,8 +117,8 @@ void batch_norm_stats_cuda(const KernelContext& ctx, const ChannelLayout& l, con
   if (l.C == 0) return;
   dispatch_cuda_floating(x.dtype, "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    stats_kernel<<<channel_blocks(l.C), kBlock, 0, stream_of(ctx)>>>(
-        x.as<const T>(), l.N, l.C, l.S, mean.as<double>(), var.as<double>());
+    TANDEM_LAUNCH(channel_blocks(l.C), kBlock, 0, stream_of(ctx), stats_kernel)
+    (x.as<const T>(), l.N, l.C, l.S, mean.as<double>(), var.as<double>());
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -136,9 +136,9 @@ void batch_norm_apply_cuda(const KernelContext& ctx, const ChannelLayout& l, con
   if (n == 0) return;
   dispatch_cuda_floating(x.dtype, "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    apply_kernel<<<grid_stride_blocks(n), kThreads, 0, stream_of(ctx)>>>(
-        x.as<const T>(), mean.as<const double>(), invstd.as<const double>(), w.as<const T>(),
-        b.as<const T>(), y.as<T>(), l.C, l.S, n);
+    TANDEM_LAUNCH(grid_stride_blocks(n), kThreads, 0, stream_of(ctx), apply_kernel)
+    (x.as<const T>(), mean.as<const double>(), invstd.as<const double>(), w.as<const T>(),
+     b.as<const T>(), y.as<T>(), l.C, l.S, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -157,10 +157,10 @@ void batch_norm_backward_cuda(const KernelContext& ctx, const ChannelLayout& l, 
   if (l.C == 0) return;
   dispatch_cuda_floating(x.dtype, "batch_norm_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    backward_kernel<<<channel_blocks(l.C), kBlock, 0, stream_of(ctx)>>>(
-        x.as<const T>(), grad_y.as<const T>(), mean.as<const double>(), invstd.as<const double>(),
-        w.as<const T>(), train, grad_x.as<T>(), sum_gy.as<double>(), sum_gy_xhat.as<double>(), l.N,
-        l.C, l.S);
+    TANDEM_LAUNCH(channel_blocks(l.C), kBlock, 0, stream_of(ctx), backward_kernel)
+    (x.as<const T>(), grad_y.as<const T>(), mean.as<const double>(), invstd.as<const double>(),
+     w.as<const T>(), train, grad_x.as<T>(), sum_gy.as<double>(), sum_gy_xhat.as<double>(), l.N,
+     l.C, l.S);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

@@ -27,8 +27,8 @@ __global__ void add_channel_bias_kernel(T* y, const T* bias, int64_t C, int64_t 
 template <typename T>
 void launch(cudaStream_t stream, void* y, const void* bias, int64_t N, int64_t C, int64_t L) {
   const int64_t n = N * C * L;
-  add_channel_bias_kernel<<<grid_stride_blocks(n), kThreads, 0, stream>>>(
-      static_cast<T*>(y), static_cast<const T*>(bias), C, L, n);
+  TANDEM_LAUNCH(grid_stride_blocks(n), kThreads, 0, stream, add_channel_bias_kernel)
+  (static_cast<T*>(y), static_cast<const T*>(bias), C, L, n);
 }
 
 }  // namespace

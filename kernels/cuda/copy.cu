@@ -40,7 +40,8 @@ void copy_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer&
     using S = typename decltype(src_tag)::type;
     dispatch_all(out.dtype, [&](auto dst_tag) {
       using D = typename decltype(dst_tag)::type;
-      copy_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, in.as<const S>(), out.as<D>());
+      TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream, copy_kernel)
+      (ix, n, in.as<const S>(), out.as<D>());
     });
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
@@ -55,8 +56,8 @@ void fill_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer&
   auto stream = stream_of(ctx);
   dispatch_all(out.dtype, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, convert_element<double, T>(value),
-                                                        out.as<T>());
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream, fill_kernel)
+    (ix, n, convert_element<double, T>(value), out.as<T>());
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

@@ -42,7 +42,8 @@ void unary_cuda(const KernelContext& ctx, UnaryOp op, const OpParams& params, co
     using T = typename decltype(t)::type;
     dispatch_unary(op, [&](auto tag) {
       const auto f = in_opmath<T>(Unary<opmath_t<T>, decltype(tag)::value>(params));
-      unary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, in.as<const T>(), out.as<T>());
+      TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream, unary_kernel)
+      (ix, n, f, in.as<const T>(), out.as<T>());
     });
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
@@ -65,8 +66,8 @@ void binary_cuda(const KernelContext& ctx, BinaryOp op, const OpParams& params, 
                     kOp == BinaryOp::Sub || kOp == BinaryOp::Mul || kOp == BinaryOp::Div ||
                     kOp == BinaryOp::Pow || kOp == BinaryOp::Maximum || kOp == BinaryOp::Minimum) {
         const auto f = in_opmath<T>(Binary<opmath_t<T>, kOp>(params));
-        binary_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ix, n, f, a.as<const T>(),
-                                                              b.as<const T>(), out.as<T>());
+        TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream, binary_kernel)
+        (ix, n, f, a.as<const T>(), b.as<const T>(), out.as<T>());
       } else {
         TANDEM_FAIL("binary: a gradient op on ", dtype_name(out.dtype),
                     " tensors (floating point only on CUDA)");
@@ -105,8 +106,8 @@ void compare_cuda(const KernelContext& ctx, CompareOp op, const Dims& sizes,
     using T = typename decltype(t)::type;
     dispatch_compare(op, [&](auto tag) {
       const auto f = in_opmath<T>(Compare<opmath_t<T>, decltype(tag)::value>());
-      compare_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
-          ix, n, f, a.as<const T>(), b.as<const T>(), out.as<bool>());
+      TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), compare_kernel)
+      (ix, n, f, a.as<const T>(), b.as<const T>(), out.as<bool>());
     });
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
@@ -120,8 +121,8 @@ void where_cuda(const KernelContext& ctx, const Dims& sizes, const StridedBuffer
   const auto ix = make_indexer<4>(sizes, strides);
   dispatch_all(out.dtype, [&](auto t) {
     using T = typename decltype(t)::type;
-    where_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
-        ix, n, cond.as<const bool>(), a.as<const T>(), b.as<const T>(), out.as<T>());
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), where_kernel)
+    (ix, n, cond.as<const bool>(), a.as<const T>(), b.as<const T>(), out.as<T>());
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

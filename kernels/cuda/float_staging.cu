@@ -20,8 +20,8 @@ __global__ void convert_kernel(const S* in, D* out, int64_t n) {
 template <typename S, typename D>
 void convert(const KernelContext& ctx, const void* in, void* out, int64_t n) {
   if (n == 0) return;
-  convert_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(static_cast<const S*>(in),
-                                                                 static_cast<D*>(out), n);
+  TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), convert_kernel)
+  (static_cast<const S*>(in), static_cast<D*>(out), n);
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -54,9 +54,9 @@ template <typename Word>
 void launch_select(const KernelContext& ctx, const Slab& s, const Buffer& in, const Buffer& index,
                    int64_t n_index, const Buffer& out) {
   const int64_t total = s.outer * n_index * s.inner;
-  index_select_kernel<<<blocks_for(total), kThreads, 0, stream_of(ctx)>>>(
-      in.as<const Word>(), s.outer, s.n, s.inner, index.as<const int64_t>(), n_index,
-      bad_index_report(), out.as<Word>());
+  TANDEM_LAUNCH(blocks_for(total), kThreads, 0, stream_of(ctx), index_select_kernel)
+  (in.as<const Word>(), s.outer, s.n, s.inner, index.as<const int64_t>(), n_index,
+   bad_index_report(), out.as<Word>());
 }
 
 void index_select_cuda(const KernelContext& ctx, const Slab& s, const Buffer& in,
@@ -84,8 +84,8 @@ void index_add_cuda(const KernelContext& ctx, const Slab& s, const Buffer& src, 
   if (s.outer * s.inner == 0 || n_index == 0) return;
   dispatch_cuda_floating(src.dtype, "index_add", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    index_add_kernel<<<blocks_for(s.outer * s.inner), kThreads, 0, stream_of(ctx)>>>(
-        src.as<const T>(), s.outer, n_index, s.inner, index.as<const int64_t>(), out.as<T>(), s.n);
+    TANDEM_LAUNCH(blocks_for(s.outer * s.inner), kThreads, 0, stream_of(ctx), index_add_kernel)
+    (src.as<const T>(), s.outer, n_index, s.inner, index.as<const int64_t>(), out.as<T>(), s.n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -95,8 +95,8 @@ void scatter_along_cuda(const KernelContext& ctx, const Slab& s, const Buffer& s
   if (s.outer * s.inner == 0) return;
   dispatch_cuda_floating(src.dtype, "scatter", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    scatter_along_kernel<<<blocks_for(s.outer * s.inner), kThreads, 0, stream_of(ctx)>>>(
-        src.as<const T>(), index.as<const int64_t>(), s.outer, s.n, s.inner, out.as<T>());
+    TANDEM_LAUNCH(blocks_for(s.outer * s.inner), kThreads, 0, stream_of(ctx), scatter_along_kernel)
+    (src.as<const T>(), index.as<const int64_t>(), s.outer, s.n, s.inner, out.as<T>());
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

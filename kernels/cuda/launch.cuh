@@ -77,6 +77,21 @@ inline unsigned grid_stride_blocks(int64_t n) {
 
 __device__ inline int64_t thread_index() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
 
+// Kernels are launched with TANDEM_LAUNCH(grid, block, shared_bytes, stream, kernel)(args...),
+// which is kernel<<<grid, block, shared_bytes, stream>>>(args...) under nvcc, and take their
+// dynamic shared memory from dynamic_shared<T>(): tests/cuda_on_host compiles these files as host
+// C++ with its own definitions of both and runs the kernels on the CPU.
+#if !defined(TANDEM_CUDA_ON_HOST)
+#define TANDEM_LAUNCH(grid, block, shared_bytes, stream, ...) \
+  __VA_ARGS__<<<grid, block, shared_bytes, stream>>>
+
+template <typename T>
+__device__ T* dynamic_shared() {
+  extern __shared__ __align__(16) unsigned char bytes[];
+  return reinterpret_cast<T*>(bytes);
+}
+#endif
+
 inline cudaStream_t stream_of(const KernelContext& ctx) {
   return static_cast<cudaStream_t>(ctx.stream);
 }

@@ -112,7 +112,7 @@ void sgd_step_cuda(const KernelContext& ctx, const SgdParams& s, std::span<const
   dispatch_cuda_floating(list_dtype(list, "SGD"), "SGD", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_multi_tensor<3>(list, [&](unsigned blocks, const TensorTable<3>& table) {
-      sgd_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, s);
+      TANDEM_LAUNCH(blocks, kThreads, 0, stream_of(ctx), sgd_kernel<T>)(table, s);
     });
   });
 }
@@ -122,7 +122,7 @@ void adam_step_cuda(const KernelContext& ctx, const AdamParams& a,
   dispatch_cuda_floating(list_dtype(list, "Adam"), "Adam", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_multi_tensor<5>(list, [&](unsigned blocks, const TensorTable<5>& table) {
-      adam_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, a);
+      TANDEM_LAUNCH(blocks, kThreads, 0, stream_of(ctx), adam_kernel<T>)(table, a);
     });
   });
 }
@@ -132,7 +132,7 @@ void unscale_and_check_cuda(const KernelContext& ctx, const UnscaleParams& u,
   dispatch_cuda_floating(list_dtype(list, "unscale"), "unscale", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_multi_tensor<2>(list, [&](unsigned blocks, const TensorTable<2>& table) {
-      unscale_kernel<T><<<blocks, kThreads, 0, stream_of(ctx)>>>(table, u.inv_scale);
+      TANDEM_LAUNCH(blocks, kThreads, 0, stream_of(ctx), unscale_kernel<T>)(table, u.inv_scale);
     });
   });
 }

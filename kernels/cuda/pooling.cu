@@ -91,8 +91,8 @@ void max_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g, co
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    max_pool_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(),
-                                                                    indices.as<int64_t>(), g, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), max_pool_kernel)
+    (in.as<const T>(), out.as<T>(), indices.as<int64_t>(), g, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -110,8 +110,8 @@ void max_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
   if (n == 0 || outputs(g) == 0) return;
   dispatch_cuda_floating(grad_out.dtype, "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    max_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
-        grad_out.as<const T>(), indices.as<const int64_t>(), grad_in.as<T>(), g, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), max_pool_backward_kernel)
+    (grad_out.as<const T>(), indices.as<const int64_t>(), grad_in.as<T>(), g, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -128,8 +128,8 @@ void avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeometry& g,
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, "avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    avg_pool_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(),
-                                                                    g, count_include_pad, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), avg_pool_kernel)
+    (in.as<const T>(), out.as<T>(), g, count_include_pad, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -147,8 +147,8 @@ void avg_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeometry& g,
   if (n == 0 || outputs(g) == 0) return;
   dispatch_cuda_floating(grad_out.dtype, "avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    avg_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
-        grad_out.as<const T>(), grad_in.as<T>(), g, count_include_pad, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), avg_pool_backward_kernel)
+    (grad_out.as<const T>(), grad_in.as<T>(), g, count_include_pad, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -164,8 +164,8 @@ void adaptive_avg_pool2d_forward_cuda(const KernelContext& ctx, const PoolGeomet
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, "adaptive_avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    adaptive_avg_pool_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(),
-                                                                             out.as<T>(), g, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), adaptive_avg_pool_kernel)
+    (in.as<const T>(), out.as<T>(), g, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -182,8 +182,8 @@ void adaptive_avg_pool2d_backward_cuda(const KernelContext& ctx, const PoolGeome
   if (n == 0 || outputs(g) == 0) return;
   dispatch_cuda_floating(grad_out.dtype, "adaptive_avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    adaptive_avg_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
-        grad_out.as<const T>(), grad_in.as<T>(), g, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), adaptive_avg_pool_backward_kernel)
+    (grad_out.as<const T>(), grad_in.as<T>(), g, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

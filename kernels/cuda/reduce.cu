@@ -45,8 +45,7 @@ template <typename T, typename Acc, typename O, typename Op>
 __global__ void reduce_kernel(Indexer<1> kept, Indexer<1> reduced, int64_t n_out, int64_t n_red,
                               int64_t chunks, int64_t chunk_len, const T* in, O* out, Acc init,
                               Op op) {
-  extern __shared__ __align__(16) unsigned char shared[];  // holds Acc: double or int64_t
-  Acc* part = reinterpret_cast<Acc*>(shared);
+  Acc* part = dynamic_shared<Acc>();  // blockDim.x of them
   for (int64_t w = blockIdx.x; w < n_out * chunks; w += gridDim.x) {
     const int64_t o = w / chunks, begin = (w % chunks) * chunk_len;
     const int64_t end = begin + chunk_len < n_red ? begin + chunk_len : n_red;
@@ -93,8 +92,8 @@ void launch_pass(const KernelContext& ctx, const Indexer<1>& kept, const Indexer
                  Op op) {
   const int64_t items = n_out * p.chunks;
   const unsigned grid = unsigned(items < kMaxGrid ? items : kMaxGrid);
-  reduce_kernel<<<grid, p.threads, p.threads * sizeof(Acc), stream_of(ctx)>>>(
-      kept, red, n_out, n_red, p.chunks, p.chunk_len, in, out, init, op);
+  TANDEM_LAUNCH(grid, p.threads, p.threads * sizeof(Acc), stream_of(ctx), reduce_kernel)
+  (kept, red, n_out, n_red, p.chunks, p.chunk_len, in, out, init, op);
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
 

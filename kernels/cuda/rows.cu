@@ -144,11 +144,11 @@ void softmax_forward_cuda(const KernelContext& ctx, const Slab& s, bool log, con
   dispatch_cuda_floating(in.dtype, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (s.inner == 1)
-      softmax_warp_kernel<<<warp_row_blocks(rows), kThreads, 0, stream_of(ctx)>>>(
-          in.as<const T>(), out.as<T>(), rows, s.n, log);
+      TANDEM_LAUNCH(warp_row_blocks(rows), kThreads, 0, stream_of(ctx), softmax_warp_kernel)
+      (in.as<const T>(), out.as<T>(), rows, s.n, log);
     else
-      softmax_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
-          in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
+      TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_kernel)
+      (in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -167,11 +167,12 @@ void softmax_backward_cuda(const KernelContext& ctx, const Slab& s, bool log, co
   dispatch_cuda_floating(grad.dtype, "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (s.inner == 1)
-      softmax_backward_warp_kernel<<<warp_row_blocks(rows), kThreads, 0, stream_of(ctx)>>>(
-          grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), rows, s.n, log);
+      TANDEM_LAUNCH(warp_row_blocks(rows), kThreads, 0, stream_of(ctx),
+                    softmax_backward_warp_kernel)
+      (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), rows, s.n, log);
     else
-      softmax_backward_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
-          grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
+      TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_backward_kernel)
+      (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -182,8 +183,8 @@ void max_along_cuda(const KernelContext& ctx, const Slab& s, const Buffer& in, c
   if (rows == 0) return;
   dispatch_arithmetic_or_half(in.dtype, "max", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    max_along_kernel<<<blocks_for(rows), kThreads, 0, stream_of(ctx)>>>(
-        in.as<const T>(), values.as<T>(), indices.as<int64_t>(), s.outer, s.n, s.inner);
+    TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), max_along_kernel)
+    (in.as<const T>(), values.as<T>(), indices.as<int64_t>(), s.outer, s.n, s.inner);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -195,9 +196,9 @@ void nll_forward_cuda(const KernelContext& ctx, const ClassLayout& l, int64_t ig
   if (samples == 0) return;
   dispatch_cuda_floating(log_probs.dtype, "nll_loss", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    nll_forward_kernel<<<blocks_for(samples), kThreads, 0, stream_of(ctx)>>>(
-        log_probs.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c,
-        l.inner, ignore_index, bad_index_report(), loss.as<T>(), sample_weight.as<T>());
+    TANDEM_LAUNCH(blocks_for(samples), kThreads, 0, stream_of(ctx), nll_forward_kernel)
+    (log_probs.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c, l.inner,
+     ignore_index, bad_index_report(), loss.as<T>(), sample_weight.as<T>());
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -209,9 +210,9 @@ void nll_backward_cuda(const KernelContext& ctx, const ClassLayout& l, int64_t i
   if (samples == 0) return;
   dispatch_cuda_floating(grad.dtype, "nll_loss_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    nll_backward_kernel<<<blocks_for(samples), kThreads, 0, stream_of(ctx)>>>(
-        grad.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c, l.inner,
-        ignore_index, grad_in.as<T>());
+    TANDEM_LAUNCH(blocks_for(samples), kThreads, 0, stream_of(ctx), nll_backward_kernel)
+    (grad.as<const T>(), target.as<const int64_t>(), weight.as<const T>(), l.n, l.c, l.inner,
+     ignore_index, grad_in.as<T>());
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

@@ -55,8 +55,8 @@ void forward(const KernelContext& ctx, const char* op, const UpsampleGeometry& g
   if (n == 0) return;
   dispatch_cuda_floating(in.dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    upsample_kernel<T, M>
-        <<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(in.as<const T>(), out.as<T>(), g, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), upsample_kernel<T, M>)
+    (in.as<const T>(), out.as<T>(), g, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -74,8 +74,8 @@ void backward(const KernelContext& ctx, const char* op, const UpsampleGeometry& 
   if (n == 0 || g.out_h * g.out_w == 0) return;
   dispatch_cuda_floating(grad_out.dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    upsample_backward_kernel<T, M><<<blocks_for(n), kThreads, 0, stream_of(ctx)>>>(
-        grad_out.as<const T>(), grad_in.as<T>(), g, n);
+    TANDEM_LAUNCH(blocks_for(n), kThreads, 0, stream_of(ctx), upsample_backward_kernel<T, M>)
+    (grad_out.as<const T>(), grad_in.as<T>(), g, n);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }

@@ -63,6 +63,8 @@ cp "$build/launch/tandem" "$stage/bin/"
 for t in "$build"/tests/test_*; do
   name=$(basename "$t")
   case $name in test_mpi_*) continue ;; esac  # need mpirun, which a GPU machine lacks
+  # The CUDA kernels run on the CPU: for machines without a GPU; there its suites run on the GPU.
+  [ "$name" = test_cuda_kernels_on_host ] && continue
   is_elf "$t" && [ -x "$t" ] && cp "$t" "$stage/bin/"
 done
 # GPU benchmarks: an executable built from each bench/gpu/<name>.{cpp,cu}, anything executable

@@ -1,0 +1,49 @@
+// The harness itself: the emulated device really runs the CUDA launchers here, and a block's
+// threads meet at __syncthreads() and exchange values through warp shuffles as on a GPU.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "framework/ops/ops.h"
+#include "kernels/device/context.h"
+#include "tests/cuda_on_host/cuda_on_host.h"
+
+namespace {
+
+using namespace tandem;
+
+TEST(CudaOnHost, DeviceOpsRunTheCudaLaunchers) {
+  const uint64_t before = cuda_on_host::launches.load();
+  const Tensor x = arange(12, TensorOptions(DType::Float32)).reshape({3, 4}).to(Device("cuda:0"));
+  const Tensor y = softmax(x, 1).cpu();
+  EXPECT_GT(cuda_on_host::launches.load(), before);
+  EXPECT_NEAR(y.sum().item(), 3.0, 1e-6);
+}
+
+TEST(CudaOnHost, ThreadsMeetAtBarriersAndShuffle) {
+  std::vector<int> seen(64, -1);
+  std::vector<int> partner(64, -1);
+  cuda_on_host::run_grid(dim3(2), dim3(32), 32 * sizeof(int), [&] {
+    int* shared = reinterpret_cast<int*>(cuda_on_host::dynamic_shared_bytes());
+    const unsigned t = threadIdx.x;
+    shared[t] = int(blockIdx.x * 100 + t);
+    __syncthreads();  // every thread of the block has written its slot
+    seen[blockIdx.x * 32 + t] = shared[31 - t];
+    partner[blockIdx.x * 32 + t] = __shfl_xor_sync(0xffffffffu, int(t), 1);
+  });
+  for (int b = 0; b < 2; ++b)
+    for (int t = 0; t < 32; ++t) {
+      EXPECT_EQ(seen[b * 32 + t], b * 100 + 31 - t);
+      EXPECT_EQ(partner[b * 32 + t], t ^ 1);
+    }
+}
+
+TEST(CudaOnHost, AKernelsExceptionReachesTheLaunch) {
+  EXPECT_THROW(cuda_on_host::run_grid(dim3(1), dim3(8), 0,
+                                      [] {
+                                        if (threadIdx.x == 3) throw Error("thread 3");
+                                      }),
+               Error);
+}
+
+}  // namespace
