@@ -105,7 +105,8 @@ extern KernelFamily<void(Ctx, const Slab&, bool log, In grad, In out, Out grad_i
     softmax_backward;
 
 // --- negative log-likelihood over (n, c, inner) log-probabilities, int64 targets (n, inner) ---
-// Targets are already checked to lie in [0, c) or equal ignore_index.
+// A target outside [0, c) that is not ignore_index is reported (kernels/common/bad_index.h);
+// nll_backward skips it.
 extern KernelFamily<void(Ctx, const ClassLayout&, int64_t ignore_index, In log_probs, In target,
                          In weight, Out loss, Out sample_weight)>
     nll_forward;
@@ -114,7 +115,8 @@ extern KernelFamily<void(Ctx, const ClassLayout&, int64_t ignore_index, In grad,
                          In weight, Out grad_in)>
     nll_backward;
 
-// --- indexing along the middle dim of (outer, n, inner); indices int64, already in [0, n) ----
+// --- indexing along the middle dim of (outer, n, inner); indices int64 -------------------------
+// index_select reports an index outside [0, n) (kernels/common/bad_index.h); index_add skips it.
 // out (outer, n_index, inner) = in[:, index, :]; any dtype.
 extern KernelFamily<void(Ctx, const Slab& in_slab, In in, In index, int64_t n_index, Out out)>
     index_select;

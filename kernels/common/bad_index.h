@@ -47,12 +47,13 @@ TANDEM_HD bool index_in_range(int64_t i, int64_t size) { return i >= 0 && i < si
 TANDEM_HD void report_bad_index([[maybe_unused]] BadIndexReport* report, BadIndexKind kind,
                                 int64_t value, int64_t size) {
 #if defined(__CUDA_ARCH__)
-  if (atomicCAS(&report->claimed, 0, 1) != 0) return;  // another thread's report stands
+  // System scope: the report is host memory that every GPU of the process writes.
+  if (atomicCAS_system(&report->claimed, 0, 1) != 0) return;  // another thread's report stands
   report->kind = int(kind);
   report->value = value;
   report->size = size;
   __threadfence_system();  // the fields reach the host before the flag
-  atomicExch(&report->raised, 1);
+  atomicExch_system(&report->raised, 1);
 #else
   throw Error(bad_index_message(kind, value, size));
 #endif

@@ -12,7 +12,9 @@ namespace tandem::kernels::cuda {
 BadIndexReport* bad_index_report();
 
 // Throws the reported bad index's error and clears the report, if a kernel has reported one.
-// Costs one load when none has.
+// Costs one load when none has. The report is the process's, as CUDA's sticky errors are: the
+// next wait on any thread throws it. A bad index found while the host is clearing the report
+// (between its two stores) is not reported; the one being thrown is.
 void throw_reported_bad_index();
 
 }  // namespace tandem::kernels::cuda

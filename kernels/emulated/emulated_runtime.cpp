@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -166,8 +167,15 @@ class EmulatedRuntime final : public device::DeviceRuntime {
   void synchronize_device(int device) override {
     check_device(device);
     count_host_wait();
+    // Every stream runs out before a deferred error is thrown: the caller may free memory next.
+    std::exception_ptr first;
     for (const auto& q : streams_snapshot())
-      if (q->device() == device) q->synchronize();
+      if (q->device() == device) try {
+          q->synchronize();
+        } catch (...) {
+          if (!first) first = std::current_exception();
+        }
+    if (first) std::rethrow_exception(first);
   }
 
   device::EventHandle create_event(int device) override {

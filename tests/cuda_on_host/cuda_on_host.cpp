@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <ucontext.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -163,13 +164,15 @@ void run_direct(Block& b, unsigned t) {
 // gives way is an error: a block's threads must all reach its barriers). Otherwise, or when
 // `fibers` says an earlier block gave way, every thread is a fiber, round-robin.
 bool run_block(Block& b, unsigned threads, bool fibers) {
+  // Dynamic shared memory starts as garbage on a GPU: all ones here (NaN, -1), never zeros.
+  std::fill(b.shared.begin(), b.shared.end(), static_cast<unsigned char>(0xFF));
   unsigned first = 0;
   if (!fibers) {
     make_fiber(b, 0);
     b.gave_way = false;
     resume(b, 0);
     if (!b.gave_way) {
-      for (unsigned t = 1; t < threads; ++t) run_direct(b, t);
+      for (unsigned t = threads; --t > 0;) run_direct(b, t);
       return false;
     }
     first = 1;  // thread 0 waits at its first barrier; the others join as fibers
@@ -206,25 +209,31 @@ void run_grid(dim3 grid, dim3 threads, size_t shared_bytes, const std::function<
                "cuda_on_host runs 1-D grids of 1-D blocks");
   TANDEM_CHECK(threads.x >= 1 && threads.x <= 1024, "a block of ", threads.x, " threads");
   TANDEM_CHECK(grid.x >= 1, "a launch of 0 blocks (CUDA: invalid configuration argument)");
+  TANDEM_CHECK(shared_bytes <= 48 * 1024, "a launch with ", shared_bytes,
+               " bytes of dynamic shared memory (CUDA's default limit is 48 KiB)");
   TANDEM_CHECK(!block, "cuda_on_host: a kernel launched from a kernel");
   launches.fetch_add(1, std::memory_order_relaxed);
   thread_local Block b;  // reused: stacks are allocated once per thread
-  while (b.stacks.size() < threads.x) b.stacks.push_back(std::make_unique<char[]>(kStackBytes));
+  while (b.stacks.size() < threads.x) b.stacks.emplace_back(new char[kStackBytes]);
   b.fibers.resize(threads.x);
   b.finished.resize(threads.x);
   b.lanes.assign(threads.x, 0);
-  b.shared.assign(shared_bytes, 0);
+  b.shared.resize(shared_bytes);
   b.body = &body;
   b.error = nullptr;
   here.block_dim = threads;
   here.grid_dim = grid;
   block = &b;
+  struct Done {
+    ~Done() { block = nullptr; }
+  } done;
+  // Blocks in reverse order, and (run_block) threads after thread 0 too: a kernel that relies on
+  // an order CUDA does not promise, or lacks a barrier, should fail here rather than pass.
   bool fibers = false;  // once a block's threads gave way, every later block's are fibers
-  for (unsigned x = 0; x < grid.x && !b.error; ++x) {
+  for (unsigned x = grid.x; x-- > 0 && !b.error;) {
     here.block_idx = {x, 0, 0};
     fibers = run_block(b, threads.x, fibers) || fibers;
   }
-  block = nullptr;
   if (b.error) std::rethrow_exception(b.error);
 }
 

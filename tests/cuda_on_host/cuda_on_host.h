@@ -12,6 +12,10 @@
 // Not covered: the device side of __CUDA_ARCH__ code (a bad index throws, as on the host),
 // cuBLASLt, cuDNN and NCCL, float16/bfloat16 inputs (staged through device memory: they keep
 // the CPU kernels), and anything about real memory or timing (compute-sanitizer's job on a GPU).
+// Races are found only as far as an order shows them: blocks run last to first and a kernel's
+// threads after thread 0 last to first, so a missing barrier or an assumed order usually fails,
+// but threads never truly overlap, and barriers and shuffles share one scheduling round (no
+// current kernel mixes them with warps that diverge).
 #pragma once
 
 #define TANDEM_CUDA_ON_HOST 1

@@ -16,7 +16,7 @@
 # crashing inputs are kept in $BUILD/fuzz-artifacts, logs in $BUILD/logs.
 #
 # --thread (not in CI, which has no time left for a third build: about 10 minutes here) builds
-# another tree with ThreadSanitizer instead (build-tsan) and runs the suites where tandem's own
+# another tree with ThreadSanitizer instead (TSAN_BUILD, default build-tsan) and runs the suites where tandem's own
 # threads meet: the emulated device's stream threads, the allocators, the collective watchdog,
 # the data loader's workers, DataParallel's replicas and training on the emulated device. That
 # tree has no OpenMP and no oneDNN (their thread pools are not instrumented, so TSan would not see
@@ -25,8 +25,13 @@
 #        (needs clang and libclang-rt-14-dev)
 set -euo pipefail
 fuzz_only=0 thread=0
-if [ "${1:-}" = "--fuzz-only" ]; then fuzz_only=1; shift; fi
-if [ "${1:-}" = "--thread" ]; then thread=1; shift; fi
+case "${1:-}" in
+  --fuzz-only) fuzz_only=1; shift ;;
+  --thread) thread=1; shift ;;
+esac
+case "${1:-}" in
+  --*) echo "usage: tests/sanitize/run.sh [--fuzz-only | --thread] [SECONDS]" >&2; exit 2 ;;
+esac
 secs=${1:-25}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 jobs=${JOBS:-$(nproc)}
@@ -35,7 +40,7 @@ start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start ))s] $*"; }
 
 if [ "$thread" = 1 ]; then
-  build=${SANITIZE_BUILD:-$root/build-tsan}
+  build=${TSAN_BUILD:-$root/build-tsan}
   suites="test_emulated_device test_caching_allocator test_cpu_caching_allocator test_pinned_host_allocator test_collective_watchdog test_data test_data_parallel test_device_ops test_training_on_device"
   mkdir -p "$build/logs"
   stamp "configure $build (clang, -fsanitize=thread, no OpenMP, no oneDNN)"
