@@ -531,6 +531,68 @@ TEST_P(DeviceOps, OtherFamiliesOnStridedInputs) {
   EXPECT_TRUE(same_values(yd, yh, tolerance_for(DType::Float32))) << "dropout";
 }
 
+// float16 and bfloat16 in the families a GPU stages through float32 (kernels/cuda/float_staging.h:
+// softmax, pooling, upsampling, batch norm) and in those that take them natively (elementwise,
+// reductions, cat): each rounds once from float32, as the CPU does.
+TEST_P(DeviceOps, HalfPrecisionFamiliesOnStridedInputs) {
+  for (DType dt : {DType::Float16, DType::BFloat16}) {
+    const std::string s = std::string(" ") + dtype_name(dt);
+    const Tensor x = host_randn({2, 4, 5, 6}, 160, dt);  // read as (N, C, W, H) through a transpose
+    auto nchw = [](const Tensor& t) { return t.transpose(2, 3); };
+    expect_grads_like_cpu("softmax" + s, [](const auto& v) { return softmax(v[0].t(), 1); },
+                          {host_randn({5, 3}, 161, dt)});
+    expect_grads_like_cpu("log_softmax" + s,
+                          [](const auto& v) {
+                            return log_softmax(v[0].permute({2, 0, 1}), 0);
+                          },
+                          {host_randn({2, 3, 4}, 162, dt)});
+    expect_grads_like_cpu("max_pool2d" + s,
+                          [&](const auto& v) {
+                            return max_pool2d(nchw(v[0]), {2, 2}, {1, 2}, {1, 1});
+                          },
+                          {x});
+    expect_grads_like_cpu("avg_pool2d" + s,
+                          [&](const auto& v) {
+                            return avg_pool2d(nchw(v[0]), {3, 2}, {2, 1});
+                          },
+                          {x});
+    expect_grads_like_cpu("adaptive_avg_pool2d" + s,
+                          [&](const auto& v) {
+                            return adaptive_avg_pool2d(nchw(v[0]), {4, 3});
+                          },
+                          {x});
+    expect_grads_like_cpu("interpolate bilinear" + s,
+                          [&](const auto& v) {
+                            return interpolate(nchw(v[0]), Pair{7, 9}, {}, "bilinear");
+                          },
+                          {x});
+    expect_grads_like_cpu("interpolate nearest" + s,
+                          [&](const auto& v) {
+                            return interpolate(nchw(v[0]), {}, UpsampleScale{2, 2}, "nearest");
+                          },
+                          {x});
+    expect_grads_like_cpu(
+        "batch_norm train" + s,
+        [&](const auto& v) { return batch_norm(nchw(v[0]), {}, {}, v[1], v[2], true); },
+        {x, host_randn({4}, 163, dt), host_randn({4}, 164, dt)});
+    expect_grads_like_cpu(
+        "batch_norm eval" + s,
+        [&](const auto& v) { return batch_norm(nchw(v[0]), v[1], v[2], v[3], {}, false); },
+        {x, host_randn({4}, 165, dt), abs(host_randn({4}, 166, dt)) + 0.5,
+         host_randn({4}, 167, dt)});
+    expect_grads_like_cpu("mul broadcast" + s, [](const auto& v) { return v[0].t() * v[1]; },
+                          {host_randn({4, 3}, 168, dt), host_randn({4}, 169, dt)});
+    expect_grads_like_cpu("exp" + s, [&](const auto& v) { return exp(nchw(v[0])); }, {x});
+    expect_grads_like_cpu("sum" + s, [&](const auto& v) { return sum(nchw(v[0]), {1, 3}); }, {x});
+    expect_grads_like_cpu("amax" + s, [&](const auto& v) { return amax(nchw(v[0]), {2}); }, {x});
+    expect_grads_like_cpu("cat" + s,
+                          [](const auto& v) {
+                            return cat({v[0].t(), v[1]}, 1);
+                          },
+                          {host_randn({3, 4}, 170, dt), host_randn({4, 2}, 171, dt)});
+  }
+}
+
 // --- copies between devices ------------------------------------------------------------------
 
 TEST_P(DeviceOps, RoundTripOfEveryDtype) {
@@ -957,6 +1019,21 @@ TEST_P(DeviceOps, OddSizes) {
     expect_like_cpu(
         "copy round trip" + s, [](const auto& x) { return x[0].to(DType::Float16); }, {m}, kExact);
   }
+}
+
+// Reductions long enough that a GPU splits each output's run into chunks, reduced in a second pass
+// from partials in scratch memory (kernels/common/reduce_plan.h: over 2 * 16384 elements, under
+// 512 outputs).
+TEST_P(DeviceOps, LongReductionsReduceInTwoPasses) {
+  const Tensor m = host_randn({3, 70001}, 500), v = host_randn({100003}, 501);
+  expect_grads_like_cpu("sum", [](const auto& x) { return sum(x[0], {1}); }, {m});
+  expect_grads_like_cpu("mean", [](const auto& x) { return mean(x[0]); }, {v});
+  expect_grads_like_cpu("var", [](const auto& x) { return var(x[0], {1}, 1); }, {m});
+  expect_grads_like_cpu("amax", [](const auto& x) { return amax(x[0], {0}); }, {v});
+  expect_like_cpu("argmax", [](const auto& x) { return argmax(x[0], 1); }, {m});
+  expect_like_cpu("sum float64", [](const auto& x) { return sum(x[0].to(DType::Float64)); }, {v});
+  expect_like_cpu("sum int64", [](const auto& x) { return sum(x[0]); },
+                  {host_ints({70001}, 502, DType::Int64, -1000, 1000)});
 }
 
 // --- indices checked by the kernels -----------------------------------------------------------

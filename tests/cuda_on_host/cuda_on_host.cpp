@@ -4,16 +4,20 @@
 #include "tests/cuda_on_host/cuda_on_host.h"
 
 #include <gtest/gtest.h>
-#include <ucontext.h>
+#if !defined(__x86_64__)
+#include <ucontext.h>  // the fibers' portable switch
+#endif
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -283,9 +287,14 @@ struct Install : ::testing::Environment {
       else
         idle += " " + name;
     }
-    std::printf("cuda_on_host: %llu CUDA kernel launches; %zu of %zu families ran%s%s\n",
-                static_cast<unsigned long long>(launches.load()), ran, r.runs.size(),
-                idle.empty() ? "" : "; not run:", idle.c_str());
+    const auto& scratch = kernels::cuda_on_host::device::device_allocator();
+    std::printf(
+        "cuda_on_host: %llu CUDA kernel launches; %zu of %zu families ran%s%s; %zu scratch "
+        "blocks\n",
+        static_cast<unsigned long long>(launches.load()), ran, r.runs.size(),
+        idle.empty() ? "" : "; not run:", idle.c_str(), scratch.allocated());
+    // Every launcher frees its scratch before it returns, thrown or not.
+    EXPECT_EQ(scratch.live(), 0u) << "scratch blocks never freed";
   }
 };
 [[maybe_unused]] auto* const install = ::testing::AddGlobalTestEnvironment(new Install);
@@ -293,7 +302,39 @@ struct Install : ::testing::Environment {
 
 }  // namespace tandem::cuda_on_host
 
-// kernels/cuda/bad_index_report.h's report: never written here, where a bad index throws.
 namespace tandem::kernels::cuda_on_host {
+
+// kernels/cuda/bad_index_report.h's report: never written here, where a bad index throws.
 BadIndexReport* bad_index_report() { return nullptr; }
+
+namespace device {
+namespace {
+std::atomic<size_t> live_blocks{0}, allocated_blocks{0};
+}  // namespace
+
+void* ScratchAllocator::allocate(size_t nbytes, int, void*) {
+  const size_t size = nbytes > 0 ? nbytes : 1;
+  void* block = std::malloc(size);
+  if (block == nullptr) throw std::bad_alloc();
+  std::memset(block, 0xFF, size);
+  ++live_blocks;
+  ++allocated_blocks;
+  return block;
+}
+
+void ScratchAllocator::free(void* ptr) {
+  if (ptr == nullptr) return;
+  std::free(ptr);
+  --live_blocks;
+}
+
+size_t ScratchAllocator::live() const { return live_blocks.load(); }
+size_t ScratchAllocator::allocated() const { return allocated_blocks.load(); }
+
+ScratchAllocator& device_allocator() {
+  static ScratchAllocator allocator;
+  return allocator;
+}
+}  // namespace device
+
 }  // namespace tandem::kernels::cuda_on_host

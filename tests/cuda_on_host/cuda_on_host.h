@@ -10,8 +10,9 @@
 //   - TANDEM_REGISTER_CUDA_KERNEL installing each launcher on the emulated CUDA device in place
 //     of the CPU kernel (install_cuda_kernels_on_host()), so the device suites run through it.
 // Not covered: the device side of __CUDA_ARCH__ code (a bad index throws, as on the host),
-// cuBLASLt, cuDNN and NCCL, float16/bfloat16 inputs (staged through device memory: they keep
-// the CPU kernels), and anything about real memory or timing (compute-sanitizer's job on a GPU).
+// cuBLASLt, cuDNN and NCCL, and anything about real memory or timing (compute-sanitizer's job on
+// a GPU). Scratch memory the kernels take from the caching allocator (device::device_allocator())
+// is host memory here.
 // Races are found only as far as an order shows them: blocks run last to first and a kernel's
 // threads after thread 0 last to first, so a missing barrier or an assumed order usually fails,
 // but threads never truly overlap, and barriers and shuffles share one scheduling round (no
@@ -24,15 +25,16 @@
 // runs (after static initialisation, so after the CPU kernels registered themselves there).
 // kernels/dispatch.h keeps this definition when included after this header.
 #undef TANDEM_REGISTER_CUDA_KERNEL
-#define TANDEM_REGISTER_CUDA_KERNEL(family, fn)                                                   \
-  [[maybe_unused]] static const bool TANDEM_KERNEL_CONCAT(tandem_cuda_on_host_, __LINE__) =       \
-      (::tandem::cuda_on_host::defer_installation([] {                                            \
-         ::tandem::kernels::register_kernel(                                                      \
-             ::tandem::kernels::family, ::tandem::kernels::Backend::EmulatedCUDA,                 \
-             &::tandem::kernels::emulated::EmulatedKernel<                                        \
-                 &::tandem::cuda_on_host::CudaOrCpu<&::tandem::kernels::family, &fn>::run>::run); \
-         ::tandem::cuda_on_host::note_installed(::tandem::kernels::family.name());                \
-       }),                                                                                        \
+#define TANDEM_REGISTER_CUDA_KERNEL(family, fn)                                             \
+  [[maybe_unused]] static const bool TANDEM_KERNEL_CONCAT(tandem_cuda_on_host_, __LINE__) = \
+      (::tandem::cuda_on_host::defer_installation([] {                                      \
+         ::tandem::kernels::register_kernel(                                                \
+             ::tandem::kernels::family, ::tandem::kernels::Backend::EmulatedCUDA,           \
+             &::tandem::kernels::emulated::EmulatedKernel<                                  \
+                 &::tandem::cuda_on_host::CountedLauncher<&::tandem::kernels::family,       \
+                                                          &fn>::run>::run);                 \
+         ::tandem::cuda_on_host::note_installed(::tandem::kernels::family.name());          \
+       }),                                                                                  \
        true)
 
 #define __shared__ static thread_local  // one block runs at a time on a thread
@@ -84,27 +86,17 @@ struct Launch {
   }
 };
 
-// The emulated device's kernel for a family: this CUDA launcher, or the CPU kernel for
-// float16/bfloat16 operands (the CUDA launchers stage those through device memory).
-template <typename T>
-bool is_half_operand(const T& arg) {
-  if constexpr (std::is_same_v<T, kernels::Buffer> || std::is_same_v<T, kernels::StridedBuffer>)
-    return arg.data != nullptr && is_half(arg.dtype);
-  else
-    return false;
-}
-
 // A family's launcher installed, and run (the test binary prints the families that never ran).
 void note_installed(const char* family);
 void count_run(const char* family);
 
+// The emulated device's kernel for a family: its CUDA launcher, counted.
 template <auto* Family, auto Launcher>
-struct CudaOrCpu;
+struct CountedLauncher;
 
 template <auto* Family, typename... Args, void (*Launcher)(const kernels::KernelContext&, Args...)>
-struct CudaOrCpu<Family, Launcher> {
+struct CountedLauncher<Family, Launcher> {
   static void run(const kernels::KernelContext& ctx, Args... args) {
-    if ((is_half_operand(args) || ...)) return (*Family)(ctx, args...);  // ctx is the CPU's
     count_run(Family->name());
     Launcher(ctx, args...);
   }
@@ -129,6 +121,22 @@ template <typename T>
 T* dynamic_shared() {
   return reinterpret_cast<T*>(::tandem::cuda_on_host::dynamic_shared_bytes());
 }
+
+// The kernels' scratch memory (a multi-pass reduction's partials, FloatStaging's float32 blocks):
+// `device::device_allocator()` in a kernel file finds this one first. Launchers here run with the
+// CPU's context and host addresses (kernels/emulated/emulated_kernel.h), so their scratch is host
+// memory too, filled with ones (as dynamic shared memory is) so that a kernel that reads scratch
+// before writing it computes NaN rather than a plausible zero.
+namespace device {
+class ScratchAllocator {
+ public:
+  void* allocate(size_t nbytes, int device, void* stream);
+  void free(void* ptr);
+  size_t live() const;       // blocks allocated and not yet freed
+  size_t allocated() const;  // blocks allocated so far
+};
+ScratchAllocator& device_allocator();
+}  // namespace device
 }  // namespace tandem::kernels::cuda_on_host
 
 #define threadIdx (::tandem::cuda_on_host::here.thread_idx)

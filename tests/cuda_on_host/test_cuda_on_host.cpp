@@ -20,6 +20,24 @@ TEST(CudaOnHost, DeviceOpsRunTheCudaLaunchers) {
   EXPECT_NEAR(y.sum().item(), 3.0, 1e-6);
 }
 
+// The kernels' scratch memory (kernels/cuda/reduce.cu's partials, FloatStaging's float32 blocks)
+// is host memory here, and every block is freed by the launcher that took it.
+TEST(CudaOnHost, KernelsTakeAndFreeScratchMemory) {
+  auto& scratch = kernels::cuda_on_host::device::device_allocator();
+  const Device cuda("cuda:0");
+  const Tensor v = arange(100000, TensorOptions(DType::Float64));
+  size_t before = scratch.allocated();
+  EXPECT_EQ(v.to(cuda).sum().item(), 4999950000.0);  // partials, then their sum
+  EXPECT_GT(scratch.allocated(), before);
+  const Tensor h = (arange(12, TensorOptions(DType::Float32)) / 4).reshape({3, 4});
+  before = scratch.allocated();
+  const Tensor y = softmax(h.to(DType::Float16).to(cuda), 1).cpu();  // staged through float32
+  EXPECT_GT(scratch.allocated(), before);
+  EXPECT_EQ(y.dtype(), DType::Float16);
+  EXPECT_NEAR(y.to(DType::Float32).sum().item(), 3.0, 3e-3);
+  EXPECT_EQ(scratch.live(), 0u);  // the launchers ran before the copies that waited for them
+}
+
 TEST(CudaOnHost, ThreadsMeetAtBarriersAndShuffle) {
   std::vector<int> seen(64, -1);
   std::vector<int> partner(64, -1);
