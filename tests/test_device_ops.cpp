@@ -1079,6 +1079,13 @@ TEST_P(DeviceOps, BadIndicesAreThrownAtTheNextWaitNamingThem) {
         return rows;
       },
       "index out of range in self (index -2 for a dim of size 4)"));
+  // An empty slab copies nothing, and its indices are checked all the same (summed: copying an
+  // empty tensor to the host waits for nothing).
+  EXPECT_TRUE(deferred(
+      [&] {
+        return index_select(zeros({4, 0}, on()), 0, index).sum();
+      },
+      "index out of range in self (index -2 for a dim of size 4)"));
   // Reported once: the device carries on, and good targets give the CPU's loss.
   const Tensor good =
       from_vector(std::vector<double>{0, 2, 1, -100}, {4}, TensorOptions(DType::Float64))

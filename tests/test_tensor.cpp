@@ -20,6 +20,10 @@ TEST(Tensor, FactoriesAndMetadata) {
   EXPECT_EQ(arange(1, 2, 0.25, TensorOptions(DType::Float64)).to_vector(),
             (std::vector<double>{1, 1.25, 1.5, 1.75}));
   EXPECT_EQ(ones({}).item(), 1.0);
+  // Empty tensors are contiguous whatever their strides, as in PyTorch.
+  EXPECT_EQ(zeros({2, 0}).strides(), (Shape{1, 1}));
+  EXPECT_TRUE(zeros({2, 0}).is_contiguous());
+  EXPECT_TRUE(zeros({0, 3}).t().is_contiguous());
 }
 
 TEST(Tensor, ViewsShareStorage) {

@@ -199,7 +199,9 @@ Tensor min(const Tensor& x) {
       if (x.dtype() == DType::Int64) {
         const Tensor lowest =
             full({}, double(std::numeric_limits<int64_t>::lowest()), wide.options());
-        if (sum(eq(wide, lowest)).item() > 0) out = lowest;
+        // Chosen on the device: reading the count would make the host wait.
+        const Tensor has_lowest = gt(sum(eq(wide, lowest)), zeros({}, wide.options()));
+        out = where(has_lowest, lowest, out);
       }
       out = out.to(x.dtype());
     }

@@ -70,6 +70,7 @@ int64_t Tensor::stride(int64_t dim) const {
 int64_t Tensor::numel() const { return shape_numel(sizes()); }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // as PyTorch: no element is out of place (strides of (4, 0) vary)
   int64_t expected = 1;
   for (int64_t d = dim() - 1; d >= 0; --d) {
     if (sizes()[d] == 1) continue;

@@ -13,6 +13,7 @@
 // out-of-range indices rather than write outside their output.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -42,10 +43,12 @@ std::string bad_index_message(BadIndexKind kind, int64_t value, int64_t size);
 
 TANDEM_HD bool index_in_range(int64_t i, int64_t size) { return i >= 0 && i < size; }
 
-// Reports a bad index: throws on the host; records the first one on the device (`report` is only
-// read there: CPU kernels pass nullptr).
-TANDEM_HD void report_bad_index([[maybe_unused]] BadIndexReport* report, BadIndexKind kind,
-                                int64_t value, int64_t size) {
+// Reports a bad index. With a report (CUDA kernels, which cannot throw) the first bad index is
+// recorded there and the caller skips the element; without one (CPU kernels pass nullptr) it
+// throws. The host's recording path is the device's with std::atomic_ref: tests/cuda_on_host runs
+// the CUDA kernels, report and all, on the CPU.
+TANDEM_HD void report_bad_index(BadIndexReport* report, BadIndexKind kind, int64_t value,
+                                int64_t size) {
 #if defined(__CUDA_ARCH__)
   // System scope: the report is host memory that every GPU of the process writes.
   if (atomicCAS_system(&report->claimed, 0, 1) != 0) return;  // another thread's report stands
@@ -55,8 +58,19 @@ TANDEM_HD void report_bad_index([[maybe_unused]] BadIndexReport* report, BadInde
   __threadfence_system();  // the fields reach the host before the flag
   atomicExch_system(&report->raised, 1);
 #else
-  throw Error(bad_index_message(kind, value, size));
+  if (report == nullptr) throw Error(bad_index_message(kind, value, size));
+  int unclaimed = 0;
+  if (!std::atomic_ref<int>(report->claimed).compare_exchange_strong(unclaimed, 1)) return;
+  report->kind = int(kind);
+  report->value = value;
+  report->size = size;
+  std::atomic_ref<int>(report->raised).store(1, std::memory_order_release);
 #endif
 }
+
+// Throws the bad index `report` holds, if a kernel has recorded one, and clears it: one load when
+// none has. A bad index recorded while this clears the report (between its two stores) is lost;
+// the one being thrown is not.
+void throw_reported_bad_index(BadIndexReport& report);
 
 }  // namespace tandem::kernels

@@ -35,15 +35,8 @@ BadIndexReport* bad_index_report() {
 }
 
 void throw_reported_bad_index() {
-  BadIndexReport* r = host_report.load(std::memory_order_acquire);
-  if (!r) return;
-  std::atomic_ref<int> raised(r->raised);
-  if (raised.load(std::memory_order_acquire) == 0) return;
-  if (raised.exchange(0, std::memory_order_acq_rel) == 0) return;  // another thread throws it
-  const auto kind = BadIndexKind(r->kind);
-  const int64_t value = r->value, size = r->size;
-  std::atomic_ref<int>(r->claimed).store(0, std::memory_order_release);  // the next one may report
-  throw Error(bad_index_message(kind, value, size));
+  if (BadIndexReport* r = host_report.load(std::memory_order_acquire))
+    kernels::throw_reported_bad_index(*r);
 }
 
 }  // namespace tandem::kernels::cuda

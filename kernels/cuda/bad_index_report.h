@@ -11,10 +11,9 @@ namespace tandem::kernels::cuda {
 // The report's device address, for a kernel's argument (allocated at the first call).
 BadIndexReport* bad_index_report();
 
-// Throws the reported bad index's error and clears the report, if a kernel has reported one.
-// Costs one load when none has. The report is the process's, as CUDA's sticky errors are: the
-// next wait on any thread throws it. A bad index found while the host is clearing the report
-// (between its two stores) is not reported; the one being thrown is.
+// Throws the reported bad index's error and clears the report, if a kernel has reported one
+// (kernels::throw_reported_bad_index). The report is the process's, as CUDA's sticky errors are:
+// the next wait on any thread throws it.
 void throw_reported_bad_index();
 
 }  // namespace tandem::kernels::cuda

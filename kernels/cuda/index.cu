@@ -30,6 +30,14 @@ __global__ void index_select_kernel(const Word* in, int64_t outer, int64_t n, in
   out[e] = in[(o * n + k) * inner + j];
 }
 
+// index_select into an empty output still checks its indices, as the CPU does: a thread per index.
+__global__ void check_indices_kernel(const int64_t* index, int64_t n_index, int64_t n,
+                                     BadIndexReport* report) {
+  const int64_t i = thread_index();
+  if (i < n_index && !index_in_range(index[i], n))
+    report_bad_index(report, BadIndexKind::Index, index[i], n);
+}
+
 template <typename T>
 __global__ void index_add_kernel(const T* src, int64_t outer, int64_t n_index, int64_t inner,
                                  const int64_t* index, T* out, int64_t n) {
@@ -61,7 +69,13 @@ void launch_select(const KernelContext& ctx, const Slab& s, const Buffer& in, co
 
 void index_select_cuda(const KernelContext& ctx, const Slab& s, const Buffer& in,
                        const Buffer& index, int64_t n_index, const Buffer& out) {
-  if (s.outer * n_index * s.inner == 0) return;
+  if (n_index == 0) return;
+  if (s.outer * s.inner == 0) {  // nothing to copy, the indices to check
+    TANDEM_LAUNCH(blocks_for(n_index), kThreads, 0, stream_of(ctx), check_indices_kernel)
+    (index.as<const int64_t>(), n_index, s.n, bad_index_report());
+    TANDEM_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
   switch (element_size(in.dtype)) {
     case 1:
       launch_select<uint8_t>(ctx, s, in, index, n_index, out);

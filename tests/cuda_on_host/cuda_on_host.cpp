@@ -267,6 +267,10 @@ void count_run(const char* family) {
   ++r.runs[family];
 }
 
+void throw_reported_bad_index() {
+  kernels::throw_reported_bad_index(*kernels::cuda_on_host::bad_index_report());
+}
+
 void install_cuda_kernels_on_host() {
   for (auto install : installations()) install();
   setenv("TANDEM_CUDA_KERNELS_ON_HOST", "1", 1);
@@ -304,8 +308,11 @@ struct Install : ::testing::Environment {
 
 namespace tandem::kernels::cuda_on_host {
 
-// kernels/cuda/bad_index_report.h's report: never written here, where a bad index throws.
-BadIndexReport* bad_index_report() { return nullptr; }
+// kernels/cuda/bad_index_report.h's report, in ordinary host memory.
+BadIndexReport* bad_index_report() {
+  static BadIndexReport report{};
+  return &report;
+}
 
 namespace device {
 namespace {

@@ -9,7 +9,10 @@
 //     the fibers of a block, and dynamic_shared<T>() the launch's dynamic shared memory;
 //   - TANDEM_REGISTER_CUDA_KERNEL installing each launcher on the emulated CUDA device in place
 //     of the CPU kernel (install_cuda_kernels_on_host()), so the device suites run through it.
-// Not covered: the device side of __CUDA_ARCH__ code (a bad index throws, as on the host),
+//   - a bad index recorded in a BadIndexReport by the kernels' own code (kernels/common/
+//     bad_index.h: the host runs the device's logic with std::atomic_ref), the element skipped,
+//     and the error thrown after the launch.
+// Not covered: the lines under __CUDA_ARCH__ (the report's system-scope atomics, __dmul_rn),
 // cuBLASLt, cuDNN and NCCL, and anything about real memory or timing (compute-sanitizer's job on
 // a GPU). Scratch memory the kernels take from the caching allocator (device::device_allocator())
 // is host memory here.
@@ -54,6 +57,7 @@
 #include <functional>
 #include <type_traits>
 
+#include "kernels/common/bad_index.h"
 #include "kernels/common/dtype.h"
 #include "kernels/dispatch.h"
 #include "kernels/emulated/emulated_kernel.h"
@@ -89,6 +93,10 @@ struct Launch {
 // A family's launcher installed, and run (the test binary prints the families that never ran).
 void note_installed(const char* family);
 void count_run(const char* family);
+// Throws the bad index a launcher's kernel recorded, as the CUDA runtime does at its next wait
+// (kernels/cuda/cuda_runtime.cpp): thrown here, on the emulated stream, it reaches the host at the
+// stream's next synchronisation.
+void throw_reported_bad_index();
 
 // The emulated device's kernel for a family: its CUDA launcher, counted.
 template <auto* Family, auto Launcher>
@@ -99,6 +107,7 @@ struct CountedLauncher<Family, Launcher> {
   static void run(const kernels::KernelContext& ctx, Args... args) {
     count_run(Family->name());
     Launcher(ctx, args...);
+    throw_reported_bad_index();
   }
 };
 
@@ -117,6 +126,8 @@ void install_cuda_kernels_on_host();
 
 // Found by the kernels' unqualified calls (the kernel files' namespace, renamed).
 namespace tandem::kernels::cuda_on_host {
+BadIndexReport* bad_index_report();  // kernels/cuda/bad_index_report.h's, in host memory
+
 template <typename T>
 T* dynamic_shared() {
   return reinterpret_cast<T*>(::tandem::cuda_on_host::dynamic_shared_bytes());

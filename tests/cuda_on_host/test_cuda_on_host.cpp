@@ -6,7 +6,9 @@
 
 #include "framework/ops/ops.h"
 #include "kernels/device/context.h"
+#include "kernels/emulated/emulated_runtime.h"
 #include "tests/cuda_on_host/cuda_on_host.h"
+#include "tests/error_text.h"
 
 namespace {
 
@@ -36,6 +38,32 @@ TEST(CudaOnHost, KernelsTakeAndFreeScratchMemory) {
   EXPECT_EQ(y.dtype(), DType::Float16);
   EXPECT_NEAR(y.to(DType::Float32).sum().item(), 3.0, 3e-3);
   EXPECT_EQ(scratch.live(), 0u);  // the launchers ran before the copies that waited for them
+}
+
+// A bad index takes the CUDA kernels' own path (kernels/common/bad_index.h): recorded in the
+// report, the element skipped, the error thrown once at the next wait; the device carries on, and
+// the output holds what the kernel wrote around the bad element.
+TEST(CudaOnHost, ABadIndexIsRecordedSkippedAndThrownAtTheNextWait) {
+  if (!kernels::emulated::streams_are_async())
+    GTEST_SKIP() << "TANDEM_EMULATED_STREAMS=sync runs each kernel, and throws, at its call";
+  const Device cuda("cuda:0");
+  const auto int64s = [&](std::vector<double> v) {
+    const Shape shape{int64_t(v.size())};
+    return from_vector(v, shape, TensorOptions(DType::Float64)).to(DType::Int64).to(cuda);
+  };
+  const Tensor x = arange(6, TensorOptions(DType::Float32)).reshape({3, 2}).to(cuda);
+  const Tensor rows = index_select(x, 0, int64s({2, 7, 0}));  // queued: no wait, no throw
+  EXPECT_TRUE(tandem::testing::throws_with(
+      [&] { rows.cpu(); }, "index out of range in self (index 7 for a dim of size 3)"));
+  EXPECT_EQ(rows.cpu().to_vector(), (std::vector<double>{4, 5, 0, 0, 0, 1}));  // a row of zeros
+  // A bad target counts as ignored: the mean is over the good ones.
+  const Tensor logits = (arange(9, TensorOptions(DType::Float32)) / 3).reshape({3, 3});
+  const Tensor loss = cross_entropy(logits.to(cuda), int64s({1, 5, 2}));
+  EXPECT_TRUE(tandem::testing::throws_with([&] { loss.cpu(); }, "Target 5 is out of bounds."));
+  const Tensor good =
+      cross_entropy(index_select(logits, 0, arange(0, 3, 2, TensorOptions(DType::Int64))),
+                    from_vector(std::vector<double>{1, 2}, {2}).to(DType::Int64));
+  EXPECT_NEAR(loss.item(), good.item(), 1e-6);
 }
 
 TEST(CudaOnHost, ThreadsMeetAtBarriersAndShuffle) {
