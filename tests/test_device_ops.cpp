@@ -932,6 +932,68 @@ TEST_P(DeviceOps, EmptyTensorsInEveryFamily) {
   EXPECT_EQ(f.sizes(), (Shape{0, 3}));
 }
 
+// Empty tensors whose zero is not the leading dim: their strides are not the ones a walk over
+// the sizes would give ((3, 0) has strides (1, 1)).
+TEST_P(DeviceOps, EmptyTensorsWithAZeroInnerDim) {
+  const Tensor e = host_randn({3, 0}, 95), e3 = host_randn({2, 0, 3}, 96);
+  const Tensor none = host_randn({0}, 97);
+  expect_grads_like_cpu("exp", [](const auto& x) { return exp(x[0]); }, {e3});
+  expect_grads_like_cpu("add broadcast", [](const auto& x) { return x[0] + x[1]; }, {e, none});
+  expect_grads_like_cpu("mul of permuted",
+                        [](const auto& x) {
+                          return x[0].permute({2, 0, 1}) * 2.0;
+                        },
+                        {e3});
+  expect_grads_like_cpu("contiguous of t", [](const auto& x) { return x[0].t().contiguous(); },
+                        {e});
+  expect_grads_like_cpu("sum all", [](const auto& x) { return sum(x[0]); }, {e3});
+  expect_grads_like_cpu("sum dim 1 (zeros)", [](const auto& x) { return sum(x[0], {1}); }, {e3});
+  expect_grads_like_cpu("sum dim 2", [](const auto& x) { return sum(x[0], {2}); }, {e3});
+  expect_grads_like_cpu("mean dim 1 (nan)", [](const auto& x) { return mean(x[0], {1}); }, {e});
+  expect_grads_like_cpu("amax dim 0", [](const auto& x) { return amax(x[0], {0}); }, {e});
+  expect_like_cpu("argmax dim 2", [](const auto& x) { return argmax(x[0], 2); }, {e3});
+  expect_grads_like_cpu("softmax dim 1", [](const auto& x) { return softmax(x[0], 1); }, {e});
+  expect_grads_like_cpu("log_softmax dim 2", [](const auto& x) { return log_softmax(x[0], 2); },
+                        {e3});
+  expect_grads_like_cpu("mm (3x0)@(0x2) is zeros", [](const auto& x) { return mm(x[0], x[1]); },
+                        {e, host_randn({0, 2}, 98)});
+  expect_grads_like_cpu("linear of no features",
+                        [](const auto& x) { return linear(x[0], x[1], x[2]); },
+                        {e, host_randn({4, 0}, 99), host_randn({4}, 100)});
+  expect_grads_like_cpu("matmul batched, no features",
+                        [](const auto& x) { return matmul(x[0], x[1]); },
+                        {host_randn({2, 3, 0}, 103), host_randn({0, 4}, 104)});
+  {
+    // As PyTorch: rows of the bias, whose gradient counts the rows.
+    const Tensor b = host_randn({4}, 105).to(device()).set_requires_grad(true);
+    const Tensor y = linear(zeros({3, 0}, on()), zeros({4, 0}, on()), b);
+    EXPECT_TRUE(same_values(y, b.detach().expand({3, 4}).contiguous(), kExact));
+    y.sum().backward();
+    EXPECT_TRUE(same_values(b.grad(), full({4}, 3.0, on()), kExact));
+  }
+  expect_grads_like_cpu("cat dim 1",
+                        [](const auto& x) {
+                          return cat({x[0], x[1], x[0]}, 1);
+                        },
+                        {e, host_randn({3, 2}, 101)});
+  expect_grads_like_cpu("stack", [](const auto& x) { return stack({x[0], x[0]}, 0); }, {e3});
+  expect_grads_like_cpu("index_select dim 0",
+                        [](const auto& x) { return index_select(x[0], 0, x[1]); },
+                        {e, from_vector(std::vector<double>{2, 0}, {2}).to(DType::Int64)});
+  expect_grads_like_cpu("mse_loss sum",
+                        [](const auto& x) { return mse_loss(x[0], x[1], Reduction::Sum); },
+                        {e3, host_randn({2, 0, 3}, 102)});
+  for (DType dt : kAllDtypes) {
+    SCOPED_TRACE(dtype_name(dt));
+    const Tensor h = zeros({2, 0, 3}, TensorOptions(dt));
+    Tensor d = h.to(device());
+    EXPECT_TRUE(
+        same_values(d.permute({1, 2, 0}).contiguous(), h.permute({1, 2, 0}).contiguous(), kExact));
+    d.fill_(1.0);
+    EXPECT_EQ(d.to(DType::Float64).sizes(), (Shape{2, 0, 3}));
+  }
+}
+
 // --- zero-dim tensors ------------------------------------------------------------------------
 
 TEST_P(DeviceOps, ZeroDimTensors) {

@@ -126,6 +126,14 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 
 namespace {
 
+// t as a matrix: its leading dims folded into rows (reshape's -1 cannot infer them when the last
+// dim is 0, where PyTorch's linear and matmul still give rows of zeros or of the bias).
+Tensor fold_leading_dims(const Tensor& t) {
+  const Shape& sizes = t.sizes();
+  const Shape leading(sizes.begin(), sizes.end() - 1);
+  return t.reshape({shape_numel(leading), sizes.back()});
+}
+
 // x @ weight^T + bias for 2-D x and 1-D bias (linear's fused form: one GEMM that starts from the
 // bias), differentiable. The backward gives the weight's gradient as g^T @ x, in the weight's own
 // (out, in) layout as PyTorch's, so AccumulateGrad adopts that buffer as .grad instead of copying
@@ -177,7 +185,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     // Fold a's batch dims into its rows: one GEMM against the (shared) matrix b, as torch does.
     const Tensor m = db == 1 ? b.unsqueeze(1) : b;
     Shape out_shape(a.sizes().begin(), a.sizes().end() - 1);
-    const Tensor folded = mm(a.reshape({-1, a.size(-1)}), m);
+    const Tensor folded = mm(fold_leading_dims(a), m);
     if (db == 2) out_shape.push_back(b.size(1));
     return folded.reshape(out_shape);
   }
@@ -216,7 +224,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   // Leading dims fold into rows: one GEMM with the bias as its starting value.
   Shape out_shape(x.sizes().begin(), x.sizes().end() - 1);
   out_shape.push_back(weight.size(0));
-  return linear_2d(x.reshape({-1, weight.size(1)}), weight, bias).reshape(out_shape);
+  return linear_2d(fold_leading_dims(x), weight, bias).reshape(out_shape);
 }
 
 }  // namespace tandem
