@@ -73,16 +73,21 @@ Tensor max_kernel(const Tensor& x, const Shape& dims, const char* op) {
   return out;
 }
 
-// 1 where x equals its (keepdim) max, NaN matching NaN; the ties that share a max's gradient.
-Tensor max_ties(const Tensor& x, const Tensor& max_keep) {
+// 1 where x equals its (keepdim) max; with `nan_ties`, NaN matching NaN too.
+Tensor max_ties(const Tensor& x, const Tensor& max_keep, bool nan_ties) {
   const DType dt = x.dtype();
-  return eq(x, max_keep).to(dt) + ne(x, x).to(dt) * ne(max_keep, max_keep).to(dt);
+  const Tensor equal = eq(x, max_keep).to(dt);
+  return nan_ties ? equal + ne(x, x).to(dt) * ne(max_keep, max_keep).to(dt) : equal;
 }
 
-// Gradient of a max over `dims` split evenly among ties (PyTorch's amax / max() backward).
+// Gradient of a max over `dims` split evenly among ties. PyTorch's max() and min() of a whole
+// tensor count a NaN maximum's NaNs as its ties (evenly_distribute_backward); amax compares with
+// == only (scale_grad_by_count), so a NaN maximum shares its gradient among no element and the
+// whole slice's gradient is NaN (0 * (g / 0)).
+enum class NanTies : bool { No, Yes };
 Tensor evenly_distribute_backward(const Tensor& g, const Tensor& x, const Tensor& out,
-                                  const Shape& keep) {
-  const Tensor mask = max_ties(x, out.reshape(keep));
+                                  const Shape& keep, NanTies nan_ties) {
+  const Tensor mask = max_ties(x, out.reshape(keep), nan_ties == NanTies::Yes);
   Shape dims;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (keep[d] == 1 && x.sizes()[d] != 1) dims.push_back(d);
@@ -175,7 +180,7 @@ Tensor max(const Tensor& x) {
   Tensor out = max_kernel(x, dims, "max").reshape({});
   const Shape keep = kept_shape(x.sizes(), dims);
   record("MaxBackward1", {x}, {out}, {x, out}, [keep](const TensorList& g, const TensorList& s) {
-    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep)};
+    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep, NanTies::Yes)};
   });
   return out;
 }
@@ -209,7 +214,7 @@ Tensor min(const Tensor& x) {
   }
   const Shape keep = kept_shape(x.sizes(), dims);
   record("MinBackward1", {x}, {out}, {x, out}, [keep](const TensorList& g, const TensorList& s) {
-    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep)};
+    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep, NanTies::Yes)};
   });
   return out;
 }
@@ -220,7 +225,7 @@ Tensor amax(const Tensor& x, const Shape& dims_in, bool keepdim) {
   if (!keepdim) out = out.reshape(squeezed_shape(x.sizes(), dims));
   const Shape keep = kept_shape(x.sizes(), dims);
   record("AmaxBackward0", {x}, {out}, {x, out}, [keep](const TensorList& g, const TensorList& s) {
-    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep)};
+    return TensorList{evenly_distribute_backward(g[0], s[0], s[1], keep, NanTies::No)};
   });
   return out;
 }

@@ -46,7 +46,7 @@ enum class BinaryOp : uint8_t {
   Maximum,
   Minimum,
   // Backward helpers: (grad, saved) -> grad_input.
-  ReluBackward,       // g * (x > 0)
+  ReluBackward,       // y <= 0 ? 0 : g (PyTorch's threshold_backward on the result)
   LeakyReluBackward,  // g * (x > 0 ? 1 : alpha)
   SigmoidBackward,    // g * y * (1 - y), y = sigmoid(x)
   TanhBackward,       // g * (1 - y^2), y = tanh(x)
@@ -85,7 +85,7 @@ struct Unary {
     if constexpr (op == UnaryOp::Log) return std::log(math_arg(x));
     if constexpr (op == UnaryOp::Sqrt) return std::sqrt(math_arg(x));
     if constexpr (op == UnaryOp::Abs) return x < T(0) ? -x : x;
-    if constexpr (op == UnaryOp::Relu) return x > T(0) ? x : T(0);
+    if constexpr (op == UnaryOp::Relu) return x <= T(0) ? T(0) : x;  // NaN stays NaN
     if constexpr (op == UnaryOp::LeakyRelu) return x > T(0) ? x : x * alpha;
     if constexpr (op == UnaryOp::Sigmoid) return T(1) / (T(1) + std::exp(math_arg(-x)));
     if constexpr (op == UnaryOp::Tanh) return std::tanh(math_arg(x));
@@ -125,7 +125,7 @@ struct Binary {
     if constexpr (op == BinaryOp::Pow) return std::pow(math_arg(a), math_arg(b));
     if constexpr (op == BinaryOp::Maximum) return (a != a || a > b) ? a : b;  // NaN propagates
     if constexpr (op == BinaryOp::Minimum) return (a != a || a < b) ? a : b;
-    if constexpr (op == BinaryOp::ReluBackward) return b > T(0) ? a : T(0);
+    if constexpr (op == BinaryOp::ReluBackward) return b <= T(0) ? T(0) : a;  // NaN passes g
     if constexpr (op == BinaryOp::LeakyReluBackward) return b > T(0) ? a : a * alpha;
     if constexpr (op == BinaryOp::SigmoidBackward) return a * (T(1) - b) * b;
     if constexpr (op == BinaryOp::TanhBackward) return a * (T(1) - b * b);

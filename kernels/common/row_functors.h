@@ -18,25 +18,20 @@ TANDEM_HD bool is_nan_value(T v) {
   return v != v;  // false for integers
 }
 
-// The steps of a softmax row, shared with the CUDA kernel that spreads a row over a warp:
-// the running max (a NaN, once seen, stays); the shift subtracted before exp (the max, or 0
-// when it is infinite: an all -inf row would give inf - inf, and torch gives nan through 0/0).
+// The running max of a softmax row (a NaN, once seen, stays), shared with the CUDA kernel that
+// spreads a row over a warp.
 template <typename T>
 TANDEM_HD T softmax_max(T mx, T v) {
   return is_nan_value(v) || v > mx ? v : mx;
 }
-template <typename T>
-TANDEM_HD T softmax_shift(T mx) {
-  return mx == T(INFINITY) || mx == -T(INFINITY) ? T(0) : mx;
-}
 
 // y[i * stride] = softmax(x)[i] (log_softmax when `log`) over n elements. The row max is
-// subtracted before exp and sums accumulate in double; an all -inf row gives nan, as torch.
+// subtracted before exp and sums accumulate in double. An infinite max makes the whole row nan
+// (inf - inf), as in torch: a row of -inf, or one holding +inf.
 template <typename T>
 TANDEM_HD void softmax_row(const T* x, T* y, int64_t n, int64_t stride, bool log) {
   T mx = -T(INFINITY);
   for (int64_t i = 0; i < n; ++i) mx = softmax_max(mx, x[i * stride]);
-  mx = softmax_shift(mx);
   double total = 0;
   for (int64_t i = 0; i < n; ++i) {
     const T e = std::exp(x[i * stride] - mx);

@@ -67,7 +67,7 @@ __global__ void softmax_warp_kernel(const T* in, T* out, int64_t rows, int64_t n
   T* y = out + row * n;
   T mx = -T(INFINITY);
   for (int64_t i = lane; i < n; i += kWarp) mx = softmax_max(mx, x[i]);
-  mx = softmax_shift(warp_max(mx));
+  mx = warp_max(mx);
   double total = 0;
   for (int64_t i = lane; i < n; i += kWarp) total += double(T(std::exp(x[i] - mx)));
   total = warp_sum(total);
@@ -145,10 +145,9 @@ void softmax_forward_cuda(const KernelContext& ctx, const Slab& s, bool log, con
     using T = typename decltype(tag)::type;
     if (s.inner == 1)
       TANDEM_LAUNCH(warp_row_blocks(rows), kThreads, 0, stream_of(ctx), softmax_warp_kernel)
-      (in.as<const T>(), out.as<T>(), rows, s.n, log);
-    else
-      TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_kernel)
-      (in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
+    (in.as<const T>(), out.as<T>(), rows, s.n, log);
+    else TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_kernel)(
+        in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -169,10 +168,9 @@ void softmax_backward_cuda(const KernelContext& ctx, const Slab& s, bool log, co
     if (s.inner == 1)
       TANDEM_LAUNCH(warp_row_blocks(rows), kThreads, 0, stream_of(ctx),
                     softmax_backward_warp_kernel)
-      (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), rows, s.n, log);
-    else
-      TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_backward_kernel)
-      (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
+    (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), rows, s.n, log);
+    else TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_backward_kernel)(
+        grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
