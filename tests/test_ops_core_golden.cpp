@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>  // nlohmann::json
+#include <optional>
 
 #include "framework/ops/ops.h"
 #include "tests/golden_cases.h"
@@ -38,6 +39,8 @@ Tensor decode(const json& j, Device device) {
   const Shape shape = j["shape"].get<Shape>();
   if (j["dtype"] == "int64")
     return from_vector(j["values"].get<std::vector<int64_t>>(), shape).to(device);
+  if (j["dtype"] == "bool")
+    return from_vector(j["values"].get<std::vector<int64_t>>(), shape).to(DType::Bool).to(device);
   return from_vector(numbers(j["values"]), shape, TensorOptions(DType::Float32)).to(device);
 }
 
@@ -76,6 +79,38 @@ std::vector<Tensor> run_op(const json& c, const std::vector<Tensor>& in) {
   if (op == "cat") return {cat(in, p["dim"])};
   if (op == "stack") return {stack(in, p["dim"])};
   if (op == "index_select") return {index_select(in[0], p["dim"], in[1])};
+  // Elementwise ops at the edges of their domains.
+  if (op == "div") return {div(in[0], in[1])};
+  if (op == "pow") return {pow(in[0], in[1])};
+  if (op == "pow_scalar") return {pow(in[0], p["exponent"].get<double>())};
+  if (op == "log") return {log(in[0])};
+  if (op == "sqrt") return {sqrt(in[0])};
+  if (op == "abs") return {abs(in[0])};
+  if (op == "exp") return {exp(in[0])};
+  if (op == "clamp") {
+    auto bound = [&](const char* k) {
+      return p.contains(k) ? std::optional<double>(p[k].get<double>()) : std::nullopt;
+    };
+    return {clamp(in[0], bound("min"), bound("max"))};
+  }
+  if (op == "maximum") return {maximum(in[0], in[1])};
+  if (op == "where") return {where(in[0], in[1], in[2])};
+  // Spatial ops (square kernels, strides and paddings).
+  auto pair = [&](const char* k) { return Pair{p[k].get<int64_t>(), p[k].get<int64_t>()}; };
+  if (op == "max_pool2d")
+    return {
+        max_pool2d(in[0], pair("kernel"), pair("stride"), pair("padding"), {1, 1}, p["ceil_mode"])};
+  if (op == "avg_pool2d")
+    return {avg_pool2d(in[0], pair("kernel"), pair("stride"), pair("padding"), p["ceil_mode"],
+                       p["count_include_pad"])};
+  if (op == "adaptive_avg_pool2d") return {adaptive_avg_pool2d(in[0], p["size"].get<Pair>())};
+  if (op == "interpolate")
+    return {interpolate(in[0], p["size"].get<Pair>(), std::nullopt, p["mode"], p["align_corners"])};
+  if (op == "conv2d")
+    return {conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), pair("stride"), pair("padding"),
+                   pair("dilation"), p["groups"])};
+  if (op == "batch_norm_eval")
+    return {batch_norm(in[0], in[1].detach(), in[2].detach(), in[3], in[4], false)};
   ADD_FAILURE() << "unknown op " << op;
   return {};
 }

@@ -201,9 +201,10 @@ Tensor pow(const Tensor& a, const Tensor& exponent) {
   record("PowBackward1", {a, exponent}, {out}, {a, exponent, out},
          [sa, sb](const TensorList& g, const TensorList& s) {
            const Tensor &x = s[0], &e = s[1], &y = s[2];
-           Tensor ga = g[0] * e * pow(x, e - 1.0);
+           // As PyTorch's pow_backward_self: 0 where e == 0 (even for x = 0 or nan).
+           Tensor ga = where(eq(e, zeros_like(e)), zeros_like(y), g[0] * (e * pow(x, e - 1.0)));
            // d/de x^e = x^e log x, defined as 0 where x == 0 and e >= 0 (as PyTorch masks it).
-           Tensor gb = where(logical_and_zero_mask(x, e), zeros_like(y), g[0] * y * log(x));
+           Tensor gb = where(logical_and_zero_mask(x, e), zeros_like(y), g[0] * (y * log(x)));
            return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
          });
   return out;
@@ -260,12 +261,14 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
   Shape sa = a.sizes(), sb = b.sizes();
   record("MaximumBackward0", {a, b}, {out}, {a, b},
          [sa, sb](const TensorList& g, const TensorList& s) {
-           // Ties split the gradient evenly, as PyTorch.
+           // As PyTorch: ties split the gradient evenly, and the smaller side gets none; where
+           // either is NaN neither comparison holds, so both get all of it.
            const Tensor& x = s[0];
            const Tensor& y = s[1];
-           Tensor half = g[0] * 0.5;
-           Tensor ga = where(gt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
-           Tensor gb = where(lt(x, y), g[0], where(eq(x, y), half, zeros_like(half)));
+           const Tensor shared = where(eq(x, y), g[0] * 0.5, g[0]);
+           const Tensor none = zeros_like(shared);
+           Tensor ga = where(lt(x, y), none, shared);
+           Tensor gb = where(gt(x, y), none, shared);
            return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
          });
   return out;

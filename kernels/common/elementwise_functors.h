@@ -53,7 +53,7 @@ enum class BinaryOp : uint8_t {
   GeluBackward,       // g * d/dx gelu(x) (erf form)
   GeluTanhBackward,   // g * d/dx gelu(x) (tanh form)
   ClampBackward,      // g * (lo <= x <= hi)
-  PowScalarBackward,  // g * alpha * x^(alpha-1)
+  PowScalarBackward,  // g * (alpha * x^(alpha-1)), 0 where alpha == 0
 };
 
 enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
@@ -67,6 +67,22 @@ TANDEM_HD auto math_arg(T x) {
     return double(x);
   else
     return x;
+}
+
+// x ** e for a scalar exponent, as PyTorch computes it: the exponents it turns into other
+// operations (0.5: sqrt, -0.5: 1 / sqrt, 2: x * x, 3: x * x * x, -1: 1 / x, -2: 1 / (x * x)) give
+// those operations' bits (sqrt(-inf) is nan where std::pow gives inf), every other one std::pow.
+template <typename T>
+TANDEM_HD T pow_scalar(T x, T e) {
+  if constexpr (!std::is_integral_v<T>) {
+    if (e == T(0.5)) return T(std::sqrt(x));
+    if (e == T(-0.5)) return T(1) / T(std::sqrt(x));
+    if (e == T(-1)) return T(1) / x;
+    if (e == T(-2)) return T(1) / (x * x);
+  }
+  if (e == T(2)) return x * x;
+  if (e == T(3)) return x * x * x;
+  return T(std::pow(math_arg(x), math_arg(e)));
 }
 
 // The op is a template argument so each kernel instantiation is a tight, vectorisable loop;
@@ -101,8 +117,7 @@ struct Unary {
       if (has_hi && y > hi) y = hi;
       return y;
     }
-    if constexpr (op == UnaryOp::PowScalar)
-      return alpha == T(2) ? x * x : std::pow(math_arg(x), math_arg(alpha));
+    if constexpr (op == UnaryOp::PowScalar) return pow_scalar(x, alpha);
     if constexpr (op == UnaryOp::AddScalar) return x + alpha;
     if constexpr (op == UnaryOp::MulScalar) return x * alpha;
     if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
@@ -147,8 +162,8 @@ struct Binary {
     }
     if constexpr (op == BinaryOp::ClampBackward)
       return ((!has_lo || b >= lo) && (!has_hi || b <= hi)) ? a : T(0);
-    if constexpr (op == BinaryOp::PowScalarBackward)
-      return alpha == T(0) ? T(0) : a * alpha * std::pow(math_arg(b), math_arg(alpha - T(1)));
+    if constexpr (op == BinaryOp::PowScalarBackward)  // PyTorch's order: g * (e * x^(e-1))
+      return alpha == T(0) ? T(0) : a * (alpha * pow_scalar(b, T(alpha - T(1))));
     return a;
   }
 };
