@@ -116,6 +116,43 @@ class DeviceOps : public DeviceTest {
     return out;
   }
 
+  // Pooling, upsampling and training batch norm (kernels a GPU writes itself, staging the half
+  // types through float32) on x, a (2, 4, 5, 6) tensor read as (N, C, W, H) through a transpose;
+  // batch norm's weight and bias are drawn from `seed` and `seed + 1`.
+  void expect_channel_families_like_cpu(const std::string& s, const Tensor& x,
+                                        uint64_t seed) const {
+    auto nchw = [](const Tensor& t) { return t.transpose(2, 3); };
+    expect_grads_like_cpu("max_pool2d" + s,
+                          [&](const auto& v) {
+                            return max_pool2d(nchw(v[0]), {2, 2}, {1, 2}, {1, 1});
+                          },
+                          {x});
+    expect_grads_like_cpu("avg_pool2d" + s,
+                          [&](const auto& v) {
+                            return avg_pool2d(nchw(v[0]), {3, 2}, {2, 1});
+                          },
+                          {x});
+    expect_grads_like_cpu("adaptive_avg_pool2d" + s,
+                          [&](const auto& v) {
+                            return adaptive_avg_pool2d(nchw(v[0]), {4, 3});
+                          },
+                          {x});
+    expect_grads_like_cpu("interpolate bilinear" + s,
+                          [&](const auto& v) {
+                            return interpolate(nchw(v[0]), Pair{7, 9}, {}, "bilinear");
+                          },
+                          {x});
+    expect_grads_like_cpu("interpolate nearest" + s,
+                          [&](const auto& v) {
+                            return interpolate(nchw(v[0]), {}, UpsampleScale{2, 2}, "nearest");
+                          },
+                          {x});
+    expect_grads_like_cpu(
+        "batch_norm train" + s,
+        [&](const auto& v) { return batch_norm(nchw(v[0]), {}, {}, v[1], v[2], true); },
+        {x, host_randn({4}, seed, x.dtype()), host_randn({4}, seed + 1, x.dtype())});
+  }
+
   // fn on the host inputs and on their device copies gives the same result, on the device.
   void expect_like_cpu(const std::string& what, const TensorFn& fn, const std::vector<Tensor>& host,
                        std::optional<Tolerance> tol = std::nullopt) const {
@@ -442,35 +479,7 @@ TEST_P(DeviceOps, OtherFamiliesOnStridedInputs) {
                             return conv_transpose2d(nchw(v[0]), v[1], {}, {2, 2});
                           },
                           {x, host_randn({4, 2, 3, 3}, 136, dt)});
-    expect_grads_like_cpu("max_pool2d" + s,
-                          [&](const auto& v) {
-                            return max_pool2d(nchw(v[0]), {2, 2}, {1, 2}, {1, 1});
-                          },
-                          {x});
-    expect_grads_like_cpu("avg_pool2d" + s,
-                          [&](const auto& v) {
-                            return avg_pool2d(nchw(v[0]), {3, 2}, {2, 1});
-                          },
-                          {x});
-    expect_grads_like_cpu("adaptive_avg_pool2d" + s,
-                          [&](const auto& v) {
-                            return adaptive_avg_pool2d(nchw(v[0]), {4, 3});
-                          },
-                          {x});
-    expect_grads_like_cpu("interpolate bilinear" + s,
-                          [&](const auto& v) {
-                            return interpolate(nchw(v[0]), Pair{7, 9}, {}, "bilinear");
-                          },
-                          {x});
-    expect_grads_like_cpu("interpolate nearest" + s,
-                          [&](const auto& v) {
-                            return interpolate(nchw(v[0]), {}, UpsampleScale{2, 2}, "nearest");
-                          },
-                          {x});
-    expect_grads_like_cpu(
-        "batch_norm train" + s,
-        [&](const auto& v) { return batch_norm(nchw(v[0]), {}, {}, v[1], v[2], true); },
-        {x, host_randn({4}, 137, dt), host_randn({4}, 138, dt)});
+    expect_channel_families_like_cpu(s, x, 137);
     {
       // Running statistics are updated in place on the tensors' device.
       const Tensor rm = host_randn({4}, 139, dt), rv = abs(host_randn({4}, 140, dt)) + 0.5;
@@ -546,35 +555,7 @@ TEST_P(DeviceOps, HalfPrecisionFamiliesOnStridedInputs) {
                             return log_softmax(v[0].permute({2, 0, 1}), 0);
                           },
                           {host_randn({2, 3, 4}, 162, dt)});
-    expect_grads_like_cpu("max_pool2d" + s,
-                          [&](const auto& v) {
-                            return max_pool2d(nchw(v[0]), {2, 2}, {1, 2}, {1, 1});
-                          },
-                          {x});
-    expect_grads_like_cpu("avg_pool2d" + s,
-                          [&](const auto& v) {
-                            return avg_pool2d(nchw(v[0]), {3, 2}, {2, 1});
-                          },
-                          {x});
-    expect_grads_like_cpu("adaptive_avg_pool2d" + s,
-                          [&](const auto& v) {
-                            return adaptive_avg_pool2d(nchw(v[0]), {4, 3});
-                          },
-                          {x});
-    expect_grads_like_cpu("interpolate bilinear" + s,
-                          [&](const auto& v) {
-                            return interpolate(nchw(v[0]), Pair{7, 9}, {}, "bilinear");
-                          },
-                          {x});
-    expect_grads_like_cpu("interpolate nearest" + s,
-                          [&](const auto& v) {
-                            return interpolate(nchw(v[0]), {}, UpsampleScale{2, 2}, "nearest");
-                          },
-                          {x});
-    expect_grads_like_cpu(
-        "batch_norm train" + s,
-        [&](const auto& v) { return batch_norm(nchw(v[0]), {}, {}, v[1], v[2], true); },
-        {x, host_randn({4}, 163, dt), host_randn({4}, 164, dt)});
+    expect_channel_families_like_cpu(s, x, 163);
     expect_grads_like_cpu(
         "batch_norm eval" + s,
         [&](const auto& v) { return batch_norm(nchw(v[0]), v[1], v[2], v[3], {}, false); },
