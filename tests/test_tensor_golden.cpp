@@ -118,3 +118,66 @@ TEST_P(TensorGolden, MatchesTorch) {
 }
 
 TANDEM_INSTANTIATE_GOLDEN_TEST(TensorGolden, names());
+
+// --- views (tests/fixtures/views.json, made by tests/fixtures/make_views.py) ---------------------
+// Chains of view ops on an arange: each result has torch's sizes, strides, storage offset,
+// contiguity and values, and a reshape, flatten or contiguous is a view exactly where torch's is.
+namespace {
+
+const json& view_cases() {
+  static const json c = [] {
+    json all = tandem::testing::load_fixture("views.json");
+    return all.is_object() && all.contains("cases") ? all["cases"] : json::array();
+  }();
+  return c;
+}
+
+Tensor apply_view_op(const Tensor& t, const json& op) {
+  const std::string name = op[0];
+  if (name == "t") return t.t();
+  if (name == "transpose") return t.transpose(op[1], op[2]);
+  if (name == "permute") return t.permute(op[1].get<Shape>());
+  if (name == "narrow") return t.narrow(op[1], op[2], op[3]);
+  if (name == "slice") return t.slice(op[1], op[2], op[3], op[4]);
+  if (name == "select") return t.select(op[1], op[2]);
+  if (name == "unsqueeze") return t.unsqueeze(op[1]);
+  if (name == "squeeze") return op.size() > 1 ? t.squeeze(op[1].get<int64_t>()) : t.squeeze();
+  if (name == "expand") return t.expand(op[1].get<Shape>());
+  if (name == "view") return t.view(op[1].get<Shape>());
+  if (name == "reshape") return t.reshape(op[1].get<Shape>());
+  if (name == "flatten") return t.flatten();
+  if (name == "contiguous") return t.contiguous();
+  ADD_FAILURE() << "unknown view op " << name;
+  return t;
+}
+
+}  // namespace
+
+TEST(ViewsGoldenFixture, HasCases) { EXPECT_GE(view_cases().size(), 30u) << "fixture views.json"; }
+
+class ViewsGolden : public tandem::testing::GoldenCaseTest {};
+
+TEST_P(ViewsGolden, MatchesTorch) {
+  const json& c = view_cases()[case_index()];
+  const Shape shape = c["shape"].get<Shape>();
+  const Tensor base =
+      arange(double(shape_numel(shape)), TensorOptions(DType::Float32).with_device(device()))
+          .reshape(shape);
+  Tensor t = base;
+  for (const json& op : c["chain"]) {
+    // flatten's arguments, when given, are (start, end).
+    t = op[0] == "flatten" && op.size() > 1 ? t.flatten(op[1], op[2]) : apply_view_op(t, op);
+  }
+  EXPECT_EQ(t.sizes(), c["sizes"].get<Shape>());
+  EXPECT_EQ(t.strides(), c["strides"].get<Shape>());
+  EXPECT_EQ(t.storage_offset(), c["offset"].get<int64_t>());
+  EXPECT_EQ(t.is_contiguous(), c["contiguous"].get<bool>());
+  EXPECT_EQ(t.device(), device());
+  if (t.numel() > 0) {
+    EXPECT_EQ(t.storage().get() == base.storage().get(), c["shares"].get<bool>())
+        << (c["shares"].get<bool>() ? "torch gives a view" : "torch copies");
+  }
+  EXPECT_EQ(t.cpu().to_vector(), c["values"].get<std::vector<double>>());
+}
+
+TANDEM_INSTANTIATE_GOLDEN_TEST(ViewsGolden, tandem::testing::case_names(view_cases()));

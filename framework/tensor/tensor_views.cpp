@@ -49,6 +49,8 @@ Shape infer_size(const Shape& shape, int64_t numel) {
 // Strides for viewing (sizes, strides) as `shape` without a copy, or empty if impossible
 // (the chunk-matching rule of PyTorch's computeStride).
 std::optional<Shape> view_strides(const Shape& sizes, const Shape& strides, const Shape& shape) {
+  // An empty tensor keeps its strides when the shape does not change, as torch's computeStride.
+  if (shape_numel(sizes) == 0 && sizes == shape) return strides;
   if (shape_numel(sizes) == 0 || sizes.empty()) return contiguous_strides(shape);
   Shape out(shape.size());
   int64_t view_d = int64_t(shape.size()) - 1;
