@@ -65,6 +65,18 @@ TEST(Tensor, CopyAndConvert) {
   EXPECT_EQ(a.to_vector()[0], 1.5);
 }
 
+// div_ by a scalar divides, as PyTorch's does on the CPU: x / 3 is not x * (1 / 3) in every bit.
+TEST(Tensor, InPlaceDivisionByAScalarDivides) {
+  Generator gen(3);
+  const Tensor x = randn({1000}, gen);
+  Tensor y = x.clone();
+  y.div_(3.0);
+  EXPECT_EQ(y.to_vector(), (x / 3.0).to_vector());
+  EXPECT_NE(y.to_vector(), (x * (1.0 / 3.0)).to_vector());
+  Tensor ints = arange(4);
+  EXPECT_THROW(ints.div_(2.0), Error);
+}
+
 TEST(Tensor, Print) {
   EXPECT_EQ(tensor({1, 2.5}).str(), "tensor([1.0000, 2.5000])");
   EXPECT_EQ(arange(4).reshape({2, 2}).str(), "tensor([[0, 1],\n        [2, 3]])");

@@ -154,7 +154,7 @@ class Tensor {
   Tensor& sub_(const Tensor& other, double alpha = 1.0) { return add_(other, -alpha); }
   Tensor& mul_(const Tensor& other);
   Tensor& mul_(double value);
-  Tensor& div_(double value) { return mul_(1.0 / value); }
+  Tensor& div_(double value);  // x / value, not x * (1 / value): the bits PyTorch's div_ gives
   Tensor& clamp_(std::optional<double> min, std::optional<double> max);
 
   // --- common ops as methods (see framework/ops/*.h for the full list) ------------------------

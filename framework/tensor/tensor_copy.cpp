@@ -12,6 +12,7 @@
 #include "framework/autograd/node.h"
 #include "framework/ops/elementwise.h"
 #include "framework/ops/elementwise_kernels.h"
+#include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "framework/tensor/tensor.h"
@@ -230,6 +231,13 @@ Tensor& Tensor::mul_(const Tensor& other) {
 
 Tensor& Tensor::mul_(double value) {
   return inplace_unary(*this, UnaryOp::MulScalar, scalar_param(value), "mul_");
+}
+
+Tensor& Tensor::div_(double value) {
+  // A true division's result is floating, which an integer tensor cannot hold (as PyTorch).
+  TANDEM_CHECK(is_floating(dtype()), "result type Float can't be cast to the desired output type ",
+               ops_detail::scalar_type_name(dtype()));
+  return inplace_unary(*this, UnaryOp::DivScalar, scalar_param(value), "div_");
 }
 
 Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {

@@ -34,6 +34,7 @@ enum class UnaryOp : uint8_t {
   PowScalar,
   AddScalar,
   MulScalar,
+  DivScalar,  // x / alpha, a true division as PyTorch's div_(scalar) on the CPU
   Sign,
 };
 
@@ -120,6 +121,7 @@ struct Unary {
     if constexpr (op == UnaryOp::PowScalar) return pow_scalar(x, alpha);
     if constexpr (op == UnaryOp::AddScalar) return x + alpha;
     if constexpr (op == UnaryOp::MulScalar) return x * alpha;
+    if constexpr (op == UnaryOp::DivScalar) return x / alpha;
     if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
     return x;
   }
@@ -223,6 +225,8 @@ void dispatch_unary(UnaryOp op, Fn&& fn) {
       return fn(UnaryTag<U::AddScalar>{});
     case U::MulScalar:
       return fn(UnaryTag<U::MulScalar>{});
+    case U::DivScalar:
+      return fn(UnaryTag<U::DivScalar>{});
     case U::Sign:
       return fn(UnaryTag<U::Sign>{});
   }
