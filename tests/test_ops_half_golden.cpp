@@ -46,6 +46,8 @@ const std::map<std::string, Fn>& ops() {
       {"leaky_relu", [](const auto& x) { return leaky_relu(x[0], 0.1); }},
       {"clamp", [](const auto& x) { return clamp(x[0], -0.7, 0.9); }},
       {"pow_scalar", [](const auto& x) { return pow(x[0], 3.0); }},
+      {"pow_third", [](const auto& x) { return pow(x[0], 1.0 / 3.0); }},
+      {"pow_sqrt", [](const auto& x) { return pow(x[0], 0.5); }},
       {"mul_scalar", [](const auto& x) { return x[0] * 0.1; }},
       {"add_scalar", [](const auto& x) { return x[0] + 0.3; }},
       {"rsub_scalar", [](const auto& x) { return 0.3 - x[0]; }},

@@ -179,11 +179,41 @@ Tensor neg(const Tensor& a) {
   return out;
 }
 
+namespace {
+
+// x ** e for a float16 or bfloat16 x, as PyTorch 1.13's CPU kernels: the exponent is rounded to
+// the tensor's type first; bfloat16 takes the exponents PyTorch turns into other operations
+// (pow_scalar: 0.5 is sqrt, ...), float16 calls std::pow for every exponent (so (-inf) ** 0.5 is
+// inf in float16 and nan in bfloat16). The gradient is PyTorch's formula op by op, each op rounded
+// to the dtype: g * (e * x ** (e - 1)), 0 where e == 0.
+Tensor pow_half(const Tensor& a, double exponent_in) {
+  const double e = full({}, exponent_in, TensorOptions(a.dtype())).item();
+  Tensor out;
+  if (a.dtype() == DType::BFloat16) {
+    out = run_unary(a, UnaryOp::PowScalar, alpha_param(e), "pow");
+  } else {
+    const Tensor exponent = full({}, e, a.options());  // std::pow through the binary kernel
+    out = run_binary(a, exponent, BinaryOp::Pow, {}, "pow");
+  }
+  // PyTorch's formula takes the exponent as given; each op rounds its scalar to the dtype.
+  record("PowBackward0", {a}, {out}, {a}, [exponent_in](const TensorList& g, const TensorList& s) {
+    if (exponent_in == 0) return TensorList{zeros_like(s[0])};
+    return TensorList{g[0] * (pow(s[0], exponent_in - 1.0) * exponent_in)};
+  });
+  return out;
+}
+
+}  // namespace
+
 Tensor pow(const Tensor& a, double exponent) {
   if (const auto c = autocast::cast_operands(autocast::OpClass::Transcendental, {&a})) {
     const autocast::Suspend nested;
     return pow((*c)[0], exponent);
   }
+  // A floating exponent makes an integer tensor's power floating (PyTorch's type promotion with
+  // a float scalar: int ** 2.0 is float32).
+  if (!is_floating(a.dtype())) return pow(a.to(DType::Float32), exponent);
+  if (is_half(a.dtype())) return pow_half(a, exponent);
   Tensor out = run_unary(a, UnaryOp::PowScalar, alpha_param(exponent), "pow");
   record("PowBackward0", {a}, {out}, {a}, [exponent](const TensorList& g, const TensorList& s) {
     return TensorList{grad_binary(g[0], s[0], BinaryOp::PowScalarBackward, alpha_param(exponent))};

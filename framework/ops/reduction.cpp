@@ -91,7 +91,9 @@ Tensor evenly_distribute_backward(const Tensor& g, const Tensor& x, const Tensor
   Shape dims;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (keep[d] == 1 && x.sizes()[d] != 1) dims.push_back(d);
-  const Tensor count = dims.empty() ? ones(keep, x.options()) : sum(mask, dims, /*keepdim=*/true);
+  // Over no dim of size above 1 each element is its own slice, counted by the mask itself (0 for
+  // amax's NaN maximum, whose gradient is then NaN as PyTorch's).
+  const Tensor count = dims.empty() ? mask : sum(mask, dims, /*keepdim=*/true);
   return mask * (g.reshape(keep) / count);
 }
 

@@ -102,7 +102,7 @@ struct Unary {
     if constexpr (op == UnaryOp::Log) return std::log(math_arg(x));
     if constexpr (op == UnaryOp::Sqrt) return std::sqrt(math_arg(x));
     if constexpr (op == UnaryOp::Abs) return x < T(0) ? -x : x;
-    if constexpr (op == UnaryOp::Relu) return x <= T(0) ? T(0) : x;  // NaN stays NaN
+    if constexpr (op == UnaryOp::Relu) return x < T(0) ? T(0) : x;  // NaN and -0 stay, as clamp_min
     if constexpr (op == UnaryOp::LeakyRelu) return x > T(0) ? x : x * alpha;
     if constexpr (op == UnaryOp::Sigmoid) return T(1) / (T(1) + std::exp(math_arg(-x)));
     if constexpr (op == UnaryOp::Tanh) return std::tanh(math_arg(x));

@@ -23,6 +23,7 @@
 
 #include "kernels/common/bad_index.h"
 #include "kernels/common/error.h"
+#include "kernels/device/runtime.h"
 
 extern "C" cudaError_t tandem_cuda_on_host_get_last_error(void) { return cudaSuccess; }
 
@@ -291,6 +292,9 @@ struct Install : ::testing::Environment {
       else
         idle += " " + name;
     }
+    // Every stream run out first: a launcher still queued there may hold a scratch block.
+    auto& runtime = kernels::device::cuda_runtime();
+    for (int d = 0; d < runtime.device_count(); ++d) runtime.synchronize_device(d);
     const auto& scratch = kernels::cuda_on_host::device::device_allocator();
     std::printf(
         "cuda_on_host: %llu CUDA kernel launches; %zu of %zu families ran%s%s; %zu scratch "
