@@ -282,6 +282,10 @@ namespace {
 struct Install : ::testing::Environment {
   void SetUp() override { install_cuda_kernels_on_host(); }
   void TearDown() override {
+    // Every stream run out first (a launcher still queued there may hold a scratch block), and
+    // before the count's lock is taken: a launcher takes it too.
+    auto& runtime = kernels::device::cuda_runtime();
+    for (int d = 0; d < runtime.device_count(); ++d) runtime.synchronize_device(d);
     FamilyRuns& r = family_runs();
     const std::lock_guard<std::mutex> lock(r.mutex);
     std::string idle;
@@ -292,9 +296,6 @@ struct Install : ::testing::Environment {
       else
         idle += " " + name;
     }
-    // Every stream run out first: a launcher still queued there may hold a scratch block.
-    auto& runtime = kernels::device::cuda_runtime();
-    for (int d = 0; d < runtime.device_count(); ++d) runtime.synchronize_device(d);
     const auto& scratch = kernels::cuda_on_host::device::device_allocator();
     std::printf(
         "cuda_on_host: %llu CUDA kernel launches; %zu of %zu families ran%s%s; %zu scratch "
