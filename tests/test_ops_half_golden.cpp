@@ -51,6 +51,9 @@ const std::map<std::string, Fn>& ops() {
       {"mul_scalar", [](const auto& x) { return x[0] * 0.1; }},
       {"add_scalar", [](const auto& x) { return x[0] + 0.3; }},
       {"rsub_scalar", [](const auto& x) { return 0.3 - x[0]; }},
+      {"mul_scalar_inplace", [](const auto& x) { return x[0].clone().mul_(0.7); }},
+      {"add_scalar_inplace", [](const auto& x) { return x[0].clone().add_(0.3); }},
+      {"div_scalar_inplace", [](const auto& x) { return x[0].clone().div_(0.7); }},
       {"mm", [](const auto& x) { return mm(x[0], x[1]); }},
       {"mm_transposed", [](const auto& x) { return mm(x[0].t(), x[1]); }},
       {"linear", [](const auto& x) { return linear(x[0], x[1], x[2]); }},
@@ -67,18 +70,31 @@ const std::map<std::string, Fn>& ops() {
 
 // Ops whose result is one correctly rounded float operation per element: bit-exact.
 bool exact(const std::string& op) {
-  static const std::set<std::string> s = {
-      "add",        "add_broadcast", "sub",  "mul",        "div",   "maximum",
-      "neg",        "abs",           "relu", "leaky_relu", "clamp", "mul_scalar",
-      "add_scalar", "rsub_scalar",   "lt",   "eq",         "amax"};
+  static const std::set<std::string> s = {"add",
+                                          "add_broadcast",
+                                          "sub",
+                                          "mul",
+                                          "div",
+                                          "maximum",
+                                          "neg",
+                                          "abs",
+                                          "relu",
+                                          "leaky_relu",
+                                          "clamp",
+                                          "mul_scalar",
+                                          "add_scalar",
+                                          "rsub_scalar",
+                                          "lt",
+                                          "eq",
+                                          "amax",
+                                          "mul_scalar_inplace",
+                                          "add_scalar_inplace",
+                                          "div_scalar_inplace"};
   return s.count(op) > 0;
 }
 
 const json& cases() {
-  static const json c = [] {
-    json all = tandem::testing::load_fixture("ops_half.json");
-    return all.is_object() ? all["cases"] : json::array();
-  }();
+  static const json c = tandem::testing::fixture_cases("ops_half.json");
   return c;
 }
 

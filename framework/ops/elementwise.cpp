@@ -10,6 +10,7 @@
 #include "framework/ops/autocast.h"
 #include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/reduction.h"
+#include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "kernels/kernel_table.h"
@@ -187,7 +188,7 @@ namespace {
 // inf in float16 and nan in bfloat16). The gradient is PyTorch's formula op by op, each op rounded
 // to the dtype: g * (e * x ** (e - 1)), 0 where e == 0.
 Tensor pow_half(const Tensor& a, double exponent_in) {
-  const double e = full({}, exponent_in, TensorOptions(a.dtype())).item();
+  const double e = ops_detail::scalar_in(a.dtype(), exponent_in);
   Tensor out;
   if (a.dtype() == DType::BFloat16) {
     out = run_unary(a, UnaryOp::PowScalar, alpha_param(e), "pow");

@@ -216,13 +216,15 @@ Tensor Tensor::to(Device dev, DType dt) const {
 void Tensor::record_stream(void* stream) const { storage()->record_stream(stream); }
 
 // --- in-place arithmetic ----------------------------------------------------------------------
+// A scalar meets a float16/bfloat16 tensor rounded to its type, as in the operators (x * 0.1).
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   return inplace_binary(*this, other, BinaryOp::Add, scalar_param(alpha), "add_");
 }
 
 Tensor& Tensor::add_(double value) {
-  return inplace_unary(*this, UnaryOp::AddScalar, scalar_param(value), "add_");
+  return inplace_unary(*this, UnaryOp::AddScalar,
+                       scalar_param(ops_detail::scalar_in(dtype(), value)), "add_");
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
@@ -230,14 +232,16 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 
 Tensor& Tensor::mul_(double value) {
-  return inplace_unary(*this, UnaryOp::MulScalar, scalar_param(value), "mul_");
+  return inplace_unary(*this, UnaryOp::MulScalar,
+                       scalar_param(ops_detail::scalar_in(dtype(), value)), "mul_");
 }
 
 Tensor& Tensor::div_(double value) {
   // A true division's result is floating, which an integer tensor cannot hold (as PyTorch).
   TANDEM_CHECK(is_floating(dtype()), "result type Float can't be cast to the desired output type ",
                ops_detail::scalar_type_name(dtype()));
-  return inplace_unary(*this, UnaryOp::DivScalar, scalar_param(value), "div_");
+  return inplace_unary(*this, UnaryOp::DivScalar,
+                       scalar_param(ops_detail::scalar_in(dtype(), value)), "div_");
 }
 
 Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
