@@ -234,8 +234,9 @@ Tensor pow(const Tensor& a, const Tensor& exponent) {
            const Tensor &x = s[0], &e = s[1], &y = s[2];
            // As PyTorch's pow_backward_self: 0 where e == 0 (even for x = 0 or nan).
            Tensor ga = where(eq(e, zeros_like(e)), zeros_like(y), g[0] * (e * pow(x, e - 1.0)));
-           // d/de x^e = x^e log x, defined as 0 where x == 0 and e >= 0 (as PyTorch masks it).
-           Tensor gb = where(logical_and_zero_mask(x, e), zeros_like(y), g[0] * (y * log(x)));
+           // d/de x^e = x^e log x, defined as 0 where x == 0 and e >= 0. PyTorch masks the
+           // derivative, not the product with g, so an inf or nan g still gives nan there.
+           Tensor gb = g[0] * where(logical_and_zero_mask(x, e), zeros_like(y), y * log(x));
            return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
          });
   return out;
