@@ -1,6 +1,6 @@
 // Golden cases from a PyTorch fixture, one gtest instance per (case, device):
 //
-//   const json& cases() { static const json c = load_fixture("ops_core.json")["cases"]; ... }
+//   const json& cases() { static const json c = fixture_cases("ops_core.json"); return c; }
 //   class OpsCoreGolden : public tandem::testing::GoldenCaseTest {};
 //   TEST_P(OpsCoreGolden, MatchesPyTorch) { const json& c = cases()[case_index()]; ... }
 //   TANDEM_INSTANTIATE_GOLDEN_TEST(OpsCoreGolden, case_names(cases()));
@@ -36,6 +36,15 @@ inline nlohmann::json load_fixture(const std::string& name) {
   } catch (const std::exception&) {
     return nullptr;
   }
+}
+
+// The cases of fixture `name`: its "cases" array, or the fixture itself where it is an array;
+// an empty array when the fixture is missing or holds neither.
+inline nlohmann::json fixture_cases(const std::string& name) {
+  nlohmann::json all = load_fixture(name);
+  if (all.is_array()) return all;
+  if (all.is_object() && all.contains("cases") && all["cases"].is_array()) return all["cases"];
+  return nlohmann::json::array();
 }
 
 // `name` as a readable gtest name (letters, digits and '_'): "[]" becomes "all", a minus sign

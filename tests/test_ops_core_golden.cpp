@@ -19,10 +19,7 @@ using nlohmann::json;
 namespace {
 
 const json& cases() {
-  static const json c = [] {
-    json all = tandem::testing::load_fixture("ops_core.json");
-    return all.is_object() && all.contains("cases") ? all["cases"] : json::array();
-  }();
+  static const json c = tandem::testing::fixture_cases("ops_core.json");
   return c;
 }
 

@@ -43,10 +43,7 @@ const std::map<std::string, Fn>& ops() {
 }
 
 const json& cases() {
-  static const json c = [] {
-    json all = tandem::testing::load_fixture("ops_elementwise.json");
-    return all.is_array() ? all : json::array();
-  }();
+  static const json c = tandem::testing::fixture_cases("ops_elementwise.json");
   return c;
 }
 

@@ -119,10 +119,7 @@ const std::map<std::string, OpFn>& ops() {
 }
 
 const json& cases() {
-  static const json c = [] {
-    json all = tandem::testing::load_fixture("ops_spatial.json");
-    return all.is_array() ? all : json::array();
-  }();
+  static const json c = tandem::testing::fixture_cases("ops_spatial.json");
   return c;
 }
 

@@ -125,10 +125,7 @@ TANDEM_INSTANTIATE_GOLDEN_TEST(TensorGolden, names());
 namespace {
 
 const json& view_cases() {
-  static const json c = [] {
-    json all = tandem::testing::load_fixture("views.json");
-    return all.is_object() && all.contains("cases") ? all["cases"] : json::array();
-  }();
+  static const json c = tandem::testing::fixture_cases("views.json");
   return c;
 }
 

@@ -143,11 +143,13 @@ void softmax_forward_cuda(const KernelContext& ctx, const Slab& s, bool log, con
   if (rows == 0 || s.n == 0) return;
   dispatch_cuda_floating(in.dtype, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (s.inner == 1)
+    if (s.inner == 1) {
       TANDEM_LAUNCH(warp_row_blocks(rows), kThreads, 0, stream_of(ctx), softmax_warp_kernel)
-    (in.as<const T>(), out.as<T>(), rows, s.n, log);
-    else TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_kernel)(
-        in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
+      (in.as<const T>(), out.as<T>(), rows, s.n, log);
+    } else {
+      TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_kernel)
+      (in.as<const T>(), out.as<T>(), s.outer, s.n, s.inner, log);
+    }
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
@@ -165,12 +167,14 @@ void softmax_backward_cuda(const KernelContext& ctx, const Slab& s, bool log, co
   if (rows == 0 || s.n == 0) return;
   dispatch_cuda_floating(grad.dtype, "softmax_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (s.inner == 1)
+    if (s.inner == 1) {
       TANDEM_LAUNCH(warp_row_blocks(rows), kThreads, 0, stream_of(ctx),
                     softmax_backward_warp_kernel)
-    (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), rows, s.n, log);
-    else TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_backward_kernel)(
-        grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
+      (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), rows, s.n, log);
+    } else {
+      TANDEM_LAUNCH(blocks_for(rows), kThreads, 0, stream_of(ctx), softmax_backward_kernel)
+      (grad.as<const T>(), out.as<const T>(), grad_in.as<T>(), s.outer, s.n, s.inner, log);
+    }
   });
   TANDEM_CUDA_CHECK(cudaGetLastError());
 }
