@@ -407,6 +407,122 @@ TEST(NnModule, Containers) {
   EXPECT_THROW(dict["b"], Error);
 }
 
+// Model surgery on containers, as PyTorch 1.13's: insert shifts the later positional names up,
+// pop and removal renumber what is left "0", "1", ..., a slice keeps the names it takes.
+TEST(NnModule, ContainerSurgeryAsPyTorch) {
+  auto kinds = [](const Module& m) {
+    std::vector<std::string> out;
+    for (const auto& [k, c] : m.local_children()) out.push_back(k + ":" + c->name());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  auto seq = std::make_shared<Sequential>(std::vector<ModulePtr>{
+      std::make_shared<Linear>(1, 1), std::make_shared<ReLU>(), std::make_shared<Tanh>()});
+  seq->insert(1, std::make_shared<Sigmoid>());
+  EXPECT_EQ(kinds(*seq), (V{"0:Linear", "1:Sigmoid", "2:ReLU", "3:Tanh"}));
+  seq->insert(-1, std::make_shared<Identity>());
+  EXPECT_EQ(kinds(*seq), (V{"0:Linear", "1:Sigmoid", "2:ReLU", "3:Identity", "4:Tanh"}));
+  EXPECT_EQ(seq->pop(0)->name(), "Linear");
+  EXPECT_EQ(kinds(*seq), (V{"0:Sigmoid", "1:ReLU", "2:Identity", "3:Tanh"}));
+  EXPECT_EQ(kinds(*seq->slice(1, 3)), (V{"1:ReLU", "2:Identity"}));
+  EXPECT_EQ(seq->slice(0, -1)->size(), 3u);
+  EXPECT_EQ(seq->slice(-10, 10)->size(), 4u);
+  EXPECT_EQ(seq->slice(3, 1)->size(), 0u);
+  EXPECT_EQ(error_text([&] { seq->insert(10, std::make_shared<ReLU>()); }),
+            "Index out of range: 10");
+  EXPECT_EQ(error_text([&] { (*seq)[7]; }), "index 7 is out of range");
+  seq->extend({std::make_shared<Linear>(1, 2)});
+  EXPECT_EQ(seq->size(), 5u);
+  EXPECT_EQ(keys_of(seq->state_dict()), (V{"4.weight", "4.bias"}));
+
+  // A named Sequential takes an insertion at its end only (PyTorch's KeyError before it); a
+  // removal renumbers all of it.
+  auto named = std::make_shared<Sequential>(
+      NamedModules{{"fc", std::make_shared<Linear>(1, 1)}, {"act", std::make_shared<ReLU>()}});
+  EXPECT_NE(error_text([&] { named->insert(0, std::make_shared<Tanh>()); }).find("has 'fc'"),
+            std::string::npos);
+  named->insert(2, std::make_shared<Tanh>());
+  EXPECT_EQ(kinds(*named), (V{"fc:Linear", "act:ReLU", "2:Tanh"}));
+  named->pop(0);
+  EXPECT_EQ(kinds(*named), (V{"0:ReLU", "1:Tanh"}));
+
+  ModuleList list({std::make_shared<ReLU>(), std::make_shared<Tanh>()});
+  list.insert(0, std::make_shared<Sigmoid>());
+  EXPECT_EQ(kinds(list), (V{"0:Sigmoid", "1:ReLU", "2:Tanh"}));
+  EXPECT_EQ(list.pop(1)->name(), "ReLU");
+  EXPECT_EQ(kinds(list), (V{"0:Sigmoid", "1:Tanh"}));
+  EXPECT_EQ(list.pop()->name(), "Tanh");
+
+  ModuleDict dict(NamedModules{{"a", std::make_shared<ReLU>()}});
+  dict.update({{"b", std::make_shared<Tanh>()}, {"a", std::make_shared<Sigmoid>()}});
+  EXPECT_EQ(kinds(dict), (V{"a:Sigmoid", "b:Tanh"}));
+  EXPECT_EQ(dict.pop("a")->name(), "Sigmoid");
+  EXPECT_EQ(dict.keys(), (V{"b"}));
+  EXPECT_THROW(dict.pop("a"), Error);
+
+  // del model.fc on any module; requires_grad_ freezes every parameter.
+  auto net = std::make_shared<Sequential>(NamedModules{{"body", std::make_shared<Linear>(2, 2)},
+                                                       {"fc", std::make_shared<Linear>(2, 1)}});
+  EXPECT_EQ(net->remove_module("fc")->name(), "Linear");
+  EXPECT_EQ(keys_of(net->state_dict()), (V{"body.weight", "body.bias"}));
+  EXPECT_NE(error_text([&] { net->remove_module("fc"); }).find("has no attribute `fc`"),
+            std::string::npos);
+  net->requires_grad_(false);
+  for (const auto& p : net->parameters()) EXPECT_FALSE(p.requires_grad());
+  net->requires_grad_();
+  for (const auto& p : net->parameters()) EXPECT_TRUE(p.requires_grad());
+}
+
+// Layer edges checked against PyTorch 1.13: an empty batch through BatchNorm, pooling's argument
+// checks and their words, Upsample's align_corners in nearest mode, Flatten of a scalar.
+TEST(NnLayers, EdgesAsPyTorch) {
+  {  // an empty batch: an empty output, running statistics untouched, zero parameter gradients
+    BatchNorm2d bn(3);
+    Tensor x = zeros({0, 3, 4, 4}).set_requires_grad(true);
+    Tensor y = bn(x);
+    EXPECT_EQ(y.sizes(), (Shape{0, 3, 4, 4}));
+    EXPECT_EQ(bn.num_batches_tracked.item(), 1.0);
+    EXPECT_EQ(bn.running_mean.to_vector(), std::vector<double>(3, 0.0));
+    EXPECT_EQ(bn.running_var.to_vector(), std::vector<double>(3, 1.0));
+    y.sum().backward();
+    EXPECT_EQ(bn.weight.grad().to_vector(), std::vector<double>(3, 0.0));
+    EXPECT_EQ(bn.bias.grad().to_vector(), std::vector<double>(3, 0.0));
+    EXPECT_EQ(x.grad().sizes(), (Shape{0, 3, 4, 4}));
+    EXPECT_EQ(BatchNorm2d(3)(zeros({2, 3, 0, 0})).sizes(), (Shape{2, 3, 0, 0}));
+    EXPECT_EQ(error_text([&] {
+                BatchNorm1d(3)(zeros({1, 3}));
+              }),
+              "Expected more than 1 value per channel when training, got input size "
+              "torch.Size([1, 3])");
+  }
+  const Tensor img = zeros({1, 1, 8, 8});
+  auto pool_error = [&](MaxPool2dOptions o, Size2 dilation = 1) {
+    o.dilation = dilation;
+    return error_text([&] { MaxPool2d{o}(img); });
+  };
+  // 1.13 limits padding to half the kernel whatever the dilation.
+  EXPECT_EQ(pool_error(MaxPool2dOptions(3, std::nullopt, 2), 2),
+            "pad should be at most half of kernel size, but got pad=2 and kernel_size=3");
+  EXPECT_EQ(pool_error(MaxPool2dOptions(2, Size2(0))), "stride should not be zero");
+  EXPECT_EQ(pool_error(MaxPool2dOptions(0)), "stride should not be zero");
+  EXPECT_EQ(pool_error(MaxPool2dOptions(2, std::nullopt, -1)),
+            "pad must be non-negative, but got pad: -1");
+  EXPECT_EQ(pool_error(MaxPool2dOptions(2), 0),
+            "dilation should be greater than zero, but got dilationH: 0 dilationW: 0");
+  EXPECT_EQ(error_text([&] { AvgPool2d(AvgPool2dOptions(2, Size2(0)))(img); }),
+            "stride should not be zero");
+  UpsampleOptions nearest;
+  nearest.scale_factor = 2;
+  nearest.align_corners = false;  // given at all, even false
+  EXPECT_NE(error_text([&] { Upsample{nearest}(img); }).find("align_corners option can only"),
+            std::string::npos);
+  nearest.align_corners.reset();
+  EXPECT_EQ(Upsample{nearest}(img).sizes(), (Shape{1, 1, 16, 16}));
+  const Tensor scalar = scalar_tensor(3.0);
+  EXPECT_NE(error_text([&] { Flatten()(scalar); }).find("[-1, 0], but got 1"), std::string::npos);
+  EXPECT_EQ(Flatten(0)(scalar).sizes(), (Shape{1}));
+}
+
 TEST(NnModule, ForwardThroughLinearLayersAndContainers) {
   Generator g(0);
   auto m = models::mlp({}, g);
@@ -560,7 +676,7 @@ TEST(NnInit, DistributionsAndErrors) {
   EXPECT_EQ(error_text([&] { init::xavier_uniform_(vec); }),
             "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions");
   EXPECT_EQ(error_text([&] { init::kaiming_uniform_(t, 0.0, "fan_avg"); }),
-            "Mode fan_avg not supported, please use one of fan_in, fan_out");
+            "Mode fan_avg not supported, please use one of ['fan_in', 'fan_out']");
   EXPECT_EQ(error_text([&] { init::calculate_gain("swish"); }), "Unsupported nonlinearity swish");
 }
 
@@ -806,6 +922,26 @@ TEST_P(ModuleOnDevice, ToMovesParametersGradientsAndBuffersInPlace) {
     EXPECT_TRUE(v.is_cpu()) << k;
     EXPECT_TRUE(equal(v, before.at(k))) << k;  // a round trip through the device is exact
   }
+}
+
+// to(dtype) converts each tensor where it is, as PyTorch: a module without parameters (its
+// buffers on the device) or one spread over two devices stays put.
+TEST_P(ModuleOnDevice, ToDtypeKeepsEachTensorsDevice) {
+  BatchNormOptions no_affine(3);
+  no_affine.affine = false;
+  auto bn = std::make_shared<BatchNorm2d>(no_affine);
+  bn->to(device());
+  bn->to(DType::Float64);
+  EXPECT_EQ(bn->running_mean.device(), device());
+  EXPECT_EQ(bn->running_mean.dtype(), DType::Float64);
+  EXPECT_EQ(bn->num_batches_tracked.dtype(), DType::Int64);
+  auto on_host = std::make_shared<Linear>(2, 2), on_device = std::make_shared<Linear>(2, 2);
+  on_device->to(device());
+  Sequential split(std::vector<ModulePtr>{on_host, on_device});
+  split.to(DType::Float64);
+  EXPECT_TRUE(on_host->weight.is_cpu());
+  EXPECT_EQ(on_device->weight.device(), device());
+  EXPECT_EQ(on_device->bias.dtype(), DType::Float64);
 }
 
 // state_dict of a device model holds device tensors aliasing the parameters with the model's

@@ -102,7 +102,9 @@ std::vector<Tensor> run_op(const json& c, const std::vector<Tensor>& in) {
                        p["count_include_pad"])};
   if (op == "adaptive_avg_pool2d") return {adaptive_avg_pool2d(in[0], p["size"].get<Pair>())};
   if (op == "interpolate")
-    return {interpolate(in[0], p["size"].get<Pair>(), std::nullopt, p["mode"], p["align_corners"])};
+    return {interpolate(in[0], p["size"].get<Pair>(), std::nullopt, p["mode"],
+                        p["mode"] == "nearest" ? std::nullopt
+                                               : std::optional<bool>(p["align_corners"]))};
   if (op == "conv2d")
     return {conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), pair("stride"), pair("padding"),
                    pair("dilation"), p["groups"])};

@@ -1,5 +1,6 @@
 // Dropout (torch/nn/modules/dropout.py): identity in eval mode; in training draws its mask from
-// its own Generator if given, else the default one.
+// its own Generator if given, else the default one. `inplace` is kept for PyTorch's repr only:
+// forward returns a new tensor and never writes its input (the values are PyTorch's either way).
 #pragma once
 
 #include <memory>

@@ -16,7 +16,7 @@ bool zero_element_noop(const Tensor& t) {
 
 double calculate_correct_fan(const Tensor& t, const std::string& mode) {
   TANDEM_CHECK(mode == "fan_in" || mode == "fan_out", "Mode ", mode,
-               " not supported, please use one of fan_in, fan_out");
+               " not supported, please use one of ['fan_in', 'fan_out']");
   auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(t);
   return double(mode == "fan_in" ? fan_in : fan_out);
 }

@@ -34,8 +34,11 @@ bool starts_with(const std::string& s, const std::string& p) {
 }
 
 // Replaces the contents of a tensor in place so every handle to it sees the converted data.
-void convert_in_place(const Tensor& t, Device device, std::optional<DType> dtype) {
+// No device keeps the tensor's own (Module::to(dtype)).
+void convert_in_place(const Tensor& t, std::optional<Device> to_device,
+                      std::optional<DType> dtype) {
   if (!t.defined()) return;
+  const Device device = to_device.value_or(t.device());
   DType target = (dtype && is_floating(t.dtype())) ? *dtype : t.dtype();
   if (t.device() == device && t.dtype() == target) return;
   Tensor converted = t.detach().to(device, target).contiguous();
@@ -140,7 +143,9 @@ std::vector<Tensor> Module::forward_many(const std::vector<Tensor>& inputs) {
 
 void Module::check_new_name(const std::string& name, const char* kind) const {
   TANDEM_CHECK(!name.empty(), kind, " name can't be empty string \"\"");
-  TANDEM_CHECK(name.find('.') == std::string::npos, kind, " name can't contain \".\", got: ", name);
+  const bool is_module = std::string(kind) == "module";  // PyTorch names these offenders only
+  TANDEM_CHECK(name.find('.') == std::string::npos, kind, " name can't contain \".\"",
+               is_module ? ", got: " + name : std::string());
 }
 
 Tensor& Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
@@ -171,6 +176,16 @@ void Module::register_module_impl(const std::string& name, ModulePtr module) {
   TANDEM_CHECK(!parameters_.contains(name) && !buffers_.contains(name), "attribute '", name,
                "' already exists");
   children_.set(name, std::move(module));
+}
+
+bool Module::has_attribute(const std::string& name) const {
+  return parameters_.contains(name) || buffers_.contains(name) || children_.contains(name);
+}
+
+ModulePtr Module::remove_module(const std::string& name) {
+  ModulePtr m = child(name);
+  children_.erase(name);
+  return m;
 }
 
 bool Module::is_persistent_buffer(const std::string& name) const {
@@ -311,9 +326,9 @@ Tensor Module::get_parameter(const std::string& target) {
   std::string mod_path = dot == std::string::npos ? "" : target.substr(0, dot);
   std::string pname = dot == std::string::npos ? target : target.substr(dot + 1);
   ModulePtr mod = get_submodule(mod_path);
+  TANDEM_CHECK(mod->has_attribute(pname), mod->name(), " has no attribute `", pname, "`");
   const Tensor* p = mod->parameters_.find(pname);
-  TANDEM_CHECK(p != nullptr, mod->name(), " has no attribute `", pname, "`");
-  TANDEM_CHECK(p->defined(), "`", pname, "` is not an nn.Parameter");
+  TANDEM_CHECK(p != nullptr && p->defined(), "`", pname, "` is not an nn.Parameter");
   return *p;
 }
 
@@ -322,10 +337,10 @@ Tensor Module::get_buffer(const std::string& target) {
   std::string mod_path = dot == std::string::npos ? "" : target.substr(0, dot);
   std::string bname = dot == std::string::npos ? target : target.substr(dot + 1);
   ModulePtr mod = get_submodule(mod_path);
+  TANDEM_CHECK(mod->has_attribute(bname), mod->name(), " has no attribute `", bname, "`");
   const Tensor* b = mod->buffers_.find(bname);
-  TANDEM_CHECK(b != nullptr, mod->name(), " has no attribute `", bname, "`");
-  TANDEM_CHECK(b->defined(), "`", bname, "` is not a buffer");
-  return *b;
+  TANDEM_CHECK(b != nullptr, "`", bname, "` is not a buffer");
+  return *b;  // undefined for a None buffer, as PyTorch returns None
 }
 
 // ---- modes, devices, gradients --------------------------------------------------------------
@@ -337,7 +352,13 @@ Module& Module::train(bool mode) {
   return *this;
 }
 
-Module& Module::to(Device device, std::optional<DType> dtype) {
+Module& Module::to(Device device, std::optional<DType> dtype) { return convert(device, dtype); }
+
+// Each tensor keeps its device, as PyTorch's module.to(dtype): a module without parameters, or
+// one spread over several devices, stays where it is.
+Module& Module::to(DType dtype) { return convert(std::nullopt, dtype); }
+
+Module& Module::convert(std::optional<Device> device, std::optional<DType> dtype) {
   TANDEM_CHECK(!dtype || is_floating(*dtype),
                "nn.Module.to only accepts floating point or complex dtypes, but got desired dtype=",
                dtype_name(*dtype));
@@ -353,15 +374,14 @@ Module& Module::to(Device device, std::optional<DType> dtype) {
   return *this;
 }
 
-Module& Module::to(DType dtype) {
-  auto params = parameters();
-  Device device = params.empty() ? kCPU : params[0].device();
-  return to(device, dtype);
-}
-
 Module& Module::apply(const std::function<void(Module&)>& fn) {
   for (auto& c : children()) c->apply(fn);
   fn(*this);
+  return *this;
+}
+
+Module& Module::requires_grad_(bool requires_grad) {
+  for (auto& p : parameters()) p.set_requires_grad(requires_grad);
   return *this;
 }
 

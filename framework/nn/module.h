@@ -83,6 +83,9 @@ class Module : public std::enable_shared_from_this<Module> {
     return module;
   }
 
+  // Removes a direct child and returns it, as `del model.fc`; the others keep their order.
+  ModulePtr remove_module(const std::string& name);
+
   // ---- traversal (PyTorch's order and de-duplication) ----------------------------------------
   std::vector<std::pair<std::string, Tensor>> named_parameters(const std::string& prefix = "",
                                                                bool recurse = true,
@@ -123,10 +126,12 @@ class Module : public std::enable_shared_from_this<Module> {
   // Converts floating parameters/buffers (and their grads) to dtype and everything to device,
   // in place. Integer buffers (num_batches_tracked) keep their dtype, as PyTorch.
   Module& to(Device device, std::optional<DType> dtype = std::nullopt);
-  Module& to(DType dtype);
+  Module& to(DType dtype);  // each tensor stays on its device
   // Calls fn on every child (recursively) first, then on this module, as PyTorch's apply.
   Module& apply(const std::function<void(Module&)>& fn);
   void zero_grad(bool set_to_none = true);
+  // Sets requires_grad on every parameter, recursively (freezing a backbone), as PyTorch's.
+  Module& requires_grad_(bool requires_grad = true);
   int64_t num_parameters(bool only_trainable = false) const;
 
   // ---- state_dict ---------------------------------------------------------------------------
@@ -161,7 +166,9 @@ class Module : public std::enable_shared_from_this<Module> {
 
  private:
   void register_module_impl(const std::string& name, ModulePtr module);
+  Module& convert(std::optional<Device> device, std::optional<DType> dtype);  // see to()
   void check_new_name(const std::string& name, const char* kind) const;
+  bool has_attribute(const std::string& name) const;  // a parameter, buffer or child (or None)
   ModulePtr self_ptr();
   void collect_modules(const std::string& prefix, bool remove_duplicate,
                        std::unordered_set<const Module*>& memo,

@@ -15,7 +15,7 @@ Tensor Upsample::forward(const Tensor& x) {
   std::optional<UpsampleScale> scale;
   if (options.size) size = options.size->pair();
   if (options.scale_factor) scale = UpsampleScale{*options.scale_factor, *options.scale_factor};
-  return interpolate(x, size, scale, options.mode, options.align_corners.value_or(false));
+  return interpolate(x, size, scale, options.mode, options.align_corners);
 }
 
 std::string Upsample::extra_repr() const {

@@ -17,6 +17,21 @@ namespace tandem {
 using autograd::record;
 using autograd::TensorList;
 
+namespace {
+
+// An empty batch, as PyTorch's _batch_norm_impl_index: no statistics (the running ones stay as
+// they are) and an empty output still connected to weight and bias, whose gradients are zeros.
+Tensor batch_norm_of_empty(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  Shape per_channel(size_t(input.dim()), 1);
+  per_channel[1] = input.size(1);
+  Tensor y = input.clone();
+  if (weight.defined()) y = y * weight.to(input.dtype()).reshape(per_channel);
+  if (bias.defined()) y = y + bias.to(input.dtype()).reshape(per_channel);
+  return y;
+}
+
+}  // namespace
+
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
@@ -40,9 +55,10 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                    dtype_name(input.dtype()), ")", half_input ? " or float32" : "", ", got ",
                    dtype_name(t->dtype()));
   const bool use_batch_stats = training || !running_mean.defined() || !running_var.defined();
-  if (use_batch_stats && N * S <= 1)
+  if (use_batch_stats && N * S == 1)
     TANDEM_FAIL("Expected more than 1 value per channel when training, got input size ",
                 torch_size_str(input.sizes()));
+  if (input.numel() == 0) return batch_norm_of_empty(input, weight, bias);
   const kernels::ChannelLayout layout{N, C, S};
   const Tensor x = input.contiguous();
   const kernels::KernelContext ctx = kernel_context(x);

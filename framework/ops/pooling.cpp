@@ -50,24 +50,32 @@ Shape out_shape(const Planes& p, int64_t oh, int64_t ow) {
   return s;
 }
 
-void check_window(Pair k, Pair s, Pair pad, Pair dil, const char* op) {
+// PyTorch 1.13's checks in its order and words (pooling_output_shape per dim, H first, then
+// pool2d_shape_check): the padding limit is half the kernel, whatever the dilation.
+void check_window(Pair k, Pair s, Pair pad, Pair dil) {
   for (int i = 0; i < 2; ++i) {
-    TANDEM_CHECK(k[i] > 0, op, ": kernel_size must be greater than zero");
-    TANDEM_CHECK(s[i] > 0, op, ": stride must be greater than zero");
-    TANDEM_CHECK(dil[i] > 0, op, ": dilation must be greater than zero");
-    const int64_t effective = (k[i] - 1) * dil[i] + 1;
-    TANDEM_CHECK(pad[i] >= 0 && pad[i] <= effective / 2, op,
-                 ": pad should be at most half of effective kernel size, but got pad=", pad[i],
-                 ", kernel_size=", k[i], " and dilation=", dil[i]);
+    TANDEM_CHECK(s[i] != 0, "stride should not be zero");
+    TANDEM_CHECK(pad[i] >= 0, "pad must be non-negative, but got pad: ", pad[i]);
+    TANDEM_CHECK(pad[i] <= k[i] / 2,
+                 "pad should be at most half of kernel size, but got pad=", pad[i],
+                 " and kernel_size=", k[i]);
   }
+  TANDEM_CHECK(k[0] > 0 && k[1] > 0, "kernel size should be greater than zero, but got kH: ", k[0],
+               " kW: ", k[1]);
+  TANDEM_CHECK(s[0] > 0 && s[1] > 0, "stride should be greater than zero, but got dH: ", s[0],
+               " dW: ", s[1]);
+  TANDEM_CHECK(dil[0] > 0 && dil[1] > 0,
+               "dilation should be greater than zero, but got dilationH: ", dil[0],
+               " dilationW: ", dil[1]);
 }
 
 }  // namespace
 
+Tensor max_pool2d(const Tensor& input, Pair k) { return max_pool2d(input, k, k); }
+
 Tensor max_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, Pair dilation,
                   bool ceil_mode) {
-  if (stride == Pair{0, 0}) stride = k;
-  check_window(k, stride, padding, dilation, "max_pool2d");
+  check_window(k, stride, padding, dilation);
   Planes p = as_planes(input, "max_pool2d");
   const int64_t oh = pooled_size(p.h, k[0], padding[0], stride[0], dilation[0], ceil_mode);
   const int64_t ow = pooled_size(p.w, k[1], padding[1], stride[1], dilation[1], ceil_mode);
@@ -90,10 +98,11 @@ Tensor max_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, Pair d
   return out;
 }
 
+Tensor avg_pool2d(const Tensor& input, Pair k) { return avg_pool2d(input, k, k); }
+
 Tensor avg_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, bool ceil_mode,
                   bool count_include_pad) {
-  if (stride == Pair{0, 0}) stride = k;
-  check_window(k, stride, padding, {1, 1}, "avg_pool2d");
+  check_window(k, stride, padding, {1, 1});
   Planes p = as_planes(input, "avg_pool2d");
   const int64_t oh = pooled_size(p.h, k[0], padding[0], stride[0], 1, ceil_mode);
   const int64_t ow = pooled_size(p.w, k[1], padding[1], stride[1], 1, ceil_mode);

@@ -17,16 +17,17 @@ using autograd::TensorList;
 
 Tensor interpolate(const Tensor& input, std::optional<Pair> size,
                    std::optional<UpsampleScale> scale_factor, const std::string& mode,
-                   bool align_corners) {
+                   std::optional<bool> align_corners_or_none) {
   TANDEM_CHECK(input.dim() == 4, "interpolate: expected a 4-D (N, C, H, W) input, got ",
                shape_str(input.sizes()));
   TANDEM_CHECK(size.has_value() != scale_factor.has_value(),
                "only one of size or scale_factor should be defined");
   TANDEM_CHECK(mode == "nearest" || mode == "bilinear", "interpolate: mode '", mode,
                "' is not supported (nearest, bilinear)");
-  TANDEM_CHECK(!(mode == "nearest" && align_corners),
+  TANDEM_CHECK(!(mode == "nearest" && align_corners_or_none.has_value()),
                "align_corners option can only be set with the interpolating modes: linear | "
                "bilinear | bicubic | trilinear");
+  const bool align_corners = align_corners_or_none.value_or(false);
   const int64_t H = input.size(2), W = input.size(3);
   int64_t oh, ow;
   if (size) {

@@ -13,8 +13,10 @@ struct UpsampleScale {
   double h = 0, w = 0;
 };
 
-// Exactly one of size / scale_factor is given.
-Tensor interpolate(const Tensor& x, std::optional<Pair> size, std::optional<UpsampleScale> scale_factor,
-                   const std::string& mode = "nearest", bool align_corners = false);
+// Exactly one of size / scale_factor is given. align_corners is PyTorch's None by default (false
+// for bilinear); giving it at all in nearest mode is PyTorch's error.
+Tensor interpolate(const Tensor& x, std::optional<Pair> size,
+                   std::optional<UpsampleScale> scale_factor, const std::string& mode = "nearest",
+                   std::optional<bool> align_corners = std::nullopt);
 
 }  // namespace tandem

@@ -107,9 +107,9 @@ Tensor Tensor::reshape(const Shape& shape) const {
 }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
-  if (dim() == 0) return reshape({1});
-  start_dim = wrap_dim(start_dim, dim(), "flatten");
+  start_dim = wrap_dim(start_dim, dim(), "flatten");  // a 0-dim tensor takes dims 0 and -1
   end_dim = wrap_dim(end_dim, dim(), "flatten");
+  if (dim() == 0) return reshape({1});
   TANDEM_CHECK(start_dim <= end_dim,
                "flatten() has invalid args: start_dim cannot come after end_dim");
   Shape shape(sizes().begin(), sizes().begin() + start_dim);
