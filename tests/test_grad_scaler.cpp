@@ -159,6 +159,18 @@ TEST(GradScaler, RaisesPyTorchsErrorsForCallsOutOfOrder) {
   scaler.update();
   p.set_grad(ones({3}).to(DType::Float16));
   expect_error([&] { scaler.unscale_(opt); }, "Attempting to unscale FP16 gradients.");
+  {  // a float32 gradient before the float16 one is left scaled, and unscale_ can run again
+    Tensor first = zeros({2}).set_requires_grad(true), second = zeros({2}).set_requires_grad(true);
+    optim::SGD two({first, second}, {.lr = 0.1});
+    first.set_grad(full({2}, 2.0));
+    second.set_grad(full({2}, 2.0, TensorOptions(DType::Float16)));
+    GradScaler fresh({.init_scale = 2.0});
+    expect_error([&] { fresh.unscale_(two); }, "Attempting to unscale FP16 gradients.");
+    EXPECT_EQ(first.grad().to_vector(), std::vector<double>(2, 2.0));
+    second.set_grad(full({2}, 2.0));
+    fresh.unscale_(two);
+    EXPECT_EQ(first.grad().to_vector(), std::vector<double>(2, 1.0));
+  }
   expect_error([] { GradScaler({.growth_factor = 1.0}); }, "The growth factor must be > 1.0.");
   expect_error([] { GradScaler({.backoff_factor = 1.0}); }, "The backoff factor must be < 1.0.");
   expect_error([&] { scaler.load_state_dict(Value::dict()); },

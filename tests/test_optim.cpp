@@ -15,11 +15,13 @@
 #include "framework/optim/adam.h"
 #include "framework/optim/clip_grad.h"
 #include "framework/optim/factory.h"
+#include "framework/optim/lr_scheduler.h"
 #include "framework/optim/sgd.h"
 #include "framework/tensor/factories.h"
 #include "kernels/device/runtime.h"
 #include "tests/device_compare.h"
 #include "tests/device_test.h"
+#include "tests/error_text.h"
 #include "tests/fixtures_dir.h"
 #include "tests/value_tensors.h"
 
@@ -270,6 +272,16 @@ TEST(Optim, Errors) {
   }
 }
 
+// Adam checks `not 0.0 <= x`, so a nan hyper-parameter is invalid (SGD's `x < 0` lets it by).
+TEST(Optim, AdamRefusesNanHyperParameters) {
+  auto ps = initial_params();
+  using tandem::testing::throws_with;
+  EXPECT_TRUE(throws_with([&] { optim::Adam(ps, {.lr = NAN}); }, "Invalid learning rate: nan"));
+  EXPECT_TRUE(throws_with([&] { optim::Adam(ps, {.eps = NAN}); }, "Invalid epsilon value: nan"));
+  EXPECT_TRUE(throws_with([&] { optim::AdamW(ps, {.weight_decay = NAN}); },
+                          "Invalid weight_decay value: nan"));
+}
+
 // A step that throws at a later parameter (here a non-contiguous one) still applies the updates
 // queued before it, with the state made for them, as updating one parameter at a time did: the
 // first parameter moved by lr * g and its momentum buffer is g, not uninitialised memory.
@@ -324,6 +336,61 @@ TEST(LRScheduler, SchedulesMatchPyTorch) {
       ASSERT_NEAR(opt.param_groups()[0].get("momentum"), momenta[i], 1e-12) << key << " step " << i;
     }
   }
+}
+
+// Arguments that make a schedule divide by zero are an error where PyTorch raises
+// ZeroDivisionError, at the same step, never a nan or inf learning rate to train on with.
+TEST(LRScheduler, DivisionsByZeroAreErrors) {
+  using tandem::testing::throws_with;
+  auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
+  auto sgd = [&] {
+    return std::make_unique<optim::SGD>(std::vector<Tensor>{p},
+                                        optim::SgdOptions{.lr = 0.1, .momentum = 0.9});
+  };
+  {  // pct_start * total_steps - 1 = 0: a first phase of no steps, met at construction
+    auto owner = sgd();
+    optim::SGD& opt = *owner;
+    EXPECT_TRUE(throws_with(
+        [&] { optim::OneCycleLR(opt, {.max_lr = 1, .total_steps = 10, .pct_start = 0.1}); },
+        "OneCycleLR: float division by zero"));
+  }
+  {  // factor 0 is allowed, but undoing it at total_iters divides by it
+    auto owner = sgd();
+    optim::SGD& opt = *owner;
+    optim::ConstantLR s(opt, 0.0, 2);
+    s.step();
+    EXPECT_EQ(opt.lr(0), 0.0);
+    EXPECT_TRUE(throws_with([&] { s.step(); }, "ConstantLR: float division by zero"));
+  }
+  {  // a negative power at the last step raises 0 to it
+    auto owner = sgd();
+    optim::SGD& opt = *owner;
+    optim::PolynomialLR s(opt, 2, -1.0);
+    s.step();
+    EXPECT_NEAR(opt.lr(0), 0.2, 1e-15);
+    EXPECT_TRUE(throws_with([&] { s.step(); }, "PolynomialLR: 0.0 cannot be raised"));
+  }
+  {  // the closed form (SequentialLR's restart) divides by total_iters
+    auto owner = sgd();
+    optim::SGD& opt = *owner;
+    optim::LinearLR s(opt, 0.5, 1.0, 0);
+    EXPECT_TRUE(throws_with([&] { s.step_to(1); }, "LinearLR: float division by zero"));
+  }
+}
+
+TEST(LRScheduler, SequentialLRNeedsItsOwnOptimizersSchedulers) {
+  auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
+  optim::SGD mine({p}, optim::SgdOptions{.lr = 0.1}), other({p}, optim::SgdOptions{.lr = 0.1});
+  std::vector<std::unique_ptr<optim::LRScheduler>> parts;
+  parts.push_back(std::make_unique<optim::ConstantLR>(mine));
+  parts.push_back(std::make_unique<optim::ConstantLR>(other));
+  EXPECT_EQ(tandem::testing::error_text([&] { optim::SequentialLR(mine, std::move(parts), {2}); }),
+            "Sequential Schedulers expects all schedulers to belong to the same optimizer, but got "
+            "schedulers at index 1 to be different than the optimizer passed in.");
+  EXPECT_NE(tandem::testing::error_text([&] {
+              optim::SequentialLR(mine, {}, {});
+            }).find("but got number of schedulers 0"),
+            std::string::npos);
 }
 
 TEST(LRScheduler, PyTorchStateDictsLoadAndContinue) {
@@ -547,6 +614,29 @@ TEST_P(OptimOnDevice, ClipGradNormAndValueMatchPyTorch) {
   auto bad = params();
   bad[0].set_grad(full({3, 4}, INFINITY, TensorOptions(DType::Float64, device())));
   EXPECT_THROW(optim::clip_grad_norm_(bad, 1.0, 2.0, true), Error);
+}
+
+// float32 gradients: the norm comes back as float32 and the factor is computed in float32, as
+// PyTorch's (a factor computed in float64 and rounded gives other last bits).
+TEST_P(OptimOnDevice, ClipGradNormOfFloat32GradientsWorksInFloat32) {
+  std::ifstream f(tandem::testing::fixture_path("clip_grad.json"));
+  const json c = json::parse(f)["float32"];
+  ASSERT_EQ(c["cases"].size(), 3u);
+  for (const auto& k : c["cases"]) {
+    std::vector<Tensor> ps;
+    for (size_t i = 0; i < 2; ++i) {
+      const Shape shape = c["shapes"][i].get<Shape>();
+      ps.push_back(zeros(shape, TensorOptions(DType::Float32, device())).set_requires_grad(true));
+      ps[i].set_grad(from_vector(c["grads"][i].get<std::vector<double>>(), shape).to(device()));
+    }
+    const std::string nt = k["norm_type"];
+    const Tensor total = optim::clip_grad_norm_(ps, 1.5, std::stod(nt));
+    EXPECT_EQ(total.dtype(), DType::Float32) << nt;
+    EXPECT_EQ(total.item(), k["total"].get<double>()) << nt;
+    for (size_t i = 0; i < 2; ++i)
+      EXPECT_EQ(ps[i].grad().to_vector(), k["clipped"][i].get<std::vector<double>>()) << nt;
+  }
+  EXPECT_EQ(optim::clip_grad_norm_({}, 1.0).dtype(), DType::Float32);
 }
 
 // One optimizer over parameters on two GPUs (cuda:0 and cuda:1, alternating), their gradients

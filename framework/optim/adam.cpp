@@ -19,13 +19,14 @@ class AdamUpdates : public UpdateBatch<kernels::AdamTensor, kernels::AdamParams>
 };
 
 Value Adam::defaults_of(const AdamOptions& o, bool decoupled) {
-  if (o.lr < 0) TANDEM_FAIL("Invalid learning rate: ", o.lr);
-  if (o.eps < 0) TANDEM_FAIL("Invalid epsilon value: ", o.eps);
+  // `not 0.0 <= x` in PyTorch: a nan is invalid too (SGD's `x < 0.0` lets it through).
+  if (!(o.lr >= 0)) TANDEM_FAIL("Invalid learning rate: ", o.lr);
+  if (!(o.eps >= 0)) TANDEM_FAIL("Invalid epsilon value: ", o.eps);
   if (!(o.betas.first >= 0 && o.betas.first < 1))
     TANDEM_FAIL("Invalid beta parameter at index 0: ", o.betas.first);
   if (!(o.betas.second >= 0 && o.betas.second < 1))
     TANDEM_FAIL("Invalid beta parameter at index 1: ", o.betas.second);
-  if (o.weight_decay < 0) TANDEM_FAIL("Invalid weight_decay value: ", o.weight_decay);
+  if (!(o.weight_decay >= 0)) TANDEM_FAIL("Invalid weight_decay value: ", o.weight_decay);
   Value d = Value::dict();  // PyTorch 1.13's defaults order (AdamW's differs from Adam's)
   d.set("lr", o.lr);
   d.set("betas", Value::tuple({Value(o.betas.first), Value(o.betas.second)}));

@@ -8,9 +8,10 @@
 namespace tandem::optim {
 
 // Scales all gradients by min(1, max_norm / (total_norm + 1e-6)), where total_norm is the
-// norm_type-norm of all gradients together (inf: the largest |g|). Returns total_norm as a 0-dim
-// float64 tensor on the gradients' device, as PyTorch: the scaling factor stays on the device,
-// so on a GPU the call never waits for it unless error_if_nonfinite reads the norm.
+// norm_type-norm of all gradients together (inf: the largest |g|), accumulated in float64.
+// Returns total_norm as a 0-dim tensor of the gradients' type (float32 with no gradients) on
+// their device, as PyTorch, which also computes the factor in that type. The factor stays on the
+// device, so on a GPU the call never waits for it unless error_if_nonfinite reads the norm.
 Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type = 2.0,
                        bool error_if_nonfinite = false);
 // Clamps every gradient element to [-clip_value, clip_value].

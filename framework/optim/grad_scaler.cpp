@@ -54,14 +54,20 @@ void GradScaler::unscale_(Optimizer& opt) {
       if (f.device() == d) return f;
     return found_infs.emplace_back(zeros({1}, TensorOptions(DType::Float32, d)));
   };
+  // Every gradient is checked before any is unscaled: a refusal leaves them all as they were.
+  for (const ParamGroup& group : opt.param_groups())
+    for (const Tensor& p : group.params) {
+      const Tensor& g = p.grad();
+      if (!g.defined()) continue;
+      if (g.dtype() == DType::Float16) TANDEM_FAIL("Attempting to unscale FP16 gradients.");
+      TANDEM_CHECK(g.is_contiguous(), "GradScaler: gradients must be contiguous");
+    }
   NoGradGuard no_grad;
   unscale_updates_->run([&] {
     for (ParamGroup& group : opt.param_groups())
       for (Tensor& p : group.params) {
         const Tensor& g = p.grad();
         if (!g.defined()) continue;
-        if (g.dtype() == DType::Float16) TANDEM_FAIL("Attempting to unscale FP16 gradients.");
-        TANDEM_CHECK(g.is_contiguous(), "GradScaler: gradients must be contiguous");
         const Tensor& flag = flag_for(g.device());
         unscale_updates_->add(g, {inv_scale}, {g.numel(), buffer(g), buffer(flag)}, g);
       }

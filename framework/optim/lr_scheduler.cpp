@@ -16,6 +16,21 @@ Value list_of(const std::vector<double>& v) {
   return l;
 }
 
+// Python's float division and power, whose ZeroDivisionError PyTorch's schedulers raise where
+// their arguments make a formula divide by zero (a OneCycleLR phase of no steps, ConstantLR's
+// factor 0, ...); in C++ the lr would silently become inf or nan and the run train on with it.
+double py_div(double a, double b, const char* scheduler) {
+  TANDEM_CHECK(b != 0, scheduler, ": float division by zero (its arguments make a step divide ",
+               "by zero; PyTorch raises ZeroDivisionError here)");
+  return a / b;
+}
+double py_pow(double base, double exponent, const char* scheduler) {
+  TANDEM_CHECK(
+      !(base == 0 && exponent < 0), scheduler,
+      ": 0.0 cannot be raised to a negative power (PyTorch raises ZeroDivisionError here)");
+  return std::pow(base, exponent);
+}
+
 // Bounds for loaded epoch and step counters: far beyond any run, and far from int64 overflow in
 // the arithmetic on them (last_epoch - 1 - T_max, 2 * T_max, ...).
 constexpr int64_t kMaxCount = int64_t(1) << 53;
@@ -259,14 +274,17 @@ std::vector<double> LinearLR::get_lr() {
     return lrs;
   }
   if (last_epoch_ > total_iters_) return lrs;
-  const double f = 1. + (end_ - start_) / (double(total_iters_) * start_ +
-                                           double(last_epoch_ - 1) * (end_ - start_));
+  const double f =
+      1. + py_div(end_ - start_,
+                  double(total_iters_) * start_ + double(last_epoch_ - 1) * (end_ - start_),
+                  "LinearLR");
   for (auto& lr : lrs) lr *= f;
   return lrs;
 }
 std::vector<double> LinearLR::closed_form_lr() {
   std::vector<double> out;
-  const double k = double(std::min(total_iters_, last_epoch_)) / double(total_iters_);
+  const double k =
+      py_div(double(std::min(total_iters_, last_epoch_)), double(total_iters_), "LinearLR");
   for (double b : base_lrs_) out.push_back(b * (start_ + (end_ - start_) * k));
   return out;
 }
@@ -294,7 +312,7 @@ std::vector<double> ConstantLR::get_lr() {
   if (last_epoch_ == 0) {
     for (auto& lr : lrs) lr *= factor_;
   } else if (last_epoch_ == total_iters_) {
-    for (auto& lr : lrs) lr *= 1.0 / factor_;
+    for (auto& lr : lrs) lr *= py_div(1.0, factor_, "ConstantLR");
   }
   return lrs;
 }
@@ -323,14 +341,15 @@ std::vector<double> PolynomialLR::get_lr() {
   auto lrs = group_lrs();
   if (last_epoch_ == 0 || last_epoch_ > total_iters_) return lrs;
   const double T = double(total_iters_), e = double(last_epoch_);
-  const double f = std::pow((1.0 - e / T) / (1.0 - (e - 1) / T), power_);
+  const double f = py_pow((1.0 - e / T) / (1.0 - (e - 1) / T), power_, "PolynomialLR");
   for (auto& lr : lrs) lr *= f;
   return lrs;
 }
 std::vector<double> PolynomialLR::closed_form_lr() {
   std::vector<double> out;
-  const double k = double(std::min(total_iters_, last_epoch_)) / double(total_iters_);
-  for (double b : base_lrs_) out.push_back(b * std::pow(1.0 - k, power_));
+  const double k =
+      py_div(double(std::min(total_iters_, last_epoch_)), double(total_iters_), "PolynomialLR");
+  for (double b : base_lrs_) out.push_back(b * py_pow(1.0 - k, power_, "PolynomialLR"));
   return out;
 }
 void PolynomialLR::own_state(Value& d) const {
@@ -411,7 +430,8 @@ std::vector<double> OneCycleLR::get_lr() {
     for (size_t i = 0; i < phases_.size(); ++i) {
       const Phase& ph = phases_[i];
       if (double(step) <= ph.end_step || i + 1 == phases_.size()) {
-        const double pct = (double(step) - start_step) / (ph.end_step - start_step);
+        const double pct =
+            py_div(double(step) - start_step, ph.end_step - start_step, "OneCycleLR");
         lr = anneal(g.get(ph.start_lr.c_str()), g.get(ph.end_lr.c_str()), pct);
         if (cycle_momentum_)
           momentum = anneal(g.get(ph.start_momentum.c_str()), g.get(ph.end_momentum.c_str()), pct);
@@ -488,11 +508,16 @@ SequentialLR::SequentialLR(Optimizer& opt, std::vector<std::unique_ptr<LRSchedul
     : LRScheduler(opt, /*set_initial_lr=*/false),
       schedulers_(std::move(schedulers)),
       milestones_(std::move(milestones)) {
-  if (schedulers_.empty()) throw Error("SequentialLR expects at least one scheduler");
+  for (size_t i = 0; i < schedulers_.size(); ++i)
+    if (&schedulers_[i]->optimizer() != &opt_)
+      TANDEM_FAIL(
+          "Sequential Schedulers expects all schedulers to belong to the same optimizer, "
+          "but got schedulers at index ",
+          i, " to be different than the optimizer passed in.");
   for (const auto& s : schedulers_)
     if (s->needs_metric())
       throw Error("SequentialLR does not support `ReduceLROnPlateau` scheduler");
-  if (milestones_.size() != schedulers_.size() - 1)
+  if (schedulers_.empty() || milestones_.size() != schedulers_.size() - 1)
     TANDEM_FAIL(
         "Sequential Schedulers expects number of schedulers provided to be one more than the "
         "number of "

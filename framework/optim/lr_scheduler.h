@@ -23,6 +23,7 @@ class LRScheduler {
   virtual std::string name() const = 0;
   const std::vector<double>& get_last_lr() const { return last_lr_; }
   int64_t last_epoch() const { return last_epoch_; }
+  const Optimizer& optimizer() const { return opt_; }
 
   virtual Value state_dict() const;
   // PyTorch's keys. The state may come from an edited or damaged file: every field is type- and
