@@ -7,9 +7,11 @@
 #include "framework/autograd/grad_mode.h"
 #include "framework/ops/ops.h"
 #include "tests/device_test.h"
+#include "tests/error_text.h"
 #include "tests/gradcheck.h"
 
 using namespace tandem;
+using tandem::testing::error_text;
 
 namespace {
 // `values` (made on the host) on the test's device.
@@ -133,6 +135,75 @@ TEST_P(Autograd, LeafInplaceRefused) {
   NoGradGuard g;
   x.add_(1.0);
   EXPECT_EQ(x.item(), 2.0);
+}
+
+// An in-place op whose operand requires grad would give that operand no gradient (tandem records
+// no in-place op): it is refused, where PyTorch records it. Under no_grad it runs.
+TEST_P(Autograd, InplaceWithAnOperandThatRequiresGradIsRefused) {
+  Tensor w = dev({1, 2}), x = dev({3, 4}).set_requires_grad(true);
+  EXPECT_NE(error_text([&] { w.add_(x); }).find("add_: the operand requires grad"),
+            std::string::npos);
+  EXPECT_THROW(w.mul_(x), Error);
+  EXPECT_EQ(w.to_vector(), (std::vector<double>{1, 2}));
+  NoGradGuard g;
+  w.add_(x);
+  EXPECT_EQ(w.to_vector(), (std::vector<double>{4, 6}));
+}
+
+// PyTorch 1.13's behaviour and words at the edges of the autograd API.
+TEST_P(Autograd, EdgesOfTheApiAsPyTorch) {
+  {  // requires_grad cleared after the forward: no .grad
+    Tensor x = dev({1, 2}).set_requires_grad(true);
+    Tensor y = (x * 3.0).sum();
+    x.set_requires_grad(false);
+    y.backward();
+    EXPECT_FALSE(x.grad().defined());
+  }
+  {  // requires_grad_(true) on a computed tensor is a no-op; false is an error
+    Tensor x = dev({1, 2}).set_requires_grad(true);
+    Tensor y = x * 2.0;
+    y.set_requires_grad(true);
+    EXPECT_TRUE(y.requires_grad());
+    EXPECT_NE(
+        error_text([&] { y.set_requires_grad(false); }).find("use var_no_grad = var.detach()."),
+        std::string::npos);
+  }
+  {  // set_grad's checks
+    Tensor x = dev({1, 2}).set_requires_grad(true);
+    EXPECT_EQ(error_text([&] { x.set_grad(x); }), "can't assign Variable as its own grad");
+    EXPECT_EQ(error_text([&] {
+                x.set_grad(dev({1, 2}).to(DType::Float64));
+              }),
+              "assigned grad has data of a different type");
+    EXPECT_EQ(error_text([&] {
+                x.set_grad(dev({1, 2, 3}));
+              }),
+              "assigned grad has data of a different size");
+    if (device().is_cuda()) {
+      EXPECT_EQ(error_text([&] {
+                  x.set_grad(tensor({1, 2}));
+                }),
+                "assigned grad has data of a different type");
+    }
+  }
+  {  // backward's arguments: the root's gradient takes its dtype; shape and count errors
+    Tensor x = dev({1, 2}).set_requires_grad(true);
+    Tensor y = x * 2.0;
+    y.retain_grad();
+    y.backward(dev({1, 1}).to(DType::Float64));
+    EXPECT_EQ(y.grad().dtype(), DType::Float32);
+    EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{2, 2}));
+    Tensor z = x * 2.0;
+    EXPECT_EQ(error_text([&] {
+                z.backward(dev({1, 1, 1}));
+              }),
+              "Mismatch in shape: grad_output[0] has a shape of torch.Size([3]) and output[0] "
+              "has a shape of torch.Size([2]).");
+    EXPECT_EQ(error_text([&] {
+                autograd::backward({z, z}, {dev({1, 1})});
+              }),
+              "got 2 tensors and 1 gradients");
+  }
 }
 
 TEST_P(Gradcheck, ElementwiseOps) {

@@ -157,17 +157,18 @@ TEST(GradScaler, RaisesPyTorchsErrorsForCallsOutOfOrder) {
   expect_error([&] { scaler.step(opt); },
                "step() has already been called since the last update().");
   scaler.update();
-  p.set_grad(ones({3}).to(DType::Float16));
-  expect_error([&] { scaler.unscale_(opt); }, "Attempting to unscale FP16 gradients.");
-  {  // a float32 gradient before the float16 one is left scaled, and unscale_ can run again
-    Tensor first = zeros({2}).set_requires_grad(true), second = zeros({2}).set_requires_grad(true);
+  {  // float16 gradients (of float16 parameters) are refused before any gradient is unscaled: a
+     // float32 one queued first is left scaled, and unscale_ can run again
+    const TensorOptions half(DType::Float16);
+    Tensor first = zeros({2}).set_requires_grad(true);
+    Tensor second = zeros({2}, half).set_requires_grad(true);
     optim::SGD two({first, second}, {.lr = 0.1});
     first.set_grad(full({2}, 2.0));
-    second.set_grad(full({2}, 2.0, TensorOptions(DType::Float16)));
+    second.set_grad(full({2}, 2.0, half));
     GradScaler fresh({.init_scale = 2.0});
     expect_error([&] { fresh.unscale_(two); }, "Attempting to unscale FP16 gradients.");
     EXPECT_EQ(first.grad().to_vector(), std::vector<double>(2, 2.0));
-    second.set_grad(full({2}, 2.0));
+    second.set_grad(Tensor());
     fresh.unscale_(two);
     EXPECT_EQ(first.grad().to_vector(), std::vector<double>(2, 1.0));
   }

@@ -136,8 +136,8 @@ void queue_callback(std::function<void()> callback) {
 }
 
 void backward(const TensorList& roots, const TensorList& grad_roots, bool retain_graph) {
-  TANDEM_CHECK(grad_roots.empty() || grad_roots.size() == roots.size(), "backward: got ",
-               roots.size(), " tensors but ", grad_roots.size(), " gradients");
+  TANDEM_CHECK(grad_roots.empty() || grad_roots.size() == roots.size(), "got ", roots.size(),
+               " tensors and ", grad_roots.size(), " gradients");
   const ScratchLease lease;
   EngineScratch& scratch = *lease;
   auto& starts = scratch.starts;
@@ -150,8 +150,11 @@ void backward(const TensorList& roots, const TensorList& grad_roots, bool retain
       TANDEM_CHECK(root.numel() == 1, "grad can be implicitly created only for scalar outputs");
       grad = ones_like(root);
     }
-    TANDEM_CHECK(grad.sizes() == root.sizes(), "backward: gradient of shape ",
-                 shape_str(grad.sizes()), " for a tensor of shape ", shape_str(root.sizes()));
+    TANDEM_CHECK(grad.sizes() == root.sizes(), "Mismatch in shape: grad_output[", i,
+                 "] has a shape of ", torch_size_str(grad.sizes()), " and output[", i,
+                 "] has a shape of ", torch_size_str(root.sizes()), ".");
+    // As PyTorch's validate_outputs, the gradient takes the root's dtype.
+    if (grad.dtype() != root.dtype()) grad = grad.to(root.dtype());
     starts.emplace_back(gradient_edge(root), grad.detach());
   }
 

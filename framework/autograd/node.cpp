@@ -43,8 +43,8 @@ Tensor SavedTensor::unpack(const Node& owner) const {
     throw Error(
         "Trying to backward through the graph a second time (or directly access saved tensors "
         "after they have already been freed). Saved intermediate values of the graph are freed "
-        "when you call .backward(). Specify retain_graph=true if you need to backward through "
-        "the graph a second time.",
+        "when you call .backward(). Specify retain_graph=True if you need to backward through "
+        "the graph a second time or if you need to access saved tensors after calling backward.",
         "pass retain_graph=true to the first backward()");
   if (!was_defined_) return {};
   if (data_.version() != version_)
@@ -111,6 +111,9 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
     Tensor replaced = hook(g);
     if (replaced.defined()) g = replaced;
   }
+  // requires_grad cleared after the forward (requires_grad_(false), detach_()): no .grad, as
+  // PyTorch's AccumulateGrad.
+  if (!meta.requires_grad) return {};
   TANDEM_CHECK(g.sizes() == var.sizes(), "AccumulateGrad: gradient of shape ", shape_str(g.sizes()),
                " for a tensor of shape ", shape_str(var.sizes()));
   NoGradGuard no_grad;

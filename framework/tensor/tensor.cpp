@@ -116,9 +116,14 @@ bool Tensor::requires_grad() const {
 
 Tensor& Tensor::set_requires_grad(bool requires_grad) {
   auto& meta = autograd_meta(*this);
-  if (meta.grad_fn)
-    throw Error("you can only change requires_grad flags of leaf variables.",
-                "call detach() first to get a leaf");
+  if (meta.grad_fn) {
+    if (requires_grad) return *this;  // a computed tensor requires grad already (PyTorch: no-op)
+    throw Error(
+        "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+        "variable in a subgraph that doesn't require differentiation use var_no_grad = "
+        "var.detach().",
+        "call detach() first to get a leaf");
+  }
   TANDEM_CHECK(!requires_grad || is_floating(dtype()),
                "only Tensors of floating point dtype can require gradients");
   meta.requires_grad = requires_grad;
@@ -132,8 +137,13 @@ const Tensor& Tensor::grad() const {
 }
 
 void Tensor::set_grad(const Tensor& grad) const {
-  TANDEM_CHECK(!grad.defined() || grad.sizes() == sizes(), "assigned grad has shape ",
-               shape_str(grad.sizes()), ", expected ", shape_str(sizes()));
+  if (grad.defined()) {  // PyTorch's checks, in its order and words
+    TANDEM_CHECK(!grad.is_same(*this), "can't assign Variable as its own grad");
+    TANDEM_CHECK(grad.dtype() == dtype() && grad.device().type == device().type,
+                 "assigned grad has data of a different type");
+    TANDEM_CHECK(grad.device() == device(), "assigned grad has data located on a different device");
+    TANDEM_CHECK(grad.sizes() == sizes(), "assigned grad has data of a different size");
+  }
   autograd_meta(*this).grad = grad;
 }
 

@@ -33,9 +33,8 @@ namespace {
 void check_inplace(const Tensor& t, const char* op) {
   if (!GradMode::is_enabled() || !t.requires_grad()) return;
   if (t.is_leaf())
-    throw Error(std::string(op) +
-                    ": a leaf tensor that requires grad is being used in an in-place operation.",
-                "wrap the update in tandem::NoGradGuard");
+    throw Error("a leaf Variable that requires grad is being used in an in-place operation.",
+                std::string(op) + ": wrap the update in tandem::NoGradGuard");
   throw Error(
       std::string(op) + ": in-place operations on tensors that require grad are not supported",
       "use the out-of-place form");
@@ -123,6 +122,11 @@ OpParams scalar_param(double value) {
 Tensor& inplace_binary(Tensor& self, const Tensor& other, BinaryOp op, const OpParams& params,
                        const char* name) {
   check_inplace(self, name);
+  // PyTorch would record self = op(self, other) and give `other` its gradient; tandem records no
+  // in-place op, so it refuses rather than drop that gradient silently.
+  TANDEM_CHECK(!(GradMode::is_enabled() && other.requires_grad()), name,
+               ": the operand requires grad, and in-place ops are not recorded; use the "
+               "out-of-place form (x = x + y) or a NoGradGuard");
   check_same_device(name, {&self, &other});
   const Shape shape = broadcast_shapes(self.sizes(), other.sizes());
   TANDEM_CHECK(shape == self.sizes(), name, ": output with shape ", shape_str(self.sizes()),
