@@ -378,6 +378,16 @@ TEST(LRScheduler, DivisionsByZeroAreErrors) {
   }
 }
 
+// The closed form (SequentialLR's restart, step(epoch)) in Python's order of operations:
+// start + (end - start) * min(T, e) / T gives other last bits than (end - start) * (e / T).
+TEST(LRScheduler, LinearLRClosedFormIsPyTorchsToTheBit) {
+  auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
+  optim::SGD opt({p}, optim::SgdOptions{.lr = 0.1});
+  optim::LinearLR s(opt, 0.2, 0.7, 6);
+  s.step_to(5);
+  EXPECT_EQ(opt.lr(0), 0.06166666666666666);  // PyTorch 1.13's _get_closed_form_lr()
+}
+
 TEST(LRScheduler, SequentialLRNeedsItsOwnOptimizersSchedulers) {
   auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
   optim::SGD mine({p}, optim::SgdOptions{.lr = 0.1}), other({p}, optim::SgdOptions{.lr = 0.1});

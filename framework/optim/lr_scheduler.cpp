@@ -283,9 +283,10 @@ std::vector<double> LinearLR::get_lr() {
 }
 std::vector<double> LinearLR::closed_form_lr() {
   std::vector<double> out;
-  const double k =
-      py_div(double(std::min(total_iters_, last_epoch_)), double(total_iters_), "LinearLR");
-  for (double b : base_lrs_) out.push_back(b * (start_ + (end_ - start_) * k));
+  // Python's left-to-right order: (end - start) * min(T, e) / T.
+  const double step = (end_ - start_) * double(std::min(total_iters_, last_epoch_));
+  const double f = start_ + py_div(step, double(total_iters_), "LinearLR");
+  for (double b : base_lrs_) out.push_back(b * f);
   return out;
 }
 void LinearLR::own_state(Value& d) const {
