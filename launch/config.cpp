@@ -303,7 +303,10 @@ const std::vector<Field>& schema() {
       sub("data.eval_batch_size", &RunConfig::data, &DataConfig::eval_batch_size,
           "per-rank evaluation batch (0: batch_size)"),
       sub("data.drop_last", &RunConfig::data, &DataConfig::drop_last,
-          "drop the last partial batch (and DistributedSampler's drop_last)"),
+          "drop the last partial batch (DataLoader's drop_last)"),
+      sub("data.sampler_drop_last", &RunConfig::data, &DataConfig::sampler_drop_last,
+          "DistributedSampler's drop_last: drop the examples past a multiple of the rank count "
+          "instead of padding with repeats from the start"),
       sub("data.mean", &RunConfig::data, &DataConfig::mean,
           "per-channel normalisation mean (empty: none)"),
       sub("data.std", &RunConfig::data, &DataConfig::std, "per-channel normalisation std"),

@@ -19,9 +19,10 @@ namespace tandem::launch {
 struct DataConfig {
   std::string dataset = "fashion_mnist";  // see the schema in config.cpp
   std::string root = "/usr/share/datasets/fashion-mnist";
-  int64_t batch_size = 64;      // per rank
-  int64_t eval_batch_size = 0;  // 0: same as batch_size
-  bool drop_last = false;
+  int64_t batch_size = 64;         // per rank
+  int64_t eval_batch_size = 0;     // 0: same as batch_size
+  bool drop_last = false;          // the loader's last partial batch
+  bool sampler_drop_last = false;  // DistributedSampler's: drop the tail instead of padding
   std::vector<double> mean;
   std::vector<double> std;
   int64_t random_crop_padding = 0;

@@ -148,7 +148,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     throw parallel::AllRanksError("data: the training set (" + cfg.data.dataset + ") is empty",
                                   "check data.root and its files, or data.synthetic_train_size");
   parallel::DistributedSampler sampler(train_set->size(), size, rank, /*shuffle=*/true,
-                                       uint64_t(cfg.seed), cfg.data.drop_last);
+                                       uint64_t(cfg.seed), cfg.data.sampler_drop_last);
   data::DataLoader train_loader(train_set, loader_options(cfg, true, device));
   data::DataLoader test_loader(test_set, loader_options(cfg, false, device));
   const Criterion criterion(cfg, train_set->segmentation(), train_set->num_classes(), device);

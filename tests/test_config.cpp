@@ -42,6 +42,13 @@ training: {epochs: 2}
   EXPECT_EQ(c.model.at("layers").items()[1].to_string(), "relu");
   EXPECT_EQ(c.model.at("layers").items()[0].at("linear").at("in_features").to_int(), 4);
   EXPECT_EQ(c.scheduler.at("T_max").to_int(), 10);
+  // PyTorch's two drop_last flags are two keys: the loader's and DistributedSampler's.
+  EXPECT_FALSE(c.data.drop_last);
+  EXPECT_FALSE(c.data.sampler_drop_last);
+  const RunConfig both =
+      parse_config("data: {drop_last: true, sampler_drop_last: true}\n", "run.yaml");
+  EXPECT_TRUE(both.data.drop_last);
+  EXPECT_TRUE(both.data.sampler_drop_last);
 }
 
 TEST(Config, UnknownKeySuggestsClosest) {
@@ -163,8 +170,9 @@ TEST(Config, TransformListsAreCheckedWithTheirLine) {
       << missing;
   const std::string arg = error_of(base +
                                    "data:\n  train_transforms: [{normalize: {mean: [0.5], "
-                                   "std: [0.5], inplace: true}}]\n");
-  EXPECT_NE(arg.find("data.train_transforms[0].normalize: unknown argument 'inplace'"),
+                                   "std: [0.5], inplce: true}}]\n");
+  EXPECT_NE(arg.find("data.train_transforms[0].normalize: unknown argument 'inplce'; did you "
+                     "mean 'inplace'?"),
             std::string::npos)
       << arg;
   EXPECT_NE(error_of(base + "data:\n  train_transforms: {randomcrop: 3}\n").find("expected a list"),

@@ -299,6 +299,31 @@ TEST(Normalize, MatchesTorchvision) {
   expect_image(ex, shaped, true);
 }
 
+// As torchvision's view(-1, 1, 1) broadcast: one mean for every channel beside one std per
+// channel; a negative std is allowed, a zero one is torchvision's error; `inplace` is accepted.
+TEST(Normalize, BroadcastsOneValueAndRefusesOnlyAZeroStd) {
+  Example ex;
+  ex.shape = {2, 1, 3};
+  ex.image = {0.0f, 0.25f, 1.0f, 0.5f, 0.75f, 0.1f};
+  const std::vector<float> in = ex.image;
+  Generator gen(0);
+  normalize({0.5f}, {0.25f, -0.5f})->apply(ex, gen);
+  for (size_t i = 0; i < in.size(); ++i)
+    EXPECT_EQ(ex.image[i], (in[i] - 0.5f) / (i < 3 ? 0.25f : -0.5f)) << i;
+  EXPECT_EQ(error_text([] {
+              normalize({0.5f}, {0.25f, 0.0f});
+            }),
+            "normalize: std evaluated to zero after conversion to torch.float32, leading to "
+            "division by zero.");
+  EXPECT_NE(error_text([] {
+              normalize({0.5f, 0.5f}, {1.0f, 1.0f, 1.0f});
+            }).find("one value, or one per channel (got 2 and 3)"),
+            std::string::npos);
+  const TransformPipeline p = parse_transforms(
+      config(R"([{"normalize": {"mean": [0.5], "std": [0.5], "inplace": true}}])"), "t");
+  EXPECT_EQ(p.describe(), "normalize(mean=[0.5], std=[0.5])");
+}
+
 TEST(TransformConfig, ParsesTorchvisionNamesAndDescribesThem) {
   const TransformPipeline p = parse_transforms(
       config(R"([{"randomresizedcrop": {"size": 224, "scale": [0.25, 1]}}, "randomhorizontalflip",

@@ -195,10 +195,16 @@ class Normalize : public Transform {
  public:
   Normalize(std::vector<float> mean, std::vector<float> std)
       : mean_(std::move(mean)), std_(std::move(std)) {
-    TANDEM_CHECK(!mean_.empty() && mean_.size() == std_.size(),
-                 "normalize: mean and std must have the same, non-zero length (got ", mean_.size(),
-                 " and ", std_.size(), ")");
-    for (float s : std_) TANDEM_CHECK(s > 0, "normalize: std values must be positive, got ", s);
+    // As torchvision (mean.view(-1, 1, 1), std likewise): each is one value for every channel or
+    // one per channel, and a negative std is allowed; only a zero divides by zero.
+    TANDEM_CHECK(!mean_.empty() && !std_.empty() &&
+                     (mean_.size() == std_.size() || mean_.size() == 1 || std_.size() == 1),
+                 "normalize: mean and std must have one value, or one per channel (got ",
+                 mean_.size(), " and ", std_.size(), ")");
+    for (float s : std_)
+      TANDEM_CHECK(s != 0,
+                   "normalize: std evaluated to zero after conversion to torch.float32, "
+                   "leading to division by zero.");
   }
   std::string describe() const override {
     std::string m, s;
@@ -211,13 +217,16 @@ class Normalize : public Transform {
   }
   void apply(Example& ex, Generator&) const override {
     const int64_t C = ex.channels();
-    TANDEM_CHECK(int64_t(mean_.size()) == C || mean_.size() == 1, "normalize: ", mean_.size(),
-                 " mean values but the images have ", C, " channels");
+    for (const auto* v : {&mean_, &std_})
+      TANDEM_CHECK(int64_t(v->size()) == C || v->size() == 1, "normalize: ", v->size(),
+                   v == &mean_ ? " mean" : " std", " values but the images have ", C, " channels");
     const int64_t plane = int64_t(ex.image.size()) / C;
+    auto of_channel = [](const std::vector<float>& v, int64_t c) {
+      return v[v.size() == 1 ? 0 : size_t(c)];
+    };
     for (int64_t c = 0; c < C; ++c) {
-      const size_t k = mean_.size() == 1 ? 0 : size_t(c);
       // torchvision: tensor.sub_(mean).div_(std)
-      const float m = mean_[k], sd = std_[k];
+      const float m = of_channel(mean_, c), sd = of_channel(std_, c);
       float* p = ex.image.data() + c * plane;
       for (int64_t j = 0; j < plane; ++j) p[j] = (p[j] - m) / sd;
     }
@@ -282,6 +291,7 @@ const std::map<std::string, Factory>& factories() {
       {"normalize",
        [](ValueArgs& a, const TransformOptions&) {
          const auto m = a.numbers("mean"), s = a.numbers("std");
+         a.bool_("inplace", false);  // torchvision's; the result is the same either way
          return normalize(std::vector<float>(m.begin(), m.end()),
                           std::vector<float>(s.begin(), s.end()));
        }},

@@ -103,8 +103,8 @@ class RandomResizedCrop : public Transform {
       : o_(o), resampler_(o.interpolation, o.antialias) {
     TANDEM_CHECK(o_.height > 0 && o_.width > 0, "randomresizedcrop: size must be positive, got ",
                  list_text({o_.height, o_.width}));
-    TANDEM_CHECK(o_.scale[0] > 0 && o_.scale[0] <= o_.scale[1],
-                 "randomresizedcrop: scale must be [min, max] with 0 < min <= max, got ",
+    TANDEM_CHECK(o_.scale[0] >= 0 && o_.scale[0] <= o_.scale[1],
+                 "randomresizedcrop: scale must be [min, max] with 0 <= min <= max, got ",
                  numbers_text({o_.scale[0], o_.scale[1]}));
     TANDEM_CHECK(o_.ratio[0] > 0 && o_.ratio[0] <= o_.ratio[1],
                  "randomresizedcrop: ratio must be [min, max] with 0 < min <= max, got ",
