@@ -254,7 +254,7 @@ def worker(rank, world):
 
     sampler = torch.utils.data.DistributedSampler(
         range(len(labels)), num_replicas=world, rank=rank, shuffle=True, seed=int(cfg["seed"]),
-        drop_last=bool(d["drop_last"]))
+        drop_last=bool(d.get("sampler_drop_last", False)))
     steps_per_epoch = (math.floor if d["drop_last"] else math.ceil)(sampler.num_samples / batch)
     max_steps = int(cfg["training"].get("max_steps_per_epoch", 0))
     if max_steps > 0:
