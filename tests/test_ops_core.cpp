@@ -550,7 +550,9 @@ TEST_P(ShapeOps, IndexSelect) {
       },
       "index out of range in self"));
   EXPECT_TRUE(throws_with([&] { index_select(y, 1, zeros({2}, on())); },
-                          "index_select(): Expected dtype int64 for index"));
+                          "index_select(): Expected dtype int32 or int64 for index"));
+  EXPECT_TRUE(equal(index_select(y, 1, targets({0, 2}, {2}).to(DType::Int32)).cpu(),
+                    index_select(y, 1, targets({0, 2}, {2})).cpu()));  // int32 indices too
   EXPECT_TRUE(throws_with(
       [&] {
         index_select(y, 1, targets({0, 1}, {1, 2}));
@@ -560,6 +562,43 @@ TEST_P(ShapeOps, IndexSelect) {
 
 TANDEM_INSTANTIATE_DEVICE_TEST(Reductions);
 TANDEM_INSTANTIATE_DEVICE_TEST(Activation);
+// View ops at their edges, in PyTorch 1.13's words: 0-dim tensors, t() by rank, expand's sizes,
+// permute's dims, cat of a scalar, the dim-range error.
+TEST(ShapeOpsEdges, AsPyTorch) {
+  using tandem::testing::error_text;
+  const Tensor s = scalar_tensor(3.0), v = zeros({3}), m = zeros({2, 3});
+  EXPECT_EQ(error_text([&] { s.select(0, 0); }), "select() cannot be applied to a 0-dim tensor.");
+  EXPECT_EQ(error_text([&] { s.narrow(0, 0, 1); }),
+            "narrow() cannot be applied to a 0-dim tensor.");
+  EXPECT_EQ(error_text([&] { s.slice(0, 0, 1); }), "slice() cannot be applied to a 0-dim tensor.");
+  EXPECT_EQ(s.t().dim(), 0);
+  EXPECT_EQ(v.t().sizes(), (Shape{3}));
+  EXPECT_EQ(m.t().sizes(), (Shape{3, 2}));
+  EXPECT_EQ(error_text([&] {
+              zeros({2, 3, 4}).t();
+            }),
+            "t() expects a tensor with <= 2 dimensions, but self is 3D");
+  EXPECT_THROW(zeros({1}).expand({-2}), Error);
+  EXPECT_EQ(error_text([&] {
+              zeros({1}).expand({-1, 1});
+            }),
+            "The expanded size of the tensor (-1) isn't allowed in a leading, non-existing "
+            "dimension 0");
+  EXPECT_EQ(error_text([&] { m.permute({0, 0}); }), "permute(): duplicate dims are not allowed.");
+  EXPECT_EQ(error_text([&] {
+              m.permute({0, 1, 2});
+            }),
+            "permute(): number of dimensions in the tensor input does not match the length of "
+            "the desired ordering of dimensions i.e. input.dim() = 2 is not equal to len(dims) = "
+            "3");
+  EXPECT_EQ(error_text([&] {
+              cat({m, s});
+            }),
+            "zero-dimensional tensor (at position 1) cannot be concatenated");
+  EXPECT_EQ(error_text([&] { m.sum({5}); }),
+            "Dimension out of range (expected to be in range of [-2, 1], but got 5)");
+}
+
 TANDEM_INSTANTIATE_DEVICE_TEST(Softmax);
 TANDEM_INSTANTIATE_DEVICE_TEST(Matmul);
 TANDEM_INSTANTIATE_DEVICE_TEST(Linear);

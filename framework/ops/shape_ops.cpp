@@ -27,6 +27,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
   DType dt = tensors[0].dtype();
   for (const Tensor& t : tensors) {
     TANDEM_CHECK(t.defined(), "torch.cat(): undefined tensor in the list");
+    TANDEM_CHECK(t.dim() > 0, "zero-dimensional tensor (at position ", &t - tensors.data(),
+                 ") cannot be concatenated");
     dt = promote_types(dt, t.dtype());
     TANDEM_CHECK(t.device() == tensors[0].device(),
                  "Expected all tensors to be on the same device, but found at least two devices, ",
@@ -34,8 +36,6 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim_in) {
     if (!ref && !skipped_in_cat(t)) ref = &t;
   }
   if (!ref) return empty({0}, TensorOptions(dt).with_device(tensors[0].device()));
-  TANDEM_CHECK(ref->dim() > 0, "zero-dimensional tensor (at position ", ref - tensors.data(),
-               ") cannot be concatenated");
   const int64_t dim = wrap_dim(dim_in, ref->dim(), "cat");
   Shape out_shape = ref->sizes();
   out_shape[dim] = 0;
@@ -100,7 +100,10 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim_in) {
 
 Tensor index_select(const Tensor& x_in, int64_t dim_in, const Tensor& index_in) {
   check_same_device("index_select", {&x_in, &index_in});
-  TANDEM_CHECK(index_in.dtype() == DType::Int64, "index_select(): Expected dtype int64 for index");
+  TANDEM_CHECK(index_in.dtype() == DType::Int64 || index_in.dtype() == DType::Int32,
+               "index_select(): Expected dtype int32 or int64 for index");
+  if (index_in.dtype() == DType::Int32)
+    return index_select(x_in, dim_in, index_in.to(DType::Int64));
   TANDEM_CHECK(index_in.dim() <= 1, "index_select(): Index is supposed to be a vector");
   const int64_t dim = wrap_dim(dim_in, std::max<int64_t>(x_in.dim(), 1), "index_select");
   const Tensor x = x_in.contiguous();

@@ -31,9 +31,10 @@ TensorImpl::~TensorImpl() = default;
 
 int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
   const int64_t n = std::max<int64_t>(ndim, 1);  // 0-dim tensors accept dim 0 and -1
-  if (dim < -n || dim >= n)
-    TANDEM_FAIL(op, ": dimension out of range (expected to be in range of [", -n, ", ", n - 1,
-                "], but got ", dim, ")");
+  if (dim < -n || dim >= n)                      // PyTorch's words; the op goes into the hint
+    throw Error("Dimension out of range (expected to be in range of [" + std::to_string(-n) + ", " +
+                    std::to_string(n - 1) + "], but got " + std::to_string(dim) + ")",
+                std::string("in ") + op);
   return dim < 0 ? dim + n : dim;
 }
 

@@ -164,13 +164,21 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const {
   return out;
 }
 
+Tensor Tensor::t() const {
+  TANDEM_CHECK(dim() <= 2, "t() expects a tensor with <= 2 dimensions, but self is ", dim(), "D");
+  return dim() < 2 ? *this : transpose(0, 1);
+}
+
 Tensor Tensor::permute(const Shape& dims) const {
-  TANDEM_CHECK(int64_t(dims.size()) == dim(), "permute: number of dims don't match in permute");
+  TANDEM_CHECK(int64_t(dims.size()) == dim(),
+               "permute(): number of dimensions in the tensor input does not match the length of "
+               "the desired ordering of dimensions i.e. input.dim() = ",
+               dim(), " is not equal to len(dims) = ", dims.size());
   Shape sz(dims.size()), st(dims.size()), inverse(dims.size());
   std::vector<bool> used(dims.size(), false);
   for (size_t i = 0; i < dims.size(); ++i) {
     const int64_t d = wrap_dim(dims[i], dim(), "permute");
-    TANDEM_CHECK(!used[d], "permute: repeated dim in permute");
+    TANDEM_CHECK(!used[d], "permute(): duplicate dims are not allowed.");
     used[d] = true;
     sz[i] = sizes()[d];
     st[i] = strides()[d];
@@ -185,6 +193,7 @@ Tensor Tensor::permute(const Shape& dims) const {
 }
 
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
+  TANDEM_CHECK(dim() > 0, "slice() cannot be applied to a 0-dim tensor.");
   d = wrap_dim(d, dim(), "slice");
   TANDEM_CHECK(step > 0, "slice step must be positive");
   const int64_t n = sizes()[d];
@@ -207,6 +216,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  TANDEM_CHECK(dim() > 0, "narrow() cannot be applied to a 0-dim tensor.");
   d = wrap_dim(d, dim(), "narrow");
   if (start < 0) start += sizes()[d];
   TANDEM_CHECK(start >= 0 && length >= 0 && start + length <= sizes()[d], "narrow: start (", start,
@@ -215,6 +225,7 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
 }
 
 Tensor Tensor::select(int64_t d, int64_t index) const {
+  TANDEM_CHECK(dim() > 0, "select() cannot be applied to a 0-dim tensor.");
   d = wrap_dim(d, dim(), "select");
   const int64_t n = sizes()[d];
   TANDEM_CHECK(index >= -n && index < n, "select(): index ", index,
@@ -243,12 +254,15 @@ Tensor Tensor::expand(const Shape& shape) const {
   for (int64_t i = int64_t(shape.size()) - 1; i >= 0; --i) {
     const int64_t src = i - lead;
     if (src < 0) {
-      TANDEM_CHECK(shape[i] >= 0, "expand: -1 not allowed in a leading, non-existing dimension");
+      TANDEM_CHECK(shape[i] >= 0, "The expanded size of the tensor (", shape[i],
+                   ") isn't allowed in a leading, non-existing dimension ", i);
       sz[i] = shape[i];
       st[i] = 0;
       continue;
     }
     const int64_t have = sizes()[src];
+    TANDEM_CHECK(shape[i] >= -1, "The expanded size of the tensor (", shape[i],
+                 ") must be non-negative (or -1, to keep the size)");
     const int64_t want = shape[i] == -1 ? have : shape[i];
     if (have == want) {
       sz[i] = have;
