@@ -2,6 +2,7 @@
 #include "parallel/reducer.h"
 
 #include <algorithm>
+#include <string>
 
 #include "framework/autograd/engine.h"
 #include "framework/autograd/grad_mode.h"
@@ -64,6 +65,12 @@ Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
   }
   verify_same_buckets_on_all_ranks();
   ready_.assign(params_.size(), false);
+  used_anywhere_.assign(params_.size(), true);
+  if (opts_.find_unused_parameters && !buckets_.empty()) {
+    const int64_t n = int64_t(params_.size());
+    used_host_ = zeros({n}, TensorOptions(DType::Float32));
+    used_ = used_host_.to(buckets_[0].flat.device());
+  }
   for (size_t k = 0; k < params_.size(); ++k) {
     hooks_.push_back(params_[k].second.register_post_accumulate_grad_hook(
         [this, k](const Tensor&) { on_grad_ready(k); }));
@@ -111,13 +118,26 @@ std::vector<std::vector<std::string>> Reducer::bucket_parameter_names() const {
 }
 
 void Reducer::prepare_for_backward() {
-  if (expecting_ && next_bucket_ < buckets_.size())
+  // Only a backward that started (a gradient reached a hook) and left buckets unreduced is an
+  // error: a forward without a backward (a loss computed with grad mode on) is not, as PyTorch.
+  if (expecting_ && callback_queued_ && next_bucket_ < buckets_.size()) {
+    std::string indices, names;  // PyTorch lists the indices; the names say which layer
+    for (size_t k = 0; k < params_.size(); ++k)
+      if (!ready_[k]) {
+        indices += ' ';
+        indices += std::to_string(k);
+        if (!names.empty()) names += ", ";
+        names += params_[k].first;
+      }
     throw Error(
-        "Expected to have finished reduction in the prior iteration before starting a new one. "
-        "This error indicates "
-        "that your module has parameters that were not used in producing loss.",
+        detail::concat(
+            "Expected to have finished reduction in the prior iteration before starting a new "
+            "one. This error indicates that your module has parameters that were not used in "
+            "producing loss.\nParameter indices which did not receive grad for rank ",
+            pg_->rank(), ":", indices, " (", names, ")"),
         "set distributed.find_unused_parameters: true, or make sure every parameter takes part in "
         "the loss");
+  }
   expecting_ = sync_;
   next_bucket_ = 0;
   callback_queued_ = false;
@@ -160,8 +180,19 @@ void Reducer::launch_ready_buckets() {
   }
 }
 
+void Reducer::reduce_used_flags() {
+  NoGradGuard no_grad;
+  float* flags = used_host_.data_ptr<float>();
+  for (size_t k = 0; k < params_.size(); ++k) flags[k] = ready_[k] ? 1.0f : 0.0f;
+  if (!used_.is_same(used_host_)) used_.copy_(used_host_);
+  pg_->allreduce(used_, ReduceOp::Max)->wait();
+  if (!used_.is_same(used_host_)) used_host_.copy_(used_);
+  for (size_t k = 0; k < params_.size(); ++k) used_anywhere_[k] = flags[k] != 0.0f;
+}
+
 void Reducer::finalize() {
   launched_before_end_ = int64_t(next_bucket_);
+  if (opts_.find_unused_parameters && !buckets_.empty()) reduce_used_flags();
   // Parameters that produced no gradient this iteration.
   for (size_t k = 0; k < params_.size(); ++k) {
     if (ready_[k]) continue;
@@ -179,15 +210,15 @@ void Reducer::finalize() {
     for (size_t i = 0; i < b.params.size(); ++i) {
       Tensor& p = params_[b.params[i]].second;
       const Tensor& view = b.views[i];
+      // Used on no rank: .grad stays as it was (None, or last step's), as PyTorch's reducer.
+      if (!used_anywhere_[b.params[i]]) continue;
       if (opts_.gradient_as_bucket_view) {
         p.set_grad(view);
       } else if (p.grad().defined()) {
         Tensor g = p.grad();
         g.copy_(view);
-      } else if (opts_.find_unused_parameters) {
-        continue;  // unused here: .grad stays None, as PyTorch leaves globally unused params
       } else {
-        p.set_grad(view.clone());
+        p.set_grad(view.clone());  // used elsewhere only: the average, as on every rank
       }
     }
   }

@@ -9,7 +9,9 @@
 // backward (an engine callback) the reducer waits for every bucket and writes the averaged
 // gradients back, or leaves .grad as a view into the bucket (gradient_as_bucket_view). Construction
 // checks that every rank built the same buckets (sizes and dtypes), since an all-reduce of buffers
-// that differ in size would mix unrelated memory.
+// that differ in size would mix unrelated memory. With find_unused_parameters, which parameters
+// took part is all-reduced too (PyTorch's local_used_map): one used on any rank gets the average
+// everywhere, one used on none keeps its .grad untouched.
 #pragma once
 
 #include <memory>
@@ -57,11 +59,17 @@ class Reducer {
   void on_grad_ready(size_t param);
   void launch_ready_buckets();
   void finalize();
+  void reduce_used_flags();  // ready_ (used here) -> used_anywhere_
 
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<size_t> bucket_of_, slot_of_;  // param -> (bucket, position)
   std::vector<Bucket> buckets_;
   std::vector<bool> ready_;
+  // find_unused_parameters: 1 per parameter used on this rank, all-reduced (max) into used on any
+  // rank; on the buckets' device (NCCL reduces device memory), read through a host copy. Both
+  // are made once.
+  Tensor used_, used_host_;
+  std::vector<bool> used_anywhere_;
   std::vector<int> hooks_;
   std::shared_ptr<ProcessGroup> pg_;
   ReducerOptions opts_;

@@ -7,6 +7,9 @@
 // reduced through the backend `auto` picks, MPI staged through the host on the emulated device):
 // the same training as one process and as DDP on the CPU, gradient_as_bucket_view with the
 // gradients in device buckets, no_sync, and rank 0's parameters and buffers broadcast.
+#include <map>
+#include <string>
+
 #include "framework/autograd/grad_mode.h"
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
@@ -228,6 +231,105 @@ TEST(Ddp, SyncBuffersGivesEveryRankRankZerosStatistics) {
   }
   ddp->sync_buffers();  // what the trainer does before evaluating
   EXPECT_TRUE(equal(seq->named_buffers().at(0).second, from0));
+}
+
+namespace {
+
+// A trunk and three heads, the same weights on every rank: rank 0's forward uses head a, the
+// others' head b; head `never` takes part on no rank.
+struct Heads : nn::Module {
+  bool on_a;
+  explicit Heads(bool use_a) : Module("Heads"), on_a(use_a) {
+    Generator gen(7);
+    for (const char* name : {"trunk", "a", "b", "never"})
+      register_module(
+          name, std::make_shared<nn::Linear>(4, std::string(name) == "trunk" ? 4 : 2, true, gen));
+  }
+  Tensor forward(const Tensor& x) override {
+    return (*child(on_a ? "a" : "b"))((*child("trunk"))(x));
+  }
+};
+
+std::map<std::string, Tensor> grads_of(nn::Module& m) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, p] : m.named_parameters()) out[name] = p.grad();
+  return out;
+}
+
+}  // namespace
+
+// find_unused_parameters as PyTorch's reducer: which parameters took part is all-reduced, so a
+// head used on rank 0 only gets the average (its gradient / world) on every rank, and one used
+// on no rank keeps its .grad as it was (None, or a gradient set before), bucket view or not.
+TEST(Ddp, FindUnusedParametersAveragesWhatAnyRankUsedAndLeavesTheRest) {
+  const int r = world().rank, n = world().size;
+  const Tensor x = full({3, 4}, 0.5);
+  auto grads_when = [&](bool use_a) {
+    Heads ref(use_a);
+    ref(x).sum().backward();
+    return grads_of(ref);
+  };
+  const auto on_a = grads_when(true), on_b = grads_when(false);
+  for (bool as_view : {false, true}) {
+    auto local = std::make_shared<Heads>(r == 0);
+    DistributedDataParallel ddp(
+        local, world().process_group,
+        DdpOptions{.find_unused_parameters = true, .gradient_as_bucket_view = as_view});
+    for (int step = 0; step < 2; ++step) {  // a second step: no "unfinished reduction" error
+      Tensor kept = full({2, 4}, 5.0);
+      local->child_as<nn::Linear>("never")->weight.set_grad(kept);
+      ddp.forward(x).sum().backward();
+      const auto got = grads_of(*local);
+      for (const auto& [name, g] : got) {
+        const std::string what =
+            name + (as_view ? " (bucket view)" : "") + " step " + std::to_string(step);
+        if (name == "never.weight") {
+          EXPECT_TRUE(g.is_same(kept)) << what;
+          EXPECT_EQ(g.to_vector(), std::vector<double>(8, 5.0)) << what;
+          continue;
+        }
+        if (name == "never.bias") {
+          EXPECT_FALSE(g.defined()) << what;
+          continue;
+        }
+        ASSERT_TRUE(g.defined()) << what;
+        const Tensor& ga = on_a.at(name);
+        const Tensor& gb = on_b.at(name);
+        const Tensor want = ((ga.defined() ? ga : zeros_like(gb)) +
+                             (gb.defined() ? gb : zeros_like(ga)) * double(n - 1)) /
+                            double(n);
+        EXPECT_TRUE(allclose(g, want, 1e-5, 1e-6)) << what;
+      }
+      for (auto& p : local->parameters()) p.set_grad(Tensor());
+    }
+  }
+}
+
+// Without find_unused_parameters, parameters left out of the loss (the same on every rank here)
+// leave their bucket unreduced: the next forward says so and names them, as PyTorch's indices.
+TEST(Ddp, UnusedParametersWithoutFindUnusedAreNamedAtTheNextForward) {
+  auto local = std::make_shared<Heads>(true);  // b and never take no part
+  DistributedDataParallel ddp(local, world().process_group);
+  const Tensor x = full({3, 4}, 0.5);
+  ddp.forward(x).sum().backward();
+  const std::string e = tandem::testing::error_text([&] { ddp.forward(x); });
+  EXPECT_NE(e.find("Expected to have finished reduction in the prior iteration"), std::string::npos)
+      << e;
+  EXPECT_NE(e.find("did not receive grad for rank " + std::to_string(world().rank) +
+                   ": 4 5 6 7 (b.weight, b.bias, never.weight, never.bias)"),
+            std::string::npos)
+      << e;
+}
+
+// A forward without a backward (a loss computed with grad mode on, never differentiated) leaves
+// no reduction unfinished: the next forward and backward run, as in PyTorch.
+TEST(Ddp, AForwardWithoutABackwardIsNotAnUnfinishedReduction) {
+  auto local = mlp(3);
+  DistributedDataParallel ddp(local, world().process_group);
+  auto [x, y] = batch(40);
+  (void)cross_entropy(ddp.forward(x), y);  // no backward
+  EXPECT_NO_THROW(cross_entropy(ddp.forward(x), y).backward());
+  EXPECT_NO_THROW(cross_entropy(ddp.forward(x), y).backward());
 }
 
 TEST(Ddp, DifferentModelsAreRefusedNamingTheRank) {
