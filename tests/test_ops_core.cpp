@@ -474,6 +474,11 @@ TEST_P(Loss, MseLoss) {
     EXPECT_TRUE(gradcheck([r](const TensorList& in) { return mse_loss(in[0], in[1], r); }, {a, b}));
   EXPECT_NEAR(mse_loss(dev(tensor({1, 2})), dev(tensor({3, 2}))).item(), 2.0, 1e-7);
   EXPECT_NEAR(mse_loss(dev(tensor({1, 2})), dev(tensor({3, 2})), Reduction::Sum).item(), 4.0, 1e-7);
+  // Integer operands are PyTorch's error; an integer target beside a float input promotes.
+  const Tensor ints = dev(tensor({1, 2})).to(DType::Int64);
+  EXPECT_TRUE(
+      throws_with([&] { mse_loss(ints, ints, Reduction::None); }, "\" not implemented for 'Long'"));
+  EXPECT_NEAR(mse_loss(dev(tensor({1, 2})), ints + 1).item(), 1.0, 1e-7);
 }
 
 // --- shape ops --------------------------------------------------------------------------------

@@ -181,6 +181,10 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     const autocast::Suspend nested;
     return mse_loss((*c)[0], (*c)[1], reduction);
   }
+  // As PyTorch's kernel, dispatched on the promoted type: floating types only.
+  const DType dt = promote_types(input.dtype(), target.dtype());
+  TANDEM_CHECK(is_floating(dt), "\"mse_", input.is_cuda() ? "cuda" : "cpu",
+               "\" not implemented for '", ops_detail::scalar_type_name(dt), "'");
   const Tensor diff = input - target;
   const Tensor sq = diff * diff;
   if (reduction == Reduction::None) return sq;
