@@ -182,8 +182,8 @@ void Reducer::launch_ready_buckets() {
 
 void Reducer::reduce_used_flags() {
   NoGradGuard no_grad;
+  // used_host_ holds this rank's flags (finalize wrote them before marking the unused ready).
   float* flags = used_host_.data_ptr<float>();
-  for (size_t k = 0; k < params_.size(); ++k) flags[k] = ready_[k] ? 1.0f : 0.0f;
   if (!used_.is_same(used_host_)) used_.copy_(used_host_);
   pg_->allreduce(used_, ReduceOp::Max)->wait();
   if (!used_.is_same(used_host_)) used_host_.copy_(used_);
@@ -192,7 +192,11 @@ void Reducer::reduce_used_flags() {
 
 void Reducer::finalize() {
   launched_before_end_ = int64_t(next_bucket_);
-  if (opts_.find_unused_parameters && !buckets_.empty()) reduce_used_flags();
+  const bool track_used = opts_.find_unused_parameters && !buckets_.empty();
+  if (track_used) {  // which parameters took part here, before the unused ones are marked ready
+    float* flags = used_host_.data_ptr<float>();
+    for (size_t k = 0; k < params_.size(); ++k) flags[k] = ready_[k] ? 1.0f : 0.0f;
+  }
   // Parameters that produced no gradient this iteration.
   for (size_t k = 0; k < params_.size(); ++k) {
     if (ready_[k]) continue;
@@ -204,6 +208,9 @@ void Reducer::finalize() {
     if (--b.pending == 0) launch_ready_buckets();
   }
   if (next_bucket_ < buckets_.size()) return;  // unfinished: prepare_for_backward will report it
+  // Only now, after every bucket: collectives must be queued in one order on every rank, and a
+  // bucket that one rank filled during backward another fills just above.
+  if (track_used) reduce_used_flags();
   NoGradGuard no_grad;
   for (auto& b : buckets_) {
     b.work->wait();

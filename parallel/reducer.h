@@ -59,7 +59,7 @@ class Reducer {
   void on_grad_ready(size_t param);
   void launch_ready_buckets();
   void finalize();
-  void reduce_used_flags();  // ready_ (used here) -> used_anywhere_
+  void reduce_used_flags();  // used_host_ (used here) -> used_anywhere_, after every bucket
 
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<size_t> bucket_of_, slot_of_;  // param -> (bucket, position)

@@ -495,6 +495,15 @@ TEST(NnLayers, EdgesAsPyTorch) {
               "Expected more than 1 value per channel when training, got input size "
               "torch.Size([1, 3])");
   }
+  {  // bfloat16 running statistics as PyTorch 1.13 updates them, op by op in the dtype (its
+     // running_mean after 100 steps of a constant 1.7: 1.65625, where one rounding of a float
+     // update would stall at 1.671875)
+    BatchNorm2d bn(1);
+    bn.to(DType::BFloat16);
+    const Tensor x = full({4, 1, 2, 2}, 1.7, TensorOptions(DType::BFloat16));
+    for (int step = 0; step < 100; ++step) bn(x);
+    EXPECT_EQ(bn.running_mean.to(DType::Float64).item(), 1.65625);
+  }
   const Tensor img = zeros({1, 1, 8, 8});
   auto pool_error = [&](MaxPool2dOptions o, Size2 dilation = 1) {
     o.dilation = dilation;

@@ -322,6 +322,8 @@ TEST(Normalize, BroadcastsOneValueAndRefusesOnlyAZeroStd) {
   const TransformPipeline p = parse_transforms(
       config(R"([{"normalize": {"mean": [0.5], "std": [0.5], "inplace": true}}])"), "t");
   EXPECT_EQ(p.describe(), "normalize(mean=[0.5], std=[0.5])");
+  EXPECT_EQ(normalize({0.5f}, {0.25f, -0.5f})->describe(),
+            "normalize(mean=[0.5], std=[0.25, -0.5])");
 }
 
 TEST(TransformConfig, ParsesTorchvisionNamesAndDescribesThem) {

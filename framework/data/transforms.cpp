@@ -111,6 +111,7 @@ namespace {
 using detail::check_image;
 using detail::list_text;
 using detail::number_text;
+using detail::numbers_text;
 
 class RandomCrop : public Transform {
  public:
@@ -207,13 +208,9 @@ class Normalize : public Transform {
                    "leading to division by zero.");
   }
   std::string describe() const override {
-    std::string m, s;
-    for (size_t i = 0; i < mean_.size(); ++i) {
-      if (i) m += ", ", s += ", ";
-      m += number_text(mean_[i]);
-      s += number_text(std_[i]);
-    }
-    return "normalize(mean=[" + m + "], std=[" + s + "])";
+    // mean and std may differ in length (one value broadcasts)
+    return "normalize(mean=" + numbers_text(std::vector<double>(mean_.begin(), mean_.end())) +
+           ", std=" + numbers_text(std::vector<double>(std_.begin(), std_.end())) + ")";
   }
   void apply(Example& ex, Generator&) const override {
     const int64_t C = ex.channels();

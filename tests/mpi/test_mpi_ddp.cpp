@@ -270,11 +270,18 @@ TEST(Ddp, FindUnusedParametersAveragesWhatAnyRankUsedAndLeavesTheRest) {
     return grads_of(ref);
   };
   const auto on_a = grads_when(true), on_b = grads_when(false);
-  for (bool as_view : {false, true}) {
+  // One bucket, and a bucket per parameter: then rank 0 fills head a's buckets during backward
+  // and the others only at its end, and every collective must still pair up across ranks.
+  for (auto [as_view, cap_mb] :
+       std::vector<std::pair<bool, double>>{{false, 25.0}, {true, 25.0}, {false, 1e-6}}) {
     auto local = std::make_shared<Heads>(r == 0);
-    DistributedDataParallel ddp(
-        local, world().process_group,
-        DdpOptions{.find_unused_parameters = true, .gradient_as_bucket_view = as_view});
+    DistributedDataParallel ddp(local, world().process_group,
+                                DdpOptions{.bucket_cap_mb = cap_mb,
+                                           .find_unused_parameters = true,
+                                           .gradient_as_bucket_view = as_view});
+    if (cap_mb < 1) {
+      ASSERT_EQ(ddp.reducer().num_buckets(), 8u);
+    }
     for (int step = 0; step < 2; ++step) {  // a second step: no "unfinished reduction" error
       Tensor kept = full({2, 4}, 5.0);
       local->child_as<nn::Linear>("never")->weight.set_grad(kept);
