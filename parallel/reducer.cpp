@@ -225,7 +225,7 @@ void Reducer::finalize() {
         Tensor g = p.grad();
         g.copy_(view);
       } else {
-        p.set_grad(view.clone());  // used elsewhere only: the average, as on every rank
+        p.set_grad(view.clone());  // no .grad yet (first step, or used on other ranks only)
       }
     }
   }
