@@ -14,17 +14,24 @@ namespace tandem::parallel {
 Reducer::Reducer(std::vector<std::pair<std::string, Tensor>> params,
                  std::shared_ptr<ProcessGroup> pg, ReducerOptions options)
     : params_(std::move(params)), pg_(std::move(pg)), opts_(options) {
-  // Buckets over parameters in reverse order, grouped by dtype and device; the first closes at
-  // first_bucket_mb, the rest at bucket_cap_mb (PyTorch's rebuilt-bucket limits).
+  // Buckets over parameters in reverse order, grouped by dtype and device; the first of each
+  // dtype and device closes at first_bucket_mb, the rest at bucket_cap_mb (PyTorch's limits per
+  // key in compute_bucket_assignment_by_size).
   bucket_of_.assign(params_.size(), 0);
   slot_of_.assign(params_.size(), 0);
   std::vector<std::vector<size_t>> groups;
   std::vector<DType> group_dtype;
   std::vector<Device> group_device;
   std::vector<size_t> group_bytes;
-  auto cap_for = [&](size_t bucket_count) {
-    const double mb = bucket_count == 0 ? std::min(opts_.first_bucket_mb, opts_.bucket_cap_mb)
-                                        : opts_.bucket_cap_mb;
+  // True when no earlier bucket has the dtype and device of group g.
+  auto first_of_its_kind = [&](size_t g) {
+    for (size_t i = 0; i < g; ++i)
+      if (group_dtype[i] == group_dtype[g] && group_device[i] == group_device[g]) return false;
+    return true;
+  };
+  auto cap_for = [&](size_t g) {
+    const double mb = first_of_its_kind(g) ? std::min(opts_.first_bucket_mb, opts_.bucket_cap_mb)
+                                           : opts_.bucket_cap_mb;
     return size_t(mb * 1024 * 1024);
   };
   for (size_t k = params_.size(); k-- > 0;) {

@@ -1,17 +1,17 @@
 // Reducer: DistributedDataParallel's gradient all-reduce, overlapped with the backward pass
 // (reference §4.2-4.3). Parameters are grouped into buckets of about bucket_cap_mb in reverse
-// registration order (the order gradients become ready), with a small first bucket (1 MB) so
-// communication starts early; each bucket is one flat buffer. A post-accumulate-grad hook on
-// each parameter copies its gradient into the bucket; when a bucket is full its async all-reduce
-// averaging over the ranks (ReduceOp::Average: ncclAvg on GPUs; over MPI the sum, then divided by
-// the world size, where PyTorch scales each gradient by 1 / world before summing: the same bits
-// when the world is a power of two) starts at once, buckets launching in order. At the end of
-// backward (an engine callback) the reducer waits for every bucket and writes the averaged
-// gradients back, or leaves .grad as a view into the bucket (gradient_as_bucket_view). Construction
-// checks that every rank built the same buckets (sizes and dtypes), since an all-reduce of buffers
-// that differ in size would mix unrelated memory. With find_unused_parameters, which parameters
-// took part is all-reduced too (PyTorch's local_used_map): one used on any rank gets the average
-// everywhere, one used on none keeps its .grad untouched.
+// registration order (the order gradients become ready), with a small first bucket (1 MB) per
+// dtype and device so communication starts early; each bucket is one flat buffer. A
+// post-accumulate-grad hook on each parameter copies its gradient into the bucket; when a bucket is
+// full its async all-reduce averaging over the ranks (ReduceOp::Average: ncclAvg on GPUs; over MPI
+// the sum, then divided by the world size, where PyTorch scales each gradient by 1 / world before
+// summing: the same bits when the world is a power of two) starts at once, buckets launching in
+// order. At the end of backward (an engine callback) the reducer waits for every bucket and writes
+// the averaged gradients back, or leaves .grad as a view into the bucket (gradient_as_bucket_view).
+// Construction checks that every rank built the same buckets (sizes and dtypes), since an
+// all-reduce of buffers that differ in size would mix unrelated memory. With
+// find_unused_parameters, which parameters took part is all-reduced too (PyTorch's local_used_map):
+// one used on any rank gets the average everywhere, one used on none keeps its .grad untouched.
 #pragma once
 
 #include <memory>

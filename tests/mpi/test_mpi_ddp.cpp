@@ -164,6 +164,23 @@ TEST(Ddp, BucketsFollowTheCapAndOverlapBackward) {
   EXPECT_EQ(ddp->reducer().buckets_launched_before_backward_end(), 3);
 }
 
+TEST(Ddp, EachDtypeHasItsOwnSmallFirstBucket) {
+  // As PyTorch's compute_bucket_assignment_by_size: the 1 MB first-bucket limit applies to the
+  // first bucket of each dtype and device, not only to the first bucket overall. In reverse
+  // order the float64 layer comes first; the float32 parameters then close a bucket at 1 MB.
+  Generator gen(5);
+  auto seq = std::make_shared<nn::Sequential>();
+  seq->push_back(std::make_shared<nn::Linear>(512, 512, true, gen));  // 1 MB + 2 KiB
+  seq->push_back(std::make_shared<nn::Linear>(512, 512, true, gen));
+  auto f64 = std::make_shared<nn::Linear>(8, 8, true, gen);
+  f64->to(DType::Float64);
+  seq->push_back(f64);
+  DistributedDataParallel ddp(seq, world().process_group);
+  using Names = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(ddp.reducer().bucket_parameter_names(),
+            (Names{{"2.bias", "2.weight"}, {"1.bias", "1.weight"}, {"0.bias", "0.weight"}}));
+}
+
 TEST(Ddp, BatchNormBuffersFollowRankZero) {
   const int r = world().rank;
   Generator gen(4);
