@@ -110,6 +110,26 @@ TEST_P(Autograd, HooksRunInOrderAndCanReplace) {
   y.remove_hook(h);
 }
 
+TEST_P(Autograd, HooksMayNotChangeTypeOrShape) {
+  // As PyTorch's check_variable_result: "hook 'h' has changed the type of value (was
+  // torch.FloatTensor got torch.DoubleTensor)", "... has changed the size of value".
+  for (const bool leaf : {true, false}) {
+    Tensor x = dev({1, 2, 3}).set_requires_grad(true);
+    Tensor y = leaf ? x : x * 2.0;
+    int h = y.register_hook([](const Tensor& g) { return g.to(DType::Float64); });
+    std::string text = error_text([&] { (y * 1.0).sum().backward(); });
+    EXPECT_NE(text.find("has changed the type of value (was torch."), std::string::npos) << text;
+    EXPECT_NE(text.find("FloatTensor got torch."), std::string::npos) << text;
+    EXPECT_NE(text.find("DoubleTensor)"), std::string::npos) << text;
+    y.remove_hook(h);
+    y.register_hook([](const Tensor& g) { return g.sum(); });
+    text = error_text([&] { (y * 1.0).sum().backward(); });
+    EXPECT_NE(text.find("has changed the size of value (was [3] got [])"), std::string::npos)
+        << text;
+    EXPECT_FALSE(x.grad().defined());
+  }
+}
+
 TEST_P(Autograd, RetainGradOnNonLeaf) {
   Tensor x = dev({1, 2}).set_requires_grad(true);
   Tensor y = x * 3.0;

@@ -11,7 +11,8 @@ namespace {
 std::atomic<uint64_t> next_sequence_nr{0};
 std::atomic<int> hook_counter{0};
 
-std::string describe(const Tensor& t) {
+// PyTorch's legacy type string (Tensor.type()): torch.FloatTensor, torch.cuda.HalfTensor, ...
+std::string legacy_type_name(const Tensor& t) {
   const char* type = "Tensor";
   switch (t.dtype()) {
     case DType::Float32:
@@ -20,13 +21,50 @@ std::string describe(const Tensor& t) {
     case DType::Float64:
       type = "DoubleTensor";
       break;
+    case DType::Float16:
+      type = "HalfTensor";
+      break;
+    case DType::BFloat16:
+      type = "BFloat16Tensor";
+      break;
     case DType::Int64:
       type = "LongTensor";
       break;
-    default:
+    case DType::Int32:
+      type = "IntTensor";
+      break;
+    case DType::Int16:
+      type = "ShortTensor";
+      break;
+    case DType::Int8:
+      type = "CharTensor";
+      break;
+    case DType::UInt8:
+      type = "ByteTensor";
+      break;
+    case DType::Bool:
+      type = "BoolTensor";
       break;
   }
-  return std::string("[torch.") + type + " " + shape_str(t.sizes()) + "]";
+  return std::string(t.is_cuda() ? "torch.cuda." : "torch.") + type;
+}
+
+std::string describe(const Tensor& t) {
+  return "[" + legacy_type_name(t) + " " + shape_str(t.sizes()) + "]";
+}
+
+// A gradient hook may replace the gradient, but not with another type, device or shape: the
+// rest of the backward pass was built for the original (PyTorch's check_variable_result).
+void check_hook_result(int handle, const Tensor& original, const Tensor& result) {
+  const std::string hook = "hook " + std::to_string(handle);
+  if (original.dtype() != result.dtype() || original.device() != result.device())
+    throw Error(hook + " has changed the type of value (was " + legacy_type_name(original) +
+                    " got " + legacy_type_name(result) + ")",
+                "return a gradient of the dtype and device the hook was given");
+  if (original.sizes() != result.sizes())
+    throw Error(hook + " has changed the size of value (was " + shape_str(original.sizes()) +
+                    " got " + shape_str(result.sizes()) + ")",
+                "return a gradient of the shape the hook was given");
 }
 }  // namespace
 
@@ -73,7 +111,9 @@ void Node::run_pre_hooks(TensorList& grads) const {
     const auto& [input_nr, hook] = entry;
     if (input_nr >= grads.size() || !grads[input_nr].defined()) continue;
     Tensor replaced = hook(grads[input_nr]);
-    if (replaced.defined()) grads[input_nr] = replaced;
+    if (!replaced.defined()) continue;
+    check_hook_result(handle, grads[input_nr], replaced);
+    grads[input_nr] = replaced;
   }
 }
 
@@ -109,7 +149,9 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
   Tensor g = grads[0];
   for (const auto& [handle, hook] : meta.leaf_hooks) {
     Tensor replaced = hook(g);
-    if (replaced.defined()) g = replaced;
+    if (!replaced.defined()) continue;
+    check_hook_result(handle, g, replaced);
+    g = replaced;
   }
   // requires_grad cleared after the forward (requires_grad_(false), detach_()): no .grad, as
   // PyTorch's AccumulateGrad.
