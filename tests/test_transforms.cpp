@@ -276,6 +276,64 @@ TEST(RandomCrop, ThenFlipMatchesTorchvisionForTheSameSeed) {
   EXPECT_EQ(n, 15);
 }
 
+TEST(RandomCrop, PaddingModesMatchTorchvision) {
+  int n = 0;
+  for (const json& c : fixture()["randomcrop_padding_mode"]) {
+    RandomCropOptions o;
+    o.height = c["size"][0], o.width = c["size"][1];
+    o.padding = c["padding"].get<std::vector<int64_t>>();
+    o.pad_if_needed = c["pad_if_needed"];
+    const std::string mode = c["padding_mode"];
+    o.padding_mode = mode == "edge"        ? PaddingMode::Edge
+                     : mode == "reflect"   ? PaddingMode::Reflect
+                     : mode == "symmetric" ? PaddingMode::Symmetric
+                                           : PaddingMode::Constant;
+    auto crop = random_crop(o);
+    Example ex = input("c");
+    Generator gen(c["seed"].get<uint64_t>());
+    crop->apply(ex, gen);
+    SCOPED_TRACE(crop->describe() + " seed " + c["seed"].dump());
+    expect_image(ex, c, true);
+    ++n;
+  }
+  EXPECT_EQ(n, 12);
+}
+
+TEST(RandomCrop, PaddingModesMoveTheMaskWithTheImage) {
+  // A 1-row mask [0 1 2 3] padded by 2 columns each side, crop the whole padded row.
+  auto row = [](PaddingMode mode) {
+    Example ex;
+    ex.shape = {1, 1, 4};
+    ex.image = {0, 1, 2, 3};
+    ex.mask = {0, 1, 2, 3};
+    ex.mask_height = 1, ex.mask_width = 4;
+    RandomCropOptions o;
+    o.height = 1, o.width = 8;
+    o.padding = {2, 0};
+    o.fill = 9;
+    o.padding_mode = mode;
+    Generator gen(0);
+    random_crop(o, TransformOptions{.mask_fill = 7})->apply(ex, gen);
+    EXPECT_EQ(std::vector<float>(ex.mask.begin(), ex.mask.end()), ex.image);
+    return ex.image;
+  };
+  EXPECT_EQ(row(PaddingMode::Edge), (std::vector<float>{0, 0, 0, 1, 2, 3, 3, 3}));
+  EXPECT_EQ(row(PaddingMode::Reflect), (std::vector<float>{2, 1, 0, 1, 2, 3, 2, 1}));
+  EXPECT_EQ(row(PaddingMode::Symmetric), (std::vector<float>{1, 0, 0, 1, 2, 3, 3, 2}));
+  // Reflect mirrors once, as torch's pad: 4 columns reach past a mirror of 4.
+  Example ex;
+  ex.shape = {1, 1, 4};
+  ex.image = {0, 1, 2, 3};
+  RandomCropOptions o;
+  o.height = 1, o.width = 4;
+  o.padding = {4, 0};
+  o.padding_mode = PaddingMode::Reflect;
+  Generator gen(0);
+  EXPECT_EQ(error_text([&] { random_crop(o)->apply(ex, gen); }),
+            "padding_mode reflect: padding of 4 is too large for an image of 4 columns (at most "
+            "3)");
+}
+
 TEST(RandomHorizontalFlip, FlipsWhenTorchRandIsBelowP) {
   for (const json& c : fixture()["flip"]) {
     Example ex = mask_example();
@@ -383,6 +441,9 @@ TEST(TransformConfig, ErrorsNameTheListEntry) {
             "max, got [2, 1]");
   EXPECT_EQ(parse_error(R"([{"randomcrop": {"size": 8, "padding": [-1]}}])"),
             "data.train_transforms[0].randomcrop: padding must be >= 0");
+  EXPECT_EQ(parse_error(R"([{"randomcrop": {"size": 8, "padding_mode": "reflekt"}}])"),
+            "data.train_transforms[0].randomcrop.padding_mode: unknown padding_mode 'reflekt'; did "
+            "you mean 'reflect'?");
   EXPECT_EQ(parse_error(R"([{"resize": {"size": [8, 8], "max_size": 10}}])"),
             "data.train_transforms[0].resize: max_size applies only when size is one integer "
             "(the smaller edge)");

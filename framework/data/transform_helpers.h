@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "framework/data/example.h"
+#include "framework/data/transforms.h"
 
 namespace tandem::data::detail {
 
@@ -14,9 +15,11 @@ namespace tandem::data::detail {
 // transform.
 void check_image(const Example& ex, const char* what);
 // Replaces the image (and mask) by its window (y0, x0, h, w); positions outside the image take
-// `fill` (the mask `mask_fill`), as torchvision's pad-then-crop gives.
+// `fill` (the mask `mask_fill`), or mirror or repeat the image as `mode` says, as torchvision's
+// pad-then-crop gives. Reflect needs the window to reach at most H - 1 (W - 1) rows (columns)
+// past the image, symmetric and edge at most H (W): torch's pad checks the same.
 void crop_example(Example& ex, int64_t y0, int64_t x0, int64_t h, int64_t w, float fill,
-                  int64_t mask_fill);
+                  int64_t mask_fill, PaddingMode mode = PaddingMode::Constant);
 
 std::string number_text(double v);                       // "%g": 0.5, 1e-05
 std::string list_text(const std::vector<int64_t>& v);    // "[224, 224]"

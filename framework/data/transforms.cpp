@@ -39,6 +39,20 @@ std::string TransformPipeline::describe() const {
   return out;
 }
 
+const char* padding_mode_name(PaddingMode mode) {
+  switch (mode) {
+    case PaddingMode::Constant:
+      return "constant";
+    case PaddingMode::Edge:
+      return "edge";
+    case PaddingMode::Reflect:
+      return "reflect";
+    case PaddingMode::Symmetric:
+      return "symmetric";
+  }
+  return "?";
+}
+
 namespace detail {
 
 std::string number_text(double v) {
@@ -72,20 +86,61 @@ void check_image(const Example& ex, const char* what) {
                ex.height(), "x", ex.width());
 }
 
+namespace {
+
+// The row (column) of an image of n rows that padded position i shows, or -1 for the constant
+// fill. Reflect and symmetric mirror once (the callers keep the padding within one mirror).
+int64_t padded_source(int64_t i, int64_t n, PaddingMode mode) {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case PaddingMode::Constant:
+      return -1;
+    case PaddingMode::Edge:
+      return i < 0 ? 0 : n - 1;
+    case PaddingMode::Reflect:
+      return i < 0 ? -i : 2 * (n - 1) - i;
+    case PaddingMode::Symmetric:
+      return i < 0 ? -i - 1 : 2 * n - 1 - i;
+  }
+  return -1;
+}
+
+// Source indices of the window's rows (or columns) [start, start + len).
+void window_sources(std::vector<int64_t>& out, int64_t start, int64_t len, int64_t n,
+                    PaddingMode mode) {
+  out.resize(size_t(len));
+  for (int64_t k = 0; k < len; ++k) out[size_t(k)] = padded_source(start + k, n, mode);
+}
+
+}  // namespace
+
 void crop_example(Example& ex, int64_t y0, int64_t x0, int64_t h, int64_t w, float fill,
-                  int64_t mask_fill) {
+                  int64_t mask_fill, PaddingMode mode) {
   const int64_t C = ex.channels(), H = ex.height(), W = ex.width();
   if (y0 == 0 && x0 == 0 && h == H && w == W) return;  // the whole image
+  if (mode != PaddingMode::Constant) {
+    // One mirror at most, as torch's pad: reflect reaches n - 1 past an edge, the others n.
+    auto check_axis = [&](int64_t start, int64_t len, int64_t n, const char* axis) {
+      const int64_t reach = std::max({-start, start + len - n, int64_t(0)});
+      const int64_t limit = mode == PaddingMode::Reflect ? n - 1 : n;
+      TANDEM_CHECK(reach <= limit, "padding_mode ", padding_mode_name(mode), ": padding of ", reach,
+                   " is too large for an image of ", n, " ", axis, " (at most ", limit, ")");
+    };
+    check_axis(y0, h, H, "rows");
+    check_axis(x0, w, W, "columns");
+  }
+  thread_local std::vector<int64_t> rows, cols;
+  window_sources(rows, y0, h, H, mode);
+  window_sources(cols, x0, w, W, mode);
   thread_local std::vector<float> out;
   out.resize(size_t(C * h * w));
   for (int64_t c = 0; c < C; ++c)
     for (int64_t r = 0; r < h; ++r) {
-      const int64_t sr = y0 + r;
+      const int64_t sr = rows[size_t(r)];
       for (int64_t col = 0; col < w; ++col) {
-        const int64_t sc = x0 + col;
-        const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
+        const int64_t sc = cols[size_t(col)];
         out[size_t((c * h + r) * w + col)] =
-            inside ? ex.image[size_t((c * H + sr) * W + sc)] : fill;
+            sr >= 0 && sc >= 0 ? ex.image[size_t((c * H + sr) * W + sc)] : fill;
       }
     }
   ex.image.swap(out);
@@ -94,9 +149,8 @@ void crop_example(Example& ex, int64_t y0, int64_t x0, int64_t h, int64_t w, flo
     mask.resize(size_t(h * w));
     for (int64_t r = 0; r < h; ++r)
       for (int64_t col = 0; col < w; ++col) {
-        const int64_t sr = y0 + r, sc = x0 + col;
-        const bool inside = sr >= 0 && sr < H && sc >= 0 && sc < W;
-        mask[size_t(r * w + col)] = inside ? ex.mask[size_t(sr * W + sc)] : mask_fill;
+        const int64_t sr = rows[size_t(r)], sc = cols[size_t(col)];
+        mask[size_t(r * w + col)] = sr >= 0 && sc >= 0 ? ex.mask[size_t(sr * W + sc)] : mask_fill;
       }
     ex.mask.swap(mask);
     ex.mask_height = h, ex.mask_width = w;
@@ -132,7 +186,11 @@ class RandomCrop : public Transform {
   std::string describe() const override {
     return "randomcrop(size=" + list_text({o_.height, o_.width}) +
            (o_.padding.empty() ? "" : ", padding=" + list_text(o_.padding)) +
-           (o_.pad_if_needed ? ", pad_if_needed=true" : "") + ")";
+           (o_.pad_if_needed ? ", pad_if_needed=true" : "") +
+           (o_.padding_mode == PaddingMode::Constant
+                ? ""
+                : std::string(", padding_mode=") + padding_mode_name(o_.padding_mode)) +
+           ")";
   }
   void apply(Example& ex, Generator& gen) const override {
     check_image(ex, "randomcrop");
@@ -160,7 +218,8 @@ class RandomCrop : public Transform {
       j = torch_randint(gen, 0, pw - tw + 1);
     }
     // Crop window in the unpadded image's coordinates.
-    detail::crop_example(ex, i - top, j - left, th, tw, o_.fill, common_.mask_fill);
+    detail::crop_example(ex, i - top, j - left, th, tw, o_.fill, common_.mask_fill,
+                         o_.padding_mode);
   }
 
  private:
@@ -250,15 +309,29 @@ std::pair<int64_t, int64_t> size_pair(ValueArgs& a) {
   return s.size() == 1 ? std::pair{s[0], s[0]} : std::pair{s[0], s[1]};
 }
 
-Interpolation interpolation_arg(ValueArgs& a) {
-  const std::string s = a.str_("interpolation", "bilinear");
-  const std::vector<std::string> modes = {"nearest", "bilinear", "bicubic"};
-  for (Interpolation m : {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic})
-    if (s == interpolation_name(m)) return m;
-  const std::string c = closest_match(s, modes);
-  std::string what = a.at("interpolation") + ": unknown interpolation '" + s + "'";
+// One of the names `name_of` gives the `choices`; an unknown name is refused with a suggestion.
+template <class Mode>
+Mode mode_arg(ValueArgs& a, const std::string& key, Mode def, std::vector<Mode> choices,
+              const char* (*name_of)(Mode)) {
+  const std::string s = a.str_(key, name_of(def));
+  std::vector<std::string> names;
+  for (Mode m : choices) {
+    if (s == name_of(m)) return m;
+    names.push_back(name_of(m));
+  }
+  const std::string c = closest_match(s, names);
+  std::string what = a.at(key) + ": unknown " + key + " '" + s + "'";
   if (!c.empty()) what += "; did you mean '" + c + "'?";
-  throw Error(what, "interpolation: nearest, bilinear or bicubic");
+  std::string hint = key + ": ";
+  for (size_t i = 0; i < names.size(); ++i)
+    hint += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
+  throw Error(what, hint);
+}
+
+Interpolation interpolation_arg(ValueArgs& a) {
+  return mode_arg(a, "interpolation", Interpolation::bilinear,
+                  {Interpolation::nearest, Interpolation::bilinear, Interpolation::bicubic},
+                  interpolation_name);
 }
 
 // Two numbers (scale: [0.08, 1.0]), as doubles.
@@ -279,6 +352,10 @@ const std::map<std::string, Factory>& factories() {
          o.padding = a.ints("padding", std::vector<int64_t>{});
          o.pad_if_needed = a.bool_("pad_if_needed", false);
          o.fill = float(a.float_("fill", 0.0));
+         o.padding_mode = mode_arg(a, "padding_mode", PaddingMode::Constant,
+                                   {PaddingMode::Constant, PaddingMode::Edge, PaddingMode::Reflect,
+                                    PaddingMode::Symmetric},
+                                   padding_mode_name);
          return random_crop(o, common);
        }},
       {"randomhorizontalflip",

@@ -75,15 +75,22 @@ std::vector<std::string> transform_names();
 
 // --- the transforms, usable directly --------------------------------------------------------
 
-// RandomCrop(size, padding, pad_if_needed, fill): pads by `padding` (left/right by padding[0],
-// top/bottom by padding[1] when two values are given; four: left, top, right, bottom) with
-// `fill`, then takes a size[0] x size[1] crop at a uniformly drawn position: torch.randint for
-// the row, then the column, and no draw when the crop is the whole padded image.
+// torchvision's padding_mode: constant (`fill`), edge (the border pixel repeated), reflect
+// (mirrored without repeating the border: 2 1 | 0 1 2), symmetric (mirrored with it: 1 0 | 0 1 2).
+enum class PaddingMode { Constant, Edge, Reflect, Symmetric };
+const char* padding_mode_name(PaddingMode mode);  // "constant", "edge", ...
+
+// RandomCrop(size, padding, pad_if_needed, fill, padding_mode): pads by `padding` (left/right
+// by padding[0], top/bottom by padding[1] when two values are given; four: left, top, right,
+// bottom) as padding_mode says, then takes a size[0] x size[1] crop at a uniformly drawn
+// position: torch.randint for the row, then the column, and no draw when the crop is the whole
+// padded image. A mask is padded by the same mode (constant: with the mask's fill).
 struct RandomCropOptions {
   int64_t height = 0, width = 0;
   std::vector<int64_t> padding;  // empty, {all}, {left/right, top/bottom} or {l, t, r, b}
   bool pad_if_needed = false;
   float fill = 0;
+  PaddingMode padding_mode = PaddingMode::Constant;
 };
 std::unique_ptr<Transform> random_crop(RandomCropOptions options, TransformOptions common = {});
 // RandomHorizontalFlip(p).
