@@ -822,10 +822,10 @@ TEST_P(DeviceOps, InplaceOpsWriteIntoTheTensorsMemory) {
   Tensor i = host_ints({3, 4}, 71).to(device());
   const void* address = i.raw_data();
   i.add_(host_ints({4}, 72).to(device()), 3.0);
-  i.mul_(2.0);
+  i.mul_(2);  // an integer scalar: a double would make a float result
   Tensor want = host_ints({3, 4}, 71);
   want.add_(host_ints({4}, 72), 3.0);
-  want.mul_(2.0);
+  want.mul_(2);
   EXPECT_EQ(i.raw_data(), address);
   EXPECT_TRUE(same_values(i, want, kExact));
 }

@@ -17,6 +17,7 @@
 
 using namespace tandem;
 using autograd::TensorList;
+using tandem::testing::error_text;
 using tandem::testing::gradcheck;
 using tandem::testing::throws_with;
 
@@ -54,6 +55,117 @@ class Matmul : public OpsCoreTest {};
 class Linear : public OpsCoreTest {};
 class Loss : public OpsCoreTest {};
 class ShapeOps : public OpsCoreTest {};
+class Promotion : public OpsCoreTest {};
+
+// --- type promotion (values from torch 1.13) ---------------------------------------------------
+
+TEST_P(Promotion, ScalarsArePythonNumbers) {
+  // A double is a Python float, an integer a Python int.
+  const Tensor i = dev(from_vector(std::vector<int64_t>{1, 2, 3}, {3}));
+  const Tensor b = dev(from_vector(std::vector<double>{1, 0, 1}, {3}).to(DType::Bool));
+  auto expect = [](const Tensor& t, DType dt, std::vector<double> v) {
+    EXPECT_EQ(t.dtype(), dt);
+    EXPECT_EQ(t.cpu().to_vector(), v);
+  };
+  expect(i + 0.5, DType::Float32, {1.5, 2.5, 3.5});
+  expect(0.5 * i, DType::Float32, {0.5, 1, 1.5});
+  expect(i / 0.5, DType::Float32, {2, 4, 6});
+  expect(i * 2, DType::Int64, {2, 4, 6});
+  expect(10 - i, DType::Int64, {9, 8, 7});
+  expect(i / 2, DType::Float32, {0.5, 1, 1.5});  // true division
+  expect(b * 2, DType::Int64, {2, 0, 2});
+  expect(b * 2.0, DType::Float32, {2, 0, 2});
+  expect(i.to(DType::UInt8) * 100.0, DType::Float32, {100, 200, 300});
+  expect(i.to(DType::Float16) * 3, DType::Float16, {3, 6, 9});
+  // exp, log and sqrt of integers compute in float32, as sigmoid and tanh.
+  EXPECT_EQ(exp(i).dtype(), DType::Float32);
+  EXPECT_NEAR(exp(i).cpu().to_vector()[0], 2.7182817, 1e-6);
+  expect(sqrt(i * i), DType::Float32, {1, 2, 3});
+  EXPECT_EQ(log(i.to(DType::Int32)).dtype(), DType::Float32);
+}
+
+TEST_P(Promotion, InPlaceResultMustFitTheTensor) {
+  Tensor i = dev(from_vector(std::vector<int64_t>{1, 2, 3}, {3}));
+  EXPECT_EQ(error_text([&] { i.add_(0.5); }),
+            "result type Float can't be cast to the desired output type Long");
+  EXPECT_EQ(error_text([&] { i.mul_(1.5); }),
+            "result type Float can't be cast to the desired output type Long");
+  EXPECT_EQ(error_text([&] {
+              i.add_(dev(from_vector(std::vector<double>{0.5, 0.5, 0.5}, {3})));
+            }),
+            "result type Float can't be cast to the desired output type Long");
+  EXPECT_EQ(error_text([&] { i.clamp_(0.5, 2.5); }),
+            "result type Float can't be cast to the desired output type Long");
+  EXPECT_EQ(error_text([&] { add(i, i, 0.5); }),
+            "For integral input tensors, argument alpha must not be a floating point number.");
+  Tensor flags = dev(zeros({2}, TensorOptions(DType::Bool)));
+  EXPECT_EQ(error_text([&] { flags.add_(1); }),
+            "result type Long can't be cast to the desired output type Bool");
+  i.add_(1).mul_(2);
+  EXPECT_EQ(i.cpu().to_vector(), (std::vector<double>{4, 6, 8}));
+  i.add_(i.to(DType::Int32), 2);  // an int32 operand and an integral alpha fit
+  EXPECT_EQ(i.cpu().to_vector(), (std::vector<double>{12, 18, 24}));
+}
+
+TEST_P(Promotion, ZeroDimTensorsJoinOnlyAHigherCategory) {
+  // c10's ResultTypeState: a 0-dim operand's dtype counts only when its category (bool < integer
+  // < floating) is above the other operand's.
+  const Tensor f16 = dev(from_vector(std::vector<double>{1.0, 2.0, 3.0}, {3}).to(DType::Float16));
+  const Tensor f32 = dev(from_vector(std::vector<double>{1.0, 2.0, 3.0}, {3}));
+  const Tensor i32 = dev(from_vector(std::vector<double>{1.0, 2.0, 3.0}, {3}).to(DType::Int32));
+  auto zero = [&](double v, DType dt) { return scalar_tensor(v, on(dt)); };
+  EXPECT_EQ((f16 + zero(1, DType::Float32)).dtype(), DType::Float16);
+  EXPECT_EQ((f32 + zero(1, DType::Float64)).dtype(), DType::Float32);
+  EXPECT_EQ((i32 + zero(1, DType::Int64)).dtype(), DType::Int32);
+  EXPECT_EQ((i32 + zero(1, DType::Float64)).dtype(), DType::Float64);
+  EXPECT_EQ((f16.to(DType::BFloat16) + zero(1, DType::Float16)).dtype(), DType::BFloat16);
+  EXPECT_EQ((zero(1, DType::Float64) + zero(1, DType::Float32)).dtype(), DType::Float64);
+  const Tensor cond = dev(from_vector(std::vector<double>{1.0, 0.0, 1.0}, {3}).to(DType::Bool));
+  EXPECT_EQ(where(cond, i32, zero(5, DType::Int64)).dtype(), DType::Int32);
+  EXPECT_EQ(where(cond, f16, zero(0, DType::Float32)).dtype(), DType::Float16);
+  // int8 arithmetic wraps as int8: 100 + 100 = -56.
+  const Tensor i8 = dev(from_vector(std::vector<double>{100.0}, {1}).to(DType::Int8));
+  EXPECT_EQ((i8 + zero(100, DType::Int64)).cpu().to_vector(), (std::vector<double>{-56}));
+  // The comparison runs in float16, where 1.0001 rounds to 1.
+  EXPECT_EQ(eq(dev(from_vector(std::vector<double>{1.0, 2.0}, {2}).to(DType::Float16)),
+               zero(1.0001, DType::Float64))
+                .cpu()
+                .to_vector(),
+            (std::vector<double>{1, 0}));
+}
+
+TEST_P(Promotion, ClampBoundsAsPyTorch) {
+  const double nan = std::nan("");
+  const Tensor x = dev(from_vector(std::vector<double>{1.0, 2.0, 3.0}, {3}));
+  for (const auto& [lo, hi] :
+       {std::pair<std::optional<double>, std::optional<double>>{nan, 1.0}, {0.0, nan}})
+    for (double v : clamp(x, lo, hi).cpu().to_vector()) EXPECT_TRUE(std::isnan(v));
+  EXPECT_EQ(clamp(x, nan, std::nullopt).cpu().to_vector(), x.cpu().to_vector());
+  EXPECT_EQ(clamp(x, std::nullopt, nan).cpu().to_vector(), x.cpu().to_vector());
+  EXPECT_EQ(clamp(x, 3.0, 1.0).cpu().to_vector(), (std::vector<double>{1, 1, 1}));
+  const Tensor i = x.to(DType::Int64);
+  const Tensor f = clamp(i, 1.5, 2.5);
+  EXPECT_EQ(f.dtype(), DType::Float32);
+  EXPECT_EQ(f.cpu().to_vector(), (std::vector<double>{1.5, 2, 2.5}));
+  EXPECT_EQ(clamp(i, 2.0, 2.0).dtype(), DType::Int64);
+}
+
+TEST_P(Promotion, AllcloseAsTorch) {
+  const double inf = INFINITY;
+  auto t = [&](std::vector<double> v) { return dev(from_vector(v, {int64_t(v.size())})); };
+  EXPECT_FALSE(allclose(t({1}), t({inf})));
+  EXPECT_FALSE(allclose(t({inf}), t({-inf})));
+  EXPECT_TRUE(allclose(t({inf, -inf}), t({inf, -inf})));
+  EXPECT_FALSE(allclose(t({std::nan("")}), t({std::nan("")})));
+  EXPECT_TRUE(allclose(t({1, 1}), t({1})));  // shapes broadcast
+}
+
+TEST_P(Reductions, HalfVarianceAccumulatesInFloat) {
+  // torch.tensor([0., 0, 400, 400], dtype=torch.float16).var() == 53344 (squares overflow half).
+  const Tensor h =
+      dev(from_vector(std::vector<double>{0.0, 0.0, 400.0, 400.0}, {4}).to(DType::Float16));
+  EXPECT_EQ(var(h, {0}, 1, false).cpu().to_vector(), (std::vector<double>{53344}));
+}
 
 // --- reductions -------------------------------------------------------------------------------
 
@@ -609,3 +721,4 @@ TANDEM_INSTANTIATE_DEVICE_TEST(Matmul);
 TANDEM_INSTANTIATE_DEVICE_TEST(Linear);
 TANDEM_INSTANTIATE_DEVICE_TEST(Loss);
 TANDEM_INSTANTIATE_DEVICE_TEST(ShapeOps);
+TANDEM_INSTANTIATE_DEVICE_TEST(Promotion);

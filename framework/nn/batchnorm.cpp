@@ -42,7 +42,7 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   double factor = options.momentum.value_or(0.0);
   if (training_ && options.track_running_stats && num_batches_tracked.defined()) {
     NoGradGuard g;
-    num_batches_tracked.detach().add_(1.0);
+    num_batches_tracked.detach().add_(1);
     if (!options.momentum) factor = 1.0 / double(num_batches_tracked.item());
   }
   bool bn_training = training_ || (!running_mean.defined() && !running_var.defined());

@@ -30,8 +30,7 @@ OpParams slope_param(double slope) {
   return p;
 }
 
-// sigmoid/tanh of an integer tensor give float32, as torch's type promotion for these ops.
-Tensor to_floating(const Tensor& x) { return is_floating(x.dtype()) ? x : x.to(DType::Float32); }
+using ops_detail::to_floating;
 
 // An activation y = op(x) whose backward is bwd(grad, saved), saved being x or y.
 Tensor unary_activation(const char* name, const char* backward_name, const Tensor& x, UnaryOp op,

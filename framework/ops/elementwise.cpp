@@ -52,7 +52,7 @@ Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char
 Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpParams& params,
                   const char* name) {
   check_same_device(name, {&a_in, &b_in});
-  const DType dt = promote_types(a_in.dtype(), b_in.dtype());
+  const DType dt = result_type(a_in, b_in);
   dispatch_arithmetic_or_half(dt, name, [](auto) {});  // a clear error for bool before any work
   const Tensor a = a_in.dtype() == dt ? a_in : a_in.to(dt);
   const Tensor b = b_in.dtype() == dt ? b_in : b_in.to(dt);
@@ -61,6 +61,18 @@ Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpP
   kernels::binary(kernel_context(a), op, params, shape, strided(out), strided_as(a, shape),
                   strided_as(b, shape));
   return out;
+}
+
+Tensor to_floating(const Tensor& x) { return is_floating(x.dtype()) ? x : x.to(DType::Float32); }
+
+bool clamp_needs_float(std::optional<double> min, std::optional<double> max) {
+  auto fractional = [](std::optional<double> v) { return v && *v != std::trunc(*v); };
+  return fractional(min) || fractional(max);
+}
+
+void check_integral_alpha(DType result, double alpha) {
+  TANDEM_CHECK(is_floating(result) || alpha == std::trunc(alpha),
+               "For integral input tensors, argument alpha must not be a floating point number.");
 }
 
 OpParams clamp_params(std::optional<double> min, std::optional<double> max, const char* op) {
@@ -77,12 +89,14 @@ OpParams clamp_params(std::optional<double> min, std::optional<double> max, cons
 
 namespace {
 
+using ops_detail::result_type;
 using ops_detail::run_binary;
 using ops_detail::run_unary;
+using ops_detail::to_floating;
 
 Tensor run_compare(const Tensor& a_in, const Tensor& b_in, CompareOp op, const char* name) {
   check_same_device(name, {&a_in, &b_in});
-  const DType dt = promote_types(a_in.dtype(), b_in.dtype());
+  const DType dt = result_type(a_in, b_in);
   const DType work = dt == DType::Bool ? DType::UInt8 : dt;
   dispatch_arithmetic_or_half(work, name, [](auto) {});
   const Tensor a = a_in.to(work), b = b_in.to(work);
@@ -128,6 +142,7 @@ Tensor sum_to(const Tensor& t, const Shape& shape) {
 }
 
 Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  ops_detail::check_integral_alpha(result_type(a, b), alpha);
   Tensor out = run_binary(a, b, BinaryOp::Add, alpha_param(alpha), "add");
   Shape sa = a.sizes(), sb = b.sizes();
   record("AddBackward0", {a, b}, {out}, {},
@@ -138,6 +153,7 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  ops_detail::check_integral_alpha(result_type(a, b), alpha);
   Tensor out = run_binary(a, b, BinaryOp::Sub, alpha_param(alpha), "sub");
   Shape sa = a.sizes(), sb = b.sizes();
   record("SubBackward0", {a, b}, {out}, {},
@@ -247,7 +263,7 @@ Tensor exp(const Tensor& a) {
     const autocast::Suspend nested;
     return exp((*c)[0]);
   }
-  Tensor out = run_unary(a, UnaryOp::Exp, {}, "exp");
+  Tensor out = run_unary(to_floating(a), UnaryOp::Exp, {}, "exp");
   record("ExpBackward0", {a}, {out}, {out},
          [](const TensorList& g, const TensorList& s) { return TensorList{g[0] * s[0]}; });
   return out;
@@ -258,14 +274,14 @@ Tensor log(const Tensor& a) {
     const autocast::Suspend nested;
     return log((*c)[0]);
   }
-  Tensor out = run_unary(a, UnaryOp::Log, {}, "log");
+  Tensor out = run_unary(to_floating(a), UnaryOp::Log, {}, "log");
   record("LogBackward0", {a}, {out}, {a},
          [](const TensorList& g, const TensorList& s) { return TensorList{g[0] / s[0]}; });
   return out;
 }
 
 Tensor sqrt(const Tensor& a) {
-  Tensor out = run_unary(a, UnaryOp::Sqrt, {}, "sqrt");
+  Tensor out = run_unary(to_floating(a), UnaryOp::Sqrt, {}, "sqrt");
   record("SqrtBackward0", {a}, {out}, {out},
          [](const TensorList& g, const TensorList& s) { return TensorList{g[0] / (s[0] * 2.0)}; });
   return out;
@@ -281,7 +297,9 @@ Tensor abs(const Tensor& a) {
 
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {
   const OpParams p = ops_detail::clamp_params(min, max, "clamp");
-  Tensor out = run_unary(a, UnaryOp::Clamp, p, "clamp");
+  // An integer tensor with a fractional bound clamps in float32, as torch.clamp(int, 0.5, 2.5).
+  const Tensor x = ops_detail::clamp_needs_float(min, max) ? to_floating(a) : a;
+  Tensor out = run_unary(x, UnaryOp::Clamp, p, "clamp");
   record("ClampBackward1", {a}, {out}, {a}, [p](const TensorList& g, const TensorList& s) {
     return TensorList{grad_binary(g[0], s[0], BinaryOp::ClampBackward, p)};
   });
@@ -309,7 +327,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   TANDEM_CHECK(condition.dtype() == DType::Bool, "where: condition must be a bool tensor");
   check_same_device("where", {&condition, &a, &b});
-  const DType dt = promote_types(a.dtype(), b.dtype());
+  const DType dt = ops_detail::result_type(a, b);
   const Tensor x = a.to(dt), y = b.to(dt);
   const Shape shape = broadcast_shapes(broadcast_shapes(condition.sizes(), x.sizes()), y.sizes());
   Tensor out = empty(shape, x.options());
@@ -338,10 +356,13 @@ bool equal(const Tensor& a, const Tensor& b) {
 }
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol) {
-  if (a.sizes() != b.sizes()) return false;
-  const auto va = a.to_vector(), vb = b.to_vector();
+  // torch.isclose with equal_nan=false: equal values (infinities of one sign included) are
+  // close; otherwise both must be finite and |a - b| <= atol + rtol * |b|. Shapes broadcast.
+  const Shape shape = broadcast_shapes(a.sizes(), b.sizes());
+  const auto va = a.expand(shape).to_vector(), vb = b.expand(shape).to_vector();
   for (size_t i = 0; i < va.size(); ++i) {
-    if (std::isnan(va[i]) || std::isnan(vb[i])) return false;
+    if (va[i] == vb[i]) continue;
+    if (!std::isfinite(va[i]) || !std::isfinite(vb[i])) return false;
     if (std::abs(va[i] - vb[i]) > atol + rtol * std::abs(vb[i])) return false;
   }
   return true;

@@ -10,6 +10,17 @@
 
 namespace tandem::ops_detail {
 
+// x itself when floating, else x as float32: what exp, log, sqrt, sigmoid and tanh compute on
+// an integer tensor (PyTorch promotes these ops' integer inputs to the default dtype).
+Tensor to_floating(const Tensor& x);
+
+// Whether a clamp of an integer tensor to these bounds has a floating result: a bound that is
+// not an integer (PyTorch's result type of an integer tensor and a Python float).
+bool clamp_needs_float(std::optional<double> min, std::optional<double> max);
+// Refuses a fractional alpha when the result type is not floating ("For integral input tensors,
+// argument alpha must not be a floating point number.").
+void check_integral_alpha(DType result, double alpha);
+
 // The parameters of a clamp to [min, max] (either bound may be absent, not both).
 kernels::OpParams clamp_params(std::optional<double> min, std::optional<double> max,
                                const char* op);

@@ -162,8 +162,11 @@ Tensor var(const Tensor& x, const Shape& dims_in, int64_t correction, bool keepd
   Tensor out;
   {
     NoGradGuard no_grad;
-    const Tensor centered = x - mean(x, dims, /*keepdim=*/true);
-    out = sum(centered * centered, dims, keepdim) / denom;
+    // float16 / bfloat16 in float32, as PyTorch's accumulate type: squares of half values
+    // overflow float16 long before their mean does.
+    const Tensor xc = is_half(x.dtype()) ? x.to(DType::Float32) : x;
+    const Tensor centered = xc - mean(xc, dims, /*keepdim=*/true);
+    out = (sum(centered * centered, dims, keepdim) / denom).to(x.dtype());
   }
   const Shape keep = kept_shape(x.sizes(), dims);
   record("VarBackward0", {x}, {out}, {x},

@@ -3,6 +3,7 @@
 // Float"), and what a Python scalar becomes in a tensor of that type.
 #pragma once
 
+#include "framework/tensor/tensor.h"
 #include "kernels/common/dtype.h"
 #include "kernels/common/half.h"
 
@@ -47,6 +48,27 @@ inline double scalar_in(DType t, double v) {
     default:
       return v;
   }
+}
+
+// PyTorch's result_type for two tensors: a 0-dim tensor (a scalar such as `x * 0.5` makes) takes
+// part in promotion only when its category (bool < integer < floating) is higher than the other
+// operand's, so float16 + 0-dim float32 stays float16 and int32 + 0-dim int64 stays int32, but
+// int64 + 0-dim float32 is float32 (c10's ResultTypeState, combine_categories).
+inline DType result_type(const Tensor& a, const Tensor& b) {
+  const bool a_zero = a.dim() == 0, b_zero = b.dim() == 0;
+  if (a_zero == b_zero) return promote_types(a.dtype(), b.dtype());
+  auto category = [](DType t) { return t == DType::Bool ? 0 : is_floating(t) ? 2 : 1; };
+  const DType dim_type = a_zero ? b.dtype() : a.dtype();
+  const DType zero_type = a_zero ? a.dtype() : b.dtype();
+  return category(dim_type) >= category(zero_type) ? dim_type : promote_types(dim_type, zero_type);
+}
+
+// Whether an in-place op may write a `from` result into a `to` tensor (c10::canCast): not a
+// floating result into an integer tensor, nor a non-bool result into a bool tensor.
+inline bool can_cast(DType from, DType to) {
+  if (is_floating(from) && !is_floating(to)) return false;
+  if (from != DType::Bool && to == DType::Bool) return false;
+  return true;
 }
 
 }  // namespace tandem::ops_detail

@@ -117,7 +117,7 @@ void Adam::step() {
           if (a.amsgrad) st.set("max_exp_avg_sq", Value(zeros_like(p)));
         }
         Tensor step_t = st.at("step").to_tensor();
-        step_t.add_(1.0);
+        step_t.add_(1);  // an integer: works for float32 and older int64 steps
         const double t = step_t.item();
         a.step_size = a.lr / (1 - std::pow(a.beta1, t));
         a.bias_correction2_sqrt = std::sqrt(1 - std::pow(a.beta2, t));

@@ -237,10 +237,17 @@ Tensor Tensor::matmul(const Tensor& other) const { return tandem::matmul(*this, 
 // --- operators --------------------------------------------------------------------------------
 
 namespace {
+// A Python float next to t: t's dtype when floating, else float32 (the default dtype).
 Tensor scalar_like(const Tensor& t, double v) {
-  return scalar_tensor(v, TensorOptions(t.dtype()).with_device(t.device()));
+  const DType dt = is_floating(t.dtype()) ? t.dtype() : DType::Float32;
+  return scalar_tensor(v, TensorOptions(dt).with_device(t.device()));
 }
 }  // namespace
+
+Tensor integer_scalar_like(const Tensor& t, int64_t v) {
+  const DType dt = t.dtype() == DType::Bool ? DType::Int64 : t.dtype();
+  return scalar_tensor(double(v), TensorOptions(dt).with_device(t.device()));
+}
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "framework/tensor/storage.h"
@@ -150,12 +151,25 @@ class Tensor {
   Tensor& fill_(double value);
   Tensor& zero_() { return fill_(0.0); }
   Tensor& add_(const Tensor& other, double alpha = 1.0);
+  // A double is a Python float: refused on an integer or bool tensor, whose dtype cannot hold the
+  // float result (PyTorch's "result type Float can't be cast to the desired output type Long");
+  // an integer is a Python int.
   Tensor& add_(double value);
+  template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+  Tensor& add_(S value) {
+    return add_integer_(int64_t(value));
+  }
   Tensor& sub_(const Tensor& other, double alpha = 1.0) { return add_(other, -alpha); }
   Tensor& mul_(const Tensor& other);
   Tensor& mul_(double value);
+  template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+  Tensor& mul_(S value) {
+    return mul_integer_(int64_t(value));
+  }
   Tensor& div_(double value);  // x / value, not x * (1 / value): the bits PyTorch's div_ gives
   Tensor& clamp_(std::optional<double> min, std::optional<double> max);
+  Tensor& add_integer_(int64_t value);
+  Tensor& mul_integer_(int64_t value);
 
   // --- common ops as methods (see framework/ops/*.h for the full list) ------------------------
   Tensor sum() const;
@@ -200,7 +214,10 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op = "dim");
 int64_t shape_numel(const Shape& shape);
 Shape contiguous_strides(const Shape& shape);
 
-// Arithmetic operators (differentiable; scalars become 0-dim tensors of the tensor's dtype).
+// Arithmetic operators (differentiable). A scalar is promoted as PyTorch promotes a Python
+// number: a double is a Python float (`x * 0.5` keeps a floating x's dtype, and makes an integer
+// or bool x float32, the default dtype), an integer a Python int (`x * 2` keeps x's dtype; a bool
+// x becomes int64).
 Tensor operator+(const Tensor& a, const Tensor& b);
 Tensor operator-(const Tensor& a, const Tensor& b);
 Tensor operator*(const Tensor& a, const Tensor& b);
@@ -214,5 +231,39 @@ Tensor operator+(double a, const Tensor& b);
 Tensor operator-(double a, const Tensor& b);
 Tensor operator*(double a, const Tensor& b);
 Tensor operator/(double a, const Tensor& b);
+// The 0-dim tensor an integer scalar becomes next to `t` (t's dtype; int64 next to bool).
+Tensor integer_scalar_like(const Tensor& t, int64_t v);
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator+(const Tensor& a, S b) {
+  return a + integer_scalar_like(a, int64_t(b));
+}
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator-(const Tensor& a, S b) {
+  return a - integer_scalar_like(a, int64_t(b));
+}
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator*(const Tensor& a, S b) {
+  return a * integer_scalar_like(a, int64_t(b));
+}
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator/(const Tensor& a, S b) {
+  return a / integer_scalar_like(a, int64_t(b));
+}
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator+(S a, const Tensor& b) {
+  return integer_scalar_like(b, int64_t(a)) + b;
+}
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator-(S a, const Tensor& b) {
+  return integer_scalar_like(b, int64_t(a)) - b;
+}
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator*(S a, const Tensor& b) {
+  return integer_scalar_like(b, int64_t(a)) * b;
+}
+template <class S, std::enable_if_t<std::is_integral_v<S>, int> = 0>
+Tensor operator/(S a, const Tensor& b) {
+  return integer_scalar_like(b, int64_t(a)) / b;
+}
 
 }  // namespace tandem

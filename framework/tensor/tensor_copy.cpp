@@ -131,6 +131,12 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, BinaryOp op, const OpP
   const Shape shape = broadcast_shapes(self.sizes(), other.sizes());
   TANDEM_CHECK(shape == self.sizes(), name, ": output with shape ", shape_str(self.sizes()),
                " doesn't match the broadcast shape ", shape_str(shape));
+  // As PyTorch: the op's result type must fit self (no float result into an integer tensor).
+  const DType result = ops_detail::result_type(self, other);
+  TANDEM_CHECK(ops_detail::can_cast(result, self.dtype()), "result type ",
+               ops_detail::scalar_type_name(result), " can't be cast to the desired output type ",
+               ops_detail::scalar_type_name(self.dtype()));
+  ops_detail::check_integral_alpha(result, params.alpha);
   Tensor b;
   {
     NoGradGuard no_grad;
@@ -226,9 +232,36 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   return inplace_binary(*this, other, BinaryOp::Add, scalar_param(alpha), "add_");
 }
 
+namespace {
+// A Python float scalar's result is floating: an integer or bool tensor cannot take it.
+void check_float_result_fits(const Tensor& self) {
+  TANDEM_CHECK(is_floating(self.dtype()),
+               "result type Float can't be cast to the desired output type ",
+               ops_detail::scalar_type_name(self.dtype()));
+}
+// An integer scalar's result is self's dtype, or int64 for a bool tensor, which cannot take it.
+void check_integer_result_fits(const Tensor& self) {
+  TANDEM_CHECK(self.dtype() != DType::Bool,
+               "result type Long can't be cast to the desired output type Bool");
+}
+}  // namespace
+
 Tensor& Tensor::add_(double value) {
+  check_float_result_fits(*this);
   return inplace_unary(*this, UnaryOp::AddScalar,
                        scalar_param(ops_detail::scalar_in(dtype(), value)), "add_");
+}
+
+Tensor& Tensor::add_integer_(int64_t value) {
+  check_integer_result_fits(*this);
+  return inplace_unary(*this, UnaryOp::AddScalar,
+                       scalar_param(ops_detail::scalar_in(dtype(), double(value))), "add_");
+}
+
+Tensor& Tensor::mul_integer_(int64_t value) {
+  check_integer_result_fits(*this);
+  return inplace_unary(*this, UnaryOp::MulScalar,
+                       scalar_param(ops_detail::scalar_in(dtype(), double(value))), "mul_");
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
@@ -236,6 +269,7 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 
 Tensor& Tensor::mul_(double value) {
+  check_float_result_fits(*this);
   return inplace_unary(*this, UnaryOp::MulScalar,
                        scalar_param(ops_detail::scalar_in(dtype(), value)), "mul_");
 }
@@ -249,6 +283,10 @@ Tensor& Tensor::div_(double value) {
 }
 
 Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
+  // A fractional bound makes the result floating (see clamp), which this tensor cannot hold.
+  TANDEM_CHECK(is_floating(dtype()) || !ops_detail::clamp_needs_float(min, max),
+               "result type Float can't be cast to the desired output type ",
+               ops_detail::scalar_type_name(dtype()));
   return inplace_unary(*this, UnaryOp::Clamp, ops_detail::clamp_params(min, max, "clamp_"),
                        "clamp_");
 }

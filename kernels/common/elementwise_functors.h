@@ -113,6 +113,10 @@ struct Unary {
       return T(0.5) * x * (T(1) + std::tanh(math_arg(k * (x + T(0.044715) * x * x * x))));
     }
     if constexpr (op == UnaryOp::Clamp) {
+      // With both bounds a NaN bound gives NaN, as PyTorch's min(max(x, lo), hi); one NaN bound
+      // alone leaves x, as its clamp_min / clamp_max.
+      if (has_lo && has_hi && !(lo == lo)) return lo;
+      if (has_lo && has_hi && !(hi == hi)) return hi;
       T y = x;
       if (has_lo && y < lo) y = lo;
       if (has_hi && y > hi) y = hi;
