@@ -114,6 +114,18 @@ const std::map<std::string, OpFn>& ops() {
        [](const TensorList& x, Tensor&, Tensor&) {
          return interpolate(x[0], {}, UpsampleScale{2, 2}, "bilinear");
        }},
+      {"conv_transpose2d_output_padding_dilation",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return conv_transpose2d(x[0], x[1], {}, {1, 1}, {0, 0}, {1, 1}, 1, {2, 2});
+       }},
+      {"nearest_size_float_scale",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], Pair{22, 3}, {}, "nearest");
+       }},
+      {"bilinear_scale_same_size",
+       [](const TensorList& x, Tensor&, Tensor&) {
+         return interpolate(x[0], {}, UpsampleScale{1.1, 1.0}, "bilinear");
+       }},
   };
   return m;
 }
@@ -280,6 +292,13 @@ TEST_P(OpsSpatial, ShapeErrorsNameShapes) {
   }
   EXPECT_THROW(max_pool2d(zeros({1, 1, 2, 2}, on), {3, 3}), Error);
   EXPECT_THROW(batch_norm(zeros({1, 3}, on), {}, {}, {}, {}, true), Error);
+  // Evaluation normalises with running statistics, so F.batch_norm needs them.
+  try {
+    batch_norm(zeros({2, 3}, on), {}, {}, {}, {}, false);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "running_mean must be defined in evaluation mode");
+  }
   // An empty input plane has no pixel to sample (PyTorch's message); the kernels would read
   // before the input.
   for (const char* mode : {"nearest", "bilinear"}) {

@@ -54,7 +54,12 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
                    "input's type (",
                    dtype_name(input.dtype()), ")", half_input ? " or float32" : "", ", got ",
                    dtype_name(t->dtype()));
-  const bool use_batch_stats = training || !running_mean.defined() || !running_var.defined();
+  // As F.batch_norm: evaluation normalises with the running statistics, so it needs them
+  // (nn::BatchNorm without them passes training = true, as torch's module does).
+  TANDEM_CHECK(training || running_mean.defined(),
+               "running_mean must be defined in evaluation mode");
+  TANDEM_CHECK(training || running_var.defined(), "running_var must be defined in evaluation mode");
+  const bool use_batch_stats = training;
   if (use_batch_stats && N * S == 1)
     TANDEM_FAIL("Expected more than 1 value per channel when training, got input size ",
                 torch_size_str(input.sizes()));

@@ -41,8 +41,17 @@ Tensor interpolate(const Tensor& input, std::optional<Pair> size,
                "Input and output sizes should be greater than 0, but got input (H: ", H, ", W: ", W,
                ") output (H: ", oh, ", W: ", ow, ")");
   auto source_scale = [&](int64_t in, int64_t out, std::optional<double> sf) {
+    // PyTorch copies when the size is unchanged, whatever the scale factor (1.1 on a 7-pixel
+    // axis gives 7: the plain 1 / 1.1 would blur and shift), and nearest halves indices when it
+    // doubles (nearest_idx, compute_source_index_and_lambda).
+    if (out == in) return 1.0;
     if (mode == "bilinear" && align_corners)
       return out > 1 ? double(in - 1) / double(out - 1) : 0.0;
+    if (mode == "nearest") {
+      if (out == 2 * in) return 0.5;
+      // The float scale nearest_idx computes (compute_scales_value<float>).
+      return double(sf ? float(1.0 / *sf) : float(in) / float(out));
+    }
     return sf ? 1.0 / *sf : double(in) / double(out);
   };
   kernels::UpsampleGeometry g{

@@ -1,8 +1,8 @@
 // The index rules of 2-D upsampling (aten/src/ATen/native/UpSample.h), written once as host+device
 // functions for the CPU kernels (kernels/cpu/upsample.cpp) and the CUDA kernels
 // (kernels/cuda/upsample.cu): nearest (PyTorch's legacy rule, src = min(floor(dst * scale),
-// in - 1)) and bilinear (align_corners or half-pixel source coordinates, two taps per axis).
-// Products are rounded on their own (hd_mul), so the GPU computes the CPU's bits.
+// in - 1) in float) and bilinear (align_corners or half-pixel source coordinates, two taps per
+// axis). Products are rounded on their own (hd_mul), so the GPU computes the CPU's bits.
 //
 // Backward, the CPU scatters each output's gradient to its source pixels; the GPU gathers, one
 // thread per input pixel adding the contributions of the outputs that read it in row-major output
@@ -22,8 +22,10 @@ namespace tandem::kernels {
 
 // --- nearest ---------------------------------------------------------------------------------
 
+// In float, as PyTorch's nearest_idx (a float scale, a float product): with a double product a
+// quotient such as 60 / 22 * 11 lands just under 30 and picks the row before torch's.
 TANDEM_HD int64_t nearest_source(int64_t dst, int64_t in, double scale) {
-  return hd_min(int64_t(floor(double(dst) * scale)), in - 1);
+  return hd_min(int64_t(floorf(float(dst) * float(scale))), in - 1);
 }
 
 template <typename T>

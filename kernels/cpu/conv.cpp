@@ -126,6 +126,15 @@ bool use_onednn(DType dtype, const Conv2dShape& s, ConvOp op) {
     return v == "im2col" ? Choice::Im2col : Choice::OneDnn;
   }();
   if (!onednn_available() || forced == Choice::Im2col) return false;
+  // oneDNN derives the output size from the input's with symmetric padding. A transposed
+  // convolution with output_padding >= stride (allowed when smaller than the dilation) asks for
+  // an input larger than that size implies, which oneDNN refuses: the GEMMs here take it.
+  auto floored = [](int64_t in, int64_t pad, int64_t dil, int64_t k, int64_t stride) {
+    return (in + 2 * pad - (dil * (k - 1) + 1)) / stride + 1;
+  };
+  if (floored(s.H, s.pad_h, s.dilation_h, s.kh, s.stride_h) != s.oh ||
+      floored(s.W, s.pad_w, s.dilation_w, s.kw, s.stride_w) != s.ow)
+    return false;
   // bfloat16 runs natively wherever oneDNN has bf16 kernels for the CPU; elsewhere it is staged
   // through float32 (float_staging.h) and comes back here as float32.
   if (dtype == DType::BFloat16) return onednn_bf16_convolution(s);
