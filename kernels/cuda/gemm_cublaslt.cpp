@@ -116,7 +116,10 @@ class GemmCache {
   cublasLtHandle_t handle(int device) {
     std::lock_guard<std::mutex> lock(mutex_);
     cublasLtHandle_t& h = handles_[device];
-    if (!h) TANDEM_CUDA_CHECK(cublaslt().cublasLtCreate(&h));
+    if (!h) {
+      device::DeviceGuard guard(device);  // a handle belongs to the device current at creation
+      TANDEM_CUDA_CHECK(cublaslt().cublasLtCreate(&h));
+    }
     return h;
   }
 

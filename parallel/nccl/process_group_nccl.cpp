@@ -179,7 +179,10 @@ class ProcessGroupNCCL : public ProcessGroup,
                   (why.empty() ? std::string() : ": " + why));
     std::memcpy(&id, bytes.raw_data(), sizeof(id));
     // 2. Each rank claims its device and stream; the ranks that could not are named to all.
+    //    The device layer records the switch too: its record of this thread's device decides
+    //    whether later kernels switch, and a stale one would launch into another device's stream.
     cudaError_t claimed = cudaSetDevice(device_.index);
+    if (claimed == cudaSuccess) kernels::device::set_current_device(device_.index);
     if (claimed == cudaSuccess) claimed = comm_stream(device_.index, &stream_);
     if (claimed == cudaSuccess)
       claimed = cudaEventCreateWithFlags(&compute_ready_, cudaEventDisableTiming);
@@ -221,7 +224,7 @@ class ProcessGroupNCCL : public ProcessGroup,
     const int index = device_.index;
     watchdog_ = std::make_unique<CollectiveWatchdog>(
         [this](const std::string& m) { watchdog_failure(m); }, collective_timeout_seconds(),
-        std::chrono::milliseconds(2), [index] { cudaSetDevice(index); });
+        std::chrono::milliseconds(2), [index] { kernels::device::set_current_device(index); });
   }
 
   ~ProcessGroupNCCL() override {
