@@ -804,3 +804,30 @@ TEST(TorchFiles, TorchCompilePrefixesReconcileAloneAndWithModule) {
   EXPECT_TRUE(net->load_state_dict(io::load_state_dict(fixture("compiled_ddp.pt"))).empty());
   expect_same_state(net->state_dict(), plain, "compiled_ddp.pt into the plain model");
 }
+
+// ---- damaged records, names, pickle protocols, scheduler exports -----------------------------
+
+// A flipped byte in a stored tensor record is caught by the record's CRC (libzip checks it once
+// a read reaches the record's end), with the file and the record named, not loaded as wrong values.
+TEST(TorchFiles, DamagedRecordFailsItsCrcCheck) {
+  std::string bytes = read_file(fixture("plain.pt"));
+  const std::string record = "plain/data/0";
+  const size_t name_at = bytes.find(record);  // the local header's name comes first
+  ASSERT_NE(name_at, std::string::npos);
+  const size_t header = name_at - 30;
+  ASSERT_EQ(bytes.compare(header, 4, std::string("PK\x03\x04", 4)), 0);
+  auto u16 = [&](size_t at) {
+    return size_t(uint8_t(bytes[at])) | size_t(uint8_t(bytes[at + 1])) << 8;
+  };
+  const size_t data = header + 30 + u16(header + 26) + u16(header + 28);
+  bytes[data + 1] = char(bytes[data + 1] ^ 0x40);
+  const std::string path = temp_path("crc_bad.pt");
+  write_file(path, bytes);
+  const std::string e = error_of([&] { io::load_torch(path); });
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find("record '" + record + "'"), std::string::npos) << e;
+  EXPECT_NE(e.find("CRC error"), std::string::npos) << e;
+  EXPECT_NE(error_of([&] { io::load_state_dict(path); }).find("CRC error"), std::string::npos);
+  // The undamaged file still loads.
+  EXPECT_EQ(error_of([] { io::load_torch(fixture("plain.pt")); }), "");
+}
