@@ -831,3 +831,76 @@ TEST(TorchFiles, DamagedRecordFailsItsCrcCheck) {
   // The undamaged file still loads.
   EXPECT_EQ(error_of([] { io::load_torch(fixture("plain.pt")); }), "");
 }
+
+namespace {
+
+void copy_to(const std::string& from, const std::string& to) {
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+}  // namespace
+
+// torch.load does not look at the name, and neither do tandem's loaders: model_best.pth.tar, a
+// file without extension and x.bin load as what they hold. Only writing goes by the extension.
+TEST(TorchFiles, FormatIsToldByContentNotName) {
+  const auto plain_keys = io::load_state_dict(fixture("plain.pt")).keys();
+  for (const char* name : {"model_best.pth.tar", "checkpoint_noext", "x.bin"}) {
+    const std::string path = temp_path(name);
+    copy_to(fixture("seed_checkpoint.pt"), path);
+    EXPECT_EQ(io::detect_format(path), io::FileFormat::TorchZip) << name;
+    EXPECT_EQ(io::load_checkpoint(path).epoch, 7) << name;
+    EXPECT_EQ(io::load_state_dict(path).keys(), plain_keys) << name;
+    EXPECT_EQ(io::load(path).at("epoch").to_int(), 7) << name;
+  }
+  // A tandem checkpoint (safetensors) under any name, and a .pt name: still the checkpoint.
+  Stepped a = stepped(2);
+  io::Checkpoint ck;
+  ck.epoch = 3;
+  ck.global_step = 12;
+  ck.model = a.net->state_dict();
+  ck.optimizer = a.opt->state_dict();
+  io::save_checkpoint(ck, temp_path("detect.safetensors"));
+  for (const char* name : {"last_noext", "renamed.pt", "renamed.pth.tar"}) {
+    const std::string path = temp_path(name);
+    copy_to(temp_path("detect.safetensors"), path);
+    EXPECT_EQ(io::detect_format(path), io::FileFormat::Safetensors) << name;
+    EXPECT_TRUE(io::is_tandem_checkpoint(path)) << name;
+    const io::Checkpoint back = io::load_checkpoint(path);
+    EXPECT_EQ(back.global_step, 12) << name;
+    expect_same_state(back.model, ck.model, name);
+    expect_same_state(io::load_state_dict(path), ck.model, name);
+  }
+  // Plain safetensors weights named .bin.
+  io::save_safetensors(temp_path("weights.bin"), ck.model);
+  const io::StateDict bin = io::load_state_dict(temp_path("weights.bin"));  // in name order
+  EXPECT_EQ(bin.size(), ck.model.size());
+  for (const auto& [k, t] : ck.model) EXPECT_TRUE(bin.contains(k) && equal(bin.at(k), t)) << k;
+  // The legacy format (torch 1.13 with _use_new_zipfile_serialization=False) under any name is
+  // refused with what it is and how to re-save it, not as an unknown extension.
+  for (const char* name : {"legacy.pth.tar", "legacy_noext", "legacy.bin"}) {
+    const std::string path = temp_path(name);
+    copy_to(fixture("legacy_nonzip.pt"), path);
+    EXPECT_EQ(io::detect_format(path), io::FileFormat::LegacyTorch) << name;
+    for (const std::string& e :
+         {error_of([&] { io::load(path); }), error_of([&] { io::load_checkpoint(path); }),
+          error_of([&] { io::load_state_dict(path); })}) {
+      EXPECT_NE(e.find(path), std::string::npos) << e;
+      EXPECT_NE(e.find("legacy (non-zip) torch.save format"), std::string::npos) << e;
+      EXPECT_NE(e.find("_use_new_zipfile_serialization=False"), std::string::npos) << e;
+      EXPECT_EQ(e.find("legacy torch.save before 1.6"), std::string::npos) << e;
+    }
+  }
+  // A directory says it is one.
+  const std::string dir = temp_path("a_run_dir");
+  fs::create_directories(dir);
+  EXPECT_THROW(io::detect_format(dir), Error);
+  for (const std::string& e :
+       {error_of([&] { io::load(dir); }), error_of([&] { io::load_checkpoint(dir); }),
+        error_of([&] { io::load_state_dict(dir); }), error_of([&] { io::load_torch(dir); })})
+    EXPECT_NE(e.find(dir + " is a directory"), std::string::npos) << e;
+  // Writing still goes by the extension.
+  EXPECT_NE(error_of([&] {
+              io::save(Value(ck.model), temp_path("out.bin"));
+            }).find("don't know how to write"),
+            std::string::npos);
+}
