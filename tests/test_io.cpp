@@ -17,6 +17,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/io/serialize.h"
 #include "framework/io/torch_file.h"
+#include "framework/io/zip_archive.h"
 #include "framework/nn/models/simple.h"
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
@@ -312,7 +313,7 @@ TEST(TorchFiles, HostileFilesAreRefusedAndNothingRuns) {
   const std::string marker = "/tmp/tandem_pwned";
   fs::remove(marker);
   const std::pair<const char*, const char*> cases[] = {
-      {"evil_reduce.pt", "GLOBAL os.system"},    {"evil_stack_global.pt", "Unsupported operand"},
+      {"evil_reduce.pt", "GLOBAL os.system"},    {"evil_stack_global.pt", "STACK_GLOBAL os.system"},
       {"evil_inst.pt", "Unsupported operand"},   {"unknown_opcode.pt", "Unsupported operand 0xff"},
       {"absurd_length.pt", "runs past the end"}, {"builtins_eval.pt", "GLOBAL builtins.eval"},
       {"truncated.pt", "truncated.pt"},
@@ -903,4 +904,55 @@ TEST(TorchFiles, FormatIsToldByContentNotName) {
               io::save(Value(ck.model), temp_path("out.bin"));
             }).find("don't know how to write"),
             std::string::npos);
+}
+
+// torch.save(..., pickle_protocol=4 or 5) (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL of
+// allowed globals) loads as protocol 2 does; sets are refused by name.
+TEST(TorchFiles, PickleProtocols4And5Load) {
+  for (const char* name : {"proto4.pt", "proto5.pt"}) {
+    const Value v = io::load(fixture(name));
+    EXPECT_EQ(v.at("epoch").to_int(), 3) << name;
+    EXPECT_EQ(v.at("arch").to_string(), "tiny_net") << name;
+    EXPECT_EQ(v.at("input_size").repr(), "(1, 8, 8)") << name;
+    EXPECT_EQ(v.at("history").repr(), "[1, 2.5, 'x', None, True]") << name;
+    const io::StateDict sd = io::load_state_dict(fixture(name));
+    EXPECT_EQ(sd.keys(), (std::vector<std::string>{"fc.weight", "fc.bias"})) << name;
+    EXPECT_TRUE(equal(sd.at("fc.weight"), arange(6, TensorOptions(DType::Float32)).reshape({2, 3})))
+        << name;
+    EXPECT_TRUE(equal(sd.at("fc.bias"), tensor({0.5, -1}))) << name;
+    EXPECT_EQ(io::load_checkpoint(fixture(name)).epoch, 3) << name;
+  }
+  // Hand-made protocol-4 pickles in a torch.save container.
+  auto with_pickle = [](const std::string& name, const std::string& pickle) {
+    io::ZipWriter z;
+    z.add("archive/data.pkl", pickle);
+    z.add("archive/version", "3\n");
+    const std::string path = temp_path(name);
+    write_file(path, z.finish());
+    return path;
+  };
+  const std::string frame = std::string("\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00", 11);
+  // STACK_GLOBAL of an allowed global, memoized and fetched back.
+  const std::string od = with_pickle(
+      "stack_od.pt", frame + std::string("\x8c\x0b"
+                                         "collections\x94\x8c\x0b"
+                                         "OrderedDict\x94\x93\x94)R"
+                                         "\x94h\x00\x8d\x01\x00\x00\x00\x00\x00\x00\x00vs.",
+                                         47));
+  EXPECT_EQ(io::load_torch(od).repr(), "{'collections': 'v'}");
+  const std::string set = with_pickle("set.pt", frame + "\x8f.");
+  const std::string e = error_of([&] { io::load_torch(set); });
+  EXPECT_NE(e.find("a set (opcode 0x8f)"), std::string::npos) << e;
+  // STACK_GLOBAL of anything else is refused as GLOBAL is (evil_stack_global.pt, above).
+}
+
+// A checkpoint carrying torch.Size (torchvision-style 'input_size') loads: the Size reads as its
+// tuple of ints, as torch 1.13's weights_only loader accepts it.
+TEST(TorchFiles, TorchSizeReadsAsATupleOfInts) {
+  const Value v = io::load(fixture("torch_size.pt"));
+  ASSERT_TRUE(v.at("input_size").is_tuple());
+  EXPECT_EQ(v.at("input_size").repr(), "(1, 8, 8)");
+  const io::Checkpoint ck = io::load_checkpoint(fixture("torch_size.pt"));
+  EXPECT_EQ(ck.epoch, 2);
+  EXPECT_EQ(ck.model.keys(), (std::vector<std::string>{"fc.weight", "fc.bias"}));
 }
