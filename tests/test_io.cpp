@@ -23,6 +23,7 @@
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/optim/grad_scaler.h"
+#include "framework/optim/lr_scheduler.h"
 #include "framework/optim/sgd.h"
 #include "launch/subprocess.h"
 #include "launch/training_setup.h"
@@ -955,4 +956,51 @@ TEST(TorchFiles, TorchSizeReadsAsATupleOfInts) {
   const io::Checkpoint ck = io::load_checkpoint(fixture("torch_size.pt"));
   EXPECT_EQ(ck.epoch, 2);
   EXPECT_EQ(ck.model.keys(), (std::vector<std::string>{"fc.weight", "fc.bias"}));
+}
+
+namespace {
+
+// /usr/bin/python3 running `code` with `arg` as sys.argv[1]: its exit code.
+int run_python(const std::string& code, const std::string& arg) {
+  return launch::run_program({"/usr/bin/python3", "-c", code, arg}, "").exit_code;
+}
+
+}  // namespace
+
+// MultiStepLR's milestones are a collections.Counter in PyTorch; the .pt export writes one, so
+// torch's MultiStepLR.load_state_dict then step() and step(epoch) (which calls elements()) work.
+TEST(TorchFiles, MultiStepLRMilestonesExportAsACounter) {
+  Stepped a = stepped(3);
+  optim::MultiStepLR sched(*a.opt, {2, 4, 4}, 0.5);
+  for (int i = 0; i < 3; ++i) sched.step();
+  io::Checkpoint ck;
+  ck.epoch = 3;
+  ck.model = a.net->state_dict();
+  ck.optimizer = a.opt->state_dict();
+  ck.scheduler = sched.state_dict();
+  const std::string path = temp_path("multistep.pt");
+  io::save_checkpoint(ck, path);
+  // Reads back in tandem as the dict it was.
+  const io::Checkpoint back = io::load_checkpoint(path);
+  EXPECT_EQ(back.scheduler.at("milestones").repr(), ck.scheduler.at("milestones").repr());
+  EXPECT_EQ(back.scheduler.at("milestones").repr(), "{2: 1, 4: 2}");
+  if (run_python("import torch", "") != 0)
+    GTEST_SKIP() << "PyTorch (python3-torch) is not installed";
+  EXPECT_EQ(
+      run_python("import sys, collections, torch\n"
+                 "c = torch.load(sys.argv[1])\n"
+                 "m = c['scheduler']['milestones']\n"
+                 "assert type(m) is collections.Counter, type(m)\n"
+                 "assert m == collections.Counter({2: 1, 4: 2}), m\n"
+                 "p = torch.nn.Parameter(torch.zeros(1))\n"
+                 "o = torch.optim.SGD([p], lr=0.1)\n"
+                 "s = torch.optim.lr_scheduler.MultiStepLR(o, [9])\n"
+                 "s.load_state_dict(c['scheduler'])\n"
+                 "assert s.last_epoch == 3\n"
+                 "s.step()\n"
+                 "assert abs(o.param_groups[0]['lr'] - 0.1 * 0.5 ** 2) < 1e-12, o.param_groups\n"
+                 "s.step(5)\n"
+                 "assert abs(o.param_groups[0]['lr'] - 0.1 * 0.5 ** 3) < 1e-12, o.param_groups\n",
+                 path),
+      0);
 }
