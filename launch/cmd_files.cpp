@@ -86,7 +86,9 @@ json describe(const std::string& path) {
     const Value* scale = ck.scaler.is_dict() ? ck.scaler.find("scale") : nullptr;
     if (scale && scale->is_number())  // an fp16 run's loss scaler
       values.set("scaler_scale", scale->to_double());
-  } else if (ext_of(path) == ".safetensors") {
+  } else if (io::detect_format(path) == io::FileFormat::Safetensors ||
+             (io::detect_format(path) == io::FileFormat::Unknown &&
+              ext_of(path) == ".safetensors")) {
     io::Metadata meta;
     auto ts = io::load_safetensors(path, &meta, /*mmap=*/true);
     out["format"] = "safetensors";

@@ -17,11 +17,13 @@
 #include "framework/io/safetensors.h"
 #include "framework/io/serialize.h"
 #include "framework/io/torch_file.h"
+#include "framework/io/zip_archive.h"
 #include "framework/nn/models/simple.h"
 #include "framework/nn/nn.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
 #include "framework/optim/grad_scaler.h"
+#include "framework/optim/lr_scheduler.h"
 #include "framework/optim/sgd.h"
 #include "launch/subprocess.h"
 #include "launch/training_setup.h"
@@ -312,7 +314,7 @@ TEST(TorchFiles, HostileFilesAreRefusedAndNothingRuns) {
   const std::string marker = "/tmp/tandem_pwned";
   fs::remove(marker);
   const std::pair<const char*, const char*> cases[] = {
-      {"evil_reduce.pt", "GLOBAL os.system"},    {"evil_stack_global.pt", "Unsupported operand"},
+      {"evil_reduce.pt", "GLOBAL os.system"},    {"evil_stack_global.pt", "STACK_GLOBAL os.system"},
       {"evil_inst.pt", "Unsupported operand"},   {"unknown_opcode.pt", "Unsupported operand 0xff"},
       {"absurd_length.pt", "runs past the end"}, {"builtins_eval.pt", "GLOBAL builtins.eval"},
       {"truncated.pt", "truncated.pt"},
@@ -803,4 +805,202 @@ TEST(TorchFiles, TorchCompilePrefixesReconcileAloneAndWithModule) {
       std::make_shared<nn::Linear>(8, 3)});
   EXPECT_TRUE(net->load_state_dict(io::load_state_dict(fixture("compiled_ddp.pt"))).empty());
   expect_same_state(net->state_dict(), plain, "compiled_ddp.pt into the plain model");
+}
+
+// ---- damaged records, names, pickle protocols, scheduler exports -----------------------------
+
+// A flipped byte in a stored tensor record is caught by the record's CRC (libzip checks it once
+// a read reaches the record's end), with the file and the record named, not loaded as wrong values.
+TEST(TorchFiles, DamagedRecordFailsItsCrcCheck) {
+  std::string bytes = read_file(fixture("plain.pt"));
+  const std::string record = "plain/data/0";
+  const size_t name_at = bytes.find(record);  // the local header's name comes first
+  ASSERT_NE(name_at, std::string::npos);
+  const size_t header = name_at - 30;
+  ASSERT_EQ(bytes.compare(header, 4, std::string("PK\x03\x04", 4)), 0);
+  auto u16 = [&](size_t at) {
+    return size_t(uint8_t(bytes[at])) | size_t(uint8_t(bytes[at + 1])) << 8;
+  };
+  const size_t data = header + 30 + u16(header + 26) + u16(header + 28);
+  bytes[data + 1] = char(bytes[data + 1] ^ 0x40);
+  const std::string path = temp_path("crc_bad.pt");
+  write_file(path, bytes);
+  const std::string e = error_of([&] { io::load_torch(path); });
+  EXPECT_NE(e.find(path), std::string::npos) << e;
+  EXPECT_NE(e.find("record '" + record + "'"), std::string::npos) << e;
+  EXPECT_NE(e.find("CRC error"), std::string::npos) << e;
+  EXPECT_NE(error_of([&] { io::load_state_dict(path); }).find("CRC error"), std::string::npos);
+  // The undamaged file still loads.
+  EXPECT_EQ(error_of([] { io::load_torch(fixture("plain.pt")); }), "");
+}
+
+namespace {
+
+void copy_to(const std::string& from, const std::string& to) {
+  fs::copy_file(from, to, fs::copy_options::overwrite_existing);
+}
+
+}  // namespace
+
+// torch.load does not look at the name, and neither do tandem's loaders: model_best.pth.tar, a
+// file without extension and x.bin load as what they hold. Only writing goes by the extension.
+TEST(TorchFiles, FormatIsToldByContentNotName) {
+  const auto plain_keys = io::load_state_dict(fixture("plain.pt")).keys();
+  for (const char* name : {"model_best.pth.tar", "checkpoint_noext", "x.bin"}) {
+    const std::string path = temp_path(name);
+    copy_to(fixture("seed_checkpoint.pt"), path);
+    EXPECT_EQ(io::detect_format(path), io::FileFormat::TorchZip) << name;
+    EXPECT_EQ(io::load_checkpoint(path).epoch, 7) << name;
+    EXPECT_EQ(io::load_state_dict(path).keys(), plain_keys) << name;
+    EXPECT_EQ(io::load(path).at("epoch").to_int(), 7) << name;
+  }
+  // A tandem checkpoint (safetensors) under any name, and a .pt name: still the checkpoint.
+  Stepped a = stepped(2);
+  io::Checkpoint ck;
+  ck.epoch = 3;
+  ck.global_step = 12;
+  ck.model = a.net->state_dict();
+  ck.optimizer = a.opt->state_dict();
+  io::save_checkpoint(ck, temp_path("detect.safetensors"));
+  for (const char* name : {"last_noext", "renamed.pt", "renamed.pth.tar"}) {
+    const std::string path = temp_path(name);
+    copy_to(temp_path("detect.safetensors"), path);
+    EXPECT_EQ(io::detect_format(path), io::FileFormat::Safetensors) << name;
+    EXPECT_TRUE(io::is_tandem_checkpoint(path)) << name;
+    const io::Checkpoint back = io::load_checkpoint(path);
+    EXPECT_EQ(back.global_step, 12) << name;
+    expect_same_state(back.model, ck.model, name);
+    expect_same_state(io::load_state_dict(path), ck.model, name);
+  }
+  // Plain safetensors weights named .bin.
+  io::save_safetensors(temp_path("weights.bin"), ck.model);
+  const io::StateDict bin = io::load_state_dict(temp_path("weights.bin"));  // in name order
+  EXPECT_EQ(bin.size(), ck.model.size());
+  for (const auto& [k, t] : ck.model) EXPECT_TRUE(bin.contains(k) && equal(bin.at(k), t)) << k;
+  // The legacy format (torch 1.13 with _use_new_zipfile_serialization=False) under any name is
+  // refused with what it is and how to re-save it, not as an unknown extension.
+  for (const char* name : {"legacy.pth.tar", "legacy_noext", "legacy.bin"}) {
+    const std::string path = temp_path(name);
+    copy_to(fixture("legacy_nonzip.pt"), path);
+    EXPECT_EQ(io::detect_format(path), io::FileFormat::LegacyTorch) << name;
+    for (const std::string& e :
+         {error_of([&] { io::load(path); }), error_of([&] { io::load_checkpoint(path); }),
+          error_of([&] { io::load_state_dict(path); })}) {
+      EXPECT_NE(e.find(path), std::string::npos) << e;
+      EXPECT_NE(e.find("legacy (non-zip) torch.save format"), std::string::npos) << e;
+      EXPECT_NE(e.find("_use_new_zipfile_serialization=False"), std::string::npos) << e;
+      EXPECT_EQ(e.find("legacy torch.save before 1.6"), std::string::npos) << e;
+    }
+  }
+  // A directory says it is one.
+  const std::string dir = temp_path("a_run_dir");
+  fs::create_directories(dir);
+  EXPECT_THROW(io::detect_format(dir), Error);
+  for (const std::string& e :
+       {error_of([&] { io::load(dir); }), error_of([&] { io::load_checkpoint(dir); }),
+        error_of([&] { io::load_state_dict(dir); }), error_of([&] { io::load_torch(dir); })})
+    EXPECT_NE(e.find(dir + " is a directory"), std::string::npos) << e;
+  // Writing still goes by the extension.
+  EXPECT_NE(error_of([&] {
+              io::save(Value(ck.model), temp_path("out.bin"));
+            }).find("don't know how to write"),
+            std::string::npos);
+}
+
+// torch.save(..., pickle_protocol=4 or 5) (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL of
+// allowed globals) loads as protocol 2 does; sets are refused by name.
+TEST(TorchFiles, PickleProtocols4And5Load) {
+  for (const char* name : {"proto4.pt", "proto5.pt"}) {
+    const Value v = io::load(fixture(name));
+    EXPECT_EQ(v.at("epoch").to_int(), 3) << name;
+    EXPECT_EQ(v.at("arch").to_string(), "tiny_net") << name;
+    EXPECT_EQ(v.at("input_size").repr(), "(1, 8, 8)") << name;
+    EXPECT_EQ(v.at("history").repr(), "[1, 2.5, 'x', None, True]") << name;
+    const io::StateDict sd = io::load_state_dict(fixture(name));
+    EXPECT_EQ(sd.keys(), (std::vector<std::string>{"fc.weight", "fc.bias"})) << name;
+    EXPECT_TRUE(equal(sd.at("fc.weight"), arange(6, TensorOptions(DType::Float32)).reshape({2, 3})))
+        << name;
+    EXPECT_TRUE(equal(sd.at("fc.bias"), tensor({0.5, -1}))) << name;
+    EXPECT_EQ(io::load_checkpoint(fixture(name)).epoch, 3) << name;
+  }
+  // Hand-made protocol-4 pickles in a torch.save container.
+  auto with_pickle = [](const std::string& name, const std::string& pickle) {
+    io::ZipWriter z;
+    z.add("archive/data.pkl", pickle);
+    z.add("archive/version", "3\n");
+    const std::string path = temp_path(name);
+    write_file(path, z.finish());
+    return path;
+  };
+  const std::string frame = std::string("\x80\x04\x95\x00\x00\x00\x00\x00\x00\x00\x00", 11);
+  // STACK_GLOBAL of an allowed global, memoized and fetched back.
+  const std::string od = with_pickle(
+      "stack_od.pt", frame + std::string("\x8c\x0b"
+                                         "collections\x94\x8c\x0b"
+                                         "OrderedDict\x94\x93\x94)R"
+                                         "\x94h\x00\x8d\x01\x00\x00\x00\x00\x00\x00\x00vs.",
+                                         47));
+  EXPECT_EQ(io::load_torch(od).repr(), "{'collections': 'v'}");
+  const std::string set = with_pickle("set.pt", frame + "\x8f.");
+  const std::string e = error_of([&] { io::load_torch(set); });
+  EXPECT_NE(e.find("a set (opcode 0x8f)"), std::string::npos) << e;
+  // STACK_GLOBAL of anything else is refused as GLOBAL is (evil_stack_global.pt, above).
+}
+
+// A checkpoint carrying torch.Size (torchvision-style 'input_size') loads: the Size reads as its
+// tuple of ints, as torch 1.13's weights_only loader accepts it.
+TEST(TorchFiles, TorchSizeReadsAsATupleOfInts) {
+  const Value v = io::load(fixture("torch_size.pt"));
+  ASSERT_TRUE(v.at("input_size").is_tuple());
+  EXPECT_EQ(v.at("input_size").repr(), "(1, 8, 8)");
+  const io::Checkpoint ck = io::load_checkpoint(fixture("torch_size.pt"));
+  EXPECT_EQ(ck.epoch, 2);
+  EXPECT_EQ(ck.model.keys(), (std::vector<std::string>{"fc.weight", "fc.bias"}));
+}
+
+namespace {
+
+// /usr/bin/python3 running `code` with `arg` as sys.argv[1]: its exit code.
+int run_python(const std::string& code, const std::string& arg) {
+  return launch::run_program({"/usr/bin/python3", "-c", code, arg}, "").exit_code;
+}
+
+}  // namespace
+
+// MultiStepLR's milestones are a collections.Counter in PyTorch; the .pt export writes one, so
+// torch's MultiStepLR.load_state_dict then step() and step(epoch) (which calls elements()) work.
+TEST(TorchFiles, MultiStepLRMilestonesExportAsACounter) {
+  Stepped a = stepped(3);
+  optim::MultiStepLR sched(*a.opt, {2, 4, 4}, 0.5);
+  for (int i = 0; i < 3; ++i) sched.step();
+  io::Checkpoint ck;
+  ck.epoch = 3;
+  ck.model = a.net->state_dict();
+  ck.optimizer = a.opt->state_dict();
+  ck.scheduler = sched.state_dict();
+  const std::string path = temp_path("multistep.pt");
+  io::save_checkpoint(ck, path);
+  // Reads back in tandem as the dict it was.
+  const io::Checkpoint back = io::load_checkpoint(path);
+  EXPECT_EQ(back.scheduler.at("milestones").repr(), ck.scheduler.at("milestones").repr());
+  EXPECT_EQ(back.scheduler.at("milestones").repr(), "{2: 1, 4: 2}");
+  if (run_python("import torch", "") != 0)
+    GTEST_SKIP() << "PyTorch (python3-torch) is not installed";
+  EXPECT_EQ(
+      run_python("import sys, collections, torch\n"
+                 "c = torch.load(sys.argv[1])\n"
+                 "m = c['scheduler']['milestones']\n"
+                 "assert type(m) is collections.Counter, type(m)\n"
+                 "assert m == collections.Counter({2: 1, 4: 2}), m\n"
+                 "p = torch.nn.Parameter(torch.zeros(1))\n"
+                 "o = torch.optim.SGD([p], lr=0.1)\n"
+                 "s = torch.optim.lr_scheduler.MultiStepLR(o, [9])\n"
+                 "s.load_state_dict(c['scheduler'])\n"
+                 "assert s.last_epoch == 3\n"
+                 "s.step()\n"
+                 "assert abs(o.param_groups[0]['lr'] - 0.1 * 0.5 ** 2) < 1e-12, o.param_groups\n"
+                 "s.step(5)\n"
+                 "assert abs(o.param_groups[0]['lr'] - 0.1 * 0.5 ** 3) < 1e-12, o.param_groups\n",
+                 path),
+      0);
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "framework/io/safetensors.h"
+#include "framework/io/serialize.h"
 #include "framework/io/state_dict_utils.h"
 #include "framework/io/torch_file.h"
 #include "framework/io/value_json.h"
@@ -315,6 +316,16 @@ void save_checkpoint(const Checkpoint& ck, const std::string& path) {
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
+  // By content, as torch.load: model_best.pth.tar, a name without extension and x.bin load too.
+  switch (detect_format(path)) {
+    case FileFormat::TorchZip:
+    case FileFormat::LegacyTorch:  // refused there with the legacy format's message
+      return from_torch_checkpoint(load_torch(path), path);
+    case FileFormat::Safetensors:
+      return load_tandem_checkpoint(path);
+    case FileFormat::Unknown:
+      break;
+  }
   if (is_torch_path(path)) return from_torch_checkpoint(load_torch(path), path);
   return load_tandem_checkpoint(path);
 }

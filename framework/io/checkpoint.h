@@ -44,8 +44,9 @@ struct Checkpoint {
   int64_t format_version = kCheckpointFormatVersion;
 };
 
-// Saves or loads a whole checkpoint in one call, as the trainer does; the format follows the
-// extension:
+// Saves or loads a whole checkpoint in one call, as the trainer does; save's format follows the
+// extension, load's the file's content (as torch.load: model_best.pth.tar, a file without
+// extension or x.bin holding either format load alike):
 //   .pt/.pth  PyTorch's checkpoint dict {'epoch', 'state_dict', 'optimizer', 'scheduler',
 //             'best_metric', 'is_best'} and 'scaler' when there is a loss scaler (torch.load(path,
 //             weights_only=True) reads it), plus the best metric under the tutorials' name for the

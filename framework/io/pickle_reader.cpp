@@ -24,9 +24,10 @@ constexpr size_t kMaxGlobalLine = 256;         // "module\nname\n" lines of a GL
 constexpr uint64_t kExpansionSlack = 100'000;  // values shared memo entries may add, beyond...
 constexpr uint64_t kExpansionFactor = 4;       // ...this many per opcode in the file
 
-// The globals PyTorch's weights_only loader allows that a state_dict or checkpoint uses.
+// The globals PyTorch's weights_only loader allows that a state_dict or checkpoint uses, and
+// collections.Counter (a MultiStepLR state's milestones).
 bool allowed_global(const std::string& g) {
-  return g == "collections.OrderedDict" || g == "collections.Counter" ||
+  return g == "collections.OrderedDict" || g == "collections.Counter" || g == "torch.Size" ||
          g == "torch._utils._rebuild_tensor_v2" || g == "torch._utils._rebuild_parameter" ||
          g == "torch._utils._rebuild_parameter_with_state" || storage_type(g) != nullptr;
 }
@@ -72,17 +73,26 @@ class Unpickler {
           return stack_.back().value;
         case 'c': {  // GLOBAL "module\nname\n"
           const std::string module = line(), name = line();
-          const std::string g = module + "." + name;
-          if (!allowed_global(g))
-            fail("Unsupported global: GLOBAL " + g +
-                 " was not an allowed global by default; tandem only reads "
-                 "tensors, containers and numbers (nothing is executed)");
-          Item it;
-          it.kind = Item::Global;
-          it.global = g;
-          stack_.push_back(std::move(it));
+          push_global(module, name, "GLOBAL");
           break;
         }
+        case 0x93: {  // STACK_GLOBAL (protocol 4): module and name from the stack
+          const Value name = pop_value(), module = pop_value();
+          if (!module.is_string() || !name.is_string())
+            fail("STACK_GLOBAL of a non-string module or name");
+          push_global(module.to_string(), name.to_string(), "STACK_GLOBAL");
+          break;
+        }
+        case 0x95:  // FRAME (protocol 4): a length hint for buffered readers; every read is
+          le(8);    // bounds-checked anyway, so a wrong hint is harmless
+          break;
+        case 0x94:  // MEMOIZE (protocol 4): BINPUT at the next free index
+          memo_[memo_.size()] = top("MEMOIZE");
+          break;
+        case 0x8f:  // EMPTY_SET
+        case 0x90:  // ADDITEMS
+        case 0x91:  // FROZENSET
+          fail("a set (opcode " + hex(op) + "): tandem reads no sets; store a list instead");
         case 'R':
           reduce();
           break;
@@ -177,6 +187,12 @@ class Unpickler {
         case 'X':  // BINUNICODE
           push(Value(text(le(4))));
           break;
+        case 0x8c:  // SHORT_BINUNICODE (protocol 4)
+          push(Value(text(u8())));
+          break;
+        case 0x8d:  // BINUNICODE8 (protocol 4)
+          push(Value(text(le(8))));
+          break;
         case 'U':  // SHORT_BINSTRING (decoded as UTF-8, torch.load's default encoding)
           push(Value(text(u8())));
           break;
@@ -196,14 +212,33 @@ class Unpickler {
           stack_.push_back(memo_get(le(4)));
           break;
         default: {
-          char hex[8];
-          std::snprintf(hex, sizeof hex, "0x%02x", op);
-          fail(std::string("Unsupported operand ") + hex + " ('" +
+          fail(std::string("Unsupported operand ") + hex(op) + " ('" +
                (op >= 32 && op < 127 ? std::string(1, char(op)) : "?") + "') at byte " +
                std::to_string(pos_ - 1) + ": not in the weights-only subset");
         }
       }
     }
+  }
+
+  static std::string hex(uint8_t op) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "0x%02x", op);
+    return buf;
+  }
+
+  void push_global(const std::string& module, const std::string& name, const char* op) {
+    if (module.size() + name.size() > kMaxGlobalLine)
+      fail(std::string(op) + " with a name of " + std::to_string(module.size() + name.size()) +
+           " bytes");
+    const std::string g = module + "." + name;
+    if (!allowed_global(g))
+      fail(std::string("Unsupported global: ") + op + " " + g +
+           " is not one tandem reads; tandem only reads tensors, containers and numbers "
+           "(nothing is executed)");
+    Item it;
+    it.kind = Item::Global;
+    it.global = g;
+    stack_.push_back(std::move(it));
   }
 
   [[noreturn]] void fail(const std::string& what) const {
@@ -409,6 +444,13 @@ class Unpickler {
         if (!d.is_dict()) fail(std::string("Counter of a ") + d.kind());
         push(d);
       }
+    } else if (fn.global == "torch.Size") {  // torch.Size((1, 8, 8)): read as the tuple
+      if (a.size() != 1) fail("torch.Size with " + std::to_string(a.size()) + " arguments");
+      const Value dims = as_value(a[0]);
+      if (!dims.is_tuple() && !dims.is_list()) fail(std::string("torch.Size of a ") + dims.kind());
+      for (const auto& x : dims.items())
+        if (!x.is_int()) fail(std::string("torch.Size holding a ") + x.kind());
+      push(container(Value::tuple(dims.items())));
     } else if (fn.global == "torch._utils._rebuild_tensor_v2") {
       rebuild_tensor(a);
     } else if (fn.global == "torch._utils._rebuild_parameter" ||

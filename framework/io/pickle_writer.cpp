@@ -47,6 +47,14 @@ class Pickler {
   void global(const std::string& module, const std::string& name) {
     out() += "c" + module + "\n" + name + "\n";
   }
+  // A MultiStepLR state's milestones: PyTorch keeps them in a collections.Counter (milestone ->
+  // count) and calls its elements() (step(epoch)), so they are written as one, not as a dict.
+  static bool milestone_counter(const Value& key, const Value& v) {
+    if (!key.is_string() || key.to_string() != "milestones" || !v.is_dict()) return false;
+    for (const auto& [k, x] : v.dict_items())
+      if (!k.is_int() || !x.is_int()) return false;
+    return true;
+  }
   static bool tensor_dict(const Value& v) {
     if (!v.is_dict() || v.size() == 0) return false;
     for (const auto& [k, x] : v.dict_items())
@@ -95,11 +103,20 @@ class Pickler {
         out() += '(';
         for (const auto& [k, x] : v.dict_items()) {
           value(k, depth + 1);
-          value(x, depth + 1);
+          if (milestone_counter(k, x))
+            counter(x, depth + 1);
+          else
+            value(x, depth + 1);
         }
         out() += 'u';
       }
     }
+  }
+  // Counter(d) as Python pickles it: the class, then the plain dict as REDUCE's one argument.
+  void counter(const Value& d, size_t depth) {
+    global("collections", "Counter");
+    value(d, depth);
+    out() += "\x85R";  // TUPLE1 REDUCE
   }
   // A device tensor is written from a host copy of its whole storage, made once per storage, so
   // entries that share device memory (a tied weight under two keys, a view of another entry)

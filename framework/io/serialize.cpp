@@ -1,7 +1,10 @@
-// Format dispatch by extension; nested values in safetensors through value_json.
+// Format dispatch by content (writes by extension); nested values in safetensors through
+// value_json.
 #include "framework/io/serialize.h"
 
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "framework/io/checkpoint.h"
 #include "framework/io/safetensors.h"
@@ -71,13 +74,48 @@ Value load_value_safetensors(const std::string& path) {
 
 }  // namespace
 
+FileFormat detect_format(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(path + " is a directory, not a checkpoint or weights file",
+                std::string("pass a file in it, e.g. ") +=
+                (std::filesystem::path(path) / "last.safetensors").string());
+  std::ifstream f(path, std::ios::binary);
+  unsigned char b[9] = {};
+  if (!f || !f.read(reinterpret_cast<char*>(b), sizeof b)) {
+    // Fewer than 9 bytes: only the 4-byte zip signature can still be told.
+    if (f.gcount() >= 4 && std::memcmp(b, "PK\x03\x04", 4) == 0) return FileFormat::TorchZip;
+    return FileFormat::Unknown;
+  }
+  if (std::memcmp(b, "PK\x03\x04", 4) == 0) return FileFormat::TorchZip;
+  // PROTO 2..5: a pickle at the start of the file is the legacy format's magic number.
+  if (b[0] == 0x80 && b[1] >= 2 && b[1] <= 5) return FileFormat::LegacyTorch;
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | b[i];
+  if (header_len >= 2 && header_len < (uint64_t(1) << 32) && b[8] == '{')
+    return FileFormat::Safetensors;
+  return FileFormat::Unknown;
+}
+
 Value load(const std::string& path) {
   if (!std::filesystem::exists(path)) throw Error("file not found: " + path);
+  switch (detect_format(path)) {
+    case FileFormat::Safetensors:
+      return load_value_safetensors(path);
+    case FileFormat::TorchZip:
+    case FileFormat::LegacyTorch:  // refused there with the legacy format's message
+      return load_torch(path);
+    case FileFormat::Unknown:
+      break;
+  }
+  // Too short or foreign to tell: the reader the name suggests says what is wrong.
   const std::string ext = extension(path);
   if (ext == ".safetensors") return load_value_safetensors(path);
-  if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt") return load_torch(path);
-  throw Error("don't know how to read '" + path + "'",
-              "tandem reads .safetensors, .pt and .pth files");
+  if (ext == ".pt" || ext == ".pth" || ext == ".bin" || ext == ".ckpt" || ext == ".tar")
+    return load_torch(path);
+  throw Error("don't know how to read '" + path +
+                  "': it is neither a torch.save (zip) file nor a safetensors file",
+              "tandem reads torch.save files and safetensors files, whatever their name");
 }
 
 void save(const Value& value, const std::string& path) {

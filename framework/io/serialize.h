@@ -21,6 +21,18 @@
 
 namespace tandem::io {
 
+// What a file holds, told by its first bytes, not its name (torch.load reads
+// model_best.pth.tar or a file without extension alike): the extension picks only the format
+// save() writes. Throws for a directory; Unknown for a file too short or unreadable to tell
+// (callers then fall back on the extension, so the error is the reader's own).
+enum class FileFormat {
+  TorchZip,     // "PK\x03\x04": torch.save's zip format (PyTorch >= 1.6)
+  LegacyTorch,  // a bare pickle: the legacy torch.save format, refused with a clear message
+  Safetensors,  // an 8-byte header length, then the JSON header's '{'
+  Unknown,
+};
+FileFormat detect_format(const std::string& path);
+
 Value load(const std::string& path);
 void save(const Value& value, const std::string& path);
 

@@ -22,15 +22,20 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 Value load_torch(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw Error(path + " is a directory, not a torch.save file", "pass the file's path");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open " + path, "check the path");
   char magic[4] = {};
   f.read(magic, 4);
   if (f.gcount() < 4 || std::memcmp(magic, "PK\x03\x04", 4) != 0)
     throw Error(path +
-                    ": not supported: this is not a zip-format torch file (legacy torch.save "
-                    "before 1.6, or not a PyTorch file)",
-                "re-save it with a recent PyTorch: torch.save(torch.load(path), new_path)");
+                    ": not supported: this is not a zip-format torch file (the legacy (non-zip) "
+                    "torch.save format, written by PyTorch before 1.6 or with "
+                    "_use_new_zipfile_serialization=False, or not a PyTorch file)",
+                "re-save it with torch.save(torch.load(path), new_path) in PyTorch >= 1.6 "
+                "(without _use_new_zipfile_serialization=False)");
   ZipReader zip(path);
   const auto names = zip.names();
   std::string prefix;

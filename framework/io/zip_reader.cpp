@@ -5,8 +5,8 @@
 
 #include <filesystem>
 
-#include "kernels/common/error.h"
 #include "framework/io/zip_archive.h"
+#include "kernels/common/error.h"
 
 namespace tandem::io {
 namespace {
@@ -91,8 +91,14 @@ std::string ZipReader::read(const std::string& name) const {
                 kCorrupt);
   std::string out(size_t(st.size), '\0');
   const zip_int64_t got = out.empty() ? 0 : zip_fread(f, out.data(), st.size);
+  // libzip checks a record's CRC when a read reaches its end, not when the last byte arrives:
+  // one more read, which must find nothing, reports a damaged record ("CRC error").
+  char extra = 0;
+  const zip_int64_t more = got < 0 ? 0 : zip_fread(f, &extra, 1);
+  const std::string why = got < 0 || more < 0 ? zip_file_strerror(f) : "";
   zip_fclose(f);
-  if (got < 0 || zip_uint64_t(got) != st.size)
+  if (more < 0) throw Error(path_ + ": record '" + name + "' is corrupted (" + why + ")", kCorrupt);
+  if (got < 0 || zip_uint64_t(got) != st.size || more != 0)
     throw Error(path_ + ": record '" + name + "' is truncated or corrupted", kCorrupt);
   return out;
 }
