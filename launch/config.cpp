@@ -9,9 +9,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <fstream>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <sstream>
 
@@ -630,13 +633,33 @@ RunConfig parse_config(const std::string& text, const std::string& source,
 }
 
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream f(path);
+  const char* const example =
+      "give the path of a YAML run config, e.g. configs/fashion_mnist_cnn.yaml";
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found)
+    throw Error("config file not found: " + path, example);
+  // A directory opens as an ifstream on Linux and reads as nothing: without this check it would
+  // be an empty config, and the run would train the defaults.
+  if (std::filesystem::is_directory(status))
+    throw Error("config file " + path + " is a directory, not a YAML file", example);
+  // fread and ferror, not an ifstream: a stream's read error looks like the end of the file, so
+  // a failing read would pass as a short or empty config.
+  std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f)
-    throw Error("config file not found: " + path,
-                "give the path of a YAML run config, e.g. configs/fashion_mnist_cnn.yaml");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_config(ss.str(), path, overrides);
+    throw Error("cannot read config file " + path + ": " + std::strerror(errno),
+                "check the file's permissions");
+  std::string text;
+  char buffer[65536];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
+  const bool failed = std::ferror(f);
+  const int read_errno = errno;
+  std::fclose(f);
+  if (failed)
+    throw Error("cannot read config file " + path + ": " + std::strerror(read_errno),
+                "check the file and its permissions");
+  return parse_config(text, path, overrides);
 }
 
 std::string to_yaml(const RunConfig& cfg) {

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "launch/config.h"
+#include "tests/temp_dir.h"
+
+#include <cstdio>
 
 using namespace tandem;
 using namespace tandem::launch;
@@ -114,6 +117,26 @@ TEST(Config, MissingFile) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/run.yaml"), std::string::npos);
   }
+}
+
+// A directory (which an ifstream opens and reads as nothing) is an error naming it, not an
+// empty config that trains the defaults; so is a file that cannot be read.
+TEST(Config, DirectoryIsNotAConfig) {
+  const tandem::testing::TempDir dir;
+  try {
+    load_config(dir.path());
+    FAIL() << "a directory was read as a config";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.path() + " is a directory"), std::string::npos)
+        << e.what();
+    EXPECT_FALSE(e.hint().empty());
+  }
+  // An empty file stays an empty config (the defaults), as documented.
+  const std::string empty = dir.file("empty.yaml");
+  std::FILE* f = std::fopen(empty.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  EXPECT_EQ(load_config(empty).training.epochs, 10);
 }
 
 TEST(Config, EntriesForRankAgreement) {

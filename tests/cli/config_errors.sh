@@ -14,6 +14,11 @@ expect_user_error 2 "did you mean 'data.batch_size'" -- "$TANDEM" train "$work/t
 printf 'seed: 0\noptimizer: {name: sgd}\ntraining:\n  epochs: ten\n' > "$work/type.yaml"
 expect_user_error 2 "type.yaml:4: training.epochs: expected an integer, got 'ten'" -- "$TANDEM" train "$work/type.yaml"
 expect_user_error 2 "config file not found: $work/missing.yaml" -- "$TANDEM" train "$work/missing.yaml"
+# A directory is no config (it used to read as an empty one and train the defaults).
+mkdir "$work/cfgdir"
+expect_user_error 2 "^error: config file $work/cfgdir is a directory" -- "$TANDEM" train "$work/cfgdir" --set checkpoint.dir="$work/cfgdir_run"
+[ ! -e "$work/cfgdir_run" ] || fail "train of a directory config created a run directory"
+expect_user_error 2 "^error: config file $work/cfgdir is a directory" -- "$TANDEM" eval "$work/cfgdir" --checkpoint "$work/type.yaml"
 printf 'data: {dataset: fashion_mnist, root: %s/nowhere}\n' "$work" > "$work/nodata.yaml"
 expect_user_error 2 "dataset file not found: $work/nowhere/train-images-idx3-ubyte.gz" -- "$TANDEM" train "$work/nodata.yaml" --set checkpoint.dir="$work/run"
 expect_user_error 2 "hint: install Debian's dataset-fashion-mnist" -- "$TANDEM" train "$work/nodata.yaml" --set checkpoint.dir="$work/run"
