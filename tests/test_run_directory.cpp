@@ -134,3 +134,35 @@ TEST(RunProgram, ArgumentsReachTheProgramVerbatim) {
   EXPECT_FALSE(missing.started);
   EXPECT_NE(missing.error.find("is not installed"), std::string::npos) << missing.error;
 }
+
+// last.safetensors is the commit point: it is written after the epoch file and best, so a crash
+// between the writes never leaves a last that says "this epoch was the best" while
+// best.safetensors still holds an older epoch.
+TEST(RunDirectory, LastIsWrittenAfterEpochAndBest) {
+  const TempDir temp("order");
+  RunDirectory run(temp.path(), 3);
+  EXPECT_EQ(run.save_order(4, true, true),
+            (std::vector<std::string>{run.epoch_path(4), run.best_path(), run.last_path()}));
+  EXPECT_EQ(run.save_order(4, false, true),
+            (std::vector<std::string>{run.best_path(), run.last_path()}));
+  EXPECT_EQ(run.save_order(4, true, false),
+            (std::vector<std::string>{run.epoch_path(4), run.last_path()}));
+  EXPECT_EQ(run.save_order(4, false, false), (std::vector<std::string>{run.last_path()}));
+}
+
+TEST(RunDirectory, AFailedBestWriteLeavesTheOldLast) {
+  const TempDir temp("failed_best");
+  RunDirectory run(temp.path(), 3);
+  io::Checkpoint ck;
+  ck.epoch = 1;
+  run.save(ck, true);
+  ASSERT_TRUE(fs::exists(run.last_path()));
+  // best.safetensors cannot be written (a non-empty folder in its place): the save of epoch 2
+  // fails at best, after the epoch file and before last, as a crash there would.
+  fs::create_directories(run.best_path() + "/x");
+  ck.epoch = 2;
+  ck.is_best = true;
+  EXPECT_THROW(run.save(ck, true), std::exception);
+  EXPECT_TRUE(fs::exists(run.epoch_path(2)));
+  EXPECT_EQ(io::load_checkpoint(run.last_path()).epoch, 1);  // resume redoes epoch 2
+}
