@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <sstream>
+#include <unordered_map>
 
 namespace tandem::launch {
 namespace {
@@ -175,13 +176,46 @@ Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_
     return list;
   }
   Value dict = Value::dict();
-  DictIndex index(dict);  // a repeated key replaces the earlier value, found by hash
+  // Keys are unique here: parse_config refuses a mapping that repeats one (check_unique_keys).
+  DictIndex index(dict);
   for (const auto& kv : n) {
     if (!kv.first.IsScalar()) fail(c, kv.first, path, "a key must be a plain name");
     index.set(Value(kv.first.Scalar()),
               to_value(c, kv.second, path + "." + kv.first.Scalar(), depth + 1, budget));
   }
   return dict;
+}
+
+// Refuses a mapping, anywhere in the document, that repeats a key: YAML says keys are unique,
+// and yaml-cpp keeps both entries, so the later one would silently override the earlier (two
+// `seed:` or two `data:` sections are a mistake, not a merge). Walks at most `budget` nodes and
+// kMaxValueDepth levels: what lies beyond fails later with its own error (an alias-expanded
+// "billion laughs" document, a nesting too deep).
+void check_unique_keys(const Ctx& c, const YAML::Node& n, const std::string& path, size_t depth,
+                       size_t& budget) {
+  if (budget == 0 || depth > kMaxValueDepth) return;
+  --budget;
+  if (n.IsSequence()) {
+    size_t i = 0;
+    for (const auto& item : n)
+      check_unique_keys(c, item, path + "[" + std::to_string(i++) + "]", depth + 1, budget);
+    return;
+  }
+  if (!n.IsMap()) return;
+  std::unordered_map<std::string, int> first_line;  // key -> its line (0-based)
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) continue;  // reported where the section is read
+    const std::string& key = kv.first.Scalar();
+    const std::string key_path = path.empty() ? key : path + "." + key;
+    const auto [earlier, inserted] = first_line.emplace(key, kv.first.Mark().line);
+    if (!inserted) {
+      std::string what = "duplicate key (first at line ";
+      what += std::to_string(earlier->second + 1) + "); YAML keys must be unique";
+      fail(c, kv.first, key_path, what,
+           "keep one '" + key + "': the later one would silently override the earlier");
+    }
+    check_unique_keys(c, kv.second, key_path, depth + 1, budget);
+  }
 }
 
 // A float as YAML text that reads back as the same double, in Python's shortest form (0.05,
@@ -518,6 +552,11 @@ RunConfig parse_config(const std::string& text, const std::string& source,
   if (is_null(root)) root = YAML::Node(YAML::NodeType::Map);
   const Ctx ctx{source, overrides};
   if (!root.IsMap()) fail(ctx, root, "<top>", "the config must be a mapping of sections");
+  {
+    const std::vector<std::string> no_overrides;  // the file's own lines, before --set applies
+    size_t budget = kMaxConfigValues;
+    check_unique_keys(Ctx{source, no_overrides}, root, "", 0, budget);
+  }
   for (const auto& o : overrides) apply_override(root, o);
 
   RunConfig cfg = default_config();

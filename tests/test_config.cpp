@@ -216,3 +216,29 @@ TEST(Config, TransformListsAreCheckedWithTheirLine) {
   EXPECT_NE(error_of(base + "checkpoint: {monitor: miou}\n").find("accuracy, loss, iou or dice"),
             std::string::npos);
 }
+
+// YAML keys are unique: a repeated key, at the top, in a section or inside a free-form section
+// (the optimizer's arguments), is an error naming the file, the line and the key, not a silent
+// "the last one wins".
+TEST(Config, DuplicateKeysAreErrors) {
+  std::string e = error_of("seed: 1\ntraining: {epochs: 2}\nseed: 2\n");
+  EXPECT_NE(e.find("run.yaml:3: seed: duplicate key (first at line 1)"), std::string::npos) << e;
+  EXPECT_NE(e.find("keep one 'seed'"), std::string::npos) << e;
+  e = error_of("data:\n  batch_size: 8\ntraining: {epochs: 2}\ndata:\n  batch_size: 16\n");
+  EXPECT_NE(e.find("run.yaml:4: data: duplicate key (first at line 1)"), std::string::npos) << e;
+  e = error_of("data:\n  batch_size: 8\n  batch_size: 16\n");
+  EXPECT_NE(e.find("run.yaml:3: data.batch_size: duplicate key (first at line 2)"),
+            std::string::npos)
+      << e;
+  e = error_of("optimizer: {name: sgd, lr: 0.1, lr: 0.2}\n");
+  EXPECT_NE(e.find("run.yaml:1: optimizer.lr: duplicate key"), std::string::npos) << e;
+  e = error_of(
+      "model:\n  name: sequential\n  layers:\n    - linear: {in_features: 2, "
+      "out_features: 2, in_features: 3}\n");
+  EXPECT_NE(e.find("run.yaml:4: model.layers[0].linear.in_features: duplicate key"),
+            std::string::npos)
+      << e;
+  // --set replaces a key's value: no duplicate.
+  EXPECT_EQ(error_of("seed: 1\n", {"seed=2"}), "");
+  EXPECT_EQ(parse_config("seed: 1\n", "run.yaml", {"seed=2"}).seed, 2);
+}

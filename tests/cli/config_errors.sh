@@ -33,6 +33,9 @@ expect_user_error 2 "^error: config error: --set data.batch_size=0: data.batch_s
   "$TANDEM" train "$synthetic" --set data.batch_size=0
 printf 'data: {dataset: synthetic, batch_size: -1}\n' > "$work/batch.yaml"
 expect_user_error 2 "^error: config error: $work/batch.yaml:1: data.batch_size: must be positive" -- "$TANDEM" train "$work/batch.yaml"
+# A repeated key is a mistake, not "the last one wins".
+printf 'seed: 1\ndata: {batch_size: 8}\nseed: 2\n' > "$work/dup.yaml"
+expect_user_error 2 "^error: config error: $work/dup.yaml:3: seed: duplicate key \\(first at line 1\\)" -- "$TANDEM" train "$work/dup.yaml" --print-config
 
 # --help-config names the zoo's models as `model.name` accepts them.
 "$TANDEM" train --help-config > "$work/help"
