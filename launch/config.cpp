@@ -633,6 +633,18 @@ RunConfig parse_config(const std::string& text, const std::string& source,
     }
   }
   check(cfg.data.batch_size > 0, "data.batch_size", "must be positive");
+  check(cfg.data.eval_batch_size >= 0, "data.eval_batch_size",
+        "must be positive (or 0: data.batch_size)");
+  check(cfg.data.random_crop_padding >= 0, "data.random_crop_padding", "must be >= 0 (0: off)");
+  check(cfg.training.max_steps_per_epoch >= 0, "training.max_steps_per_epoch",
+        "must be >= 0 (0: no cap)");
+  check(cfg.data.synthetic_train_size > 0, "data.synthetic_train_size", "must be positive");
+  check(cfg.data.synthetic_test_size > 0, "data.synthetic_test_size", "must be positive");
+  check(cfg.data.synthetic_classes > 0, "data.synthetic_classes", "must be positive");
+  check(!cfg.data.synthetic_shape.empty(), "data.synthetic_shape",
+        "must name the example's sizes, e.g. [1, 8, 8]");
+  for (int64_t size : cfg.data.synthetic_shape)
+    check(size > 0, "data.synthetic_shape", "every size must be positive");
   check(cfg.training.epochs > 0, "training.epochs", "must be positive");
   check(cfg.training.threads > 0, "training.threads", "must be positive");
   check(cfg.training.log_every > 0, "training.log_every", "must be positive");

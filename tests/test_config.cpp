@@ -242,3 +242,30 @@ TEST(Config, DuplicateKeysAreErrors) {
   EXPECT_EQ(error_of("seed: 1\n", {"seed=2"}), "");
   EXPECT_EQ(parse_config("seed: 1\n", "run.yaml", {"seed=2"}).seed, 2);
 }
+
+// Values that used to be accepted and fail (or do something odd) later: each is an error at
+// load, naming the key and its line, so --print-config catches it.
+TEST(Config, RangesAreCheckedAtLoad) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"data:\n  random_crop_padding: -1\n", "run.yaml:2: data.random_crop_padding: must be >= 0"},
+      {"training:\n  max_steps_per_epoch: -3\n",
+       "run.yaml:2: training.max_steps_per_epoch: must be >= 0"},
+      {"data:\n  eval_batch_size: -1\n", "run.yaml:2: data.eval_batch_size: must be positive"},
+      {"data:\n  synthetic_train_size: 0\n",
+       "run.yaml:2: data.synthetic_train_size: must be positive"},
+      {"data:\n  synthetic_test_size: -5\n",
+       "run.yaml:2: data.synthetic_test_size: must be positive"},
+      {"data:\n  synthetic_classes: 0\n", "run.yaml:2: data.synthetic_classes: must be positive"},
+      {"data:\n  synthetic_shape: [1, 0, 8]\n",
+       "run.yaml:2: data.synthetic_shape: every size must be positive"},
+      {"data:\n  synthetic_shape: []\n", "run.yaml:2: data.synthetic_shape: must name"},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    const std::string e = error_of(yaml);
+    EXPECT_NE(e.find(expected), std::string::npos) << yaml << " -> " << e;
+  }
+  // 0 keeps its documented meaning.
+  EXPECT_EQ(error_of("data: {eval_batch_size: 0, random_crop_padding: 0}\n"
+                     "training: {max_steps_per_epoch: 0}\n"),
+            "");
+}

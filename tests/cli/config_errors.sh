@@ -33,9 +33,13 @@ expect_user_error 2 "^error: config error: --set data.batch_size=0: data.batch_s
   "$TANDEM" train "$synthetic" --set data.batch_size=0
 printf 'data: {dataset: synthetic, batch_size: -1}\n' > "$work/batch.yaml"
 expect_user_error 2 "^error: config error: $work/batch.yaml:1: data.batch_size: must be positive" -- "$TANDEM" train "$work/batch.yaml"
-# A repeated key is a mistake, not "the last one wins".
+# A repeated key is a mistake, not "the last one wins"; values out of range are caught at load,
+# so --print-config reports them.
 printf 'seed: 1\ndata: {batch_size: 8}\nseed: 2\n' > "$work/dup.yaml"
 expect_user_error 2 "^error: config error: $work/dup.yaml:3: seed: duplicate key \\(first at line 1\\)" -- "$TANDEM" train "$work/dup.yaml" --print-config
+expect_user_error 2 "^error: config error: --set data.random_crop_padding=-1: data.random_crop_padding: must be >= 0" -- \
+  "$TANDEM" train "$synthetic" --print-config --set data.random_crop_padding=-1
+expect_user_error 2 "data.synthetic_shape: every size must be positive" -- "$TANDEM" train "$synthetic" --print-config --set 'data.synthetic_shape=[1, 0, 8]'
 
 # --help-config names the zoo's models as `model.name` accepts them.
 "$TANDEM" train --help-config > "$work/help"
