@@ -102,4 +102,11 @@ grep -q "^hint: resume on 2 rank(s) (mpirun -np 2" "$work/err" || { cat "$work/e
 cd - > /dev/null
 cmp "$work/ws_mid/run/last.safetensors" "$work/ws_mid/kept.safetensors" || fail "the refused resume changed last.safetensors"
 echo "ok: a mid-epoch checkpoint of 2 ranks is refused on 1 rank, naming both counts"
+# Another checkpoint.monitor and mode: the restored best accuracy is not compared with a loss;
+# best tracking starts afresh, so the next epoch is the best.
+(cd "$work/full" && $MPIRUN -np 2 "$TANDEM" train "$cfg" --set checkpoint.dir=run --set training.epochs=4 \
+  --set checkpoint.monitor=loss --set checkpoint.mode=min > ../mon.log 2>&1) || { cat "$work/mon.log"; fail "resume with another monitor failed"; }
+grep -q "tracked the best accuracy (mode max), this run's checkpoint.monitor and mode are loss (mode min): best tracking starts afresh" "$work/mon.log" &&
+  grep -q "epoch 4/4: .*(best)" "$work/mon.log" || { cat "$work/mon.log"; fail "best tracking did not start afresh"; }
+echo "ok: resuming with another monitor and mode starts best tracking afresh, with a note"
 echo "all resume checks passed"
