@@ -9,11 +9,15 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <fstream>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <sstream>
+#include <unordered_map>
 
 namespace tandem::launch {
 namespace {
@@ -172,13 +176,46 @@ Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_
     return list;
   }
   Value dict = Value::dict();
-  DictIndex index(dict);  // a repeated key replaces the earlier value, found by hash
+  // Keys are unique here: parse_config refuses a mapping that repeats one (check_unique_keys).
+  DictIndex index(dict);
   for (const auto& kv : n) {
     if (!kv.first.IsScalar()) fail(c, kv.first, path, "a key must be a plain name");
     index.set(Value(kv.first.Scalar()),
               to_value(c, kv.second, path + "." + kv.first.Scalar(), depth + 1, budget));
   }
   return dict;
+}
+
+// Refuses a mapping, anywhere in the document, that repeats a key: YAML says keys are unique,
+// and yaml-cpp keeps both entries, so the later one would silently override the earlier (two
+// `seed:` or two `data:` sections are a mistake, not a merge). Walks at most `budget` nodes and
+// kMaxValueDepth levels: what lies beyond fails later with its own error (an alias-expanded
+// "billion laughs" document, a nesting too deep).
+void check_unique_keys(const Ctx& c, const YAML::Node& n, const std::string& path, size_t depth,
+                       size_t& budget) {
+  if (budget == 0 || depth > kMaxValueDepth) return;
+  --budget;
+  if (n.IsSequence()) {
+    size_t i = 0;
+    for (const auto& item : n)
+      check_unique_keys(c, item, path + "[" + std::to_string(i++) + "]", depth + 1, budget);
+    return;
+  }
+  if (!n.IsMap()) return;
+  std::unordered_map<std::string, int> first_line;  // key -> its line (0-based)
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) continue;  // reported where the section is read
+    const std::string& key = kv.first.Scalar();
+    const std::string key_path = path.empty() ? key : path + "." + key;
+    const auto [earlier, inserted] = first_line.emplace(key, kv.first.Mark().line);
+    if (!inserted) {
+      std::string what = "duplicate key (first at line ";
+      what += std::to_string(earlier->second + 1) + "); YAML keys must be unique";
+      fail(c, kv.first, key_path, what,
+           "keep one '" + key + "': the later one would silently override the earlier");
+    }
+    check_unique_keys(c, kv.second, key_path, depth + 1, budget);
+  }
 }
 
 // A float as YAML text that reads back as the same double, in Python's shortest form (0.05,
@@ -515,6 +552,11 @@ RunConfig parse_config(const std::string& text, const std::string& source,
   if (is_null(root)) root = YAML::Node(YAML::NodeType::Map);
   const Ctx ctx{source, overrides};
   if (!root.IsMap()) fail(ctx, root, "<top>", "the config must be a mapping of sections");
+  {
+    const std::vector<std::string> no_overrides;  // the file's own lines, before --set applies
+    size_t budget = kMaxConfigValues;
+    check_unique_keys(Ctx{source, no_overrides}, root, "", 0, budget);
+  }
   for (const auto& o : overrides) apply_override(root, o);
 
   RunConfig cfg = default_config();
@@ -591,6 +633,18 @@ RunConfig parse_config(const std::string& text, const std::string& source,
     }
   }
   check(cfg.data.batch_size > 0, "data.batch_size", "must be positive");
+  check(cfg.data.eval_batch_size >= 0, "data.eval_batch_size",
+        "must be positive (or 0: data.batch_size)");
+  check(cfg.data.random_crop_padding >= 0, "data.random_crop_padding", "must be >= 0 (0: off)");
+  check(cfg.training.max_steps_per_epoch >= 0, "training.max_steps_per_epoch",
+        "must be >= 0 (0: no cap)");
+  check(cfg.data.synthetic_train_size > 0, "data.synthetic_train_size", "must be positive");
+  check(cfg.data.synthetic_test_size > 0, "data.synthetic_test_size", "must be positive");
+  check(cfg.data.synthetic_classes > 0, "data.synthetic_classes", "must be positive");
+  check(!cfg.data.synthetic_shape.empty(), "data.synthetic_shape",
+        "must name the example's sizes, e.g. [1, 8, 8]");
+  for (int64_t size : cfg.data.synthetic_shape)
+    check(size > 0, "data.synthetic_shape", "every size must be positive");
   check(cfg.training.epochs > 0, "training.epochs", "must be positive");
   check(cfg.training.threads > 0, "training.threads", "must be positive");
   check(cfg.training.log_every > 0, "training.log_every", "must be positive");
@@ -630,13 +684,33 @@ RunConfig parse_config(const std::string& text, const std::string& source,
 }
 
 RunConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
-  std::ifstream f(path);
+  const char* const example =
+      "give the path of a YAML run config, e.g. configs/fashion_mnist_cnn.yaml";
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (status.type() == std::filesystem::file_type::not_found)
+    throw Error("config file not found: " + path, example);
+  // A directory opens as an ifstream on Linux and reads as nothing: without this check it would
+  // be an empty config, and the run would train the defaults.
+  if (std::filesystem::is_directory(status))
+    throw Error("config file " + path + " is a directory, not a YAML file", example);
+  // fread and ferror, not an ifstream: a stream's read error looks like the end of the file, so
+  // a failing read would pass as a short or empty config.
+  std::FILE* f = std::fopen(path.c_str(), "rb");
   if (!f)
-    throw Error("config file not found: " + path,
-                "give the path of a YAML run config, e.g. configs/fashion_mnist_cnn.yaml");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return parse_config(ss.str(), path, overrides);
+    throw Error("cannot read config file " + path + ": " + std::strerror(errno),
+                "check the file's permissions");
+  std::string text;
+  char buffer[65536];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
+  const bool failed = std::ferror(f);
+  const int read_errno = errno;
+  std::fclose(f);
+  if (failed)
+    throw Error("cannot read config file " + path + ": " + std::strerror(read_errno),
+                "check the file and its permissions");
+  return parse_config(text, path, overrides);
 }
 
 std::string to_yaml(const RunConfig& cfg) {

@@ -26,19 +26,22 @@ bool before_resume_point(const std::string& line, int64_t epochs_done, int64_t g
   return step ? n->get<int64_t>() <= global_step : n->get<int64_t>() < epochs_done;
 }
 
-void truncate_to_resume_point(const std::string& path, int64_t epochs_done, int64_t global_step) {
+// Returns how many lines it dropped.
+int64_t truncate_to_resume_point(const std::string& path, int64_t epochs_done,
+                                 int64_t global_step) {
   std::ifstream in(path);
-  if (!in) return;  // no file yet
+  if (!in) return 0;  // no file yet
   std::string kept;
-  bool dropped = false;
+  int64_t dropped = 0;
   for (std::string line; std::getline(in, line);) {
     if (before_resume_point(line, epochs_done, global_step))
       kept += line + "\n";
     else
-      dropped = true;
+      ++dropped;
   }
   if (in.bad()) throw Error("cannot read " + path, "check the run directory");
-  if (dropped) io::atomic_write_file(path, kept);
+  if (dropped > 0) io::atomic_write_file(path, kept);
+  return dropped;
 }
 
 }  // namespace
@@ -66,7 +69,7 @@ double metric_value(const nlohmann::json& j) {
 
 MetricsLog::MetricsLog(const std::string& path, int64_t epochs_done, int64_t global_step)
     : path_(path) {
-  truncate_to_resume_point(path, epochs_done, global_step);
+  dropped_ = truncate_to_resume_point(path, epochs_done, global_step);
   out_.open(path, std::ios::app);
   if (!out_)
     throw Error("cannot open " + path + " for writing", "check checkpoint.dir is writable");

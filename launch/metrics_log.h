@@ -25,9 +25,12 @@ class MetricsLog {
   void epoch(int64_t epoch, double train_loss, double val_loss, double val_accuracy,
              double images_per_s, double seconds, const nlohmann::ordered_json& extra = {});
   const std::string& path() const { return path_; }
+  // Lines of an earlier run the constructor dropped (past the resume point, or torn).
+  int64_t dropped() const { return dropped_; }
 
  private:
   std::string path_;
+  int64_t dropped_ = 0;
   std::ofstream out_;
 };
 

@@ -77,11 +77,22 @@ RunDirectory::Cleanup RunDirectory::claim() {
   return removed;
 }
 
+std::vector<std::string> RunDirectory::save_order(int64_t epoch, bool epoch_file,
+                                                  bool is_best) const {
+  // last.safetensors is the commit point, so it goes last: resume reads it, and a crash before it
+  // is written resumes from the previous last, redoes the epoch and writes the epoch file and
+  // best again. Written first, a crash after it would leave a last that says this epoch was the
+  // best while best.safetensors still held an older one, and no resume would ever rewrite it.
+  std::vector<std::string> order;
+  if (epoch_file) order.push_back(epoch_path(epoch));
+  if (is_best) order.push_back(best_path());
+  order.push_back(last_path());
+  return order;
+}
+
 void RunDirectory::save(const io::Checkpoint& ckpt, bool epoch_file) {
-  // Each save is atomic; last goes first so a crash in between still leaves the newest state.
-  io::save_checkpoint(ckpt, last_path());
-  if (epoch_file) io::save_checkpoint(ckpt, epoch_path(ckpt.epoch));
-  if (ckpt.is_best) io::save_checkpoint(ckpt, best_path());
+  for (const std::string& file : save_order(ckpt.epoch, epoch_file, ckpt.is_best))
+    io::save_checkpoint(ckpt, file);  // each write atomic
   if (epoch_file) prune();
 }
 

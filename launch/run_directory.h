@@ -1,13 +1,14 @@
 // The run directory (checkpoint.dir): epoch_NNNN.safetensors every `every_epochs`, last.safetensors
-// (always the newest state, also written on SIGINT/SIGTERM), best.safetensors (by monitor/mode),
-// config.yaml and metrics.jsonl. Old epoch files are pruned to `keep_last` only after the new
-// file is safely on disk; best.safetensors is never pruned. The process that writes the
-// directory claims it first: an exclusive lock for the whole run (run_lock.h), then the removal of
-// temporary files that killed writes left behind.
+// (the newest state, also written on SIGINT/SIGTERM; written after the others, as the commit),
+// best.safetensors (by monitor/mode), config.yaml and metrics.jsonl. Old epoch files are pruned to
+// `keep_last` only after the new file is safely on disk; best.safetensors is never pruned. The
+// process that writes the directory claims it first: an exclusive lock for the whole run
+// (run_lock.h), then the removal of temporary files that killed writes left behind.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/io/checkpoint.h"
 #include "launch/run_lock.h"
@@ -33,8 +34,12 @@ class RunDirectory {
   };
   Cleanup claim();
 
-  // Writes last (and the epoch file when `epoch_file`, and best when ckpt.is_best), then prunes.
+  // Writes the files of save_order, each atomically, then prunes the epoch files.
   void save(const io::Checkpoint& ckpt, bool epoch_file);
+  // The files one save writes, in order: the epoch file (when `epoch_file`), best (when
+  // `is_best`), and last.safetensors always, last of all: last is the commit point that resume
+  // reads, so a crash between the writes never leaves a last ahead of best or the epoch file.
+  std::vector<std::string> save_order(int64_t epoch, bool epoch_file, bool is_best) const;
   void write_config(const std::string& yaml) const;
 
  private:

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/data/device_prefetcher.h"
@@ -178,25 +180,41 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   } else if (options.resume != "never") {
     resume_path = options.resume;
   }
-  int64_t checkpoint_world_size = size;
+  std::vector<std::string> resume_notes;  // rank 0 prints them
   if (!resume_path.empty()) {
     io::Checkpoint ck = io::load_checkpoint(resume_path);
     check_resume(ck, resume_path, *optimizer, scheduler.get(), steps_per_epoch, size);
+    ResumeRun run;
+    run.steps_per_epoch = steps_per_epoch;
+    // The checkpoint's epoch length: recorded, or (older checkpoints) that of this config on the
+    // checkpoint's world size.
+    run.checkpoint_steps_per_epoch =
+        ck.steps_per_epoch > 0 ? ck.steps_per_epoch
+                               : steps_per_epoch_for(cfg, train_set->size(), int(ck.world_size));
+    run.world_size = size;
+    run.per_step_scheduler = scheduler && interval == "step";
+    run.scheduler_needs_metric = scheduler && scheduler->needs_metric();
+    const ResumePlan plan = plan_resume(ck, resume_path, cfg, run);
     model->load_state_dict(ck.model, /*strict=*/true);
     optimizer->load_state_dict(ck.optimizer);
-    if (scheduler && !ck.scheduler.is_none()) scheduler->load_state_dict(ck.scheduler);
+    if (scheduler && plan.scheduler_replay_steps >= 0)
+      advance_new_scheduler(cfg, *model, *optimizer, *scheduler, sched_total, steps_per_epoch,
+                            plan.scheduler_replay_steps);
+    else if (scheduler && !ck.scheduler.is_none())
+      scheduler->load_state_dict(ck.scheduler);
     mp.load_scaler_state(ck.scaler);
-    start_epoch = ck.epoch;
-    global_step = ck.global_step;
-    // Positions within an epoch do not carry over to another world size.
-    first_batch = ck.world_size == size ? ck.step_in_epoch : 0;
+    start_epoch = plan.start_epoch;
+    global_step = plan.global_step;
+    first_batch = plan.first_batch;
     if (first_batch > 0 && main_rank) {  // summed over all ranks: rank 0 carries them
       resumed_loss_sum = ck.epoch_loss_sum;
       resumed_loss_count = ck.epoch_loss_count;
     }
-    best_metric = ck.best_metric;
-    has_best = ck.has_best_metric;
-    checkpoint_world_size = ck.world_size;
+    if (plan.keep_best) {
+      best_metric = ck.best_metric;
+      has_best = ck.has_best_metric;
+    }
+    resume_notes = plan.notes;
   }
   require_same_on_all_ranks(
       pg.get(), "resume point",
@@ -210,11 +228,7 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   if (main_rank && !resume_path.empty()) {
     std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(),
                 (long long)start_epoch + 1, (long long)global_step);
-    if (checkpoint_world_size != size)
-      std::printf(
-          "note: the checkpoint was written by %lld ranks, this run has %d: the data order "
-          "follows the new world size\n",
-          (long long)checkpoint_world_size, size);
+    for (const std::string& note : resume_notes) std::printf("%s\n", note.c_str());
   }
 
   const std::string config_yaml = to_yaml(cfg);
@@ -222,6 +236,11 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   if (main_rank) {
     run_dir.write_config(config_yaml);
     metrics = std::make_unique<MetricsLog>(run_dir.path("metrics.jsonl"), start_epoch, global_step);
+    if (metrics->dropped() > 0)
+      std::printf(
+          "note: dropped %lld line(s) of metrics.jsonl past the resume point (epoch %lld, "
+          "step %lld)\n",
+          (long long)metrics->dropped(), (long long)start_epoch + 1, (long long)global_step);
     std::printf(
         "tandem train %s\n  model: %s (%lld parameters)\n  world size %d, %s, %lld "
         "thread(s) per rank\n"
@@ -251,6 +270,8 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     ck.has_best_metric = has_best;
     ck.is_best = is_best;
     ck.monitor = cfg.checkpoint.monitor;
+    ck.mode = cfg.checkpoint.mode;
+    ck.steps_per_epoch = steps_per_epoch;
     ck.rng["default"] = default_generator().get_state();
     ck.config_yaml = config_yaml;
     ck.world_size = size;

@@ -18,6 +18,7 @@
 #include "framework/optim/factory.h"
 #include "kernels/common/math_options.h"
 #include "kernels/device/context.h"
+#include "parallel/distributed_sampler.h"
 #include "parallel/rank_helpers.h"
 
 namespace tandem::launch {
@@ -195,6 +196,112 @@ void check_resume(const io::Checkpoint& ck, const std::string& path,
   } catch (const Error& e) {
     throw Error(path + ": " + e.what(), e.hint());
   }
+}
+
+int64_t steps_per_epoch_for(const RunConfig& cfg, int64_t train_examples, int world_size) {
+  const parallel::DistributedSampler sampler(train_examples, world_size, 0, /*shuffle=*/true,
+                                             uint64_t(cfg.seed), cfg.data.sampler_drop_last);
+  const int64_t per_rank = sampler.num_samples(), batch = cfg.data.batch_size;
+  int64_t steps = cfg.data.drop_last ? per_rank / batch : (per_rank + batch - 1) / batch;
+  if (cfg.training.max_steps_per_epoch > 0)
+    steps = std::min(steps, cfg.training.max_steps_per_epoch);
+  return steps;
+}
+
+ResumePlan plan_resume(const io::Checkpoint& ck, const std::string& path, const RunConfig& cfg,
+                       const ResumeRun& run) {
+  ResumePlan plan;
+  plan.start_epoch = ck.epoch;
+  // The best metric: carried over only when it measured the same thing the same way. A
+  // checkpoint from before `mode` was recorded has it in its stored config.
+  std::string mode = ck.mode;
+  if (mode.empty() && !ck.config_yaml.empty()) {
+    try {
+      mode = parse_config(ck.config_yaml, path + " (stored config)").checkpoint.mode;
+    } catch (const Error&) {
+      // an unreadable stored config: the mode stays unknown, as for a PyTorch checkpoint
+    }
+  }
+  const bool other_monitor = !ck.monitor.empty() && ck.monitor != cfg.checkpoint.monitor;
+  const bool other_mode = !mode.empty() && mode != cfg.checkpoint.mode;
+  if (ck.has_best_metric && (other_monitor || other_mode)) {
+    plan.keep_best = false;
+    const std::string& old_monitor = ck.monitor.empty() ? cfg.checkpoint.monitor : ck.monitor;
+    const std::string& old_mode = mode.empty() ? cfg.checkpoint.mode : mode;
+    std::string note = "note: " + path + " tracked the best ";
+    note += old_monitor + " (mode " + old_mode + "), this run's checkpoint.monitor and mode are ";
+    note += cfg.checkpoint.monitor + " (mode " + cfg.checkpoint.mode + ")";
+    note += ": best tracking starts afresh, and the next evaluation writes best.safetensors";
+    plan.notes.push_back(note);
+  }
+
+  if (!ck.has_run_position) {
+    // A PyTorch checkpoint dict: no step counters. It resumes at an epoch boundary; the steps
+    // done are those of `epoch` epochs of this run.
+    plan.global_step = ck.epoch * run.steps_per_epoch;
+    std::string note = "note: " + path + " records no global_step (a PyTorch checkpoint): ";
+    note += "counting on from ";
+    note += std::to_string(ck.epoch) + " epoch(s) x ";
+    note += std::to_string(run.steps_per_epoch) + " steps = step ";
+    note += std::to_string(plan.global_step);
+    plan.notes.push_back(note);
+    return plan;
+  }
+  plan.global_step = ck.global_step;
+  if (ck.world_size == run.world_size) {
+    plan.first_batch = ck.step_in_epoch;
+    return plan;
+  }
+  const std::string ranks_then = std::to_string(ck.world_size);
+  const std::string ranks_now = std::to_string(run.world_size);
+  const std::string same_ranks = "resume on " + ranks_then + " rank(s) (mpirun -np " + ranks_then +
+                                 ", or tandem-run -np " + ranks_then + ")";
+  if (ck.step_in_epoch > 0) {
+    std::string what = path + ": saved in the middle of epoch " + std::to_string(ck.epoch + 1);
+    what += " (after ";
+    what += std::to_string(ck.step_in_epoch) + " of its steps) by " + ranks_then;
+    what += " rank(s); this run has " + ranks_now;
+    what += ", and an epoch's data order cannot continue on another number of ranks";
+    throw Error(what, same_ranks +
+                          " to finish the epoch; a checkpoint written at an epoch's end then "
+                          "resumes on any number of ranks (or resume from an "
+                          "epoch_NNNN.safetensors)");
+  }
+  std::string note =
+      "note: the checkpoint was written by " + ranks_then + " rank(s), this run has ";
+  note += ranks_now + ": the data order follows the new world size";
+  plan.notes.push_back(note);
+  if (run.per_step_scheduler && run.checkpoint_steps_per_epoch != run.steps_per_epoch) {
+    if (run.scheduler_needs_metric)
+      throw Error(path +
+                      ": the scheduler steps per optimizer step on the metric, and an epoch was " +
+                      std::to_string(run.checkpoint_steps_per_epoch) + " steps on " + ranks_then +
+                      " rank(s) but is " + std::to_string(run.steps_per_epoch) + " on " +
+                      ranks_now + ": its state cannot be carried over",
+                  same_ranks);
+    plan.scheduler_replay_steps = ck.epoch * run.steps_per_epoch;
+    std::string s = "note: an epoch is now ";
+    s += std::to_string(run.steps_per_epoch) + " steps (was ";
+    s += std::to_string(run.checkpoint_steps_per_epoch) + "): the per-step scheduler is rebuilt ";
+    s += "from the config and advanced ";
+    s += std::to_string(plan.scheduler_replay_steps);
+    s += " steps, to where a run on " + ranks_now + " rank(s) has it at epoch ";
+    s += std::to_string(ck.epoch + 1);
+    plan.notes.push_back(s);
+  }
+  return plan;
+}
+
+void advance_new_scheduler(const RunConfig& cfg, nn::Module& model, optim::Optimizer& optimizer,
+                           optim::LRScheduler& scheduler, int64_t total, int64_t steps_per_epoch,
+                           int64_t steps) {
+  auto shadow_optimizer = optim::make_optimizer(cfg.optimizer, model.parameters());
+  auto shadow = optim::make_scheduler(cfg.scheduler, *shadow_optimizer, total, steps_per_epoch);
+  for (int64_t i = 0; i < steps; ++i) shadow->step();
+  scheduler.load_state_dict(shadow->state_dict());
+  const size_t groups =
+      std::min(optimizer.param_groups().size(), shadow_optimizer->param_groups().size());
+  for (size_t g = 0; g < groups; ++g) optimizer.set_lr(g, shadow_optimizer->lr(g));
 }
 
 }  // namespace tandem::launch

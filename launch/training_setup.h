@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "framework/data/data_loader.h"
 #include "framework/io/checkpoint.h"
@@ -60,5 +62,46 @@ void load_weights(nn::Module& model, const std::string& path, bool strict, std::
 void check_resume(const io::Checkpoint& ck, const std::string& path,
                   const optim::Optimizer& optimizer, optim::LRScheduler* scheduler,
                   int64_t steps_per_epoch, int world_size);
+
+// How a checkpoint about to be resumed continues in this run, decided from its fields before
+// anything is loaded (plan_resume). Refusals are errors naming the file.
+struct ResumeRun {                         // this run, as plan_resume sees it
+  int64_t steps_per_epoch = 0;             // this run's optimizer steps per epoch
+  int64_t checkpoint_steps_per_epoch = 0;  // the checkpoint's run's (its record, or computed)
+  int world_size = 1;
+  bool per_step_scheduler = false;  // a scheduler with interval: step
+  bool scheduler_needs_metric = false;
+};
+struct ResumePlan {
+  int64_t start_epoch = 0;  // epochs done
+  int64_t global_step = 0;  // optimizer steps done
+  int64_t first_batch = 0;  // steps of the current epoch done
+  // The checkpoint's best metric carries over; false when it measured another monitor or mode,
+  // and best tracking starts afresh.
+  bool keep_best = true;
+  // >= 0: the checkpoint's scheduler state counted steps of another epoch length (another world
+  // size): build the scheduler afresh from the config and step it this many times (the steps a
+  // run on this world size has done at the start of the epoch) instead of loading that state.
+  int64_t scheduler_replay_steps = -1;
+  std::vector<std::string> notes;  // "note: ..." lines for rank 0 to print
+};
+// The rules: a checkpoint on the same world size continues where it stopped (also mid-epoch). On
+// another world size it continues only at an epoch boundary (a mid-epoch one is refused: the
+// data order of the epoch cannot continue), and a per-step scheduler whose epoch length changed
+// is rebuilt and advanced (a per-step ReduceLROnPlateau cannot be, and is refused). A PyTorch
+// checkpoint (no global_step) counts on from epoch x steps_per_epoch. A best metric of another
+// checkpoint.monitor or mode (the checkpoint's own, or its stored config's) is dropped.
+ResumePlan plan_resume(const io::Checkpoint& ck, const std::string& path, const RunConfig& cfg,
+                       const ResumeRun& run);
+
+// Steps a per-step scheduler takes in an epoch: batches of this rank's share of the training set.
+int64_t steps_per_epoch_for(const RunConfig& cfg, int64_t train_examples, int world_size);
+
+// Puts `scheduler` (of `optimizer`) where a fresh run of `cfg` has it after `steps` scheduler
+// steps: a scheduler built from the config on a shadow optimizer steps that many times, and its
+// state and learning rates are copied over (the optimizer's other state stays as it is).
+void advance_new_scheduler(const RunConfig& cfg, nn::Module& model, optim::Optimizer& optimizer,
+                           optim::LRScheduler& scheduler, int64_t total, int64_t steps_per_epoch,
+                           int64_t steps);
 
 }  // namespace tandem::launch

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "launch/config.h"
+#include "tests/temp_dir.h"
+
+#include <cstdio>
 
 using namespace tandem;
 using namespace tandem::launch;
@@ -116,6 +119,26 @@ TEST(Config, MissingFile) {
   }
 }
 
+// A directory (which an ifstream opens and reads as nothing) is an error naming it, not an
+// empty config that trains the defaults; so is a file that cannot be read.
+TEST(Config, DirectoryIsNotAConfig) {
+  const tandem::testing::TempDir dir;
+  try {
+    load_config(dir.path());
+    FAIL() << "a directory was read as a config";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(dir.path() + " is a directory"), std::string::npos)
+        << e.what();
+    EXPECT_FALSE(e.hint().empty());
+  }
+  // An empty file stays an empty config (the defaults), as documented.
+  const std::string empty = dir.file("empty.yaml");
+  std::FILE* f = std::fopen(empty.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  EXPECT_EQ(load_config(empty).training.epochs, 10);
+}
+
 TEST(Config, EntriesForRankAgreement) {
   RunConfig c = parse_config(R"(
 model: {name: sequential, layers: [flatten, {linear: {in_features: 4, out_features: 2}}]}
@@ -192,4 +215,57 @@ TEST(Config, TransformListsAreCheckedWithTheirLine) {
             std::string::npos);
   EXPECT_NE(error_of(base + "checkpoint: {monitor: miou}\n").find("accuracy, loss, iou or dice"),
             std::string::npos);
+}
+
+// YAML keys are unique: a repeated key, at the top, in a section or inside a free-form section
+// (the optimizer's arguments), is an error naming the file, the line and the key, not a silent
+// "the last one wins".
+TEST(Config, DuplicateKeysAreErrors) {
+  std::string e = error_of("seed: 1\ntraining: {epochs: 2}\nseed: 2\n");
+  EXPECT_NE(e.find("run.yaml:3: seed: duplicate key (first at line 1)"), std::string::npos) << e;
+  EXPECT_NE(e.find("keep one 'seed'"), std::string::npos) << e;
+  e = error_of("data:\n  batch_size: 8\ntraining: {epochs: 2}\ndata:\n  batch_size: 16\n");
+  EXPECT_NE(e.find("run.yaml:4: data: duplicate key (first at line 1)"), std::string::npos) << e;
+  e = error_of("data:\n  batch_size: 8\n  batch_size: 16\n");
+  EXPECT_NE(e.find("run.yaml:3: data.batch_size: duplicate key (first at line 2)"),
+            std::string::npos)
+      << e;
+  e = error_of("optimizer: {name: sgd, lr: 0.1, lr: 0.2}\n");
+  EXPECT_NE(e.find("run.yaml:1: optimizer.lr: duplicate key"), std::string::npos) << e;
+  e = error_of(
+      "model:\n  name: sequential\n  layers:\n    - linear: {in_features: 2, "
+      "out_features: 2, in_features: 3}\n");
+  EXPECT_NE(e.find("run.yaml:4: model.layers[0].linear.in_features: duplicate key"),
+            std::string::npos)
+      << e;
+  // --set replaces a key's value: no duplicate.
+  EXPECT_EQ(error_of("seed: 1\n", {"seed=2"}), "");
+  EXPECT_EQ(parse_config("seed: 1\n", "run.yaml", {"seed=2"}).seed, 2);
+}
+
+// Values that used to be accepted and fail (or do something odd) later: each is an error at
+// load, naming the key and its line, so --print-config catches it.
+TEST(Config, RangesAreCheckedAtLoad) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"data:\n  random_crop_padding: -1\n", "run.yaml:2: data.random_crop_padding: must be >= 0"},
+      {"training:\n  max_steps_per_epoch: -3\n",
+       "run.yaml:2: training.max_steps_per_epoch: must be >= 0"},
+      {"data:\n  eval_batch_size: -1\n", "run.yaml:2: data.eval_batch_size: must be positive"},
+      {"data:\n  synthetic_train_size: 0\n",
+       "run.yaml:2: data.synthetic_train_size: must be positive"},
+      {"data:\n  synthetic_test_size: -5\n",
+       "run.yaml:2: data.synthetic_test_size: must be positive"},
+      {"data:\n  synthetic_classes: 0\n", "run.yaml:2: data.synthetic_classes: must be positive"},
+      {"data:\n  synthetic_shape: [1, 0, 8]\n",
+       "run.yaml:2: data.synthetic_shape: every size must be positive"},
+      {"data:\n  synthetic_shape: []\n", "run.yaml:2: data.synthetic_shape: must name"},
+  };
+  for (const auto& [yaml, expected] : cases) {
+    const std::string e = error_of(yaml);
+    EXPECT_NE(e.find(expected), std::string::npos) << yaml << " -> " << e;
+  }
+  // 0 keeps its documented meaning.
+  EXPECT_EQ(error_of("data: {eval_batch_size: 0, random_crop_padding: 0}\n"
+                     "training: {max_steps_per_epoch: 0}\n"),
+            "");
 }

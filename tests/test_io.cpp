@@ -197,6 +197,18 @@ TEST(Checkpoint, RoundTripAndCorruptionDetected) {
       equal(back.optimizer.at("state").at(Value(int64_t(0))).at("momentum_buffer").to_tensor(),
             ones({2, 3})));
   EXPECT_EQ(back.world_size, 2);
+  EXPECT_TRUE(back.has_run_position);
+  EXPECT_EQ(back.mode, "");  // not set: not written, and read back as unknown
+  EXPECT_EQ(back.steps_per_epoch, 0);
+  ck.mode = "min";
+  ck.steps_per_epoch = 13;
+  io::save_checkpoint(ck, path);
+  back = io::load_checkpoint(path);
+  EXPECT_EQ(back.mode, "min");
+  EXPECT_EQ(back.steps_per_epoch, 13);
+  // A .pt export records no step counters or world size, and says so.
+  io::save_checkpoint(ck, temp_path("ck_export.pt"));
+  EXPECT_FALSE(io::load_checkpoint(temp_path("ck_export.pt")).has_run_position);
   // Flip one data byte: the CRC catches it and the error names the file.
   std::string bytes = read_file(path);
   bytes[bytes.size() - 3] ^= 0x5a;

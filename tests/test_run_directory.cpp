@@ -9,12 +9,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
+#include "framework/optim/factory.h"
 #include "launch/metrics_log.h"
 #include "launch/run_directory.h"
 #include "launch/run_lock.h"
 #include "launch/subprocess.h"
+#include "launch/training_setup.h"
 #include "tests/error_text.h"
 #include "tests/temp_dir.h"
 
@@ -133,4 +136,200 @@ TEST(RunProgram, ArgumentsReachTheProgramVerbatim) {
   const ProgramResult missing = run_program({"tandem-no-such-program"}, "");
   EXPECT_FALSE(missing.started);
   EXPECT_NE(missing.error.find("is not installed"), std::string::npos) << missing.error;
+}
+
+// last.safetensors is the commit point: it is written after the epoch file and best, so a crash
+// between the writes never leaves a last that says "this epoch was the best" while
+// best.safetensors still holds an older epoch.
+TEST(RunDirectory, LastIsWrittenAfterEpochAndBest) {
+  const TempDir temp("order");
+  RunDirectory run(temp.path(), 3);
+  EXPECT_EQ(run.save_order(4, true, true),
+            (std::vector<std::string>{run.epoch_path(4), run.best_path(), run.last_path()}));
+  EXPECT_EQ(run.save_order(4, false, true),
+            (std::vector<std::string>{run.best_path(), run.last_path()}));
+  EXPECT_EQ(run.save_order(4, true, false),
+            (std::vector<std::string>{run.epoch_path(4), run.last_path()}));
+  EXPECT_EQ(run.save_order(4, false, false), (std::vector<std::string>{run.last_path()}));
+}
+
+TEST(RunDirectory, AFailedBestWriteLeavesTheOldLast) {
+  const TempDir temp("failed_best");
+  RunDirectory run(temp.path(), 3);
+  io::Checkpoint ck;
+  ck.epoch = 1;
+  run.save(ck, true);
+  ASSERT_TRUE(fs::exists(run.last_path()));
+  // best.safetensors cannot be written (a non-empty folder in its place): the save of epoch 2
+  // fails at best, after the epoch file and before last, as a crash there would.
+  fs::create_directories(run.best_path() + "/x");
+  ck.epoch = 2;
+  ck.is_best = true;
+  EXPECT_THROW(run.save(ck, true), std::exception);
+  EXPECT_TRUE(fs::exists(run.epoch_path(2)));
+  EXPECT_EQ(io::load_checkpoint(run.last_path()).epoch, 1);  // resume redoes epoch 2
+}
+
+// --- resume planning (training_setup.h) ---------------------------------------------------------
+
+namespace {
+
+RunConfig resume_config(const std::string& extra = "") {
+  return parse_config(
+      "data: {dataset: synthetic}\n"
+      "optimizer: {name: sgd, lr: 0.1, momentum: 0.9}\n"
+      "scheduler: {name: cosineannealinglr, interval: step}\n"
+      "training: {epochs: 3}\n" +
+          extra,
+      "run.yaml");
+}
+
+io::Checkpoint boundary_checkpoint(int64_t world_size, int64_t epoch, int64_t steps_per_epoch) {
+  io::Checkpoint ck;
+  ck.epoch = epoch;
+  ck.global_step = epoch * steps_per_epoch;
+  ck.world_size = world_size;
+  ck.steps_per_epoch = steps_per_epoch;
+  ck.best_metric = 0.75;
+  ck.has_best_metric = true;
+  ck.monitor = "accuracy";
+  ck.mode = "max";
+  return ck;
+}
+
+// What fn threw and its hint, "what | hint".
+std::string error_and_hint(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return std::string(e.what()) + " | " + e.hint();
+  }
+  return "<no error>";
+}
+
+std::string notes_of(const ResumePlan& plan) {
+  std::string all;
+  for (const auto& n : plan.notes) all += n + "\n";
+  return all;
+}
+
+}  // namespace
+
+TEST(ResumePlan, SameWorldSizeContinuesMidEpoch) {
+  io::Checkpoint ck = boundary_checkpoint(2, 1, 16);
+  ck.global_step = 21;
+  ck.step_in_epoch = 5;
+  ResumeRun run{16, 16, 2, true, false};
+  const ResumePlan plan = plan_resume(ck, "last.safetensors", resume_config(), run);
+  EXPECT_EQ(plan.start_epoch, 1);
+  EXPECT_EQ(plan.global_step, 21);
+  EXPECT_EQ(plan.first_batch, 5);
+  EXPECT_TRUE(plan.keep_best);
+  EXPECT_EQ(plan.scheduler_replay_steps, -1);
+  EXPECT_TRUE(plan.notes.empty()) << notes_of(plan);
+}
+
+// Mid-epoch on another world size: the epoch's data order cannot continue, so it is refused,
+// naming both rank counts and how to resume.
+TEST(ResumePlan, OtherWorldSizeMidEpochIsRefused) {
+  io::Checkpoint ck = boundary_checkpoint(2, 1, 16);
+  ck.global_step = 21;
+  ck.step_in_epoch = 5;
+  ResumeRun run{32, 16, 1, true, false};
+  const std::string err =
+      error_and_hint([&] { plan_resume(ck, "last.safetensors", resume_config(), run); });
+  EXPECT_NE(err.find("last.safetensors: saved in the middle of epoch 2 (after 5 of its steps) by 2 "
+                     "rank(s); this run has 1"),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("mpirun -np 2"), std::string::npos) << err;
+}
+
+// At an epoch boundary on another world size, a per-step scheduler is rebuilt and advanced to
+// where a run on the new world size has it; global_step stays the count of steps done.
+TEST(ResumePlan, OtherWorldSizeAtEpochEndReplaysAPerStepScheduler) {
+  const io::Checkpoint ck = boundary_checkpoint(2, 2, 16);
+  ResumeRun run{32, 16, 1, true, false};
+  ResumePlan plan = plan_resume(ck, "last.safetensors", resume_config(), run);
+  EXPECT_EQ(plan.start_epoch, 2);
+  EXPECT_EQ(plan.global_step, 32);
+  EXPECT_EQ(plan.first_batch, 0);
+  EXPECT_EQ(plan.scheduler_replay_steps, 64);  // 2 epochs x 32 steps
+  EXPECT_NE(notes_of(plan).find("written by 2 rank(s), this run has 1"), std::string::npos);
+  EXPECT_NE(notes_of(plan).find("advanced 64 steps"), std::string::npos) << notes_of(plan);
+  // An epoch scheduler, or an unchanged epoch length, keeps the checkpoint's scheduler state.
+  run.per_step_scheduler = false;
+  EXPECT_EQ(plan_resume(ck, "last.safetensors", resume_config(), run).scheduler_replay_steps, -1);
+  run = {16, 16, 1, true, false};
+  EXPECT_EQ(plan_resume(ck, "last.safetensors", resume_config(), run).scheduler_replay_steps, -1);
+  // A per-step scheduler that needs the metric cannot be replayed.
+  run = {32, 16, 1, true, true};
+  const std::string err =
+      error_and_hint([&] { plan_resume(ck, "last.safetensors", resume_config(), run); });
+  EXPECT_NE(err.find("cannot be carried over"), std::string::npos) << err;
+  EXPECT_NE(err.find("mpirun -np 2"), std::string::npos) << err;
+}
+
+// A PyTorch checkpoint (tandem convert's .pt) has no global_step: it is derived from the epoch.
+TEST(ResumePlan, TorchCheckpointCountsStepsFromItsEpoch) {
+  io::Checkpoint ck;
+  ck.epoch = 2;
+  ck.has_run_position = false;
+  const ResumePlan plan = plan_resume(ck, "export.pt", resume_config(), ResumeRun{16, 16, 2});
+  EXPECT_EQ(plan.start_epoch, 2);
+  EXPECT_EQ(plan.global_step, 32);
+  EXPECT_EQ(plan.first_batch, 0);
+  EXPECT_NE(notes_of(plan).find("export.pt records no global_step"), std::string::npos);
+  EXPECT_NE(notes_of(plan).find("= step 32"), std::string::npos) << notes_of(plan);
+}
+
+// A best metric of another monitor or mode is not compared with this run's: best tracking starts
+// afresh, with a note. An older checkpoint without `mode` has it in its stored config.
+TEST(ResumePlan, BestMetricOfAnotherMonitorOrModeIsDropped) {
+  const ResumeRun run{16, 16, 1};
+  io::Checkpoint ck = boundary_checkpoint(1, 1, 16);
+  EXPECT_TRUE(plan_resume(ck, "last.safetensors", resume_config(), run).keep_best);
+  ResumePlan plan = plan_resume(ck, "last.safetensors",
+                                resume_config("checkpoint: {monitor: loss, mode: min}\n"), run);
+  EXPECT_FALSE(plan.keep_best);
+  EXPECT_NE(notes_of(plan).find("tracked the best accuracy (mode max), this run's "
+                                "checkpoint.monitor and mode are loss (mode min): best tracking "
+                                "starts afresh"),
+            std::string::npos)
+      << notes_of(plan);
+  EXPECT_FALSE(plan_resume(ck, "last.safetensors", resume_config("checkpoint: {mode: min}\n"), run)
+                   .keep_best);
+  ck.mode = "";
+  ck.config_yaml = "checkpoint: {mode: min}\n";
+  EXPECT_FALSE(plan_resume(ck, "last.safetensors", resume_config(), run).keep_best);
+  EXPECT_TRUE(plan_resume(ck, "last.safetensors", resume_config("checkpoint: {mode: min}\n"), run)
+                  .keep_best);
+}
+
+// The rebuilt scheduler is where a fresh run on the new epoch length has it, and finishes its
+// cosine at the end of the run instead of overshooting the base lr.
+TEST(ResumePlan, AdvancedSchedulerMatchesAFreshRun) {
+  const RunConfig cfg = resume_config();
+  auto model = build_model_from_config(cfg);
+  // The old run: 1 epoch of 8 steps out of 3 epochs.
+  auto old_opt = optim::make_optimizer(cfg.optimizer, model->parameters());
+  auto old_sched = optim::make_scheduler(cfg.scheduler, *old_opt, 3 * 8, 8);
+  for (int i = 0; i < 8; ++i) old_sched->step();
+  // The new run, 4 steps per epoch: the optimizer state is loaded, the scheduler advanced.
+  auto opt = optim::make_optimizer(cfg.optimizer, model->parameters());
+  auto sched = optim::make_scheduler(cfg.scheduler, *opt, 3 * 4, 4);
+  opt->load_state_dict(old_opt->state_dict());
+  advance_new_scheduler(cfg, *model, *opt, *sched, 3 * 4, 4, 4);
+  auto ref_opt = optim::make_optimizer(cfg.optimizer, model->parameters());
+  auto ref = optim::make_scheduler(cfg.scheduler, *ref_opt, 3 * 4, 4);
+  for (int i = 0; i < 4; ++i) ref->step();
+  EXPECT_EQ(opt->lr(0), ref_opt->lr(0));
+  EXPECT_EQ(sched->last_epoch(), ref->last_epoch());
+  for (int i = 0; i < 8; ++i) {
+    sched->step();
+    ref->step();
+    EXPECT_EQ(opt->lr(0), ref_opt->lr(0)) << "step " << i;
+    EXPECT_LE(opt->lr(0), 0.1);
+  }
+  EXPECT_NEAR(opt->lr(0), 0.0, 1e-12);  // the cosine ends at eta_min
 }

@@ -126,7 +126,9 @@ void save_tandem_checkpoint(const Checkpoint& ck, const std::string& path) {
   meta["best_metric"] = ck.has_best_metric ? json(ck.best_metric) : json(nullptr);
   meta["is_best"] = ck.is_best;
   meta["monitor"] = ck.monitor;
+  if (!ck.mode.empty()) meta["mode"] = ck.mode;
   meta["world_size"] = ck.world_size;
+  if (ck.steps_per_epoch > 0) meta["steps_per_epoch"] = ck.steps_per_epoch;
   meta["rng"] = ck.rng;
   meta["model_keys"] = model_keys;
   meta["optimizer"] = value_to_json(ck.optimizer, "optimizer", tensors);
@@ -194,6 +196,13 @@ Checkpoint load_tandem_checkpoint(const std::string& path) {
   ck.is_best = f.flag("is_best");
   ck.monitor = f.text("monitor");
   ck.world_size = f.integer("world_size", 1, INT32_MAX);
+  // Recorded since checkpoints say how their best metric compares and how long their epochs
+  // were; older files lack them and load as "unknown".
+  if (f.find("mode")) {
+    ck.mode = f.text("mode");
+    if (ck.mode != "max" && ck.mode != "min") f.fail("mode", "expected max or min");
+  }
+  if (f.find("steps_per_epoch")) ck.steps_per_epoch = f.integer("steps_per_epoch", 1, kMaxCount);
   const Value& rng = f.get("rng");
   if (!rng.is_dict()) f.fail("rng", "expected a dict of strings");
   for (const auto& [k, v] : rng.dict_items()) {
@@ -254,6 +263,7 @@ Checkpoint from_torch_checkpoint(const Value& d, const std::string& path) {
                 "the checkpoint is corrupted or was edited");
   };
   Checkpoint ck;
+  ck.has_run_position = false;
   ck.model = find_state_dict(d, path);
   if (const Value* v = d.find(Value("epoch"))) {
     if (!v->is_int() || v->to_int() < 0)

@@ -38,9 +38,14 @@ struct Checkpoint {
   bool has_best_metric = false;
   bool is_best = false;
   std::string monitor;                     // the metric best_metric refers to
+  std::string mode;                        // max or min: how best_metric compares ("": unknown)
   std::map<std::string, std::string> rng;  // generator name -> Generator::get_state()
   std::string config_yaml;                 // the resolved run config
   int64_t world_size = 1;
+  int64_t steps_per_epoch = 0;  // optimizer steps in each of the run's epochs (0: not recorded)
+  // False for a PyTorch checkpoint dict (.pt/.pth), which records no global_step, step_in_epoch,
+  // world_size or steps_per_epoch: those fields then hold their defaults, not the run's.
+  bool has_run_position = true;
   int64_t format_version = kCheckpointFormatVersion;
 };
 

@@ -14,6 +14,11 @@ expect_user_error 2 "did you mean 'data.batch_size'" -- "$TANDEM" train "$work/t
 printf 'seed: 0\noptimizer: {name: sgd}\ntraining:\n  epochs: ten\n' > "$work/type.yaml"
 expect_user_error 2 "type.yaml:4: training.epochs: expected an integer, got 'ten'" -- "$TANDEM" train "$work/type.yaml"
 expect_user_error 2 "config file not found: $work/missing.yaml" -- "$TANDEM" train "$work/missing.yaml"
+# A directory is no config (it used to read as an empty one and train the defaults).
+mkdir "$work/cfgdir"
+expect_user_error 2 "^error: config file $work/cfgdir is a directory" -- "$TANDEM" train "$work/cfgdir" --set checkpoint.dir="$work/cfgdir_run"
+[ ! -e "$work/cfgdir_run" ] || fail "train of a directory config created a run directory"
+expect_user_error 2 "^error: config file $work/cfgdir is a directory" -- "$TANDEM" eval "$work/cfgdir" --checkpoint "$work/type.yaml"
 printf 'data: {dataset: fashion_mnist, root: %s/nowhere}\n' "$work" > "$work/nodata.yaml"
 expect_user_error 2 "dataset file not found: $work/nowhere/train-images-idx3-ubyte.gz" -- "$TANDEM" train "$work/nodata.yaml" --set checkpoint.dir="$work/run"
 expect_user_error 2 "hint: install Debian's dataset-fashion-mnist" -- "$TANDEM" train "$work/nodata.yaml" --set checkpoint.dir="$work/run"
@@ -28,6 +33,13 @@ expect_user_error 2 "^error: config error: --set data.batch_size=0: data.batch_s
   "$TANDEM" train "$synthetic" --set data.batch_size=0
 printf 'data: {dataset: synthetic, batch_size: -1}\n' > "$work/batch.yaml"
 expect_user_error 2 "^error: config error: $work/batch.yaml:1: data.batch_size: must be positive" -- "$TANDEM" train "$work/batch.yaml"
+# A repeated key is a mistake, not "the last one wins"; values out of range are caught at load,
+# so --print-config reports them.
+printf 'seed: 1\ndata: {batch_size: 8}\nseed: 2\n' > "$work/dup.yaml"
+expect_user_error 2 "^error: config error: $work/dup.yaml:3: seed: duplicate key \\(first at line 1\\)" -- "$TANDEM" train "$work/dup.yaml" --print-config
+expect_user_error 2 "^error: config error: --set data.random_crop_padding=-1: data.random_crop_padding: must be >= 0" -- \
+  "$TANDEM" train "$synthetic" --print-config --set data.random_crop_padding=-1
+expect_user_error 2 "data.synthetic_shape: every size must be positive" -- "$TANDEM" train "$synthetic" --print-config --set 'data.synthetic_shape=[1, 0, 8]'
 
 # --help-config names the zoo's models as `model.name` accepts them.
 "$TANDEM" train --help-config > "$work/help"
