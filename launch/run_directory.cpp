@@ -93,23 +93,20 @@ std::vector<std::string> RunDirectory::save_order(int64_t epoch, bool epoch_file
 void RunDirectory::save(const io::Checkpoint& ckpt, bool epoch_file) {
   for (const std::string& file : save_order(ckpt.epoch, epoch_file, ckpt.is_best))
     io::save_checkpoint(ckpt, file);  // each write atomic
-  if (epoch_file) prune();
+  if (epoch_file) prune(ckpt.epoch);
 }
 
 void RunDirectory::write_config(const std::string& yaml) const {
   io::atomic_write_file(path("config.yaml"), yaml);
 }
 
-void RunDirectory::prune() const {
+void RunDirectory::prune(int64_t written_epoch) const {
   if (keep_last_ <= 0) return;
+  // Only epochs up to the one just written: a later one belongs to an earlier run in this folder
+  // (--resume never), and keeping the newest by name would delete this run's own files.
   std::vector<std::string> epochs;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("epoch_", 0) == 0 && name.size() > 12 &&
-        name.substr(name.size() - 12) == ".safetensors")
-      epochs.push_back(entry.path().string());
-  }
-  std::sort(epochs.begin(), epochs.end());
+  for (int64_t e = written_epoch; e >= 0; --e)
+    if (fs::exists(epoch_path(e))) epochs.insert(epochs.begin(), epoch_path(e));
   for (size_t i = 0; i + size_t(keep_last_) < epochs.size(); ++i) fs::remove(epochs[i]);
 }
 

@@ -43,7 +43,7 @@ class RunDirectory {
   void write_config(const std::string& yaml) const;
 
  private:
-  void prune() const;
+  void prune(int64_t written_epoch) const;
   std::string dir_;
   int64_t keep_last_;
   std::unique_ptr<RunLock> lock_;

@@ -153,6 +153,30 @@ TEST(RunDirectory, LastIsWrittenAfterEpochAndBest) {
   EXPECT_EQ(run.save_order(4, false, false), (std::vector<std::string>{run.last_path()}));
 }
 
+TEST(RunDirectory, PruningKeepsThisRunsNewestEpochs) {
+  // An earlier run left epoch 3 here; a new run (--resume never) with keep_last 2 writes epochs
+  // 1 and 2 and keeps both: pruning by name would delete its epoch 1 and keep the old epoch 3.
+  const TempDir temp("prune");
+  RunDirectory run(temp.path(), 2);
+  io::Checkpoint ck;
+  ck.epoch = 3;
+  io::save_checkpoint(ck, run.epoch_path(3));
+  for (int64_t e = 1; e <= 2; ++e) {
+    ck.epoch = e;
+    run.save(ck, true);
+  }
+  EXPECT_TRUE(fs::exists(run.epoch_path(1)));
+  EXPECT_TRUE(fs::exists(run.epoch_path(2)));
+  EXPECT_TRUE(fs::exists(run.epoch_path(3)));  // not this run's to delete
+  ck.epoch = 4;  // this run passes it: now the newest two of its own are 3 (its own now) and 4
+  io::save_checkpoint(ck, run.epoch_path(3));
+  run.save(ck, true);
+  EXPECT_FALSE(fs::exists(run.epoch_path(1)));
+  EXPECT_FALSE(fs::exists(run.epoch_path(2)));
+  EXPECT_TRUE(fs::exists(run.epoch_path(3)));
+  EXPECT_TRUE(fs::exists(run.epoch_path(4)));
+}
+
 TEST(RunDirectory, AFailedBestWriteLeavesTheOldLast) {
   const TempDir temp("failed_best");
   RunDirectory run(temp.path(), 3);
