@@ -521,16 +521,42 @@ void apply_override(YAML::Node& root, const std::string& assignment) {
   std::vector<std::string> parts;
   std::stringstream ss(path);
   for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+  // In a list a part is an item's position (model.layers.1.linear.out_features): the rest of the
+  // list stays. A position outside the list is an error naming its length.
+  auto list_index = [&](const YAML::Node& list, size_t i) {
+    const std::string& part = parts[i];
+    std::string prefix;
+    for (size_t k = 0; k < i; ++k) prefix += (k ? "." : "") + parts[k];
+    size_t pos = 0, used = 0;
+    try {
+      pos = std::stoul(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != part.size() || pos >= list.size())
+      throw Error("--set " + path + ": " + prefix + " is a list of " + std::to_string(list.size()) +
+                      " items; '" + part + "' is not a position in it",
+                  "name an item by its position from 0, e.g. --set " + prefix + ".0...");
+    return pos;
+  };
   YAML::Node cur = root;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (cur.IsSequence()) {
+      YAML::Node next = cur[list_index(cur, i)];
+      cur.reset(next);
+      continue;
+    }
     YAML::Node next = cur[parts[i]];
-    if (!next.IsMap()) {
+    if (!next.IsMap() && !next.IsSequence()) {
       cur[parts[i]] = YAML::Node(YAML::NodeType::Map);
       next = cur[parts[i]];
     }
     cur.reset(next);
   }
-  cur[parts.back()] = value;
+  if (cur.IsSequence())
+    cur[list_index(cur, parts.size() - 1)] = value;
+  else
+    cur[parts.back()] = value;
 }
 
 }  // namespace

@@ -100,6 +100,27 @@ TEST(Config, SetOverrides) {
   EXPECT_NE(error_of("", {"oops"}).find("--set expects key.path=value"), std::string::npos);
 }
 
+TEST(Config, SetReachesIntoListsByPosition) {
+  const std::string model =
+      "model:\n  name: sequential\n  layers:\n    - linear: {in_features: 4, out_features: 8}\n"
+      "    - relu\n    - linear: {in_features: 8, out_features: 2}\n";
+  RunConfig c = parse_config(model, "run.yaml",
+                             {"model.layers.2.linear.out_features=3", "model.layers.1=tanh"});
+  const auto& layers = c.model.at("layers").items();
+  ASSERT_EQ(layers.size(), 3u);  // the other items stay
+  EXPECT_EQ(layers[0].at("linear").at("out_features").to_int(), 8);
+  EXPECT_EQ(layers[1].to_string(), "tanh");
+  EXPECT_EQ(layers[2].at("linear").at("out_features").to_int(), 3);
+  EXPECT_EQ(layers[2].at("linear").at("in_features").to_int(), 8);
+  EXPECT_NE(error_of(model, {"model.layers.3=relu"})
+                .find("--set model.layers.3: model.layers is a list of 3 items; '3' is not "
+                      "a position in it"),
+            std::string::npos)
+      << error_of(model, {"model.layers.3=relu"});
+  EXPECT_NE(error_of(model, {"model.layers.x.linear=1"}).find("'x' is not a position"),
+            std::string::npos);
+}
+
 TEST(Config, RoundTripThroughYaml) {
   RunConfig c = parse_config(
       "model: {name: resnet18, num_classes: 10}\nscheduler: {name: steplr, step_size: 3}\n"
