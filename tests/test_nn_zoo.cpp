@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "framework/autograd/grad_mode.h"
@@ -233,6 +234,42 @@ TEST(NnZoo, BatchNormRunningStatisticsAsPyTorch) {
       GTEST_SKIP() << "batch_norm has not landed yet: " << e.what();
     throw;
   }
+}
+
+// Conv2d's padding_mode (reflect, replicate, circular: F.pad first) and 'same' with an even
+// effective kernel (the extra zero row and column after), against torch 1.13.
+TEST(NnZoo, ConvPaddingModesMatchPyTorch) {
+  const json& cases = fixture()["conv_padding"];
+  const std::map<std::string, Conv2dOptions> modules = {
+      {"same_even", Conv2dOptions(2, 3, 4).with_padding("same")},
+      {"same_even_dilated",
+       Conv2dOptions(2, 3, Size2(3, 2)).with_padding("same").with_dilation(Size2(1, 3))},
+      {"reflect", Conv2dOptions(2, 3, 3).with_padding(Size2(1, 2)).with_padding_mode("reflect")},
+      {"replicate",
+       Conv2dOptions(2, 3, 3).with_stride(2).with_padding(1).with_padding_mode("replicate")},
+      {"circular",
+       Conv2dOptions(2, 3, Size2(2, 3)).with_padding(Size2(2, 1)).with_padding_mode("circular")},
+      {"reflect_same", Conv2dOptions(2, 3, Size2(3, 4))
+                           .with_padding("same")
+                           .with_padding_mode("reflect")
+                           .with_bias(false)},
+  };
+  ASSERT_EQ(cases.size(), modules.size());
+  for (const auto& [name, options] : modules) {
+    SCOPED_TRACE(name);
+    Conv2d conv(options);
+    fill_formula(conv);
+    EXPECT_EQ(conv.repr(), cases[name]["repr"].get<std::string>());
+    NoGradGuard g;
+    const Tensor y = conv(formula_input({1, 2, 6, 7}));
+    EXPECT_EQ(y.sizes(), cases[name]["shape"].get<Shape>());
+    const auto want = cases[name]["out"].get<std::vector<double>>();
+    const auto got = y.to_vector();
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+  }
+  EXPECT_THROW(Conv2d(Conv2dOptions(2, 3, 3).with_padding_mode("mirror")), Error);
+  EXPECT_THROW(ConvTranspose2d(Conv2dOptions(2, 3, 3).with_padding_mode("reflect")), Error);
 }
 
 TEST(NnZoo, KeysAndShapesMatchPyTorch) {

@@ -3,6 +3,7 @@
 
 #include "framework/nn/init.h"
 #include "framework/ops/conv.h"
+#include "framework/ops/pad.h"
 #include "framework/tensor/factories.h"
 
 namespace tandem::nn {
@@ -12,8 +13,15 @@ ConvBase::ConvBase(const char* name, const Conv2dOptions& o, bool transposed, Ge
   TANDEM_CHECK(o.groups > 0, "groups must be a positive integer");
   TANDEM_CHECK(o.in_channels % o.groups == 0, "in_channels must be divisible by groups");
   TANDEM_CHECK(o.out_channels % o.groups == 0, "out_channels must be divisible by groups");
-  TANDEM_CHECK(o.padding_mode == "zeros", "padding_mode '", o.padding_mode,
-               "' is not supported by tandem (only 'zeros')");
+  const std::string& m = o.padding_mode;
+  TANDEM_CHECK(m == "zeros" || m == "circular" || m == "replicate" || m == "reflect",
+               "padding_mode must be one of {'zeros', 'circular', 'replicate', 'reflect'}, but got "
+               "padding_mode='",
+               m, "'");
+  TANDEM_CHECK(!transposed || m == "zeros",
+               "Only \"zeros\" padding mode is supported for ConvTranspose2d");
+  TANDEM_CHECK(!transposed || o.padding_str.empty(), "padding='", o.padding_str,
+               "' is not supported for ConvTranspose2d: give its padding as numbers");
   if (!o.padding_str.empty()) {
     TANDEM_CHECK(o.padding_str == "same" || o.padding_str == "valid", "Invalid padding string '",
                  o.padding_str, "', should be one of {'valid', 'same'}");
@@ -33,17 +41,17 @@ void ConvBase::reset_parameters(Generator& gen) {
   init::reset_linear_like(weight, bias, false, gen);
 }
 
-Pair ConvBase::effective_padding() const {
-  if (options.padding_str == "valid") return {0, 0};
-  if (options.padding_str == "same") {
-    int64_t th = options.dilation.h * (options.kernel_size.h - 1);
-    int64_t tw = options.dilation.w * (options.kernel_size.w - 1);
-    TANDEM_CHECK(th % 2 == 0 && tw % 2 == 0,
-                 "padding='same' with an even effective kernel needs asymmetric padding, which "
-                 "tandem does not support");
-    return {th / 2, tw / 2};
+std::vector<int64_t> ConvBase::padding_amounts() const {
+  const auto& o = options;
+  if (o.padding_str == "valid") return {0, 0, 0, 0};
+  if (o.padding_str == "same") {
+    // An odd total puts the extra row (column) after, as PyTorch's _reversed_padding_repeated_twice
+    // and F.conv2d(padding='same').
+    const int64_t th = o.dilation.h * (o.kernel_size.h - 1);
+    const int64_t tw = o.dilation.w * (o.kernel_size.w - 1);
+    return {tw / 2, tw - tw / 2, th / 2, th - th / 2};
   }
-  return options.padding.pair();
+  return {o.padding.w, o.padding.w, o.padding.h, o.padding.h};
 }
 
 std::string ConvBase::extra_repr() const {
@@ -72,8 +80,16 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Siz
              gen) {}
 
 Tensor Conv2d::forward(const Tensor& x) {
-  return conv2d(x, weight, bias, options.stride.pair(), effective_padding(),
-                options.dilation.pair(), options.groups);
+  const auto& o = options;
+  const std::vector<int64_t> p = padding_amounts();  // left, right, top, bottom
+  // As PyTorch's _conv_forward: another padding_mode pads first, then convolves unpadded.
+  if (o.padding_mode != "zeros")
+    return conv2d(pad(x, p, o.padding_mode), weight, bias, o.stride.pair(), {0, 0},
+                  o.dilation.pair(), o.groups);
+  // Zeros on both sides alike are the convolution's own padding; the extra one of an even
+  // 'same' kernel is a zero pad after (right, bottom) first.
+  const Tensor in = p[0] == p[1] && p[2] == p[3] ? x : pad(x, {0, p[1] - p[0], 0, p[3] - p[2]});
+  return conv2d(in, weight, bias, o.stride.pair(), {p[2], p[0]}, o.dilation.pair(), o.groups);
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) {

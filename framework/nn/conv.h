@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "framework/nn/module.h"
 #include "framework/nn/size2.h"
@@ -58,6 +59,11 @@ struct Conv2dOptions {
     o.bias = b;
     return o;
   }
+  Conv2dOptions with_padding_mode(const std::string& m) const {
+    auto o = *this;
+    o.padding_mode = m;
+    return o;
+  }
   Conv2dOptions with_output_padding(Size2 p) const {
     auto o = *this;
     o.output_padding = p;
@@ -76,7 +82,8 @@ class ConvBase : public Module {
 
  protected:
   ConvBase(const char* name, const Conv2dOptions& options, bool transposed, Generator& gen);
-  Pair effective_padding() const;
+  // The zeros or padding_mode pad around the input as F.pad takes it: left, right, top, bottom.
+  std::vector<int64_t> padding_amounts() const;
   bool transposed_;
 };
 
