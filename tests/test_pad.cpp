@@ -44,7 +44,7 @@ class PadOnDevice : public tandem::testing::DeviceTest {};
 
 TEST(PadGoldenFixture, HasCasesAndErrors) {
   ASSERT_TRUE(fixture().is_object()) << "tests/fixtures/pad.json is missing or unreadable";
-  EXPECT_EQ(cases().size(), 17u);
+  EXPECT_EQ(cases().size(), 19u);
   EXPECT_EQ(fixture()["errors"].size(), 9u);
 }
 

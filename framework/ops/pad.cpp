@@ -64,8 +64,21 @@ Tensor gather_pad(const Tensor& x, const std::vector<int64_t>& pads, const std::
   Tensor out = x;
   for (int64_t i = 0; i < k; ++i) {
     const int64_t dim = x.dim() - 1 - i;
-    const int64_t before = pads[2 * i], after = pads[2 * i + 1];
-    const int64_t n = x.size(dim);
+    int64_t before = pads[2 * i], after = pads[2 * i + 1];
+    int64_t n = x.size(dim);
+    if (mode == "circular" && (before < 0 || after < 0)) {
+      // PyTorch 1.13's _pad_circular crops first, then wraps what is left: (-1, 2) on
+      // [0 1 2 3 4 5] gives [1 2 3 4 5 1 2].
+      const int64_t crop_before = std::max<int64_t>(0, -before);
+      const int64_t crop_after = std::max<int64_t>(0, -after);
+      TANDEM_CHECK(n - crop_before - crop_after > 0, "input (", dim_letter(size_t(i)), ": ", n,
+                   ") is too small. Calculated output ", dim_letter(size_t(i)), ": ",
+                   n + before + after);
+      out = out.narrow(dim, crop_before, n - crop_before - crop_after);
+      n -= crop_before + crop_after;
+      before = std::max<int64_t>(0, before);
+      after = std::max<int64_t>(0, after);
+    }
     if (mode == "reflect")
       TANDEM_CHECK(before < n && after < n, "Argument #", 4 + 2 * i,
                    ": Padding size should be less than the corresponding input dimension, but "

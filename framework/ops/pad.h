@@ -8,8 +8,8 @@
 //   constant   fill with `value` (default 0); any number of dims
 //   reflect    mirror without repeating the edge ([1 2 3] -> 3 2 [1 2 3] 2 1); pads < the dim
 //   replicate  repeat the edge ([1 2 3] -> 1 1 [1 2 3] 3 3)
-//   circular   wrap around ([1 2 3] -> 2 3 [1 2 3] 1 2); pads <= the dim (negative ones crop:
-//              PyTorch 1.13 reads past the input for those, so they have no golden values)
+//   circular   wrap around ([1 2 3] -> 2 3 [1 2 3] 1 2); pads <= the dim; negative ones crop
+//              first, and the rest wraps the cropped tensor, as PyTorch 1.13
 // The non-constant modes pad the last 1, 2 or 3 dims of a tensor with one or two more dims (a
 // batch dim is optional), as PyTorch's reflection/replication/circular pads; errors are
 // PyTorch's. The non-constant modes gather with index_select, so their backward sums the
