@@ -84,6 +84,20 @@ TEST_P(Promotion, ScalarsArePythonNumbers) {
   EXPECT_EQ(log(i.to(DType::Int32)).dtype(), DType::Float32);
 }
 
+TEST_P(Promotion, BoolArithmeticIsLogical) {
+  // torch: [T F T] + [T T F] = [T T T], * = [T F F], / is float, - is refused.
+  const Tensor b = dev(from_vector(std::vector<double>{1, 0, 1}, {3}).to(DType::Bool));
+  const Tensor c = dev(from_vector(std::vector<double>{1, 1, 0}, {3}).to(DType::Bool));
+  EXPECT_EQ((b + c).dtype(), DType::Bool);
+  EXPECT_EQ((b + c).cpu().to_vector(), (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ((b * c).cpu().to_vector(), (std::vector<double>{1, 0, 0}));
+  EXPECT_EQ(maximum(b, c).cpu().to_vector(), (std::vector<double>{1, 1, 1}));
+  EXPECT_EQ((b / c).dtype(), DType::Float32);
+  EXPECT_EQ(error_text([&] { b - c; }),
+            "Subtraction, the `-` operator, with two bool tensors is not supported. Use the `^` "
+            "or `logical_xor()` operator instead.");
+}
+
 TEST_P(Promotion, InPlaceResultMustFitTheTensor) {
   Tensor i = dev(from_vector(std::vector<int64_t>{1, 2, 3}, {3}));
   EXPECT_EQ(error_text([&] { i.add_(0.5); }),

@@ -53,6 +53,17 @@ Tensor run_binary(const Tensor& a_in, const Tensor& b_in, BinaryOp op, const OpP
                   const char* name) {
   check_same_device(name, {&a_in, &b_in});
   const DType dt = result_type(a_in, b_in);
+  if (dt == DType::Bool) {
+    // Two bool tensors, as PyTorch: + is or, * is and, maximum and minimum likewise; computed on
+    // bytes, any non-zero is true.
+    TANDEM_CHECK(op != BinaryOp::Sub,
+                 "Subtraction, the `-` operator, with two bool tensors is not supported. Use the "
+                 "`^` or `logical_xor()` operator instead.");
+    if (op == BinaryOp::Add || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
+        op == BinaryOp::Minimum)
+      return run_binary(a_in.to(DType::UInt8), b_in.to(DType::UInt8), op, params, name)
+          .to(DType::Bool);
+  }
   dispatch_arithmetic_or_half(dt, name, [](auto) {});  // a clear error for bool before any work
   const Tensor a = a_in.dtype() == dt ? a_in : a_in.to(dt);
   const Tensor b = b_in.dtype() == dt ? b_in : b_in.to(dt);
