@@ -159,7 +159,11 @@ class FakeRuntime final : public kernels::device::DeviceRuntime {
     records_.push_back({stream, false});
     ++counts_.records;
   }
+  // After `successes` more event queries, one fails, as cudaEventQuery does after a sticky error.
+  void fail_event_query_after(int successes) { queries_before_failure_ = successes; }
   bool event_done(EventHandle e) override {
+    if (queries_before_failure_ >= 0 && queries_before_failure_-- == 0)
+      throw std::runtime_error("fake runtime: event query failed");
     ++counts_.queries;
     const Event& ev = event(e);
     return ev.record < 0 || records_[size_t(ev.record)].done;  // as cudaEventQuery
@@ -207,6 +211,7 @@ class FakeRuntime final : public kernels::device::DeviceRuntime {
   std::vector<Record> records_;
   int64_t streams_created_ = 0;
   size_t last_malloc_ = 0, last_host_malloc_ = 0;
+  int queries_before_failure_ = -1;
   Counts counts_;
 };
 

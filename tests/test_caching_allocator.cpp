@@ -236,6 +236,30 @@ TEST_F(CachingAllocatorTest, RecordStreamDefersReuseUntilTheEventCompletes) {
   alloc.free(q);
 }
 
+TEST_F(CachingAllocatorTest, AFailedEventQueryReleasesNothingTwice) {
+  // Two frees wait on events; the second query fails (a sticky CUDA error) after the first block
+  // was released: once queries work, each block comes back exactly once.
+  StreamHandle c = rt.create_stream(0);
+  void* p = alloc.allocate(12 * MiB, 0, a);
+  void* q = alloc.allocate(12 * MiB, 0, a);
+  alloc.record_stream(p, b);
+  alloc.record_stream(q, c);
+  alloc.free(p);
+  alloc.free(q);
+  rt.complete(b);
+  rt.complete(c);
+  rt.fail_event_query_after(1);
+  EXPECT_THROW(alloc.allocate(12 * MiB, 0, a), std::runtime_error);
+  void* r = alloc.allocate(12 * MiB, 0, a);
+  void* s = alloc.allocate(12 * MiB, 0, a);
+  EXPECT_NE(r, s);
+  EXPECT_TRUE((r == p && s == q) || (r == q && s == p));
+  EXPECT_EQ(rt.counts().mallocs, 2);  // both reused, none handed out twice
+  EXPECT_EQ(stats().allocated_bytes, 24 * MiB);
+  alloc.free(r);
+  alloc.free(s);
+}
+
 TEST_F(CachingAllocatorTest, RecordStreamWaitsForEveryStream) {
   StreamHandle c = rt.create_stream(0);
   void* p = alloc.allocate(12 * MiB, 0, a);

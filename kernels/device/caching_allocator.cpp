@@ -247,13 +247,27 @@ void CachingAllocator::release_block(Block* block) {
 }
 
 void CachingAllocator::process_events() {
-  auto done = [&](std::pair<EventHandle, Block*>& p) {
-    if (!runtime_.event_done(p.first)) return false;
-    spare_events_[p.second->device].push_back(p.first);
-    if (--p.second->pending_events == 0) release_block(p.second);
-    return true;
-  };
-  pending_.erase(std::remove_if(pending_.begin(), pending_.end(), done), pending_.end());
+  // Compacted in place, so that an error from event_done (a sticky CUDA error after a failed
+  // kernel) leaves every entry either consumed once or still listed: never released twice.
+  size_t kept = 0, next = 0;
+  try {
+    for (; next < pending_.size();) {
+      const std::pair<EventHandle, Block*> p = pending_[next];
+      if (!runtime_.event_done(p.first)) {
+        pending_[kept++] = p;
+        ++next;
+        continue;
+      }
+      ++next;  // consumed from here on
+      spare_events_[p.second->device].push_back(p.first);
+      if (--p.second->pending_events == 0) release_block(p.second);
+    }
+  } catch (...) {
+    for (; next < pending_.size(); ++next) pending_[kept++] = pending_[next];
+    pending_.resize(kept);
+    throw;
+  }
+  pending_.resize(kept);
 }
 
 void CachingAllocator::synchronize_and_process_events() {
