@@ -380,6 +380,15 @@ TEST(LRScheduler, DivisionsByZeroAreErrors) {
 
 // The closed form (SequentialLR's restart, step(epoch)) in Python's order of operations:
 // start + (end - start) * min(T, e) / T gives other last bits than (end - start) * (e / T).
+TEST(LRScheduler, StepLRNeedsAStepSize) {
+  auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
+  optim::SGD opt({p}, optim::SgdOptions{.lr = 0.1});
+  EXPECT_EQ(tandem::testing::error_text([&] {
+              optim::make_scheduler(json_to_value(json{{"name", "steplr"}}), opt, 10, 1);
+            }),
+            "scheduler.step_size: required for steplr");
+}
+
 TEST(LRScheduler, LinearLRClosedFormIsPyTorchsToTheBit) {
   auto p = zeros({1}, TensorOptions(DType::Float64)).set_requires_grad(true);
   optim::SGD opt({p}, optim::SgdOptions{.lr = 0.1});

@@ -139,8 +139,11 @@ namespace {
 
 std::unique_ptr<LRScheduler> make_main(const std::string& name, Args& a, Optimizer& opt,
                                        int64_t total, int64_t steps_per_epoch) {
-  if (name == "steplr")
+  if (name == "steplr") {
+    // Required, as StepLR(optimizer, step_size): a default of 1 would decay every epoch.
+    TANDEM_CHECK(a.has("step_size"), "scheduler.step_size: required for steplr");
     return std::make_unique<StepLR>(opt, a.integer("step_size", 1), a.number("gamma", 0.1));
+  }
   if (name == "multisteplr") {
     std::vector<int64_t> ms;
     for (double m : a.numbers("milestones", {})) ms.push_back(int64_t(m));
