@@ -430,7 +430,7 @@ const std::vector<Field>& schema() {
       sub("checkpoint.every_epochs", &RunConfig::checkpoint, &CheckpointConfig::every_epochs,
           "write epoch_NNNN.safetensors every N epochs"),
       sub("checkpoint.keep_last", &RunConfig::checkpoint, &CheckpointConfig::keep_last,
-          "epoch checkpoints to keep (older ones are pruned)"),
+          "epoch checkpoints to keep (older ones are pruned; 0 keeps every one)"),
       sub("checkpoint.monitor", &RunConfig::checkpoint, &CheckpointConfig::monitor,
           "metric that decides best.safetensors: accuracy (pixel accuracy for segmentation), "
           "loss, iou (mean IoU) or dice (mean Dice)"),
