@@ -23,6 +23,11 @@ constexpr size_t kMaxDims = 64;                // more than any tensor PyTorch c
 constexpr size_t kMaxGlobalLine = 256;         // "module\nname\n" lines of a GLOBAL opcode
 constexpr uint64_t kExpansionSlack = 100'000;  // values shared memo entries may add, beyond...
 constexpr uint64_t kExpansionFactor = 4;       // ...this many per opcode in the file
+// Bounds on what a file can make this reader hold (a MARK flood, a memo of millions of entries):
+// far beyond any checkpoint's (a state dict's pickle stack holds a batch of 1,000 items; its memo
+// a few entries per tensor), and they cap the memory at a few hundred MB.
+constexpr size_t kMaxStack = 1'000'000;
+constexpr size_t kMaxMemo = 2'000'000;
 
 // The globals PyTorch's weights_only loader allows that a state_dict or checkpoint uses, and
 // collections.Counter (a MultiStepLR state's milestones).
@@ -61,6 +66,10 @@ class Unpickler {
  private:
   Value parse() {
     while (true) {
+      if (stack_.size() > kMaxStack)
+        fail("the pickle stack holds more than " + std::to_string(kMaxStack) + " items");
+      if (memo_.size() > kMaxMemo)
+        fail("the pickle memo holds more than " + std::to_string(kMaxMemo) + " entries");
       const uint8_t op = u8();
       ++ops_;
       switch (op) {
