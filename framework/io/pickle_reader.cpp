@@ -25,9 +25,10 @@ constexpr uint64_t kExpansionSlack = 100'000;  // values shared memo entries may
 constexpr uint64_t kExpansionFactor = 4;       // ...this many per opcode in the file
 // Bounds on what a file can make this reader hold (a MARK flood, a memo of millions of entries):
 // far beyond any checkpoint's (a state dict's pickle stack holds a batch of 1,000 items; its memo
-// a few entries per tensor), and they cap the memory at a few hundred MB.
-constexpr size_t kMaxStack = 1'000'000;
-constexpr size_t kMaxMemo = 2'000'000;
+// a few entries per tensor) and above the million levels of nesting the depth check refuses
+// (two items a level), they cap the memory at about a GB whatever the file's size.
+constexpr size_t kMaxStack = 4'000'000;
+constexpr size_t kMaxMemo = 4'000'000;
 
 // The globals PyTorch's weights_only loader allows that a state_dict or checkpoint uses, and
 // collections.Counter (a MultiStepLR state's milestones).

@@ -41,7 +41,7 @@ void ConvBase::reset_parameters(Generator& gen) {
   init::reset_linear_like(weight, bias, false, gen);
 }
 
-std::vector<int64_t> ConvBase::padding_amounts() const {
+std::array<int64_t, 4> ConvBase::padding_amounts() const {
   const auto& o = options;
   if (o.padding_str == "valid") return {0, 0, 0, 0};
   if (o.padding_str == "same") {
@@ -81,11 +81,11 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel_size, Siz
 
 Tensor Conv2d::forward(const Tensor& x) {
   const auto& o = options;
-  const std::vector<int64_t> p = padding_amounts();  // left, right, top, bottom
+  const std::array<int64_t, 4> p = padding_amounts();  // left, right, top, bottom
   // As PyTorch's _conv_forward: another padding_mode pads first, then convolves unpadded.
   if (o.padding_mode != "zeros")
-    return conv2d(pad(x, p, o.padding_mode), weight, bias, o.stride.pair(), {0, 0},
-                  o.dilation.pair(), o.groups);
+    return conv2d(pad(x, {p.begin(), p.end()}, o.padding_mode), weight, bias, o.stride.pair(),
+                  {0, 0}, o.dilation.pair(), o.groups);
   // Zeros on both sides alike are the convolution's own padding; the extra one of an even
   // 'same' kernel is a zero pad after (right, bottom) first.
   const Tensor in = p[0] == p[1] && p[2] == p[3] ? x : pad(x, {0, p[1] - p[0], 0, p[3] - p[2]});

@@ -5,8 +5,8 @@
 //   // Conv2d(3, 16, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))
 #pragma once
 
+#include <array>
 #include <string>
-#include <vector>
 
 #include "framework/nn/module.h"
 #include "framework/nn/size2.h"
@@ -83,7 +83,8 @@ class ConvBase : public Module {
  protected:
   ConvBase(const char* name, const Conv2dOptions& options, bool transposed, Generator& gen);
   // The zeros or padding_mode pad around the input as F.pad takes it: left, right, top, bottom.
-  std::vector<int64_t> padding_amounts() const;
+  // An array, not a vector: forward runs every step and must not allocate.
+  std::array<int64_t, 4> padding_amounts() const;
   bool transposed_;
 };
 
