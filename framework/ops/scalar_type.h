@@ -5,6 +5,7 @@
 
 #include "framework/tensor/tensor.h"
 #include "kernels/common/dtype.h"
+#include "kernels/common/error.h"
 #include "kernels/common/half.h"
 
 namespace tandem::ops_detail {
@@ -63,12 +64,25 @@ inline DType result_type(const Tensor& a, const Tensor& b) {
   return category(dim_type) >= category(zero_type) ? dim_type : promote_types(dim_type, zero_type);
 }
 
+// The dtype a Python number takes beside a tensor of type t, as PyTorch's wrapped numbers: a float
+// keeps a floating t and is float32 (the default dtype) beside an integer or bool one; an int
+// keeps t, and is int64 beside bool.
+inline DType python_float_type(DType t) { return is_floating(t) ? t : DType::Float32; }
+inline DType python_int_type(DType t) { return t == DType::Bool ? DType::Int64 : t; }
+
 // Whether an in-place op may write a `from` result into a `to` tensor (c10::canCast): not a
 // floating result into an integer tensor, nor a non-bool result into a bool tensor.
 inline bool can_cast(DType from, DType to) {
   if (is_floating(from) && !is_floating(to)) return false;
   if (from != DType::Bool && to == DType::Bool) return false;
   return true;
+}
+
+// Refuses an in-place op whose result (of dtype `result`) the tensor of dtype `self` cannot hold,
+// in PyTorch's words.
+inline void check_result_fits(DType result, DType self) {
+  TANDEM_CHECK(can_cast(result, self), "result type ", scalar_type_name(result),
+               " can't be cast to the desired output type ", scalar_type_name(self));
 }
 
 }  // namespace tandem::ops_detail

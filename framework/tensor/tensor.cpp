@@ -16,6 +16,7 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/linalg.h"
 #include "framework/ops/reduction.h"
+#include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 
 namespace tandem {
@@ -239,13 +240,13 @@ Tensor Tensor::matmul(const Tensor& other) const { return tandem::matmul(*this, 
 namespace {
 // A Python float next to t: t's dtype when floating, else float32 (the default dtype).
 Tensor scalar_like(const Tensor& t, double v) {
-  const DType dt = is_floating(t.dtype()) ? t.dtype() : DType::Float32;
+  const DType dt = ops_detail::python_float_type(t.dtype());
   return scalar_tensor(v, TensorOptions(dt).with_device(t.device()));
 }
 }  // namespace
 
 Tensor integer_scalar_like(const Tensor& t, int64_t v) {
-  const DType dt = t.dtype() == DType::Bool ? DType::Int64 : t.dtype();
+  const DType dt = ops_detail::python_int_type(t.dtype());
   return scalar_tensor(double(v), TensorOptions(dt).with_device(t.device()));
 }
 

@@ -133,9 +133,7 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, BinaryOp op, const OpP
                " doesn't match the broadcast shape ", shape_str(shape));
   // As PyTorch: the op's result type must fit self (no float result into an integer tensor).
   const DType result = ops_detail::result_type(self, other);
-  TANDEM_CHECK(ops_detail::can_cast(result, self.dtype()), "result type ",
-               ops_detail::scalar_type_name(result), " can't be cast to the desired output type ",
-               ops_detail::scalar_type_name(self.dtype()));
+  ops_detail::check_result_fits(result, self.dtype());
   ops_detail::check_integral_alpha(result, params.alpha);
   Tensor b;
   {
@@ -233,35 +231,27 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 }
 
 namespace {
-// A Python float scalar's result is floating: an integer or bool tensor cannot take it.
-void check_float_result_fits(const Tensor& self) {
-  TANDEM_CHECK(is_floating(self.dtype()),
-               "result type Float can't be cast to the desired output type ",
-               ops_detail::scalar_type_name(self.dtype()));
-}
-// An integer scalar's result is self's dtype, or int64 for a bool tensor, which cannot take it.
-void check_integer_result_fits(const Tensor& self) {
-  TANDEM_CHECK(self.dtype() != DType::Bool,
-               "result type Long can't be cast to the desired output type Bool");
+// self = op(self, scalar), where the scalar is a Python number whose result has dtype `result`
+// (ops_detail::python_float_type / python_int_type), which self must be able to hold.
+Tensor& inplace_scalar(Tensor& self, UnaryOp op, double value, DType result, const char* name) {
+  ops_detail::check_result_fits(result, self.dtype());
+  return inplace_unary(self, op, scalar_param(ops_detail::scalar_in(self.dtype(), value)), name);
 }
 }  // namespace
 
 Tensor& Tensor::add_(double value) {
-  check_float_result_fits(*this);
-  return inplace_unary(*this, UnaryOp::AddScalar,
-                       scalar_param(ops_detail::scalar_in(dtype(), value)), "add_");
+  return inplace_scalar(*this, UnaryOp::AddScalar, value, ops_detail::python_float_type(dtype()),
+                        "add_");
 }
 
 Tensor& Tensor::add_integer_(int64_t value) {
-  check_integer_result_fits(*this);
-  return inplace_unary(*this, UnaryOp::AddScalar,
-                       scalar_param(ops_detail::scalar_in(dtype(), double(value))), "add_");
+  return inplace_scalar(*this, UnaryOp::AddScalar, double(value),
+                        ops_detail::python_int_type(dtype()), "add_");
 }
 
 Tensor& Tensor::mul_integer_(int64_t value) {
-  check_integer_result_fits(*this);
-  return inplace_unary(*this, UnaryOp::MulScalar,
-                       scalar_param(ops_detail::scalar_in(dtype(), double(value))), "mul_");
+  return inplace_scalar(*this, UnaryOp::MulScalar, double(value),
+                        ops_detail::python_int_type(dtype()), "mul_");
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
@@ -269,24 +259,21 @@ Tensor& Tensor::mul_(const Tensor& other) {
 }
 
 Tensor& Tensor::mul_(double value) {
-  check_float_result_fits(*this);
-  return inplace_unary(*this, UnaryOp::MulScalar,
-                       scalar_param(ops_detail::scalar_in(dtype(), value)), "mul_");
+  return inplace_scalar(*this, UnaryOp::MulScalar, value, ops_detail::python_float_type(dtype()),
+                        "mul_");
 }
 
 Tensor& Tensor::div_(double value) {
   // A true division's result is floating, which an integer tensor cannot hold (as PyTorch).
-  TANDEM_CHECK(is_floating(dtype()), "result type Float can't be cast to the desired output type ",
-               ops_detail::scalar_type_name(dtype()));
-  return inplace_unary(*this, UnaryOp::DivScalar,
-                       scalar_param(ops_detail::scalar_in(dtype(), value)), "div_");
+  return inplace_scalar(*this, UnaryOp::DivScalar, value, ops_detail::python_float_type(dtype()),
+                        "div_");
 }
 
 Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
   // A fractional bound makes the result floating (see clamp), which this tensor cannot hold.
-  TANDEM_CHECK(is_floating(dtype()) || !ops_detail::clamp_needs_float(min, max),
-               "result type Float can't be cast to the desired output type ",
-               ops_detail::scalar_type_name(dtype()));
+  ops_detail::check_result_fits(
+      ops_detail::clamp_needs_float(min, max) ? ops_detail::python_float_type(dtype()) : dtype(),
+      dtype());
   return inplace_unary(*this, UnaryOp::Clamp, ops_detail::clamp_params(min, max, "clamp_"),
                        "clamp_");
 }
