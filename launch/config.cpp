@@ -146,8 +146,10 @@ constexpr size_t kMaxConfigValues = 100'000;
 
 // YAML -> Value for the free-form sections (model, optimizer, scheduler). Aliases are expanded
 // against `budget`, and nesting is bounded, so a hostile config fails fast instead of hanging.
+// Each node's origin is recorded in `origins` by its path, for errors its consumer raises later
+// (locate_config_error).
 Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_t depth,
-               size_t& budget) {
+               size_t& budget, std::map<std::string, std::string>& origins) {
   if (budget == 0)
     fail(c, n, path,
          "the config expands to more than " + std::to_string(kMaxConfigValues) +
@@ -156,6 +158,7 @@ Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_
   --budget;
   if (depth > kMaxValueDepth)
     fail(c, n, path, "nested more than " + std::to_string(kMaxValueDepth) + " levels deep");
+  origins[path] = where(c, n, path);
   if (is_null(n)) return Value();
   if (n.IsScalar()) {
     const std::string& s = n.Scalar();
@@ -172,7 +175,8 @@ Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_
     Value list = Value::list();
     size_t i = 0;
     for (const auto& item : n)
-      list.append(to_value(c, item, path + "[" + std::to_string(i++) + "]", depth + 1, budget));
+      list.append(
+          to_value(c, item, path + "[" + std::to_string(i++) + "]", depth + 1, budget, origins));
     return list;
   }
   Value dict = Value::dict();
@@ -181,7 +185,7 @@ Value to_value(const Ctx& c, const YAML::Node& n, const std::string& path, size_
   for (const auto& kv : n) {
     if (!kv.first.IsScalar()) fail(c, kv.first, path, "a key must be a plain name");
     index.set(Value(kv.first.Scalar()),
-              to_value(c, kv.second, path + "." + kv.first.Scalar(), depth + 1, budget));
+              to_value(c, kv.second, path + "." + kv.first.Scalar(), depth + 1, budget, origins));
   }
   return dict;
 }
@@ -303,7 +307,7 @@ Field free_form(const char* path, Value RunConfig::*m, std::string doc) {
                    fail(ctx, n, path,
                         "expected a mapping like {name: ..., ...}, got " + scalar_text(n));
                  size_t budget = kMaxConfigValues;
-                 c.*m = to_value(ctx, n, path, 0, budget);
+                 c.*m = to_value(ctx, n, path, 0, budget, c.value_origins);
                },
                [m](const RunConfig& c) { return from_value(c.*m); }};
 }
@@ -317,7 +321,7 @@ Field free_form_list(const char* path, S RunConfig::*s, Value S::*m, std::string
                    fail(ctx, n, path,
                         "expected a list like [a, {b: {...}}], got " + scalar_text(n));
                  size_t budget = kMaxConfigValues;
-                 c.*s.*m = to_value(ctx, n, path, 0, budget);
+                 c.*s.*m = to_value(ctx, n, path, 0, budget, c.value_origins);
                },
                [s, m](const RunConfig& c) { return from_value(c.*s.*m); }};
 }
@@ -737,6 +741,33 @@ RunConfig load_config(const std::string& path, const std::vector<std::string>& o
     throw Error("cannot read config file " + path + ": " + std::strerror(read_errno),
                 "check the file and its permissions");
   return parse_config(text, path, overrides);
+}
+
+Error locate_config_error(const RunConfig& cfg, const std::string& section, const Error& e) {
+  const std::string message = e.what();
+  const auto origin = [&](std::string path) -> std::string {
+    // The nearest recorded value: the path itself, else the mapping or list above it (a missing
+    // key's error names the key, which has no node).
+    for (;;) {
+      if (const auto it = cfg.value_origins.find(path); it != cfg.value_origins.end())
+        return it->second;
+      const size_t cut = path.find_last_of(".[");
+      if (cut == std::string::npos) return cfg.source.empty() ? "<config>" : cfg.source;
+      path.resize(cut);
+    }
+  };
+  std::string hint = e.hint();
+  if (hint.empty())
+    hint = section == "model" ? "the layers' arguments and limits are torch.nn's"
+           : section == "optimizer"
+               ? "the optimizer's arguments and limits are torch.optim's"
+               : "the scheduler's arguments and limits are torch.optim.lr_scheduler's";
+  const size_t colon = message.find(": ");
+  const std::string path = colon == std::string::npos ? "" : message.substr(0, colon);
+  if (path == section || path.rfind(section + ".", 0) == 0 || path.rfind(section + "[", 0) == 0)
+    return Error("config error: " + origin(path) + ": " + message, hint);
+  // A message in PyTorch's words ("Invalid momentum value: -1"): the section is the place.
+  return Error("config error: " + origin(section) + ": " + section + ": " + message, hint);
 }
 
 std::string to_yaml(const RunConfig& cfg) {

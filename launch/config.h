@@ -8,6 +8,7 @@
 //   std::cout << to_yaml(cfg);
 #pragma once
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,7 +93,18 @@ struct RunConfig {
   CheckpointConfig checkpoint;
   std::string init_from;  // "" = none
   bool init_strict = true;
+  // Where each value of the free-form sections (model, optimizer, scheduler, the transform
+  // lists) came from, by its path ("optimizer.momentum", "model.layers[2].linear"): "run.yaml:12"
+  // or "--set optimizer.lr=0.1". Not saved: messages only.
+  std::map<std::string, std::string> value_origins;
 };
+
+// An error raised while building `section` (model, optimizer or scheduler) from its Value tree,
+// located in the config. A message that starts with a value's path ("scheduler.step_size: ...")
+// gets that value's place (or the nearest recorded one above it): "config error: run.yaml:12:
+// scheduler.step_size: ..."; any other ("Invalid momentum value: -1", PyTorch's words) gets the
+// section's: "config error: run.yaml:3: optimizer: Invalid momentum value: -1".
+Error locate_config_error(const RunConfig& cfg, const std::string& section, const Error& e);
 
 // Parses `path`, applies `overrides` ("a.b.c=value", value in YAML syntax), validates and fills
 // defaults. Errors name the file, the key path and the line, and suggest the closest valid key.

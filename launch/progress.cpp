@@ -14,7 +14,8 @@ Progress::Progress(bool enabled, int64_t log_every)
     // mpirun hands ranks a pseudo-terminal even when its own output goes to a file, so under
     // mpirun the bar is drawn only when mpirun itself writes to a terminal (TANDEM_PROGRESS=bar).
     : enabled_(enabled),
-      tty_(isatty(STDOUT_FILENO) != 0 && (!parallel::launched_by_mpirun() || std::getenv("TANDEM_PROGRESS"))),
+      tty_(isatty(STDOUT_FILENO) != 0 &&
+           (!parallel::launched_by_mpirun() || std::getenv("TANDEM_PROGRESS"))),
       log_every_(log_every) {}
 
 void Progress::start_epoch(int64_t epoch, int64_t epochs, int64_t steps) {

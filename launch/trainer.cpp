@@ -161,13 +161,12 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
   if (cfg.training.max_steps_per_epoch > 0)
     steps_per_epoch = std::min(steps_per_epoch, cfg.training.max_steps_per_epoch);
 
-  auto optimizer = optim::make_optimizer(cfg.optimizer, model->parameters());
+  auto optimizer = optimizer_from_config(cfg, model->parameters());
   const std::string interval = optim::scheduler_interval(cfg.scheduler);
   const int64_t sched_total =
       interval == "step" ? cfg.training.epochs * steps_per_epoch : cfg.training.epochs;
-  std::unique_ptr<optim::LRScheduler> scheduler;
-  if (!cfg.scheduler.is_none())
-    scheduler = optim::make_scheduler(cfg.scheduler, *optimizer, sched_total, steps_per_epoch);
+  std::unique_ptr<optim::LRScheduler> scheduler =
+      scheduler_from_config(cfg, *optimizer, sched_total, steps_per_epoch);
 
   // --- resume -----------------------------------------------------------------------------------
   int64_t start_epoch = 0, global_step = 0, first_batch = 0;
@@ -229,6 +228,17 @@ int train(const RunConfig& cfg, const TrainOptions& options) {
     std::printf("resuming from %s: epoch %lld, step %lld\n", resume_path.c_str(),
                 (long long)start_epoch + 1, (long long)global_step);
     for (const std::string& note : resume_notes) std::printf("%s\n", note.c_str());
+  }
+  // A finished run (rerun with the same epochs): nothing trains, so nothing in its folder is
+  // rewritten either; config.yaml keeps the config that trained the weights.
+  if (start_epoch >= cfg.training.epochs) {
+    if (main_rank)
+      std::printf(
+          "nothing to train: the run in %s has trained %lld epoch(s) of training.epochs %lld; "
+          "raise training.epochs to train on\n",
+          cfg.checkpoint.dir.c_str(), (long long)start_epoch, (long long)cfg.training.epochs);
+    if (pg) pg->barrier();
+    return 0;
   }
 
   const std::string config_yaml = to_yaml(cfg);

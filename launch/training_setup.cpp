@@ -66,14 +66,37 @@ std::string rank_devices(parallel::ProcessGroup* pg, Device device) {
 
 nn::ModulePtr build_model_from_config(const RunConfig& cfg) {
   Generator gen(uint64_t(cfg.seed));
-  return nn::models::build_model(cfg.model, gen, "model");
+  try {
+    return nn::models::build_model(cfg.model, gen, "model");
+  } catch (const Error& e) {
+    throw locate_config_error(cfg, "model", e);
+  }
+}
+
+std::unique_ptr<optim::Optimizer> optimizer_from_config(const RunConfig& cfg,
+                                                        std::vector<Tensor> params) {
+  try {
+    return optim::make_optimizer(cfg.optimizer, std::move(params));
+  } catch (const Error& e) {
+    throw locate_config_error(cfg, "optimizer", e);
+  }
+}
+
+std::unique_ptr<optim::LRScheduler> scheduler_from_config(const RunConfig& cfg,
+                                                          optim::Optimizer& optimizer,
+                                                          int64_t total, int64_t steps_per_epoch) {
+  if (cfg.scheduler.is_none()) return nullptr;
+  try {
+    return optim::make_scheduler(cfg.scheduler, optimizer, total, steps_per_epoch);
+  } catch (const Error& e) {
+    throw locate_config_error(cfg, "scheduler", e);
+  }
 }
 
 void check_config(const RunConfig& cfg) {
   const nn::ModulePtr model = build_model_from_config(cfg);
-  auto optimizer = optim::make_optimizer(cfg.optimizer, model->parameters());
-  if (!cfg.scheduler.is_none())
-    optim::make_scheduler(cfg.scheduler, *optimizer, cfg.training.epochs, 1);
+  auto optimizer = optimizer_from_config(cfg, model->parameters());
+  scheduler_from_config(cfg, *optimizer, cfg.training.epochs, 1);
 }
 
 Tensor forward_batch(nn::Module& model, const Tensor& inputs) {
@@ -295,8 +318,8 @@ ResumePlan plan_resume(const io::Checkpoint& ck, const std::string& path, const 
 void advance_new_scheduler(const RunConfig& cfg, nn::Module& model, optim::Optimizer& optimizer,
                            optim::LRScheduler& scheduler, int64_t total, int64_t steps_per_epoch,
                            int64_t steps) {
-  auto shadow_optimizer = optim::make_optimizer(cfg.optimizer, model.parameters());
-  auto shadow = optim::make_scheduler(cfg.scheduler, *shadow_optimizer, total, steps_per_epoch);
+  auto shadow_optimizer = optimizer_from_config(cfg, model.parameters());
+  auto shadow = scheduler_from_config(cfg, *shadow_optimizer, total, steps_per_epoch);
   for (int64_t i = 0; i < steps; ++i) shadow->step();
   scheduler.load_state_dict(shadow->state_dict());
   const size_t groups =

@@ -31,6 +31,13 @@ std::string rank_devices(parallel::ProcessGroup* pg, Device device);
 
 // The model of a config, freshly initialised from `seed` (same on every rank).
 nn::ModulePtr build_model_from_config(const RunConfig& cfg);
+// The optimizer of a config over `params`, and its scheduler (null when the config has none)
+// over `total` epochs or steps. These three name the config line of a bad argument.
+std::unique_ptr<optim::Optimizer> optimizer_from_config(const RunConfig& cfg,
+                                                        std::vector<Tensor> params);
+std::unique_ptr<optim::LRScheduler> scheduler_from_config(const RunConfig& cfg,
+                                                          optim::Optimizer& optimizer,
+                                                          int64_t total, int64_t steps_per_epoch);
 
 // Builds the model, the optimizer and the scheduler of `cfg` as a run would (on the CPU; nothing
 // is trained or read), so a mistake in those sections is reported before anything runs

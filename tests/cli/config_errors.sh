@@ -47,7 +47,7 @@ grep -q "zoo name (mlp, resnet18, resnet34, resnet50, simple_cnn, unet, vgg11_bn
 # --print-config checks the model, optimizer and scheduler sections as a run would, and prints
 # floats in their shortest form.
 cnn="$TANDEM_SOURCE/configs/fashion_mnist_cnn.yaml"
-expect_user_error 2 "^error: optimizer.name: unknown optimizer 'sgdd'" -- "$TANDEM" train "$cnn" --print-config --set optimizer.name=sgdd
+expect_user_error 2 "^error: config error: --set optimizer.name=sgdd: optimizer.name: unknown optimizer 'sgdd'" -- "$TANDEM" train "$cnn" --print-config --set optimizer.name=sgdd
 expect_user_error 2 "scheduler.*unknown" -- "$TANDEM" train "$cnn" --print-config --set scheduler.name=cosine
 "$TANDEM" train "$cnn" --print-config > "$work/printed"
 grep -qx "  lr: 0.05" "$work/printed" && grep -qx "  weight_decay: 0.0005" "$work/printed" && grep -qx "  mean: \[0.286\]" "$work/printed" ||
@@ -56,7 +56,13 @@ grep -qx "  lr: 0.05" "$work/printed" && grep -qx "  weight_decay: 0.0005" "$wor
 # A layer without a required argument, and a model whose sizes do not fit the data (found at the
 # first step).
 printf 'model:\n  name: sequential\n  layers:\n    - conv2d: {in_channels: 1, kernel_size: 3}\n' > "$work/layer.yaml"
-expect_user_error 2 "model.layers\[0\].conv2d: missing required argument 'out_channels'" -- "$TANDEM" train "$work/layer.yaml" --print-config
+expect_user_error 2 "^error: config error: $work/layer.yaml:4: model.layers\[0\].conv2d: missing required argument 'out_channels'" -- "$TANDEM" train "$work/layer.yaml" --print-config
+# The model, optimizer and scheduler arguments' errors name their line too (their factories check
+# them after the config is read).
+printf 'model: {name: mlp}\noptimizer:\n  name: sgd\n  lr: 0.1\n  momentum: -1\n' > "$work/optarg.yaml"
+expect_user_error 2 "^error: config error: $work/optarg.yaml:3: optimizer: Invalid momentum value: -1" -- "$TANDEM" train "$work/optarg.yaml" --print-config
+printf 'optimizer: {name: sgd, lr: 0.1}\nscheduler:\n  name: steplr\n  gamma: 0.5\n' > "$work/schedarg.yaml"
+expect_user_error 2 "^error: config error: $work/schedarg.yaml:3: scheduler.step_size: required for steplr" -- "$TANDEM" train "$work/schedarg.yaml" --print-config
 expect_user_error 2 "mat1 and mat2 shapes cannot be multiplied" -- \
   "$TANDEM" train "$synthetic" --set 'model.layers=[flatten, {linear: {in_features: 60, out_features: 4}}]' --set checkpoint.dir="$work/shape"
 grep -q "^hint: the model does not fit the data: a batch is \[16, 1, 8, 8\]" "$work/err" || { cat "$work/err"; fail "the hint does not name the batch shape"; }

@@ -27,6 +27,15 @@ echo "ok: a checkpoint.dir of shell and gnuplot syntax is a path; no command ran
 PATH=/nonexistent "$TANDEM" train "$cfg" "${tiny[@]}" --set checkpoint.dir=runs/noplot > noplot.log 2>&1 || { cat noplot.log; fail "run without gnuplot failed"; }
 grep -q "note: no metrics plot: gnuplot is not installed" noplot.log || { cat noplot.log; fail "no note about gnuplot"; }
 echo "ok: without gnuplot: a note, exit 0"
+# Rerunning a finished run trains nothing and leaves its folder as it was: config.yaml keeps the
+# config that trained the weights, even when the rerun's config differs.
+cp runs/noplot/config.yaml finished_config.yaml
+cp runs/noplot/metrics.jsonl finished_metrics.jsonl
+"$TANDEM" train "$cfg" "${tiny[@]}" --set checkpoint.dir=runs/noplot --set optimizer.lr=0.5 > rerun.log 2>&1 || { cat rerun.log; fail "rerun of a finished run failed"; }
+grep -q "nothing to train: the run in runs/noplot has trained 2 epoch(s) of training.epochs 2" rerun.log || { cat rerun.log; fail "the rerun does not say there is nothing to train"; }
+cmp finished_config.yaml runs/noplot/config.yaml || fail "the rerun rewrote config.yaml"
+cmp finished_metrics.jsonl runs/noplot/metrics.jsonl || fail "the rerun changed metrics.jsonl"
+echo "ok: a finished run's rerun trains nothing and rewrites nothing"
 
 # --- one run per directory ---------------------------------------------------------------------
 dir=runs/locked
