@@ -64,6 +64,20 @@ inline std::string pickle_nested_lists(size_t depth) {
   return p;
 }
 
+// [[[...]]] nested `depth` levels, outermost first through the memo: every list is made and
+// memoized (EMPTY_LIST LONG_BINPUT i), then list i+1 is appended to list i (LONG_BINGET i
+// LONG_BINGET i+1 APPEND), each after list i was already on the stack, so only a walk of the
+// finished graph sees how deep it is. Everything sits after a MARK; `close` ends it with TUPLE
+// STOP, else the pickle stops short (truncated).
+inline std::string pickle_memo_nested_lists(size_t depth, bool close) {
+  std::string p = cat(kProto, "(");
+  for (size_t i = 0; i <= depth; ++i) p += cat("]r", le32(uint32_t(i)));
+  for (size_t i = 0; i < depth; ++i)
+    p += cat("j", le32(uint32_t(i)), "j", le32(uint32_t(i + 1)), "a");
+  if (close) p += "t.";
+  return p;
+}
+
 // l = []; l.append(l): EMPTY_LIST BINPUT 0 BINGET 0 APPEND.
 inline std::string pickle_self_list() {
   const std::string nul(1, '\0');

@@ -91,10 +91,17 @@ TEST(AdversarialPickle, MillionNestedTuplesAreRefused) {
             {"levels deep"});
 }
 
+// Nesting the stack shows is refused at its first level too many; nesting built through the memo
+// (a list filled after it was nested) only the finished graph shows, and that check refuses it.
+TEST(AdversarialPickle, DeepListsBuiltThroughTheMemoAreRefused) {
+  refuse_pt("memo_deep.pt", torch_zip(pickle_memo_nested_lists(300'000, true)),
+            {"containers nest 300002 levels deep (at most 100)"});
+}
+
 TEST(AdversarialPickle, TruncatedDeepPickleIsFreedWithoutRecursion) {
-  // Cut in the middle of the closing APPENDS: half a million levels are already nested.
-  std::string p = pickle_nested_lists(1'000'000);
-  refuse_pt("truncated_deep.pt", torch_zip(p.substr(0, p.size() * 5 / 6)), {"truncated pickle"});
+  // 300,000 levels already nested when the bytes end: a recursive destructor would overflow.
+  refuse_pt("truncated_deep.pt", torch_zip(pickle_memo_nested_lists(300'000, false)),
+            {"truncated pickle"});
 }
 
 TEST(AdversarialPickle, ListContainingItselfIsRefused) {

@@ -6,6 +6,7 @@
 // containers do not expand the tree beyond a small multiple of the file, strings are UTF-8, and
 // every tensor view lies inside its storage (sizes, strides and offsets multiplied without
 // overflow).
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -38,13 +39,18 @@ bool allowed_global(const std::string& g) {
          g == "torch._utils._rebuild_parameter_with_state" || storage_type(g) != nullptr;
 }
 
+// One entry of the pickle stack, kept small: a MARK flood puts millions of them there.
 struct Item {
-  enum Kind { Val, Mark, Global, StorageRef } kind = Val;
-  Value value;
-  std::string global;  // Global: "module.name"
-  Storage storage;     // StorageRef
-  DType storage_dtype = DType::Float32;
-  int64_t raw_tuple = -1;  // a tuple built here: its items (globals, storages) in raw_tuples_
+  enum Kind : uint8_t { Val, Mark, Global, StorageRef };
+  Kind kind = Val;
+  // Container levels in `value` as built on the stack so far (0: not a container): a lower
+  // bound of its depth (a memoized container may still grow elsewhere), which lets a deeply
+  // nested file be refused at the first level too many instead of after building all of it.
+  uint32_t depth = 0;
+  // A tuple built here: its items (globals, storages) in raw_tuples_; a StorageRef: its storage
+  // in storage_refs_.
+  int64_t index = -1;
+  Value value;  // Global: "module.name"
 };
 
 class Unpickler {
@@ -110,27 +116,37 @@ class Unpickler {
           build();
           break;
         case 'a': {  // APPEND
-          Value v = pop_value();
-          list_on_top("APPEND").append(std::move(v));
+          Item v = pop();
+          Item& list = list_on_top("APPEND");
+          list.value.append(as_value(v));
+          nest(list, v);
           break;
         }
         case 'e': {  // APPENDS
           auto items = pop_to_mark();
-          Value& list = list_on_top("APPENDS");
-          for (auto& i : items) list.append(as_value(i));
+          Item& list = list_on_top("APPENDS");
+          for (auto& i : items) {
+            list.value.append(as_value(i));
+            nest(list, i);
+          }
           break;
         }
         case 's': {  // SETITEM
-          Value v = pop_value(), k = pop_value();
-          dict_set(top_value("SETITEM"), std::move(k), std::move(v));
+          Item v = pop();
+          Value k = pop_value();
+          Item& d = top_value("SETITEM");
+          dict_set(d.value, std::move(k), as_value(v));
+          nest(d, v);
           break;
         }
         case 'u': {  // SETITEMS
           auto items = pop_to_mark();
           if (items.size() % 2) fail("SETITEMS with an odd number of items");
-          Value& d = top_value("SETITEMS");
-          for (size_t i = 0; i < items.size(); i += 2)
-            dict_set(d, as_value(items[i]), as_value(items[i + 1]));
+          Item& d = top_value("SETITEMS");
+          for (size_t i = 0; i < items.size(); i += 2) {
+            dict_set(d.value, as_value(items[i]), as_value(items[i + 1]));
+            nest(d, items[i + 1]);
+          }
           break;
         }
         case '(': {  // MARK
@@ -155,10 +171,10 @@ class Unpickler {
           stack_.push_back(tuple_of({}));
           break;
         case ']':
-          push(container(Value::list()));
+          push_container(Value::list());
           break;
         case '}':
-          push(container(Value::dict()));
+          push_container(Value::dict());
           break;
         case 'N':
           push(Value());
@@ -247,7 +263,7 @@ class Unpickler {
            "(nothing is executed)");
     Item it;
     it.kind = Item::Global;
-    it.global = g;
+    it.value = Value(g);
     stack_.push_back(std::move(it));
   }
 
@@ -301,6 +317,16 @@ class Unpickler {
     containers_.push_back(v);
     return v;
   }
+  void push_container(Value v) {
+    push(container(std::move(v)));
+    stack_.back().depth = 1;
+  }
+  // `outer` now holds `inner`: its depth is at least one more than inner's.
+  void nest(Item& outer, const Item& inner) {
+    outer.depth = std::max(outer.depth, inner.depth + 1);  // stops at kMaxValueDepth + 1
+    if (outer.depth > kMaxValueDepth)
+      fail("containers nest more than " + std::to_string(kMaxValueDepth) + " levels deep");
+  }
   Item pop() {
     if (stack_.empty()) fail("stack underflow");
     Item it = std::move(stack_.back());
@@ -311,15 +337,15 @@ class Unpickler {
     if (stack_.empty()) fail(std::string(op) + " on an empty stack");
     return stack_.back();
   }
-  Value& top_value(const char* op) {
+  Item& top_value(const char* op) {
     if (stack_.empty() || stack_.back().kind != Item::Val)
       fail(std::string(op) + " on a non-container");
-    return stack_.back().value;
+    return stack_.back();
   }
-  Value& list_on_top(const char* op) {
-    Value& v = top_value(op);
-    if (!v.is_list()) fail(std::string(op) + " on a " + v.kind() + ", not a list");
-    return v;
+  Item& list_on_top(const char* op) {
+    Item& it = top_value(op);
+    if (!it.value.is_list()) fail(std::string(op) + " on a " + it.value.kind() + ", not a list");
+    return it;
   }
   Value as_value(const Item& it) {
     if (it.kind != Item::Val) fail("a global or storage used as a value");
@@ -349,14 +375,16 @@ class Unpickler {
     vals.reserve(items.size());
     for (const auto& i : items) vals.push_back(i.kind == Item::Val ? i.value : Value());
     Item t;
+    t.depth = 1;
+    for (const auto& i : items) nest(t, i);
     t.value = container(Value::tuple(std::move(vals)));
-    t.raw_tuple = int64_t(raw_tuples_.size());
+    t.index = int64_t(raw_tuples_.size());
     raw_tuples_.push_back(std::move(items));
     return t;
   }
   const std::vector<Item>& raw_tuple(const Item& t) {
-    if (t.kind != Item::Val || t.raw_tuple < 0) fail("expected a tuple");
-    return raw_tuples_[size_t(t.raw_tuple)];
+    if (t.kind != Item::Val || t.index < 0) fail("expected a tuple");
+    return raw_tuples_[size_t(t.index)];
   }
   Item memo_get(uint64_t k) {
     auto it = memo_.find(k);
@@ -378,9 +406,9 @@ class Unpickler {
     if (parts.size() < 5 || parts[0].kind != Item::Val || !parts[0].value.is_string() ||
         parts[0].value.to_string() != "storage")
       fail("persistent id is not a ('storage', ...) tuple");
-    if (parts[1].kind != Item::Global || !storage_type(parts[1].global))
+    if (parts[1].kind != Item::Global || !storage_type(parts[1].value.to_string()))
       fail("persistent id without a storage type");
-    const DType dt = storage_type(parts[1].global)->dtype;
+    const DType dt = storage_type(parts[1].value.to_string())->dtype;
     const Value key_v = as_value(parts[2]), numel_v = as_value(parts[4]);
     if (!key_v.is_string() || !numel_v.is_int()) fail("persistent id with a malformed key or size");
     const std::string& key = key_v.to_string();
@@ -400,8 +428,8 @@ class Unpickler {
     }
     Item st;
     st.kind = Item::StorageRef;
-    st.storage = it->second.first;
-    st.storage_dtype = it->second.second;
+    st.index = int64_t(storage_refs_.size());
+    storage_refs_.push_back(it->second);
     stack_.push_back(std::move(st));
   }
 
@@ -429,47 +457,49 @@ class Unpickler {
     // The furthest element must lie inside the storage, computed without overflow: a stride of
     // 2^62 + 1 must not wrap around to an address that passes the check.
     const std::optional<int64_t> extent = checked_view_extent(size, stride, offset);
-    const int64_t capacity = int64_t(a[0].storage->nbytes() / element_size(a[0].storage_dtype));
+    const auto& [storage, dtype] = storage_refs_[size_t(a[0].index)];
+    const int64_t capacity = int64_t(storage->nbytes() / element_size(dtype));
     if (!extent || *extent > capacity)
       fail("tensor view outside its storage (size " + shape_str(size) + ", stride " +
            shape_str(stride) + ", offset " + std::to_string(offset) + ", storage of " +
            std::to_string(capacity) + " elements)");
-    push(Value(Tensor(
-        std::make_shared<TensorImpl>(a[0].storage, size, stride, offset, a[0].storage_dtype))));
+    push(Value(Tensor(std::make_shared<TensorImpl>(storage, size, stride, offset, dtype))));
   }
 
   void reduce() {
     const Item args = pop();
     const Item fn = pop();
+    const std::string global = fn.kind == Item::Global ? fn.value.to_string() : std::string();
     if (fn.kind != Item::Global) fail("REDUCE of a non-global");
     const auto& a = raw_tuple(args);
-    if (fn.global == "collections.OrderedDict") {
+    if (global == "collections.OrderedDict") {
       if (!a.empty()) fail("OrderedDict with arguments");
-      push(container(Value::dict()));
-    } else if (fn.global == "collections.Counter") {
+      push_container(Value::dict());
+    } else if (global == "collections.Counter") {
       if (a.empty()) {
-        push(container(Value::dict()));
+        push_container(Value::dict());
       } else {
         Value d = as_value(a[0]);
         if (!d.is_dict()) fail(std::string("Counter of a ") + d.kind());
         push(d);
+        stack_.back().depth = a[0].depth;
       }
-    } else if (fn.global == "torch.Size") {  // torch.Size((1, 8, 8)): read as the tuple
+    } else if (global == "torch.Size") {  // torch.Size((1, 8, 8)): read as the tuple
       if (a.size() != 1) fail("torch.Size with " + std::to_string(a.size()) + " arguments");
       const Value dims = as_value(a[0]);
       if (!dims.is_tuple() && !dims.is_list()) fail(std::string("torch.Size of a ") + dims.kind());
       for (const auto& x : dims.items())
         if (!x.is_int()) fail(std::string("torch.Size holding a ") + x.kind());
-      push(container(Value::tuple(dims.items())));
-    } else if (fn.global == "torch._utils._rebuild_tensor_v2") {
+      push_container(Value::tuple(dims.items()));
+    } else if (global == "torch._utils._rebuild_tensor_v2") {
       rebuild_tensor(a);
-    } else if (fn.global == "torch._utils._rebuild_parameter" ||
-               fn.global == "torch._utils._rebuild_parameter_with_state") {
+    } else if (global == "torch._utils._rebuild_parameter" ||
+               global == "torch._utils._rebuild_parameter_with_state") {
       if (a.empty() || a[0].kind != Item::Val || !a[0].value.is_tensor())
         fail("_rebuild_parameter without a tensor");
       push(a[0].value);
     } else {
-      fail("REDUCE of " + fn.global + " is not allowed");
+      fail("REDUCE of " + global + " is not allowed");
     }
   }
 
@@ -512,6 +542,7 @@ class Unpickler {
   std::vector<Value> containers_;
   std::unordered_map<const void*, DictIndex> indexes_;
   std::unordered_map<std::string, std::pair<Storage, DType>> storages_;
+  std::vector<std::pair<Storage, DType>> storage_refs_;  // one per BINPERSID
 };
 
 }  // namespace
