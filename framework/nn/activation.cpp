@@ -1,6 +1,9 @@
 // Activation modules: forward through ops/activation.h, PyTorch's extra_repr.
 #include "framework/nn/activation.h"
 
+#include <cmath>
+#include <cstdint>
+
 #include "framework/ops/activation.h"
 
 namespace tandem::nn {
@@ -28,6 +31,35 @@ GELU::GELU(std::string approx) : Module("GELU"), approximate(std::move(approx)) 
 }
 
 Tensor GELU::forward(const Tensor& x) { return gelu(x, approximate); }
+
+Tensor SiLU::forward(const Tensor& x) { return silu(x); }
+
+Tensor Mish::forward(const Tensor& x) { return mish(x); }
+
+Tensor ELU::forward(const Tensor& x) { return elu(x, alpha); }
+std::string ELU::extra_repr() const {
+  return "alpha=" + python_float_str(alpha) + (inplace ? ", inplace=True" : "");
+}
+
+Tensor SELU::forward(const Tensor& x) { return selu(x); }
+
+Tensor CELU::forward(const Tensor& x) { return celu(x, alpha); }
+std::string CELU::extra_repr() const {
+  return "alpha=" + python_float_str(alpha) + (inplace ? ", inplace=True" : "");
+}
+
+Tensor Softplus::forward(const Tensor& x) { return softplus(x, beta, threshold); }
+std::string Softplus::extra_repr() const {
+  const auto number = [](double v) {
+    return v == std::trunc(v) && std::abs(v) < 1e15 ? std::to_string(int64_t(v))
+                                                    : python_float_str(v);
+  };
+  return "beta=" + number(beta) + ", threshold=" + number(threshold);
+}
+
+Tensor Hardsigmoid::forward(const Tensor& x) { return hardsigmoid(x); }
+
+Tensor Hardswish::forward(const Tensor& x) { return hardswish(x); }
 
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 

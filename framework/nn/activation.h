@@ -1,5 +1,6 @@
-// Activation modules (torch/nn/modules/activation.py): ReLU, LeakyReLU, GELU, Sigmoid, Tanh,
-// Softmax, LogSoftmax. `inplace` is kept for PyTorch's repr only; forward never writes its input.
+// Activation modules (torch/nn/modules/activation.py): ReLU, LeakyReLU, GELU, SiLU, Mish, ELU,
+// SELU, CELU, Softplus, Hardsigmoid, Hardswish, Sigmoid, Tanh, Softmax, LogSoftmax. `inplace` is
+// kept for PyTorch's repr only; forward never writes its input.
 #pragma once
 
 #include <optional>
@@ -33,6 +34,76 @@ class GELU : public Module {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override { return "approximate='" + approximate + "'"; }
   std::string approximate;
+};
+
+class SiLU : public Module {
+ public:
+  explicit SiLU(bool inplace = false) : Module("SiLU"), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override { return inplace ? "inplace=True" : ""; }
+  bool inplace;
+};
+
+class Mish : public Module {
+ public:
+  explicit Mish(bool inplace = false) : Module("Mish"), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override { return inplace ? "inplace=True" : ""; }
+  bool inplace;
+};
+
+class ELU : public Module {
+ public:
+  explicit ELU(double alpha = 1.0, bool inplace = false)
+      : Module("ELU"), alpha(alpha), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double alpha;
+  bool inplace;
+};
+
+class SELU : public Module {
+ public:
+  explicit SELU(bool inplace = false) : Module("SELU"), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override { return inplace ? "inplace=True" : ""; }
+  bool inplace;
+};
+
+class CELU : public Module {
+ public:
+  explicit CELU(double alpha = 1.0, bool inplace = false)
+      : Module("CELU"), alpha(alpha), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double alpha;
+  bool inplace;
+};
+
+// PyTorch's defaults are the ints 1 and 20, which its repr prints as such ("beta=1"): an
+// integral value prints without a fraction here.
+class Softplus : public Module {
+ public:
+  explicit Softplus(double beta = 1, double threshold = 20)
+      : Module("Softplus"), beta(beta), threshold(threshold) {}
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  double beta, threshold;
+};
+
+// PyTorch's repr of these two shows no inplace.
+class Hardsigmoid : public Module {
+ public:
+  explicit Hardsigmoid(bool inplace = false) : Module("Hardsigmoid"), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  bool inplace;
+};
+
+class Hardswish : public Module {
+ public:
+  explicit Hardswish(bool inplace = false) : Module("Hardswish"), inplace(inplace) {}
+  Tensor forward(const Tensor& x) override;
+  bool inplace;
 };
 
 class Sigmoid : public Module {

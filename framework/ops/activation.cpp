@@ -43,6 +43,13 @@ Tensor unary_activation(const char* name, const char* backward_name, const Tenso
   return out;
 }
 
+// PyTorch's activations beyond relu take floating tensors only; its message names the CPU kernel
+// (on either device, so the message does not depend on where a test runs).
+void require_floating(const Tensor& x, const char* kernel) {
+  TANDEM_CHECK(is_floating(x.dtype()), "\"", kernel, "\" not implemented for '",
+               ops_detail::scalar_type_name(x.dtype()), "'");
+}
+
 }  // namespace
 
 Tensor relu(const Tensor& x) {
@@ -65,6 +72,57 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   return unary_activation("gelu", "GeluBackward0", x, tanh_form ? UnaryOp::GeluTanh : UnaryOp::Gelu,
                           tanh_form ? BinaryOp::GeluTanhBackward : BinaryOp::GeluBackward, {},
                           false);
+}
+
+Tensor silu(const Tensor& x) {
+  require_floating(x, "silu_cpu");
+  return unary_activation("silu", "SiluBackward0", x, UnaryOp::Silu, BinaryOp::SiluBackward, {},
+                          false);
+}
+
+Tensor mish(const Tensor& x) {
+  require_floating(x, "mish_cpu");
+  return unary_activation("mish", "MishBackward0", x, UnaryOp::Mish, BinaryOp::MishBackward, {},
+                          false);
+}
+
+Tensor elu(const Tensor& x, double alpha, double scale, double input_scale) {
+  require_floating(x, "elu_cpu");
+  OpParams p;
+  p.alpha = alpha;
+  p.hi = scale;
+  p.lo = input_scale;
+  return unary_activation("elu", "EluBackward0", x, UnaryOp::Elu, BinaryOp::EluBackward, p, false);
+}
+
+Tensor selu(const Tensor& x) {  // torch/csrc: SELU's alpha and scale
+  return elu(x, 1.6732632423543772848170429916717, 1.0507009873554804934193349852946);
+}
+
+Tensor celu(const Tensor& x, double alpha) {
+  TANDEM_CHECK(alpha != 0, "ZeroDivisionError: alpha cannot be 0 for CELU");
+  return elu(x, alpha, 1.0, 1.0 / alpha);
+}
+
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  require_floating(x, "softplus_cpu");
+  OpParams p;
+  p.alpha = beta;
+  p.hi = threshold;
+  return unary_activation("softplus", "SoftplusBackward0", x, UnaryOp::Softplus,
+                          BinaryOp::SoftplusBackward, p, false);
+}
+
+Tensor hardsigmoid(const Tensor& x) {
+  require_floating(x, "hardsigmoid_cpu");
+  return unary_activation("hardsigmoid", "HardsigmoidBackward0", x, UnaryOp::Hardsigmoid,
+                          BinaryOp::HardsigmoidBackward, {}, false);
+}
+
+Tensor hardswish(const Tensor& x) {
+  require_floating(x, "hardswish_cpu");
+  return unary_activation("hardswish", "HardswishBackward0", x, UnaryOp::Hardswish,
+                          BinaryOp::HardswishBackward, {}, false);
 }
 
 Tensor sigmoid(const Tensor& x) {

@@ -11,6 +11,16 @@ Tensor relu(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 // approximate: "none" (erf form) or "tanh", as torch.nn.functional.gelu.
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
+Tensor silu(const Tensor& x);
+Tensor mish(const Tensor& x);
+// elu(x) = x > 0 ? scale * x : alpha * scale * (exp(x * input_scale) - 1), as PyTorch's
+// torch._C._nn.elu, which selu and celu call with their own coefficients.
+Tensor elu(const Tensor& x, double alpha = 1.0, double scale = 1.0, double input_scale = 1.0);
+Tensor selu(const Tensor& x);
+Tensor celu(const Tensor& x, double alpha = 1.0);
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor hardsigmoid(const Tensor& x);
+Tensor hardswish(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor softmax(const Tensor& x, int64_t dim);

@@ -17,6 +17,9 @@ struct OpParams {
   double lo = 0.0, hi = 0.0;
   bool has_lo = false, has_hi = false;
 };
+// Elu's three coefficients (PyTorch's elu(x, alpha, scale, input_scale), which SELU and CELU call
+// with their own) travel as alpha, hi = scale and lo = input_scale; Softplus's beta and threshold
+// as alpha and hi.
 
 enum class UnaryOp : uint8_t {
   Neg,
@@ -36,6 +39,12 @@ enum class UnaryOp : uint8_t {
   MulScalar,
   DivScalar,  // x / alpha, a true division as PyTorch's div_(scalar) on the CPU
   Sign,
+  Silu,
+  Mish,
+  Elu,       // x <= 0 ? expm1(x * input_scale) * alpha * scale : x * scale (see OpParams)
+  Softplus,  // x * beta > threshold ? x : log1p(exp(x * beta)) / beta
+  Hardsigmoid,
+  Hardswish,
 };
 
 enum class BinaryOp : uint8_t {
@@ -55,6 +64,12 @@ enum class BinaryOp : uint8_t {
   GeluTanhBackward,   // g * d/dx gelu(x) (tanh form)
   ClampBackward,      // g * (lo <= x <= hi)
   PowScalarBackward,  // g * (alpha * x^(alpha-1)), 0 where alpha == 0
+  SiluBackward,       // the rest take (grad, x) and PyTorch's CPU formulas
+  MishBackward,
+  EluBackward,
+  SoftplusBackward,
+  HardsigmoidBackward,
+  HardswishBackward,
 };
 
 enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
@@ -84,6 +99,14 @@ TANDEM_HD T pow_scalar(T x, T e) {
   if (e == T(2)) return x * x;
   if (e == T(3)) return x * x * x;
   return T(std::pow(math_arg(x), math_arg(e)));
+}
+
+// std::min(std::max(x, 0), 6), as PyTorch's hardsigmoid and hardswish write it (a NaN stays NaN,
+// as there).
+template <typename T>
+TANDEM_HD T relu6(T x) {
+  const T y = x < T(0) ? T(0) : x;
+  return T(6) < y ? T(6) : y;
 }
 
 // The op is a template argument so each kernel instantiation is a tight, vectorisable loop;
@@ -127,6 +150,14 @@ struct Unary {
     if constexpr (op == UnaryOp::MulScalar) return x * alpha;
     if constexpr (op == UnaryOp::DivScalar) return x / alpha;
     if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
+    if constexpr (op == UnaryOp::Silu) return x / (T(1) + std::exp(math_arg(-x)));
+    if constexpr (op == UnaryOp::Mish) return x * std::tanh(std::log1p(std::exp(math_arg(x))));
+    if constexpr (op == UnaryOp::Elu)
+      return x <= T(0) ? T(std::expm1(math_arg(x * lo))) * (alpha * hi) : x * hi;
+    if constexpr (op == UnaryOp::Softplus)
+      return x * alpha > hi ? x : T(std::log1p(std::exp(math_arg(x * alpha)))) / alpha;
+    if constexpr (op == UnaryOp::Hardsigmoid) return relu6(x + T(3)) / T(6);
+    if constexpr (op == UnaryOp::Hardswish) return x * relu6(x + T(3)) / T(6);
     return x;
   }
 };
@@ -170,6 +201,28 @@ struct Binary {
       return ((!has_lo || b >= lo) && (!has_hi || b <= hi)) ? a : T(0);
     if constexpr (op == BinaryOp::PowScalarBackward)  // PyTorch's order: g * (e * x^(e-1))
       return alpha == T(0) ? T(0) : a * (alpha * pow_scalar(b, T(alpha - T(1))));
+    if constexpr (op == BinaryOp::SiluBackward) {
+      const T s = T(1) / (T(1) + std::exp(math_arg(-b)));
+      return a * s * (T(1) + b * (T(1) - s));
+    }
+    if constexpr (op == BinaryOp::MishBackward) {
+      const T s = T(1) / (T(1) + std::exp(math_arg(-b)));
+      const T t = std::tanh(std::log1p(std::exp(math_arg(b))));
+      return a * (t + b * s * (T(1) - t * t));
+    }
+    if constexpr (op == BinaryOp::EluBackward)  // NaN takes the exp branch, as the vectorised
+      return b > T(0) ? a * hi : a * lo * (alpha * hi) * T(std::exp(math_arg(b * lo)));  // kernel
+    if constexpr (op == BinaryOp::SoftplusBackward) {
+      const T z = std::exp(math_arg(b * alpha));
+      return b * alpha > hi ? a : a * z / (z + T(1));
+    }
+    if constexpr (op == BinaryOp::HardsigmoidBackward)
+      // PyTorch's one_sixth is 1.0f / 6.0f, a float constant even for double tensors.
+      return (b > T(-3) && b < T(3)) ? a * T(1.0f / 6.0f) : T(0);
+    if constexpr (op == BinaryOp::HardswishBackward)
+      // As PyTorch's vectorised kernel, which every tensor of 8+ elements runs: g at x = 3,
+      // NaN at NaN (its scalar tail differs on both).
+      return b < T(-3) ? T(0) : b >= T(3) ? a : a * (b / T(3) + T(0.5));
     return a;
   }
 };
@@ -233,6 +286,18 @@ void dispatch_unary(UnaryOp op, Fn&& fn) {
       return fn(UnaryTag<U::DivScalar>{});
     case U::Sign:
       return fn(UnaryTag<U::Sign>{});
+    case U::Silu:
+      return fn(UnaryTag<U::Silu>{});
+    case U::Mish:
+      return fn(UnaryTag<U::Mish>{});
+    case U::Elu:
+      return fn(UnaryTag<U::Elu>{});
+    case U::Softplus:
+      return fn(UnaryTag<U::Softplus>{});
+    case U::Hardsigmoid:
+      return fn(UnaryTag<U::Hardsigmoid>{});
+    case U::Hardswish:
+      return fn(UnaryTag<U::Hardswish>{});
   }
 }
 
@@ -270,6 +335,18 @@ void dispatch_binary(BinaryOp op, Fn&& fn) {
       return fn(BinaryTag<B::ClampBackward>{});
     case B::PowScalarBackward:
       return fn(BinaryTag<B::PowScalarBackward>{});
+    case B::SiluBackward:
+      return fn(BinaryTag<B::SiluBackward>{});
+    case B::MishBackward:
+      return fn(BinaryTag<B::MishBackward>{});
+    case B::EluBackward:
+      return fn(BinaryTag<B::EluBackward>{});
+    case B::SoftplusBackward:
+      return fn(BinaryTag<B::SoftplusBackward>{});
+    case B::HardsigmoidBackward:
+      return fn(BinaryTag<B::HardsigmoidBackward>{});
+    case B::HardswishBackward:
+      return fn(BinaryTag<B::HardswishBackward>{});
   }
 }
 

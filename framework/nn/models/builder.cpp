@@ -126,6 +126,41 @@ const std::map<std::string, LayerFactory>& layer_table() {
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
          return std::make_shared<GELU>(a.str_("approximate", "none"));
        }},
+      {"silu",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         return std::make_shared<SiLU>(a.bool_("inplace", false));
+       }},
+      {"mish",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         return std::make_shared<Mish>(a.bool_("inplace", false));
+       }},
+      {"elu",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         const double alpha = a.float_("alpha", 1.0);
+         return std::make_shared<ELU>(alpha, a.bool_("inplace", false));
+       }},
+      {"selu",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         return std::make_shared<SELU>(a.bool_("inplace", false));
+       }},
+      {"celu",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         const double alpha = a.float_("alpha", 1.0);
+         return std::make_shared<CELU>(alpha, a.bool_("inplace", false));
+       }},
+      {"softplus",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         const double beta = a.float_("beta", 1);
+         return std::make_shared<Softplus>(beta, a.float_("threshold", 20));
+       }},
+      {"hardsigmoid",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         return std::make_shared<Hardsigmoid>(a.bool_("inplace", false));
+       }},
+      {"hardswish",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         return std::make_shared<Hardswish>(a.bool_("inplace", false));
+       }},
       {"sigmoid",
        [](Args&, Generator&, const std::string&) -> ModulePtr {
          return std::make_shared<Sigmoid>();
