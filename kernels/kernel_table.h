@@ -68,17 +68,32 @@ extern KernelFamily<void(Ctx, const Conv2dShape&, In x, In grad_y, Out grad_w)>
     conv2d_backward_weight;
 
 // --- pooling (planes of H x W; grad_in accumulates: zeroed by the caller) --------------------
+// Max pooling's indices (int64) are plane-flat indices into the input, PyTorch's.
 extern KernelFamily<void(Ctx, const PoolGeometry&, In in, Out out, Out indices)> max_pool2d_forward;
 extern KernelFamily<void(Ctx, const PoolGeometry&, In grad_out, In indices, Out grad_in)>
     max_pool2d_backward;
-extern KernelFamily<void(Ctx, const PoolGeometry&, bool count_include_pad, In in, Out out)>
+// divisor_override: 0 for none.
+extern KernelFamily<void(Ctx, const PoolGeometry&, bool count_include_pad, int64_t divisor_override,
+                         In in, Out out)>
     avg_pool2d_forward;
-extern KernelFamily<void(Ctx, const PoolGeometry&, bool count_include_pad, In grad_out,
-                         Out grad_in)>
+extern KernelFamily<void(Ctx, const PoolGeometry&, bool count_include_pad, int64_t divisor_override,
+                         In grad_out, Out grad_in)>
     avg_pool2d_backward;
 extern KernelFamily<void(Ctx, const PoolGeometry&, In in, Out out)> adaptive_avg_pool2d_forward;
 extern KernelFamily<void(Ctx, const PoolGeometry&, In grad_out, Out grad_in)>
     adaptive_avg_pool2d_backward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, In in, Out out, Out indices)>
+    adaptive_max_pool2d_forward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, In grad_out, In indices, Out grad_in)>
+    adaptive_max_pool2d_backward;
+// Max unpooling inverts a max pooling of geometry g: `in` and `indices` are planes of
+// out_h x out_w, `out` planes of in_h x in_w, zeroed by the caller; out[indices[i]] = in[i], the
+// last i winning. An index outside the plane is a bad index (kernels/common/bad_index.h). The
+// backward gathers grad_in[i] = grad_out[indices[i]] and writes grad_in in full.
+extern KernelFamily<void(Ctx, const PoolGeometry&, In in, In indices, Out out)>
+    max_unpool2d_forward;
+extern KernelFamily<void(Ctx, const PoolGeometry&, In grad_out, In indices, Out grad_in)>
+    max_unpool2d_backward;
 
 // --- upsampling (planes; grad_in accumulates) ------------------------------------------------
 extern KernelFamily<void(Ctx, const UpsampleGeometry&, In in, Out out)> upsample_nearest2d_forward;

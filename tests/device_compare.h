@@ -129,6 +129,8 @@ inline std::string missing_kernel_families(kernels::Backend b) {
        k::upsample_bilinear2d_backward, k::batch_norm_stats, k::batch_norm_apply,
        k::batch_norm_backward, k::softmax_forward, k::softmax_backward, k::nll_forward,
        k::nll_backward, k::index_select, k::index_add, k::scatter_along, k::sgd_step, k::adam_step);
+  need(k::adaptive_max_pool2d_forward, k::adaptive_max_pool2d_backward, k::max_unpool2d_forward,
+       k::max_unpool2d_backward);
   return missing;
 }
 

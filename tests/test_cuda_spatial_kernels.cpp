@@ -380,9 +380,9 @@ TEST_P(PoolingOnDevice, AvgPoolMatchesCpu) {
           Tensor gi = zeros({g.planes, g.in_h, g.in_w}, TensorOptions(dt).with_device(d));
           Tensor gi_acc = on(init, d);
           const k::KernelContext ctx = kernel_context(xd);
-          k::avg_pool2d_forward(ctx, g, count_include_pad, buffer(xd), buffer(y));
-          k::avg_pool2d_backward(ctx, g, count_include_pad, buffer(god), buffer(gi));
-          k::avg_pool2d_backward(ctx, g, count_include_pad, buffer(god), buffer(gi_acc));
+          k::avg_pool2d_forward(ctx, g, count_include_pad, 0, buffer(xd), buffer(y));
+          k::avg_pool2d_backward(ctx, g, count_include_pad, 0, buffer(god), buffer(gi));
+          k::avg_pool2d_backward(ctx, g, count_include_pad, 0, buffer(god), buffer(gi_acc));
           return std::vector<Tensor>{y.cpu(), gi.cpu(), gi_acc.cpu()};
         };
         const auto got = run(device()), want = run(kCPU);

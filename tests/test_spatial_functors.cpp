@@ -140,7 +140,7 @@ void check_avg_pool(const PoolGeometry& g, bool count_include_pad, std::mt19937&
   const int64_t n_in = g.planes * g.in_h * g.in_w, n_out = g.planes * g.out_h * g.out_w;
   auto in = random_values<T>(n_in, rng);
   std::vector<T> out(static_cast<size_t>(n_out)), out2(static_cast<size_t>(n_out));
-  k::avg_pool2d_forward(kCpuContext, g, count_include_pad, buf(in), buf(out));
+  k::avg_pool2d_forward(kCpuContext, g, count_include_pad, 0, buf(in), buf(out));
   for (int64_t o = 0; o < n_out; ++o) {
     const int64_t p = o / (g.out_h * g.out_w), oh = (o / g.out_w) % g.out_h, ow = o % g.out_w;
     out2[size_t(o)] =
@@ -149,7 +149,7 @@ void check_avg_pool(const PoolGeometry& g, bool count_include_pad, std::mt19937&
   expect_same_bits(out2, out, "avg_pool forward");
   auto go = random_values<T>(n_out, rng);
   std::vector<T> scattered(static_cast<size_t>(n_in), T(0));
-  k::avg_pool2d_backward(kCpuContext, g, count_include_pad, buf(go), buf(scattered));
+  k::avg_pool2d_backward(kCpuContext, g, count_include_pad, 0, buf(go), buf(scattered));
   const auto gathered = gather(
       g.planes, g.in_h, g.in_w, std::vector<T>(static_cast<size_t>(n_in), T(0)),
       [&](int64_t p, int64_t h, int64_t w) {
@@ -363,4 +363,62 @@ TEST(ChannelWalk, OffsetsAndChannelsEqualTheDivision) {
   // An empty layout: the walks start (dividing by 1, not 0) and visit nothing.
   EXPECT_EQ(k::ChannelElementWalk(3, 512, 0, 4, 0).s, 0);
   EXPECT_EQ(k::ChannelIndexWalk(3, 512, 0, 0).channel, 0);
+}
+
+TEST(PoolFunctors, AdaptiveMaxPoolWindowAndGatherEqualTheCpuKernels) {
+  std::mt19937 rng(8);
+  for (int64_t ih : {1, 5, 7})
+    for (int64_t iw : {3, 8})
+      for (int64_t oh : {1, 3, 7, 12})
+        for (int64_t ow : {1, 4, 5}) {
+          SCOPED_TRACE(tandem::detail::concat(ih, "x", iw, " -> ", oh, "x", ow));
+          const PoolGeometry g{2, ih, iw, oh, ow, 0, 0, 0, 0, 0, 0, 1, 1};
+          const int64_t n_in = 2 * ih * iw, n_out = 2 * oh * ow;
+          auto in = random_values<double>(n_in, rng);
+          std::vector<double> out(static_cast<size_t>(n_out)), out2(out);
+          std::vector<int64_t> idx(static_cast<size_t>(n_out)), idx2(idx);
+          k::adaptive_max_pool2d_forward(kCpuContext, g, buf(in), buf(out), buf(idx));
+          for (int64_t o = 0; o < n_out; ++o)
+            k::adaptive_max_window(in.data() + (o / (oh * ow)) * ih * iw, g, (o / ow) % oh, o % ow,
+                                   out2[size_t(o)], idx2[size_t(o)]);
+          expect_same_bits(out2, out, "adaptive max forward");
+          ASSERT_EQ(idx2, idx);
+          auto go = random_values<double>(n_out, rng);
+          std::vector<double> scattered(static_cast<size_t>(n_in), 0.0);
+          k::adaptive_max_pool2d_backward(kCpuContext, g, buf(go), buf(idx), buf(scattered));
+          const auto gathered =
+              gather(2, ih, iw, std::vector<double>(static_cast<size_t>(n_in), 0.0),
+                     [&](int64_t p, int64_t h, int64_t w) {
+                       const int64_t base = p * oh * ow;
+                       return k::adaptive_max_grad_at(go.data() + base, idx.data() + base, g, h, w);
+                     });
+          expect_same_bits(gathered, scattered, "adaptive max backward");
+        }
+}
+
+TEST(PoolFunctors, AvgPoolDivisorOverrideWindowAndGatherEqualTheCpuKernels) {
+  std::mt19937 rng(9);
+  for (const PoolGeometry& g : pool_sweep(false))
+    for (int64_t divisor : {-3, 1, 5}) {
+      SCOPED_TRACE(describe(g) + " divisor " + std::to_string(divisor));
+      const int64_t n_in = g.planes * g.in_h * g.in_w, n_out = g.planes * g.out_h * g.out_w;
+      auto in = random_values<float>(n_in, rng);
+      std::vector<float> out(static_cast<size_t>(n_out)), out2(out);
+      k::avg_pool2d_forward(kCpuContext, g, false, divisor, buf(in), buf(out));
+      for (int64_t o = 0; o < n_out; ++o) {
+        const int64_t p = o / (g.out_h * g.out_w);
+        out2[size_t(o)] = k::avg_pool_window(in.data() + p * g.in_h * g.in_w, g,
+                                             (o / g.out_w) % g.out_h, o % g.out_w, false, divisor);
+      }
+      expect_same_bits(out2, out, "avg_pool forward");
+      auto go = random_values<float>(n_out, rng);
+      std::vector<float> scattered(static_cast<size_t>(n_in), 0.0f);
+      k::avg_pool2d_backward(kCpuContext, g, false, divisor, buf(go), buf(scattered));
+      const auto gathered = gather(
+          g.planes, g.in_h, g.in_w, std::vector<float>(static_cast<size_t>(n_in), 0.0f),
+          [&](int64_t p, int64_t h, int64_t w) {
+            return k::avg_pool_grad_at(go.data() + p * g.out_h * g.out_w, g, false, h, w, divisor);
+          });
+      expect_same_bits(gathered, scattered, "avg_pool backward");
+    }
 }

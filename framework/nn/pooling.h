@@ -1,8 +1,19 @@
-// Pooling modules (torch/nn/modules/pooling.py): MaxPool2d, AvgPool2d, AdaptiveAvgPool2d.
-// They store the arguments as passed (int or pair), which is what PyTorch's repr prints.
+// Pooling modules (torch/nn/modules/pooling.py): MaxPool2d, AvgPool2d, AdaptiveAvgPool2d,
+// AdaptiveMaxPool2d, MaxUnpool2d. They store the arguments as passed (int or pair), which is what
+// PyTorch's repr prints (MaxUnpool2d stores pairs, as PyTorch's _pair does).
+//
+// return_indices: PyTorch's forward then returns (output, indices). Here forward_many({x}) does
+// (what a Sequential chains), and forward_with_indices(x) is the typed form; forward(x), one
+// tensor, refuses, as a caller expecting the output alone would silently lose the indices.
+// MaxUnpool2d takes (x, indices): forward(x, indices, output_size) or forward_many({x, indices}).
+//   nn::MaxPool2d pool(nn::MaxPool2dOptions(2).return_indices_(true));
+//   auto [y, idx] = pool.forward_with_indices(x);
+//   Tensor back = nn::MaxUnpool2d(2).forward(y, idx);
 #pragma once
 
 #include <optional>
+#include <utility>
+#include <vector>
 
 #include "framework/nn/module.h"
 #include "framework/nn/size2.h"
@@ -17,7 +28,12 @@ struct MaxPool2dOptions {
   std::optional<Size2> stride;  // None: kernel_size
   Size2 padding = 0;
   Size2 dilation = 1;
+  bool return_indices = false;
   bool ceil_mode = false;
+  MaxPool2dOptions& return_indices_(bool v) {
+    return_indices = v;
+    return *this;
+  }
 };
 
 class MaxPool2d : public Module {
@@ -27,6 +43,9 @@ class MaxPool2d : public Module {
                      Size2 padding = 0)
       : MaxPool2d(MaxPool2dOptions(kernel_size, stride, padding)) {}
   Tensor forward(const Tensor& x) override;
+  // {output} or, with return_indices, {output, indices}.
+  std::vector<Tensor> forward_many(const std::vector<Tensor>& inputs) override;
+  std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x);
   std::string extra_repr() const override;
   MaxPool2dOptions options;
 };
@@ -40,6 +59,7 @@ struct AvgPool2dOptions {
   Size2 padding = 0;
   bool ceil_mode = false;
   bool count_include_pad = true;
+  std::optional<int64_t> divisor_override;  // None; not in PyTorch's repr
 };
 
 class AvgPool2d : public Module {
@@ -60,6 +80,33 @@ class AdaptiveAvgPool2d : public Module {
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override { return "output_size=" + output_size.str(); }
   Size2 output_size;
+};
+
+class AdaptiveMaxPool2d : public Module {
+ public:
+  explicit AdaptiveMaxPool2d(Size2 output_size, bool return_indices = false)
+      : Module("AdaptiveMaxPool2d"), output_size(output_size), return_indices(return_indices) {}
+  Tensor forward(const Tensor& x) override;
+  // {output} or, with return_indices, {output, indices}.
+  std::vector<Tensor> forward_many(const std::vector<Tensor>& inputs) override;
+  std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x);
+  std::string extra_repr() const override { return "output_size=" + output_size.str(); }
+  Size2 output_size;
+  bool return_indices;
+};
+
+class MaxUnpool2d : public Module {
+ public:
+  explicit MaxUnpool2d(Size2 kernel_size, std::optional<Size2> stride = std::nullopt,
+                       Size2 padding = 0);
+  // Needs the indices: throws, naming the forms that take them.
+  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x, const Tensor& indices,
+                 const std::optional<std::vector<int64_t>>& output_size = std::nullopt);
+  // {x, indices} -> {output}.
+  std::vector<Tensor> forward_many(const std::vector<Tensor>& inputs) override;
+  std::string extra_repr() const override;
+  Size2 kernel_size, stride, padding;
 };
 
 }  // namespace tandem::nn

@@ -9,7 +9,7 @@
 #include "framework/ops/loss.h"         // cross_entropy, nll_loss, mse_loss
 #include "framework/ops/normalization.h"  // batch_norm
 #include "framework/ops/pad.h"            // pad (constant, reflect, replicate, circular)
-#include "framework/ops/pooling.h"      // max_pool2d, avg_pool2d, adaptive_avg_pool2d
+#include "framework/ops/pooling.h"      // max_pool2d, max_unpool2d, avg_pool2d, adaptive_*_pool2d
 #include "framework/ops/reduction.h"    // sum, mean, var, max, min, amax, argmax
 #include "framework/ops/shape_ops.h"    // cat, stack, index_select
 #include "framework/ops/upsample.h"     // interpolate

@@ -1,7 +1,10 @@
 // Pooling ops: shape rules and autograd; the loops are the pooling kernel families.
 #include "framework/ops/pooling.h"
 
+#include <string>
+
 #include "framework/autograd/node.h"
+#include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "kernels/kernel_table.h"
@@ -75,6 +78,15 @@ Tensor max_pool2d(const Tensor& input, Pair k) { return max_pool2d(input, k, k);
 
 Tensor max_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, Pair dilation,
                   bool ceil_mode) {
+  return max_pool2d_with_indices(input, k, stride, padding, dilation, ceil_mode).first;
+}
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, Pair k) {
+  return max_pool2d_with_indices(input, k, k);
+}
+
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, Pair k, Pair stride,
+                                                  Pair padding, Pair dilation, bool ceil_mode) {
   check_window(k, stride, padding, dilation);
   Planes p = as_planes(input, "max_pool2d");
   const int64_t oh = pooled_size(p.h, k[0], padding[0], stride[0], dilation[0], ceil_mode);
@@ -95,13 +107,16 @@ Tensor max_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, Pair d
                                         buffer(gi));
            return TensorList{gi};
          });
-  return out;
+  return {out, indices};
 }
 
 Tensor avg_pool2d(const Tensor& input, Pair k) { return avg_pool2d(input, k, k); }
 
 Tensor avg_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, bool ceil_mode,
-                  bool count_include_pad) {
+                  bool count_include_pad, std::optional<int64_t> divisor_override) {
+  // PyTorch checks the divisor before the window.
+  TANDEM_CHECK(!divisor_override || *divisor_override != 0, "divisor must be not zero");
+  const int64_t divisor = divisor_override.value_or(0);
   check_window(k, stride, padding, {1, 1});
   Planes p = as_planes(input, "avg_pool2d");
   const int64_t oh = pooled_size(p.h, k[0], padding[0], stride[0], 1, ceil_mode);
@@ -111,15 +126,15 @@ Tensor avg_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, bool c
   const PoolGeometry g{p.planes,  p.h,       p.w,        oh,         ow, k[0], k[1],
                        stride[0], stride[1], padding[0], padding[1], 1,  1};
   Tensor out = empty(out_shape(p, oh, ow), input.options());
-  kernels::avg_pool2d_forward(kernel_context(input), g, count_include_pad, buffer(p.x),
+  kernels::avg_pool2d_forward(kernel_context(input), g, count_include_pad, divisor, buffer(p.x),
                               buffer(out));
   const Shape in_shape = input.sizes();
   record("AvgPool2DBackward0", {input}, {out}, {},
-         [g, in_shape, count_include_pad](const TensorList& gr, const TensorList&) {
+         [g, in_shape, count_include_pad, divisor](const TensorList& gr, const TensorList&) {
            Tensor go = gr[0].contiguous();
            Tensor gi = zeros(in_shape, go.options());
-           kernels::avg_pool2d_backward(kernel_context(go), g, count_include_pad, buffer(go),
-                                        buffer(gi));
+           kernels::avg_pool2d_backward(kernel_context(go), g, count_include_pad, divisor,
+                                        buffer(go), buffer(gi));
            return TensorList{gi};
          });
   return out;
@@ -138,6 +153,104 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Pair output_size) {
            Tensor go = gr[0].contiguous();
            Tensor gi = zeros(in_shape, go.options());
            kernels::adaptive_avg_pool2d_backward(kernel_context(go), g, buffer(go), buffer(gi));
+           return TensorList{gi};
+         });
+  return out;
+}
+
+Tensor adaptive_max_pool2d(const Tensor& input, Pair output_size) {
+  return adaptive_max_pool2d_with_indices(input, output_size).first;
+}
+
+std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, Pair output_size) {
+  Planes p = as_planes(input, "adaptive_max_pool2d");
+  // PyTorch's check: every window needs an element (the batch dim of NCHW may be empty).
+  for (int64_t d = 1; d < input.dim(); ++d)
+    TANDEM_CHECK(input.size(d) > 0,
+                 "adaptive_max_pool2d(): Expected input to have non-zero size for non-batch "
+                 "dimensions, but input has sizes ",
+                 shape_str(input.sizes()), " with dimension ", d, " being empty");
+  TANDEM_CHECK(output_size[0] >= 0 && output_size[1] >= 0,
+               "adaptive_max_pool2d: output size must be non-negative, got (", output_size[0], ", ",
+               output_size[1], ")");
+  const PoolGeometry g{p.planes, p.h, p.w, output_size[0], output_size[1], 0, 0, 0, 0, 0, 0, 1, 1};
+  Tensor out = empty(out_shape(p, output_size[0], output_size[1]), input.options());
+  Tensor indices = empty(out.sizes(), TensorOptions(DType::Int64, input.device()));
+  kernels::adaptive_max_pool2d_forward(kernel_context(input), g, buffer(p.x), buffer(out),
+                                       buffer(indices));
+  const Shape in_shape = input.sizes();
+  record("AdaptiveMaxPool2DBackward0", {input}, {out}, {indices},
+         [g, in_shape](const TensorList& gr, const TensorList& s) {
+           Tensor go = gr[0].contiguous();
+           Tensor gi = zeros(in_shape, go.options());
+           kernels::adaptive_max_pool2d_backward(kernel_context(go), g, buffer(go), buffer(s[0]),
+                                                 buffer(gi));
+           return TensorList{gi};
+         });
+  return {out, indices};
+}
+
+namespace {
+
+// PyTorch's _unpool_output_size (torch/nn/functional.py), its ValueErrors included.
+Pair unpool_size(const Tensor& x, Pair k, Pair stride, Pair padding,
+                 const std::optional<std::vector<int64_t>>& output_size) {
+  Pair size{};
+  for (int d = 0; d < 2; ++d)
+    size[d] = (x.size(x.dim() - 2 + d) - 1) * stride[d] + k[d] - 2 * padding[d];
+  if (!output_size) return size;
+  std::vector<int64_t> o = *output_size;
+  if (o.size() == 4) o.erase(o.begin(), o.begin() + 2);
+  TANDEM_CHECK(o.size() == 2,
+               "output_size should be a sequence containing 2 or 4 elements, but it has a "
+               "length of '",
+               output_size->size(), "'");
+  for (int d = 0; d < 2; ++d) {
+    const int64_t lo = size[d] - stride[d], hi = size[d] + stride[d];
+    TANDEM_CHECK(lo < o[d] && o[d] < hi, "invalid output_size \"(", o[0], ", ", o[1], ")\" (dim ",
+                 d, " must be between ", lo, " and ", hi, ")");
+  }
+  return {o[0], o[1]};
+}
+
+}  // namespace
+
+Tensor max_unpool2d(const Tensor& input, const Tensor& indices, Pair k, std::optional<Pair> stride,
+                    Pair padding, const std::optional<std::vector<int64_t>>& output_size) {
+  TANDEM_CHECK(input.dim() == 3 || input.dim() == 4,
+               "Input to max_unpooling2d should be a 3d or 4d Tensor, but got a tensor with ",
+               input.dim(), " dimensions.");
+  const Pair st = stride.value_or(k);
+  const Pair size = unpool_size(input, k, st, padding, output_size);
+  TANDEM_CHECK(indices.dtype() == DType::Int64,
+               "elements in indices should be type int64 but got: ",
+               ops_detail::scalar_type_name(indices.dtype()));
+  TANDEM_CHECK(input.sizes() == indices.sizes(),
+               "Expected shape of indices to be same as that of the input tensor (",
+               shape_str(input.sizes()),
+               ") but got indices tensor with shape: ", shape_str(indices.sizes()));
+  for (int64_t d = 1; d < input.dim(); ++d)
+    TANDEM_CHECK(input.size(d) > 0,
+                 "max_unpooling2d_forward_out_cpu(): Expected input to have non-zero size for "
+                 "non-batch dimensions, but got ",
+                 shape_str(input.sizes()), " with dimension ", d, " being empty.");
+  TANDEM_CHECK(size[0] >= 0 && size[1] >= 0, "max_unpool2d: output size (", size[0], ", ", size[1],
+               ") is negative");
+  check_same_device("max_unpool2d", {&input, &indices});
+  Planes p = as_planes(input, "max_unpool2d");
+  const Tensor idx = indices.contiguous();
+  // The geometry of the pooling being inverted: its input is this op's output.
+  const PoolGeometry g{p.planes, size[0], size[1],    p.h,        p.w, k[0], k[1],
+                       st[0],    st[1],   padding[0], padding[1], 1,   1};
+  Tensor out = zeros(out_shape(p, size[0], size[1]), input.options());
+  kernels::max_unpool2d_forward(kernel_context(input), g, buffer(p.x), buffer(idx), buffer(out));
+  const Shape in_shape = input.sizes();
+  record("MaxUnpool2DBackward0", {input}, {out}, {idx},
+         [g, in_shape](const TensorList& gr, const TensorList& s) {
+           Tensor go = gr[0].contiguous();
+           Tensor gi = empty(in_shape, go.options());
+           kernels::max_unpool2d_backward(kernel_context(go), g, buffer(go), buffer(s[0]),
+                                          buffer(gi));
            return TensorList{gi};
          });
   return out;

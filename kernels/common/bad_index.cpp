@@ -4,6 +4,9 @@ namespace tandem::kernels {
 
 std::string bad_index_message(BadIndexKind kind, int64_t value, int64_t size) {
   if (kind == BadIndexKind::Target) return detail::concat("Target ", value, " is out of bounds.");
+  if (kind == BadIndexKind::MaxUnpool)
+    return detail::concat("Found an invalid max index: ", value, " (output volumes are of size ",
+                          size >> 32, "x", size & 0xffffffff);
   return detail::concat("index out of range in self (index ", value, " for a dim of size ", size,
                         ")");
 }

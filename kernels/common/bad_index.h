@@ -25,7 +25,12 @@ namespace tandem::kernels {
 enum class BadIndexKind : int {
   Target = 1,  // nll_loss / cross_entropy: a target that is no class (and not ignore_index)
   Index = 2,   // index_select: an index outside the dim
+  // max_unpool2d: an index outside the output plane; the size is unpool_plane(h, w), the plane's
+  // height and width in one number, as PyTorch's message names both.
+  MaxUnpool = 3,
 };
+
+TANDEM_HD int64_t unpool_plane(int64_t h, int64_t w) { return (h << 32) | w; }
 
 // The first bad index a CUDA kernel found since the host last looked. `claimed` is taken by one
 // thread; `raised` is set once the fields are written, and is what the host reads.
@@ -37,8 +42,9 @@ struct BadIndexReport {
   int64_t size;  // the number of classes, or the dim's size
 };
 
-// PyTorch's wording: "Target 5 is out of bounds." and "index out of range in self", the latter
-// with the index and the dim's size.
+// PyTorch's wording: "Target 5 is out of bounds.", "index out of range in self", the latter
+// with the index and the dim's size, and "Found an invalid max index: 9 (output volumes are of
+// size 2x2" (sic: PyTorch's has no closing parenthesis).
 std::string bad_index_message(BadIndexKind kind, int64_t value, int64_t size);
 
 TANDEM_HD bool index_in_range(int64_t i, int64_t size) { return i >= 0 && i < size; }

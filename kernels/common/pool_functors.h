@@ -2,8 +2,9 @@
 // kernels (kernels/cpu/pooling.cpp) and the CUDA kernels (kernels/cuda/pooling.cu), following
 // PyTorch: max pooling records the plane-flat index of each window's maximum (the first of equal
 // maxima, the last NaN); average pooling divides by PyTorch's window size (count_include_pad,
-// windows clipped at the padded border); adaptive pooling uses start = floor(i*in/out),
-// end = ceil((i+1)*in/out).
+// windows clipped at the padded border) or by divisor_override; adaptive pooling uses
+// start = floor(i*in/out), end = ceil((i+1)*in/out); max unpooling writes each value at its
+// index, the last of equal indices winning as on PyTorch's CPU.
 //
 // The backward passes come in two forms over the same windows: the CPU scatters each output's
 // gradient into its window; the GPU gathers, one thread per input element summing the gradients
@@ -20,6 +21,9 @@
 
 #include "kernels/common/host_device.h"
 #include "kernels/common/kernel_params.h"
+#if !defined(__CUDA_ARCH__)
+#include <atomic>  // std::atomic_ref: max_unpool_claim's host path
+#endif
 
 namespace tandem::kernels {
 
@@ -112,13 +116,14 @@ TANDEM_HD T max_pool_grad_at(const T* grad_out, const int64_t* indices, const Po
 // --- average pooling -------------------------------------------------------------------------
 
 // The window [h0, h1) x [w0, w1) of output (oh, ow) clipped to the input, and PyTorch's divisor
-// for it: the window clipped to the padded input when count_include_pad, else the clipped window.
+// for it: the window clipped to the padded input when count_include_pad, else the clipped window;
+// divisor_override, when not 0, replaces it (PyTorch's avg_pool2d(..., divisor_override)).
 struct AvgWindow {
   int64_t h0, h1, w0, w1, divisor;
 };
 
 TANDEM_HD AvgWindow avg_window(const PoolGeometry& g, int64_t oh, int64_t ow,
-                               bool count_include_pad) {
+                               bool count_include_pad, int64_t divisor_override = 0) {
   int64_t h0 = oh * g.stride_h - g.pad_h, w0 = ow * g.stride_w - g.pad_w;
   int64_t h1 = hd_min(h0 + g.kernel_h, g.in_h + g.pad_h),
           w1 = hd_min(w0 + g.kernel_w, g.in_w + g.pad_w);
@@ -127,34 +132,40 @@ TANDEM_HD AvgWindow avg_window(const PoolGeometry& g, int64_t oh, int64_t ow,
   w0 = hd_max(w0, int64_t(0));
   h1 = hd_min(h1, g.in_h);
   w1 = hd_min(w1, g.in_w);
-  return {h0, h1, w0, w1, count_include_pad ? pool_size : (h1 - h0) * (w1 - w0)};
+  // An empty window gives 0, as PyTorch's loops skip it (divisor 0: nothing to divide).
+  const bool empty = h0 >= h1 || w0 >= w1;
+  const int64_t divisor = empty                   ? 0
+                          : divisor_override != 0 ? divisor_override
+                          : count_include_pad     ? pool_size
+                                                  : (h1 - h0) * (w1 - w0);
+  return {h0, h1, w0, w1, divisor};
 }
 
 // Output (oh, ow) of average pooling over `plane`: the window's sum in row-major order divided by
-// the divisor (0 for an empty divisor).
+// the divisor (0 for an empty window).
 template <typename T>
 TANDEM_HD T avg_pool_window(const T* plane, const PoolGeometry& g, int64_t oh, int64_t ow,
-                            bool count_include_pad) {
-  const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
+                            bool count_include_pad, int64_t divisor_override = 0) {
+  const AvgWindow win = avg_window(g, oh, ow, count_include_pad, divisor_override);
   T sum = T(0);
   for (int64_t h = win.h0; h < win.h1; ++h)
     for (int64_t w = win.w0; w < win.w1; ++w) sum += plane[h * g.in_w + w];
-  return win.divisor > 0 ? sum / T(win.divisor) : T(0);
+  return win.divisor != 0 ? sum / T(win.divisor) : T(0);
 }
 
 // The gradient reaching input (h, w) of a plane through average pooling: the sum, in output
 // order, of grad_out / divisor over the outputs whose clipped window holds (h, w).
 template <typename T>
 TANDEM_HD T avg_pool_grad_at(const T* grad_out, const PoolGeometry& g, bool count_include_pad,
-                             int64_t h, int64_t w) {
+                             int64_t h, int64_t w, int64_t divisor_override = 0) {
   // For an input element, the clipped window holds it exactly when the unclipped one does.
   const IndexRange rh = windows_covering(h, g.pad_h, g.kernel_h, g.stride_h, g.out_h);
   const IndexRange rw = windows_covering(w, g.pad_w, g.kernel_w, g.stride_w, g.out_w);
   T sum = T(0);
   for (int64_t oh = rh.begin; oh < rh.end; ++oh)
     for (int64_t ow = rw.begin; ow < rw.end; ++ow) {
-      const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
-      if (win.divisor <= 0) continue;
+      const AvgWindow win = avg_window(g, oh, ow, count_include_pad, divisor_override);
+      if (win.divisor == 0) continue;
       sum += grad_out[oh * g.out_w + ow] / T(win.divisor);
     }
   return sum;
@@ -198,6 +209,69 @@ TANDEM_HD T adaptive_avg_grad_at(const T* grad_out, const PoolGeometry& g, int64
     }
   }
   return sum;
+}
+
+// --- adaptive max pooling ----------------------------------------------------------------------
+
+// The max of output (oh, ow)'s adaptive window and its plane-flat index, by take_if_max from the
+// window's first element (PyTorch starts from -inf with that element's index: the same picks).
+template <typename T>
+TANDEM_HD void adaptive_max_window(const T* plane, const PoolGeometry& g, int64_t oh, int64_t ow,
+                                   T& value, int64_t& index) {
+  const int64_t h0 = adaptive_start(oh, g.out_h, g.in_h), h1 = adaptive_end(oh, g.out_h, g.in_h);
+  const int64_t w0 = adaptive_start(ow, g.out_w, g.in_w), w1 = adaptive_end(ow, g.out_w, g.in_w);
+  T best = plane[h0 * g.in_w + w0];
+  int64_t best_i = h0 * g.in_w + w0;
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t w = (h == h0 ? w0 + 1 : w0); w < w1; ++w)
+      take_if_max(plane[h * g.in_w + w], h * g.in_w + w, best, best_i);
+  value = best;
+  index = best_i;
+}
+
+// The gradient reaching input (h, w) through adaptive max pooling: as max_pool_grad_at, over the
+// outputs whose adaptive window holds (h, w).
+template <typename T>
+TANDEM_HD T adaptive_max_grad_at(const T* grad_out, const int64_t* indices, const PoolGeometry& g,
+                                 int64_t h, int64_t w) {
+  const IndexRange rh = adaptive_windows_covering(h, g.out_h, g.in_h);
+  const IndexRange rw = adaptive_windows_covering(w, g.out_w, g.in_w);
+  const int64_t target = h * g.in_w + w;
+  T sum = T(0);
+  for (int64_t oh = rh.begin; oh < rh.end; ++oh)
+    for (int64_t ow = rw.begin; ow < rw.end; ++ow) {
+      const int64_t o = oh * g.out_w + ow;
+      if (indices[o] == target) sum += grad_out[o];
+    }
+  return sum;
+}
+
+// --- max unpooling -----------------------------------------------------------------------------
+// max_unpool2d inverts a max pooling of geometry g: its input and indices are planes of
+// out_h x out_w (the pooled size), its output planes of in_h x in_w. Output element indices[i]
+// of a plane receives input i; where several inputs name one element the last (highest i) wins,
+// as in PyTorch's CPU loop (its CUDA kernel leaves it to a race). The GPU settles it without a
+// race: each input first claims its element with an integer atomic max of i + 1 (the same result
+// in any order), then the winner writes.
+
+// The claim of input i on `slot` (zeroed before): slot = max(slot, i + 1).
+TANDEM_HD void max_unpool_claim(unsigned long long* slot, int64_t i) {
+#if defined(__CUDA_ARCH__)
+  atomicMax(slot, static_cast<unsigned long long>(i + 1));
+#else
+  std::atomic_ref<unsigned long long> s(*slot);
+  unsigned long long seen = s.load(std::memory_order_relaxed);
+  const auto mine = static_cast<unsigned long long>(i + 1);
+  while (seen < mine && !s.compare_exchange_weak(seen, mine, std::memory_order_relaxed)) {
+  }
+#endif
+}
+
+// Gradient of max unpooling: input i's gradient is the output gradient at its index (a gather;
+// every input naming an element receives its gradient, as PyTorch's gather does).
+template <typename T>
+TANDEM_HD T max_unpool_grad_at(const T* grad_out_plane, int64_t index, int64_t plane_size) {
+  return index >= 0 && index < plane_size ? grad_out_plane[index] : T(0);
 }
 
 }  // namespace tandem::kernels

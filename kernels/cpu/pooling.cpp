@@ -1,7 +1,10 @@
 // CPU pooling kernels, as PyTorch's; the per-window arithmetic (window bounds, divisors, the
 // max-update rule, adaptive start/end) is kernels/common/pool_functors.h, shared with the CUDA
 // kernels. Backward kernels scatter each output's gradient into its window, accumulating into
-// grad_in.
+// grad_in; max unpooling's backward is a gather.
+#include <atomic>
+
+#include "kernels/common/bad_index.h"
 #include "kernels/common/pool_functors.h"
 #include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/parallel_for.h"
@@ -95,25 +98,27 @@ void max_pool2d_backward(const T* grad_out, const int64_t* indices, const PoolGe
 }
 
 template <typename T>
-void avg_pool2d(const T* in, const PoolGeometry& g, bool count_include_pad, T* out) {
+void avg_pool2d(const T* in, const PoolGeometry& g, bool count_include_pad,
+                int64_t divisor_override, T* out) {
   parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        out[(p * g.out_h + oh) * g.out_w + ow] = avg_pool_window(src, g, oh, ow, count_include_pad);
+        out[(p * g.out_h + oh) * g.out_w + ow] =
+            avg_pool_window(src, g, oh, ow, count_include_pad, divisor_override);
       }
   });
 }
 
 template <typename T>
 void avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, bool count_include_pad,
-                         T* grad_in) {
+                         int64_t divisor_override, T* grad_in) {
   parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     T* dst = grad_in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow) {
-        const AvgWindow win = avg_window(g, oh, ow, count_include_pad);
-        if (win.divisor <= 0) continue;
+        const AvgWindow win = avg_window(g, oh, ow, count_include_pad, divisor_override);
+        if (win.divisor == 0) continue;
         const T v = grad_out[(p * g.out_h + oh) * g.out_w + ow] / T(win.divisor);
         for (int64_t h = win.h0; h < win.h1; ++h)
           for (int64_t w = win.w0; w < win.w1; ++w) dst[h * g.in_w + w] += v;
@@ -146,6 +151,54 @@ void adaptive_avg_pool2d_backward(const T* grad_out, const PoolGeometry& g, T* g
           for (int64_t w = w0; w < w1; ++w) dst[h * g.in_w + w] += v;
       }
     }
+  });
+}
+
+template <typename T>
+void adaptive_max_pool2d(const T* in, const PoolGeometry& g, T* out, int64_t* indices) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+    const T* src = in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const int64_t o = (p * g.out_h + oh) * g.out_w + ow;
+        adaptive_max_window(src, g, oh, ow, out[o], indices[o]);
+      }
+  });
+}
+
+// Max unpooling of planes of out_h x out_w into planes of in_h x in_w (pool_functors.h): out is
+// zeroed by the caller; the last input naming an element wins. A bad index throws PyTorch's
+// error once the planes are done (kernels/common/bad_index.h).
+template <typename T>
+void max_unpool2d(const T* in, const int64_t* indices, const PoolGeometry& g, T* out) {
+  const int64_t in_plane = g.out_h * g.out_w, out_plane = g.in_h * g.in_w;
+  // PyTorch names the last bad index of its serial loop: the highest i, whatever the threads.
+  std::atomic<int64_t> last_bad{-1};
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+    T* dst = out + p * out_plane;
+    for (int64_t i = p * in_plane; i < (p + 1) * in_plane; ++i) {
+      const int64_t k = indices[i];
+      if (index_in_range(k, out_plane)) {
+        dst[k] = in[i];
+        continue;
+      }
+      int64_t seen = last_bad.load();
+      while (seen < i && !last_bad.compare_exchange_weak(seen, i)) {
+      }
+    }
+  });
+  if (last_bad >= 0)
+    report_bad_index(nullptr, BadIndexKind::MaxUnpool, indices[last_bad],
+                     unpool_plane(g.in_h, g.in_w));
+}
+
+template <typename T>
+void max_unpool2d_backward(const T* grad_out, const int64_t* indices, const PoolGeometry& g,
+                           T* grad_in) {
+  const int64_t in_plane = g.out_h * g.out_w, out_plane = g.in_h * g.in_w;
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+    for (int64_t i = p * in_plane; i < (p + 1) * in_plane; ++i)
+      grad_in[i] = max_unpool_grad_at(grad_out + p * out_plane, indices[i], out_plane);
   });
 }
 
@@ -185,31 +238,33 @@ void max_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
 }
 
 void avg_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, bool count_include_pad,
-                            const Buffer& in, const Buffer& out) {
+                            int64_t divisor_override, const Buffer& in, const Buffer& out) {
   if (is_half(in.dtype)) {
     FloatStaging f;
-    avg_pool2d_forward_cpu(ctx, g, count_include_pad, f.input(in, in_numel(g)),
+    avg_pool2d_forward_cpu(ctx, g, count_include_pad, divisor_override, f.input(in, in_numel(g)),
                            f.output(out, out_numel(g)));
     return f.finish();
   }
   dispatch_floating(in.dtype, "avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    avg_pool2d<T>(in.as<const T>(), g, count_include_pad, out.as<T>());
+    avg_pool2d<T>(in.as<const T>(), g, count_include_pad, divisor_override, out.as<T>());
   });
 }
 
 void avg_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
-                             bool count_include_pad, const Buffer& grad_out,
-                             const Buffer& grad_in) {
+                             bool count_include_pad, int64_t divisor_override,
+                             const Buffer& grad_out, const Buffer& grad_in) {
   if (is_half(grad_out.dtype)) {
     FloatStaging f;
-    avg_pool2d_backward_cpu(ctx, g, count_include_pad, f.input(grad_out, out_numel(g)),
+    avg_pool2d_backward_cpu(ctx, g, count_include_pad, divisor_override,
+                            f.input(grad_out, out_numel(g)),
                             f.output(grad_in, in_numel(g), /*accumulates=*/true));
     return f.finish();
   }
   dispatch_floating(grad_out.dtype, "avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    avg_pool2d_backward<T>(grad_out.as<const T>(), g, count_include_pad, grad_in.as<T>());
+    avg_pool2d_backward<T>(grad_out.as<const T>(), g, count_include_pad, divisor_override,
+                           grad_in.as<T>());
   });
 }
 
@@ -240,11 +295,67 @@ void adaptive_avg_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeomet
   });
 }
 
+void adaptive_max_pool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g,
+                                     const Buffer& in, const Buffer& out, const Buffer& indices) {
+  if (is_half(in.dtype)) {
+    FloatStaging f;
+    adaptive_max_pool2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)),
+                                    indices);
+    return f.finish();
+  }
+  dispatch_floating(in.dtype, "adaptive_max_pool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    adaptive_max_pool2d<T>(in.as<const T>(), g, out.as<T>(), indices.as<int64_t>());
+  });
+}
+
+// The scatter by recorded indices is max_pool2d's: only the windows differ, and they are not
+// needed to scatter.
+void adaptive_max_pool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
+                                      const Buffer& grad_out, const Buffer& indices,
+                                      const Buffer& grad_in) {
+  max_pool2d_backward_cpu(ctx, g, grad_out, indices, grad_in);
+}
+
+void max_unpool2d_forward_cpu(const KernelContext& ctx, const PoolGeometry& g, const Buffer& in,
+                              const Buffer& indices, const Buffer& out) {
+  if (is_half(in.dtype)) {
+    FloatStaging f;
+    max_unpool2d_forward_cpu(ctx, g, f.input(in, out_numel(g)), indices,
+                             f.output(out, in_numel(g), /*accumulates=*/true));
+    return f.finish();
+  }
+  dispatch_floating(in.dtype, "max_unpool2d", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_unpool2d<T>(in.as<const T>(), indices.as<const int64_t>(), g, out.as<T>());
+  });
+}
+
+void max_unpool2d_backward_cpu(const KernelContext& ctx, const PoolGeometry& g,
+                               const Buffer& grad_out, const Buffer& indices,
+                               const Buffer& grad_in) {
+  if (is_half(grad_out.dtype)) {
+    FloatStaging f;
+    max_unpool2d_backward_cpu(ctx, g, f.input(grad_out, in_numel(g)), indices,
+                              f.output(grad_in, out_numel(g)));
+    return f.finish();
+  }
+  dispatch_floating(grad_out.dtype, "max_unpool2d_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    max_unpool2d_backward<T>(grad_out.as<const T>(), indices.as<const int64_t>(), g,
+                             grad_in.as<T>());
+  });
+}
+
 TANDEM_REGISTER_CPU_KERNEL(max_pool2d_forward, max_pool2d_forward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(max_pool2d_backward, max_pool2d_backward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(avg_pool2d_forward, avg_pool2d_forward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(avg_pool2d_backward, avg_pool2d_backward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(adaptive_avg_pool2d_forward, adaptive_avg_pool2d_forward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(adaptive_avg_pool2d_backward, adaptive_avg_pool2d_backward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(adaptive_max_pool2d_forward, adaptive_max_pool2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(adaptive_max_pool2d_backward, adaptive_max_pool2d_backward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(max_unpool2d_forward, max_unpool2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(max_unpool2d_backward, max_unpool2d_backward_cpu);
 
 }  // namespace tandem::kernels::cpu

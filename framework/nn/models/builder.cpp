@@ -196,11 +196,18 @@ const std::map<std::string, LayerFactory>& layer_table() {
                             a.size2("padding", Size2(0)));
          o.ceil_mode = a.bool_("ceil_mode", false);
          o.count_include_pad = a.bool_("count_include_pad", true);
+         if (const Value* d = a.get("divisor_override"); d && !d->is_none())
+           o.divisor_override = d->to_int();
          return std::make_shared<AvgPool2d>(o);
        }},
       {"adaptiveavgpool2d",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
          return std::make_shared<AdaptiveAvgPool2d>(a.size2("output_size"));
+       }},
+      // return_indices is left out: the layer's second output would reach the next layer.
+      {"adaptivemaxpool2d",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         return std::make_shared<AdaptiveMaxPool2d>(a.size2("output_size"));
        }},
       {"dropout",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
