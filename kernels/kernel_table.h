@@ -102,6 +102,13 @@ extern KernelFamily<void(Ctx, const UpsampleGeometry&, In grad_out, Out grad_in)
 extern KernelFamily<void(Ctx, const UpsampleGeometry&, In in, Out out)> upsample_bilinear2d_forward;
 extern KernelFamily<void(Ctx, const UpsampleGeometry&, In grad_out, Out grad_in)>
     upsample_bilinear2d_backward;
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In in, Out out)>
+    upsample_nearest_exact2d_forward;
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In grad_out, Out grad_in)>
+    upsample_nearest_exact2d_backward;
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In in, Out out)> upsample_bicubic2d_forward;
+extern KernelFamily<void(Ctx, const UpsampleGeometry&, In grad_out, Out grad_in)>
+    upsample_bicubic2d_backward;
 
 // --- batch normalisation over (N, C, S); statistics are float64 ------------------------------
 extern KernelFamily<void(Ctx, const ChannelLayout&, In x, Out mean, Out var)> batch_norm_stats;

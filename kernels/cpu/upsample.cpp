@@ -1,7 +1,7 @@
-// CPU upsampling kernels over planes; the index rules (nearest, bilinear taps) are
-// kernels/common/upsample_functors.h, shared with the CUDA kernels. Backward kernels scatter each
-// output's gradient to its source pixels, accumulating into grad_in. Planes run in parallel
-// (parallel_for.h); each writes only its own outputs and its own plane of grad_in.
+// CPU upsampling kernels over planes; the index rules (nearest, nearest-exact, bilinear and
+// bicubic taps) are kernels/common/upsample_functors.h, shared with the CUDA kernels. Backward
+// kernels scatter each output's gradient to its source pixels, accumulating into grad_in. Planes
+// run in parallel (parallel_for.h); each writes only its own outputs and its own plane of grad_in.
 #include "kernels/common/upsample_functors.h"
 #include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/parallel_for.h"
@@ -63,70 +63,154 @@ void upsample_bilinear2d_backward(const T* grad_out, const UpsampleGeometry& g, 
   });
 }
 
+template <typename T>
+void upsample_nearest_exact2d(const T* in, const UpsampleGeometry& g, T* out) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+    const T* src = in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        out[(p * g.out_h + oh) * g.out_w + ow] = upsample_nearest_exact_at(src, g, oh, ow);
+  });
+}
+
+template <typename T>
+void upsample_nearest_exact2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      const int64_t ih = nearest_exact_source(oh, g.in_h, g.scale_h);
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        grad_in[(p * g.in_h + ih) * g.in_w + nearest_exact_source(ow, g.in_w, g.scale_w)] +=
+            grad_out[(p * g.out_h + oh) * g.out_w + ow];
+    }
+  });
+}
+
+template <typename T>
+void upsample_bicubic2d(const T* in, const UpsampleGeometry& g, T* out) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+    const T* src = in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh)
+      for (int64_t ow = 0; ow < g.out_w; ++ow)
+        out[(p * g.out_h + oh) * g.out_w + ow] = upsample_bicubic_at(src, g, oh, ow);
+  });
+}
+
+// Each output adds wh * ww * grad to each of its 16 taps (h tap outer), at the clamped indices:
+// a border pixel read by several taps receives each one's share.
+template <typename T>
+void upsample_bicubic2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
+  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
+    T* dst = grad_in + p * g.in_h * g.in_w;
+    for (int64_t oh = 0; oh < g.out_h; ++oh) {
+      const CubicTaps h = cubic_taps(oh, g.in_h, g.scale_h, g.align_corners);
+      for (int64_t ow = 0; ow < g.out_w; ++ow) {
+        const CubicTaps w = cubic_taps(ow, g.in_w, g.scale_w, g.align_corners);
+        const double go = double(grad_out[(p * g.out_h + oh) * g.out_w + ow]);
+        for (int a = 0; a < 4; ++a)
+          for (int b = 0; b < 4; ++b) dst[h.i[a] * g.in_w + w.i[b]] += T(h.w[a] * w.w[b] * go);
+      }
+    }
+  });
+}
+
 namespace {
 int64_t in_numel(const UpsampleGeometry& g) { return g.planes * g.in_h * g.in_w; }
 int64_t out_numel(const UpsampleGeometry& g) { return g.planes * g.out_h * g.out_w; }
+
+// A family's entry point: `kernel(in, g, out)` (a generic lambda over the element type) on
+// float32/float64; float16/bfloat16 operands run the float kernels through FloatStaging, rounded
+// once. Backward kernels accumulate into grad_in.
+template <typename Kernel>
+void run_forward(const char* op, const UpsampleGeometry& g, const Buffer& in, const Buffer& out,
+                 Kernel kernel) {
+  if (is_half(in.dtype)) {
+    FloatStaging f;
+    run_forward(op, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)), kernel);
+    return f.finish();
+  }
+  dispatch_floating(in.dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernel(in.as<const T>(), g, out.as<T>());
+  });
+}
+
+template <typename Kernel>
+void run_backward(const char* op, const UpsampleGeometry& g, const Buffer& grad_out,
+                  const Buffer& grad_in, Kernel kernel) {
+  if (is_half(grad_out.dtype)) {
+    FloatStaging f;
+    run_backward(op, g, f.input(grad_out, out_numel(g)),
+                 f.output(grad_in, in_numel(g), /*accumulates=*/true), kernel);
+    return f.finish();
+  }
+  dispatch_floating(grad_out.dtype, op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    kernel(grad_out.as<const T>(), g, grad_in.as<T>());
+  });
+}
 }  // namespace
 
-// float16/bfloat16 operands run the float kernels through FloatStaging, rounded once.
-
-void upsample_nearest2d_forward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
+void upsample_nearest2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                     const Buffer& in, const Buffer& out) {
-  if (is_half(in.dtype)) {
-    FloatStaging f;
-    upsample_nearest2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
-    return f.finish();
-  }
-  dispatch_floating(in.dtype, "upsample_nearest2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    upsample_nearest2d<T>(in.as<const T>(), g, out.as<T>());
-  });
+  run_forward("upsample_nearest2d", g, in, out,
+              [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_nearest2d(i, gg, o); });
 }
-
-void upsample_nearest2d_backward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
+void upsample_nearest2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                      const Buffer& grad_out, const Buffer& grad_in) {
-  if (is_half(grad_out.dtype)) {
-    FloatStaging f;
-    upsample_nearest2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
-                                    f.output(grad_in, in_numel(g), /*accumulates=*/true));
-    return f.finish();
-  }
-  dispatch_floating(grad_out.dtype, "upsample_nearest2d_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    upsample_nearest2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());
-  });
+  run_backward("upsample_nearest2d_backward", g, grad_out, grad_in,
+               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
+                 upsample_nearest2d_backward(go, gg, gi);
+               });
 }
 
-void upsample_bilinear2d_forward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
+void upsample_nearest_exact2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                          const Buffer& in, const Buffer& out) {
+  run_forward(
+      "upsample_nearest_exact2d", g, in, out,
+      [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_nearest_exact2d(i, gg, o); });
+}
+void upsample_nearest_exact2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                           const Buffer& grad_out, const Buffer& grad_in) {
+  run_backward("upsample_nearest_exact2d_backward", g, grad_out, grad_in,
+               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
+                 upsample_nearest_exact2d_backward(go, gg, gi);
+               });
+}
+
+void upsample_bilinear2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                      const Buffer& in, const Buffer& out) {
-  if (is_half(in.dtype)) {
-    FloatStaging f;
-    upsample_bilinear2d_forward_cpu(ctx, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
-    return f.finish();
-  }
-  dispatch_floating(in.dtype, "upsample_bilinear2d", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    upsample_bilinear2d<T>(in.as<const T>(), g, out.as<T>());
-  });
+  run_forward("upsample_bilinear2d", g, in, out,
+              [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_bilinear2d(i, gg, o); });
+}
+void upsample_bilinear2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                      const Buffer& grad_out, const Buffer& grad_in) {
+  run_backward("upsample_bilinear2d_backward", g, grad_out, grad_in,
+               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
+                 upsample_bilinear2d_backward(go, gg, gi);
+               });
 }
 
-void upsample_bilinear2d_backward_cpu(const KernelContext& ctx, const UpsampleGeometry& g,
-                                      const Buffer& grad_out, const Buffer& grad_in) {
-  if (is_half(grad_out.dtype)) {
-    FloatStaging f;
-    upsample_bilinear2d_backward_cpu(ctx, g, f.input(grad_out, out_numel(g)),
-                                     f.output(grad_in, in_numel(g), /*accumulates=*/true));
-    return f.finish();
-  }
-  dispatch_floating(grad_out.dtype, "upsample_bilinear2d_backward", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    upsample_bilinear2d_backward<T>(grad_out.as<const T>(), g, grad_in.as<T>());
-  });
+void upsample_bicubic2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                    const Buffer& in, const Buffer& out) {
+  run_forward("upsample_bicubic2d", g, in, out,
+              [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_bicubic2d(i, gg, o); });
+}
+void upsample_bicubic2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
+                                     const Buffer& grad_out, const Buffer& grad_in) {
+  run_backward("upsample_bicubic2d_backward", g, grad_out, grad_in,
+               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
+                 upsample_bicubic2d_backward(go, gg, gi);
+               });
 }
 
 TANDEM_REGISTER_CPU_KERNEL(upsample_nearest2d_forward, upsample_nearest2d_forward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(upsample_nearest2d_backward, upsample_nearest2d_backward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(upsample_nearest_exact2d_forward, upsample_nearest_exact2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(upsample_nearest_exact2d_backward,
+                           upsample_nearest_exact2d_backward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(upsample_bilinear2d_forward, upsample_bilinear2d_forward_cpu);
 TANDEM_REGISTER_CPU_KERNEL(upsample_bilinear2d_backward, upsample_bilinear2d_backward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(upsample_bicubic2d_forward, upsample_bicubic2d_forward_cpu);
+TANDEM_REGISTER_CPU_KERNEL(upsample_bicubic2d_backward, upsample_bicubic2d_backward_cpu);
 
 }  // namespace tandem::kernels::cpu

@@ -1,9 +1,9 @@
-// CUDA upsampling kernels (nearest, bilinear) with the CPU kernels' index rules, from the same
-// functions (kernels/common/upsample_functors.h): forward, one thread per output element;
-// backward, one thread per input pixel gathering the contributions of the outputs that read it,
-// in the CPU's order, and adding the sum to grad_in (which the caller zeroed). Both backward
-// kernels are gathers, so neither needs atomics and every run gives the same bits, whatever
-// math_options().deterministic says.
+// CUDA upsampling kernels (nearest, nearest-exact, bilinear, bicubic) with the CPU kernels' index
+// rules, from the same functions (kernels/common/upsample_functors.h): forward, one thread per
+// output element; backward, one thread per input pixel gathering the contributions of the outputs
+// that read it, in the CPU's order, and adding the sum to grad_in (which the caller zeroed). The
+// backward kernels are all gathers, so neither needs atomics and every run gives the same bits,
+// whatever math_options().deterministic says.
 #include <cuda_runtime.h>
 
 #include "kernels/common/dtype.h"
@@ -16,7 +16,7 @@
 namespace tandem::kernels::cuda {
 namespace {
 
-enum class Mode : uint8_t { Nearest, Bilinear };
+enum class Mode : uint8_t { Nearest, NearestExact, Bilinear, Bicubic };
 
 template <typename T, Mode M>
 __global__ void upsample_kernel(const T* in, T* out, UpsampleGeometry g, int64_t n) {
@@ -26,8 +26,12 @@ __global__ void upsample_kernel(const T* in, T* out, UpsampleGeometry g, int64_t
   const T* src = in + plane * g.in_h * g.in_w;
   if constexpr (M == Mode::Nearest)
     out[i] = upsample_nearest_at(src, g, oh, ow);
-  else
+  else if constexpr (M == Mode::NearestExact)
+    out[i] = upsample_nearest_exact_at(src, g, oh, ow);
+  else if constexpr (M == Mode::Bilinear)
     out[i] = upsample_bilinear_at(src, g, oh, ow);
+  else
+    out[i] = upsample_bicubic_at(src, g, oh, ow);
 }
 
 template <typename T, Mode M>
@@ -39,8 +43,12 @@ __global__ void upsample_backward_kernel(const T* grad_out, T* grad_in, Upsample
   const T* go = grad_out + plane * g.out_h * g.out_w;
   if constexpr (M == Mode::Nearest)
     grad_in[i] += upsample_nearest_grad_at(go, g, ih, iw);
-  else
+  else if constexpr (M == Mode::NearestExact)
+    grad_in[i] += upsample_nearest_exact_grad_at(go, g, ih, iw);
+  else if constexpr (M == Mode::Bilinear)
     grad_in[i] += upsample_bilinear_grad_at(go, g, ih, iw);
+  else
+    grad_in[i] += upsample_bicubic_grad_at(go, g, ih, iw);
 }
 
 template <Mode M>
@@ -97,11 +105,34 @@ void upsample_bilinear2d_backward_cuda(const KernelContext& ctx, const UpsampleG
   backward<Mode::Bilinear>(ctx, "upsample_bilinear2d_backward", g, grad_out, grad_in);
 }
 
+void upsample_nearest_exact2d_forward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                           const Buffer& in, const Buffer& out) {
+  forward<Mode::NearestExact>(ctx, "upsample_nearest_exact2d", g, in, out);
+}
+void upsample_nearest_exact2d_backward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                            const Buffer& grad_out, const Buffer& grad_in) {
+  backward<Mode::NearestExact>(ctx, "upsample_nearest_exact2d_backward", g, grad_out, grad_in);
+}
+void upsample_bicubic2d_forward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                     const Buffer& in, const Buffer& out) {
+  forward<Mode::Bicubic>(ctx, "upsample_bicubic2d", g, in, out);
+}
+void upsample_bicubic2d_backward_cuda(const KernelContext& ctx, const UpsampleGeometry& g,
+                                      const Buffer& grad_out, const Buffer& grad_in) {
+  backward<Mode::Bicubic>(ctx, "upsample_bicubic2d_backward", g, grad_out, grad_in);
+}
+
 }  // namespace
 
 TANDEM_REGISTER_CUDA_KERNEL(upsample_nearest2d_forward, upsample_nearest2d_forward_cuda);
 TANDEM_REGISTER_CUDA_KERNEL(upsample_nearest2d_backward, upsample_nearest2d_backward_cuda);
 TANDEM_REGISTER_CUDA_KERNEL(upsample_bilinear2d_forward, upsample_bilinear2d_forward_cuda);
 TANDEM_REGISTER_CUDA_KERNEL(upsample_bilinear2d_backward, upsample_bilinear2d_backward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(upsample_nearest_exact2d_forward,
+                            upsample_nearest_exact2d_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(upsample_nearest_exact2d_backward,
+                            upsample_nearest_exact2d_backward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(upsample_bicubic2d_forward, upsample_bicubic2d_forward_cuda);
+TANDEM_REGISTER_CUDA_KERNEL(upsample_bicubic2d_backward, upsample_bicubic2d_backward_cuda);
 
 }  // namespace tandem::kernels::cuda

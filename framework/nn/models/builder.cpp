@@ -223,10 +223,22 @@ const std::map<std::string, LayerFactory>& layer_table() {
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
          UpsampleOptions o;
          o.size = a.opt_size2("size");
-         const Value* sf = a.get("scale_factor");
-         if (sf) o.scale_factor = sf->to_double();
+         if (const Value* sf = a.get("scale_factor"); sf && !sf->is_none()) {
+           if (sf->is_list() || sf->is_tuple()) {  // per axis, as PyTorch's (h, w) tuple
+             TANDEM_CHECK(
+                 sf->size() == 2 && sf->items()[0].is_number() && sf->items()[1].is_number(),
+                 a.at("scale_factor"), ": expected a number or a pair of numbers, got ",
+                 sf->repr());
+             o.scale_factor = Scale2(sf->items()[0].to_double(), sf->items()[1].to_double());
+           } else {
+             o.scale_factor = sf->to_double();
+           }
+         }
          o.mode = a.str_("mode", "nearest");
-         if (const Value* ac = a.get("align_corners")) o.align_corners = ac->to_bool();
+         if (const Value* ac = a.get("align_corners"); ac && !ac->is_none())
+           o.align_corners = ac->to_bool();
+         if (const Value* r = a.get("recompute_scale_factor"); r && !r->is_none())
+           o.recompute_scale_factor = r->to_bool();
          return std::make_shared<Upsample>(o);
        }},
       {"sequential",

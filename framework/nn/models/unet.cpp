@@ -36,8 +36,8 @@ Tensor Down::forward(const Tensor& x) { return (*child("maxpool_conv"))(x); }
 
 Up::Up(int64_t in, int64_t out, bool bilinear, Generator& gen) : Module("Up") {
   if (bilinear) {
-    register_module(
-        "up", std::make_shared<Upsample>(UpsampleOptions{std::nullopt, 2.0, "bilinear", true}));
+    register_module("up", std::make_shared<Upsample>(
+                              UpsampleOptions{std::nullopt, 2.0, "bilinear", true, std::nullopt}));
     register_module("conv", std::make_shared<DoubleConv>(in, out, in / 2, gen));
   } else {
     register_module(
