@@ -96,6 +96,20 @@ TANDEM_HD IndexRange windows_covering(int64_t i, int64_t pad, int64_t extent, in
 
 // The gradient reaching input (h, w) of a plane through max pooling: the sum, in output order, of
 // the output gradients whose recorded index is h * in_w + w.
+// The sum, in output order, of the gradients of the outputs in rows rh x columns rw (of a plane
+// out_w wide) whose recorded index is `target`: a max pooling's gradient reaching one input.
+template <typename T>
+TANDEM_HD T indexed_grad_sum(const T* grad_out, const int64_t* indices, int64_t out_w,
+                             IndexRange rh, IndexRange rw, int64_t target) {
+  T sum = T(0);
+  for (int64_t oh = rh.begin; oh < rh.end; ++oh)
+    for (int64_t ow = rw.begin; ow < rw.end; ++ow) {
+      const int64_t o = oh * out_w + ow;
+      if (indices[o] == target) sum += grad_out[o];
+    }
+  return sum;
+}
+
 template <typename T>
 TANDEM_HD T max_pool_grad_at(const T* grad_out, const int64_t* indices, const PoolGeometry& g,
                              int64_t h, int64_t w) {
@@ -103,14 +117,7 @@ TANDEM_HD T max_pool_grad_at(const T* grad_out, const int64_t* indices, const Po
       windows_covering(h, g.pad_h, (g.kernel_h - 1) * g.dilation_h + 1, g.stride_h, g.out_h);
   const IndexRange rw =
       windows_covering(w, g.pad_w, (g.kernel_w - 1) * g.dilation_w + 1, g.stride_w, g.out_w);
-  const int64_t target = h * g.in_w + w;
-  T sum = T(0);
-  for (int64_t oh = rh.begin; oh < rh.end; ++oh)
-    for (int64_t ow = rw.begin; ow < rw.end; ++ow) {
-      const int64_t o = oh * g.out_w + ow;
-      if (indices[o] == target) sum += grad_out[o];
-    }
-  return sum;
+  return indexed_grad_sum(grad_out, indices, g.out_w, rh, rw, h * g.in_w + w);
 }
 
 // --- average pooling -------------------------------------------------------------------------
@@ -236,14 +243,7 @@ TANDEM_HD T adaptive_max_grad_at(const T* grad_out, const int64_t* indices, cons
                                  int64_t h, int64_t w) {
   const IndexRange rh = adaptive_windows_covering(h, g.out_h, g.in_h);
   const IndexRange rw = adaptive_windows_covering(w, g.out_w, g.in_w);
-  const int64_t target = h * g.in_w + w;
-  T sum = T(0);
-  for (int64_t oh = rh.begin; oh < rh.end; ++oh)
-    for (int64_t ow = rw.begin; ow < rw.end; ++ow) {
-      const int64_t o = oh * g.out_w + ow;
-      if (indices[o] == target) sum += grad_out[o];
-    }
-  return sum;
+  return indexed_grad_sum(grad_out, indices, g.out_w, rh, rw, h * g.in_w + w);
 }
 
 // --- max unpooling -----------------------------------------------------------------------------
