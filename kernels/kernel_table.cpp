@@ -42,6 +42,8 @@ TANDEM_DEFINE_KERNEL(upsample_bicubic2d_backward);
 TANDEM_DEFINE_KERNEL(batch_norm_stats);
 TANDEM_DEFINE_KERNEL(batch_norm_apply);
 TANDEM_DEFINE_KERNEL(batch_norm_backward);
+TANDEM_DEFINE_KERNEL(group_norm_forward);
+TANDEM_DEFINE_KERNEL(group_norm_backward);
 TANDEM_DEFINE_KERNEL(softmax_forward);
 TANDEM_DEFINE_KERNEL(softmax_backward);
 TANDEM_DEFINE_KERNEL(nll_forward);

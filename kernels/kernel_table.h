@@ -13,8 +13,8 @@
 //     compare, where and the reductions also take the integer types (copy/fill: every dtype);
 //     unary, binary, compare, sum_reduce, max_reduce, max_along and gemm also take float16 and
 //     bfloat16, computing in float (kernels/common/opmath.h); on the CPU and the emulated
-//     device so do convolution, pooling, batch norm (half input, float32 or half parameters),
-//     softmax and upsampling (kernels/cpu/float_staging.h).
+//     device so do convolution, pooling, batch, group and layer norm (half input, float32 or
+//     half parameters), softmax and upsampling (kernels/cpu/float_staging.h).
 #pragma once
 
 #include <array>
@@ -120,6 +120,18 @@ extern KernelFamily<void(Ctx, const ChannelLayout&, In x, In mean, In invstd, In
 extern KernelFamily<void(Ctx, const ChannelLayout&, bool train, In x, In grad_y, In mean, In invstd,
                          In w, Out grad_x, Out sum_gy, Out sum_gy_xhat)>
     batch_norm_backward;
+
+// --- group and layer normalisation over (N, G, B, S) (GroupNormLayout) -----------------------
+// Per (n, g) row: mean and rstd = 1 / sqrt(biased var + eps) (float64, written to mean and rstd,
+// one per row), then y = (x - mean) * rstd * w + b with w, b (optional) per (g, b) channel.
+extern KernelFamily<void(Ctx, const GroupNormLayout&, double eps, In x, In w, In b, Out y, Out mean,
+                         Out rstd)>
+    group_norm_forward;
+// grad_x (optional: null skips it) and, per channel, sum(gy) and sum(gy * xhat) (float64;
+// optional together) from which the bias and weight gradients come.
+extern KernelFamily<void(Ctx, const GroupNormLayout&, In x, In grad_y, In mean, In rstd, In w,
+                         Out grad_x, Out sum_gy, Out sum_gy_xhat)>
+    group_norm_backward;
 
 // --- softmax along the middle dim of (outer, n, inner) ---------------------------------------
 extern KernelFamily<void(Ctx, const Slab&, bool log, In in, Out out)> softmax_forward;

@@ -11,5 +11,6 @@
 #include "framework/nn/linear.h"      // Linear, Identity
 #include "framework/nn/loss.h"        // CrossEntropyLoss, NLLLoss, MSELoss
 #include "framework/nn/module.h"      // Module, StateDict, IncompatibleKeys
-#include "framework/nn/pooling.h"     // MaxPool2d, AvgPool2d, Adaptive{Avg,Max}Pool2d, MaxUnpool2d
-#include "framework/nn/upsample.h"    // Upsample
+#include "framework/nn/normalization.h"  // LayerNorm, GroupNorm
+#include "framework/nn/pooling.h"   // MaxPool2d, AvgPool2d, Adaptive{Avg,Max}Pool2d, MaxUnpool2d
+#include "framework/nn/upsample.h"  // Upsample

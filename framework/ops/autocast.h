@@ -32,6 +32,7 @@ enum class OpClass {
   Softmax,         // softmax, log_softmax
   Reduction,       // sum
   Transcendental,  // exp, log, pow
+  Normalization,   // layer_norm, group_norm
 };
 
 enum class Cast {

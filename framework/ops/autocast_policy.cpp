@@ -6,7 +6,8 @@
 //        losses and (in 1.13) conv_transpose in float32, everything else in its input's type.
 //   CUDA: PyTorch's AutocastCUDA lists ("Autocast Op Reference" in the torch.amp
 //        documentation): conv, conv_transpose and the matrix products in the lower precision;
-//        softmax, log_softmax, the losses, sum, exp, log and pow in float32.
+//        softmax, log_softmax, the losses, sum, exp, log, pow, layer_norm and group_norm in
+//        float32 (on the CPU, 1.13 keeps the last two in their input's type).
 // cat, stack and mixed-type elementwise ops promote on both without autocast's help.
 #include "framework/ops/autocast.h"
 
@@ -25,6 +26,7 @@ Cast policy(DeviceType device, OpClass op) {
     case OpClass::Softmax:
     case OpClass::Reduction:
     case OpClass::Transcendental:
+    case OpClass::Normalization:
       return cuda ? Cast::Float32 : Cast::Keep;
   }
   return Cast::Keep;

@@ -18,6 +18,18 @@ struct ChannelLayout {
   int64_t N = 1, C = 1, S = 1;
 };
 
+// (N, G, B, S) for group and layer normalisation: N samples of G groups of B channels of S
+// elements each. Statistics per (n, g) row of B * S elements; the affine weight and bias per
+// (g, b) channel. group_norm: B = C / G, S = the spatial size; layer_norm: G = 1, B = the
+// normalized elements, S = 1.
+struct GroupNormLayout {
+  int64_t N = 1, G = 1, B = 1, S = 1;
+  int64_t rows() const { return N * G; }
+  int64_t row_size() const { return B * S; }
+  int64_t channels() const { return G * B; }
+  int64_t numel() const { return N * G * B * S; }
+};
+
 // Log-probabilities (n, c, inner) with class dim in the middle; targets (n, inner).
 struct ClassLayout {
   int64_t n = 1, c = 1, inner = 1;

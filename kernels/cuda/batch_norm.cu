@@ -10,6 +10,7 @@
 #include "kernels/common/batch_norm_functors.h"
 #include "kernels/common/channel_walk.h"
 #include "kernels/common/dtype.h"
+#include "kernels/cuda/block_sum.cuh"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/float_staging.h"
 #include "kernels/cuda/launch.cuh"
@@ -21,19 +22,6 @@ namespace {
 constexpr int kBlock = 512;  // threads per channel: a power of two (the tree halves it)
 constexpr int64_t kMaxGrid = 65535;
 
-// The sum of every thread's v, added in a fixed-shape tree; every thread gets the total.
-__device__ double block_sum(double v, double* part) {
-  part[threadIdx.x] = v;
-  __syncthreads();
-  for (unsigned s = kBlock / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double total = part[0];
-  __syncthreads();  // part is reused by the next sum
-  return total;
-}
-
 // mean = sum(x) / n, then var = sum((x - mean)^2) / n (two passes, as on the CPU).
 template <typename T>
 __global__ void __launch_bounds__(kBlock)
@@ -44,14 +32,14 @@ __global__ void __launch_bounds__(kBlock)
     double acc = 0;
     ChannelElementWalk at(threadIdx.x, kBlock, c, C, S);
     for (int64_t e = threadIdx.x; e < count; e += kBlock, at.advance()) acc += double(x[at.offset]);
-    const double m = block_sum(acc, part) / double(count);
+    const double m = block_sum<kBlock>(acc, part) / double(count);
     double sq = 0;
     at = ChannelElementWalk(threadIdx.x, kBlock, c, C, S);
     for (int64_t e = threadIdx.x; e < count; e += kBlock, at.advance()) {
       const double d = double(x[at.offset]) - m;
       sq += d * d;
     }
-    const double v = block_sum(sq, part) / double(count);
+    const double v = block_sum<kBlock>(sq, part) / double(count);
     if (threadIdx.x == 0) {
       mean[c] = m;
       var[c] = v;
@@ -90,8 +78,8 @@ __global__ void __launch_bounds__(kBlock)
       sg += g;
       sgx += g * (double(x[at.offset]) - m);
     }
-    sg = block_sum(sg, part);
-    sgx = block_sum(sgx, part) * is;
+    sg = block_sum<kBlock>(sg, part);
+    sgx = block_sum<kBlock>(sgx, part) * is;
     if (threadIdx.x == 0) {
       sum_gy[c] = sg;
       sum_gy_xhat[c] = sgx;

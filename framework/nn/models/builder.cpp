@@ -113,6 +113,19 @@ const std::map<std::string, LayerFactory>& layer_table() {
          o.track_running_stats = a.bool_("track_running_stats", true);
          return std::make_shared<BatchNorm2d>(o);
        }},
+      {"layernorm",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         const std::vector<int64_t> shape = a.ints("normalized_shape");
+         return std::make_shared<LayerNorm>(Shape(shape.begin(), shape.end()),
+                                            a.float_("eps", 1e-5),
+                                            a.bool_("elementwise_affine", true));
+       }},
+      {"groupnorm",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         const int64_t groups = a.int_("num_groups"), channels = a.int_("num_channels");
+         return std::make_shared<GroupNorm>(groups, channels, a.float_("eps", 1e-5),
+                                            a.bool_("affine", true));
+       }},
       {"relu",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
          return std::make_shared<ReLU>(a.bool_("inplace", false));

@@ -4,6 +4,7 @@
 //   {name: sequential, layers: [{conv2d: {in_channels: 1, out_channels: 32, kernel_size: 3}},
 //                               relu, {maxpool2d: {kernel_size: 2}}, flatten, ...]}
 //   {name: sequential, layers: {fc1: {linear: {...}}, relu1: relu}}   // named children
+//   {layernorm: {normalized_shape: [8]}}, {groupnorm: {num_groups: 2, num_channels: 8}}
 //   {name: resnet18, num_classes: 10, in_channels: 1}                  // a zoo model
 //
 // Errors name the key path ("model.layers[2].conv2d.kernel") and suggest the closest valid name.
