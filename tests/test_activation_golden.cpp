@@ -133,7 +133,7 @@ TEST_P(ActivationOnDevice, HalfPrecisionComputesInFloat) {
 }
 TANDEM_INSTANTIATE_DEVICE_TEST(ActivationOnDevice);
 
-TEST(Activation, ModuleReprsAreTorchs) {
+TEST(ActivationModules, ModuleReprsAreTorchs) {
   const json& r = fixture()["reprs"];
   auto check = [&](const char* key, const nn::ModulePtr& m) {
     EXPECT_EQ(m->repr(), r[key].get<std::string>()) << key;
@@ -155,7 +155,7 @@ TEST(Activation, ModuleReprsAreTorchs) {
   check("hardswish", std::make_shared<Hardswish>(true));
 }
 
-TEST(Activation, ErrorsAreTorchs) {
+TEST(ActivationModules, ErrorsAreTorchs) {
   const json& e = fixture()["errors"];
   const Tensor ints = from_vector(std::vector<double>{1, 2}, {2}, TensorOptions(DType::Int64));
   for (const auto& name :
@@ -172,7 +172,7 @@ TEST(Activation, ErrorsAreTorchs) {
   EXPECT_EQ(error_text([] { celu(zeros({2}), 0.0); }), e["celu_alpha_0"].get<std::string>());
 }
 
-TEST(Activation, YamlLayersBuildTheModules) {
+TEST(ActivationModules, YamlLayersBuildTheModules) {
   Value layers = Value::list();
   for (const char* type :
        {"silu", "mish", "elu", "selu", "celu", "softplus", "hardsigmoid", "hardswish"})

@@ -7,16 +7,25 @@
 namespace tandem {
 
 std::string closest_match(const std::string& word, const std::vector<std::string>& candidates) {
+  // Edit distance with adjacent transpositions (optimal string alignment): "rleu" is one step
+  // from "relu", as from "elu".
   auto distance = [](const std::string& a, const std::string& b) {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    std::vector<size_t> before(b.size() + 1), prev(b.size() + 1), cur(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
     for (size_t i = 1; i <= a.size(); ++i) {
       cur[0] = i;
-      for (size_t j = 1; j <= b.size(); ++j)
+      for (size_t j = 1; j <= b.size(); ++j) {
         cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+          cur[j] = std::min(cur[j], before[j - 2] + 1);
+      }
+      std::swap(before, prev);
       std::swap(prev, cur);
     }
     return prev[b.size()];
+  };
+  auto length_gap = [&](const std::string& c) {
+    return c.size() > word.size() ? c.size() - word.size() : word.size() - c.size();
   };
   std::string best;
   if (word.size() > 256) return best;  // nothing is that long: no quadratic work for a huge key
@@ -25,7 +34,8 @@ std::string closest_match(const std::string& word, const std::vector<std::string
     size_t d = distance(word, c);
     if (!word.empty() && (c.find(word) != std::string::npos || word.find(c) != std::string::npos))
       d = std::min(d, size_t(1));
-    if (d < best_d) best_d = d, best = c;
+    // Of equally close ones, the one nearest in length (a swap or a wrong letter keeps it).
+    if (d < best_d || (d == best_d && length_gap(c) < length_gap(best))) best_d = d, best = c;
   }
   return best_d <= std::max<size_t>(2, word.size() / 2) ? best : std::string();
 }
