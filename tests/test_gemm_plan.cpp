@@ -142,3 +142,91 @@ TEST(GemmPlan, OneColumnOperandsGetAUsableLeadingDimension) {
   bad.ldc = 1;
   EXPECT_FALSE(tandem::kernels::normalize_leading_dims(bad));
 }
+
+namespace {
+
+// What cudaMemcpy2DAsync does with one MatrixCopy, bounds-checked.
+void run_copies(const std::vector<tandem::kernels::MatrixCopy>& copies,
+                const std::vector<double>& src, std::vector<double>& dst) {
+  for (const auto& c : copies)
+    for (int64_t col = 0; col < c.height; ++col)
+      for (int64_t r = 0; r < c.width; ++r)
+        dst.at(size_t(c.dst_offset + col * c.dst_ld + r)) =
+            src.at(size_t(c.src_offset + col * c.src_ld + r));
+}
+
+}  // namespace
+
+TEST(GemmPlan, PackedCopiesComputeTheSameProduct) {
+  using tandem::kernels::pack_copies;
+  using tandem::kernels::reversed;
+  std::mt19937 rng(11);
+  int cases = 0;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (int64_t pad : {0, 3})
+        for (int64_t batch : {1, 3})
+          for (bool broadcast_b : {false, true})
+            for (int64_t batch_gap : {0, 5})  // batches one after another, or apart
+              for (size_t element : {size_t(2), size_t(4), size_t(8)}) {
+                GemmShape s;
+                s.trans_a = ta;
+                s.trans_b = tb;
+                s.m = 5;
+                s.n = 4;
+                s.k = 3;
+                const int64_t a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
+                const int64_t b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
+                s.lda = a_cols + pad;
+                s.ldb = b_cols + pad;
+                s.ldc = s.n + pad;
+                s.stride_a = a_rows * s.lda + batch_gap;
+                s.stride_b = broadcast_b ? 0 : b_rows * s.ldb + batch_gap;
+                s.stride_c = s.m * s.ldc + batch_gap;
+                s.batch = batch;
+                s.alpha = 1.5;
+                s.beta = 0.5;
+                const auto a = random_values(size_t(s.stride_a * batch), rng);
+                const auto b = random_values(size_t((b_rows * s.ldb + batch_gap) * batch), rng);
+                auto expected = random_values(size_t(s.stride_c * batch), rng);
+                auto c = expected;
+                row_major(s, a, b, expected);
+
+                ColumnMajorGemm p = tandem::kernels::column_major_gemm(s);
+                ASSERT_TRUE(tandem::kernels::normalize_leading_dims(p));
+                const auto packed = tandem::kernels::packed_gemm(p, element);
+                const ColumnMajorGemm& q = packed.gemm;
+                for (int64_t ld : {q.lda, q.ldb, q.ldc}) EXPECT_EQ(ld * int64_t(element) % 16, 0);
+                std::vector<double> pa(size_t(packed.a.elements)), pb(size_t(packed.b.elements));
+                std::vector<double> pc(size_t(packed.c.elements));
+                run_copies(pack_copies(p.a_rows, p.a_cols, p.lda, p.stride_a, p.batch, packed.a), b,
+                           pa);  // column-major a is the row-major b
+                run_copies(pack_copies(p.b_rows, p.b_cols, p.ldb, p.stride_b, p.batch, packed.b), a,
+                           pb);
+                const auto c_copies = pack_copies(p.m, p.n, p.ldc, p.stride_c, p.batch, packed.c);
+                run_copies(c_copies, c, pc);
+                column_major(q, s.alpha, s.beta, pa, pb, pc);
+                std::vector<tandem::kernels::MatrixCopy> back;
+                for (const auto& copy : c_copies) back.push_back(reversed(copy));
+                run_copies(back, pc, c);
+                for (size_t i = 0; i < c.size(); ++i)
+                  ASSERT_NEAR(expected[i], c[i], 1e-12)
+                      << "ta=" << ta << " tb=" << tb << " pad=" << pad << " batch=" << batch
+                      << " gap=" << batch_gap << " element=" << element << " i=" << i;
+                ++cases;
+              }
+  EXPECT_EQ(cases, 192);
+}
+
+TEST(GemmPlan, ContiguousBatchesPackInOneCopy) {
+  const auto l = tandem::kernels::packed_layout(3, 4, 12, 5, 2);  // float16: ld 3 -> 8
+  EXPECT_EQ(l.ld, 8);
+  EXPECT_EQ(l.stride, 32);
+  EXPECT_EQ(l.elements, 160);
+  EXPECT_EQ(tandem::kernels::pack_copies(3, 4, 3, 12, 5, l).size(), 1u);
+  EXPECT_EQ(tandem::kernels::pack_copies(3, 4, 3, 13, 5, l).size(), 5u);
+  const auto broadcast = tandem::kernels::packed_layout(3, 4, 0, 5, 2);
+  EXPECT_EQ(broadcast.stride, 0);
+  EXPECT_EQ(broadcast.elements, 32);
+  EXPECT_EQ(tandem::kernels::pack_copies(3, 4, 3, 0, 5, broadcast).size(), 1u);
+}

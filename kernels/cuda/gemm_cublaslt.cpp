@@ -4,7 +4,8 @@
 // per distinct problem and cached; the workspace comes from the caching allocator on the call's
 // stream, so a steady-state step makes no device malloc. float32 computes in float32 unless
 // TF32 is allowed (kernels/common/math_options.h); float64 in float64; float16/bfloat16 (for
-// mixed precision) in float32.
+// mixed precision) in float32. A layout the heuristic has no algorithm for (a misaligned view)
+// runs on packed, aligned copies of its operands.
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "kernels/common/gemm_plan.h"
 #include "kernels/common/math_options.h"
@@ -93,6 +95,7 @@ struct Plan {
   Layout a, b, c;
   cublasLtMatmulAlgo_t algo{};
   size_t workspace = 0;
+  bool found = false;  // false: the heuristic had no algorithm for this layout
 };
 
 Layout make_layout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
@@ -158,12 +161,11 @@ class GemmCache {
     int found = 0;
     TANDEM_CUDA_CHECK(lt.cublasLtMatmulAlgoGetHeuristic(handle, p.desc, p.a, p.b, p.c, p.c, pref, 1,
                                                         &result, &found));
-    if (found == 0)
-      throw Error("matmul: cuBLASLt has no algorithm for a " + std::to_string(g.m) + "x" +
-                  std::to_string(g.n) + "x" + std::to_string(g.k) + " " + dtype_name(key.dtype) +
-                  " product (batch " + std::to_string(g.batch) + ")");
-    p.algo = result.algo;
-    p.workspace = result.workspaceSize;
+    p.found = found > 0;
+    if (p.found) {
+      p.algo = result.algo;
+      p.workspace = result.workspaceSize;
+    }
     return plans_.emplace(key, std::move(p)).first->second;
   }
 
@@ -191,6 +193,100 @@ void scale_without_product(const KernelContext& ctx, const GemmShape& s, const B
                                         size_t(s.m), static_cast<cudaStream_t>(ctx.stream)));
 }
 
+PlanKey plan_key(int device, DType dtype, const ColumnMajorGemm& g, const void* a, const void* b,
+                 const void* c) {
+  const size_t el = element_size(dtype);
+  return PlanKey{device,
+                 dtype,
+                 dtype == DType::Float32 && math_options().allow_tf32,
+                 g.trans_a,
+                 g.trans_b,
+                 g.m,
+                 g.n,
+                 g.k,
+                 g.lda,
+                 g.ldb,
+                 g.ldc,
+                 g.stride_a,
+                 g.stride_b,
+                 g.stride_c,
+                 g.batch,
+                 alignment_of(a, g.stride_a, el),
+                 alignment_of(b, g.stride_b, el),
+                 alignment_of(c, g.stride_c, el)};
+}
+
+// One cublasLtMatmul of a planned problem; alpha and beta in the scale type, on the host.
+void run_plan(const KernelContext& ctx, cublasLtHandle_t handle, const Plan& p, DType dtype,
+              double alpha, double beta, const void* a, const void* b, void* c) {
+  auto& allocator = device::device_allocator();
+  void* workspace =
+      p.workspace ? allocator.allocate(p.workspace, ctx.device.index, ctx.stream) : nullptr;
+  const bool f64 = dtype == DType::Float64;
+  const float alpha_f = float(alpha), beta_f = float(beta);
+  const void* alpha_p = f64 ? static_cast<const void*>(&alpha) : &alpha_f;
+  const void* beta_p = f64 ? static_cast<const void*>(&beta) : &beta_f;
+  const cublasStatus_t st = cublaslt().cublasLtMatmul(
+      handle, p.desc, alpha_p, a, p.a, b, p.b, beta_p, c, p.c, c, p.c, &p.algo, workspace,
+      p.workspace, static_cast<cudaStream_t>(ctx.stream));
+  // Freed at once: the block returns to this stream's pool, so its next user is ordered after.
+  if (workspace) allocator.free(workspace);
+  TANDEM_CUDA_CHECK(st);
+}
+
+void copy_matrices(const KernelContext& ctx, const std::vector<MatrixCopy>& copies, const void* src,
+                   void* dst, size_t el) {
+  for (const MatrixCopy& m : copies)
+    TANDEM_CUDA_CHECK(cudaMemcpy2DAsync(
+        static_cast<char*>(dst) + size_t(m.dst_offset) * el, size_t(m.dst_ld) * el,
+        static_cast<const char*>(src) + size_t(m.src_offset) * el, size_t(m.src_ld) * el,
+        size_t(m.width) * el, size_t(m.height), cudaMemcpyDeviceToDevice,
+        static_cast<cudaStream_t>(ctx.stream)));
+}
+
+[[noreturn]] void no_algorithm(const ColumnMajorGemm& g, DType dtype) {
+  throw Error("matmul: cuBLASLt has no algorithm for a " + std::to_string(g.m) + "x" +
+              std::to_string(g.n) + "x" + std::to_string(g.k) + " " + dtype_name(dtype) +
+              " product (batch " + std::to_string(g.batch) + "), even on packed copies");
+}
+
+// The product on packed, aligned copies of the operands (kernels/common/gemm_plan.h), for a
+// layout cuBLASLt's heuristic had no algorithm for. Rare (a misaligned view), so the copies are
+// made per call rather than cached.
+void gemm_on_packed_copies(const KernelContext& ctx, cublasLtHandle_t handle,
+                           const ColumnMajorGemm& g, const GemmShape& shape, const void* a,
+                           const void* b, const Buffer& c) {
+  const size_t el = element_size(c.dtype);
+  const PackedGemm packed = packed_gemm(g, el);
+  auto& allocator = device::device_allocator();
+  const int dev = ctx.device.index;
+  void* pa = allocator.allocate(size_t(packed.a.elements) * el, dev, ctx.stream);
+  void* pb = allocator.allocate(size_t(packed.b.elements) * el, dev, ctx.stream);
+  void* pc = allocator.allocate(size_t(packed.c.elements) * el, dev, ctx.stream);
+  try {
+    const Plan& p =
+        cache().plan(plan_key(dev, c.dtype, packed.gemm, pa, pb, pc), packed.gemm, handle);
+    if (!p.found) no_algorithm(g, c.dtype);
+    copy_matrices(ctx, pack_copies(g.a_rows, g.a_cols, g.lda, g.stride_a, g.batch, packed.a), a, pa,
+                  el);
+    copy_matrices(ctx, pack_copies(g.b_rows, g.b_cols, g.ldb, g.stride_b, g.batch, packed.b), b, pb,
+                  el);
+    const std::vector<MatrixCopy> c_copies =
+        pack_copies(g.m, g.n, g.ldc, g.stride_c, g.batch, packed.c);
+    if (shape.beta != 0) copy_matrices(ctx, c_copies, c.data, pc, el);
+    run_plan(ctx, handle, p, c.dtype, shape.alpha, shape.beta, pa, pb, pc);
+    std::vector<MatrixCopy> back;
+    back.reserve(c_copies.size());
+    for (const MatrixCopy& m : c_copies) back.push_back(reversed(m));
+    copy_matrices(ctx, back, pc, c.data, el);
+  } catch (...) {
+    for (void* q : {pa, pb, pc}) allocator.free(q);
+    throw;
+  }
+  // Stream-ordered frees: later users of these blocks on this stream run after the copies.
+  for (void* q : {pa, pb, pc}) allocator.free(q);
+}
+
 void gemm_cuda(const KernelContext& ctx, const GemmShape& shape, const Buffer& a, const Buffer& b,
                const Buffer& c) {
   if (shape.m == 0 || shape.n == 0 || shape.batch == 0) return;
@@ -201,44 +297,11 @@ void gemm_cuda(const KernelContext& ctx, const GemmShape& shape, const Buffer& a
   // The column-major a is the row-major b, and the reverse.
   const void* ptr_a = b.data;
   const void* ptr_b = a.data;
-  const size_t el = element_size(c.dtype);
-  const MathOptions math = math_options();
-  const PlanKey key{ctx.device.index,
-                    c.dtype,
-                    c.dtype == DType::Float32 && math.allow_tf32,
-                    g.trans_a,
-                    g.trans_b,
-                    g.m,
-                    g.n,
-                    g.k,
-                    g.lda,
-                    g.ldb,
-                    g.ldc,
-                    g.stride_a,
-                    g.stride_b,
-                    g.stride_c,
-                    g.batch,
-                    alignment_of(ptr_a, g.stride_a, el),
-                    alignment_of(ptr_b, g.stride_b, el),
-                    alignment_of(c.data, g.stride_c, el)};
   GemmCache& gc = cache();
   cublasLtHandle_t handle = gc.handle(ctx.device.index);
-  const Plan& p = gc.plan(key, g, handle);
-  auto& allocator = device::device_allocator();
-  void* workspace =
-      p.workspace ? allocator.allocate(p.workspace, ctx.device.index, ctx.stream) : nullptr;
-  // alpha/beta in the scale type, on the host.
-  const bool f64 = c.dtype == DType::Float64;
-  const float alpha_f = float(shape.alpha), beta_f = float(shape.beta);
-  const double alpha_d = shape.alpha, beta_d = shape.beta;
-  const void* alpha = f64 ? static_cast<const void*>(&alpha_d) : &alpha_f;
-  const void* beta = f64 ? static_cast<const void*>(&beta_d) : &beta_f;
-  const cublasStatus_t st = cublaslt().cublasLtMatmul(
-      handle, p.desc, alpha, ptr_a, p.a, ptr_b, p.b, beta, c.data, p.c, c.data, p.c, &p.algo,
-      workspace, p.workspace, static_cast<cudaStream_t>(ctx.stream));
-  // Freed at once: the block returns to this stream's pool, so its next user is ordered after.
-  if (workspace) allocator.free(workspace);
-  TANDEM_CUDA_CHECK(st);
+  const Plan& p = gc.plan(plan_key(ctx.device.index, c.dtype, g, ptr_a, ptr_b, c.data), g, handle);
+  if (!p.found) return gemm_on_packed_copies(ctx, handle, g, shape, ptr_a, ptr_b, c);
+  run_plan(ctx, handle, p, c.dtype, shape.alpha, shape.beta, ptr_a, ptr_b, c.data);
 }
 
 }  // namespace
