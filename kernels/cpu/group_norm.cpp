@@ -36,6 +36,13 @@ void group_norm_forward(const GroupNormLayout& l, double eps, const T* x, const 
     rstd[r] = is;
     const int64_t c0 = (r % l.G) * l.B;  // the row's first channel
     T* q = y + r * d;
+    if (l.S == 1) {  // one loop over the row, which vectorises (a loop of S == 1 would not)
+      const T *wc = w ? w + c0 : nullptr, *bc = b ? b + c0 : nullptr;
+      for (int64_t i = 0; i < d; ++i)
+        q[i] = batch_norm_normalize(
+            batch_norm_affine(m, is, wc ? wc + i : nullptr, bc ? bc + i : nullptr), p[i]);
+      return;
+    }
     for (int64_t c = 0; c < l.B; ++c) {
       const BatchNormAffine<T> f =
           batch_norm_affine(m, is, w ? w + c0 + c : nullptr, b ? b + c0 + c : nullptr);
