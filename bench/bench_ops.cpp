@@ -1,7 +1,7 @@
-// Throughput of the CPU hot paths (single-thread, but for the "threads" section), next to
-// OpenBLAS's own sgemm on this machine: GEMM, conv2d forward+backward, and one training step of a
-// small MLP and CNN. Prints one JSON object per line (bench/run.sh puts them beside PyTorch's
-// numbers from torch_baseline.py).
+// Throughput of the CPU hot paths (single-thread, but for the "norm" and "threads" sections),
+// next to OpenBLAS's own sgemm on this machine: GEMM, conv2d forward+backward, layer and group
+// normalisation, and one training step of a small MLP and CNN. Prints one JSON object per line
+// (bench/run.sh puts them beside PyTorch's numbers from torch_baseline.py).
 #include <cblas.h>
 
 #include <algorithm>
@@ -65,7 +65,7 @@ void section(const char* name, const std::function<void()>& fn) {
   }
 }
 
-// Usage: bench_ops [gemm] [conv2d] [conv_layers] [mlp] [cnn] [threads]   (default: every section)
+// Usage: bench_ops [gemm] [conv2d] [conv_layers] [mlp] [cnn] [norm] [threads]   (default: all)
 int main(int argc, char** argv) {
   selected_sections.assign(argv + 1, argv + argc);
   retain_freed_memory();  // as the tandem executable does
@@ -167,6 +167,42 @@ int main(int argc, char** argv) {
                  relu(batch_norm(conv2d(x, w, b, {1, 1}, {1, 1}), rm, rv, g, be, true)), {2, 2});
              cross_entropy(linear(h.flatten(1), fw, fb), y).backward();
            }));
+  });
+  section("norm", [&] {
+    // layer_norm over a transformer's rows (4096 tokens x 768) and group_norm over a ResNet
+    // stage (16x64x56x56, 32 groups): forward, and forward + backward with a given output
+    // gradient (input, weight and bias gradients), on 1 thread and on every core.
+    const int cores = std::max(1u, std::thread::hardware_concurrency());
+    struct Case {
+      const char* name;
+      Shape x;
+      int64_t groups;  // 0: layer_norm over the last dimension
+    };
+    const Case cases[] = {{"layer_norm", {4096, 768}, 0}, {"group_norm", {16, 64, 56, 56}, 32}};
+    for (const Case& c : cases) {
+      const int64_t C = c.groups ? c.x[1] : c.x.back();
+      Tensor x = randn(c.x, gen).set_requires_grad(true);
+      Tensor w = randn({C}, gen).set_requires_grad(true),
+             b = randn({C}, gen).set_requires_grad(true);
+      const Tensor gy = randn(c.x, gen);
+      auto run = [&] {
+        return c.groups ? group_norm(x, c.groups, w, b) : layer_norm(x, {C}, w, b);
+      };
+      const double elements = double(x.numel());  // the "gflops" column: G input elements/s
+      for (int threads : {1, cores}) {
+        tandem::kernels::cpu::set_cpu_threads(threads);
+        char shape[64];
+        std::snprintf(shape, sizeof shape, "%s, %d thread(s)", shape_str(c.x).c_str(), threads);
+        report(("tandem_" + std::string(c.name) + "_fwd").c_str(), shape, elements,
+               seconds_per_call([&] {
+                 NoGradGuard ng;
+                 run();
+               }));
+        report(("tandem_" + std::string(c.name) + "_fwd_bwd").c_str(), shape, elements,
+               seconds_per_call([&] { run().backward(gy); }));
+      }
+    }
+    tandem::kernels::cpu::set_cpu_threads(1);
   });
   section("threads", [&] {
     // tandem's own kernels (kernels/cpu/parallel_for.h) on 1 thread and on every core: the

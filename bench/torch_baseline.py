@@ -4,6 +4,7 @@
 Run with Debian's torch: /usr/bin/python3 bench/torch_baseline.py
 """
 import json
+import os
 import time
 
 import torch
@@ -76,3 +77,27 @@ def cnn_step():
 
 report("torch_cnn_step", "64x1x28x28 conv32-bn-relu-pool-fc", 3 * 2.0 * 64 * (32 * 9 * 28 * 28 + 6272 * 10),
        seconds_per_call(cnn_step))
+
+
+# layer_norm and group_norm, forward and forward + backward, on 1 thread and on every core (the
+# "norm" section of bench_ops.cpp).
+cores = os.cpu_count() or 1
+for name, shape, groups in (("layer_norm", (4096, 768), 0), ("group_norm", (16, 64, 56, 56), 32)):
+    C = shape[1] if groups else shape[-1]
+    x = torch.randn(*shape, requires_grad=True)
+    w, b = torch.randn(C, requires_grad=True), torch.randn(C, requires_grad=True)
+    gy = torch.randn(*shape)
+
+    def run():
+        return F.group_norm(x, groups, w, b) if groups else F.layer_norm(x, (C,), w, b)
+
+    def fwd():
+        with torch.no_grad():
+            run()
+
+    for threads in (1, cores):
+        torch.set_num_threads(threads)
+        label = f"[{', '.join(map(str, shape))}], {threads} thread(s)"
+        report(f"torch_{name}_fwd", label, x.numel(), seconds_per_call(fwd))
+        report(f"torch_{name}_fwd_bwd", label, x.numel(), seconds_per_call(lambda: run().backward(gy)))
+torch.set_num_threads(1)

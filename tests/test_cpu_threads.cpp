@@ -216,6 +216,26 @@ TEST(CpuThreads, BatchNormGivesTheSameBits) {
   });
 }
 
+// The weight and bias sums are made per block of samples, a grouping fixed by the shape: short
+// rows (many blocks of many rows) and long ones (blocks of a few samples), and group norm.
+TEST(CpuThreads, LayerAndGroupNormGiveTheSameBits) {
+  expect_same_bits("layer_norm and group_norm", [] {
+    Generator gen(7);
+    std::vector<Tensor> out;
+    const Tensor gy = activations(gen, false);
+    for (int k = 0; k < 3; ++k) {
+      const Tensor x = activations(gen);
+      const Shape p = k == 0 ? Shape{30} : k == 1 ? Shape{16, 30, 30} : Shape{16};
+      const Tensor w = randn(p, gen).set_requires_grad(true);
+      const Tensor b = randn(p, gen).set_requires_grad(true);
+      const Tensor y = k < 2 ? layer_norm(x, p, w, b) : group_norm(x, 4, w, b);
+      y.backward(gy);
+      for (const Tensor& t : {y.detach(), x.grad(), w.grad(), b.grad()}) out.push_back(t);
+    }
+    return out;
+  });
+}
+
 TEST(CpuThreads, OptimizerStepsGiveTheSameBits) {
   expect_same_bits("optimizers", [] {
     Generator gen(7);

@@ -1,9 +1,15 @@
 // CPU group and layer normalisation over (N, G, B, S) (GroupNormLayout): one fused pass per row
 // for the forward (the row's mean and variance in double, two passes over the row while it is in
-// cache, then the normalisation), and PyTorch's backward: the input gradient row by row, the
-// weight and bias sums channel by channel. The formulas are kernels/common/group_norm_functors.h,
-// shared with the CUDA kernels. Rows (and channels) run in parallel (parallel_for.h), each sum in
-// one order on one thread: the same bits for any thread count.
+// cache, then the normalisation), and PyTorch's backward in one walk over the rows: each row's
+// input gradient and its share of the weight and bias sums. The formulas are
+// kernels/common/group_norm_functors.h, shared with the CUDA kernels. Rows (and channels) run in
+// parallel (parallel_for.h), each sum in an order fixed by the shape: the same bits for any thread
+// count.
+#include <algorithm>
+#include <tuple>    // std::tie
+#include <utility>  // std::pair
+#include <vector>
+
 #include "kernels/common/group_norm_functors.h"
 #include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/lane_sum.h"
@@ -30,6 +36,13 @@ void group_norm_forward(const GroupNormLayout& l, double eps, const T* x, const 
     rstd[r] = is;
     const int64_t c0 = (r % l.G) * l.B;  // the row's first channel
     T* q = y + r * d;
+    if (l.S == 1) {  // one loop over the row, which vectorises (a loop of S == 1 would not)
+      const T *wc = w ? w + c0 : nullptr, *bc = b ? b + c0 : nullptr;
+      for (int64_t i = 0; i < d; ++i)
+        q[i] = batch_norm_normalize(
+            batch_norm_affine(m, is, wc ? wc + i : nullptr, bc ? bc + i : nullptr), p[i]);
+      return;
+    }
     for (int64_t c = 0; c < l.B; ++c) {
       const BatchNormAffine<T> f =
           batch_norm_affine(m, is, w ? w + c0 + c : nullptr, b ? b + c0 + c : nullptr);
@@ -38,65 +51,82 @@ void group_norm_forward(const GroupNormLayout& l, double eps, const T* x, const 
   });
 }
 
-// sum(gy) and sum(gy * (x - m)) over the s elements of one channel of one row.
-template <typename T>
-void channel_sums(const T* x, const T* gy, int64_t s, double m, double& sg, double& sgx) {
-  if (s == 1) {  // layer norm: one element per channel
-    sg = double(*gy);
-    sgx = double(*gy) * (double(*x) - m);
-    return;
-  }
-  sg = lane_sum(s, [gy](int64_t i) { return double(gy[i]); });
-  sgx = lane_sum(s, [gy, x, m](int64_t i) { return double(gy[i]) * (double(x[i]) - m); });
-}
-
+// The backward in one walk over x and gy: a row's sums, its input gradient while the row is in
+// cache, and its terms of the weight and bias sums, sum(gy) and sum(gy * xhat) per channel over the
+// samples. Those are made per block of R samples (the block's partial sums, in sample order) and
+// then summed over the blocks in order: a grouping fixed by the shape alone, so the same bits for
+// any thread count. With S > 1 a channel's S elements already make one term per sample: R = 1, a
+// term per (sample, channel), summed over the samples in order. Layer norm (S == 1) has a term per
+// element: blocks of about a grain of elements, whose partial sums (a double per channel) stay in
+// cache while the block's rows pass.
 template <typename T>
 void group_norm_backward(const GroupNormLayout& l, const T* x, const T* gy, const double* mean,
                          const double* rstd, const T* w, T* gx, double* sum_gy,
                          double* sum_gy_xhat) {
-  const int64_t d = l.row_size(), S = l.S;
-  if (gx) {
-    parallel_for_each(l.rows(), d, [&](int64_t r) {
+  const int64_t d = l.row_size(), N = l.N, G = l.G, B = l.B, S = l.S, C = l.channels();
+  const bool params = sum_gy != nullptr;
+  const int64_t R = S > 1 ? 1 : std::clamp<int64_t>(kParallelGrain / std::max<int64_t>(1, C), 1, N);
+  const int64_t blocks = (N + R - 1) / R;
+  std::vector<double> part_g(params ? blocks * C : 0), part_gx(params ? blocks * C : 0);
+  // An item is one group's rows in one block of samples: it alone writes its partial sums.
+  parallel_for_each(blocks * G, R * d, [&](int64_t item) {
+    const int64_t blk = item / G, g = item % G;
+    const T* wg = w ? w + g * B : nullptr;
+    double* pg = params ? part_g.data() + blk * C + g * B : nullptr;
+    double* pgx = params ? part_gx.data() + blk * C + g * B : nullptr;
+    for (int64_t n = blk * R; n < std::min(N, blk * R + R); ++n) {
+      const int64_t r = n * G + g;
       const T *xp = x + r * d, *gp = gy + r * d;
-      const T* wr = w ? w + (r % l.G) * l.B : nullptr;
-      const double m = mean[r];
+      const double m = mean[r], is = rstd[r];
       double swg = 0, swgx = 0;  // sum(w * gy), sum(w * gy * (x - m))
       if (S == 1) {
-        swg = lane_sum(d, [&](int64_t i) { return (wr ? double(wr[i]) : 1.0) * double(gp[i]); });
-        swgx = lane_sum(d, [&](int64_t i) {
-          return (wr ? double(wr[i]) : 1.0) * double(gp[i]) * (double(xp[i]) - m);
-        });
+        if (gx)
+          std::tie(swg, swgx) = lane_sum2(d, [&](int64_t i) {
+            const double wgy = (wg ? double(wg[i]) : 1.0) * double(gp[i]);
+            return std::pair<double, double>(wgy, wgy * (double(xp[i]) - m));
+          });
+        if (params)
+          for (int64_t i = 0; i < d; ++i) {
+            pg[i] += double(gp[i]);
+            pgx[i] += double(gp[i]) * (double(xp[i]) - m) * is;
+          }
       } else {
-        for (int64_t c = 0; c < l.B; ++c) {
-          double sg, sgx;
-          channel_sums(xp + c * S, gp + c * S, S, m, sg, sgx);
-          const double wc = wr ? double(wr[c]) : 1.0;
+        for (int64_t c = 0; c < B; ++c) {
+          const T *xc = xp + c * S, *gc = gp + c * S;
+          const auto [sg, sgx] = lane_sum2(S, [&](int64_t i) {
+            const double gi = double(gc[i]);
+            return std::pair<double, double>(gi, gi * (double(xc[i]) - m));
+          });
+          const double wc = wg ? double(wg[c]) : 1.0;
           swg += wc * sg;
           swgx += wc * sgx;
+          if (params) {
+            pg[c] += sg;
+            pgx[c] += sgx * is;
+          }
         }
       }
-      const GroupNormGrad coef = group_norm_grad(rstd[r], swg, swgx, double(d));
+      if (!gx) continue;
+      const GroupNormGrad coef = group_norm_grad(is, swg, swgx, double(d));
       T* out = gx + r * d;
-      for (int64_t c = 0; c < l.B; ++c) {
-        const double wc = wr ? double(wr[c]) : 1.0;
-        for (int64_t s = 0; s < S; ++s)
-          out[c * S + s] = group_norm_grad_input(coef, wc, gp[c * S + s], xp[c * S + s], m);
-      }
-    });
-  }
-  if (!sum_gy) return;
-  // Per channel, summed over the samples in order; a chunk of channels per thread walks the
-  // samples once (for layer norm: row after row over its columns).
-  const int64_t C = l.channels();
-  parallel_for(0, C, grain_for(l.N * S), [&](int64_t cb, int64_t ce) {
+      if (S == 1)  // one loop over the row, which vectorises (a loop of S == 1 would not)
+        for (int64_t i = 0; i < d; ++i)
+          out[i] = group_norm_grad_input(coef, wg ? double(wg[i]) : 1.0, gp[i], xp[i], m);
+      else
+        for (int64_t c = 0; c < B; ++c) {
+          const double wc = wg ? double(wg[c]) : 1.0;
+          for (int64_t s = 0; s < S; ++s)
+            out[c * S + s] = group_norm_grad_input(coef, wc, gp[c * S + s], xp[c * S + s], m);
+        }
+    }
+  });
+  if (!params) return;
+  parallel_for(0, C, grain_for(blocks), [&](int64_t cb, int64_t ce) {
     for (int64_t c = cb; c < ce; ++c) sum_gy[c] = sum_gy_xhat[c] = 0;
-    for (int64_t n = 0; n < l.N; ++n)
+    for (int64_t k = 0; k < blocks; ++k)
       for (int64_t c = cb; c < ce; ++c) {
-        const int64_t r = n * l.G + c / l.B, at = (n * C + c) * S;
-        double sg, sgx;
-        channel_sums(x + at, gy + at, S, mean[r], sg, sgx);
-        sum_gy[c] += sg;
-        sum_gy_xhat[c] += sgx * rstd[r];
+        sum_gy[c] += part_g[k * C + c];
+        sum_gy_xhat[c] += part_gx[k * C + c];
       }
   });
 }
