@@ -26,6 +26,7 @@
 
 #include "framework/core/memory.h"
 #include "framework/nn/models/simple.h"
+#include "framework/nn/nn.h"
 #include "framework/ops/autocast.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/adam.h"
@@ -221,4 +222,20 @@ TEST(StepAllocations, MlpTrainingStepAllocatesNothing) {
   if (kernels::cpu::cpu_allocator().limit() > 0) {
     EXPECT_EQ(t.allocations, 0);
   }
+}
+
+TEST(StepAllocations, NormalisedModelStepAllocatesNothingOutsideOneDnn) {
+  kernels::cpu::set_cpu_threads(1);
+  Generator gen(0);
+  // Group norm after a convolution and layer norm after a linear layer: their backward's
+  // per-channel partial sums come from the thread's scratch.
+  nn::Sequential model(std::vector<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 8, 3, 2, 1, true, gen), std::make_shared<nn::GroupNorm>(2, 8),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(8 * 14 * 14, 32, true, gen),
+      std::make_shared<nn::LayerNorm>(Shape{32}), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Linear>(32, 10, true, gen)});
+  optim::SGD opt(model.parameters(), {.lr = 0.01, .momentum = 0.9});
+  expect_steady_and_none_from_tandem(training_steps(model, opt, gen, 3),
+                                     "conv + group norm + linear + layer norm step (batch 64)");
 }

@@ -2,9 +2,10 @@
 // `bias` (zeros) when elementwise_affine / affine, of normalized_shape and (num_channels,); no
 // buffers. The math is ops::layer_norm and ops::group_norm (framework/ops/normalization.h).
 //
-//   auto ln = std::make_shared<nn::LayerNorm>(Shape{8});  // LayerNorm((8,), eps=1e-05,
-//   elementwise_affine=True) auto gn = std::make_shared<nn::GroupNorm>(2, 8);      // GroupNorm(2,
-//   8, eps=1e-05, affine=True)
+//   auto ln = std::make_shared<nn::LayerNorm>(Shape{8});
+//   // LayerNorm((8,), eps=1e-05, elementwise_affine=True)
+//   auto gn = std::make_shared<nn::GroupNorm>(2, 8);
+//   // GroupNorm(2, 8, eps=1e-05, affine=True)
 #pragma once
 
 #include "framework/nn/module.h"

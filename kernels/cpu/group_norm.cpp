@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <tuple>    // std::tie
 #include <utility>  // std::pair
-#include <vector>
 
 #include "kernels/common/group_norm_functors.h"
 #include "kernels/cpu/float_staging.h"
 #include "kernels/cpu/lane_sum.h"
 #include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
+#include "kernels/cpu/scratch.h"
 
 namespace tandem::kernels::cpu {
 
@@ -67,13 +67,16 @@ void group_norm_backward(const GroupNormLayout& l, const T* x, const T* gy, cons
   const bool params = sum_gy != nullptr;
   const int64_t R = S > 1 ? 1 : std::clamp<int64_t>(kParallelGrain / std::max<int64_t>(1, C), 1, N);
   const int64_t blocks = (N + R - 1) / R;
-  std::vector<double> part_g(params ? blocks * C : 0), part_gx(params ? blocks * C : 0);
+  // The partial sums live in the calling thread's scratch: a training step allocates nothing.
+  double* part_g = params ? thread_scratch<double>(0, size_t(2 * blocks * C)) : nullptr;
+  double* part_gx = params ? part_g + blocks * C : nullptr;
+  if (params) std::fill(part_g, part_g + 2 * blocks * C, 0.0);
   // An item is one group's rows in one block of samples: it alone writes its partial sums.
   parallel_for_each(blocks * G, R * d, [&](int64_t item) {
     const int64_t blk = item / G, g = item % G;
     const T* wg = w ? w + g * B : nullptr;
-    double* pg = params ? part_g.data() + blk * C + g * B : nullptr;
-    double* pgx = params ? part_gx.data() + blk * C + g * B : nullptr;
+    double* pg = params ? part_g + blk * C + g * B : nullptr;
+    double* pgx = params ? part_gx + blk * C + g * B : nullptr;
     for (int64_t n = blk * R; n < std::min(N, blk * R + R); ++n) {
       const int64_t r = n * G + g;
       const T *xp = x + r * d, *gp = gy + r * d;
