@@ -58,6 +58,7 @@ extern KernelFamily<void(Ctx, const Slab&, In in, Out values, Out indices)> max_
 // --- matrix products (framework/ops/linalg.cpp, conv via the CPU kernels) --------------------
 // c[i] = alpha * op(a[i]) @ op(b[i]) + beta * c[i], row-major, for i < shape.batch. The buffers
 // are the matrices' base addresses; their layout is the shape's leading dims and batch strides.
+// On the CPU also the integer types but bool, with wraparound (alpha and beta integers).
 extern KernelFamily<void(Ctx, const GemmShape&, In a, In b, Out c)> gemm;
 
 // --- convolution (NCHW; weight (Co, C/groups, kH, kW)) ---------------------------------------

@@ -4,6 +4,8 @@
 #include "framework/ops/elementwise.h"
 
 #include <cmath>
+#include <iostream>
+#include <mutex>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
@@ -42,8 +44,10 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 namespace ops_detail {
 
 Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char* name) {
-  if (!(is_floating(x.dtype()) || x.dtype() == DType::Int64 || x.dtype() == DType::Int32))
-    throw_not_arithmetic(name, x.dtype());
+  const DType t = x.dtype();
+  if (!(is_floating(t) || t == DType::Int64 || t == DType::Int32 || t == DType::Int16 ||
+        t == DType::Int8))
+    throw_not_arithmetic(name, t);
   Tensor out = empty(x.sizes(), x.options());
   kernels::unary(kernel_context(x), op, params, x.sizes(), strided(out), strided(x));
   return out;
@@ -299,6 +303,9 @@ Tensor sqrt(const Tensor& a) {
 }
 
 Tensor abs(const Tensor& a) {
+  // As PyTorch: bool has no abs, and an unsigned value is its own.
+  TANDEM_CHECK(a.dtype() != DType::Bool, "\"abs_cpu\" not implemented for 'Bool'");
+  if (a.dtype() == DType::UInt8) return a.clone();
   Tensor out = run_unary(a, UnaryOp::Abs, {}, "abs");
   record("AbsBackward0", {a}, {out}, {a}, [](const TensorList& g, const TensorList& s) {
     return TensorList{g[0] * run_unary(s[0], UnaryOp::Sign, {}, "sign")};
@@ -317,26 +324,49 @@ Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> m
   return out;
 }
 
-Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor out = run_binary(a, b, BinaryOp::Maximum, {}, "maximum");
+namespace {
+
+// maximum (is_max) or minimum, differentiable.
+Tensor extremum(const Tensor& a, const Tensor& b, bool is_max) {
+  Tensor out = run_binary(a, b, is_max ? BinaryOp::Maximum : BinaryOp::Minimum, {},
+                          is_max ? "maximum" : "minimum");
   Shape sa = a.sizes(), sb = b.sizes();
-  record("MaximumBackward0", {a, b}, {out}, {a, b},
-         [sa, sb](const TensorList& g, const TensorList& s) {
-           // As PyTorch: ties split the gradient evenly, and the smaller side gets none; where
+  record(is_max ? "MaximumBackward0" : "MinimumBackward0", {a, b}, {out}, {a, b},
+         [sa, sb, is_max](const TensorList& g, const TensorList& s) {
+           // As PyTorch: ties split the gradient evenly, and the losing side gets none; where
            // either is NaN neither comparison holds, so both get all of it.
            const Tensor& x = s[0];
            const Tensor& y = s[1];
            const Tensor shared = where(eq(x, y), g[0] * 0.5, g[0]);
            const Tensor none = zeros_like(shared);
-           Tensor ga = where(lt(x, y), none, shared);
-           Tensor gb = where(gt(x, y), none, shared);
+           Tensor ga = where(is_max ? lt(x, y) : gt(x, y), none, shared);
+           Tensor gb = where(is_max ? gt(x, y) : lt(x, y), none, shared);
            return TensorList{sum_to(ga, sa), sum_to(gb, sb)};
          });
   return out;
 }
 
-Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
-  TANDEM_CHECK(condition.dtype() == DType::Bool, "where: condition must be a bool tensor");
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(a, b, true); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(a, b, false); }
+
+Tensor where(const Tensor& condition_in, const Tensor& a, const Tensor& b) {
+  // PyTorch 1.13 still takes a uint8 condition (any non-zero byte is true), with a deprecation
+  // warning it gives once per process.
+  const DType cdt = condition_in.dtype();
+  TANDEM_CHECK(cdt == DType::Bool || cdt == DType::UInt8,
+               "where expected condition to be a boolean tensor, but got a tensor with dtype ",
+               ops_detail::scalar_type_name(cdt));
+  if (cdt == DType::UInt8) {
+    static std::once_flag warned;
+    std::call_once(warned, [] {
+      std::cerr << "warning: where received a uint8 condition tensor. This behavior is deprecated "
+                   "and will be removed in a future version of PyTorch. Use a boolean condition "
+                   "instead.\n";
+    });
+  }
+  const Tensor condition = cdt == DType::Bool ? condition_in : condition_in.to(DType::Bool);
   check_same_device("where", {&condition, &a, &b});
   const DType dt = ops_detail::result_type(a, b);
   const Tensor x = a.to(dt), y = b.to(dt);

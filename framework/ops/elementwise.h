@@ -23,6 +23,7 @@ Tensor abs(const Tensor& a);
 // Gradient passes where min <= a <= max (inclusive at the bounds, as PyTorch).
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max);
 Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 
 // Comparisons (no gradient): bool results.

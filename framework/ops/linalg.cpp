@@ -1,7 +1,8 @@
-// Matrix products. Every product is one batched GEMM (the `gemm` kernel family) on 3-D strided
-// operands: a matrix whose rows or columns are contiguous (incl. a transposed view, or a batch
-// broadcast with stride 0) is passed as is with the transpose flag, so views need no copy.
-// matmul reduces torch.matmul's cases to mm / bmm on views, whose backward sums broadcasts.
+// Matrix products, of floating point matrices on every device and of integer ones on the CPU
+// (with wraparound, as PyTorch's). Every product is one batched GEMM (the `gemm` kernel family)
+// on 3-D strided operands: a matrix whose rows or columns are contiguous (incl. a transposed view,
+// or a batch broadcast with stride 0) is passed as is with the transpose flag, so views need no
+// copy. matmul reduces torch.matmul's cases to mm / bmm on views, whose backward sums broadcasts.
 #include "framework/ops/linalg.h"
 
 #include "framework/autograd/grad_mode.h"
@@ -41,12 +42,28 @@ GemmOperand gemm_operand(const Tensor& m) {
   return {c, false, std::max<int64_t>(1, cols), rows * cols};
 }
 
-void check_matmul_dtypes(const Tensor& a, const Tensor& b, const char* op) {
-  check_same_device(op, {&a, &b});
-  TANDEM_CHECK(a.dtype() == b.dtype(), "expected scalar type ", scalar_type_name(a.dtype()),
-               " but found ", scalar_type_name(b.dtype()));
-  TANDEM_CHECK(is_floating(a.dtype()), "\"addmm_impl_cpu_\" not implemented for '",
-               scalar_type_name(a.dtype()), "'");
+// The PyTorch kernel a product runs (mm and addmm, bmm, mv, dot): its dtype errors name it.
+enum class Product { Mm, Bmm, Mv, Dot };
+
+// PyTorch's dtype rules for a product: both operands of one dtype, which is floating point or, on
+// the CPU only, an integer type (multiplied in the type's own wraparound arithmetic; CUDA's
+// kernels are floating point only, and neither device takes bool).
+void check_matmul_dtypes(const Tensor& a, const Tensor& b, Product p) {
+  static constexpr const char* kOp[] = {"mm", "bmm", "mv", "dot"};
+  static constexpr const char* kKernel[][2] = {{"addmm_impl_cpu_", "addmm_cuda"},
+                                               {"bmm", "bmm_cuda"},
+                                               {"addmv_impl_cpu", "addmv_impl_cuda"},
+                                               {"dot", "dot"}};
+  check_same_device(kOp[int(p)], {&a, &b});
+  const DType t = a.dtype();
+  if (p == Product::Dot)
+    TANDEM_CHECK(t == b.dtype(), "dot : expected both vectors to have same dtype, but found ",
+                 scalar_type_name(t), " and ", scalar_type_name(b.dtype()));
+  TANDEM_CHECK(t == b.dtype(), "expected scalar type ", scalar_type_name(t), " but found ",
+               scalar_type_name(b.dtype()));
+  const bool cuda = a.is_cuda();
+  TANDEM_CHECK(is_floating(t) || (!cuda && t != DType::Bool), "\"", kKernel[int(p)][cuda],
+               "\" not implemented for '", scalar_type_name(t), "'");
 }
 
 // (B, n, k) @ (B, k, p) -> contiguous (B, n, p), without autograd. With `bias` (p values), each
@@ -91,7 +108,7 @@ Tensor bmm_kernel(const Tensor& a, const Tensor& b, const Tensor& bias = {}) {
 
 // Batched product of 3-D tensors of equal batch size, differentiable.
 Tensor bmm(const Tensor& a, const Tensor& b) {
-  check_matmul_dtypes(a, b, "bmm");
+  check_matmul_dtypes(a, b, Product::Bmm);
   if (a.size(2) != b.size(1)) throw_shape_mismatch(a, b);
   Tensor out = bmm_kernel(a, b);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
@@ -112,7 +129,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
   }
   TANDEM_CHECK(a.dim() == 2, "self must be a matrix");
   TANDEM_CHECK(b.dim() == 2, "mat2 must be a matrix");
-  check_matmul_dtypes(a, b, "mm");
+  check_matmul_dtypes(a, b, Product::Mm);
   if (a.size(1) != b.size(0)) throw_shape_mismatch(a, b);
   Tensor out = bmm_kernel(a.unsqueeze(0), b.unsqueeze(0)).squeeze(0);
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
@@ -140,10 +157,11 @@ Tensor fold_leading_dims(const Tensor& t) {
 // a transposed view into a new one every step.
 Tensor linear_2d(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const Tensor wt = weight.t();  // the GEMM reads the transpose in place
-  check_matmul_dtypes(x, wt, "addmm");
-  check_same_device("addmm", {&bias, &x});
-  TANDEM_CHECK(bias.dtype() == x.dtype(), "expected scalar type ", scalar_type_name(x.dtype()),
-               " but found ", scalar_type_name(bias.dtype()));
+  // addmm(bias, x, wt)'s checks, in its order.
+  check_same_device("addmm", {&bias, &x, &weight});
+  TANDEM_CHECK(bias.dtype() == weight.dtype(), "self and mat2 must have the same dtype");
+  TANDEM_CHECK(x.dtype() == weight.dtype(), "mat1 and mat2 must have the same dtype");
+  check_matmul_dtypes(x, wt, Product::Mm);
   TANDEM_CHECK(bias.dim() == 1 && bias.size(0) == wt.size(1), "linear: bias of shape ",
                shape_str(bias.sizes()), " does not match ", wt.size(1), " output features");
   if (x.size(1) != wt.size(0)) throw_shape_mismatch(x, wt);
@@ -168,6 +186,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const int64_t da = a.dim(), db = b.dim();
   TANDEM_CHECK(da > 0 && db > 0, "both arguments to matmul need to be at least 1D, but they are ",
                da, "D and ", db, "D");
+  // torch.matmul runs dot and mv for these, whose errors name them; mm serves both here.
+  if (da == 1 && db == 1) check_matmul_dtypes(a, b, Product::Dot);
+  if (da == 2 && db == 1) check_matmul_dtypes(a, b, Product::Mv);
   if (da == 1 && db == 1) {
     TANDEM_CHECK(a.size(0) == b.size(0), "inconsistent tensor size, expected tensor [", a.size(0),
                  "] and src [", b.size(0), "] to have the same number of elements, but got ",

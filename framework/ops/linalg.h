@@ -1,5 +1,6 @@
-// Matrix products through OpenBLAS GEMM (cblas_sgemm/dgemm): matmul with torch.matmul's rules
-// (1-D, 2-D, batched with broadcast batch dims) and linear (x @ W^T + b).
+// Matrix products through the `gemm` kernel family (OpenBLAS for floating point on the CPU,
+// cuBLAS on a GPU; integer matrices on the CPU only, with wraparound): matmul with torch.matmul's
+// rules (1-D, 2-D, batched with broadcast batch dims) and linear (x @ W^T + b).
 #pragma once
 
 #include "framework/tensor/tensor.h"

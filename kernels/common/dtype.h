@@ -154,14 +154,16 @@ decltype(auto) dispatch_arithmetic_or_half(DType t, const char* op, Fn&& fn) {
 }
 
 // The unary elementwise kernels' types (CPU and CUDA alike): float16/bfloat16 (computed in
-// float), float32/float64 and int64/int32; unary math is for signed types (the abs or sign of
-// an unsigned value is vacuous).
+// float), float32/float64 and the signed integer types; unary math is for signed types (the abs
+// or sign of an unsigned value is vacuous).
 template <typename Fn>
 decltype(auto) dispatch_unary_types(DType t, const char* op, Fn&& fn) {
   if (t == DType::Float16) return fn(type_tag<Half>{});
   if (t == DType::BFloat16) return fn(type_tag<BFloat16>{});
   if (t == DType::Int64) return fn(type_tag<int64_t>{});
   if (t == DType::Int32) return fn(type_tag<int32_t>{});
+  if (t == DType::Int16) return fn(type_tag<int16_t>{});
+  if (t == DType::Int8) return fn(type_tag<int8_t>{});
   if (t == DType::Float32) return fn(type_tag<float>{});
   if (t == DType::Float64) return fn(type_tag<double>{});
   throw_not_arithmetic(op, t);

@@ -85,6 +85,19 @@ TANDEM_HD auto math_arg(T x) {
     return x;
 }
 
+// -x with the integer types' wraparound, as PyTorch's: -(-128) is -128 in int8 and the minimum of
+// int32 and int64 is its own negation too (computed in unsigned arithmetic, which wraps, where
+// signed overflow would be undefined).
+template <typename T>
+TANDEM_HD T wrapping_neg(T x) {
+  if constexpr (std::is_integral_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return T(U(U(0) - U(x)));
+  } else {
+    return -x;
+  }
+}
+
 // x ** e for a scalar exponent, as PyTorch computes it: the exponents it turns into other
 // operations (0.5: sqrt, -0.5: 1 / sqrt, 2: x * x, 3: x * x * x, -1: 1 / x, -2: 1 / (x * x)) give
 // those operations' bits (sqrt(-inf) is nan where std::pow gives inf), every other one std::pow.
@@ -120,17 +133,30 @@ struct Unary {
       : alpha(T(p.alpha)), lo(T(p.lo)), hi(T(p.hi)), has_lo(p.has_lo), has_hi(p.has_hi) {}
 
   TANDEM_HD T operator()(T x) const {
-    if constexpr (op == UnaryOp::Neg) return -x;
+    if constexpr (op == UnaryOp::Neg) return wrapping_neg(x);
     if constexpr (op == UnaryOp::Exp) return std::exp(math_arg(x));
     if constexpr (op == UnaryOp::Log) return std::log(math_arg(x));
     if constexpr (op == UnaryOp::Sqrt) return std::sqrt(math_arg(x));
-    if constexpr (op == UnaryOp::Abs) return x < T(0) ? -x : x;
+    if constexpr (op == UnaryOp::Abs) {
+      // Floating point: the sign bit cleared, as PyTorch's (abs(-0.0) is 0.0). Integers wrap as
+      // PyTorch's: abs(-128) in int8 is -128.
+      if constexpr (std::is_integral_v<T>)
+        return x < T(0) ? wrapping_neg(x) : x;
+      else
+        return std::fabs(x);
+    }
     if constexpr (op == UnaryOp::Relu) return x < T(0) ? T(0) : x;  // NaN and -0 stay, as clamp_min
     if constexpr (op == UnaryOp::LeakyRelu) return x > T(0) ? x : x * alpha;
     if constexpr (op == UnaryOp::Sigmoid) return T(1) / (T(1) + std::exp(math_arg(-x)));
     if constexpr (op == UnaryOp::Tanh) return std::tanh(math_arg(x));
-    if constexpr (op == UnaryOp::Gelu)
+    if constexpr (op == UnaryOp::Gelu) {
+      // PyTorch's CPU runs float32 (and bfloat16) gelu on a contiguous tensor through oneDNN,
+      // which gives +0.0 for -0.0; float64 runs this formula, which keeps -0.0. (Its scalar
+      // kernel, for 0-d and non-contiguous float32 tensors, keeps -0.0 too: not followed.)
+      if constexpr (std::is_same_v<T, float>)
+        if (x == T(0)) return T(0);
       return x * T(0.5) * (T(1) + std::erf(math_arg(x * T(M_SQRT1_2))));
+    }
     if constexpr (op == UnaryOp::GeluTanh) {
       const T k = T(M_SQRT2 * M_2_SQRTPI * 0.5);  // sqrt(2/pi)
       return T(0.5) * x * (T(1) + std::tanh(math_arg(k * (x + T(0.044715) * x * x * x))));
@@ -175,7 +201,11 @@ struct Binary {
     if constexpr (op == BinaryOp::Mul) return a * b;
     if constexpr (op == BinaryOp::Div) return a / b;
     if constexpr (op == BinaryOp::Pow) return std::pow(math_arg(a), math_arg(b));
-    if constexpr (op == BinaryOp::Maximum) return (a != a || a > b) ? a : b;  // NaN propagates
+    // NaN propagates. Equal values give b, so maximum(-0.0, 0.0) is 0.0 and maximum(0.0, -0.0)
+    // is -0.0, as PyTorch's vectorised CPU kernel (vmaxps), which runs every full vector of a
+    // tensor; its scalar tail (the last n % 16 float32 or n % 8 float64 elements with AVX2)
+    // gives a instead.
+    if constexpr (op == BinaryOp::Maximum) return (a != a || a > b) ? a : b;
     if constexpr (op == BinaryOp::Minimum) return (a != a || a < b) ? a : b;
     if constexpr (op == BinaryOp::ReluBackward) return b <= T(0) ? T(0) : a;  // NaN passes g
     if constexpr (op == BinaryOp::LeakyReluBackward) return b > T(0) ? a : a * alpha;

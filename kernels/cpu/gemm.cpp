@@ -3,7 +3,8 @@
 // ones, and bfloat16 elsewhere, go through float: widened into scratch (exactly), multiplied by
 // cblas_sgemm, which accumulates in float, and rounded once: cuBLAS's and oneDNN's result up to
 // the order of the float sums (PyTorch 1.13's own CPU fallback accumulates in bfloat16 and is
-// less exact). It is a fallback, not a fast path: bf16 instructions are not used.
+// less exact). It is a fallback, not a fast path: bf16 instructions are not used. Integer
+// matrices (every integer type but bool) go through a plain loop with wraparound, PyTorch's.
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>  // cblas_sgemm, cblas_dgemm, blasint
@@ -13,6 +14,7 @@
 
 #include "kernels/common/convert.h"
 #include "kernels/cpu/matmul_onednn.h"
+#include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
 #include "kernels/cpu/scratch.h"
 
@@ -69,6 +71,44 @@ void half_gemm(const GemmShape& s, const T* a, const T* b, T* c) {
   }
 }
 
+// Integer matrices, as PyTorch's CPU multiplies them: in the type's own arithmetic, whose
+// products and sums wrap around. Wrapping arithmetic is arithmetic modulo 2^bits, which neither
+// the order nor the width of the sums changes, so they run in uint64_t (which wraps where signed
+// overflow would be undefined) and are truncated once. op(B) is packed row-major so that each
+// row of C is a sum of contiguous rows of B scaled by one element of A: the inner loop streams.
+template <typename T>
+void integer_gemm(const GemmShape& s, const T* a, const T* b, T* c) {
+  if (s.m == 0 || s.n == 0) return;
+  const auto widen = [](T v) { return uint64_t(int64_t(v)); };
+  const uint64_t alpha = uint64_t(int64_t(s.alpha)), beta = uint64_t(int64_t(s.beta));
+  uint64_t* packed_b = thread_scratch<uint64_t>(0, size_t(s.k * s.n));
+  for (int64_t i = 0; i < s.batch; ++i) {
+    const T* ai = a + i * s.stride_a;
+    const T* bi = b + i * s.stride_b;
+    T* ci = c + i * s.stride_c;
+    for (int64_t p = 0; p < s.k; ++p)
+      for (int64_t j = 0; j < s.n; ++j)
+        packed_b[p * s.n + j] = widen(s.trans_b ? bi[j * s.ldb + p] : bi[p * s.ldb + j]);
+    parallel_for(0, s.m, grain_for(s.k * s.n), [&](int64_t r0, int64_t r1) {
+      uint64_t* row = thread_scratch<uint64_t>(1, size_t(s.n));
+      for (int64_t r = r0; r < r1; ++r) {
+        std::fill(row, row + s.n, uint64_t(0));
+        for (int64_t p = 0; p < s.k; ++p) {
+          const uint64_t x = widen(s.trans_a ? ai[p * s.lda + r] : ai[r * s.lda + p]);
+          const uint64_t* brow = packed_b + p * s.n;
+          for (int64_t j = 0; j < s.n; ++j) row[j] += x * brow[j];
+        }
+        T* cr = ci + r * s.ldc;
+        for (int64_t j = 0; j < s.n; ++j) {
+          // beta == 0 does not read C, which may be uninitialised.
+          const uint64_t start = beta == 0 ? 0 : beta * widen(cr[j]);
+          cr[j] = T(alpha * row[j] + start);
+        }
+      }
+    });
+  }
+}
+
 }  // namespace
 
 void gemm_cpu(const KernelContext&, const GemmShape& s, const Buffer& a, const Buffer& b,
@@ -78,6 +118,12 @@ void gemm_cpu(const KernelContext&, const GemmShape& s, const Buffer& a, const B
   if (c.dtype == DType::BFloat16) {
     if (onednn_bf16_gemm(s)) return onednn_bf16_gemm(s, a.data, b.data, c.data);
     return half_gemm(s, a.as<const BFloat16>(), b.as<const BFloat16>(), c.as<BFloat16>());
+  }
+  if (!is_floating(c.dtype)) {
+    return dispatch_arithmetic(c.dtype, "matmul", [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      integer_gemm(s, a.as<const T>(), b.as<const T>(), c.as<T>());
+    });
   }
   dispatch_floating(c.dtype, "matmul", [&](auto tag) {
     using T = typename decltype(tag)::type;
