@@ -311,8 +311,10 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
     out = reduce(where(lt(z, scalar_like(beta, z)), 0.5 * z * z / beta, z - 0.5 * beta), reduction);
   }
   const Shape in_shape = input.sizes(), tgt_shape = target.sizes();
+  const bool need_x = input.requires_grad(), need_t = target.requires_grad();
   record("SmoothL1LossBackward0", {input, target}, {out}, {input, target},
-         [in_shape, tgt_shape, reduction, beta](const TensorList& g, const TensorList& s) {
+         [in_shape, tgt_shape, reduction, beta, need_x, need_t](const TensorList& g,
+                                                                const TensorList& s) {
            // PyTorch's vectorised formula (its scalar one agrees): |d| >= beta ? +-norm :
            // norm * d / beta, times the gradient; +-: -1 unless d > 0, so -1 at d = 0 when
            // beta = 0. The target's is the same formula with the roles swapped.
@@ -323,7 +325,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
                  where(gt(x, scalar_like(0.0, x)), scalar_like(norm, x), scalar_like(-norm, x));
              return where(ge(abs(x), scalar_like(beta, x)), sign, norm * x / beta) * g[0];
            };
-           return TensorList{sum_to(grad(d), in_shape), sum_to(grad(s[1] - s[0]), tgt_shape)};
+           return TensorList{need_x ? sum_to(grad(d), in_shape) : Tensor(),
+                             need_t ? sum_to(grad(s[1] - s[0]), tgt_shape) : Tensor()};
          });
   return out;
 }
@@ -344,13 +347,16 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
                  reduction);
   }
   const Shape in_shape = input.sizes(), tgt_shape = target.sizes();
+  const bool need_x = input.requires_grad(), need_t = target.requires_grad();
   record("HuberLossBackward0", {input, target}, {out}, {input, target},
-         [in_shape, tgt_shape, reduction, delta](const TensorList& g, const TensorList& s) {
+         [in_shape, tgt_shape, reduction, delta, need_x, need_t](const TensorList& g,
+                                                                 const TensorList& s) {
            // PyTorch's vectorised formula: norm * clamp(d, -delta, delta) * grad.
            const Tensor d = s[0] - s[1];
            const double norm = reduction_norm(reduction, d.numel());
            auto grad = [&](const Tensor& x) { return norm * clamp(x, -delta, delta) * g[0]; };
-           return TensorList{sum_to(grad(d), in_shape), sum_to(grad(s[1] - s[0]), tgt_shape)};
+           return TensorList{need_x ? sum_to(grad(d), in_shape) : Tensor(),
+                             need_t ? sum_to(grad(s[1] - s[0]), tgt_shape) : Tensor()};
          });
   return out;
 }
@@ -365,6 +371,14 @@ Tensor loss_weight(const Tensor& weight, const Tensor& input) {
   TANDEM_CHECK(shape == input.sizes(), "output with shape ", shape_str(input.sizes()),
                " doesn't match the broadcast shape ", shape_str(shape));
   return weight.detach().to(input.dtype());
+}
+
+// The last steps of the binary cross entropies' backward formulas: times the weight, then over
+// numel for 'mean' (undefined stays undefined: a gradient not asked for).
+Tensor weighted_mean_grad(Tensor grad, const Tensor& weight, Reduction reduction) {
+  if (!grad.defined()) return grad;
+  if (weight.defined()) grad = grad * weight;
+  return reduction == Reduction::Mean ? grad / double(grad.numel()) : grad;
 }
 
 }  // namespace
@@ -413,8 +427,9 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
     if (weight.defined()) loss = loss * weight;
     out = reduce(loss, reduction);
   }
+  const bool need_t = target.requires_grad();
   record("BinaryCrossEntropyBackward0", {input, target}, {out}, {input, target, weight},
-         [reduction](const TensorList& g, const TensorList& s) {
+         [reduction, need_t](const TensorList& g, const TensorList& s) {
            const Tensor& x = s[0];
            const Tensor& t = s[1];
            const Tensor& w = s[2];
@@ -423,16 +438,9 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
            // and over numel for 'mean'.
            const double epsilon = double(1e-12f);
            Tensor gx = g[0] * (x - t) / clamp((1.0 - x) * x, epsilon, std::nullopt);
-           Tensor gt = -log(x / (1.0 - x)) * g[0];
-           if (w.defined()) {
-             gx = gx * w;
-             gt = gt * w;
-           }
-           if (reduction == Reduction::Mean) {
-             gx = gx / double(x.numel());
-             gt = gt / double(x.numel());
-           }
-           return TensorList{gx, gt};
+           Tensor gt = need_t ? -log(x / (1.0 - x)) * g[0] : Tensor();
+           return TensorList{weighted_mean_grad(gx, w, reduction),
+                             weighted_mean_grad(gt, w, reduction)};
          });
   return out;
 }
@@ -477,9 +485,10 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
     if (weight.defined()) loss = loss * weight;
     out = reduce(loss, reduction);
   }
+  const bool need_t = target.requires_grad();
   record("BinaryCrossEntropyWithLogitsBackward0", {input, target}, {out},
          {input, target, weight, pos_weight},
-         [reduction](const TensorList& g, const TensorList& s) {
+         [reduction, need_t](const TensorList& g, const TensorList& s) {
            const Tensor& x = s[0];
            const Tensor& t = s[1];
            const Tensor& w = s[2];
@@ -490,20 +499,13 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
            if (pw.defined()) {
              const Tensor pt = pw * t;
              gx = ((pt + 1.0 - t) * sigmoid(x) - pt) * g[0];
-             gt = (log_sigmoid(-x) - log_sigmoid(x) * pw) * g[0];
+             if (need_t) gt = (log_sigmoid(-x) - log_sigmoid(x) * pw) * g[0];
            } else {
              gx = (sigmoid(x) - t) * g[0];
-             gt = -x * g[0];
+             if (need_t) gt = -x * g[0];
            }
-           if (w.defined()) {
-             gx = gx * w;
-             gt = gt * w;
-           }
-           if (reduction == Reduction::Mean) {
-             gx = gx / double(x.numel());
-             gt = gt / double(t.numel());
-           }
-           return TensorList{gx, gt};
+           return TensorList{weighted_mean_grad(gx, w, reduction),
+                             weighted_mean_grad(gt, w, reduction)};
          });
   return out;
 }
