@@ -178,6 +178,27 @@ TEST_P(LossOnDevice, BroadcastGradientsSumToEachShape) {
   EXPECT_EQ(t.grad().sizes(), (Shape{1, 4}));
 }
 
+TEST_P(LossOnDevice, ATargetWithoutGradGetsNone) {
+  // The losses with their own backward skip the target's formula; the input's is unchanged.
+  const std::vector<std::function<Tensor(const Tensor&, const Tensor&)>> losses = {
+      [](const Tensor& x, const Tensor& t) { return smooth_l1_loss(x, t); },
+      [](const Tensor& x, const Tensor& t) { return huber_loss(x, t, Reduction::Sum); },
+      [](const Tensor& x, const Tensor& t) { return binary_cross_entropy(sigmoid(x), t); },
+      [](const Tensor& x, const Tensor& t) { return binary_cross_entropy_with_logits(x, t); },
+  };
+  for (size_t i = 0; i < losses.size(); ++i) {
+    Tensor x = leaf({2, 3}, 5, device());
+    Tensor t = sigmoid(leaf({2, 3}, 6, device()).detach());
+    losses[i](x, t).backward();
+    const std::vector<double> alone = x.grad().cpu().to_vector();
+    x.set_grad(Tensor());
+    t.set_requires_grad(true);
+    losses[i](x, t).backward();
+    EXPECT_EQ(x.grad().cpu().to_vector(), alone) << i;
+    EXPECT_TRUE(t.grad().defined()) << i;
+  }
+}
+
 TEST_P(LossOnDevice, LossesRunInFloatUnderAutocast) {
   const DType lower = device().is_cpu() ? DType::BFloat16 : DType::Float16;
   Tensor x = full({2, 3}, 0.25, TensorOptions(lower).with_device(device()));
