@@ -1,5 +1,7 @@
-// Loss modules (torch/nn/modules/loss.py): CrossEntropyLoss, NLLLoss, MSELoss. They take
-// (input, target) through forward_many({input, target}) or loss(input, target).
+// Loss modules (torch/nn/modules/loss.py): CrossEntropyLoss, NLLLoss, MSELoss, L1Loss,
+// SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss, KLDivLoss. They take (input, target)
+// through forward_many({input, target}) or loss(input, target); the functions they call are in
+// framework/ops/loss.h.
 #pragma once
 
 #include <string>
@@ -16,7 +18,8 @@ class LossBase : public Module {
   std::string reduction = "mean";
 
  protected:
-  LossBase(const char* name, std::string reduction);
+  // reduction must be "none", "mean" or "sum" (or "batchmean", where the loss allows it).
+  LossBase(const char* name, std::string reduction, bool allow_batchmean = false);
 };
 
 struct CrossEntropyLossOptions {
@@ -50,6 +53,75 @@ class MSELoss : public LossBase {
  public:
   explicit MSELoss(std::string reduction = "mean") : LossBase("MSELoss", std::move(reduction)) {}
   Tensor operator()(const Tensor& input, const Tensor& target) override;
+};
+
+class L1Loss : public LossBase {
+ public:
+  explicit L1Loss(std::string reduction = "mean") : LossBase("L1Loss", std::move(reduction)) {}
+  Tensor operator()(const Tensor& input, const Tensor& target) override;
+};
+
+struct SmoothL1LossOptions {
+  std::string reduction = "mean";
+  double beta = 1.0;
+};
+
+class SmoothL1Loss : public LossBase {
+ public:
+  explicit SmoothL1Loss(const SmoothL1LossOptions& options = {});
+  Tensor operator()(const Tensor& input, const Tensor& target) override;
+  SmoothL1LossOptions options;
+};
+
+struct HuberLossOptions {
+  std::string reduction = "mean";
+  double delta = 1.0;
+};
+
+class HuberLoss : public LossBase {
+ public:
+  explicit HuberLoss(const HuberLossOptions& options = {});
+  Tensor operator()(const Tensor& input, const Tensor& target) override;
+  HuberLossOptions options;
+};
+
+struct BCELossOptions {
+  Tensor weight;
+  std::string reduction = "mean";
+};
+
+// On probabilities (after a sigmoid); BCEWithLogitsLoss, on logits, is the stable choice.
+class BCELoss : public LossBase {
+ public:
+  explicit BCELoss(const BCELossOptions& options = {});
+  Tensor operator()(const Tensor& input, const Tensor& target) override;
+  BCELossOptions options;
+};
+
+struct BCEWithLogitsLossOptions {
+  Tensor weight;
+  std::string reduction = "mean";
+  Tensor pos_weight;  // e.g. negatives / positives per class, shape (C)
+};
+
+class BCEWithLogitsLoss : public LossBase {
+ public:
+  explicit BCEWithLogitsLoss(const BCEWithLogitsLossOptions& options = {});
+  Tensor operator()(const Tensor& input, const Tensor& target) override;
+  BCEWithLogitsLossOptions options;
+};
+
+struct KLDivLossOptions {
+  std::string reduction = "mean";  // or "batchmean", the KL divergence's own definition
+  bool log_target = false;
+};
+
+// input: log-probabilities; target: probabilities (log-probabilities with log_target).
+class KLDivLoss : public LossBase {
+ public:
+  explicit KLDivLoss(const KLDivLossOptions& options = {});
+  Tensor operator()(const Tensor& input, const Tensor& target) override;
+  KLDivLossOptions options;
 };
 
 }  // namespace tandem::nn

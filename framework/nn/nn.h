@@ -11,7 +11,7 @@
 #include "framework/nn/flatten.h"        // Flatten
 #include "framework/nn/init.h"           // nn::init::*
 #include "framework/nn/linear.h"         // Linear, Identity
-#include "framework/nn/loss.h"           // CrossEntropyLoss, NLLLoss, MSELoss
+#include "framework/nn/loss.h"           // CrossEntropyLoss, NLLLoss, MSELoss, L1Loss, ...
 #include "framework/nn/module.h"         // Module, StateDict, IncompatibleKeys
 #include "framework/nn/normalization.h"  // LayerNorm, GroupNorm
 #include "framework/nn/pooling.h"   // MaxPool2d, AvgPool2d, Adaptive{Avg,Max}Pool2d, MaxUnpool2d

@@ -28,7 +28,7 @@ enum class OpClass {
   Matmul,          // mm, matmul, linear
   Conv,            // conv2d
   ConvTranspose,   // conv_transpose2d
-  Loss,            // cross_entropy, nll_loss, mse_loss
+  Loss,            // cross_entropy, nll_loss and the other losses (framework/ops/loss.h)
   Softmax,         // softmax, log_softmax
   Reduction,       // sum
   Transcendental,  // exp, log, pow

@@ -6,7 +6,7 @@
 #include "framework/ops/dropout.h"      // dropout
 #include "framework/ops/elementwise.h"  // add, mul, ..., clamp, comparisons, sum_to
 #include "framework/ops/linalg.h"       // matmul, mm, linear
-#include "framework/ops/loss.h"         // cross_entropy, nll_loss, mse_loss
+#include "framework/ops/loss.h"         // cross_entropy, nll_loss, mse_loss, kl_div, ...
 #include "framework/ops/normalization.h"  // batch_norm
 #include "framework/ops/pad.h"            // pad (constant, reflect, replicate, circular)
 #include "framework/ops/pooling.h"      // max_pool2d, max_unpool2d, avg_pool2d, adaptive_*_pool2d
