@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "framework/ops/ops.h"
+#include "framework/ops/scalar_type.h"
 #include "tests/device_test.h"
 #include "tests/error_text.h"
 #include "tests/golden_cases.h"
@@ -33,8 +34,8 @@ const json& section(const char* key) {
 }
 
 DType dtype_named(const std::string& name) {
-  for (DType t : {DType::Float32, DType::Float64, DType::Int64, DType::Int32, DType::Int16,
-                  DType::Int8, DType::UInt8, DType::Bool})
+  for (DType t : {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int64,
+                  DType::Int32, DType::Int16, DType::Int8, DType::UInt8, DType::Bool})
     if (name == dtype_name(t)) return t;
   ADD_FAILURE() << "unknown dtype " << name;
   return DType::Float32;
@@ -51,24 +52,6 @@ std::vector<int64_t> int_values(const Tensor& t) {
   const Tensor c = t.cpu().to(DType::Int64).contiguous();
   const int64_t* p = c.data_ptr<int64_t>();
   return std::vector<int64_t>(p, p + c.numel());
-}
-
-// PyTorch's C++ names of the integer types, which its errors print.
-std::string torch_type_name(DType t) {
-  switch (t) {
-    case DType::Int64:
-      return "Long";
-    case DType::Int32:
-      return "Int";
-    case DType::Int16:
-      return "Short";
-    case DType::Int8:
-      return "Char";
-    case DType::UInt8:
-      return "Byte";
-    default:
-      return dtype_name(t);
-  }
 }
 
 // The kernel PyTorch's CUDA build names when it refuses an integer product: mm, addmm (linear)
@@ -112,8 +95,8 @@ TEST_P(OpsParityGolden, IntegerProductMatchesPyTorch) {
   };
   if (device().is_cuda()) {
     EXPECT_EQ(error_text([&] { run(); }), std::string("\"") + cuda_kernel(c) +
-                                              "\" not implemented for '" + torch_type_name(dtype) +
-                                              "'");
+                                              "\" not implemented for '" +
+                                              ops_detail::scalar_type_name(dtype) + "'");
     return;
   }
   const Tensor out = run();
@@ -240,3 +223,40 @@ TEST_P(OpsParityOnDevice, MinimumAndItsGradientAreTorchs) {
   EXPECT_EQ(b.grad().cpu().to_vector(), values(m["grad_b"]));
 }
 TANDEM_INSTANTIATE_DEVICE_TEST(OpsParityOnDevice);
+
+TEST(OpsParityErrors, ScalarsATypeCannotHoldAreRefusedAndNegativeIntsWrapIntoUint8) {
+  const json& cases = section("scalar_fits");
+  ASSERT_EQ(cases.size(), 29u);
+  for (const json& c : cases) {
+    const std::string op = c["op"].get<std::string>();
+    const DType t = dtype_named(c["dtype"].get<std::string>());
+    const double value = std::stod(c["value"].get<std::string>());
+    const std::string what =
+        op + " " + c["dtype"].get<std::string>() + " " + c["value"].get<std::string>();
+    const Tensor base = from_vector(std::vector<double>{-5, 3, 100}, {3}).to(t);
+    Tensor out;
+    const std::string err = error_text([&] {
+      if (op == "full") out = full({3}, value, TensorOptions(t));
+      if (op == "fill_") out = base.clone().fill_(value);
+      if (op == "clamp_min") out = clamp(base, value, std::nullopt);
+      if (op == "clamp_max") out = clamp(base, std::nullopt, value);
+      if (op == "clamp_min_") out = base.clone().clamp_(value, std::nullopt);
+    });
+    if (c.contains("error")) {
+      EXPECT_EQ(err, c["error"].get<std::string>()) << what;
+      continue;
+    }
+    ASSERT_TRUE(out.defined()) << what << ": " << err;
+    const std::vector<double> got = out.to_vector();
+    ASSERT_EQ(got.size(), c["out"].size()) << what;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const json& e = c["out"][i];
+      if (e.is_null())
+        EXPECT_TRUE(std::isnan(got[i])) << what;
+      else if (e.is_string())
+        EXPECT_EQ(got[i], INFINITY) << what;
+      else
+        EXPECT_EQ(got[i], e.get<double>()) << what << " [" << i << "]";
+    }
+  }
+}

@@ -90,13 +90,14 @@ void check_integral_alpha(DType result, double alpha) {
                "For integral input tensors, argument alpha must not be a floating point number.");
 }
 
-OpParams clamp_params(std::optional<double> min, std::optional<double> max, const char* op) {
+OpParams clamp_params(std::optional<double> min, std::optional<double> max, DType t,
+                      const char* op) {
   TANDEM_CHECK(min || max, op, ": at least one of 'min' or 'max' must not be None");
   OpParams p;
   p.has_lo = min.has_value();
   p.has_hi = max.has_value();
-  p.lo = min.value_or(0);
-  p.hi = max.value_or(0);
+  p.lo = min ? checked_scalar(*min, t) : 0;
+  p.hi = max ? checked_scalar(*max, t) : 0;
   return p;
 }
 
@@ -314,9 +315,9 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor clamp(const Tensor& a, std::optional<double> min, std::optional<double> max) {
-  const OpParams p = ops_detail::clamp_params(min, max, "clamp");
   // An integer tensor with a fractional bound clamps in float32, as torch.clamp(int, 0.5, 2.5).
   const Tensor x = ops_detail::clamp_needs_float(min, max) ? to_floating(a) : a;
+  const OpParams p = ops_detail::clamp_params(min, max, x.dtype(), "clamp");
   Tensor out = run_unary(x, UnaryOp::Clamp, p, "clamp");
   record("ClampBackward1", {a}, {out}, {a}, [p](const TensorList& g, const TensorList& s) {
     return TensorList{grad_binary(g[0], s[0], BinaryOp::ClampBackward, p)};

@@ -21,8 +21,9 @@ bool clamp_needs_float(std::optional<double> min, std::optional<double> max);
 // argument alpha must not be a floating point number.").
 void check_integral_alpha(DType result, double alpha);
 
-// The parameters of a clamp to [min, max] (either bound may be absent, not both).
-kernels::OpParams clamp_params(std::optional<double> min, std::optional<double> max,
+// The parameters of a clamp to [min, max] (either bound may be absent, not both) of a tensor of
+// type t, each bound checked to fit t (PyTorch's "value cannot be converted to type ...").
+kernels::OpParams clamp_params(std::optional<double> min, std::optional<double> max, DType t,
                                const char* op);
 
 // out = op(x), same shape and dtype as x (float32/float64/int64/int32).

@@ -3,6 +3,9 @@
 // Float"), and what a Python scalar becomes in a tensor of that type.
 #pragma once
 
+#include <cmath>
+#include <limits>
+
 #include "framework/tensor/tensor.h"
 #include "kernels/common/dtype.h"
 #include "kernels/common/error.h"
@@ -83,6 +86,58 @@ inline bool can_cast(DType from, DType to) {
 inline void check_result_fits(DType result, DType self) {
   TANDEM_CHECK(can_cast(result, self), "result type ", scalar_type_name(result),
                " can't be cast to the desired output type ", scalar_type_name(self));
+}
+
+// The value a tensor of type t stores for a scalar, as c10::checked_convert gives it to fill_,
+// full and clamp's bounds, or PyTorch's error for one it cannot hold: "value cannot be converted
+// to type int8_t without overflow". An integral value is a Python int, and a negative one wraps
+// into uint8 (-1 is 255, -256 is refused); a fractional one is a Python float. Infinities and NaN
+// fit floating types, not integer ones; anything fits bool.
+inline double checked_scalar(double value, DType t) {
+  if (t == DType::Bool || t == DType::Float64) return value;
+  double lowest = 0, max = 0;
+  const char* name = "";
+  switch (t) {
+    case DType::Float32:
+      lowest = -double(std::numeric_limits<float>::max()), max = -lowest, name = "float";
+      break;
+    case DType::Float16:
+      lowest = -65504.0, max = 65504.0, name = "at::Half";
+      break;
+    case DType::BFloat16:
+      lowest = -3.3895313892515355e38, max = 3.3895313892515355e38, name = "at::BFloat16";
+      break;
+    case DType::Int64:
+      lowest = -0x1p63, name = "int64_t";
+      break;
+    case DType::Int32:
+      lowest = -2147483648.0, max = 2147483647.0, name = "int";
+      break;
+    case DType::Int16:
+      lowest = -32768.0, max = 32767.0, name = "int16_t";
+      break;
+    case DType::Int8:
+      lowest = -128.0, max = 127.0, name = "int8_t";
+      break;
+    case DType::UInt8:
+      lowest = 0.0, max = 255.0, name = "uint8_t";
+      break;
+    default:
+      return value;
+  }
+  bool overflows;
+  if (is_floating(t)) {
+    overflows = std::isfinite(value) && (value < lowest || value > max);
+  } else if (std::isnan(value) || std::isinf(value)) {
+    overflows = true;
+  } else if (t == DType::UInt8 && value < 0 && value == std::trunc(value)) {
+    overflows = -value > max;  // an int wraps: -1 is 255, -256 is refused
+  } else {
+    // int64's max is no double (it rounds up to 2^63, which does not fit).
+    overflows = value < lowest || (t == DType::Int64 ? value >= 0x1p63 : value > max);
+  }
+  TANDEM_CHECK(!overflows, "value cannot be converted to type ", name, " without overflow");
+  return t == DType::UInt8 && value < 0 ? value + 256 : value;
 }
 
 }  // namespace tandem::ops_detail

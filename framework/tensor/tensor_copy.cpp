@@ -179,7 +179,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
-  kernels::fill(kernel_context(*this), sizes(), strided(*this), value);
+  kernels::fill(kernel_context(*this), sizes(), strided(*this),
+                ops_detail::checked_scalar(value, dtype()));
   bump_version();
   return *this;
 }
@@ -274,7 +275,7 @@ Tensor& Tensor::clamp_(std::optional<double> min, std::optional<double> max) {
   ops_detail::check_result_fits(
       ops_detail::clamp_needs_float(min, max) ? ops_detail::python_float_type(dtype()) : dtype(),
       dtype());
-  return inplace_unary(*this, UnaryOp::Clamp, ops_detail::clamp_params(min, max, "clamp_"),
+  return inplace_unary(*this, UnaryOp::Clamp, ops_detail::clamp_params(min, max, dtype(), "clamp_"),
                        "clamp_");
 }
 
