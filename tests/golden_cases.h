@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -36,6 +37,18 @@ inline nlohmann::json load_fixture(const std::string& name) {
   } catch (const std::exception&) {
     return nullptr;
   }
+}
+
+// A fixture's list of numbers. JSON has neither NaN nor infinities: the fixture scripts write
+// null or "nan", and "inf" / "-inf".
+inline std::vector<double> fixture_numbers(const nlohmann::json& list) {
+  std::vector<double> out;
+  out.reserve(list.size());
+  for (const nlohmann::json& v : list)
+    out.push_back(v.is_null()     ? std::nan("")
+                  : v.is_string() ? std::stod(v.get<std::string>())
+                                  : v.get<double>());
+  return out;
 }
 
 // The cases of fixture `name`: its "cases" array, or the fixture itself where it is an array;

@@ -55,13 +55,6 @@ const std::map<std::string, std::function<Tensor(const Tensor&)>>& functions() {
   return f;
 }
 
-// JSON has no NaN: the fixture writes null.
-std::vector<double> values(const json& list) {
-  std::vector<double> out;
-  for (const json& v : list) out.push_back(v.is_null() ? std::nan("") : v.get<double>());
-  return out;
-}
-
 class ActivationGolden : public tandem::testing::GoldenCaseTest {};
 class ActivationOnDevice : public tandem::testing::DeviceTest {};
 
@@ -76,14 +69,16 @@ TEST_P(ActivationGolden, MatchesPyTorch) {
   const json& c = cases()[case_index()];
   const std::string name = c["name"];
   const DType dtype = c["dtype"] == "float32" ? DType::Float32 : DType::Float64;
-  const std::vector<double> input = values(c["input"]);
+  const std::vector<double> input = tandem::testing::fixture_numbers(c["input"]);
   const Shape shape{int64_t(input.size())};
   Tensor x = from_vector(input, shape, TensorOptions(DType::Float64)).to(device(), dtype);
   x.set_requires_grad(true);
   Tensor out = functions().at(c["function"])(x);
   EXPECT_EQ(out.dtype(), dtype);
   EXPECT_EQ(out.device(), device());
-  Tensor v = from_vector(values(c["v"]), shape, TensorOptions(DType::Float64)).to(device(), dtype);
+  Tensor v =
+      from_vector(tandem::testing::fixture_numbers(c["v"]), shape, TensorOptions(DType::Float64))
+          .to(device(), dtype);
   (out * v).sum().backward();
   // float64: the same formulas to rounding; float32: a few ulps (PyTorch's CPU kernels are
   // vectorised, with their own exp/log1p).
@@ -101,9 +96,11 @@ TEST_P(ActivationGolden, MatchesPyTorch) {
       }
     }
   };
-  expect_close(out.detach().cpu().to(DType::Float64).to_vector(), values(c["out"]), "output");
+  expect_close(out.detach().cpu().to(DType::Float64).to_vector(),
+               tandem::testing::fixture_numbers(c["out"]), "output");
   ASSERT_TRUE(x.grad().defined()) << name;
-  expect_close(x.grad().cpu().to(DType::Float64).to_vector(), values(c["grad"]), "gradient");
+  expect_close(x.grad().cpu().to(DType::Float64).to_vector(),
+               tandem::testing::fixture_numbers(c["grad"]), "gradient");
 }
 TANDEM_INSTANTIATE_GOLDEN_TEST(ActivationGolden, tandem::testing::case_names(cases()));
 

@@ -26,17 +26,6 @@ const json& fixture() {
   return f;
 }
 
-// A flattened list whose inf and nan are the strings "inf", "-inf" and "nan".
-std::vector<double> values(const json& list) {
-  std::vector<double> out;
-  for (const json& v : list)
-    out.push_back(v.is_string() ? (v == "nan"    ? NAN
-                                   : v == "-inf" ? -INFINITY
-                                                 : INFINITY)
-                                : v.get<double>());
-  return out;
-}
-
 GradScalerOptions recorded_options() {
   const json& o = fixture()["options"];
   return {.init_scale = o["init_scale"],
@@ -50,8 +39,12 @@ struct ScaledRun {
   optim::SGD opt;
   GradScaler scaler;
   explicit ScaledRun(Device d)
-      : params{from_vector(values(fixture()["w0"]), {2, 3}).to(d).set_requires_grad(true),
-               from_vector(values(fixture()["b0"]), {2}).to(d).set_requires_grad(true)},
+      : params{from_vector(tandem::testing::fixture_numbers(fixture()["w0"]), {2, 3})
+                   .to(d)
+                   .set_requires_grad(true),
+               from_vector(tandem::testing::fixture_numbers(fixture()["b0"]), {2})
+                   .to(d)
+                   .set_requires_grad(true)},
         opt(params, {.lr = fixture()["lr"], .momentum = fixture()["momentum"]}),
         scaler(recorded_options()) {}
 
@@ -59,8 +52,8 @@ struct ScaledRun {
   bool step(size_t i) {
     const json& s = fixture()["steps"][i];
     const Device d = params[0].device();
-    params[0].set_grad(from_vector(values(s["grad_w"]), {2, 3}).to(d));
-    params[1].set_grad(from_vector(values(s["grad_b"]), {2}).to(d));
+    params[0].set_grad(from_vector(tandem::testing::fixture_numbers(s["grad_w"]), {2, 3}).to(d));
+    params[1].set_grad(from_vector(tandem::testing::fixture_numbers(s["grad_b"]), {2}).to(d));
     if (s["unscale_first"]) scaler.unscale_(opt);
     const bool stepped = scaler.step(opt);
     scaler.update(s["new_scale"].is_null() ? 0.0 : s["new_scale"].get<double>());
@@ -70,7 +63,7 @@ struct ScaledRun {
 
 void expect_close(const Tensor& t, const json& want, const std::string& what) {
   const auto got = t.cpu().to_vector();
-  const auto w = values(want);
+  const auto w = tandem::testing::fixture_numbers(want);
   ASSERT_EQ(got.size(), w.size()) << what;
   for (size_t i = 0; i < got.size(); ++i)
     EXPECT_NEAR(got[i], w[i], 1e-6 * (1 + std::abs(w[i]))) << what << " element " << i;

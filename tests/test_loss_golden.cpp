@@ -38,20 +38,6 @@ const json& cases() {
   return c;
 }
 
-// JSON has neither NaN nor infinities: the fixture writes null, "inf" and "-inf".
-std::vector<double> values(const json& list) {
-  std::vector<double> out;
-  for (const json& v : list) {
-    if (v.is_null())
-      out.push_back(std::nan(""));
-    else if (v.is_string())
-      out.push_back(v == "inf" ? HUGE_VAL : -HUGE_VAL);
-    else
-      out.push_back(v.get<double>());
-  }
-  return out;
-}
-
 Shape shape_of(const json& t) {
   const auto dims = t["shape"].get<std::vector<int64_t>>();
   return Shape(dims.begin(), dims.end());
@@ -60,7 +46,8 @@ Shape shape_of(const json& t) {
 // A fixture tensor ({"shape", "values"}) on `device` in `dtype`; undefined for null.
 Tensor tensor_of(const json& t, Device device, DType dtype) {
   if (t.is_null()) return {};
-  return from_vector(values(t["values"]), shape_of(t), TensorOptions(DType::Float64))
+  return from_vector(tandem::testing::fixture_numbers(t["values"]), shape_of(t),
+                     TensorOptions(DType::Float64))
       .to(device, dtype);
 }
 
@@ -110,7 +97,7 @@ TEST_P(LossGolden, MatchesPyTorch) {
   auto expect_close = [&](const Tensor& got_t, const json& want_j, const char* what) {
     ASSERT_TRUE(got_t.defined()) << name << ": no " << what;
     const std::vector<double> got = got_t.detach().cpu().to(DType::Float64).to_vector();
-    const std::vector<double> want = values(want_j["values"]);
+    const std::vector<double> want = tandem::testing::fixture_numbers(want_j["values"]);
     ASSERT_EQ(got.size(), want.size()) << name << " " << what;
     for (size_t i = 0; i < got.size(); ++i) {
       if (std::isnan(want[i]))

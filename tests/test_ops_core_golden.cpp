@@ -23,14 +23,6 @@ const json& cases() {
   return c;
 }
 
-// Floats; the generator writes inf/nan as the strings "inf", "-inf", "nan".
-std::vector<double> numbers(const json& values) {
-  std::vector<double> out;
-  for (const json& v : values)
-    out.push_back(v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>());
-  return out;
-}
-
 // A fixture tensor, made on the CPU and moved to `device`.
 Tensor decode(const json& j, Device device) {
   const Shape shape = j["shape"].get<Shape>();
@@ -38,7 +30,9 @@ Tensor decode(const json& j, Device device) {
     return from_vector(j["values"].get<std::vector<int64_t>>(), shape).to(device);
   if (j["dtype"] == "bool")
     return from_vector(j["values"].get<std::vector<int64_t>>(), shape).to(DType::Bool).to(device);
-  return from_vector(numbers(j["values"]), shape, TensorOptions(DType::Float32)).to(device);
+  return from_vector(tandem::testing::fixture_numbers(j["values"]), shape,
+                     TensorOptions(DType::Float32))
+      .to(device);
 }
 
 Shape dims_of(const json& p) { return p["dims"].get<Shape>(); }
@@ -102,9 +96,9 @@ std::vector<Tensor> run_op(const json& c, const std::vector<Tensor>& in) {
                        p["count_include_pad"])};
   if (op == "adaptive_avg_pool2d") return {adaptive_avg_pool2d(in[0], p["size"].get<Pair>())};
   if (op == "interpolate")
-    return {interpolate(in[0], p["size"].get<Pair>(), std::nullopt, p["mode"],
-                        p["mode"] == "nearest" ? std::nullopt
-                                               : std::optional<bool>(p["align_corners"]))};
+    return {interpolate(
+        in[0], p["size"].get<Pair>(), std::nullopt, p["mode"],
+        p["mode"] == "nearest" ? std::nullopt : std::optional<bool>(p["align_corners"]))};
   if (op == "conv2d")
     return {conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), pair("stride"), pair("padding"),
                    pair("dilation"), p["groups"])};
@@ -118,7 +112,7 @@ void expect_close(const Tensor& got, const json& want, double rtol, double atol,
                   const std::string& what) {
   ASSERT_EQ(got.sizes(), want["shape"].get<Shape>()) << what;
   const std::vector<double> g = got.cpu().to_vector();
-  const std::vector<double> w = numbers(want["values"]);
+  const std::vector<double> w = tandem::testing::fixture_numbers(want["values"]);
   for (size_t i = 0; i < w.size(); ++i) {
     if (std::isinf(w[i])) {
       EXPECT_EQ(g[i], w[i]) << what << " element " << i;

@@ -33,21 +33,15 @@ const json& cases() {
   return c;
 }
 
-// Floats; the generator writes inf/nan as the strings "inf", "-inf", "nan".
-std::vector<double> numbers(const json& values) {
-  std::vector<double> out;
-  for (const json& v : values)
-    out.push_back(v.is_string() ? std::stod(v.get<std::string>()) : v.get<double>());
-  return out;
-}
-
 // A fixture tensor, made on the CPU and moved to `device`.
 Tensor decode(const json& j, Device device) {
   const Shape shape = j["shape"].get<Shape>();
   if (j["dtype"] == "int64")
     return from_vector(j["values"].get<std::vector<int64_t>>(), shape).to(device);
   const DType dtype = j["dtype"] == "float64" ? DType::Float64 : DType::Float32;
-  return from_vector(numbers(j["values"]), shape, TensorOptions(DType::Float64)).to(device, dtype);
+  return from_vector(tandem::testing::fixture_numbers(j["values"]), shape,
+                     TensorOptions(DType::Float64))
+      .to(device, dtype);
 }
 
 // A PyTorch int-or-pair argument.
