@@ -1,7 +1,8 @@
-// max_pool2d with indices, max_unpool2d, adaptive_max_pool2d and avg_pool2d's divisor_override
-// against PyTorch 1.13 (tests/fixtures/pool.json from make_pool.py): outputs, indices and input
-// gradients on every device (PoolGolden.MatchesPyTorch/max_unpool2d_k3_s2_p1_cuda), PyTorch's
-// error texts and module reprs, gradients against finite differences, and the modules.
+// max_pool2d with indices, max_unpool2d, adaptive_max_pool2d, avg_pool2d's divisor_override and
+// the adaptive pools' None output sizes against PyTorch 1.13 (tests/fixtures/pool.json from
+// make_pool.py): outputs, indices and input gradients on every device
+// (PoolGolden.MatchesPyTorch/max_unpool2d_k3_s2_p1_cuda), PyTorch's error texts and module reprs,
+// gradients against finite differences, and the modules.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -49,6 +50,14 @@ Pair pair_of(const json& p) {
   if (p.is_number()) return {p.get<int64_t>(), p.get<int64_t>()};
   return {p[0].get<int64_t>(), p[1].get<int64_t>()};
 }
+// An adaptive pool's output_size: an int or a pair whose entries may be null (None).
+AdaptiveSize adaptive_size_of(const json& p) {
+  if (p.is_number()) return p.get<int64_t>();
+  auto one = [](const json& v) {
+    return v.is_null() ? std::nullopt : std::optional<int64_t>(v.get<int64_t>());
+  };
+  return {one(p[0]), one(p[1])};
+}
 Pair pair_or(const json& params, const char* key, Pair def) {
   return params.contains(key) ? pair_of(params[key]) : def;
 }
@@ -63,7 +72,9 @@ std::pair<Tensor, Tensor> run(const json& c, const Tensor& x, Device device) {
                                    pair_or(p, "dilation", {1, 1}), p.value("ceil_mode", false));
   }
   if (op == "adaptive_max_pool2d")
-    return adaptive_max_pool2d_with_indices(x, pair_of(p["output_size"]));
+    return adaptive_max_pool2d_with_indices(x, adaptive_size_of(p["output_size"]));
+  if (op == "adaptive_avg_pool2d")
+    return {adaptive_avg_pool2d(x, adaptive_size_of(p["output_size"])), Tensor()};
   if (op == "avg_pool2d") {
     const Pair k = pair_of(p["kernel_size"]);
     return {avg_pool2d(x, k, pair_or(p, "stride", k), pair_or(p, "padding", {0, 0}),
@@ -100,9 +111,9 @@ class PoolOnDevice : public tandem::testing::DeviceTest {};
 
 TEST(PoolGoldenFixture, HasCasesErrorsAndReprs) {
   ASSERT_TRUE(fixture().is_object()) << "tests/fixtures/pool.json is missing or unreadable";
-  EXPECT_EQ(cases().size(), 22u);
+  EXPECT_EQ(cases().size(), 28u);
   EXPECT_EQ(fixture()["errors"].size(), 10u);
-  EXPECT_EQ(fixture()["reprs"].size(), 6u);
+  EXPECT_EQ(fixture()["reprs"].size(), 10u);
 }
 
 TEST_P(PoolGolden, MatchesPyTorch) {
@@ -116,7 +127,8 @@ TEST_P(PoolGolden, MatchesPyTorch) {
   EXPECT_EQ(out.dtype(), x.dtype()) << name;
   EXPECT_EQ(out.device(), device()) << name;
   // Max pooling and unpooling move values: PyTorch's exactly. Averages round.
-  const double tol = c["op"] == "avg_pool2d" ? (x.dtype() == DType::Float64 ? 1e-14 : 1e-6) : 0.0;
+  const bool averages = c["op"] == "avg_pool2d" || c["op"] == "adaptive_avg_pool2d";
+  const double tol = averages ? (x.dtype() == DType::Float64 ? 1e-14 : 1e-6) : 0.0;
   expect_close(out.cpu().to_vector(), want.to_vector(), tol, name + " output");
   if (c.contains("indices")) {
     ASSERT_TRUE(indices.defined()) << name;
@@ -177,6 +189,34 @@ TEST(Pool, ModuleReprsAreTorchs) {
   nn::AvgPool2dOptions avg(2);
   avg.divisor_override = 3;
   EXPECT_EQ(nn::AvgPool2d(avg).repr(), r["AvgPool2d_divisor"].get<std::string>());
+  EXPECT_EQ(nn::AdaptiveAvgPool2d({std::nullopt, 7}).repr(),
+            r["AdaptiveAvgPool2d_none_7"].get<std::string>());
+  EXPECT_EQ(nn::AdaptiveAvgPool2d(7).repr(), r["AdaptiveAvgPool2d_7"].get<std::string>());
+  EXPECT_EQ(nn::AdaptiveMaxPool2d({3, std::nullopt}).repr(),
+            r["AdaptiveMaxPool2d_3_none"].get<std::string>());
+  EXPECT_EQ(nn::AdaptiveMaxPool2d({std::nullopt, std::nullopt}, true).repr(),
+            r["AdaptiveMaxPool2d_none_none_indices"].get<std::string>());
+}
+
+// None keeps the input's size on that axis; the modules hold no state, None or not.
+TEST(Pool, AdaptiveNoneOutputSize) {
+  Generator gen(5);
+  const Tensor x = randn({2, 3, 7, 5}, gen);
+  EXPECT_EQ(adaptive_avg_pool2d(x, {std::nullopt, 3}).sizes(), (Shape{2, 3, 7, 3}));
+  EXPECT_TRUE(equal(adaptive_avg_pool2d(x, {std::nullopt, 3}), adaptive_avg_pool2d(x, {7, 3})));
+  EXPECT_TRUE(equal(adaptive_max_pool2d(x, {4, std::nullopt}), adaptive_max_pool2d(x, {4, 5})));
+  EXPECT_TRUE(equal(adaptive_max_pool2d_with_indices(x, {std::nullopt, std::nullopt}).second,
+                    adaptive_max_pool2d_with_indices(x, {7, 5}).second));
+  nn::AdaptiveAvgPool2d avg({std::nullopt, 2});
+  EXPECT_TRUE(equal(avg.forward(x), adaptive_avg_pool2d(x, {7, 2})));
+  EXPECT_EQ(avg.output_size, nn::AdaptiveSize2(std::nullopt, 2));
+  nn::AdaptiveMaxPool2d amax({3, std::nullopt}, true);
+  const std::vector<Tensor> a = amax.forward_many({x});
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[1].sizes(), (Shape{2, 3, 3, 5}));
+  EXPECT_TRUE(avg.state_dict().empty());
+  EXPECT_TRUE(amax.state_dict().empty());
+  EXPECT_TRUE(nn::AdaptiveAvgPool2d(7).state_dict().empty());
 }
 
 TEST_P(PoolOnDevice, GradientsMatchFiniteDifferences) {

@@ -50,19 +50,27 @@ std::string AvgPool2d::extra_repr() const {
          ", padding=" + options.padding.str();
 }
 
+std::string AdaptiveSize2::str() const {
+  auto one = [](const std::optional<int64_t>& v) { return v ? std::to_string(*v) : "None"; };
+  if (scalar) return one(h);
+  std::string s("(");  // appends, not "(" + ..., which trips GCC 12's -Wrestrict
+  s.append(one(h)).append(", ").append(one(w)).append(")");
+  return s;
+}
+
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
-  return adaptive_avg_pool2d(x, output_size.pair());
+  return adaptive_avg_pool2d(x, output_size.size());
 }
 
 Tensor AdaptiveMaxPool2d::forward(const Tensor& x) {
   TANDEM_CHECK(!return_indices,
                "AdaptiveMaxPool2d(return_indices=True).forward returns 2 tensors; call "
                "forward_many or forward_with_indices to get them");
-  return adaptive_max_pool2d(x, output_size.pair());
+  return adaptive_max_pool2d(x, output_size.size());
 }
 
 std::pair<Tensor, Tensor> AdaptiveMaxPool2d::forward_with_indices(const Tensor& x) {
-  return adaptive_max_pool2d_with_indices(x, output_size.pair());
+  return adaptive_max_pool2d_with_indices(x, output_size.size());
 }
 
 std::vector<Tensor> AdaptiveMaxPool2d::forward_many(const std::vector<Tensor>& inputs) {

@@ -9,6 +9,10 @@
 //   nn::MaxPool2d pool(nn::MaxPool2dOptions(2).return_indices_(true));
 //   auto [y, idx] = pool.forward_with_indices(x);
 //   Tensor back = nn::MaxUnpool2d(2).forward(y, idx);
+//
+// The adaptive pools' output size may leave an axis None (std::nullopt), which keeps the input's
+// size there, as nn.AdaptiveAvgPool2d((None, 7)); the repr prints None as PyTorch's does:
+//   nn::AdaptiveAvgPool2d avg({std::nullopt, 7});  // AdaptiveAvgPool2d(output_size=(None, 7))
 #pragma once
 
 #include <optional>
@@ -17,6 +21,7 @@
 
 #include "framework/nn/module.h"
 #include "framework/nn/size2.h"
+#include "framework/ops/pooling.h"  // AdaptiveSize
 
 namespace tandem::nn {
 
@@ -73,25 +78,39 @@ class AvgPool2d : public Module {
   AvgPool2dOptions options;
 };
 
+// An adaptive pool's output_size as passed: one int, or a pair whose entries may be None.
+struct AdaptiveSize2 {
+  std::optional<int64_t> h, w;
+  bool scalar = true;
+  AdaptiveSize2(int64_t v) : h(v), w(v), scalar(true) {}  // NOLINT: implicit, as Size2
+  AdaptiveSize2(std::optional<int64_t> a, std::optional<int64_t> b) : h(a), w(b), scalar(false) {}
+  AdaptiveSize2(Size2 s) : h(s.h), w(s.w), scalar(s.scalar) {}  // NOLINT
+  AdaptiveSize2(Pair p) : h(p[0]), w(p[1]), scalar(false) {}    // NOLINT
+  AdaptiveSize size() const { return AdaptiveSize(h, w); }
+  // As Python prints the stored value: "7", "(3, 4)" or "(None, 7)".
+  std::string str() const;
+  bool operator==(const AdaptiveSize2& o) const { return h == o.h && w == o.w; }
+};
+
 class AdaptiveAvgPool2d : public Module {
  public:
-  explicit AdaptiveAvgPool2d(Size2 output_size)
+  explicit AdaptiveAvgPool2d(AdaptiveSize2 output_size)
       : Module("AdaptiveAvgPool2d"), output_size(output_size) {}
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override { return "output_size=" + output_size.str(); }
-  Size2 output_size;
+  AdaptiveSize2 output_size;
 };
 
 class AdaptiveMaxPool2d : public Module {
  public:
-  explicit AdaptiveMaxPool2d(Size2 output_size, bool return_indices = false)
+  explicit AdaptiveMaxPool2d(AdaptiveSize2 output_size, bool return_indices = false)
       : Module("AdaptiveMaxPool2d"), output_size(output_size), return_indices(return_indices) {}
   Tensor forward(const Tensor& x) override;
   // {output} or, with return_indices, {output, indices}.
   std::vector<Tensor> forward_many(const std::vector<Tensor>& inputs) override;
   std::pair<Tensor, Tensor> forward_with_indices(const Tensor& x);
   std::string extra_repr() const override { return "output_size=" + output_size.str(); }
-  Size2 output_size;
+  AdaptiveSize2 output_size;
   bool return_indices;
 };
 

@@ -140,8 +140,9 @@ Tensor avg_pool2d(const Tensor& input, Pair k, Pair stride, Pair padding, bool c
   return out;
 }
 
-Tensor adaptive_avg_pool2d(const Tensor& input, Pair output_size) {
+Tensor adaptive_avg_pool2d(const Tensor& input, AdaptiveSize size) {
   Planes p = as_planes(input, "adaptive_avg_pool2d");
+  const Pair output_size = size.resolve(p.h, p.w);
   TANDEM_CHECK(output_size[0] > 0 && output_size[1] > 0,
                "adaptive_avg_pool2d: output size must be positive");
   const PoolGeometry g{p.planes, p.h, p.w, output_size[0], output_size[1], 0, 0, 0, 0, 0, 0, 1, 1};
@@ -158,12 +159,13 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Pair output_size) {
   return out;
 }
 
-Tensor adaptive_max_pool2d(const Tensor& input, Pair output_size) {
+Tensor adaptive_max_pool2d(const Tensor& input, AdaptiveSize output_size) {
   return adaptive_max_pool2d_with_indices(input, output_size).first;
 }
 
-std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, Pair output_size) {
+std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, AdaptiveSize size) {
   Planes p = as_planes(input, "adaptive_max_pool2d");
+  const Pair output_size = size.resolve(p.h, p.w);
   // PyTorch's check: every window needs an element (the batch dim of NCHW may be empty).
   for (int64_t d = 1; d < input.dim(); ++d)
     TANDEM_CHECK(input.size(d) > 0,
