@@ -20,6 +20,7 @@
 #include "framework/ops/elementwise.h"
 #include "framework/ops/shape_ops.h"
 #include "framework/tensor/factories.h"
+#include "launch/config.h"
 #include "tests/device_compare.h"
 #include "tests/device_test.h"
 #include "tests/error_text.h"
@@ -741,6 +742,44 @@ TEST(NnBuilder, SequentialFromSpecMatchesPyTorchKeys) {
       models::build_model(dict({{"name", "resnet18"}, {"num_classes", 10}, {"in_channels", 1}}));
   EXPECT_EQ(r->state_dict().at("conv1.weight").sizes(), (Shape{64, 1, 7, 7}));
   EXPECT_EQ(r->state_dict().at("fc.weight").sizes(), (Shape{10, 512}));
+}
+
+// The adaptive pools' output_size from YAML: an int, a pair, or a pair with null (PyTorch's None,
+// the input's size on that axis).
+TEST(NnBuilder, AdaptivePoolOutputSizeTakesNull) {
+  const launch::RunConfig cfg = launch::parse_config(R"(
+model:
+  name: sequential
+  layers:
+    - adaptiveavgpool2d: {output_size: [null, 3]}
+    - adaptivemaxpool2d: {output_size: [2, null]}
+    - adaptiveavgpool2d: {output_size: 2}
+data: {dataset: synthetic}
+)",
+                                                     "pool.yaml");
+  Generator gen(0);
+  const ModulePtr m = models::build_model(cfg.model, gen);
+  EXPECT_EQ(m->repr(),
+            "Sequential(\n  (0): AdaptiveAvgPool2d(output_size=(None, 3))\n"
+            "  (1): AdaptiveMaxPool2d(output_size=(2, None))\n"
+            "  (2): AdaptiveAvgPool2d(output_size=2)\n)");
+  EXPECT_TRUE(m->state_dict().empty());
+  const Tensor x = randn({2, 3, 7, 5}, gen);
+  Sequential& seq = dynamic_cast<Sequential&>(*m);
+  EXPECT_EQ(seq[0]->forward(x).sizes(), (Shape{2, 3, 7, 3}));
+  EXPECT_EQ(seq[1]->forward(x).sizes(), (Shape{2, 3, 2, 5}));
+  EXPECT_EQ(m->forward(x).sizes(), (Shape{2, 3, 2, 2}));
+
+  Value layers = Value::list();
+  Value bad = Value::list();
+  bad.append(Value());
+  bad.append("7");
+  layers.append(dict({{"adaptiveavgpool2d", dict({{"output_size", bad}})}}));
+  EXPECT_EQ(error_text([&] {
+              models::build_model(dict({{"name", "sequential"}, {"layers", layers}}));
+            }),
+            "model.layers[0].adaptiveavgpool2d.output_size: expected an integer or a pair of "
+            "integers or nulls, got [None, '7']");
 }
 
 TEST(NnBuilder, ErrorsNameThePathAndSuggest) {

@@ -50,6 +50,21 @@ class Args : public ValueArgs {
     }
     return to_size2(*f, at(key));
   }
+  // An adaptive pool's output_size: an int, or a pair whose entries may be null (PyTorch's None:
+  // the input's size along that axis), as `output_size: [null, 7]`.
+  AdaptiveSize2 adaptive_size2(const std::string& key) {
+    const Value* f = get(key);
+    if (!f) fail_missing(key);
+    if (f->is_int()) return AdaptiveSize2(f->to_int());
+    auto entry = [](const Value& v) { return v.is_int() || v.is_none(); };
+    TANDEM_CHECK((f->is_list() || f->is_tuple()) && f->size() == 2 && entry(f->items()[0]) &&
+                     entry(f->items()[1]),
+                 at(key), ": expected an integer or a pair of integers or nulls, got ", f->repr());
+    auto opt = [](const Value& v) {
+      return v.is_none() ? std::nullopt : std::optional<int64_t>(v.to_int());
+    };
+    return AdaptiveSize2(opt(f->items()[0]), opt(f->items()[1]));
+  }
   std::optional<Size2> opt_size2(const std::string& key) {
     const Value* f = get(key);
     if (!f) return std::nullopt;
@@ -215,12 +230,12 @@ const std::map<std::string, LayerFactory>& layer_table() {
        }},
       {"adaptiveavgpool2d",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
-         return std::make_shared<AdaptiveAvgPool2d>(a.size2("output_size"));
+         return std::make_shared<AdaptiveAvgPool2d>(a.adaptive_size2("output_size"));
        }},
       // return_indices is left out: the layer's second output would reach the next layer.
       {"adaptivemaxpool2d",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
-         return std::make_shared<AdaptiveMaxPool2d>(a.size2("output_size"));
+         return std::make_shared<AdaptiveMaxPool2d>(a.adaptive_size2("output_size"));
        }},
       {"dropout",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
