@@ -2,7 +2,8 @@
 // (tests/fixtures/ops_parity.json from make_ops_parity.py): integer matrix products with
 // wraparound in every integer type (CPU; CUDA refuses them with PyTorch's CUDA error), the
 // products' dtype errors, abs and neg of the integer types at their minimum, `where` with a uint8
-// condition, and the sign of zero from abs, maximum/minimum and gelu, bit for bit.
+// condition, the sign of zero from abs, maximum/minimum and gelu, bit for bit, and the unary ops
+// on uint8.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -14,6 +15,8 @@
 
 #include "framework/ops/ops.h"
 #include "framework/ops/scalar_type.h"
+#include "framework/tensor/kernel_args.h"
+#include "kernels/kernel_table.h"
 #include "tests/device_test.h"
 #include "tests/error_text.h"
 #include "tests/golden_cases.h"
@@ -260,3 +263,68 @@ TEST(OpsParityErrors, ScalarsATypeCannotHoldAreRefusedAndNegativeIntsWrapIntoUin
     }
   }
 }
+
+// --- the unary ops on uint8 ------------------------------------------------------------------
+// PyTorch 1.13's values for every byte the fixture lists: neg wraps (-1 is 255), abs is the
+// identity, sign, relu and clamp keep uint8 (a bound of -1 is 255; a fractional bound computes in
+// float32), the in-place scalar ops wrap, and the activations beyond relu are refused with its
+// text on either device. Tandem has no sign op: its kernel (abs's backward uses it) runs directly.
+
+namespace {
+class OpsParityUint8 : public tandem::testing::DeviceTest {};
+}  // namespace
+
+TEST(OpsParityUint8Fixture, HasCases) { EXPECT_EQ(section("uint8_unary").size(), 24u); }
+
+TEST_P(OpsParityUint8, UnaryOpsAreTorchs) {
+  int ran = 0;
+  for (const json& c : section("uint8_unary")) {
+    const std::string name = c["name"];
+    const std::vector<double> input = tandem::testing::fixture_numbers(c["input"]);
+    const Tensor x = from_vector(input, {int64_t(input.size())}).to(device(), DType::UInt8);
+    ASSERT_EQ(x.cpu().to_vector(), input) << name;
+    Tensor out;
+    const std::string err = error_text([&] {
+      if (name == "neg") out = neg(x);
+      if (name == "negative") out = -x;
+      if (name == "abs") out = abs(x);
+      if (name == "sign") {
+        out = empty_like(x);
+        kernels::unary(kernel_context(x), kernels::UnaryOp::Sign, {}, x.sizes(), strided(out),
+                       strided(x));
+      }
+      if (name == "relu") out = relu(x);
+      if (name == "clamp_3_200") out = clamp(x, 3, 200);
+      if (name == "clamp_min_100") out = clamp(x, 100, std::nullopt);
+      if (name == "clamp_max_100") out = clamp(x, std::nullopt, 100);
+      if (name == "clamp_-1_200") out = clamp(x, -1, 200);
+      if (name == "clamp_min_-1") out = clamp(x, -1, std::nullopt);
+      if (name == "clamp_0.5_2.5") out = clamp(x, 0.5, 2.5);
+      if (name == "clamp_256") out = clamp(x, 256, std::nullopt);
+      if (name == "clamp__3_200") out = x.clone().clamp_(3, 200);
+      if (name == "add__-1") out = x.clone().add_(-1);
+      if (name == "mul__-1") out = x.clone().mul_(-1);
+      if (name == "mul__3") out = x.clone().mul_(3);
+      if (name == "leaky_relu") out = leaky_relu(x);
+      if (name == "gelu") out = gelu(x);
+      if (name == "silu") out = silu(x);
+      if (name == "mish") out = mish(x);
+      if (name == "elu") out = elu(x);
+      if (name == "softplus") out = softplus(x);
+      if (name == "hardsigmoid") out = hardsigmoid(x);
+      if (name == "hardswish") out = hardswish(x);
+    });
+    ++ran;
+    if (c.contains("error")) {
+      EXPECT_EQ(err, c["error"].get<std::string>()) << name;
+      EXPECT_FALSE(out.defined()) << name;
+      continue;
+    }
+    ASSERT_TRUE(out.defined()) << name << ": " << err;
+    EXPECT_EQ(out.dtype(), dtype_named(c["dtype"])) << name;
+    EXPECT_EQ(out.device(), device()) << name;
+    EXPECT_EQ(out.cpu().to_vector(), tandem::testing::fixture_numbers(c["out"])) << name;
+  }
+  EXPECT_EQ(ran, 24);
+}
+TANDEM_INSTANTIATE_DEVICE_TEST(OpsParityUint8);

@@ -59,6 +59,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  require_floating(x, "leaky_relu_cpu");  // as PyTorch: no integer type (relu takes them)
   return unary_activation("leaky_relu", "LeakyReluBackward0", x, UnaryOp::LeakyRelu,
                           BinaryOp::LeakyReluBackward, slope_param(negative_slope), false);
 }

@@ -44,10 +44,10 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 namespace ops_detail {
 
 Tensor run_unary(const Tensor& x, UnaryOp op, const OpParams& params, const char* name) {
+  // Every type but bool reaches the kernel (uint8 included: neg wraps, clamp and relu work, as
+  // PyTorch's); the ops PyTorch refuses for integers refuse them before this.
   const DType t = x.dtype();
-  if (!(is_floating(t) || t == DType::Int64 || t == DType::Int32 || t == DType::Int16 ||
-        t == DType::Int8))
-    throw_not_arithmetic(name, t);
+  if (t == DType::Bool) throw_not_arithmetic(name, t);
   Tensor out = empty(x.sizes(), x.options());
   kernels::unary(kernel_context(x), op, params, x.sizes(), strided(out), strided(x));
   return out;

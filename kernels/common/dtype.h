@@ -154,8 +154,8 @@ decltype(auto) dispatch_arithmetic_or_half(DType t, const char* op, Fn&& fn) {
 }
 
 // The unary elementwise kernels' types (CPU and CUDA alike): float16/bfloat16 (computed in
-// float), float32/float64 and the signed integer types; unary math is for signed types (the abs
-// or sign of an unsigned value is vacuous).
+// float), float32/float64 and the integer types, uint8 included (its neg wraps, as PyTorch's: -1
+// is 255). Which ops take which types is the framework's choice (framework/ops), as PyTorch's.
 template <typename Fn>
 decltype(auto) dispatch_unary_types(DType t, const char* op, Fn&& fn) {
   if (t == DType::Float16) return fn(type_tag<Half>{});
@@ -164,6 +164,7 @@ decltype(auto) dispatch_unary_types(DType t, const char* op, Fn&& fn) {
   if (t == DType::Int32) return fn(type_tag<int32_t>{});
   if (t == DType::Int16) return fn(type_tag<int16_t>{});
   if (t == DType::Int8) return fn(type_tag<int8_t>{});
+  if (t == DType::UInt8) return fn(type_tag<uint8_t>{});
   if (t == DType::Float32) return fn(type_tag<float>{});
   if (t == DType::Float64) return fn(type_tag<double>{});
   throw_not_arithmetic(op, t);

@@ -98,6 +98,27 @@ TANDEM_HD T wrapping_neg(T x) {
   }
 }
 
+// x < 0, false for an unsigned type without comparing it (nvcc's -Werror refuses an unsigned
+// value's comparison with zero as pointless).
+template <typename T>
+TANDEM_HD bool is_negative(T x) {
+  if constexpr (std::is_unsigned_v<T>)
+    return false;
+  else
+    return x < T(0);
+}
+
+// A scalar parameter (OpParams) in T. An unsigned type takes a negative integer wrapped, as
+// PyTorch's scalar arithmetic on uint8 (x.add_(-1) subtracts 1, x.mul_(-1) negates): through
+// int64, since a negative double converted to an unsigned type directly is undefined.
+template <typename T>
+TANDEM_HD T param_as(double v) {
+  if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>)
+    return T(static_cast<int64_t>(v));
+  else
+    return T(v);
+}
+
 // x ** e for a scalar exponent, as PyTorch computes it: the exponents it turns into other
 // operations (0.5: sqrt, -0.5: 1 / sqrt, 2: x * x, 3: x * x * x, -1: 1 / x, -2: 1 / (x * x)) give
 // those operations' bits (sqrt(-inf) is nan where std::pow gives inf), every other one std::pow.
@@ -130,7 +151,11 @@ struct Unary {
   T alpha, lo, hi;
   bool has_lo, has_hi;
   explicit Unary(const OpParams& p = {})
-      : alpha(T(p.alpha)), lo(T(p.lo)), hi(T(p.hi)), has_lo(p.has_lo), has_hi(p.has_hi) {}
+      : alpha(param_as<T>(p.alpha)),
+        lo(param_as<T>(p.lo)),
+        hi(param_as<T>(p.hi)),
+        has_lo(p.has_lo),
+        has_hi(p.has_hi) {}
 
   TANDEM_HD T operator()(T x) const {
     if constexpr (op == UnaryOp::Neg) return wrapping_neg(x);
@@ -141,11 +166,12 @@ struct Unary {
       // Floating point: the sign bit cleared, as PyTorch's (abs(-0.0) is 0.0). Integers wrap as
       // PyTorch's: abs(-128) in int8 is -128.
       if constexpr (std::is_integral_v<T>)
-        return x < T(0) ? wrapping_neg(x) : x;
+        return is_negative(x) ? wrapping_neg(x) : x;
       else
         return std::fabs(x);
     }
-    if constexpr (op == UnaryOp::Relu) return x < T(0) ? T(0) : x;  // NaN and -0 stay, as clamp_min
+    // Relu: NaN and -0 stay, as clamp_min.
+    if constexpr (op == UnaryOp::Relu) return is_negative(x) ? T(0) : x;
     if constexpr (op == UnaryOp::LeakyRelu) return x > T(0) ? x : x * alpha;
     if constexpr (op == UnaryOp::Sigmoid) return T(1) / (T(1) + std::exp(math_arg(-x)));
     if constexpr (op == UnaryOp::Tanh) return std::tanh(math_arg(x));
@@ -175,7 +201,7 @@ struct Unary {
     if constexpr (op == UnaryOp::AddScalar) return x + alpha;
     if constexpr (op == UnaryOp::MulScalar) return x * alpha;
     if constexpr (op == UnaryOp::DivScalar) return x / alpha;
-    if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - (x < T(0)));
+    if constexpr (op == UnaryOp::Sign) return T((x > T(0)) - is_negative(x));
     if constexpr (op == UnaryOp::Silu) return x / (T(1) + std::exp(math_arg(-x)));
     if constexpr (op == UnaryOp::Mish) return x * std::tanh(std::log1p(std::exp(math_arg(x))));
     if constexpr (op == UnaryOp::Elu)
@@ -193,7 +219,11 @@ struct Binary {
   T alpha, lo, hi;
   bool has_lo, has_hi;
   explicit Binary(const OpParams& p = {})
-      : alpha(T(p.alpha)), lo(T(p.lo)), hi(T(p.hi)), has_lo(p.has_lo), has_hi(p.has_hi) {}
+      : alpha(param_as<T>(p.alpha)),
+        lo(param_as<T>(p.lo)),
+        hi(param_as<T>(p.hi)),
+        has_lo(p.has_lo),
+        has_hi(p.has_hi) {}
 
   TANDEM_HD T operator()(T a, T b) const {
     if constexpr (op == BinaryOp::Add) return a + alpha * b;
