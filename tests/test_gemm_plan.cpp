@@ -59,6 +59,36 @@ std::vector<double> random_values(size_t n, std::mt19937& rng) {
   return v;
 }
 
+// A 5x4x3 problem with the given transposes, padding of each leading dimension, batch count,
+// broadcast b (batch stride 0) and gap between batches; b_size is the elements b spans.
+struct TestProblem {
+  GemmShape s;
+  int64_t b_size;
+};
+
+TestProblem test_problem(bool ta, bool tb, int64_t pad, int64_t batch, bool broadcast_b,
+                         int64_t batch_gap, double beta) {
+  GemmShape s;
+  s.trans_a = ta;
+  s.trans_b = tb;
+  s.m = 5;
+  s.n = 4;
+  s.k = 3;
+  // Stored shapes: a is (m, k) or (k, m) when transposed; b is (k, n) or (n, k).
+  const int64_t a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
+  const int64_t b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
+  s.lda = a_cols + pad;
+  s.ldb = b_cols + pad;
+  s.ldc = s.n + pad;
+  s.stride_a = a_rows * s.lda + batch_gap;
+  s.stride_b = broadcast_b ? 0 : b_rows * s.ldb + batch_gap;
+  s.stride_c = s.m * s.ldc + batch_gap;
+  s.batch = batch;
+  s.alpha = 1.5;
+  s.beta = beta;
+  return {s, (b_rows * s.ldb + batch_gap) * batch};
+}
+
 }  // namespace
 
 TEST(GemmPlan, ColumnMajorPlanComputesTheRowMajorProduct) {
@@ -70,26 +100,9 @@ TEST(GemmPlan, ColumnMajorPlanComputesTheRowMajorProduct) {
         for (int64_t batch : {1, 3})
           for (bool broadcast_b : {false, true})
             for (double beta : {0.0, 0.5}) {
-              GemmShape s;
-              s.trans_a = ta;
-              s.trans_b = tb;
-              s.m = 5;
-              s.n = 4;
-              s.k = 3;
-              // Stored shapes: a is (m, k) or (k, m) when transposed; b is (k, n) or (n, k).
-              const int64_t a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
-              const int64_t b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
-              s.lda = a_cols + pad;
-              s.ldb = b_cols + pad;
-              s.ldc = s.n + pad;
-              s.stride_a = a_rows * s.lda;
-              s.stride_b = broadcast_b ? 0 : b_rows * s.ldb;
-              s.stride_c = s.m * s.ldc;
-              s.batch = batch;
-              s.alpha = 1.5;
-              s.beta = beta;
+              const auto [s, b_size] = test_problem(ta, tb, pad, batch, broadcast_b, 0, beta);
               const auto a = random_values(size_t(s.stride_a * batch), rng);
-              const auto b = random_values(size_t(b_rows * s.ldb * batch), rng);
+              const auto b = random_values(size_t(b_size), rng);
               auto c0 = random_values(size_t(s.stride_c * batch), rng);
               auto c1 = c0;
               row_major(s, a, b, c0);
@@ -169,25 +182,10 @@ TEST(GemmPlan, PackedCopiesComputeTheSameProduct) {
           for (bool broadcast_b : {false, true})
             for (int64_t batch_gap : {0, 5})  // batches one after another, or apart
               for (size_t element : {size_t(2), size_t(4), size_t(8)}) {
-                GemmShape s;
-                s.trans_a = ta;
-                s.trans_b = tb;
-                s.m = 5;
-                s.n = 4;
-                s.k = 3;
-                const int64_t a_rows = ta ? s.k : s.m, a_cols = ta ? s.m : s.k;
-                const int64_t b_rows = tb ? s.n : s.k, b_cols = tb ? s.k : s.n;
-                s.lda = a_cols + pad;
-                s.ldb = b_cols + pad;
-                s.ldc = s.n + pad;
-                s.stride_a = a_rows * s.lda + batch_gap;
-                s.stride_b = broadcast_b ? 0 : b_rows * s.ldb + batch_gap;
-                s.stride_c = s.m * s.ldc + batch_gap;
-                s.batch = batch;
-                s.alpha = 1.5;
-                s.beta = 0.5;
+                const auto [s, b_size] =
+                    test_problem(ta, tb, pad, batch, broadcast_b, batch_gap, 0.5);
                 const auto a = random_values(size_t(s.stride_a * batch), rng);
-                const auto b = random_values(size_t((b_rows * s.ldb + batch_gap) * batch), rng);
+                const auto b = random_values(size_t(b_size), rng);
                 auto expected = random_values(size_t(s.stride_c * batch), rng);
                 auto c = expected;
                 row_major(s, a, b, expected);

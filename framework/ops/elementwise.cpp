@@ -4,11 +4,10 @@
 #include "framework/ops/elementwise.h"
 
 #include <cmath>
-#include <iostream>
-#include <mutex>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/core/warning.h"
 #include "framework/ops/autocast.h"
 #include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/reduction.h"
@@ -359,14 +358,10 @@ Tensor where(const Tensor& condition_in, const Tensor& a, const Tensor& b) {
   TANDEM_CHECK(cdt == DType::Bool || cdt == DType::UInt8,
                "where expected condition to be a boolean tensor, but got a tensor with dtype ",
                ops_detail::scalar_type_name(cdt));
-  if (cdt == DType::UInt8) {
-    static std::once_flag warned;
-    std::call_once(warned, [] {
-      std::cerr << "warning: where received a uint8 condition tensor. This behavior is deprecated "
-                   "and will be removed in a future version of PyTorch. Use a boolean condition "
-                   "instead.\n";
-    });
-  }
+  if (cdt == DType::UInt8)
+    warn_once(
+        "where received a uint8 condition tensor. This behavior is deprecated and will be removed "
+        "in a future version of PyTorch. Use a boolean condition instead.");
   const Tensor condition = cdt == DType::Bool ? condition_in : condition_in.to(DType::Bool);
   check_same_device("where", {&condition, &a, &b});
   const DType dt = ops_detail::result_type(a, b);

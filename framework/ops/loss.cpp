@@ -11,12 +11,10 @@
 #include "framework/ops/loss.h"
 
 #include <cmath>
-#include <iostream>
-#include <mutex>
-#include <set>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/autograd/node.h"
+#include "framework/core/warning.h"
 #include "framework/ops/activation.h"
 #include "framework/ops/autocast.h"
 #include "framework/ops/elementwise.h"
@@ -33,15 +31,6 @@ using autograd::TensorList;
 using ops_detail::scalar_type_name;
 
 namespace {
-
-// PyTorch's UserWarning, on stderr once per distinct text (Python's default filter shows a
-// warning once per place; the texts here name the sizes involved).
-void warn_once(const std::string& text) {
-  static std::mutex mutex;
-  static std::set<std::string> shown;
-  const std::lock_guard<std::mutex> lock(mutex);
-  if (shown.insert(text).second) std::cerr << "warning: " << text << "\n";
-}
 
 // torch.nn.functional's warning before a regression loss broadcasts target against input.
 void warn_if_broadcast(const Tensor& input, const Tensor& target) {
