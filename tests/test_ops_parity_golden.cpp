@@ -268,7 +268,7 @@ TEST(OpsParityErrors, ScalarsATypeCannotHoldAreRefusedAndNegativeIntsWrapIntoUin
 // PyTorch 1.13's values for every byte the fixture lists: neg wraps (-1 is 255), abs is the
 // identity, sign, relu and clamp keep uint8 (a bound of -1 is 255; a fractional bound computes in
 // float32), the in-place scalar ops wrap, and the activations beyond relu are refused with its
-// text on either device. Tandem has no sign op: its kernel (abs's backward uses it) runs directly.
+// text on either device.
 
 namespace {
 class OpsParityUint8 : public tandem::testing::DeviceTest {};
@@ -288,11 +288,7 @@ TEST_P(OpsParityUint8, UnaryOpsAreTorchs) {
       if (name == "neg") out = neg(x);
       if (name == "negative") out = -x;
       if (name == "abs") out = abs(x);
-      if (name == "sign") {
-        out = empty_like(x);
-        kernels::unary(kernel_context(x), kernels::UnaryOp::Sign, {}, x.sizes(), strided(out),
-                       strided(x));
-      }
+      if (name == "sign") out = sign(x);
       if (name == "relu") out = relu(x);
       if (name == "clamp_3_200") out = clamp(x, 3, 200);
       if (name == "clamp_min_100") out = clamp(x, 100, std::nullopt);
@@ -328,3 +324,79 @@ TEST_P(OpsParityUint8, UnaryOpsAreTorchs) {
   EXPECT_EQ(ran, 24);
 }
 TANDEM_INSTANTIATE_DEVICE_TEST(OpsParityUint8);
+
+// Integer powers: x ** e with an int exponent keeps the integer type and wraps around in every
+// integer type, tensor ** tensor with negative exponents, bool ** 2 as int64, and the exponents
+// PyTorch refuses (negative ones, ones the type cannot hold) with its text. Then sign, whose NaN
+// and -0.0 give +0.0 and whose gradient is 0.
+
+namespace {
+class OpsParityPow : public tandem::testing::DeviceTest {};
+}  // namespace
+
+TEST(OpsParityPowFixture, HasCases) {
+  EXPECT_EQ(section("integer_pow").size(), 71u);
+  EXPECT_EQ(section("sign").size(), 4u);
+}
+
+TEST_P(OpsParityPow, IntegerPowersAreTorchs) {
+  int errors = 0;
+  for (const json& c : section("integer_pow")) {
+    const std::string name = c["name"];
+    const std::vector<int64_t> input = c["input"].get<std::vector<int64_t>>();
+    const int64_t n = int64_t(input.size());
+    const Tensor x = from_vector(input, {n}).to(device(), dtype_named(c["dtype"]));
+    Tensor out;
+    const std::string err = error_text([&] {
+      if (c.contains("exponent_tensor")) {
+        const std::vector<int64_t> e = c["exponent_tensor"].get<std::vector<int64_t>>();
+        out = pow(x, from_vector(e, {n}).to(device(), x.dtype()));
+      } else {
+        out = pow(x, c["exponent"].get<int64_t>());
+      }
+    });
+    if (c.contains("error")) {
+      ++errors;
+      EXPECT_EQ(err, c["error"].get<std::string>()) << name;
+      continue;
+    }
+    ASSERT_TRUE(out.defined()) << name << ": " << err;
+    EXPECT_EQ(out.dtype(), dtype_named(c["out_dtype"])) << name;
+    EXPECT_EQ(out.device(), device()) << name;
+    EXPECT_EQ(int_values(out), c["out"].get<std::vector<int64_t>>()) << name;
+  }
+  EXPECT_GT(errors, 0);
+}
+
+TEST_P(OpsParityPow, AFloatingTensorTakesAnIntegerExponentAsADouble) {
+  const Tensor x =
+      from_vector(std::vector<double>{-1.5, 0.0, 2.0, 3.25}, {4}).to(device(), DType::Float32);
+  for (int e : {-2, -1, 0, 1, 2, 3, 7}) {
+    const Tensor by_int = pow(x, e), by_double = pow(x, double(e));
+    EXPECT_EQ(by_int.dtype(), DType::Float32);
+    EXPECT_TRUE(equal(by_int, by_double)) << e;
+  }
+}
+
+TEST_P(OpsParityPow, SignIsTorchsAndHasAZeroGradient) {
+  for (const json& c : section("sign")) {
+    const DType dtype = dtype_named(c["dtype"]);
+    const std::vector<double> input = tandem::testing::fixture_numbers(c["input"]);
+    const int64_t n = int64_t(input.size());
+    Tensor x = from_vector(input, {n}).to(device(), dtype);
+    if (is_floating(dtype)) x.requires_grad_(true);
+    const Tensor out = sign(x);
+    EXPECT_EQ(out.dtype(), dtype);
+    const std::vector<double> got = out.cpu().to(DType::Float64).to_vector();
+    EXPECT_EQ(got, c["out"].get<std::vector<double>>()) << c["dtype"];
+    std::vector<bool> negative;
+    for (double v : got) negative.push_back(std::signbit(v));
+    EXPECT_EQ(negative, c["out_negative"].get<std::vector<bool>>()) << c["dtype"];
+    if (!is_floating(dtype)) continue;
+    sum(out).backward();
+    EXPECT_EQ(x.grad().cpu().to_vector(), std::vector<double>(size_t(n), 0.0)) << c["dtype"];
+  }
+  EXPECT_EQ(sign(from_vector(std::vector<double>{1, 0}, {2}).to(device(), DType::Bool)).dtype(),
+            DType::Bool);
+}
+TANDEM_INSTANTIATE_DEVICE_TEST(OpsParityPow);

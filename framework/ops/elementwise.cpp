@@ -253,6 +253,16 @@ Tensor pow(const Tensor& a, double exponent) {
   return out;
 }
 
+Tensor pow_integer_exponent(const Tensor& a, int64_t exponent) {
+  if (is_floating(a.dtype())) return pow(a, double(exponent));
+  const DType t = ops_detail::python_int_type(a.dtype());
+  if (t != a.dtype()) return pow_integer_exponent(a.to(t), exponent);  // bool ** 2 is int64
+  TANDEM_CHECK(exponent >= 0, "Integers to negative integer powers are not allowed.");
+  // int64 holds every exponent (the check would refuse INT64_MAX, which rounds up to 2^63).
+  const double e = t == DType::Int64 ? double(exponent) : ops_detail::checked_scalar(exponent, t);
+  return run_unary(a, UnaryOp::PowScalar, alpha_param(e), "pow");
+}
+
 Tensor pow(const Tensor& a, const Tensor& exponent) {
   if (const auto c = autocast::cast_operands(autocast::OpClass::Transcendental, {&a, &exponent})) {
     const autocast::Suspend nested;
@@ -307,9 +317,16 @@ Tensor abs(const Tensor& a) {
   TANDEM_CHECK(a.dtype() != DType::Bool, "\"abs_cpu\" not implemented for 'Bool'");
   if (a.dtype() == DType::UInt8) return a.clone();
   Tensor out = run_unary(a, UnaryOp::Abs, {}, "abs");
-  record("AbsBackward0", {a}, {out}, {a}, [](const TensorList& g, const TensorList& s) {
-    return TensorList{g[0] * run_unary(s[0], UnaryOp::Sign, {}, "sign")};
-  });
+  record("AbsBackward0", {a}, {out}, {a},
+         [](const TensorList& g, const TensorList& s) { return TensorList{g[0] * sign(s[0])}; });
+  return out;
+}
+
+Tensor sign(const Tensor& a) {
+  if (a.dtype() == DType::Bool) return a.clone();  // as PyTorch's: true is 1, false 0
+  Tensor out = run_unary(a, UnaryOp::Sign, {}, "sign");
+  record("SignBackward0", {a}, {out}, {},
+         [](const TensorList& g, const TensorList&) { return TensorList{zeros_like(g[0])}; });
   return out;
 }
 

@@ -119,20 +119,42 @@ TANDEM_HD T param_as(double v) {
     return T(v);
 }
 
+// base ** exp for an integer type, as PyTorch's powi: products wrap around (computed unsigned,
+// where signed overflow would be undefined; the low bits are the same in any order), and a negative
+// exponent gives 1 for a base of 1, +-1 for -1 and 0 for anything else.
+template <typename T>
+TANDEM_HD T integer_pow(T base, T exp) {
+  if (is_negative(exp)) {
+    if (base == T(1)) return T(1);
+    if (base == T(-1)) return (exp % T(2)) != T(0) ? T(-1) : T(1);
+    return T(0);
+  }
+  // At least unsigned int: a narrower unsigned type would promote to (signed) int to multiply.
+  using U = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+  U result = 1, b = U(base);
+  for (U e = U(exp); e != 0; e >>= 1) {
+    if (e & 1) result *= b;
+    b *= b;
+  }
+  return T(result);
+}
+
 // x ** e for a scalar exponent, as PyTorch computes it: the exponents it turns into other
 // operations (0.5: sqrt, -0.5: 1 / sqrt, 2: x * x, 3: x * x * x, -1: 1 / x, -2: 1 / (x * x)) give
 // those operations' bits (sqrt(-inf) is nan where std::pow gives inf), every other one std::pow.
 template <typename T>
 TANDEM_HD T pow_scalar(T x, T e) {
-  if constexpr (!std::is_integral_v<T>) {
+  if constexpr (std::is_integral_v<T>) {
+    return integer_pow(x, e);
+  } else {
     if (e == T(0.5)) return T(std::sqrt(x));
     if (e == T(-0.5)) return T(1) / T(std::sqrt(x));
     if (e == T(-1)) return T(1) / x;
     if (e == T(-2)) return T(1) / (x * x);
+    if (e == T(2)) return x * x;
+    if (e == T(3)) return x * x * x;
+    return T(std::pow(x, e));
   }
-  if (e == T(2)) return x * x;
-  if (e == T(3)) return x * x * x;
-  return T(std::pow(math_arg(x), math_arg(e)));
 }
 
 // std::min(std::max(x, 0), 6), as PyTorch's hardsigmoid and hardswish write it (a NaN stays NaN,
@@ -230,7 +252,12 @@ struct Binary {
     if constexpr (op == BinaryOp::Sub) return a - alpha * b;
     if constexpr (op == BinaryOp::Mul) return a * b;
     if constexpr (op == BinaryOp::Div) return a / b;
-    if constexpr (op == BinaryOp::Pow) return std::pow(math_arg(a), math_arg(b));
+    if constexpr (op == BinaryOp::Pow) {
+      if constexpr (std::is_integral_v<T>)
+        return integer_pow(a, b);
+      else
+        return std::pow(a, b);
+    }
     // NaN propagates. Equal values give b, so maximum(-0.0, 0.0) is 0.0 and maximum(0.0, -0.0)
     // is -0.0, as PyTorch's vectorised CPU kernel (vmaxps), which runs every full vector of a
     // tensor; its scalar tail (the last n % 16 float32 or n % 8 float64 elements with AVX2)
