@@ -286,4 +286,34 @@ TANDEM_HD T upsample_bicubic_grad_at(const T* grad_out, const UpsampleGeometry& 
   return sum;
 }
 
+// --- one entry per mode ----------------------------------------------------------------------
+
+enum class UpsampleMode : uint8_t { Nearest, NearestExact, Bilinear, Bicubic };
+
+// Output pixel (oh, ow) of one plane in mode M.
+template <UpsampleMode M, typename T>
+TANDEM_HD T upsample_at(const T* plane, const UpsampleGeometry& g, int64_t oh, int64_t ow) {
+  if constexpr (M == UpsampleMode::Nearest)
+    return upsample_nearest_at(plane, g, oh, ow);
+  else if constexpr (M == UpsampleMode::NearestExact)
+    return upsample_nearest_exact_at(plane, g, oh, ow);
+  else if constexpr (M == UpsampleMode::Bilinear)
+    return upsample_bilinear_at(plane, g, oh, ow);
+  else
+    return upsample_bicubic_at(plane, g, oh, ow);
+}
+
+// The gradient input pixel (ih, iw) of one plane gathers in mode M.
+template <UpsampleMode M, typename T>
+TANDEM_HD T upsample_grad_at(const T* grad_out, const UpsampleGeometry& g, int64_t ih, int64_t iw) {
+  if constexpr (M == UpsampleMode::Nearest)
+    return upsample_nearest_grad_at(grad_out, g, ih, iw);
+  else if constexpr (M == UpsampleMode::NearestExact)
+    return upsample_nearest_exact_grad_at(grad_out, g, ih, iw);
+  else if constexpr (M == UpsampleMode::Bilinear)
+    return upsample_bilinear_grad_at(grad_out, g, ih, iw);
+  else
+    return upsample_bicubic_grad_at(grad_out, g, ih, iw);
+}
+
 }  // namespace tandem::kernels

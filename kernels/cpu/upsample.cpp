@@ -13,35 +13,35 @@ namespace {
 int64_t plane_work(const UpsampleGeometry& g) { return g.in_h * g.in_w + g.out_h * g.out_w; }
 }  // namespace
 
-template <typename T>
-void upsample_nearest2d(const T* in, const UpsampleGeometry& g, T* out) {
+using Mode = UpsampleMode;
+
+// Every mode's forward: output pixel (oh, ow) of plane p is upsample_at<M>, the rule the CUDA
+// kernel uses too.
+template <Mode M, typename T>
+void upsample2d(const T* in, const UpsampleGeometry& g, T* out) {
   parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     const T* src = in + p * g.in_h * g.in_w;
     for (int64_t oh = 0; oh < g.out_h; ++oh)
       for (int64_t ow = 0; ow < g.out_w; ++ow)
-        out[(p * g.out_h + oh) * g.out_w + ow] = upsample_nearest_at(src, g, oh, ow);
+        out[(p * g.out_h + oh) * g.out_w + ow] = upsample_at<M>(src, g, oh, ow);
   });
 }
 
-template <typename T>
+// Nearest and nearest-exact: each output's gradient goes to its one source pixel.
+template <Mode M, typename T>
 void upsample_nearest2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
+  static_assert(M == Mode::Nearest || M == Mode::NearestExact);
+  const auto source = [](int64_t dst, int64_t in, double scale) {
+    return M == Mode::Nearest ? nearest_source(dst, in, scale)
+                              : nearest_exact_source(dst, in, scale);
+  };
   parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
     for (int64_t oh = 0; oh < g.out_h; ++oh) {
-      const int64_t ih = nearest_source(oh, g.in_h, g.scale_h);
+      const int64_t ih = source(oh, g.in_h, g.scale_h);
       for (int64_t ow = 0; ow < g.out_w; ++ow)
-        grad_in[(p * g.in_h + ih) * g.in_w + nearest_source(ow, g.in_w, g.scale_w)] +=
+        grad_in[(p * g.in_h + ih) * g.in_w + source(ow, g.in_w, g.scale_w)] +=
             grad_out[(p * g.out_h + oh) * g.out_w + ow];
     }
-  });
-}
-
-template <typename T>
-void upsample_bilinear2d(const T* in, const UpsampleGeometry& g, T* out) {
-  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
-    const T* src = in + p * g.in_h * g.in_w;
-    for (int64_t oh = 0; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow)
-        out[(p * g.out_h + oh) * g.out_w + ow] = upsample_bilinear_at(src, g, oh, ow);
   });
 }
 
@@ -63,38 +63,6 @@ void upsample_bilinear2d_backward(const T* grad_out, const UpsampleGeometry& g, 
   });
 }
 
-template <typename T>
-void upsample_nearest_exact2d(const T* in, const UpsampleGeometry& g, T* out) {
-  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
-    const T* src = in + p * g.in_h * g.in_w;
-    for (int64_t oh = 0; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow)
-        out[(p * g.out_h + oh) * g.out_w + ow] = upsample_nearest_exact_at(src, g, oh, ow);
-  });
-}
-
-template <typename T>
-void upsample_nearest_exact2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
-  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
-    for (int64_t oh = 0; oh < g.out_h; ++oh) {
-      const int64_t ih = nearest_exact_source(oh, g.in_h, g.scale_h);
-      for (int64_t ow = 0; ow < g.out_w; ++ow)
-        grad_in[(p * g.in_h + ih) * g.in_w + nearest_exact_source(ow, g.in_w, g.scale_w)] +=
-            grad_out[(p * g.out_h + oh) * g.out_w + ow];
-    }
-  });
-}
-
-template <typename T>
-void upsample_bicubic2d(const T* in, const UpsampleGeometry& g, T* out) {
-  parallel_for_each(g.planes, plane_work(g), [&](int64_t p) {
-    const T* src = in + p * g.in_h * g.in_w;
-    for (int64_t oh = 0; oh < g.out_h; ++oh)
-      for (int64_t ow = 0; ow < g.out_w; ++ow)
-        out[(p * g.out_h + oh) * g.out_w + ow] = upsample_bicubic_at(src, g, oh, ow);
-  });
-}
-
 // Each output adds wh * ww * grad to each of its 16 taps (h tap outer), at the clamped indices:
 // a border pixel read by several taps receives each one's share.
 template <typename T>
@@ -113,94 +81,82 @@ void upsample_bicubic2d_backward(const T* grad_out, const UpsampleGeometry& g, T
   });
 }
 
+template <Mode M, typename T>
+void upsample2d_backward(const T* grad_out, const UpsampleGeometry& g, T* grad_in) {
+  if constexpr (M == Mode::Bilinear)
+    upsample_bilinear2d_backward(grad_out, g, grad_in);
+  else if constexpr (M == Mode::Bicubic)
+    upsample_bicubic2d_backward(grad_out, g, grad_in);
+  else
+    upsample_nearest2d_backward<M>(grad_out, g, grad_in);
+}
+
 namespace {
 int64_t in_numel(const UpsampleGeometry& g) { return g.planes * g.in_h * g.in_w; }
 int64_t out_numel(const UpsampleGeometry& g) { return g.planes * g.out_h * g.out_w; }
 
-// A family's entry point: `kernel(in, g, out)` (a generic lambda over the element type) on
-// float32/float64; float16/bfloat16 operands run the float kernels through FloatStaging, rounded
-// once. Backward kernels accumulate into grad_in.
-template <typename Kernel>
-void run_forward(const char* op, const UpsampleGeometry& g, const Buffer& in, const Buffer& out,
-                 Kernel kernel) {
+// A family's entry points on float32/float64; float16/bfloat16 operands run the float kernels
+// through FloatStaging, rounded once. Backward kernels accumulate into grad_in.
+template <Mode M>
+void forward(const char* op, const UpsampleGeometry& g, const Buffer& in, const Buffer& out) {
   if (is_half(in.dtype)) {
     FloatStaging f;
-    run_forward(op, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)), kernel);
+    forward<M>(op, g, f.input(in, in_numel(g)), f.output(out, out_numel(g)));
     return f.finish();
   }
   dispatch_floating(in.dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernel(in.as<const T>(), g, out.as<T>());
+    upsample2d<M>(in.as<const T>(), g, out.as<T>());
   });
 }
 
-template <typename Kernel>
-void run_backward(const char* op, const UpsampleGeometry& g, const Buffer& grad_out,
-                  const Buffer& grad_in, Kernel kernel) {
+template <Mode M>
+void backward(const char* op, const UpsampleGeometry& g, const Buffer& grad_out,
+              const Buffer& grad_in) {
   if (is_half(grad_out.dtype)) {
     FloatStaging f;
-    run_backward(op, g, f.input(grad_out, out_numel(g)),
-                 f.output(grad_in, in_numel(g), /*accumulates=*/true), kernel);
+    backward<M>(op, g, f.input(grad_out, out_numel(g)),
+                f.output(grad_in, in_numel(g), /*accumulates=*/true));
     return f.finish();
   }
   dispatch_floating(grad_out.dtype, op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    kernel(grad_out.as<const T>(), g, grad_in.as<T>());
+    upsample2d_backward<M>(grad_out.as<const T>(), g, grad_in.as<T>());
   });
 }
 }  // namespace
 
 void upsample_nearest2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                     const Buffer& in, const Buffer& out) {
-  run_forward("upsample_nearest2d", g, in, out,
-              [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_nearest2d(i, gg, o); });
+  forward<Mode::Nearest>("upsample_nearest2d", g, in, out);
 }
 void upsample_nearest2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                      const Buffer& grad_out, const Buffer& grad_in) {
-  run_backward("upsample_nearest2d_backward", g, grad_out, grad_in,
-               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
-                 upsample_nearest2d_backward(go, gg, gi);
-               });
+  backward<Mode::Nearest>("upsample_nearest2d_backward", g, grad_out, grad_in);
 }
-
 void upsample_nearest_exact2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                           const Buffer& in, const Buffer& out) {
-  run_forward(
-      "upsample_nearest_exact2d", g, in, out,
-      [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_nearest_exact2d(i, gg, o); });
+  forward<Mode::NearestExact>("upsample_nearest_exact2d", g, in, out);
 }
 void upsample_nearest_exact2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                            const Buffer& grad_out, const Buffer& grad_in) {
-  run_backward("upsample_nearest_exact2d_backward", g, grad_out, grad_in,
-               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
-                 upsample_nearest_exact2d_backward(go, gg, gi);
-               });
+  backward<Mode::NearestExact>("upsample_nearest_exact2d_backward", g, grad_out, grad_in);
 }
-
 void upsample_bilinear2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                      const Buffer& in, const Buffer& out) {
-  run_forward("upsample_bilinear2d", g, in, out,
-              [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_bilinear2d(i, gg, o); });
+  forward<Mode::Bilinear>("upsample_bilinear2d", g, in, out);
 }
 void upsample_bilinear2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                       const Buffer& grad_out, const Buffer& grad_in) {
-  run_backward("upsample_bilinear2d_backward", g, grad_out, grad_in,
-               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
-                 upsample_bilinear2d_backward(go, gg, gi);
-               });
+  backward<Mode::Bilinear>("upsample_bilinear2d_backward", g, grad_out, grad_in);
 }
-
 void upsample_bicubic2d_forward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                     const Buffer& in, const Buffer& out) {
-  run_forward("upsample_bicubic2d", g, in, out,
-              [](auto* i, const UpsampleGeometry& gg, auto* o) { upsample_bicubic2d(i, gg, o); });
+  forward<Mode::Bicubic>("upsample_bicubic2d", g, in, out);
 }
 void upsample_bicubic2d_backward_cpu(const KernelContext&, const UpsampleGeometry& g,
                                      const Buffer& grad_out, const Buffer& grad_in) {
-  run_backward("upsample_bicubic2d_backward", g, grad_out, grad_in,
-               [](auto* go, const UpsampleGeometry& gg, auto* gi) {
-                 upsample_bicubic2d_backward(go, gg, gi);
-               });
+  backward<Mode::Bicubic>("upsample_bicubic2d_backward", g, grad_out, grad_in);
 }
 
 TANDEM_REGISTER_CPU_KERNEL(upsample_nearest2d_forward, upsample_nearest2d_forward_cpu);

@@ -16,22 +16,14 @@
 namespace tandem::kernels::cuda {
 namespace {
 
-enum class Mode : uint8_t { Nearest, NearestExact, Bilinear, Bicubic };
+using Mode = UpsampleMode;
 
 template <typename T, Mode M>
 __global__ void upsample_kernel(const T* in, T* out, UpsampleGeometry g, int64_t n) {
   const int64_t i = thread_index();
   if (i >= n) return;
   const int64_t plane = i / (g.out_h * g.out_w), oh = (i / g.out_w) % g.out_h, ow = i % g.out_w;
-  const T* src = in + plane * g.in_h * g.in_w;
-  if constexpr (M == Mode::Nearest)
-    out[i] = upsample_nearest_at(src, g, oh, ow);
-  else if constexpr (M == Mode::NearestExact)
-    out[i] = upsample_nearest_exact_at(src, g, oh, ow);
-  else if constexpr (M == Mode::Bilinear)
-    out[i] = upsample_bilinear_at(src, g, oh, ow);
-  else
-    out[i] = upsample_bicubic_at(src, g, oh, ow);
+  out[i] = upsample_at<M>(in + plane * g.in_h * g.in_w, g, oh, ow);
 }
 
 template <typename T, Mode M>
@@ -40,15 +32,7 @@ __global__ void upsample_backward_kernel(const T* grad_out, T* grad_in, Upsample
   const int64_t i = thread_index();
   if (i >= n) return;
   const int64_t plane = i / (g.in_h * g.in_w), ih = (i / g.in_w) % g.in_h, iw = i % g.in_w;
-  const T* go = grad_out + plane * g.out_h * g.out_w;
-  if constexpr (M == Mode::Nearest)
-    grad_in[i] += upsample_nearest_grad_at(go, g, ih, iw);
-  else if constexpr (M == Mode::NearestExact)
-    grad_in[i] += upsample_nearest_exact_grad_at(go, g, ih, iw);
-  else if constexpr (M == Mode::Bilinear)
-    grad_in[i] += upsample_bilinear_grad_at(go, g, ih, iw);
-  else
-    grad_in[i] += upsample_bicubic_grad_at(go, g, ih, iw);
+  grad_in[i] += upsample_grad_at<M>(grad_out + plane * g.out_h * g.out_w, g, ih, iw);
 }
 
 template <Mode M>
