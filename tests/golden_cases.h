@@ -51,6 +51,13 @@ inline std::vector<double> fixture_numbers(const nlohmann::json& list) {
   return out;
 }
 
+// Entry `key` of a fixture object, or an empty array when the fixture is missing or lacks it (a
+// test that counts its cases then fails instead of passing on nothing).
+inline const nlohmann::json& fixture_section(const nlohmann::json& fixture, const char* key) {
+  static const nlohmann::json empty = nlohmann::json::array();
+  return fixture.is_object() && fixture.contains(key) ? fixture[key] : empty;
+}
+
 // The cases of fixture `name`: its "cases" array, or the fixture itself where it is an array;
 // an empty array when the fixture is missing or holds neither.
 inline nlohmann::json fixture_cases(const std::string& name) {

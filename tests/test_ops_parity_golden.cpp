@@ -31,10 +31,7 @@ const json& fixture() {
   static const json f = tandem::testing::load_fixture("ops_parity.json");
   return f;
 }
-const json& section(const char* key) {
-  static const json empty = json::array();
-  return fixture().is_object() && fixture().contains(key) ? fixture()[key] : empty;
-}
+const json& section(const char* key) { return tandem::testing::fixture_section(fixture(), key); }
 
 DType dtype_named(const std::string& name) {
   for (DType t : {DType::Float32, DType::Float64, DType::Float16, DType::BFloat16, DType::Int64,

@@ -5,52 +5,15 @@
 #include <atomic>
 
 #include "framework/autograd/grad_mode.h"
+#include "framework/ops/scalar_type.h"
 
 namespace tandem::autograd {
 namespace {
 std::atomic<uint64_t> next_sequence_nr{0};
 std::atomic<int> hook_counter{0};
 
-// PyTorch's legacy type string (Tensor.type()): torch.FloatTensor, torch.cuda.HalfTensor, ...
-std::string legacy_type_name(const Tensor& t) {
-  const char* type = "Tensor";
-  switch (t.dtype()) {
-    case DType::Float32:
-      type = "FloatTensor";
-      break;
-    case DType::Float64:
-      type = "DoubleTensor";
-      break;
-    case DType::Float16:
-      type = "HalfTensor";
-      break;
-    case DType::BFloat16:
-      type = "BFloat16Tensor";
-      break;
-    case DType::Int64:
-      type = "LongTensor";
-      break;
-    case DType::Int32:
-      type = "IntTensor";
-      break;
-    case DType::Int16:
-      type = "ShortTensor";
-      break;
-    case DType::Int8:
-      type = "CharTensor";
-      break;
-    case DType::UInt8:
-      type = "ByteTensor";
-      break;
-    case DType::Bool:
-      type = "BoolTensor";
-      break;
-  }
-  return std::string(t.is_cuda() ? "torch.cuda." : "torch.") + type;
-}
-
 std::string describe(const Tensor& t) {
-  return "[" + legacy_type_name(t) + " " + shape_str(t.sizes()) + "]";
+  return "[" + ops_detail::legacy_type_name(t) + " " + shape_str(t.sizes()) + "]";
 }
 
 // A gradient hook may replace the gradient, but not with another type, device or shape: the
@@ -58,8 +21,9 @@ std::string describe(const Tensor& t) {
 void check_hook_result(int handle, const Tensor& original, const Tensor& result) {
   const std::string hook = "hook " + std::to_string(handle);
   if (original.dtype() != result.dtype() || original.device() != result.device())
-    throw Error(hook + " has changed the type of value (was " + legacy_type_name(original) +
-                    " got " + legacy_type_name(result) + ")",
+    throw Error(hook + " has changed the type of value (was " +
+                    ops_detail::legacy_type_name(original) + " got " +
+                    ops_detail::legacy_type_name(result) + ")",
                 "return a gradient of the dtype and device the hook was given");
   if (original.sizes() != result.sizes())
     throw Error(hook + " has changed the size of value (was " + shape_str(original.sizes()) +

@@ -8,6 +8,7 @@
 #include "framework/nn/containers.h"     // Sequential, ModuleList, ModuleDict
 #include "framework/nn/conv.h"           // Conv2d, ConvTranspose2d
 #include "framework/nn/dropout.h"        // Dropout
+#include "framework/nn/embedding.h"      // Embedding
 #include "framework/nn/flatten.h"        // Flatten
 #include "framework/nn/init.h"           // nn::init::*
 #include "framework/nn/linear.h"         // Linear, Identity

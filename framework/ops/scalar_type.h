@@ -1,10 +1,11 @@
-// Internal to framework/ops: PyTorch's C++ scalar types as its ops show them: their names
-// ("Float", "Long", ...), which its dtype errors print ("expected scalar type Long but found
-// Float"), and what a Python scalar becomes in a tensor of that type.
+// Internal to framework/ops (and autograd's errors): PyTorch's C++ scalar types as its ops show
+// them: their names ("Float", "Long", ...), which its dtype errors print ("expected scalar type
+// Long but found Float"), and what a Python scalar becomes in a tensor of that type.
 #pragma once
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "framework/tensor/tensor.h"
 #include "kernels/common/dtype.h"
@@ -37,6 +38,13 @@ inline const char* scalar_type_name(DType t) {
       return "Bool";
   }
   return "?";
+}
+
+// PyTorch's legacy type string (Tensor.type()), which some of its errors print:
+// torch.FloatTensor, torch.cuda.HalfTensor, ...
+inline std::string legacy_type_name(const Tensor& t) {
+  return std::string(t.is_cuda() ? "torch.cuda." : "torch.") + scalar_type_name(t.dtype()) +
+         "Tensor";
 }
 
 // A Python scalar as PyTorch 1.13's CPU kernels use it against a tensor of type t (`x * 0.1`,

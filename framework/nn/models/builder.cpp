@@ -65,6 +65,13 @@ class Args : public ValueArgs {
     };
     return AdaptiveSize2(opt(f->items()[0]), opt(f->items()[1]));
   }
+  // An integer or null (PyTorch's None), absent meaning None.
+  std::optional<int64_t> opt_int(const std::string& key) {
+    const Value* f = get(key);
+    if (!f) return std::nullopt;
+    TANDEM_CHECK(f->is_int(), at(key), ": expected an integer or null, got ", f->repr());
+    return f->to_int();
+  }
   std::optional<Size2> opt_size2(const std::string& key) {
     const Value* f = get(key);
     if (!f) return std::nullopt;
@@ -82,6 +89,15 @@ const std::map<std::string, LayerFactory>& layer_table() {
        [](Args& a, Generator& g, const std::string&) -> ModulePtr {
          LinearOptions o{a.int_("in_features"), a.int_("out_features"), a.bool_("bias", true)};
          return std::make_shared<Linear>(o, g);
+       }},
+      {"embedding",
+       [](Args& a, Generator& g, const std::string&) -> ModulePtr {
+         EmbeddingOptions o{a.int_("num_embeddings"), a.int_("embedding_dim")};
+         o.padding_idx = a.opt_int("padding_idx");
+         o.max_norm = a.opt_float("max_norm", std::nullopt);
+         o.norm_type = a.float_("norm_type", 2.0);
+         o.scale_grad_by_freq = a.bool_("scale_grad_by_freq", false);
+         return std::make_shared<Embedding>(o, g);
        }},
       {"conv2d",
        [](Args& a, Generator& g, const std::string&) -> ModulePtr {
