@@ -1,4 +1,4 @@
-// Dropout module.
+// Dropout modules.
 #include "framework/nn/dropout.h"
 
 #include "framework/nn/size2.h"
@@ -6,15 +6,17 @@
 
 namespace tandem::nn {
 
-Dropout::Dropout(double p, bool inplace, std::shared_ptr<Generator> generator)
-    : Module("Dropout"), p(p), inplace(inplace), generator(std::move(generator)) {
+Dropout::Dropout(const char* class_name, double p, bool inplace,
+                 std::shared_ptr<Generator> generator)
+    : Module(class_name), p(p), inplace(inplace), generator(std::move(generator)) {
   TANDEM_CHECK(p >= 0 && p <= 1, "dropout probability has to be between 0 and 1, but got ",
                python_float_str(p));
 }
 
-Tensor Dropout::forward(const Tensor& x) {
-  return dropout(x, p, training_, generator ? *generator : default_generator());
-}
+Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, training_, gen()); }
+Tensor Dropout1d::forward(const Tensor& x) { return dropout1d(x, p, training_, gen()); }
+Tensor Dropout2d::forward(const Tensor& x) { return dropout2d(x, p, training_, gen()); }
+Tensor Dropout3d::forward(const Tensor& x) { return dropout3d(x, p, training_, gen()); }
 
 std::string Dropout::extra_repr() const {
   return "p=" + python_float_str(p) + ", inplace=" + py_bool(inplace);

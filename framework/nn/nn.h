@@ -7,7 +7,7 @@
 #include "framework/nn/batchnorm.h"      // BatchNorm1d, BatchNorm2d
 #include "framework/nn/containers.h"     // Sequential, ModuleList, ModuleDict
 #include "framework/nn/conv.h"           // Conv2d, ConvTranspose2d
-#include "framework/nn/dropout.h"        // Dropout
+#include "framework/nn/dropout.h"        // Dropout, Dropout1d, Dropout2d, Dropout3d
 #include "framework/nn/embedding.h"      // Embedding
 #include "framework/nn/flatten.h"        // Flatten
 #include "framework/nn/init.h"           // nn::init::*

@@ -3,7 +3,7 @@
 
 #include "framework/ops/activation.h"     // relu, gelu, sigmoid, tanh, softmax, log_softmax
 #include "framework/ops/conv.h"           // conv2d, conv_transpose2d
-#include "framework/ops/dropout.h"        // dropout
+#include "framework/ops/dropout.h"        // dropout, dropout1d, dropout2d, dropout3d
 #include "framework/ops/elementwise.h"    // add, mul, ..., clamp, comparisons, sum_to
 #include "framework/ops/embedding.h"      // embedding, embedding_renorm_
 #include "framework/ops/linalg.h"         // matmul, mm, linear

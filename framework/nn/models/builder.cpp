@@ -83,6 +83,15 @@ using LayerFactory = std::function<ModulePtr(Args&, Generator&, const std::strin
 
 ModulePtr build_sequential(const Value* layers, Generator& gen, const std::string& path);
 
+// Dropout and its channel variants take the same arguments (p, inplace).
+template <typename DropoutModule>
+LayerFactory dropout_layer() {
+  return [](Args& a, Generator&, const std::string&) -> ModulePtr {
+    const double p = a.float_("p", 0.5);
+    return std::make_shared<DropoutModule>(p, a.bool_("inplace", false));
+  };
+}
+
 const std::map<std::string, LayerFactory>& layer_table() {
   static const std::map<std::string, LayerFactory> table = {
       {"linear",
@@ -253,11 +262,10 @@ const std::map<std::string, LayerFactory>& layer_table() {
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
          return std::make_shared<AdaptiveMaxPool2d>(a.adaptive_size2("output_size"));
        }},
-      {"dropout",
-       [](Args& a, Generator&, const std::string&) -> ModulePtr {
-         double p = a.float_("p", 0.5);
-         return std::make_shared<Dropout>(p, a.bool_("inplace", false));
-       }},
+      {"dropout", dropout_layer<Dropout>()},
+      {"dropout1d", dropout_layer<Dropout1d>()},
+      {"dropout2d", dropout_layer<Dropout2d>()},
+      {"dropout3d", dropout_layer<Dropout3d>()},
       {"flatten",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
          int64_t s = a.int_("start_dim", 1);
