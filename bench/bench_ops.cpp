@@ -65,7 +65,8 @@ void section(const char* name, const std::function<void()>& fn) {
   }
 }
 
-// Usage: bench_ops [gemm] [conv2d] [conv_layers] [mlp] [cnn] [norm] [threads]   (default: all)
+// Usage: bench_ops [gemm] [conv2d] [conv_layers] [mlp] [cnn] [dropout] [norm] [threads]
+// (default: all)
 int main(int argc, char** argv) {
   selected_sections.assign(argv + 1, argv + argc);
   retain_freed_memory();  // as the tandem executable does
@@ -167,6 +168,13 @@ int main(int argc, char** argv) {
                  relu(batch_norm(conv2d(x, w, b, {1, 1}, {1, 1}), rm, rv, g, be, true)), {2, 2});
              cross_entropy(linear(h.flatten(1), fw, fb), y).backward();
            }));
+  });
+  section("dropout", [&] {
+    // The dropout of configs/fashion_mnist_cnn.yaml (batch 128 of 64x7x7 features, p 0.25),
+    // forward: the mask's draws from the generator dominate.
+    Tensor x = randn({128, 3136}, gen);
+    report("tandem_dropout_fwd", "128x3136 p0.25", double(x.numel()),
+           seconds_per_call([&] { dropout(x, 0.25, true, gen); }));
   });
   section("norm", [&] {
     // layer_norm over a transformer's rows (4096 tokens x 768) and group_norm over a ResNet

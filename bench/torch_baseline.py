@@ -79,6 +79,11 @@ report("torch_cnn_step", "64x1x28x28 conv32-bn-relu-pool-fc", 3 * 2.0 * 64 * (32
        seconds_per_call(cnn_step))
 
 
+# dropout's forward on configs/fashion_mnist_cnn.yaml's features (the "dropout" section).
+xd = torch.randn(128, 3136)
+report("torch_dropout_fwd", "128x3136 p0.25", xd.numel(),
+       seconds_per_call(lambda: F.dropout(xd, 0.25, training=True)))
+
 # layer_norm and group_norm, forward and forward + backward, on 1 thread and on every core (the
 # "norm" section of bench_ops.cpp).
 cores = os.cpu_count() or 1

@@ -13,42 +13,25 @@ Generator::Generator(uint64_t seed) { manual_seed(seed); }
 void Generator::manual_seed(uint64_t seed) {
   seed_ = seed;
   mt_[0] = uint32_t(seed & 0xffffffffu);
-  for (int j = 1; j < 624; ++j) mt_[j] = 1812433253u * (mt_[j - 1] ^ (mt_[j - 1] >> 30)) + uint32_t(j);
+  for (int j = 1; j < 624; ++j)
+    mt_[j] = 1812433253u * (mt_[j - 1] ^ (mt_[j - 1] >> 30)) + uint32_t(j);
   index_ = 624;
   has_next_normal_ = false;
 }
 
+// The reference twist in three runs, so no index needs a modulo: entries 0..226 mix with the
+// old 397..623, entries 227..622 with the new 0..395, entry 623 with the new 396 and 0.
 void Generator::twist() {
   constexpr uint32_t kUpper = 0x80000000u, kLower = 0x7fffffffu, kMatrix = 0x9908b0dfu;
-  for (int i = 0; i < 624; ++i) {
-    const uint32_t y = (mt_[i] & kUpper) | (mt_[(i + 1) % 624] & kLower);
-    mt_[i] = mt_[(i + 397) % 624] ^ (y >> 1) ^ ((y & 1u) ? kMatrix : 0u);
-  }
+  auto mix = [](uint32_t a, uint32_t b, uint32_t far) {
+    const uint32_t y = (a & kUpper) | (b & kLower);
+    return far ^ (y >> 1) ^ ((y & 1u) ? kMatrix : 0u);
+  };
+  int i = 0;
+  for (; i < 624 - 397; ++i) mt_[i] = mix(mt_[i], mt_[i + 1], mt_[i + 397]);
+  for (; i < 623; ++i) mt_[i] = mix(mt_[i], mt_[i + 1], mt_[i + 397 - 624]);
+  mt_[623] = mix(mt_[623], mt_[0], mt_[396]);
   index_ = 0;
-}
-
-uint32_t Generator::random() {
-  if (index_ >= 624) twist();
-  uint32_t y = mt_[index_++];
-  y ^= y >> 11;
-  y ^= (y << 7) & 0x9d2c5680u;
-  y ^= (y << 15) & 0xefc60000u;
-  y ^= y >> 18;
-  return y;
-}
-
-uint64_t Generator::random64() {
-  const uint64_t hi = random();
-  const uint64_t lo = random();
-  return (hi << 32) | lo;
-}
-
-float Generator::uniform_float() {
-  return float(double(random() & ((1u << 24) - 1)) * (1.0 / double(1u << 24)));
-}
-
-double Generator::uniform_double() {
-  return double(random64() & ((uint64_t(1) << 53) - 1)) * (1.0 / double(uint64_t(1) << 53));
 }
 
 double Generator::normal() {

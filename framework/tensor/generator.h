@@ -18,11 +18,26 @@ class Generator {
   void manual_seed(uint64_t seed);
   uint64_t initial_seed() const { return seed_; }
 
-  uint32_t random();    // raw 32-bit MT19937 output
-  uint64_t random64();  // two draws, as at::CPUGeneratorImpl::random64 (hi then lo)
-  float uniform_float();     // [0, 1) from 24 bits
-  double uniform_double();   // [0, 1) from 53 bits
-  double normal();           // standard normal (Box-Muller, with the spare draw cached)
+  // The draws are inline: dropout masks and random tensors take one or two per element.
+  uint32_t random() {  // raw 32-bit MT19937 output
+    if (index_ >= 624) twist();
+    uint32_t y = mt_[index_++];
+    y ^= y >> 11;
+    y ^= (y << 7) & 0x9d2c5680u;
+    y ^= (y << 15) & 0xefc60000u;
+    return y ^ (y >> 18);
+  }
+  uint64_t random64() {  // two draws, as at::CPUGeneratorImpl::random64 (hi then lo)
+    const uint64_t hi = random();
+    return (hi << 32) | random();
+  }
+  float uniform_float() {  // [0, 1) from 24 bits
+    return float(double(random() & ((1u << 24) - 1)) * (1.0 / double(1u << 24)));
+  }
+  double uniform_double() {  // [0, 1) from 53 bits
+    return double(random64() & ((uint64_t(1) << 53) - 1)) * (1.0 / double(uint64_t(1) << 53));
+  }
+  double normal();  // standard normal (Box-Muller, with the spare draw cached)
 
   // Full state, for checkpoints: 624 words + position + seed + cached normal.
   std::string get_state() const;
