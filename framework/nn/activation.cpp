@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "framework/ops/activation.h"
+#include "framework/tensor/factories.h"
 
 namespace tandem::nn {
 
@@ -24,6 +25,14 @@ Tensor LeakyReLU::forward(const Tensor& x) { return leaky_relu(x, negative_slope
 std::string LeakyReLU::extra_repr() const {
   return "negative_slope=" + python_float_str(negative_slope) + (inplace ? ", inplace=True" : "");
 }
+
+PReLU::PReLU(int64_t n, double init) : Module("PReLU"), num_parameters(n) {
+  weight = register_parameter("weight", full({n}, init));
+}
+
+Tensor PReLU::forward(const Tensor& x) { return prelu(x, weight); }
+
+std::string PReLU::extra_repr() const { return "num_parameters=" + std::to_string(num_parameters); }
 
 GELU::GELU(std::string approx) : Module("GELU"), approximate(std::move(approx)) {
   TANDEM_CHECK(approximate == "none" || approximate == "tanh",

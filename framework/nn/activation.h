@@ -1,6 +1,6 @@
-// Activation modules (torch/nn/modules/activation.py): ReLU, LeakyReLU, GELU, SiLU, Mish, ELU,
-// SELU, CELU, Softplus, Hardsigmoid, Hardswish, Sigmoid, Tanh, Softmax, LogSoftmax. `inplace` is
-// kept for PyTorch's repr only; forward never writes its input.
+// Activation modules (torch/nn/modules/activation.py): ReLU, LeakyReLU, PReLU, GELU, SiLU, Mish,
+// ELU, SELU, CELU, Softplus, Hardsigmoid, Hardswish, Sigmoid, Tanh, Softmax, LogSoftmax. `inplace`
+// is kept for PyTorch's repr only; forward never writes its input.
 #pragma once
 
 #include <optional>
@@ -26,6 +26,17 @@ class LeakyReLU : public Module {
   std::string extra_repr() const override;
   double negative_slope;
   bool inplace;
+};
+
+// PReLU (torch.nn.PReLU): a learnt negative slope, one shared (num_parameters 1) or one per
+// channel, each initialised to `init`.
+class PReLU : public Module {
+ public:
+  explicit PReLU(int64_t num_parameters = 1, double init = 0.25);
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+  int64_t num_parameters;
+  Tensor weight;  // [num_parameters]
 };
 
 class GELU : public Module {

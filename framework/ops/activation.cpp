@@ -4,8 +4,11 @@
 // their own.
 #include "framework/ops/activation.h"
 
+#include <algorithm>
+
 #include "framework/autograd/node.h"
 #include "framework/ops/autocast.h"
+#include "framework/ops/elementwise.h"
 #include "framework/ops/elementwise_kernels.h"
 #include "framework/ops/scalar_type.h"
 #include "framework/tensor/factories.h"
@@ -56,6 +59,28 @@ Tensor relu(const Tensor& x) {
   // PyTorch's threshold_backward reads the result: the gradient passes where y > 0.
   return unary_activation("relu", "ReluBackward0", x, UnaryOp::Relu, BinaryOp::ReluBackward, {},
                           /*save_output=*/true);
+}
+
+Tensor prelu(const Tensor& x, const Tensor& weight) {
+  require_floating(x, "prelu_cpu");
+  const int64_t n = weight.numel();
+  if (n != 1) {
+    TANDEM_CHECK(x.dim() > 0, "Not allow zero-dim input tensor.");
+    const int64_t channels = x.dim() > 1 ? x.size(1) : 1;
+    TANDEM_CHECK(channels == n,
+                 "Mismatch of parameter numbers and input channel size. Found parameter numbers = ",
+                 n, " and channel size = ", channels, ".");
+  }
+  TANDEM_CHECK(
+      weight.dim() <= 1,
+      "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = ", weight.dim());
+  // The slopes broadcast over x: (1, C, 1, ...) per channel, a 0-d tensor for a shared one. The
+  // ops' own gradients are PyTorch's prelu_backward: g or w * g for x, sum(x * g) where x <= 0
+  // for w.
+  Shape shape(size_t(std::max<int64_t>(x.dim(), 1)), 1);
+  if (n != 1) shape[1] = n;
+  const Tensor w = n == 1 ? weight.reshape({}) : weight.reshape(shape);
+  return where(gt(x, zeros_like(x)), x, w * x);
 }
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {

@@ -9,6 +9,9 @@ namespace tandem {
 
 Tensor relu(const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+// x > 0 ? x : weight * x with a learnt slope (F.prelu): weight holds one slope, or one per
+// channel (dim 1 of x); the weight's gradient sums over everything but the channel.
+Tensor prelu(const Tensor& x, const Tensor& weight);
 // approximate: "none" (erf form) or "tanh", as torch.nn.functional.gelu.
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
 Tensor silu(const Tensor& x);

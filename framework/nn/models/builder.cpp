@@ -175,6 +175,11 @@ const std::map<std::string, LayerFactory>& layer_table() {
          double slope = a.float_("negative_slope", 0.01);
          return std::make_shared<LeakyReLU>(slope, a.bool_("inplace", false));
        }},
+      {"prelu",
+       [](Args& a, Generator&, const std::string&) -> ModulePtr {
+         const int64_t n = a.int_("num_parameters", 1);
+         return std::make_shared<PReLU>(n, a.float_("init", 0.25));
+       }},
       {"gelu",
        [](Args& a, Generator&, const std::string&) -> ModulePtr {
          return std::make_shared<GELU>(a.str_("approximate", "none"));
