@@ -14,9 +14,18 @@ Dropout::Dropout(const char* class_name, double p, bool inplace,
 }
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p, training_, gen()); }
-Tensor Dropout1d::forward(const Tensor& x) { return dropout1d(x, p, training_, gen()); }
-Tensor Dropout2d::forward(const Tensor& x) { return dropout2d(x, p, training_, gen()); }
-Tensor Dropout3d::forward(const Tensor& x) { return dropout3d(x, p, training_, gen()); }
+template <int Spatial>
+Tensor DropoutNd<Spatial>::forward(const Tensor& x) {
+  if constexpr (Spatial == 1)
+    return dropout1d(x, p, training_, gen());
+  else if constexpr (Spatial == 2)
+    return dropout2d(x, p, training_, gen());
+  else
+    return dropout3d(x, p, training_, gen());
+}
+template class DropoutNd<1>;
+template class DropoutNd<2>;
+template class DropoutNd<3>;
 
 std::string Dropout::extra_repr() const {
   return "p=" + python_float_str(p) + ", inplace=" + py_bool(inplace);

@@ -27,31 +27,25 @@ class Dropout : public Module {
   Generator& gen() { return generator ? *generator : default_generator(); }
 };
 
-// Zeroes whole channels of (C, L) or (N, C, L) input (F.dropout1d).
-class Dropout1d : public Dropout {
+// Channel dropout over `Spatial` spatial dimensions: zeroes whole channels of (C, L) or (N, C, L)
+// input (Dropout1d, F.dropout1d), of (N, C, H, W) input (Dropout2d), of (C, D, H, W) or
+// (N, C, D, H, W) input (Dropout3d).
+template <int Spatial>
+class DropoutNd : public Dropout {
+  static_assert(Spatial >= 1 && Spatial <= 3);
+
  public:
-  explicit Dropout1d(double p = 0.5, bool inplace = false,
+  explicit DropoutNd(double p = 0.5, bool inplace = false,
                      std::shared_ptr<Generator> generator = nullptr)
-      : Dropout("Dropout1d", p, inplace, std::move(generator)) {}
+      : Dropout(Spatial == 1   ? "Dropout1d"
+                : Spatial == 2 ? "Dropout2d"
+                               : "Dropout3d",
+                p, inplace, std::move(generator)) {}
   Tensor forward(const Tensor& x) override;
 };
 
-// Zeroes whole channels of (N, C, H, W) input (F.dropout2d).
-class Dropout2d : public Dropout {
- public:
-  explicit Dropout2d(double p = 0.5, bool inplace = false,
-                     std::shared_ptr<Generator> generator = nullptr)
-      : Dropout("Dropout2d", p, inplace, std::move(generator)) {}
-  Tensor forward(const Tensor& x) override;
-};
-
-// Zeroes whole channels of (C, D, H, W) or (N, C, D, H, W) input (F.dropout3d).
-class Dropout3d : public Dropout {
- public:
-  explicit Dropout3d(double p = 0.5, bool inplace = false,
-                     std::shared_ptr<Generator> generator = nullptr)
-      : Dropout("Dropout3d", p, inplace, std::move(generator)) {}
-  Tensor forward(const Tensor& x) override;
-};
+using Dropout1d = DropoutNd<1>;
+using Dropout2d = DropoutNd<2>;
+using Dropout3d = DropoutNd<3>;
 
 }  // namespace tandem::nn
