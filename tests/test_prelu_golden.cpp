@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "framework/nn/models/builder.h"
@@ -86,6 +87,16 @@ TEST_P(PReLUOnDevice, GradientsMatchFiniteDifferences) {
   const Tensor w1 = tandem::testing::leaf({1}, 7, device());
   EXPECT_TRUE(gradcheck([](const TensorList& v) { return prelu(v[0], v[1]); }, {x, w}));
   EXPECT_TRUE(gradcheck([](const TensorList& v) { return prelu(v[0], v[1]); }, {x, w1}));
+}
+// PyTorch's prelu_backward gives the weight sum(x * g) over x <= 0 only: an infinite x > 0 adds
+// nothing (not inf * 0).
+TEST_P(PReLUOnDevice, AnInfiniteInputAddsNothingToTheWeightsGradient) {
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor x = from_vector(std::vector<double>{inf, -2, 3}, {3}).to(device()).set_requires_grad(true);
+  Tensor w = full({1}, 0.5, TensorOptions(DType::Float32, device())).set_requires_grad(true);
+  prelu(x, w).sum().backward();
+  EXPECT_EQ(w.grad().cpu().to_vector(), std::vector<double>{-2.0});
+  EXPECT_EQ(x.grad().cpu().to_vector(), (std::vector<double>{1.0, 0.5, 1.0}));
 }
 TANDEM_INSTANTIATE_DEVICE_TEST(PReLUOnDevice);
 

@@ -76,11 +76,14 @@ Tensor prelu(const Tensor& x, const Tensor& weight) {
       "prelu: Expected `weight` to be a scalar or 1D tensor, but got ndim = ", weight.dim());
   // The slopes broadcast over x: (1, C, 1, ...) per channel, a 0-d tensor for a shared one. The
   // ops' own gradients are PyTorch's prelu_backward: g or w * g for x, sum(x * g) where x <= 0
-  // for w.
+  // for w. The slope multiplies x with its positive part zeroed, so an infinite x > 0 adds
+  // 0 * g, not inf * 0, to the weight's gradient.
   Shape shape(size_t(std::max<int64_t>(x.dim(), 1)), 1);
   if (n != 1) shape[1] = n;
   const Tensor w = n == 1 ? weight.reshape({}) : weight.reshape(shape);
-  return where(gt(x, zeros_like(x)), x, w * x);
+  const Tensor positive = gt(x, zeros_like(x));
+  const Tensor zero = zeros({}, x.options());
+  return where(positive, x, w * where(positive, zero, x));
 }
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
