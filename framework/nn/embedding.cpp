@@ -9,13 +9,9 @@
 namespace tandem::nn {
 namespace {
 
-// nn.Embedding's checks, with its texts; padding_idx wrapped into [0, num_embeddings).
+// nn.Embedding's check of padding_idx, which it keeps wrapped into [0, num_embeddings).
 EmbeddingOptions checked(EmbeddingOptions o) {
-  if (o.padding_idx) {
-    TANDEM_CHECK(*o.padding_idx < o.num_embeddings && *o.padding_idx >= -o.num_embeddings,
-                 "Padding_idx must be within num_embeddings");
-    if (*o.padding_idx < 0) *o.padding_idx += o.num_embeddings;
-  }
+  if (o.padding_idx) o.padding_idx = embedding_padding_index(*o.padding_idx, o.num_embeddings);
   return o;
 }
 

@@ -81,8 +81,8 @@ Tensor prelu(const Tensor& x, const Tensor& weight) {
   Shape shape(size_t(std::max<int64_t>(x.dim(), 1)), 1);
   if (n != 1) shape[1] = n;
   const Tensor w = n == 1 ? weight.reshape({}) : weight.reshape(shape);
-  const Tensor positive = gt(x, zeros_like(x));
   const Tensor zero = zeros({}, x.options());
+  const Tensor positive = gt(x, zero);
   return where(positive, x, w * where(positive, zero, x));
 }
 

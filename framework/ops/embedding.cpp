@@ -4,7 +4,6 @@
 #include "framework/ops/embedding.h"
 
 #include <cmath>
-#include <limits>
 #include <map>
 #include <set>
 
@@ -54,6 +53,12 @@ Tensor frequency_scale(const Tensor& flat_indices, const TensorOptions& options)
 
 }  // namespace
 
+int64_t embedding_padding_index(int64_t padding_idx, int64_t num_embeddings) {
+  TANDEM_CHECK(padding_idx < num_embeddings && padding_idx >= -num_embeddings,
+               "Padding_idx must be within num_embeddings");
+  return padding_idx < 0 ? padding_idx + num_embeddings : padding_idx;
+}
+
 Tensor& embedding_renorm_(Tensor& weight, const Tensor& indices, double max_norm,
                           double norm_type) {
   check_indices(indices);
@@ -97,12 +102,8 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
                  std::optional<double> max_norm, double norm_type, bool scale_grad_by_freq) {
   // In F.embedding's order: padding_idx, then the renormalisation, then the op's own checks.
   std::optional<int64_t> pad;
-  if (padding_idx) {
-    const int64_t V = weight.dim() > 0 ? weight.size(0) : 1;
-    TANDEM_CHECK(*padding_idx < V && *padding_idx >= -V,
-                 "Padding_idx must be within num_embeddings");
-    pad = *padding_idx < 0 ? *padding_idx + V : *padding_idx;
-  }
+  if (padding_idx)
+    pad = embedding_padding_index(*padding_idx, weight.dim() > 0 ? weight.size(0) : 1);
   check_indices(indices);
   TANDEM_CHECK(weight.dim() == 2, "'weight' must be 2-D");
   check_same_device("embedding", {&weight, &indices});
