@@ -1,11 +1,14 @@
 // Tensor factories, including the random ones with PyTorch's CPU draw order.
 #include "framework/tensor/factories.h"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/core/checked_math.h"
 #include "framework/core/object_pool.h"
+#include "framework/tensor/random_fill.h"
 #include "kernels/device/host_allocator.h"
 
 namespace tandem {
@@ -100,57 +103,26 @@ Tensor finish(Tensor host, const TensorOptions& opts) {
   return t;
 }
 
-// torch's normal_fill: uniforms first, then Box-Muller on pairs (i, i+8) in blocks of 16; a
-// ragged tail recomputes the last 16 from fresh uniforms.
-template <typename T>
-void normal_fill(T* data, int64_t size, double mean, double std, Generator& gen) {
-  auto uniform = [&]() -> T {
-    if constexpr (std::is_same_v<T, float>)
-      return gen.uniform_float();
-    else
-      return T(gen.uniform_double());
-  };
-  auto fill16 = [&](T* d) {
-    for (int j = 0; j < 8; ++j) {
-      const T u1 = 1 - d[j];
-      const T u2 = d[j + 8];
-      const T radius = std::sqrt(-2 * std::log(u1));
-      const T theta = T(2.0 * M_PI) * u2;
-      d[j] = radius * std::cos(theta) * T(std) + T(mean);
-      d[j + 8] = radius * std::sin(theta) * T(std) + T(mean);
-    }
-  };
-  for (int64_t i = 0; i < size; ++i) data[i] = uniform();
-  for (int64_t i = 0; i + 16 <= size; i += 16) fill16(data + i);
-  if (size % 16 != 0) {
-    T* tail = data + size - 16;
-    for (int i = 0; i < 16; ++i) tail[i] = uniform();
-    fill16(tail);
-  }
-}
-
-template <typename T>
-void fill_uniform(T* p, int64_t n, double low, double high, Generator& gen) {
-  for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_same_v<T, float>) {
-      const double x = double(gen.random() & ((1u << 24) - 1)) * (1.0 / double(1u << 24));
-      p[i] = float(x * (high - low) + low);
-    } else {
-      p[i] = gen.uniform_double() * (high - low) + low;
-    }
-  }
-}
-
-template <typename T>
-void fill_normal(T* p, int64_t n, double mean, double std, Generator& gen) {
-  if (n >= 16) {
-    normal_fill(p, n, mean, std, gen);
-  } else {
-    for (int64_t i = 0; i < n; ++i) p[i] = T(gen.normal() * std + mean);
-  }
-}
-
 DType host_type(DType t) { return t == DType::Float64 ? DType::Float64 : DType::Float32; }
+
+// An in-place random fill draws one value after another in the order torch's TensorIterator
+// visits t's elements: memory order, i.e. its dimensions sorted by stride (outermost first), which
+// for a contiguous tensor is the row-major order. The values are drawn on the host in that order
+// (fill(data, n, contiguous)) and copied into t through the permuted view.
+template <typename Fill>
+void fill_in_memory_order(Tensor& t, const char* op, Fill fill) {
+  Shape order(size_t(t.dim()));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return t.stride(a) > t.stride(b); });
+  Tensor target = t.permute(order);
+  Tensor host = empty(target.sizes(), TensorOptions(host_type(t.dtype())));
+  dispatch_floating(host.dtype(), op, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    fill(host.data_ptr<T>(), host.numel(), t.is_contiguous());
+  });
+  target.copy_(host);
+}
 
 }  // namespace
 
@@ -158,7 +130,7 @@ Tensor rand(const Shape& shape, Generator& gen, TensorOptions opts) {
   Tensor host = empty(shape, TensorOptions(host_type(opts.dtype)));
   dispatch_floating(host.dtype(), "rand", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_uniform(host.data_ptr<T>(), host.numel(), 0.0, 1.0, gen);
+    uniform_fill(host.data_ptr<T>(), host.numel(), 0.0, 1.0, gen, pytorch_cpu_path());
   });
   return finish(host, opts);
 }
@@ -167,7 +139,8 @@ Tensor randn(const Shape& shape, Generator& gen, TensorOptions opts) {
   Tensor host = empty(shape, TensorOptions(host_type(opts.dtype)));
   dispatch_floating(host.dtype(), "randn", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_normal(host.data_ptr<T>(), host.numel(), 0.0, 1.0, gen);
+    normal_fill(host.data_ptr<T>(), host.numel(), 0.0, 1.0, /*contiguous=*/true, gen,
+                pytorch_cpu_path());
   });
   return finish(host, opts);
 }
@@ -198,23 +171,17 @@ Tensor randperm(int64_t n, TensorOptions opts) { return randperm(n, default_gene
 
 Tensor& uniform_(Tensor& t, double low, double high, Generator& gen) {
   NoGradGuard no_grad;
-  Tensor host = empty(t.sizes(), TensorOptions(host_type(t.dtype())));
-  dispatch_floating(host.dtype(), "uniform_", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    fill_uniform(host.data_ptr<T>(), host.numel(), low, high, gen);
+  fill_in_memory_order(t, "uniform_", [&](auto* p, int64_t n, bool) {
+    uniform_fill(p, n, low, high, gen, pytorch_cpu_path());
   });
-  t.copy_(host);
   return t;
 }
 
 Tensor& normal_(Tensor& t, double mean, double std, Generator& gen) {
   NoGradGuard no_grad;
-  Tensor host = empty(t.sizes(), TensorOptions(host_type(t.dtype())));
-  dispatch_floating(host.dtype(), "normal_", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    fill_normal(host.data_ptr<T>(), host.numel(), mean, std, gen);
+  fill_in_memory_order(t, "normal_", [&](auto* p, int64_t n, bool contiguous) {
+    normal_fill(p, n, mean, std, contiguous, gen, pytorch_cpu_path());
   });
-  t.copy_(host);
   return t;
 }
 
