@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <functional>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/core/memory.h"
+#include "framework/nn/init.h"
 #include "framework/ops/ops.h"
 #include "kernels/cpu/threads.h"
 
@@ -65,7 +67,7 @@ void section(const char* name, const std::function<void()>& fn) {
   }
 }
 
-// Usage: bench_ops [gemm] [conv2d] [conv_layers] [mlp] [cnn] [dropout] [norm] [threads]
+// Usage: bench_ops [gemm] [conv2d] [conv_layers] [mlp] [cnn] [dropout] [init] [norm] [threads]
 // (default: all)
 int main(int argc, char** argv) {
   selected_sections.assign(argv + 1, argv + argc);
@@ -175,6 +177,16 @@ int main(int argc, char** argv) {
     Tensor x = randn({128, 3136}, gen);
     report("tandem_dropout_fwd", "128x3136 p0.25", double(x.numel()),
            seconds_per_call([&] { dropout(x, 0.25, true, gen); }));
+  });
+  section("init", [&] {
+    // resnet18's largest conv weight (512x512x3x3): kaiming_normal_ as torchvision initialises
+    // it, and kaiming_uniform_(a = sqrt(5)) as nn.Conv2d does, both with PyTorch's exact draws.
+    Tensor w = empty({512, 512, 3, 3});
+    report("tandem_kaiming_normal_", "512x512x3x3", double(w.numel()),
+           seconds_per_call([&] { nn::init::kaiming_normal_(w, 0.0, "fan_out", "relu", gen); }));
+    report("tandem_kaiming_uniform_", "512x512x3x3", double(w.numel()), seconds_per_call([&] {
+             nn::init::kaiming_uniform_(w, std::sqrt(5.0), "fan_in", "leaky_relu", gen);
+           }));
   });
   section("norm", [&] {
     // layer_norm over a transformer's rows (4096 tokens x 768) and group_norm over a ResNet

@@ -4,6 +4,7 @@
 Run with Debian's torch: /usr/bin/python3 bench/torch_baseline.py
 """
 import json
+import math
 import os
 import time
 
@@ -83,6 +84,13 @@ report("torch_cnn_step", "64x1x28x28 conv32-bn-relu-pool-fc", 3 * 2.0 * 64 * (32
 xd = torch.randn(128, 3136)
 report("torch_dropout_fwd", "128x3136 p0.25", xd.numel(),
        seconds_per_call(lambda: F.dropout(xd, 0.25, training=True)))
+
+# kaiming_normal_ and kaiming_uniform_ of resnet18's largest conv weight (the "init" section).
+wi = torch.empty(512, 512, 3, 3)
+report("torch_kaiming_normal_", "512x512x3x3", wi.numel(),
+       seconds_per_call(lambda: torch.nn.init.kaiming_normal_(wi, mode="fan_out", nonlinearity="relu")))
+report("torch_kaiming_uniform_", "512x512x3x3", wi.numel(),
+       seconds_per_call(lambda: torch.nn.init.kaiming_uniform_(wi, a=math.sqrt(5))))
 
 # layer_norm and group_norm, forward and forward + backward, on 1 thread and on every core (the
 # "norm" section of bench_ops.cpp).
