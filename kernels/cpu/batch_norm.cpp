@@ -2,9 +2,11 @@
 // and the fused backward of PyTorch's CPU kernel. The per-channel constants and the per-element
 // formulas are kernels/common/batch_norm_functors.h, shared with the CUDA kernels. Channels run in
 // parallel (parallel_for.h), each channel's sums in one order on one thread: the same bits for
-// any thread count.
+// any thread count. The channels' work is built for the baseline and for AVX2 (isa.h), with the
+// same bits.
 #include "kernels/common/batch_norm_functors.h"
 #include "kernels/cpu/float_staging.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/lane_sum.h"
 #include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
@@ -14,7 +16,7 @@ namespace tandem::kernels::cpu {
 template <typename T>
 void batch_norm_stats(const T* x, int64_t N, int64_t C, int64_t S, double* mean, double* var) {
   const double n = double(N * S);
-  parallel_for_each(C, N * S, [&](int64_t c) {
+  parallel_for_each_isa(C, N * S, [&](int64_t c) TANDEM_INLINE_LAMBDA {
     double sum = 0;
     for (int64_t i = 0; i < N; ++i) {
       const T* p = x + (i * C + c) * S;
@@ -37,7 +39,7 @@ void batch_norm_stats(const T* x, int64_t N, int64_t C, int64_t S, double* mean,
 template <typename T>
 void batch_norm_apply(const T* x, int64_t N, int64_t C, int64_t S, const double* mean,
                       const double* invstd, const T* w, const T* b, T* y) {
-  parallel_for_each(C, N * S, [&](int64_t c) {
+  parallel_for_each_isa(C, N * S, [&](int64_t c) TANDEM_INLINE_LAMBDA {
     const BatchNormAffine<T> f =
         batch_norm_affine(mean[c], invstd[c], w ? w + c : nullptr, b ? b + c : nullptr);
     for (int64_t i = 0; i < N; ++i) {
@@ -53,7 +55,7 @@ void batch_norm_backward(const T* x, const T* gy, int64_t N, int64_t C, int64_t 
                          const double* mean, const double* invstd, const T* w, bool train, T* gx,
                          double* sum_gy, double* sum_gy_xhat) {
   const double n = double(N * S);
-  parallel_for_each(C, N * S, [&](int64_t c) {
+  parallel_for_each_isa(C, N * S, [&](int64_t c) TANDEM_INLINE_LAMBDA {
     double sg = 0, sgx = 0;
     const double m = mean[c], is = invstd[c];
     for (int64_t i = 0; i < N; ++i) {

@@ -4,13 +4,14 @@
 // input gradient and its share of the weight and bias sums. The formulas are
 // kernels/common/group_norm_functors.h, shared with the CUDA kernels. Rows (and channels) run in
 // parallel (parallel_for.h), each sum in an order fixed by the shape: the same bits for any thread
-// count.
+// count. The rows' work is built for the baseline and for AVX2 (isa.h), with the same bits.
 #include <algorithm>
 #include <tuple>    // std::tie
 #include <utility>  // std::pair
 
 #include "kernels/common/group_norm_functors.h"
 #include "kernels/cpu/float_staging.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/lane_sum.h"
 #include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
@@ -22,7 +23,7 @@ template <typename T>
 void group_norm_forward(const GroupNormLayout& l, double eps, const T* x, const T* w, const T* b,
                         T* y, double* mean, double* rstd) {
   const int64_t d = l.row_size();
-  parallel_for_each(l.rows(), d, [&](int64_t r) {
+  parallel_for_each_isa(l.rows(), d, [&](int64_t r) TANDEM_INLINE_LAMBDA {
     const T* p = x + r * d;
     const double m = lane_sum(d, [p](int64_t i) { return double(p[i]); }) / double(d);
     const double var = lane_sum(d,
@@ -72,7 +73,7 @@ void group_norm_backward(const GroupNormLayout& l, const T* x, const T* gy, cons
   double* part_gx = params ? part_g + blocks * C : nullptr;
   if (params) std::fill(part_g, part_g + 2 * blocks * C, 0.0);
   // An item is one group's rows in one block of samples: it alone writes its partial sums.
-  parallel_for_each(blocks * G, R * d, [&](int64_t item) {
+  parallel_for_each_isa(blocks * G, R * d, [&](int64_t item) TANDEM_INLINE_LAMBDA {
     const int64_t blk = item / G, g = item % G;
     const T* wg = w ? w + g * B : nullptr;
     double* pg = params ? part_g + blk * C + g * B : nullptr;
@@ -83,9 +84,15 @@ void group_norm_backward(const GroupNormLayout& l, const T* x, const T* gy, cons
       const double m = mean[r], is = rstd[r];
       double swg = 0, swgx = 0;  // sum(w * gy), sum(w * gy * (x - m))
       if (S == 1) {
-        if (gx)
+        // Separate loops with and without a weight (x 1.0 changes no bit), so neither branches.
+        if (gx && wg)
           std::tie(swg, swgx) = lane_sum2(d, [&](int64_t i) {
-            const double wgy = (wg ? double(wg[i]) : 1.0) * double(gp[i]);
+            const double wgy = double(wg[i]) * double(gp[i]);
+            return std::pair<double, double>(wgy, wgy * (double(xp[i]) - m));
+          });
+        else if (gx)
+          std::tie(swg, swgx) = lane_sum2(d, [&](int64_t i) {
+            const double wgy = double(gp[i]);
             return std::pair<double, double>(wgy, wgy * (double(xp[i]) - m));
           });
         if (params)
@@ -112,9 +119,11 @@ void group_norm_backward(const GroupNormLayout& l, const T* x, const T* gy, cons
       if (!gx) continue;
       const GroupNormGrad coef = group_norm_grad(is, swg, swgx, double(d));
       T* out = gx + r * d;
-      if (S == 1)  // one loop over the row, which vectorises (a loop of S == 1 would not)
+      if (S == 1 && wg)  // one loop over the row, which vectorises (a loop of S == 1 would not)
         for (int64_t i = 0; i < d; ++i)
-          out[i] = group_norm_grad_input(coef, wg ? double(wg[i]) : 1.0, gp[i], xp[i], m);
+          out[i] = group_norm_grad_input(coef, double(wg[i]), gp[i], xp[i], m);
+      else if (S == 1)
+        for (int64_t i = 0; i < d; ++i) out[i] = group_norm_grad_input(coef, 1.0, gp[i], xp[i], m);
       else
         for (int64_t c = 0; c < B; ++c) {
           const double wc = wg ? double(wg[c]) : 1.0;

@@ -2,17 +2,21 @@
 // additions do not wait on one another: the loop runs at the adders' throughput and vectorises,
 // instead of one dependent add (4 cycles) per element. The order is fixed (lane by lane, then a
 // fixed tree), so the result depends only on the terms, never on threads. lane_sum2 makes two
-// such sums in one pass over the data, each with the bits lane_sum would give it.
+// such sums in one pass over the data, each with the bits lane_sum would give it. Both always
+// inline, so an AVX2 build of their caller (isa.h) vectorises them with AVX2 too. Both always
+// inline, so an AVX2 build of their caller (isa.h) vectorises them with AVX2 too.
 #pragma once
 
 #include <cstdint>
 #include <utility>  // std::pair
 
+#include "kernels/cpu/isa.h"
+
 namespace tandem::kernels::cpu {
 
 // sum of term(s) for s in [0, n), accumulated in Acc.
 template <typename Acc = double, typename F>
-Acc lane_sum(int64_t n, F term) {
+TANDEM_ALWAYS_INLINE Acc lane_sum(int64_t n, F term) {
   constexpr int kLanes = 8;
   Acc acc[kLanes] = {};
   int64_t s = 0;
@@ -25,7 +29,7 @@ Acc lane_sum(int64_t n, F term) {
 
 // The sums of term(s).first and term(s).second for s in [0, n), in the order of lane_sum.
 template <typename Acc = double, typename F>
-std::pair<Acc, Acc> lane_sum2(int64_t n, F term) {
+TANDEM_ALWAYS_INLINE std::pair<Acc, Acc> lane_sum2(int64_t n, F term) {
   constexpr int kLanes = 8;
   Acc a[kLanes] = {}, b[kLanes] = {};
   int64_t s = 0;
