@@ -21,6 +21,7 @@
 #include "framework/optim/adam.h"
 #include "framework/optim/sgd.h"
 #include "framework/tensor/factories.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/threads.h"
 
@@ -141,6 +142,21 @@ void expect_same_bits(const std::string& what, const std::function<std::vector<T
         << what << " on " << a << " and " << b << " threads: result " << i << " differs";
 }
 
+// Runs `compute` with the kernels' AVX2 builds and with their baseline builds (isa.h) and
+// compares every tensor bit for bit.
+void expect_same_bits_on_both_isas(const std::string& what,
+                                   const std::function<std::vector<Tensor>()>& compute) {
+  if (!kernels::cpu::cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2: one build only";
+  const std::vector<Tensor> avx2 = compute();
+  kernels::cpu::baseline_isa_forced() = true;
+  const std::vector<Tensor> baseline = compute();
+  kernels::cpu::baseline_isa_forced() = false;
+  ASSERT_EQ(avx2.size(), baseline.size());
+  for (size_t i = 0; i < avx2.size(); ++i)
+    EXPECT_TRUE(same_bits(avx2[i], baseline[i]))
+        << what << " with AVX2 and baseline builds: result " << i << " differs";
+}
+
 // An NCHW batch big enough to be split (kernels split from 2 x 32768 elements).
 Tensor activations(Generator& gen, bool requires_grad = true) {
   Tensor x = randn({32, 16, 30, 30}, gen);
@@ -202,38 +218,46 @@ TEST(CpuThreads, SpatialKernelsAndTheirGradientsGiveTheSameBits) {
   });
 }
 
-TEST(CpuThreads, BatchNormGivesTheSameBits) {
-  expect_same_bits("batch_norm", [] {
-    Generator gen(7);
-    const Tensor x = activations(gen);
-    const Tensor w = randn({16}, gen).set_requires_grad(true);
-    const Tensor b = randn({16}, gen).set_requires_grad(true);
-    const Tensor mean = zeros({16}), var = ones({16});
-    const Tensor y = batch_norm(x, mean, var, w, b, /*training=*/true);
-    (y * activations(gen, false)).sum().backward();
-    const Tensor eval = batch_norm(x.detach(), mean, var, w.detach(), b.detach(), false);
-    return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad(), mean, var, eval};
-  });
+std::vector<Tensor> batch_norm_results() {
+  Generator gen(7);
+  const Tensor x = activations(gen);
+  const Tensor w = randn({16}, gen).set_requires_grad(true);
+  const Tensor b = randn({16}, gen).set_requires_grad(true);
+  const Tensor mean = zeros({16}), var = ones({16});
+  const Tensor y = batch_norm(x, mean, var, w, b, /*training=*/true);
+  (y * activations(gen, false)).sum().backward();
+  const Tensor eval = batch_norm(x.detach(), mean, var, w.detach(), b.detach(), false);
+  return std::vector<Tensor>{y.detach(), x.grad(), w.grad(), b.grad(), mean, var, eval};
 }
+
+TEST(CpuThreads, BatchNormGivesTheSameBits) { expect_same_bits("batch_norm", batch_norm_results); }
 
 // The weight and bias sums are made per block of samples, a grouping fixed by the shape: short
 // rows (many blocks of many rows) and long ones (blocks of a few samples), and group norm.
+std::vector<Tensor> layer_and_group_norm_results() {
+  Generator gen(7);
+  std::vector<Tensor> out;
+  const Tensor gy = activations(gen, false);
+  for (int k = 0; k < 3; ++k) {
+    const Tensor x = activations(gen);
+    const Shape p = k == 0 ? Shape{30} : k == 1 ? Shape{16, 30, 30} : Shape{16};
+    const Tensor w = randn(p, gen).set_requires_grad(true);
+    const Tensor b = randn(p, gen).set_requires_grad(true);
+    const Tensor y = k < 2 ? layer_norm(x, p, w, b) : group_norm(x, 4, w, b);
+    y.backward(gy);
+    for (const Tensor& t : {y.detach(), x.grad(), w.grad(), b.grad()}) out.push_back(t);
+  }
+  return out;
+}
+
 TEST(CpuThreads, LayerAndGroupNormGiveTheSameBits) {
-  expect_same_bits("layer_norm and group_norm", [] {
-    Generator gen(7);
-    std::vector<Tensor> out;
-    const Tensor gy = activations(gen, false);
-    for (int k = 0; k < 3; ++k) {
-      const Tensor x = activations(gen);
-      const Shape p = k == 0 ? Shape{30} : k == 1 ? Shape{16, 30, 30} : Shape{16};
-      const Tensor w = randn(p, gen).set_requires_grad(true);
-      const Tensor b = randn(p, gen).set_requires_grad(true);
-      const Tensor y = k < 2 ? layer_norm(x, p, w, b) : group_norm(x, 4, w, b);
-      y.backward(gy);
-      for (const Tensor& t : {y.detach(), x.grad(), w.grad(), b.grad()}) out.push_back(t);
-    }
-    return out;
-  });
+  expect_same_bits("layer_norm and group_norm", layer_and_group_norm_results);
+}
+
+// The norms' AVX2 builds do each lane's arithmetic as the baseline builds (no FMA, no reordering).
+TEST(CpuIsa, NormsGiveTheSameBitsWithAndWithoutAvx2) {
+  expect_same_bits_on_both_isas("batch_norm", batch_norm_results);
+  expect_same_bits_on_both_isas("layer_norm and group_norm", layer_and_group_norm_results);
 }
 
 TEST(CpuThreads, OptimizerStepsGiveTheSameBits) {

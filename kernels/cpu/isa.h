@@ -11,6 +11,7 @@
 // inlined too (TANDEM_ALWAYS_INLINE, or small enough) to be vectorised with AVX2.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "kernels/cpu/parallel_for.h"
@@ -20,10 +21,17 @@ namespace tandem::kernels::cpu {
 #define TANDEM_ALWAYS_INLINE [[gnu::always_inline]] inline
 #define TANDEM_INLINE_LAMBDA __attribute__((always_inline))
 
+// Whether the AVX2 builds are off even where the CPU has AVX2: tests set it to hold the two
+// builds to the same bits.
+inline std::atomic<bool>& baseline_isa_forced() {
+  static std::atomic<bool> forced{false};
+  return forced;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 inline bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2");
-  return has;
+  return has && !baseline_isa_forced().load(std::memory_order_relaxed);
 }
 template <typename F>
 [[gnu::target("avx2")]] void call_with_avx2(const F& f, int64_t i) {
