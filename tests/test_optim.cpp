@@ -17,7 +17,9 @@
 #include "framework/optim/factory.h"
 #include "framework/optim/lr_scheduler.h"
 #include "framework/optim/sgd.h"
+#include "framework/tensor/aten_cpu_path.h"
 #include "framework/tensor/factories.h"
+#include "kernels/common/optim_functors.h"
 #include "kernels/device/runtime.h"
 #include "tests/device_compare.h"
 #include "tests/device_test.h"
@@ -143,6 +145,64 @@ TEST(Optim, TrajectoriesMatchPyTorch) {
       set_grads(ps, step);
       opt->step();
       expect_params(ps, c["params"][step], 1e-12, key + " step " + std::to_string(step + 1));
+    }
+  }
+}
+
+// float32 SGD to the bit: PyTorch's CPU builds round its tensor ops differently (aten_cpu_path.h;
+// 66 to 210 of 1003 values differ after 4 steps). The optimizer against the path PyTorch takes on
+// this CPU, and the update functor against both.
+namespace {
+
+const char* path_name(AtenCpuPath p) { return p == AtenCpuPath::Avx2 ? "avx2" : "scalar"; }
+
+std::vector<float> floats(const json& j) { return j.get<std::vector<float>>(); }
+
+}  // namespace
+
+TEST(Optim, Float32SgdMatchesPyTorchBitForBit) {
+  const json& runs = fixture()["float32_sgd"];
+  ASSERT_TRUE(runs.contains("scalar") && runs.contains("avx2")) << "run make_optim.py";
+  ASSERT_EQ(runs["avx2"]["configs"].size(), 4u);
+  // The optimizer, on this CPU's path.
+  const json& mine = runs[path_name(pytorch_cpu_path())];
+  const std::vector<float> p0 = floats(mine["p0"]);
+  const int64_t n = int64_t(p0.size());
+  for (const auto& [name, c] : mine["configs"].items()) {
+    Tensor p = from_vector(p0, {n}).set_requires_grad(true);
+    optim::SGD sgd({p}, {.lr = c["kwargs"]["lr"],
+                         .momentum = c["kwargs"].value("momentum", 0.0),
+                         .dampening = c["kwargs"].value("dampening", 0.0),
+                         .weight_decay = c["kwargs"].value("weight_decay", 0.0),
+                         .nesterov = c["kwargs"].value("nesterov", false),
+                         .maximize = c["kwargs"].value("maximize", false)});
+    for (const json& g : mine["grads"]) {
+      p.set_grad(from_vector(floats(g), {n}));
+      sgd.step();
+    }
+    EXPECT_EQ(p.detach().to_vector(), c["params"].get<std::vector<double>>()) << name;
+  }
+  // The update functor, on both paths.
+  for (AtenCpuPath path : {AtenCpuPath::Default, AtenCpuPath::Avx2}) {
+    const json& run = runs[path_name(path)];
+    for (const auto& [name, c] : run["configs"].items()) {
+      const json& kw = c["kwargs"];
+      std::vector<float> p = floats(run["p0"]), buf(p.size());
+      kernels::SgdParams s{kw["lr"],
+                           kw.value("momentum", 0.0),
+                           kw.value("dampening", 0.0),
+                           kw.value("weight_decay", 0.0),
+                           kw.value("nesterov", false),
+                           kw.value("maximize", false),
+                           true,
+                           path == AtenCpuPath::Avx2};
+      for (const json& gj : run["grads"]) {
+        const std::vector<float> g = floats(gj);
+        for (size_t i = 0; i < p.size(); ++i) kernels::sgd_update(p[i], g[i], &buf[i], s);
+        s.first_step = false;
+      }
+      EXPECT_EQ(std::vector<double>(p.begin(), p.end()), c["params"].get<std::vector<double>>())
+          << name << " on torch's " << path_name(path) << " path";
     }
   }
 }

@@ -3,6 +3,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/optim/update_batch.h"
+#include "framework/tensor/aten_cpu_path.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "kernels/kernel_table.h"
@@ -55,13 +56,12 @@ void SGD::step() {
   NoGradGuard no_grad;
   updates_->run([&] {
     for (auto& group : param_groups()) {
-      kernels::SgdParams s{group.get("lr"),
-                           group.get("momentum"),
-                           group.get("dampening"),
-                           group.get("weight_decay"),
-                           group.flag("nesterov"),
-                           group.flag("maximize"),
-                           false};
+      kernels::SgdParams s{group.get("lr"), group.get("momentum"), group.get("dampening"),
+                           group.get("weight_decay"), group.flag("nesterov"),
+                           group.flag("maximize"), false,
+                           // PyTorch's rounding on this CPU, for every device: a CUDA run then
+                           // steps as the CPU run does (PyTorch's own CUDA kernels fuse).
+                           pytorch_cpu_path() == AtenCpuPath::Avx2};
       for (auto& p : group.params) {
         const Tensor& grad = p.grad();
         if (!grad.defined()) continue;

@@ -15,10 +15,6 @@ namespace tandem {
 
 #if defined(__x86_64__) && defined(__GNUC__)
 
-bool cpu_has_avx2_and_fma() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 namespace {
 
 [[gnu::target("avx2,fma")]] inline __m256 splat(float v) { return _mm256_set1_ps(v); }
@@ -104,7 +100,6 @@ namespace {
 
 #else
 
-bool cpu_has_avx2_and_fma() { return false; }  // ATen's AVX2 kernels exist only on x86
 void normal_block16_avx2_vector(float*, float, float) {
   throw std::logic_error("normal_block16_avx2_vector: this CPU has no AVX2");
 }

@@ -5,9 +5,9 @@
 // for AVX2 can stand in for baseline code elsewhere.
 #pragma once
 
-namespace tandem {
+#include "framework/tensor/aten_cpu_path.h"
 
-bool cpu_has_avx2_and_fma();
+namespace tandem {
 
 // d[0, 16): uniforms in [0, 1) in, N(mean, std) out.
 void normal_block16_avx2_vector(float* d, float mean, float std);

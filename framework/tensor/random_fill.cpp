@@ -8,8 +8,6 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <numbers>
 #include <type_traits>
@@ -142,15 +140,6 @@ void normal_block16_avx2(float* d, float mean, float std, bool vector_unit) {
     normal_block16_avx2_vector(d, mean, std);
   else
     fill16_avx2_lanes(d, mean, std);
-}
-
-AtenCpuPath pytorch_cpu_path() {
-  static const AtenCpuPath path = [] {
-    const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
-    if (capability && std::strcmp(capability, "default") == 0) return AtenCpuPath::Default;
-    return cpu_has_avx2_and_fma() ? AtenCpuPath::Avx2 : AtenCpuPath::Default;
-  }();
-  return path;
 }
 
 // uniform_real_distribution<T>(from, to): x * (to - from) + from in T.

@@ -1,16 +1,13 @@
 // PyTorch's CPU random fills, bit for bit: uniform_ and normal_, and so rand, randn and
 // nn::init's fills.
 //
-// ATen compiles its distribution kernels once per CPU capability and picks one build at run time;
-// the builds round differently, so their values differ in the last bit (40% to 50% of them):
-//   - Default (CPUs without AVX2, or ATEN_CPU_CAPABILITY=default): a * b + c rounds twice, and
-//     float32 normal_ calls libm's logf, cosf and sinf.
-//   - Avx2 (AVX2 and FMA; AVX-512 CPUs too): the build has -mfma and GCC fuses each a * b + c
-//     into one rounding, and float32 normal_ of 16 or more contiguous values is a vector kernel
-//     with avx_mathfun's Cephes log and sincos.
-// tandem takes the path PyTorch takes on the same CPU. Both are written in portable scalar code
-// (each fused step an explicit std::fma; the vector kernel one lane at a time), so both run, and
-// are tested, on any machine.
+// PyTorch's two CPU builds (aten_cpu_path.h) round these fills differently, in the last bit of
+// 40% to 50% of the values: the default build rounds a * b + c twice and its float32 normal_ calls
+// libm's logf, cosf and sinf; the AVX2 build fuses a * b + c, and its float32 normal_ of 16 or
+// more contiguous values is a vector kernel with avx_mathfun's Cephes log and sincos. tandem takes
+// the path PyTorch takes on the same CPU. Both are written in portable scalar code (each fused
+// step an explicit std::fma; the vector kernel one lane at a time, and on the vector unit where
+// the CPU has one), so both run, and are tested, on any machine.
 //
 // normal_ (aten/src/ATen/native/cpu/DistributionTemplates.h): 16 or more values of a contiguous
 // tensor are filled in blocks: every uniform drawn first, then the pairs (i, i + 8) of each block
@@ -20,15 +17,10 @@
 
 #include <cstdint>
 
+#include "framework/tensor/aten_cpu_path.h"
 #include "framework/tensor/generator.h"
 
 namespace tandem {
-
-enum class AtenCpuPath { Default, Avx2 };
-
-// The path PyTorch takes on this CPU: Avx2 when it has AVX2 and FMA, unless the environment sets
-// ATEN_CPU_CAPABILITY=default (read once, as ATen does).
-AtenCpuPath pytorch_cpu_path();
 
 // U[from, to) into data[0, n), T = float or double; the bounds are rounded to T first, as torch's.
 template <typename T>

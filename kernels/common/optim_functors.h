@@ -12,20 +12,31 @@ namespace tandem::kernels {
 struct SgdParams {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, maximize, first_step;  // first_step: the momentum buffer starts as a copy of g
+  // Each tensor op's x + alpha * y rounded once (PyTorch's AVX2 CPU build, whose add kernel is
+  // an fmadd) rather than twice (its default build): framework/tensor/aten_cpu_path.h.
+  bool fused = false;
   bool operator==(const SgdParams&) const = default;
 };
 
-// Updates p (and the momentum buffer buf, when momentum != 0) from gradient g.
+// a * b + c, rounded once when `fused`.
+template <typename T>
+TANDEM_HD T mul_add(T a, T b, T c, bool fused) {
+  return fused ? std::fma(a, b, c) : a * b + c;
+}
+
+// Updates p (and the momentum buffer buf, when momentum != 0) from gradient g, as the tensor ops
+// of torch/optim/sgd.py's _single_tensor_sgd: d_p.add(p, alpha=wd), buf.mul_(momentum).add_(d_p,
+// alpha=1 - dampening), d_p.add(buf, alpha=momentum), p.add_(d_p, alpha=-lr).
 template <typename T>
 TANDEM_HD void sgd_update(T& p, T g, T* buf, const SgdParams& s) {
   if (s.maximize) g = -g;
-  if (s.weight_decay != 0) g = g + T(s.weight_decay) * p;
+  if (s.weight_decay != 0) g = mul_add(p, T(s.weight_decay), g, s.fused);
   if (s.momentum != 0) {
-    T b = s.first_step ? g : T(s.momentum) * *buf + T(1 - s.dampening) * g;
+    T b = s.first_step ? g : mul_add(g, T(1 - s.dampening), *buf * T(s.momentum), s.fused);
     *buf = b;
-    g = s.nesterov ? g + T(s.momentum) * b : b;
+    g = s.nesterov ? mul_add(b, T(s.momentum), g, s.fused) : b;
   }
-  p = p - T(s.lr) * g;
+  p = mul_add(g, -T(s.lr), p, s.fused);
 }
 
 struct AdamParams {

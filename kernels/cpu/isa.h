@@ -45,6 +45,25 @@ void call_with_avx2(const F& f, int64_t i) {
 }
 #endif
 
+// AVX2 with FMA, for loops whose every fused multiply-add is an explicit std::fma (which is then
+// one instruction instead of a library call) and which must round a * b + c once by design.
+#if defined(__x86_64__) && defined(__GNUC__)
+inline bool cpu_has_avx2_fma() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+template <typename F>
+[[gnu::target("avx2,fma")]] void call_with_avx2_fma(const F& f, int64_t b, int64_t e) {
+  f(b, e);
+}
+#else
+inline bool cpu_has_avx2_fma() { return false; }
+template <typename F>
+void call_with_avx2_fma(const F& f, int64_t b, int64_t e) {
+  f(b, e);
+}
+#endif
+
 // parallel_for_each, with f built for AVX2 where the CPU has it.
 template <typename F>
 void parallel_for_each_isa(int64_t n, int64_t work, const F& f) {

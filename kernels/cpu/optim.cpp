@@ -5,15 +5,24 @@
 #include <atomic>
 #include <span>
 
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/parallel_for.h"
 #include "kernels/cpu/register.h"
 
 namespace tandem::kernels::cpu {
 
+// With fused steps, where the CPU has FMA, the loop runs in a build whose std::fma is an
+// instruction (isa.h); otherwise std::fma is a library call per element, with the same bits.
 template <typename T>
 void sgd_step(T* p, const T* g, T* buf, int64_t n, const SgdParams& s) {
   parallel_for(0, n, kParallelGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) sgd_update<T>(p[i], g[i], buf ? buf + i : nullptr, s);
+    const auto chunk = [&](int64_t cb, int64_t ce) TANDEM_INLINE_LAMBDA {
+      for (int64_t i = cb; i < ce; ++i) sgd_update<T>(p[i], g[i], buf ? buf + i : nullptr, s);
+    };
+    if (s.fused && cpu_has_avx2_fma())
+      call_with_avx2_fma(chunk, b, e);
+    else
+      chunk(b, e);
   });
 }
 
