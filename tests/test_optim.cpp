@@ -149,61 +149,78 @@ TEST(Optim, TrajectoriesMatchPyTorch) {
   }
 }
 
-// float32 SGD to the bit: PyTorch's CPU builds round its tensor ops differently (aten_cpu_path.h;
-// 66 to 210 of 1003 values differ after 4 steps). The optimizer against the path PyTorch takes on
-// this CPU, and the update functor against both.
+// float32 SGD, Adam and AdamW to the bit: PyTorch's CPU builds round their tensor ops differently
+// (aten_cpu_path.h; 20 to 210 of 1003 values differ after 4 steps). The optimizers against the path
+// PyTorch takes on this CPU, and the update functors against both.
 namespace {
 
 const char* path_name(AtenCpuPath p) { return p == AtenCpuPath::Avx2 ? "avx2" : "scalar"; }
 
 std::vector<float> floats(const json& j) { return j.get<std::vector<float>>(); }
 
+// Four steps of a fixture configuration through the element functors, on `path`.
+std::vector<double> functor_steps(const json& run, const json& c, AtenCpuPath path) {
+  const json& kw = c["kwargs"];
+  const bool fused = path == AtenCpuPath::Avx2;
+  std::vector<float> p = floats(run["p0"]), s1(p.size()), s2(p.size()), s3(p.size());
+  int step = 0;
+  for (const json& gj : run["grads"]) {
+    const std::vector<float> g = floats(gj);
+    ++step;
+    if (c["optimizer"] == "sgd") {
+      const kernels::SgdParams s{kw["lr"],
+                                 kw.value("momentum", 0.0),
+                                 kw.value("dampening", 0.0),
+                                 kw.value("weight_decay", 0.0),
+                                 kw.value("nesterov", false),
+                                 kw.value("maximize", false),
+                                 step == 1,
+                                 fused};
+      for (size_t i = 0; i < p.size(); ++i) kernels::sgd_update(p[i], g[i], &s1[i], s);
+    } else {
+      kernels::AdamParams a{};
+      a.lr = kw["lr"];
+      const auto betas = kw.value("betas", std::vector<double>{0.9, 0.999});
+      a.beta1 = betas[0], a.beta2 = betas[1];
+      a.eps = 1e-8;
+      a.decoupled = c["optimizer"] == "adamw";
+      a.weight_decay = kw.value("weight_decay", a.decoupled ? 1e-2 : 0.0);
+      a.amsgrad = kw.value("amsgrad", false);
+      a.step_size = a.lr / (1 - std::pow(a.beta1, step));
+      a.bias_correction2_sqrt = std::sqrt(1 - std::pow(a.beta2, step));
+      a.fused = fused;
+      for (size_t i = 0; i < p.size(); ++i)
+        kernels::adam_update(p[i], g[i], s1[i], s2[i], &s3[i], a);
+    }
+  }
+  return std::vector<double>(p.begin(), p.end());
+}
+
 }  // namespace
 
-TEST(Optim, Float32SgdMatchesPyTorchBitForBit) {
-  const json& runs = fixture()["float32_sgd"];
+TEST(Optim, Float32StepsMatchPyTorchBitForBit) {
+  const json& runs = fixture()["float32"];
   ASSERT_TRUE(runs.contains("scalar") && runs.contains("avx2")) << "run make_optim.py";
-  ASSERT_EQ(runs["avx2"]["configs"].size(), 4u);
-  // The optimizer, on this CPU's path.
+  ASSERT_EQ(runs["avx2"]["configs"].size(), 8u);
+  // The optimizers, on this CPU's path.
   const json& mine = runs[path_name(pytorch_cpu_path())];
   const std::vector<float> p0 = floats(mine["p0"]);
   const int64_t n = int64_t(p0.size());
   for (const auto& [name, c] : mine["configs"].items()) {
     Tensor p = from_vector(p0, {n}).set_requires_grad(true);
-    optim::SGD sgd({p}, {.lr = c["kwargs"]["lr"],
-                         .momentum = c["kwargs"].value("momentum", 0.0),
-                         .dampening = c["kwargs"].value("dampening", 0.0),
-                         .weight_decay = c["kwargs"].value("weight_decay", 0.0),
-                         .nesterov = c["kwargs"].value("nesterov", false),
-                         .maximize = c["kwargs"].value("maximize", false)});
+    auto opt = make(c["optimizer"], c["kwargs"], {p});
     for (const json& g : mine["grads"]) {
       p.set_grad(from_vector(floats(g), {n}));
-      sgd.step();
+      opt->step();
     }
     EXPECT_EQ(p.detach().to_vector(), c["params"].get<std::vector<double>>()) << name;
   }
-  // The update functor, on both paths.
+  // The update functors, on both paths.
   for (AtenCpuPath path : {AtenCpuPath::Default, AtenCpuPath::Avx2}) {
     const json& run = runs[path_name(path)];
-    for (const auto& [name, c] : run["configs"].items()) {
-      const json& kw = c["kwargs"];
-      std::vector<float> p = floats(run["p0"]), buf(p.size());
-      kernels::SgdParams s{kw["lr"],
-                           kw.value("momentum", 0.0),
-                           kw.value("dampening", 0.0),
-                           kw.value("weight_decay", 0.0),
-                           kw.value("nesterov", false),
-                           kw.value("maximize", false),
-                           true,
-                           path == AtenCpuPath::Avx2};
-      for (const json& gj : run["grads"]) {
-        const std::vector<float> g = floats(gj);
-        for (size_t i = 0; i < p.size(); ++i) kernels::sgd_update(p[i], g[i], &buf[i], s);
-        s.first_step = false;
-      }
-      EXPECT_EQ(std::vector<double>(p.begin(), p.end()), c["params"].get<std::vector<double>>())
+    for (const auto& [name, c] : run["configs"].items())
+      EXPECT_EQ(functor_steps(run, c, path), c["params"].get<std::vector<double>>())
           << name << " on torch's " << path_name(path) << " path";
-    }
   }
 }
 

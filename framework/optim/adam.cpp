@@ -5,6 +5,7 @@
 
 #include "framework/autograd/grad_mode.h"
 #include "framework/optim/update_batch.h"
+#include "framework/tensor/aten_cpu_path.h"
 #include "framework/tensor/factories.h"
 #include "framework/tensor/kernel_args.h"
 #include "kernels/kernel_table.h"
@@ -104,6 +105,7 @@ void Adam::step() {
       a.amsgrad = group.flag("amsgrad");
       a.maximize = group.flag("maximize");
       a.decoupled = decoupled_;
+      a.fused = pytorch_cpu_path() == AtenCpuPath::Avx2;  // as SGD's
       for (auto& p : group.params) {
         const Tensor& grad = p.grad();
         if (!grad.defined()) continue;

@@ -44,9 +44,15 @@ struct AdamParams {
   bool amsgrad, maximize, decoupled;  // decoupled: AdamW's p *= 1 - lr * wd
   double step_size;                   // lr / (1 - beta1^t), computed in double as PyTorch
   double bias_correction2_sqrt;       // sqrt(1 - beta2^t)
+  bool fused = false;                 // as SgdParams::fused
   bool operator==(const AdamParams&) const = default;
 };
 
+// The tensor ops of torch/optim/adam.py's and adamw.py's _single_tensor_adam(w) in PyTorch 1.13:
+// grad.add(p, alpha=wd) or p.mul_(1 - lr * wd); exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1);
+// exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2) (self + value * g * g, whose last
+// product the AVX2 build fuses too); denom = sqrt(v) / sqrt(1 - beta2^t) + eps; and
+// p.addcdiv_(exp_avg, denom, value=-step_size) (self + value * m / denom, never fused).
 template <typename T>
 TANDEM_HD void adam_update(T& p, T g, T& m, T& v, T* vmax, const AdamParams& a) {
   if (a.maximize) g = -g;
@@ -54,20 +60,17 @@ TANDEM_HD void adam_update(T& p, T g, T& m, T& v, T* vmax, const AdamParams& a) 
     if (a.decoupled)
       p = p * T(1 - a.lr * a.weight_decay);
     else
-      g = g + T(a.weight_decay) * p;
+      g = mul_add(p, T(a.weight_decay), g, a.fused);
   }
-  // m.lerp_(g, 1 - beta1): ATen's lerp for weight < 0.5 is m + w * (g - m).
-  const T w = T(1 - a.beta1);
-  m = w < T(0.5) ? m + w * (g - m) : g - (g - m) * (T(1) - w);
-  v = T(a.beta2) * v + T(1 - a.beta2) * g * g;
-  T denom;
+  m = mul_add(g, T(1 - a.beta1), m * T(a.beta1), a.fused);
+  v = mul_add(T(1 - a.beta2) * g, g, v * T(a.beta2), a.fused);
+  T second = v;
   if (a.amsgrad) {
     if (v > *vmax) *vmax = v;
-    denom = std::sqrt(*vmax) / T(a.bias_correction2_sqrt) + T(a.eps);
-  } else {
-    denom = std::sqrt(v) / T(a.bias_correction2_sqrt) + T(a.eps);
+    second = *vmax;
   }
-  p = p - T(a.step_size) * (m / denom);
+  const T denom = std::sqrt(second) / T(a.bias_correction2_sqrt) + T(a.eps);
+  p = p + T(-a.step_size) * m / denom;
 }
 
 }  // namespace tandem::kernels

@@ -33,13 +33,19 @@ template <typename T>
 void adam_step(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v,
                T* __restrict vmax, int64_t n, const AdamParams& params) {
   parallel_for(0, n, kParallelGrain, [&](int64_t b, int64_t e) {
-    AdamParams a = params;
-    if (a.amsgrad) {
-      for (int64_t i = b; i < e; ++i) adam_update<T>(p[i], g[i], m[i], v[i], vmax + i, a);
-    } else {
-      a.amsgrad = false;  // known here, so the branch folds away and the loop vectorises
-      for (int64_t i = b; i < e; ++i) adam_update<T>(p[i], g[i], m[i], v[i], nullptr, a);
-    }
+    const auto chunk = [&](int64_t cb, int64_t ce) TANDEM_INLINE_LAMBDA {
+      AdamParams a = params;
+      if (a.amsgrad) {
+        for (int64_t i = cb; i < ce; ++i) adam_update<T>(p[i], g[i], m[i], v[i], vmax + i, a);
+      } else {
+        a.amsgrad = false;  // known here, so the branch folds away and the loop vectorises
+        for (int64_t i = cb; i < ce; ++i) adam_update<T>(p[i], g[i], m[i], v[i], nullptr, a);
+      }
+    };
+    if (params.fused && cpu_has_avx2_fma())  // as sgd_step
+      call_with_avx2_fma(chunk, b, e);
+    else
+      chunk(b, e);
   });
 }
 
