@@ -3,14 +3,14 @@
 // product may be fused, or the bits would depend on the compiler's flags.
 #include "framework/tensor/random_fill.h"
 
-#include "framework/tensor/normal_block_avx2.h"
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
 #include <numbers>
 #include <type_traits>
+
+#include "framework/tensor/normal_block_avx2.h"
 
 namespace tandem {
 
