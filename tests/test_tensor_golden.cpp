@@ -14,6 +14,7 @@
 #include "framework/tensor/factories.h"
 #include "framework/tensor/normal_block_avx2.h"
 #include "framework/tensor/random_fill.h"
+#include "kernels/cpu/isa.h"
 #include "tests/golden_cases.h"
 
 using namespace tandem;
@@ -210,7 +211,7 @@ TEST(RandomFill, MatchesTorchOnBothPaths) {
 // The Avx2 path's block of 16 on the vector unit and in the portable emulation: the same bits for
 // 2^20 values from the generator's uniforms, and for the edges of log's and sincos's ranges.
 TEST(RandomFill, VectorUnitAndPortableEmulationAgree) {
-  if (!cpu_has_avx2_and_fma()) GTEST_SKIP() << "this CPU has no AVX2 and FMA";
+  if (!kernels::cpu::cpu_has_avx2_fma()) GTEST_SKIP() << "this CPU has no AVX2 and FMA";
   std::vector<std::array<float, 16>> blocks;
   Generator gen(2024);
   for (int b = 0; b < (1 << 16); ++b) {

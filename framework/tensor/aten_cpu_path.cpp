@@ -4,22 +4,15 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace tandem {
+#include "kernels/cpu/isa.h"
 
-bool cpu_has_avx2_and_fma() {
-#if defined(__x86_64__) && defined(__GNUC__)
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
-#else
-  return false;  // ATen's AVX2 kernels exist only on x86
-#endif
-}
+namespace tandem {
 
 AtenCpuPath pytorch_cpu_path() {
   static const AtenCpuPath path = [] {
     const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
     if (capability && std::strcmp(capability, "default") == 0) return AtenCpuPath::Default;
-    return cpu_has_avx2_and_fma() ? AtenCpuPath::Avx2 : AtenCpuPath::Default;
+    return kernels::cpu::cpu_has_avx2_fma() ? AtenCpuPath::Avx2 : AtenCpuPath::Default;
   }();
   return path;
 }

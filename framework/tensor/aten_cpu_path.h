@@ -12,9 +12,6 @@ namespace tandem {
 
 enum class AtenCpuPath { Default, Avx2 };
 
-// Whether this CPU has AVX2 and FMA (false off x86).
-bool cpu_has_avx2_and_fma();
-
 // The build PyTorch takes on this CPU: Avx2 when it has AVX2 and FMA, unless the environment sets
 // ATEN_CPU_CAPABILITY=default (read once, as ATen does).
 AtenCpuPath pytorch_cpu_path();

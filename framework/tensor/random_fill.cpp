@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "framework/tensor/normal_block_avx2.h"
+#include "kernels/cpu/isa.h"
 
 namespace tandem {
 
@@ -167,7 +168,7 @@ void normal_fill(T* data, int64_t n, double mean, double std, bool contiguous, G
   }
   if constexpr (std::is_same_v<T, float>) {
     if (fused) {
-      const bool vector_unit = cpu_has_avx2_and_fma();
+      const bool vector_unit = kernels::cpu::cpu_has_avx2_fma();
       fill_in_blocks(data, n, gen, [&](float* d) {
         normal_block16_avx2(d, float(mean), float(std), vector_unit);
       });
