@@ -125,6 +125,30 @@ inline std::string pickle_non_utf8_key() {
 
 // --- torch.save zips -----------------------------------------------------------------------------
 
+// A list holding one dict of `keys` entries (memo 0) and `objects` instances of x.y, each BUILT
+// with that dict: every BUILD copies the shared dict's entries.
+inline std::string pickle_objects_sharing_state(size_t keys, size_t objects) {
+  std::string p = cat(kProto, "]}r", le32(0), "(");
+  for (size_t i = 0; i < keys; ++i) p += cat(pickle_text(cat("k", std::to_string(i))), "N");
+  p += "ua(";
+  for (size_t i = 0; i < objects; ++i) p += cat("cx\ny\n)\x81", "j", le32(0), "b");
+  return p + "e.";
+}
+
+// A list of module objects nested `levels` deep, each holding the previous one twice in its
+// _modules: a tree of 2^levels modules from a few bytes per level.
+inline std::string pickle_module_dag(int levels) {
+  std::string p = cat(kProto, "]");
+  for (int i = 0; i < levels; ++i) {
+    p += cat("cx\ny\n)\x81}(", pickle_text("_parameters"), "}", pickle_text("_modules"), "}(");
+    if (i > 0)
+      p += cat(pickle_text("a"), "j", le32(uint32_t(i - 1)), pickle_text("b"), "j",
+               le32(uint32_t(i - 1)));
+    p += cat("uubr", le32(uint32_t(i)), "a");
+  }
+  return p + ".";
+}
+
 inline std::string torch_zip(const std::string& pickle,
                              const std::map<std::string, std::string>& storages = {}) {
   io::ZipWriter z;

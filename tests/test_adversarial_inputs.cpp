@@ -118,6 +118,22 @@ TEST(AdversarialPickle, MemoDagIsRefusedInsteadOfExpandingExponentially) {
   refuse_pt("dag.pt", torch_zip(pickle_memo_dag(60)), {"expand to more than"});
 }
 
+// Objects read as data (pickle_objects.h) must stay linear too: a BUILD state reused through
+// the memo is not copied again and again, and modules shared in a DAG do not expand into a tree
+// of 2^40 state_dict entries.
+TEST(AdversarialPickle, ObjectsBuiltFromOneSharedStateAreRefused) {
+  refuse_pt("shared_state.pt", torch_zip(pickle_objects_sharing_state(50'000, 100'000)),
+            {"objects' attributes and sets copy more than"});
+}
+
+TEST(AdversarialPickle, ModuleDagIsRefusedInsteadOfExpandingExponentially) {
+  refuse_pt("module_dag.pt", torch_zip(pickle_module_dag(40)), {"expand to more than"});
+  // A few levels are a real (if odd) model: the shared child under both names at every level.
+  const std::string path = file_with("module_dag3.pt", torch_zip(pickle_module_dag(3)));
+  const Value v = io::load_torch(path);
+  EXPECT_EQ(v.size(), 3u);
+}
+
 TEST(AdversarialPickle, DictWithHundredThousandKeysLoadsInLinearTime) {
   const std::string path = file_with("dict100k.pt", torch_zip(pickle_dict(100'000)));
   Value v;

@@ -1,11 +1,13 @@
 // The restricted unpickler of torch.save's data.pkl (see torch_file.h): the opcodes and globals
-// of PyTorch's weights_only loader that state_dicts and checkpoints use (reference §5.4), and
-// nothing else. It is linear in its input: a stack of items instead of recursion, dict keys
-// found by hash, GLOBAL lines of bounded length. The Value it returns is checked before anyone
-// sees it: no container contains itself, nesting stays within kMaxValueDepth, shared (memoized)
-// containers do not expand the tree beyond a small multiple of the file, strings are UTF-8, and
-// every tensor view lies inside its storage (sizes, strides and offsets multiplied without
-// overflow).
+// of PyTorch's weights_only loader that state_dicts and checkpoints use (reference §5.4), plus
+// instances of classes read as inert data (pickle_objects.h: `torch.save(model)` reads as the
+// model's state_dict). It never calls anything a file names: REDUCE is honoured only for the
+// constructors whose result it knows. It is linear in its input: a stack of items instead of
+// recursion, dict keys found by hash, GLOBAL lines of bounded length. The Value it returns is
+// checked before anyone sees it: no container contains itself, nesting stays within kMaxValueDepth,
+// shared (memoized) containers do not expand the tree beyond a small multiple of the file, strings
+// are UTF-8, and every tensor view lies inside its storage (sizes, strides and offsets multiplied
+// without overflow).
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
@@ -13,6 +15,7 @@
 #include "framework/core/checked_math.h"
 #include "framework/core/text.h"
 #include "framework/io/pickle.h"
+#include "framework/io/pickle_objects.h"
 #include "framework/io/torch_file.h"
 
 namespace tandem::io {
@@ -30,14 +33,6 @@ constexpr uint64_t kExpansionFactor = 4;       // ...this many per opcode in the
 // (two items a level), they cap the memory at about a GB whatever the file's size.
 constexpr size_t kMaxStack = 4'000'000;
 constexpr size_t kMaxMemo = 4'000'000;
-
-// The globals PyTorch's weights_only loader allows that a state_dict or checkpoint uses, and
-// collections.Counter (a MultiStepLR state's milestones).
-bool allowed_global(const std::string& g) {
-  return g == "collections.OrderedDict" || g == "collections.Counter" || g == "torch.Size" ||
-         g == "torch._utils._rebuild_tensor_v2" || g == "torch._utils._rebuild_parameter" ||
-         g == "torch._utils._rebuild_parameter_with_state" || storage_type(g) != nullptr;
-}
 
 // One entry of the pickle stack, kept small: a MARK flood puts millions of them there.
 struct Item {
@@ -63,7 +58,7 @@ class Unpickler {
     try {
       Value result = parse();
       check_graph(result);
-      return result;
+      return objects_.lower(result);
     } catch (...) {
       break_cycles();
       throw;
@@ -84,6 +79,9 @@ class Unpickler {
           u8();
           break;
         case '.':  // STOP
+          if (stack_.size() == 1 && stack_.back().kind == Item::Global)
+            fail("the pickle's result is the global " + stack_.back().value.to_string() +
+                 ", not data");
           if (stack_.size() != 1 || stack_.back().kind != Item::Val)
             fail("malformed pickle at STOP");
           return stack_.back().value;
@@ -105,10 +103,44 @@ class Unpickler {
         case 0x94:  // MEMOIZE (protocol 4): BINPUT at the next free index
           memo_[memo_.size()] = top("MEMOIZE");
           break;
-        case 0x8f:  // EMPTY_SET
-        case 0x90:  // ADDITEMS
-        case 0x91:  // FROZENSET
-          fail("a set (opcode " + hex(op) + "): tandem reads no sets; store a list instead");
+        case 0x8f:  // EMPTY_SET: read as a list
+          push_container(Value::list());
+          break;
+        case 0x90: {  // ADDITEMS
+          auto items = pop_to_mark();
+          Item& set = list_on_top("ADDITEMS");
+          for (auto& i : items) {
+            set.value.append(as_value(i));
+            nest(set, i);
+          }
+          break;
+        }
+        case 0x91: {  // FROZENSET: read as a list
+          auto items = pop_to_mark();
+          push_container(Value::list());
+          for (auto& i : items) {
+            stack_.back().value.append(as_value(i));
+            nest(stack_.back(), i);
+          }
+          break;
+        }
+        case 0x81:  // NEWOBJ: cls.__new__(cls, *args)
+          new_object("NEWOBJ", {});
+          break;
+        case 0x92: {  // NEWOBJ_EX: cls.__new__(cls, *args, **kwargs)
+          Item kwargs = pop();
+          new_object("NEWOBJ_EX", std::move(kwargs));
+          break;
+        }
+        case 'C':  // SHORT_BINBYTES
+          push_bytes(u8());
+          break;
+        case 'B':  // BINBYTES
+          push_bytes(le(4));
+          break;
+        case 0x8e:  // BINBYTES8
+          push_bytes(le(8));
+          break;
         case 'R':
           reduce();
           break;
@@ -256,20 +288,18 @@ class Unpickler {
     if (module.size() + name.size() > kMaxGlobalLine)
       fail(std::string(op) + " with a name of " + std::to_string(module.size() + name.size()) +
            " bytes");
-    const std::string g = module + "." + name;
-    if (!allowed_global(g))
-      fail(std::string("Unsupported global: ") + op + " " + g +
-           " is not one tandem reads; tandem only reads tensors, containers and numbers "
-           "(nothing is executed)");
+    // Any name may be pushed: a global is only a name here. What the reader does with it is
+    // limited: REDUCE calls only the known constructors, NEWOBJ records an instance of it.
     Item it;
     it.kind = Item::Global;
-    it.value = Value(g);
+    it.value = Value(module + "." + name);
     stack_.push_back(std::move(it));
   }
 
   [[noreturn]] void fail(const std::string& what) const {
     throw Error(name_ + ": refusing to load: " + what,
-                "only tensors, containers and numbers are read from .pt files");
+                "only tensors, containers, numbers and objects' attributes are read from .pt "
+                "files; no function in them is called");
   }
 
   // --- reading bytes ---
@@ -347,8 +377,11 @@ class Unpickler {
     if (!it.value.is_list()) fail(std::string(op) + " on a " + it.value.kind() + ", not a list");
     return it;
   }
+  // A global used as a value (a module's activation function, a dtype such as torch.float16)
+  // reads as its name.
   Value as_value(const Item& it) {
-    if (it.kind != Item::Val) fail("a global or storage used as a value");
+    if (it.kind == Item::Global) return it.value;
+    if (it.kind != Item::Val) fail("a storage or MARK used as a value");
     return it.value;
   }
   Value pop_value() { return as_value(pop()); }
@@ -373,7 +406,8 @@ class Unpickler {
   Item tuple_of(std::vector<Item> items) {
     std::vector<Value> vals;
     vals.reserve(items.size());
-    for (const auto& i : items) vals.push_back(i.kind == Item::Val ? i.value : Value());
+    for (const auto& i : items)
+      vals.push_back(i.kind == Item::Val || i.kind == Item::Global ? i.value : Value());
     Item t;
     t.depth = 1;
     for (const auto& i : items) nest(t, i);
@@ -499,14 +533,68 @@ class Unpickler {
         fail("_rebuild_parameter without a tensor");
       push(a[0].value);
     } else {
-      fail("REDUCE of " + global + " is not allowed");
+      std::vector<Value> values;
+      values.reserve(a.size());
+      for (const auto& i : a) values.push_back(as_value(i));
+      std::optional<Value> made = objects_.known_reduce(global, values);
+      if (!made)
+        fail("calling " + global +
+             " (REDUCE) is not allowed: tandem never calls a function from a file");
+      push_made(std::move(*made), args.depth);
+      check_copies();
+    }
+  }
+
+  // Objects' attributes and sets copy values that may come from the memo, again and again: the
+  // copies stay within the budget the shared-container check uses.
+  void check_copies() {
+    const uint64_t budget = kExpansionSlack + kExpansionFactor * ops_;
+    if (objects_.copied() > budget)
+      fail("objects' attributes and sets copy more than " + std::to_string(budget) +
+           " values, from " + std::to_string(ops_) + " opcodes");
+  }
+
+  // NEWOBJ and NEWOBJ_EX: an instance of the class below the arguments, with nothing run.
+  void new_object(const char* op, Item kwargs) {
+    const Item args = pop();
+    const Item cls = pop();
+    if (cls.kind != Item::Global) fail(std::string(op) + " of a non-class");
+    raw_tuple(args);  // must be a tuple
+    push_made(objects_.make(cls.value.to_string(), args.value), std::max(args.depth, kwargs.depth));
+  }
+
+  void push_bytes(uint64_t n) {
+    if (n > d_.size() - pos_)
+      fail("bytes of length " + std::to_string(n) + " run past the end of the pickle");
+    const std::string raw = d_.substr(pos_, size_t(n));
+    pos_ += size_t(n);
+    push_made(objects_.bytes(raw), 1);
+  }
+
+  // A value made from arguments nesting `depth` levels: a container made here holds them.
+  void push_made(Value v, uint32_t depth) {
+    const bool is_container = v.is_container();
+    push(is_container ? container(std::move(v)) : std::move(v));
+    if (is_container) {
+      Item inner;
+      inner.depth = depth;
+      stack_.back().depth = 1;
+      nest(stack_.back(), inner);
     }
   }
 
   void build() {
-    pop();  // state: OrderedDict's _metadata, nothing tandem needs
-    if (stack_.empty() || stack_.back().kind != Item::Val || !stack_.back().value.is_dict())
-      fail("BUILD is only allowed on an OrderedDict");
+    const Item state = pop();
+    Item& target = top_value("BUILD");
+    if (objects_.is_object(target.value)) {
+      const int deeper = objects_.build(target.value, as_value(state));
+      Item level;  // what the object's entries now nest like
+      level.depth = uint32_t(std::max<int64_t>(0, int64_t(state.depth) + deeper - 1));
+      nest(target, level);
+      check_copies();
+    } else if (!target.value.is_dict()) {  // an OrderedDict's _metadata: nothing tandem needs
+      fail(std::string("BUILD on a ") + target.value.kind());
+    }
   }
 
   // --- the result ---
@@ -543,6 +631,7 @@ class Unpickler {
   std::unordered_map<const void*, DictIndex> indexes_;
   std::unordered_map<std::string, std::pair<Storage, DType>> storages_;
   std::vector<std::pair<Storage, DType>> storage_refs_;  // one per BINPERSID
+  pickle::ObjectTable objects_{[this](const std::string& what) { fail(what); }};
 };
 
 }  // namespace

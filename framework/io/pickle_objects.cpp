@@ -1,0 +1,238 @@
+// Python objects in a torch.save pickle, read as data (see pickle_objects.h).
+#include "framework/io/pickle_objects.h"
+
+#include <cstring>
+#include <unordered_set>
+
+#include "kernels/common/half.h"
+
+namespace tandem::io::pickle {
+
+namespace {
+
+bool is_numpy_scalar(const std::string& g) {
+  // numpy 1.x, and numpy 2's renamed core module
+  return g == "numpy.core.multiarray.scalar" || g == "numpy._core.multiarray.scalar";
+}
+
+}  // namespace
+
+Value ObjectTable::make(const std::string& cls, Value args) {
+  Value attributes = Value::dict();
+  objects_.emplace(attributes.identity(), Object{cls, std::move(args)});
+  return attributes;
+}
+
+const ObjectTable::Object* ObjectTable::find(const Value& v) const {
+  if (!v.is_dict()) return nullptr;
+  auto it = objects_.find(v.identity());
+  return it == objects_.end() ? nullptr : &it->second;
+}
+
+int ObjectTable::build(const Value& object, const Value& state) {
+  Value attributes = object;  // shares the dict
+  DictIndex index(attributes);
+  const auto set_all = [&](const Value& d) {
+    copied_ += d.size();
+    for (const auto& [k, v] : d.dict_items()) index.set(k, v);
+  };
+  if (state.is_dict()) {
+    set_all(state);
+    return 0;
+  }
+  if (state.is_tuple() && state.size() == 2 &&
+      (state.items()[0].is_dict() || state.items()[0].is_none()) && state.items()[1].is_dict()) {
+    if (state.items()[0].is_dict()) set_all(state.items()[0]);
+    set_all(state.items()[1]);
+    return -1;
+  }
+  index.set(Value("__state__"), state);
+  return 1;
+}
+
+Value ObjectTable::bytes(const std::string& raw) {
+  std::string latin1;
+  latin1.reserve(raw.size() * 2);
+  for (unsigned char b : raw) {
+    if (b < 0x80) {
+      latin1 += char(b);
+    } else {
+      latin1 += char(0xc0 | (b >> 6));
+      latin1 += char(0x80 | (b & 0x3f));
+    }
+  }
+  return make("builtins.bytes", Value::tuple({Value(std::move(latin1))}));
+}
+
+std::string ObjectTable::raw_bytes(const Value& v, const char* what) {
+  const Object* o = find(v);
+  if (!o || o->cls != "builtins.bytes") fail_(std::string(what) + " is not bytes");
+  const std::string& text = o->args.items()[0].to_string();
+  std::string raw;
+  raw.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      raw += char(c);
+    } else if ((c == 0xc2 || c == 0xc3) && i + 1 < text.size()) {
+      raw += char(((c & 0x03) << 6) | (static_cast<unsigned char>(text[++i]) & 0x3f));
+    } else {
+      fail_(std::string(what) + " holds a character beyond latin-1");
+    }
+  }
+  return raw;
+}
+
+std::optional<Value> ObjectTable::known_reduce(const std::string& global,
+                                               const std::vector<Value>& args) {
+  if (global == "builtins.set" || global == "__builtin__.set" || global == "builtins.frozenset" ||
+      global == "__builtin__.frozenset") {
+    // set(iterable): read as a list of its items
+    if (args.empty()) return Value::list();
+    if (args.size() != 1 || !(args[0].is_list() || args[0].is_tuple()))
+      fail_(global + " of something other than a list");
+    copied_ += args[0].size();
+    return Value(Value::List(args[0].items()));
+  }
+  if (global == "collections.defaultdict") return Value::dict();  // its factory is not kept
+  if (global == "torch.device") return device_string(args);
+  if (global == "_codecs.encode") {  // protocol 2's bytes: encode(text, 'latin1')
+    if (args.size() != 2 || !args[0].is_string() || !args[1].is_string() ||
+        (args[1].to_string() != "latin1" && args[1].to_string() != "latin-1"))
+      fail_("_codecs.encode other than of a string to latin1");
+    return make("builtins.bytes", Value::tuple({args[0]}));
+  }
+  if (global == "numpy.dtype") return make(global, Value::tuple(args));  // BUILD adds the state
+  if (is_numpy_scalar(global)) return numpy_scalar(args);
+  if (global == "copyreg._reconstructor") {  // protocols 0 and 1: object.__new__(cls)
+    if (args.size() != 3 || !args[0].is_string()) fail_("copyreg._reconstructor of a non-class");
+    return make(args[0].to_string(), Value::tuple({}));
+  }
+  return std::nullopt;
+}
+
+Value ObjectTable::device_string(const std::vector<Value>& args) {
+  // torch.device('cuda:1') or torch.device('cuda', 1)
+  if (args.empty() || args.size() > 2 || !args[0].is_string() ||
+      (args.size() == 2 && !args[1].is_int() && !args[1].is_none()))
+    fail_("torch.device with unexpected arguments");
+  std::string s = args[0].to_string();
+  if (args.size() == 2 && args[1].is_int()) {
+    s += ':';
+    s += std::to_string(args[1].to_int());
+  }
+  return Value(std::move(s));
+}
+
+Value ObjectTable::numpy_scalar(const std::vector<Value>& args) {
+  // numpy.core.multiarray.scalar(dtype, bytes); the dtype is numpy.dtype('f8', False, True)
+  // whose BUILD state is (3, '<', ...): the byte order second.
+  if (args.size() != 2) fail_("numpy scalar with unexpected arguments");
+  const Object* dtype = find(args[0]);
+  if (!dtype || dtype->cls != "numpy.dtype" || dtype->args.size() < 1 ||
+      !dtype->args.items()[0].is_string())
+    fail_("numpy scalar without a numpy.dtype");
+  const std::string code = dtype->args.items()[0].to_string();
+  const Value* state = args[0].find(Value("__state__"));
+  if (state && state->is_tuple() && state->size() > 1 && state->items()[1].is_string() &&
+      state->items()[1].to_string() == ">")
+    fail_("a big-endian numpy scalar (dtype '>" + code + "')");
+  const std::string raw = raw_bytes(args[1], "numpy scalar data");
+  if (code.size() != 2 || code[1] < '1' || code[1] > '8' || raw.size() != size_t(code[1] - '0'))
+    fail_("numpy scalar of dtype '" + code + "' with " + std::to_string(raw.size()) + " bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, raw.data(), raw.size());  // little-endian, as numpy's '<' and '|'
+  const int width = 8 * int(raw.size());
+  switch (code[0]) {
+    case 'b':
+      return Value(bits != 0);
+    case 'u':
+      if (width == 64 && bits >> 63) fail_("numpy uint64 scalar beyond int64");
+      return Value(int64_t(bits));
+    case 'i': {
+      if (width < 64 && (bits >> (width - 1)) & 1) bits |= ~uint64_t(0) << width;  // sign
+      return Value(int64_t(bits));
+    }
+    case 'f':
+      if (width == 16) return Value(double(kernels::half_to_float(kernels::Half{uint16_t(bits)})));
+      if (width == 32) {
+        float f;
+        std::memcpy(&f, raw.data(), 4);
+        return Value(double(f));
+      }
+      if (width == 64) {
+        double d;
+        std::memcpy(&d, raw.data(), 8);
+        return Value(d);
+      }
+      break;
+    default:
+      break;
+  }
+  fail_("numpy scalar of dtype '" + code + "' (tandem reads bool, int, uint and float scalars)");
+  return {};
+}
+
+Value ObjectTable::lower(const Value& root) const {
+  std::unordered_map<const void*, Value> done;
+  return lower_value(root, done);
+}
+
+Value ObjectTable::lower_value(const Value& v, std::unordered_map<const void*, Value>& done) const {
+  if (!v.is_container()) return v;
+  if (auto it = done.find(v.identity()); it != done.end()) return it->second;
+  if (const Object* o = find(v)) {
+    Value out = Value::dict();
+    DictIndex index(out);
+    const Value* params = v.find(Value("_parameters"));
+    const Value* modules = v.find(Value("_modules"));
+    if (params && params->is_dict() && modules && modules->is_dict()) {
+      add_module_state(v, "", index);
+    } else {
+      index.set(Value("__class__"), Value(o->cls));
+      if (o->args.size() > 0) index.set(Value("__args__"), lower_value(o->args, done));
+      for (const auto& [k, x] : v.dict_items()) index.set(k, lower_value(x, done));
+    }
+    done.emplace(v.identity(), out);
+    return out;
+  }
+  done.emplace(v.identity(), v);
+  Value shared = v;  // the same container: lowered in place
+  if (shared.is_dict()) {
+    for (auto& [k, x] : shared.dict_items()) x = lower_value(x, done);
+  } else {
+    for (auto& x : shared.items()) x = lower_value(x, done);
+  }
+  return v;
+}
+
+void ObjectTable::add_module_state(const Value& module, const std::string& prefix,
+                                   DictIndex& out) const {
+  // As Module.state_dict: _save_to_state_dict's parameters and persistent buffers, then the
+  // children. (A class that overrides _save_to_state_dict is not asked: nothing runs here.)
+  const auto entries = [&](const char* name) -> const Value::Dict* {
+    const Value* d = module.find(Value(name));
+    return d && d->is_dict() ? &d->dict_items() : nullptr;
+  };
+  const auto key = [&](const Value& k) {
+    if (!k.is_string()) fail_(std::string("a module entry keyed by a ") + k.kind());
+    return prefix + k.to_string();
+  };
+  if (const auto* params = entries("_parameters"))
+    for (const auto& [k, p] : *params)
+      if (p.is_tensor()) out.set(Value(key(k)), p);
+  std::unordered_set<std::string> non_persistent;
+  if (const Value* s = module.find(Value("_non_persistent_buffers_set"));
+      s && (s->is_list() || s->is_tuple()))
+    for (const auto& n : s->items())
+      if (n.is_string()) non_persistent.insert(n.to_string());
+  if (const auto* buffers = entries("_buffers"))
+    for (const auto& [k, b] : *buffers)
+      if (b.is_tensor() && !(k.is_string() && non_persistent.count(k.to_string())))
+        out.set(Value(key(k)), b);
+  if (const auto* children = entries("_modules"))
+    for (const auto& [k, child] : *children)
+      if (find(child)) add_module_state(child, key(k) + ".", out);
+}
+
+}  // namespace tandem::io::pickle
