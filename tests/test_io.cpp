@@ -1104,6 +1104,17 @@ TEST(TorchFiles, ObjectsNeverRunAnything) {
        "\x00\x00"
        "\x86R."s,
        "numpy scalar of dtype 'f8' with 2 bytes"},
+      // a scalar whose data is an instance of builtins.bytes made by NEWOBJ, not bytes
+      {"\x80\x02"
+       "cnumpy.core.multiarray\nscalar\n"
+       "cnumpy\ndtype\n"
+       "X\x02\x00\x00\x00"
+       "f8"
+       "\x85R"
+       "cbuiltins\nbytes\n"
+       ")\x81"
+       "\x86R."s,
+       "numpy scalar data is not bytes"},
       // protocol 2's bytes are latin-1 text; any other encoding is refused
       {"\x80\x02"
        "c_codecs\nencode\n"

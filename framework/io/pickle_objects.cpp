@@ -66,7 +66,9 @@ Value ObjectTable::bytes(const std::string& raw) {
 
 std::string ObjectTable::raw_bytes(const Value& v, const char* what) {
   const Object* o = find(v);
-  if (!o || o->cls != "builtins.bytes") fail_(std::string(what) + " is not bytes");
+  // (NEWOBJ of builtins.bytes makes an object of that class with any arguments)
+  if (!o || o->cls != "builtins.bytes" || o->args.size() != 1 || !o->args.items()[0].is_string())
+    fail_(std::string(what) + " is not bytes");
   const std::string& text = o->args.items()[0].to_string();
   std::string raw;
   raw.reserve(text.size());
