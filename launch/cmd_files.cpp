@@ -96,7 +96,9 @@ json describe(const std::string& path) {
       tensors.push_back({{"name", k}, {"dtype", dtype_name(t.dtype())}, {"shape", t.sizes()}});
     for (const auto& [k, v] : meta) values.set(k, v);
   } else {
-    out["format"] = "torch zip (.pt)";
+    out["format"] = io::detect_format(path) == io::FileFormat::LegacyTorch
+                        ? "torch legacy stream (.pt, before PyTorch 1.6)"
+                        : "torch zip (.pt)";
     collect(io::load(path), "", tensors, values);
   }
   out["tensors"] = tensors;

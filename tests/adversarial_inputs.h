@@ -149,6 +149,23 @@ inline std::string pickle_module_dag(int levels) {
   return p + ".";
 }
 
+// The legacy torch.save stream around `data_pickle`: magic number, protocol version 1001,
+// sys_info, the data pickle, the storage keys, then each storage's element count and bytes.
+inline std::string legacy_torch(const std::string& data_pickle,
+                                const std::vector<std::string>& keys,
+                                const std::vector<std::pair<uint64_t, std::string>>& storages,
+                                bool little_endian = true) {
+  std::string p = cat(kProto, "\x8a\x0a", "\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19", ".");
+  p += cat(kProto, "M\xe9\x03.");
+  p += cat(kProto, "}", pickle_text("little_endian"), little_endian ? "\x88" : "\x89", "s.");
+  p += data_pickle;
+  p += cat(kProto, "](");
+  for (const auto& k : keys) p += pickle_text(k);
+  p += "e.";
+  for (const auto& [numel, bytes] : storages) p += cat(le64(numel), bytes);
+  return p;
+}
+
 inline std::string torch_zip(const std::string& pickle,
                              const std::map<std::string, std::string>& storages = {}) {
   io::ZipWriter z;

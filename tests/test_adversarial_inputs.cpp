@@ -134,6 +134,25 @@ TEST(AdversarialPickle, ModuleDagIsRefusedInsteadOfExpandingExponentially) {
   EXPECT_EQ(v.size(), 3u);
 }
 
+// The legacy stream: its storages' sizes come before their bytes, and each must match.
+TEST(AdversarialPickle, LegacyStreamStoragesMustMatchTheirTensors) {
+  const std::string w = pickle_strided_tensor({4}, {1}, 0, 4);  // storage '0': 4 floats
+  const std::string four(16, '\0');
+  const Value ok = io::load_torch(file_with("legacy_ok.pt", legacy_torch(w, {"0"}, {{4, four}})));
+  EXPECT_EQ(ok.at("w").to_tensor().numel(), 4);
+  refuse_pt("legacy_count.pt", legacy_torch(w, {"0"}, {{3, std::string(12, '\0')}}),
+            {"storage '0' holds 3 elements, but its tensors declared 4"});
+  refuse_pt("legacy_short.pt", legacy_torch(w, {"0"}, {{4, std::string(10, '\0')}}),
+            {"truncated in the data of storage '0'"});
+  refuse_pt("legacy_huge.pt",
+            legacy_torch(pickle_strided_tensor({4}, {1}, 0, int64_t(1) << 40), {"0"}, {}),
+            {"declares 4398046511104 bytes, more than the file holds"});
+  refuse_pt("legacy_missing.pt", legacy_torch(w, {}, {}), {"no data for storage '0'"});
+  refuse_pt("legacy_unused.pt", legacy_torch(w, {"0", "1"}, {{4, four}, {1, "abcd"}}),
+            {"data for storage '1' that no tensor uses"});
+  refuse_pt("legacy_big_endian.pt", legacy_torch(w, {"0"}, {{4, four}}, false), {"big-endian"});
+}
+
 TEST(AdversarialPickle, DictWithHundredThousandKeysLoadsInLinearTime) {
   const std::string path = file_with("dict100k.pt", torch_zip(pickle_dict(100'000)));
   Value v;

@@ -50,9 +50,10 @@ struct Item {
 
 class Unpickler {
  public:
-  Unpickler(const std::string& data, std::function<std::string(const std::string&)> storage_bytes,
-            std::string name)
-      : d_(data), storage_bytes_(std::move(storage_bytes)), name_(std::move(name)) {}
+  Unpickler(std::string_view data, size_t start, StorageLoader load_storage, std::string name)
+      : d_(data), pos_(start), load_storage_(std::move(load_storage)), name_(std::move(name)) {}
+
+  size_t end() const { return pos_; }  // after STOP, once run() returned
 
   Value run() {
     try {
@@ -317,7 +318,7 @@ class Unpickler {
   std::string text(uint64_t n) {
     if (n > d_.size() - pos_)
       fail("string length " + std::to_string(n) + " runs past the end of the pickle");
-    std::string s = d_.substr(pos_, size_t(n));
+    std::string s(d_.substr(pos_, size_t(n)));
     size_t bad = 0;
     if (!is_valid_utf8(s, &bad))
       fail("the string at byte " + std::to_string(pos_) + " is not valid UTF-8 (byte " +
@@ -330,7 +331,7 @@ class Unpickler {
     const void* nl = std::memchr(d_.data() + pos_, '\n', window);
     if (!nl) fail("malformed GLOBAL at byte " + std::to_string(pos_));
     const size_t end = size_t(static_cast<const char*>(nl) - d_.data());
-    std::string s = d_.substr(pos_, end - pos_);
+    std::string s(d_.substr(pos_, end - pos_));
     pos_ = end + 1;
     return s;
   }
@@ -437,9 +438,20 @@ class Unpickler {
   void persistent_load() {
     const Item pid = pop();
     const auto& parts = raw_tuple(pid);
+    // The legacy format's whole modules: ('module', class, source file, source) stands for the
+    // class, which NEWOBJ then instantiates (as data, like any class).
+    if (parts.size() == 4 && parts[0].kind == Item::Val && parts[0].value.is_string() &&
+        parts[0].value.to_string() == "module" && parts[1].kind == Item::Global) {
+      stack_.push_back(parts[1]);
+      return;
+    }
     if (parts.size() < 5 || parts[0].kind != Item::Val || !parts[0].value.is_string() ||
         parts[0].value.to_string() != "storage")
       fail("persistent id is not a ('storage', ...) tuple");
+    // The legacy format's sixth item, view_metadata, is set only for a storage that is a slice
+    // of another (PyTorch before 0.4).
+    if (parts.size() > 5 && !(parts[5].kind == Item::Val && parts[5].value.is_none()))
+      fail("a storage that is a view of another (view_metadata): not read");
     if (parts[1].kind != Item::Global || !storage_type(parts[1].value.to_string()))
       fail("persistent id without a storage type");
     const DType dt = storage_type(parts[1].value.to_string())->dtype;
@@ -452,13 +464,11 @@ class Unpickler {
            std::to_string(numel_v.to_int()) + " elements");
     auto it = storages_.find(key);
     if (it == storages_.end()) {
-      const std::string raw = storage_bytes_(key);
-      if (uint64_t(raw.size()) != *nbytes)
-        fail("storage '" + key + "' has " + std::to_string(raw.size()) + " bytes, expected " +
-             std::to_string(*nbytes));
-      auto s = std::make_shared<StorageImpl>(raw.size(), kCPU);
-      if (!raw.empty()) std::memcpy(s->data(), raw.data(), raw.size());
-      it = storages_.emplace(key, std::make_pair(s, dt)).first;
+      Storage s = load_storage_(key, dt, *nbytes);
+      if (!s || uint64_t(s->nbytes()) != *nbytes)
+        fail("storage '" + key + "' has " + std::to_string(s ? s->nbytes() : 0) +
+             " bytes, expected " + std::to_string(*nbytes));
+      it = storages_.emplace(key, std::make_pair(std::move(s), dt)).first;
     }
     Item st;
     st.kind = Item::StorageRef;
@@ -566,7 +576,7 @@ class Unpickler {
   void push_bytes(uint64_t n) {
     if (n > d_.size() - pos_)
       fail("bytes of length " + std::to_string(n) + " run past the end of the pickle");
-    const std::string raw = d_.substr(pos_, size_t(n));
+    const std::string raw(d_.substr(pos_, size_t(n)));
     pos_ += size_t(n);
     push_made(objects_.bytes(raw), 1);
   }
@@ -619,10 +629,10 @@ class Unpickler {
     }
   }
 
-  const std::string& d_;
+  std::string_view d_;
   size_t pos_ = 0;
   uint64_t ops_ = 0;
-  std::function<std::string(const std::string&)> storage_bytes_;
+  StorageLoader load_storage_;
   std::string name_;
   std::vector<Item> stack_;
   std::unordered_map<uint64_t, Item> memo_;
@@ -636,10 +646,27 @@ class Unpickler {
 
 }  // namespace
 
+Value unpickle_at(std::string_view data, size_t* pos, const StorageLoader& load_storage,
+                  const std::string& name) {
+  Unpickler reader(data, *pos, load_storage, name);
+  Value v = reader.run();
+  *pos = reader.end();
+  return v;
+}
+
 Value unpickle(const std::string& pickle,
                const std::function<std::string(const std::string&)>& storage_bytes,
                const std::string& name) {
-  return Unpickler(pickle, storage_bytes, name).run();
+  size_t pos = 0;
+  return unpickle_at(
+      pickle, &pos,
+      [&](const std::string& key, DType, uint64_t) {
+        const std::string raw = storage_bytes(key);
+        auto s = std::make_shared<StorageImpl>(raw.size(), kCPU);
+        if (!raw.empty()) std::memcpy(s->data(), raw.data(), raw.size());
+        return Storage(s);
+      },
+      name);
 }
 
 }  // namespace tandem::io

@@ -103,7 +103,7 @@ Value load(const std::string& path) {
     case FileFormat::Safetensors:
       return load_value_safetensors(path);
     case FileFormat::TorchZip:
-    case FileFormat::LegacyTorch:  // refused there with the legacy format's message
+    case FileFormat::LegacyTorch:
       return load_torch(path);
     case FileFormat::Unknown:
       break;

@@ -27,15 +27,15 @@ Value load_torch(const std::string& path) {
     throw Error(path + " is a directory, not a torch.save file", "pass the file's path");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open " + path, "check the path");
-  char magic[4] = {};
-  f.read(magic, 4);
-  if (f.gcount() < 4 || std::memcmp(magic, "PK\x03\x04", 4) != 0)
+  std::string head(32, '\0');
+  f.read(head.data(), std::streamsize(head.size()));
+  head.resize(size_t(f.gcount()));
+  if (is_legacy_torch(head)) return load_legacy_torch(path);
+  if (head.size() < 4 || std::memcmp(head.data(), "PK\x03\x04", 4) != 0)
     throw Error(path +
-                    ": not supported: this is not a zip-format torch file (the legacy (non-zip) "
-                    "torch.save format, written by PyTorch before 1.6 or with "
-                    "_use_new_zipfile_serialization=False, or not a PyTorch file)",
-                "re-save it with torch.save(torch.load(path), new_path) in PyTorch >= 1.6 "
-                "(without _use_new_zipfile_serialization=False)");
+                    ": not supported: neither a zip-format torch file nor the legacy torch.save "
+                    "stream (a pre-0.4 tar archive, or not a PyTorch file)",
+                "re-save it with torch.save(torch.load(path), new_path) in PyTorch >= 1.6");
   ZipReader zip(path);
   const auto names = zip.names();
   std::string prefix;
