@@ -42,14 +42,23 @@ constexpr Format kFormats[] = {
     {"<u1", DType::UInt8},   {"<i1", DType::Int8},    {"<b1", DType::Bool}};
 
 DType parse_descr(const std::string& descr, const std::string& name) {
-  for (const auto& f : kFormats)
-    if (descr == f.descr) return f.dtype;
+  if (const std::optional<DType> d = npy_dtype(descr)) return *d;
   if (!descr.empty() && descr[0] == '>')
     bad(name, "big-endian dtype '" + descr + "' is not supported",
         "convert it in numpy: a.astype(a.dtype.newbyteorder('<'))");
   bad(name, "unsupported dtype '" + descr + "' (supported: <f4 <f8 <f2 |u1 |i1 <i2 <i4 <i8 |b1)",
       "convert it in numpy, e.g. a.astype(np.float32)");
 }
+
+}  // namespace
+
+std::optional<DType> npy_dtype(const std::string& descr) {
+  for (const auto& f : kFormats)
+    if (descr == f.descr) return f.dtype;
+  return std::nullopt;
+}
+
+namespace {
 
 std::string shape_text(const Shape& shape) {  // Python's repr of the shape tuple
   std::string s = "(";

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <string>
 
+#include <optional>
+
 #include "framework/tensor/tensor.h"
 
 namespace tandem::io {
@@ -28,6 +30,9 @@ namespace tandem::io {
 Tensor load_npy(const std::string& path);
 // Parses an in-memory .npy file; the bytes are copied into the tensor. `name` is used in errors.
 Tensor parse_npy(const uint8_t* data, size_t size, const std::string& name);
+
+// The tandem dtype of a little-endian numpy type string ("<f4", "|u1", ...), or nullopt.
+std::optional<DType> npy_dtype(const std::string& descr);
 
 // Writes `t` (any device or layout; written contiguous, C order) as numpy.save does: format 1.0
 // with numpy's header text and padding, so the bytes equal numpy's. bfloat16 has no .npy dtype

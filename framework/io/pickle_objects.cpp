@@ -1,9 +1,12 @@
 // Python objects in a torch.save pickle, read as data (see pickle_objects.h).
 #include "framework/io/pickle_objects.h"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_set>
 
+#include "framework/core/checked_math.h"
+#include "framework/io/npy.h"
 #include "kernels/common/half.h"
 
 namespace tandem::io::pickle {
@@ -64,7 +67,7 @@ Value ObjectTable::bytes(const std::string& raw) {
   return make("builtins.bytes", Value::tuple({Value(std::move(latin1))}));
 }
 
-std::string ObjectTable::raw_bytes(const Value& v, const char* what) {
+std::string ObjectTable::raw_bytes(const Value& v, const char* what) const {
   const Object* o = find(v);
   // (NEWOBJ of builtins.bytes makes an object of that class with any arguments)
   if (!o || o->cls != "builtins.bytes" || o->args.size() != 1 || !o->args.items()[0].is_string())
@@ -106,6 +109,11 @@ std::optional<Value> ObjectTable::known_reduce(const std::string& global,
   }
   if (global == "numpy.dtype") return make(global, Value::tuple(args));  // BUILD adds the state
   if (is_numpy_scalar(global)) return numpy_scalar(args);
+  if (global == "numpy.core.multiarray._reconstruct" ||
+      global == "numpy._core.multiarray._reconstruct") {  // an array; BUILD gives its contents
+    if (args.empty() || !args[0].is_string()) fail_(global + " of a non-class");
+    return make(args[0].to_string(), Value::tuple({}));
+  }
   if (global == "copyreg._reconstructor") {  // protocols 0 and 1: object.__new__(cls)
     if (args.size() != 3 || !args[0].is_string()) fail_("copyreg._reconstructor of a non-class");
     return make(args[0].to_string(), Value::tuple({}));
@@ -126,30 +134,55 @@ Value ObjectTable::device_string(const std::vector<Value>& args) {
   return Value(std::move(s));
 }
 
-Value ObjectTable::numpy_scalar(const std::vector<Value>& args) {
-  // numpy.core.multiarray.scalar(dtype, bytes); the dtype is numpy.dtype('f8', False, True)
-  // whose BUILD state is (3, '<', ...): the byte order second.
-  if (args.size() != 2) fail_("numpy scalar with unexpected arguments");
-  const Object* dtype = find(args[0]);
-  if (!dtype || dtype->cls != "numpy.dtype" || dtype->args.size() < 1 ||
-      !dtype->args.items()[0].is_string())
-    fail_("numpy scalar without a numpy.dtype");
-  const std::string code = dtype->args.items()[0].to_string();
-  const Value* state = args[0].find(Value("__state__"));
+std::optional<ObjectTable::NumpyType> ObjectTable::numpy_type(const Value& dtype) const {
+  // numpy.dtype('f8', False, True), whose BUILD state is (3, '<', ...): the byte order second.
+  const Object* o = find(dtype);
+  if (!o || o->cls != "numpy.dtype" || o->args.size() < 1 || !o->args.items()[0].is_string())
+    return std::nullopt;
+  NumpyType t;
+  t.code = o->args.items()[0].to_string();
+  const Value* state = dtype.find(Value("__state__"));
   if (state && state->is_tuple() && state->size() > 1 && state->items()[1].is_string() &&
-      state->items()[1].to_string() == ">")
-    fail_("a big-endian numpy scalar (dtype '>" + code + "')");
-  const std::string raw = raw_bytes(args[1], "numpy scalar data");
-  if (code.size() != 2 || code[1] < '1' || code[1] > '8' || raw.size() != size_t(code[1] - '0'))
-    fail_("numpy scalar of dtype '" + code + "' with " + std::to_string(raw.size()) + " bytes");
+      state->items()[1].to_string().size() == 1)
+    t.order = state->items()[1].to_string()[0];
+  if (t.code.size() == 2 && std::string_view("biuf").find(t.code[0]) != std::string_view::npos &&
+      t.code[1] >= '1' && t.code[1] <= '8')
+    t.width = t.code[1] - '0';
+  return t;
+}
+
+namespace {
+
+// Big-endian elements ('>') to the little-endian order tandem and this CPU use.
+void to_little_endian(std::string& raw, const char order, const size_t width) {
+  if (order != '>' || width < 2) return;
+  for (size_t i = 0; i + width <= raw.size(); i += width)
+    std::reverse(raw.begin() + ptrdiff_t(i), raw.begin() + ptrdiff_t(i + width));
+}
+
+}  // namespace
+
+Value ObjectTable::numpy_scalar(const std::vector<Value>& args) {
+  // numpy.core.multiarray.scalar(dtype, bytes). A type tandem has no number for (a string, a
+  // complex, an object) stays an object: {'__class__': 'numpy.generic', '__args__': ...}.
+  if (args.size() != 2) fail_("numpy scalar with unexpected arguments");
+  const std::optional<NumpyType> type = numpy_type(args[0]);
+  if (!type) fail_("numpy scalar without a numpy.dtype");
+  const auto other = [&] { return make("numpy.generic", Value::tuple(args)); };
+  if (!type->width) return other();
+  std::string raw = raw_bytes(args[1], "numpy scalar data");
+  if (raw.size() != size_t(type->width))
+    fail_("numpy scalar of dtype '" + type->code + "' with " + std::to_string(raw.size()) +
+          " bytes");
+  to_little_endian(raw, type->order, raw.size());
   uint64_t bits = 0;
-  std::memcpy(&bits, raw.data(), raw.size());  // little-endian, as numpy's '<' and '|'
-  const int width = 8 * int(raw.size());
-  switch (code[0]) {
+  std::memcpy(&bits, raw.data(), raw.size());
+  const int width = 8 * type->width;
+  switch (type->code[0]) {
     case 'b':
       return Value(bits != 0);
     case 'u':
-      if (width == 64 && bits >> 63) fail_("numpy uint64 scalar beyond int64");
+      if (width == 64 && bits >> 63) return other();  // beyond int64
       return Value(int64_t(bits));
     case 'i': {
       if (width < 64 && (bits >> (width - 1)) & 1) bits |= ~uint64_t(0) << width;  // sign
@@ -171,8 +204,47 @@ Value ObjectTable::numpy_scalar(const std::vector<Value>& args) {
     default:
       break;
   }
-  fail_("numpy scalar of dtype '" + code + "' (tandem reads bool, int, uint and float scalars)");
-  return {};
+  return other();
+}
+
+std::optional<Value> ObjectTable::numpy_array(const Value& array) const {
+  // numpy.core.multiarray._reconstruct(ndarray, (0,), b'b'), then BUILD with
+  // (1, shape, dtype, is_fortran, data). Arrays of a type tandem has no tensor for (strings,
+  // objects, uint16, ...) stay objects.
+  const Value* state = array.find(Value("__state__"));
+  if (!state || !state->is_tuple() || state->size() != 5) return std::nullopt;
+  const auto& s = state->items();
+  if (!(s[1].is_tuple() || s[1].is_list()) || !s[3].is_bool()) return std::nullopt;
+  const std::optional<NumpyType> type = numpy_type(s[2]);
+  if (!type || !type->width) return std::nullopt;
+  std::string descr(1, type->width == 1 ? '|' : '<');
+  descr += type->code;
+  const std::optional<DType> dtype = npy_dtype(descr);
+  const Object* data = find(s[4]);
+  if (!dtype || !data || data->cls != "builtins.bytes") return std::nullopt;
+  Shape shape;
+  for (const Value& n : s[1].items()) {
+    if (!n.is_int() || n.to_int() < 0) fail_("numpy array with a shape of " + s[1].repr(200));
+    shape.push_back(n.to_int());
+  }
+  std::string raw = raw_bytes(s[4], "numpy array data");
+  const std::optional<int64_t> numel = checked_numel(shape);
+  const std::optional<uint64_t> nbytes =
+      numel ? checked_bytes(*numel, size_t(type->width)) : std::nullopt;
+  if (!nbytes || *nbytes != raw.size())
+    fail_("numpy array of shape " + s[1].repr(200) + " and dtype '" + type->code + "' with " +
+          std::to_string(raw.size()) + " bytes");
+  to_little_endian(raw, type->order, size_t(type->width));
+  Shape stride(shape.size());
+  int64_t step = 1;
+  for (size_t k = 0; k < shape.size(); ++k) {  // C order: the last dimension is contiguous
+    const size_t i = s[3].to_bool() ? k : shape.size() - 1 - k;
+    stride[i] = step;
+    step *= std::max<int64_t>(shape[i], 1);
+  }
+  auto storage = std::make_shared<StorageImpl>(raw.size(), kCPU);
+  if (!raw.empty()) std::memcpy(storage->data(), raw.data(), raw.size());
+  return Value(Tensor(std::make_shared<TensorImpl>(storage, shape, stride, 0, *dtype)));
 }
 
 Value ObjectTable::lower(const Value& root) const {
@@ -184,6 +256,11 @@ Value ObjectTable::lower_value(const Value& v, std::unordered_map<const void*, V
   if (!v.is_container()) return v;
   if (auto it = done.find(v.identity()); it != done.end()) return it->second;
   if (const Object* o = find(v)) {
+    if (o->cls == "numpy.ndarray")
+      if (std::optional<Value> t = numpy_array(v)) {
+        done.emplace(v.identity(), *t);
+        return *t;
+      }
     Value out = Value::dict();
     DictIndex index(out);
     const Value* params = v.find(Value("_parameters"));

@@ -12,8 +12,10 @@
 // - any other object becomes {"__class__": "module.Name", "__args__": (...), attributes...}
 //   (an argparse.Namespace in a checkpoint: its arguments).
 // Known constructors (known_reduce) build data instead of calling: set and frozenset (a list),
-// collections.defaultdict (a dict), torch.device (its string), numpy's scalars (a number) and the
-// bytes they hold. Every other REDUCE is a function call, and the reader refuses it.
+// collections.defaultdict (a dict), torch.device (its string), numpy's scalars (a number),
+// numpy arrays (lowered to tensors of the same dtype, shape and order where tandem has the
+// dtype) and the bytes they hold. Every other REDUCE is a function call, and the reader
+// refuses it.
 #pragma once
 
 #include <functional>
@@ -62,9 +64,16 @@ class ObjectTable {
     Value args;  // tuple
   };
   const Object* find(const Value& v) const;
+  struct NumpyType {
+    std::string code;  // "f4", "i8", "b1", "U5", ...
+    char order = '|';  // '<', '>', '|' (no order), '=' (native)
+    int width = 0;     // bytes per element for the codes [biuf][1-8]; 0 for others
+  };
+  std::optional<NumpyType> numpy_type(const Value& dtype) const;
   Value device_string(const std::vector<Value>& args);
   Value numpy_scalar(const std::vector<Value>& args);
-  std::string raw_bytes(const Value& v, const char* what);
+  std::optional<Value> numpy_array(const Value& array) const;  // a Tensor, or nullopt
+  std::string raw_bytes(const Value& v, const char* what) const;
 
   Value lower_value(const Value& v, std::unordered_map<const void*, Value>& done) const;
   void add_module_state(const Value& module, const std::string& prefix, DictIndex& out) const;
