@@ -1019,9 +1019,12 @@ TEST(TorchFiles, LegacyFormatLoadsAsTheZipFormatDoes) {
 // generating script with a shared child, a TransformerEncoderLayer (a function attribute) and
 // non-persistent and None entries, which state_dict() leaves out.
 TEST(TorchFiles, WholeModulesReadAsTheirStateDicts) {
-  for (const std::string name : {"sequential", "dataparallel", "custom"}) {
-    const io::StateDict whole = io::load_state_dict(fixture("whole_" + name + ".pt"));
-    const io::StateDict sd = io::load_state_dict(fixture("whole_" + name + "_sd.pt"));
+  // ... and TorchScript archives (torch.jit.script and torch.jit.trace, then save()), whose
+  // modules pickle their tensors and submodules as plain attributes.
+  for (const std::string name : {"whole_sequential", "whole_dataparallel", "whole_custom",
+                                 "ts_scripted", "ts_traced"}) {
+    const io::StateDict whole = io::load_state_dict(fixture(name + ".pt"));
+    const io::StateDict sd = io::load_state_dict(fixture(name + "_sd.pt"));
     ASSERT_EQ(whole.keys(), sd.keys()) << name;
     for (const auto& k : sd.keys()) {
       EXPECT_EQ(whole.at(k).dtype(), sd.at(k).dtype()) << name << " " << k;

@@ -100,6 +100,15 @@ std::optional<Value> ObjectTable::known_reduce(const std::string& global,
     return Value(Value::List(args[0].items()));
   }
   if (global == "collections.defaultdict") return Value::dict();  // its factory is not kept
+  // TorchScript's typed lists and type tags (torch/jit/_pickle.py): the value they wrap
+  if (global == "torch.jit._pickle.build_intlist" ||
+      global == "torch.jit._pickle.build_tensorlist" ||
+      global == "torch.jit._pickle.build_doublelist" ||
+      global == "torch.jit._pickle.build_boollist" ||
+      global == "torch.jit._pickle.restore_type_tag") {
+    if (args.empty()) fail_(global + " without a value");
+    return args[0];
+  }
   if (global == "torch.device") return device_string(args);
   if (global == "_codecs.encode") {  // protocol 2's bytes: encode(text, 'latin1')
     if (args.size() != 2 || !args[0].is_string() || !args[1].is_string() ||
@@ -267,6 +276,8 @@ Value ObjectTable::lower_value(const Value& v, std::unordered_map<const void*, V
     const Value* modules = v.find(Value("_modules"));
     if (params && params->is_dict() && modules && modules->is_dict()) {
       add_module_state(v, "", index);
+    } else if (is_script_module(*o, v)) {
+      add_script_module_state(v, "", index);
     } else {
       index.set(Value("__class__"), Value(o->cls));
       if (o->args.size() > 0) index.set(Value("__args__"), lower_value(o->args, done));
@@ -283,6 +294,23 @@ Value ObjectTable::lower_value(const Value& v, std::unordered_map<const void*, V
     for (auto& x : shared.items()) x = lower_value(x, done);
   }
   return v;
+}
+
+bool ObjectTable::is_script_module(const Object& o, const Value& attributes) const {
+  const Value* training = attributes.find(Value("training"));
+  return o.cls.rfind("__torch__.", 0) == 0 && training && training->is_bool();
+}
+
+void ObjectTable::add_script_module_state(const Value& module, const std::string& prefix,
+                                          DictIndex& out) const {
+  // A TorchScript module pickles its parameters, buffers and submodules as plain attributes, in
+  // the order its type declares them: its tensors first, then its submodules', as state_dict.
+  // (Which tensors were non-persistent buffers is not in the file: all of them are listed.)
+  for (const auto& [k, x] : module.dict_items())
+    if (x.is_tensor() && k.is_string()) out.set(Value(prefix + k.to_string()), x);
+  for (const auto& [k, x] : module.dict_items())
+    if (const Object* child = find(x); child && k.is_string() && is_script_module(*child, x))
+      add_script_module_state(x, prefix + k.to_string() + ".", out);
 }
 
 void ObjectTable::add_module_state(const Value& module, const std::string& prefix,

@@ -9,6 +9,8 @@
 // - an nn.Module (attributes _parameters, _buffers, _modules: `torch.save(model)`) becomes its
 //   state_dict, as Module.state_dict() lists it: own parameters, then persistent buffers, then
 //   each child's under "name."; None entries are skipped;
+// - a TorchScript module (class __torch__.*, a `training` attribute: the data.pkl of
+//   torch.jit.save) becomes its tensors and its submodules' under "name.", the state_dict's keys;
 // - any other object becomes {"__class__": "module.Name", "__args__": (...), attributes...}
 //   (an argparse.Namespace in a checkpoint: its arguments).
 // Known constructors (known_reduce) build data instead of calling: set and frozenset (a list),
@@ -77,6 +79,9 @@ class ObjectTable {
 
   Value lower_value(const Value& v, std::unordered_map<const void*, Value>& done) const;
   void add_module_state(const Value& module, const std::string& prefix, DictIndex& out) const;
+  bool is_script_module(const Object& o, const Value& attributes) const;
+  void add_script_module_state(const Value& module, const std::string& prefix,
+                               DictIndex& out) const;
 
   Fail fail_;
   uint64_t copied_ = 0;

@@ -41,10 +41,8 @@ Value load_torch(const std::string& path) {
   std::string prefix;
   for (const auto& n : names)
     if (ends_with(n, "data.pkl")) prefix = n.substr(0, n.size() - 8);
-  for (const auto& n : names)
-    if (ends_with(n, "constants.pkl"))
-      throw Error(path + ": not supported: a TorchScript archive (torch.jit.save)",
-                  "save the state_dict with torch.save");
+  // A TorchScript archive (torch.jit.save, torch.jit.trace) has data.pkl too: its module objects
+  // read as their state_dict (pickle_objects.h); its code and constants.pkl are not read.
   if (prefix.empty() && !zip.has("data.pkl"))
     throw Error(path + ": no data.pkl record: not a torch.save file");
   if (zip.has(prefix + "byteorder") && zip.read(prefix + "byteorder") != "little")
