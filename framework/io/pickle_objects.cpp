@@ -305,7 +305,7 @@ void ObjectTable::add_script_module_state(const Value& module, const std::string
                                           DictIndex& out) const {
   // A TorchScript module pickles its parameters, buffers and submodules as plain attributes, in
   // the order its type declares them: its tensors first, then its submodules', as state_dict.
-  // (Which tensors were non-persistent buffers is not in the file: all of them are listed.)
+  // (Non-persistent buffers are listed too, as ScriptModule.state_dict() lists them.)
   for (const auto& [k, x] : module.dict_items())
     if (x.is_tensor() && k.is_string()) out.set(Value(prefix + k.to_string()), x);
   for (const auto& [k, x] : module.dict_items())
