@@ -1007,6 +1007,13 @@ TEST(TorchFiles, LegacyFormatLoadsAsTheZipFormatDoes) {
             ones({4})));
   EXPECT_EQ(ck.at("optimizer").at("param_groups").items()[0].at("lr").to_double(), 0.1);
 
+  // PyTorch 0.3's tensors (_rebuild_tensor, without v2's requires_grad), a transposed view too.
+  const io::StateDict v1 = io::load_state_dict(fixture("legacy_v1_tensors.pt"));
+  EXPECT_EQ(v1.keys(), (std::vector<std::string>{"fc.weight", "fc.bias", "fc_weight_t"}));
+  EXPECT_TRUE(equal(v1.at("fc.weight"), arange(6, TensorOptions(DType::Float32)).reshape({2, 3})));
+  EXPECT_TRUE(equal(v1.at("fc_weight_t"), v1.at("fc.weight").t()));
+  EXPECT_EQ(v1.at("fc_weight_t").strides(), (Shape{1, 3}));
+
   const io::StateDict whole = io::load_state_dict(fixture("legacy_whole_custom.pt"));
   const io::StateDict twin = io::load_state_dict(fixture("whole_custom_sd.pt"));
   ASSERT_EQ(whole.keys(), twin.keys());
@@ -1021,8 +1028,8 @@ TEST(TorchFiles, LegacyFormatLoadsAsTheZipFormatDoes) {
 TEST(TorchFiles, WholeModulesReadAsTheirStateDicts) {
   // ... and TorchScript archives (torch.jit.script and torch.jit.trace, then save()), whose
   // modules pickle their tensors and submodules as plain attributes.
-  for (const std::string name : {"whole_sequential", "whole_dataparallel", "whole_custom",
-                                 "ts_scripted", "ts_traced"}) {
+  for (const std::string name :
+       {"whole_sequential", "whole_dataparallel", "whole_custom", "ts_scripted", "ts_traced"}) {
     const io::StateDict whole = io::load_state_dict(fixture(name + ".pt"));
     const io::StateDict sd = io::load_state_dict(fixture(name + "_sd.pt"));
     ASSERT_EQ(whole.keys(), sd.keys()) << name;

@@ -490,9 +490,10 @@ class Unpickler {
     return out;
   }
 
-  void rebuild_tensor(const std::vector<Item>& a) {
-    if (a.size() < 6 || a[0].kind != Item::StorageRef)
-      fail("_rebuild_tensor_v2 with unexpected arguments");
+  // _rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks), or PyTorch 0.3's
+  // _rebuild_tensor(storage, offset, size, stride): the view of the storage either way.
+  void rebuild_tensor(const std::vector<Item>& a, const std::string& global) {
+    if (a.size() < 4 || a[0].kind != Item::StorageRef) fail(global + " with unexpected arguments");
     const Value offset_v = as_value(a[1]);
     if (!offset_v.is_int()) fail("tensor storage offset is not an integer");
     const int64_t offset = offset_v.to_int();
@@ -535,8 +536,9 @@ class Unpickler {
       for (const auto& x : dims.items())
         if (!x.is_int()) fail(std::string("torch.Size holding a ") + x.kind());
       push_container(Value::tuple(dims.items()));
-    } else if (global == "torch._utils._rebuild_tensor_v2") {
-      rebuild_tensor(a);
+    } else if (global == "torch._utils._rebuild_tensor_v2" ||
+               global == "torch._utils._rebuild_tensor") {
+      rebuild_tensor(a, global);
     } else if (global == "torch._utils._rebuild_parameter" ||
                global == "torch._utils._rebuild_parameter_with_state") {
       if (a.empty() || a[0].kind != Item::Val || !a[0].value.is_tensor())

@@ -34,7 +34,7 @@ Value load_torch(const std::string& path) {
   if (head.size() < 4 || std::memcmp(head.data(), "PK\x03\x04", 4) != 0)
     throw Error(path +
                     ": not supported: neither a zip-format torch file nor the legacy torch.save "
-                    "stream (a pre-0.4 tar archive, or not a PyTorch file)",
+                    "stream (a tar archive of the earliest PyTorch, 0.1, or not a PyTorch file)",
                 "re-save it with torch.save(torch.load(path), new_path) in PyTorch >= 1.6");
   ZipReader zip(path);
   const auto names = zip.names();

@@ -1,4 +1,4 @@
-// The legacy torch.save format: what PyTorch wrote before 1.6, and still writes with
+// The legacy torch.save format: what PyTorch wrote after 0.1 and before 1.6, and still writes with
 // _use_new_zipfile_serialization=False (torch/serialization.py, _legacy_save). One stream of
 //   magic number pickle (0x1950a86a20f9469cfc6c), protocol version pickle (1001),
 //   sys_info pickle ({'protocol_version', 'little_endian', 'type_sizes'}),
