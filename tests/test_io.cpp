@@ -1116,6 +1116,16 @@ TEST(TorchFiles, ObjectsNeverRunAnything) {
                                          "sb."s);
   EXPECT_EQ(io::load_torch(newobj).repr(),
             "{'__class__': 'os.system', '__args__': ('touch',), 'a': 1}");
+  // numpy.core.multiarray.scalar(numpy.dtype('f8'), <data>)
+  const auto f8_scalar_of = [](const std::string& data) {
+    return "\x80\x02"
+           "cnumpy.core.multiarray\nscalar\n"
+           "cnumpy\ndtype\n"
+           "X\x02\x00\x00\x00"
+           "f8"
+           "\x85R"s +
+           data + "\x86R.";
+  };
   const std::pair<std::string, const char*> refused[] = {
       // REDUCE of a class is a call
       {"\x80\x02"
@@ -1137,27 +1147,13 @@ TEST(TorchFiles, ObjectsNeverRunAnything) {
        "C\x09"
        "ab."s,
        "run past the end"},  // bytes longer than the pickle
-      // a numpy scalar with bytes that do not fit its dtype
-      {"\x80\x02"
-       "cnumpy.core.multiarray\nscalar\n"
-       "cnumpy\ndtype\n"
-       "X\x02\x00\x00\x00"
-       "f8"
-       "\x85R"
-       "C\x02"
-       "\x00\x00"
-       "\x86R."s,
+      // a numpy scalar with bytes that do not fit its dtype, and one whose data is an instance
+      // of builtins.bytes made by NEWOBJ, not bytes
+      {f8_scalar_of("C\x02"
+                    "\x00\x00"s),
        "numpy scalar of dtype 'f8' with 2 bytes"},
-      // a scalar whose data is an instance of builtins.bytes made by NEWOBJ, not bytes
-      {"\x80\x02"
-       "cnumpy.core.multiarray\nscalar\n"
-       "cnumpy\ndtype\n"
-       "X\x02\x00\x00\x00"
-       "f8"
-       "\x85R"
-       "cbuiltins\nbytes\n"
-       ")\x81"
-       "\x86R."s,
+      {f8_scalar_of("cbuiltins\nbytes\n"
+                    ")\x81"s),
        "numpy scalar data is not bytes"},
       // protocol 2's bytes are latin-1 text; any other encoding is refused
       {"\x80\x02"

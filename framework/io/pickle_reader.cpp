@@ -107,15 +107,9 @@ class Unpickler {
         case 0x8f:  // EMPTY_SET: read as a list
           push_container(Value::list());
           break;
-        case 0x90: {  // ADDITEMS
-          auto items = pop_to_mark();
-          Item& set = list_on_top("ADDITEMS");
-          for (auto& i : items) {
-            set.value.append(as_value(i));
-            nest(set, i);
-          }
+        case 0x90:  // ADDITEMS
+          append_to_mark("ADDITEMS");
           break;
-        }
         case 0x91: {  // FROZENSET: read as a list
           auto items = pop_to_mark();
           push_container(Value::list());
@@ -155,15 +149,9 @@ class Unpickler {
           nest(list, v);
           break;
         }
-        case 'e': {  // APPENDS
-          auto items = pop_to_mark();
-          Item& list = list_on_top("APPENDS");
-          for (auto& i : items) {
-            list.value.append(as_value(i));
-            nest(list, i);
-          }
+        case 'e':  // APPENDS
+          append_to_mark("APPENDS");
           break;
-        }
         case 's': {  // SETITEM
           Item v = pop();
           Value k = pop_value();
@@ -363,6 +351,15 @@ class Unpickler {
     Item it = std::move(stack_.back());
     stack_.pop_back();
     return it;
+  }
+  // APPENDS, and ADDITEMS (a set reads as a list): the items above the MARK into the list below.
+  void append_to_mark(const char* op) {
+    auto items = pop_to_mark();
+    Item& list = list_on_top(op);
+    for (auto& i : items) {
+      list.value.append(as_value(i));
+      nest(list, i);
+    }
   }
   const Item& top(const char* op) {
     if (stack_.empty()) fail(std::string(op) + " on an empty stack");
