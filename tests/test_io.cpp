@@ -822,6 +822,50 @@ TEST(TorchFiles, TorchCompilePrefixesReconcileAloneAndWithModule) {
   expect_same_state(net->state_dict(), plain, "compiled_ddp.pt into the plain model");
 }
 
+// A prefix of the file's own (PyTorch Lightning saves a LightningModule's `self.model` as
+// "model.*") is removed, or one the model has is added, when that makes the key sets equal,
+// after any wrapper prefixes; nothing short of an exact match is changed.
+TEST(TorchFiles, OwnPrefixIsRemovedOrAddedWhenTheKeysThenMatch) {
+  const io::StateDict plain = io::load_state_dict(fixture("plain.pt"));
+  const io::StateDict lightning = io::add_prefix(plain, "model.");
+  const std::vector<std::string> lightning_keys = lightning.keys();
+  const std::vector<std::string> ddp_keys = io::add_prefix(plain, "module.").keys();
+  struct Case {
+    io::StateDict file;
+    std::vector<std::string> target;
+    const char* said;
+  };
+  const Case cases[] = {
+      {lightning, plain.keys(), "stripped 'model.' from every key"},
+      {io::add_prefix(lightning, "module."), plain.keys(),
+       "stripped 'module.model.' (DistributedDataParallel) from every key"},
+      {plain, lightning_keys, "added 'model.' to every key"},
+      {lightning, ddp_keys,
+       "stripped 'model.' and added 'module.' (DistributedDataParallel) on every key"},
+  };
+  for (const Case& c : cases) {
+    io::PrefixChange change;
+    const io::StateDict fitted = io::reconcile_prefixes(c.file, c.target, &change);
+    EXPECT_EQ(fitted.keys(), c.target) << c.said;
+    EXPECT_EQ(change.describe(), c.said);
+    for (size_t i = 0; i < c.target.size(); ++i)  // the same tensors, in plain's order
+      EXPECT_EQ(fitted.at(c.target[i]).storage(), plain.at(plain.keys()[i]).storage()) << i;
+  }
+  // One key short of the model's: left for load_state_dict to report, prefix and all.
+  io::StateDict partial = lightning;
+  partial.erase("model.4.bias");
+  io::PrefixChange change;
+  EXPECT_EQ(io::reconcile_prefixes(partial, plain.keys(), &change).keys(), partial.keys());
+  EXPECT_TRUE(change.empty());
+  // Module::load_state_dict takes a Lightning checkpoint's state_dict as it is.
+  auto net = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 2, 3), std::make_shared<nn::BatchNorm2d>(2),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(8, 3)});
+  EXPECT_TRUE(net->load_state_dict(lightning).empty());
+  expect_same_state(net->state_dict(), plain, "a Lightning state_dict into the plain model");
+}
+
 // ---- damaged records, names, pickle protocols, scheduler exports -----------------------------
 
 // A flipped byte in a stored tensor record is caught by the record's CRC (libzip checks it once

@@ -2,6 +2,7 @@
 #include "framework/io/state_dict_utils.h"
 
 #include <cstring>
+#include <unordered_set>
 
 namespace tandem::io {
 namespace {
@@ -48,7 +49,8 @@ std::string joined(const std::vector<std::string>& segments, size_t from, size_t
   return s;
 }
 
-// "'_orig_mod.module.' (torch.compile, DistributedDataParallel)": which wrappers a prefix is.
+// "'_orig_mod.module.' (torch.compile, DistributedDataParallel)": which wrappers a prefix is;
+// just "'model.'" for another prefix.
 std::string named_prefix(const std::string& prefix) {
   std::string names;
   for (const std::string& w : wrapper_segments(prefix)) {
@@ -56,7 +58,84 @@ std::string named_prefix(const std::string& prefix) {
     if (names.find(name) == std::string::npos)
       names += (names.empty() ? "" : ", ") + std::string(name);
   }
-  return "'" + prefix + "' (" + names + ")";
+  return "'" + prefix + "'" + (names.empty() ? "" : " (" + names + ")");
+}
+
+// The first segment ("model.") every key starts with, or "" (none, or no keys).
+std::string common_first_segment(const std::vector<std::string>& keys) {
+  if (keys.empty()) return "";
+  const size_t dot = keys.front().find('.');
+  if (dot == std::string::npos) return "";
+  const std::string first = keys.front().substr(0, dot + 1);
+  for (const auto& k : keys)
+    if (k.rfind(first, 0) != 0) return "";
+  return first;
+}
+
+// Whether `keys` and `target` hold the same keys, in any order.
+bool same_keys(const std::vector<std::string>& keys, const std::vector<std::string>& target) {
+  if (keys.size() != target.size()) return false;
+  const std::unordered_set<std::string> want(target.begin(), target.end());
+  for (const auto& k : keys)
+    if (!want.count(k)) return false;
+  return want.size() == keys.size();
+}
+
+// The leading wrapper segments ("module.", "_orig_mod.") the keys share, replaced by the
+// target's (see reconcile_prefixes).
+StateDict reconcile_wrappers(const StateDict& sd, const std::vector<std::string>& target_keys,
+                             PrefixChange* change) {
+  const std::vector<std::string> have = common_wrappers(sd.keys());
+  const std::vector<std::string> want = common_wrappers(target_keys);
+  size_t same = 0;  // leading wrappers both sides share stay
+  while (same < have.size() && same < want.size() && have[same] == want[same]) ++same;
+  if (same == have.size() && same == want.size()) return sd;
+  const std::string kept = joined(have, 0, same);
+  const std::string stripped = joined(have, same, have.size());
+  const std::string added = joined(want, same, want.size());
+  StateDict out;
+  for (const auto& [k, t] : sd) out.set(kept + added + k.substr(kept.size() + stripped.size()), t);
+  *change = {stripped, added};
+  return out;
+}
+
+// After the wrappers: the one leading segment the file's keys have and the model's lack (a
+// LightningModule's "model.", a training wrapper's "net."), or the reverse, found after the
+// wrapper segments both now share, when removing (adding) it makes the two key sets equal.
+// Anything short of equal is left for load_state_dict to report.
+StateDict reconcile_own_prefix(const StateDict& sd, const std::vector<std::string>& target_keys,
+                               PrefixChange* change) {
+  if (same_keys(sd.keys(), target_keys)) return sd;
+  const std::vector<std::string> wrappers = common_wrappers(target_keys);
+  const std::string w = joined(wrappers, 0, wrappers.size());
+  std::vector<std::string> core_target;
+  for (const auto& k : target_keys) core_target.push_back(k.substr(w.size()));
+  StateDict core;
+  for (const auto& [k, t] : sd) {
+    if (k.rfind(w, 0) != 0) return sd;
+    core.set(k.substr(w.size()), t);
+  }
+  const auto rewrapped = [&](const StateDict& fitted) {
+    StateDict out;
+    for (const auto& [k, t] : fitted) out.set(w + k, t);
+    return out;
+  };
+  if (const std::string p = common_first_segment(core.keys()); !p.empty()) {
+    const StateDict fitted = strip_prefix(core, p);
+    if (same_keys(fitted.keys(), core_target)) {
+      change->stripped += p;
+      return rewrapped(fitted);
+    }
+  }
+  if (const std::string p = common_first_segment(core_target); !p.empty()) {
+    StateDict fitted;
+    for (const auto& [k, t] : core) fitted.set(p + k, t);
+    if (same_keys(fitted.keys(), core_target)) {
+      change->added += p;
+      return rewrapped(fitted);
+    }
+  }
+  return sd;
 }
 
 bool is_tensor_dict(const Value& v) {
@@ -90,18 +169,10 @@ std::string PrefixChange::describe() const {
 
 StateDict reconcile_prefixes(const StateDict& sd, const std::vector<std::string>& target_keys,
                              PrefixChange* change) {
-  if (change) *change = {};
-  const std::vector<std::string> have = common_wrappers(sd.keys());
-  const std::vector<std::string> want = common_wrappers(target_keys);
-  size_t same = 0;  // leading wrappers both sides share stay
-  while (same < have.size() && same < want.size() && have[same] == want[same]) ++same;
-  if (same == have.size() && same == want.size()) return sd;
-  const std::string kept = joined(have, 0, same);
-  const std::string stripped = joined(have, same, have.size());
-  const std::string added = joined(want, same, want.size());
-  StateDict out;
-  for (const auto& [k, t] : sd) out.set(kept + added + k.substr(kept.size() + stripped.size()), t);
-  if (change) *change = {stripped, added};
+  PrefixChange done;
+  StateDict out = reconcile_wrappers(sd, target_keys, &done);
+  out = reconcile_own_prefix(out, target_keys, &done);
+  if (change) *change = done;
   return out;
 }
 

@@ -33,9 +33,11 @@ struct PrefixChange {
 
 // Removes and adds the leading wrapper segments ("module.", "_orig_mod.") so the keys line up
 // with `target_keys`: the wrapper segments every key shares on each side are compared, and
-// where they differ the file's are replaced by the target's. Keys are left alone when they line
-// up already or no consistent prefix difference exists; load_state_dict then reports them as
-// PyTorch does. `change`, when given, receives what was done.
+// where they differ the file's are replaced by the target's. Then, if the keys still differ,
+// one more leading segment that every key of one side has (a LightningModule's "model.") is
+// removed or added when that makes the two sides hold exactly the same keys. Keys are left alone
+// when they line up already or no such prefix difference exists; load_state_dict then reports
+// them as PyTorch does. `change`, when given, receives what was done.
 StateDict reconcile_prefixes(const StateDict& sd, const std::vector<std::string>& target_keys,
                              PrefixChange* change = nullptr);
 
