@@ -1118,6 +1118,12 @@ TEST(TorchFiles, CheckpointObjectsReadAsData) {
     EXPECT_EQ(v.at("frozen").repr(), "[7]") << name;
     EXPECT_EQ(v.at("dtype").to_string(), want["dtype"].get<std::string>()) << name;
     EXPECT_EQ(v.at("counts").repr(), "{'a': 1}") << name;
+    // Instances of a dict subclass and of a list subclass (Lightning's AttributeDict, ...).
+    EXPECT_EQ(v.at("hparams").repr(),
+              "{'__class__': '__main__.AttrDict', 'lr': 0.1, 'layers': [1, 2]}")
+        << name;
+    EXPECT_EQ(v.at("history").repr(), "{'__class__': '__main__.History', '__items__': [1.5, 2.5]}")
+        << name;
     // numpy arrays: tensors of numpy's dtype, shape and strides (a Fortran-order array keeps its
     // column-major strides; big-endian data reads as its values).
     for (const auto& [key, e] : want["arrays"].items()) {

@@ -22,8 +22,18 @@ bool is_numpy_scalar(const std::string& g) {
 
 Value ObjectTable::make(const std::string& cls, Value args) {
   Value attributes = Value::dict();
-  objects_.emplace(attributes.identity(), Object{cls, std::move(args)});
+  objects_.emplace(attributes.identity(), Object{cls, std::move(args), Value()});
   return attributes;
+}
+
+Value ObjectTable::items_of(const Value& object) {
+  Object& o = objects_.at(object.identity());
+  if (o.items.is_none()) {
+    o.items = Value::list();
+    Value attributes = object;  // shares the dict
+    DictIndex(attributes).set(Value("__items__"), o.items);
+  }
+  return o.items;
 }
 
 const ObjectTable::Object* ObjectTable::find(const Value& v) const {

@@ -12,7 +12,8 @@
 // - a TorchScript module (class __torch__.*, a `training` attribute: the data.pkl of
 //   torch.jit.save) becomes its tensors and its submodules' under "name.", the state_dict's keys;
 // - any other object becomes {"__class__": "module.Name", "__args__": (...), attributes...}
-//   (an argparse.Namespace in a checkpoint: its arguments).
+//   (an argparse.Namespace in a checkpoint: its arguments); a dict subclass's items are among
+//   the attributes, a list subclass's under "__items__".
 // Known constructors (known_reduce) build data instead of calling: set and frozenset (a list),
 // collections.defaultdict (a dict), torch.device (its string), numpy's scalars (a number),
 // numpy arrays (lowered to tensors of the same dtype, shape and order where tandem has the
@@ -44,6 +45,10 @@ class ObjectTable {
   // state does: 0 for a dict, -1 for the pair, 1 for "__state__".
   int build(const Value& object, const Value& state);
 
+  // The items of an instance of a list subclass (its APPENDS): a list kept as its attribute
+  // "__items__".
+  Value items_of(const Value& object);
+
   // REDUCE of `global` with `args`, when its result is known without calling it.
   std::optional<Value> known_reduce(const std::string& global, const std::vector<Value>& args);
 
@@ -63,7 +68,8 @@ class ObjectTable {
  private:
   struct Object {
     std::string cls;
-    Value args;  // tuple
+    Value args;   // tuple
+    Value items;  // a list subclass's items; None until the first APPEND
   };
   const Object* find(const Value& v) const;
   struct NumpyType {

@@ -142,13 +142,9 @@ class Unpickler {
         case 'b':
           build();
           break;
-        case 'a': {  // APPEND
-          Item v = pop();
-          Item& list = list_on_top("APPEND");
-          list.value.append(as_value(v));
-          nest(list, v);
+        case 'a':  // APPEND
+          append_items("APPEND", {pop()});
           break;
-        }
         case 'e':  // APPENDS
           append_to_mark("APPENDS");
           break;
@@ -353,12 +349,18 @@ class Unpickler {
     return it;
   }
   // APPENDS, and ADDITEMS (a set reads as a list): the items above the MARK into the list below.
-  void append_to_mark(const char* op) {
-    auto items = pop_to_mark();
-    Item& list = list_on_top(op);
-    for (auto& i : items) {
-      list.value.append(as_value(i));
-      nest(list, i);
+  void append_to_mark(const char* op) { append_items(op, pop_to_mark()); }
+  // `items` into the list on top, or into the items of an instance of a list subclass.
+  void append_items(const char* op, const std::vector<Item>& items) {
+    Item& target = top_value(op);
+    Value list = target.value;  // shares the container
+    if (objects_.is_object(list))
+      list = objects_.items_of(list);
+    else if (!list.is_list())
+      fail(std::string(op) + " on a " + list.kind() + ", not a list");
+    for (const auto& i : items) {
+      list.append(as_value(i));
+      nest(target, i);
     }
   }
   const Item& top(const char* op) {
@@ -369,11 +371,6 @@ class Unpickler {
     if (stack_.empty() || stack_.back().kind != Item::Val)
       fail(std::string(op) + " on a non-container");
     return stack_.back();
-  }
-  Item& list_on_top(const char* op) {
-    Item& it = top_value(op);
-    if (!it.value.is_list()) fail(std::string(op) + " on a " + it.value.kind() + ", not a list");
-    return it;
   }
   // A global used as a value (a module's activation function, a dtype such as torch.float16)
   // reads as its name.
