@@ -48,12 +48,18 @@ Value load_torch(const std::string& path) {
   if (zip.has(prefix + "byteorder") && zip.read(prefix + "byteorder") != "little")
     throw Error(path + ": not supported: a big-endian torch file");
   const std::string pickle = zip.read(prefix + "data.pkl");
-  return unpickle(
-      pickle,
-      [&](const std::string& key) {
+  size_t pos = 0;
+  return unpickle_at(
+      pickle, &pos,
+      [&](const std::string& key, DType, uint64_t) {
         if (key.find('/') != std::string::npos || key.find("..") != std::string::npos)
           throw Error(path + ": invalid storage key '" + key + "'");
-        return zip.read(prefix + "data/" + key);
+        // The record's own size: the unpickler checks it against the tensors' (and names both).
+        const std::string record = prefix + "data/" + key;
+        const uint64_t n = zip.size_of(record);
+        auto s = std::make_shared<StorageImpl>(size_t(n), kCPU);
+        zip.read_into(record, s->data(), n);
+        return Storage(s);
       },
       path);
 }

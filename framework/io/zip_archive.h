@@ -25,8 +25,13 @@ class ZipReader {
   // The record's bytes; throws naming the file and record if it is missing, declares more
   // bytes than the file holds, or cannot be read in full.
   std::string read(const std::string& name) const;
+  // The record's size, checked as read() checks it, and its bytes into `dst` (that many bytes):
+  // a storage is read in place, without a second copy.
+  uint64_t size_of(const std::string& name) const;
+  void read_into(const std::string& name, void* dst, uint64_t size) const;
 
  private:
+  int64_t locate(const std::string& name) const;
   std::string why_unreadable(int libzip_error) const;
   std::string path_;
   struct zip* zip_ = nullptr;

@@ -74,23 +74,36 @@ bool ZipReader::has(const std::string& name) const {
   return zip_name_locate(zip_, name.c_str(), 0) >= 0;
 }
 
-std::string ZipReader::read(const std::string& name) const {
+int64_t ZipReader::locate(const std::string& name) const {
   const zip_int64_t idx = zip_name_locate(zip_, name.c_str(), 0);
   if (idx < 0) throw Error(path_ + ": record '" + name + "' is missing", kCorrupt);
+  return idx;
+}
+
+uint64_t ZipReader::size_of(const std::string& name) const {
   zip_stat_t st;
-  if (zip_stat_index(zip_, zip_uint64_t(idx), 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+  if (zip_stat_index(zip_, zip_uint64_t(locate(name)), 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
     throw Error(path_ + ": cannot read the directory entry of record '" + name + "'", kCorrupt);
   if (st.size > file_size_)
     throw Error(path_ + ": record '" + name + "' declares " + std::to_string(st.size) +
                     " bytes in a " + std::to_string(file_size_) + "-byte file",
                 kCorrupt);
-  zip_file_t* f = zip_fopen_index(zip_, zip_uint64_t(idx), 0);
+  return st.size;
+}
+
+std::string ZipReader::read(const std::string& name) const {
+  std::string out(size_t(size_of(name)), '\0');
+  read_into(name, out.data(), out.size());
+  return out;
+}
+
+void ZipReader::read_into(const std::string& name, void* dst, uint64_t size) const {
+  zip_file_t* f = zip_fopen_index(zip_, zip_uint64_t(locate(name)), 0);
   if (!f)
     throw Error(path_ + ": cannot read record '" + name + "' (" +
                     zip_error_strerror(zip_get_error(zip_)) + ")",
                 kCorrupt);
-  std::string out(size_t(st.size), '\0');
-  const zip_int64_t got = out.empty() ? 0 : zip_fread(f, out.data(), st.size);
+  const zip_int64_t got = size == 0 ? 0 : zip_fread(f, dst, size);
   // libzip checks a record's CRC when a read reaches its end, not when the last byte arrives:
   // one more read, which must find nothing, reports a damaged record ("CRC error").
   char extra = 0;
@@ -98,9 +111,8 @@ std::string ZipReader::read(const std::string& name) const {
   const std::string why = got < 0 || more < 0 ? zip_file_strerror(f) : "";
   zip_fclose(f);
   if (more < 0) throw Error(path_ + ": record '" + name + "' is corrupted (" + why + ")", kCorrupt);
-  if (got < 0 || zip_uint64_t(got) != st.size || more != 0)
+  if (got < 0 || zip_uint64_t(got) != size || more != 0)
     throw Error(path_ + ": record '" + name + "' is truncated or corrupted", kCorrupt);
-  return out;
 }
 
 }  // namespace tandem::io
