@@ -434,6 +434,43 @@ TEST_P(IoOnDevice, MultiCardPyTorchWeightsLoadOnOneDevice) {
   }
 }
 
+// What init_from and eval do with the files PyTorch opens only with weights_only=False: a
+// pickled whole model (plain and DataParallel) and a traced TorchScript archive load into a model
+// on the device, with the values of the state_dict PyTorch saved next to each, and the prefix
+// change reported in one line.
+TEST_P(IoOnDevice, WholeModelsAndScriptArchivesLoadIntoAModelOnTheDevice) {
+  const std::pair<const char*, const char*> files[] = {
+      {"whole_sequential.pt", "whole_sequential_sd.pt"},
+      {"whole_dataparallel.pt", "whole_sequential_sd.pt"},
+      {"ts_traced.pt", "ts_traced_sd.pt"}};
+  for (const auto& [file, twin] : files) {
+    auto model = std::make_shared<nn::Sequential>();
+    model->push_back(std::make_shared<nn::Conv2d>(1, 2, 3));
+    model->push_back(std::make_shared<nn::BatchNorm2d>(2));
+    model->push_back(std::make_shared<nn::ReLU>());
+    model->push_back(std::make_shared<nn::Flatten>());
+    model->push_back(std::make_shared<nn::Linear>(8, 3));
+    model->to(device());
+    const std::string report = temp_path("report.txt");
+    std::FILE* f = std::fopen(report.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    launch::load_weights(*model, fixture(file), /*strict=*/true, f);
+    std::fclose(f);
+    const std::string said = read_file(report);
+    if (std::string(file) == "whole_dataparallel.pt")
+      EXPECT_NE(said.find("stripped 'module.' (DistributedDataParallel) from every key"),
+                std::string::npos)
+          << said;
+    else
+      EXPECT_EQ(said, "") << file;
+    const io::StateDict want = io::load_state_dict(fixture(twin));
+    for (const auto& [k, t] : model->state_dict()) {
+      EXPECT_EQ(t.device(), device()) << file << " " << k;
+      EXPECT_TRUE(equal(t.cpu(), want.at(k))) << file << " " << k;
+    }
+  }
+}
+
 // safetensors of device tensors (every dtype, a 0-dim, an empty and a non-contiguous one) has
 // the bytes of the CPU tensors' file, and reads back to the same values.
 TEST_P(IoOnDevice, SafetensorsOfDeviceTensorsHasTheCpuBytes) {
