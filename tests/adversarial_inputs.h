@@ -149,6 +149,30 @@ inline std::string pickle_module_dag(int levels) {
   return p + ".";
 }
 
+// A list holding one object with `attributes` attributes (memo 0), BUILT `builds` more times with
+// an empty state: each BUILD indexes the attributes it already has.
+inline std::string pickle_object_rebuilt(size_t attributes, size_t builds) {
+  std::string p = cat(kProto, "]cx\ny\n)\x81r", le32(0), "(");
+  for (size_t i = 0; i < attributes; ++i) p += cat(pickle_text(cat("a", std::to_string(i))), "N");
+  p += "ua(";
+  for (size_t i = 0; i < builds; ++i) p += cat("j", le32(0), "}b");
+  return p + "e.";
+}
+
+// numpy's float32 dtype (memo 1) and `nbytes` bytes of data (memo 2), then a list of `arrays`
+// numpy arrays of nbytes / 4 elements that all share that data.
+inline std::string pickle_arrays_sharing_data(uint32_t nbytes, size_t arrays) {
+  std::string p = cat(kProto, "]cnumpy\ndtype\n", pickle_text("f4"), "\x89\x88\x87Rr", le32(1));
+  p += cat("aB", le32(nbytes), std::string(nbytes, '\0'), "r", le32(2), "a(");
+  const std::string array =
+      cat("cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n", std::string("K\0\x85", 3),
+          "C\x01"
+          "b",
+          "\x87R(K\x01", "J", le32(nbytes / 4), "\x85j", le32(1), "\x89j", le32(2), "tb");
+  for (size_t i = 0; i < arrays; ++i) p += array;
+  return p + "e.";
+}
+
 // The legacy torch.save stream around `data_pickle`: magic number, protocol version 1001,
 // sys_info, the data pickle, the storage keys, then each storage's element count and bytes.
 inline std::string legacy_torch(const std::string& data_pickle,

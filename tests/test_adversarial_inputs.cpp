@@ -134,6 +134,22 @@ TEST(AdversarialPickle, ModuleDagIsRefusedInsteadOfExpandingExponentially) {
   EXPECT_EQ(v.size(), 3u);
 }
 
+TEST(AdversarialPickle, ObjectRebuiltAgainAndAgainIsRefused) {
+  refuse_pt("rebuilt.pt", torch_zip(pickle_object_rebuilt(50'000, 100'000)),
+            {"objects' attributes and sets copy more than"});
+}
+
+// A megabyte of array data shared through the memo by a thousand arrays would make a gigabyte of
+// tensors: the arrays' bytes together stay within a multiple of the pickle's size.
+TEST(AdversarialPickle, ArraysSharingOneDataObjectAreRefused) {
+  refuse_pt("arrays.pt", torch_zip(pickle_arrays_sharing_data(1 << 20, 1000)),
+            {"numpy arrays hold more than"});
+  const Value one =
+      io::load_torch(file_with("array.pt", torch_zip(pickle_arrays_sharing_data(64, 1))));
+  ASSERT_EQ(one.size(), 3u);
+  EXPECT_EQ(one.items()[2].to_tensor().numel(), 16);
+}
+
 // The legacy stream: its storages' sizes come before their bytes, and each must match.
 TEST(AdversarialPickle, LegacyStreamStoragesMustMatchTheirTensors) {
   const std::string w = pickle_strided_tensor({4}, {1}, 0, 4);  // storage '0': 4 floats

@@ -43,7 +43,8 @@ const ObjectTable::Object* ObjectTable::find(const Value& v) const {
 }
 
 int ObjectTable::build(const Value& object, const Value& state) {
-  Value attributes = object;  // shares the dict
+  Value attributes = object;     // shares the dict
+  copied_ += attributes.size();  // indexing the attributes it has
   DictIndex index(attributes);
   const auto set_all = [&](const Value& d) {
     copied_ += d.size();
@@ -77,12 +78,17 @@ Value ObjectTable::bytes(const std::string& raw) {
   return make("builtins.bytes", Value::tuple({Value(std::move(latin1))}));
 }
 
-std::string ObjectTable::raw_bytes(const Value& v, const char* what) const {
+std::string ObjectTable::raw_bytes(const Value& v, const char* what, uint64_t expected) const {
   const Object* o = find(v);
   // (NEWOBJ of builtins.bytes makes an object of that class with any arguments)
   if (!o || o->cls != "builtins.bytes" || o->args.size() != 1 || !o->args.items()[0].is_string())
     fail_(std::string(what) + " is not bytes");
   const std::string& text = o->args.items()[0].to_string();
+  // At most two UTF-8 bytes a byte: a longer text (shared through the memo, perhaps, by many
+  // values) is refused before it is decoded.
+  if (text.size() / 2 > expected)
+    fail_(std::string(what) + " holds more than the " + std::to_string(expected) +
+          " bytes its dtype takes");
   std::string raw;
   raw.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
@@ -156,7 +162,9 @@ Value ObjectTable::device_string(const std::vector<Value>& args) {
 std::optional<ObjectTable::NumpyType> ObjectTable::numpy_type(const Value& dtype) const {
   // numpy.dtype('f8', False, True), whose BUILD state is (3, '<', ...): the byte order second.
   const Object* o = find(dtype);
-  if (!o || o->cls != "numpy.dtype" || o->args.size() < 1 || !o->args.items()[0].is_string())
+  // (a real one has one attribute: a dtype with thousands is not searched once per scalar)
+  if (!o || o->cls != "numpy.dtype" || o->args.size() < 1 || !o->args.items()[0].is_string() ||
+      dtype.size() > 2)
     return std::nullopt;
   NumpyType t;
   t.code = o->args.items()[0].to_string();
@@ -189,7 +197,7 @@ Value ObjectTable::numpy_scalar(const std::vector<Value>& args) {
   if (!type) fail_("numpy scalar without a numpy.dtype");
   const auto other = [&] { return make("numpy.generic", Value::tuple(args)); };
   if (!type->width) return other();
-  std::string raw = raw_bytes(args[1], "numpy scalar data");
+  std::string raw = raw_bytes(args[1], "numpy scalar data", uint64_t(type->width));
   if (raw.size() != size_t(type->width))
     fail_("numpy scalar of dtype '" + type->code + "' with " + std::to_string(raw.size()) +
           " bytes");
@@ -226,14 +234,15 @@ Value ObjectTable::numpy_scalar(const std::vector<Value>& args) {
   return other();
 }
 
-std::optional<Value> ObjectTable::numpy_array(const Value& array) const {
+std::optional<Value> ObjectTable::numpy_array(const Value& array) {
   // numpy.core.multiarray._reconstruct(ndarray, (0,), b'b'), then BUILD with
   // (1, shape, dtype, is_fortran, data). Arrays of a type tandem has no tensor for (strings,
   // objects, uint16, ...) stay objects.
   const Value* state = array.find(Value("__state__"));
   if (!state || !state->is_tuple() || state->size() != 5) return std::nullopt;
   const auto& s = state->items();
-  if (!(s[1].is_tuple() || s[1].is_list()) || !s[3].is_bool()) return std::nullopt;
+  if (!(s[1].is_tuple() || s[1].is_list()) || s[1].size() > 64 || !s[3].is_bool())
+    return std::nullopt;
   const std::optional<NumpyType> type = numpy_type(s[2]);
   if (!type || !type->width) return std::nullopt;
   std::string descr(1, type->width == 1 ? '|' : '<');
@@ -246,11 +255,17 @@ std::optional<Value> ObjectTable::numpy_array(const Value& array) const {
     if (!n.is_int() || n.to_int() < 0) fail_("numpy array with a shape of " + s[1].repr(200));
     shape.push_back(n.to_int());
   }
-  std::string raw = raw_bytes(s[4], "numpy array data");
   const std::optional<int64_t> numel = checked_numel(shape);
   const std::optional<uint64_t> nbytes =
       numel ? checked_bytes(*numel, size_t(type->width)) : std::nullopt;
-  if (!nbytes || *nbytes != raw.size())
+  if (!nbytes) fail_("numpy array of shape " + s[1].repr(200) + ": too many elements");
+  // Arrays sharing one memoized data object would each copy it: together they stay within the
+  // budget the reader gives (a multiple of the pickle's size).
+  array_bytes_ += *nbytes;
+  if (array_bytes_ > array_budget_)
+    fail_("numpy arrays hold more than " + std::to_string(array_budget_) + " bytes together");
+  std::string raw = raw_bytes(s[4], "numpy array data", *nbytes);
+  if (*nbytes != raw.size())
     fail_("numpy array of shape " + s[1].repr(200) + " and dtype '" + type->code + "' with " +
           std::to_string(raw.size()) + " bytes");
   to_little_endian(raw, type->order, size_t(type->width));
@@ -266,12 +281,14 @@ std::optional<Value> ObjectTable::numpy_array(const Value& array) const {
   return Value(Tensor(std::make_shared<TensorImpl>(storage, shape, stride, 0, *dtype)));
 }
 
-Value ObjectTable::lower(const Value& root) const {
+Value ObjectTable::lower(const Value& root, uint64_t array_budget) {
+  array_budget_ = array_budget;
+  array_bytes_ = 0;
   std::unordered_map<const void*, Value> done;
   return lower_value(root, done);
 }
 
-Value ObjectTable::lower_value(const Value& v, std::unordered_map<const void*, Value>& done) const {
+Value ObjectTable::lower_value(const Value& v, std::unordered_map<const void*, Value>& done) {
   if (!v.is_container()) return v;
   if (auto it = done.find(v.identity()); it != done.end()) return it->second;
   if (const Object* o = find(v)) {

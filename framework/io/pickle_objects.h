@@ -62,8 +62,9 @@ class ObjectTable {
   uint64_t copied() const { return copied_; }
 
   // Every object in `root` replaced as the file comment says; containers are changed in place
-  // and sharing is kept. `root` must be acyclic and nest at most kMaxValueDepth levels.
-  Value lower(const Value& root) const;
+  // and sharing is kept. `root` must be acyclic and nest at most kMaxValueDepth levels. The
+  // numpy arrays' bytes together may not exceed `array_budget`.
+  Value lower(const Value& root, uint64_t array_budget);
 
  private:
   struct Object {
@@ -80,10 +81,11 @@ class ObjectTable {
   std::optional<NumpyType> numpy_type(const Value& dtype) const;
   Value device_string(const std::vector<Value>& args);
   Value numpy_scalar(const std::vector<Value>& args);
-  std::optional<Value> numpy_array(const Value& array) const;  // a Tensor, or nullopt
-  std::string raw_bytes(const Value& v, const char* what) const;
+  std::optional<Value> numpy_array(const Value& array);  // a Tensor, or nullopt
+  // The bytes of a builtins.bytes object, which must not hold more than `expected`.
+  std::string raw_bytes(const Value& v, const char* what, uint64_t expected) const;
 
-  Value lower_value(const Value& v, std::unordered_map<const void*, Value>& done) const;
+  Value lower_value(const Value& v, std::unordered_map<const void*, Value>& done);
   void add_module_state(const Value& module, const std::string& prefix, DictIndex& out) const;
   bool is_script_module(const Object& o, const Value& attributes) const;
   void add_script_module_state(const Value& module, const std::string& prefix,
@@ -91,6 +93,7 @@ class ObjectTable {
 
   Fail fail_;
   uint64_t copied_ = 0;
+  uint64_t array_bytes_ = 0, array_budget_ = 0;
   std::unordered_map<const void*, Object> objects_;  // by the identity of the attribute dict
 };
 

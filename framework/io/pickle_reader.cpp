@@ -51,7 +51,11 @@ struct Item {
 class Unpickler {
  public:
   Unpickler(std::string_view data, size_t start, StorageLoader load_storage, std::string name)
-      : d_(data), pos_(start), load_storage_(std::move(load_storage)), name_(std::move(name)) {}
+      : d_(data),
+        start_(start),
+        pos_(start),
+        load_storage_(std::move(load_storage)),
+        name_(std::move(name)) {}
 
   size_t end() const { return pos_; }  // after STOP, once run() returned
 
@@ -59,7 +63,8 @@ class Unpickler {
     try {
       Value result = parse();
       check_graph(result);
-      return objects_.lower(result);
+      // A numpy array's bytes are in the pickle: all of them fit in a multiple of its size.
+      return objects_.lower(result, kExpansionSlack + kExpansionFactor * (pos_ - start_));
     } catch (...) {
       break_cycles();
       throw;
@@ -626,6 +631,7 @@ class Unpickler {
   }
 
   std::string_view d_;
+  size_t start_ = 0;  // where this pickle begins in d_
   size_t pos_ = 0;
   uint64_t ops_ = 0;
   StorageLoader load_storage_;
