@@ -40,6 +40,14 @@ namespace {
 
 std::string fixture(const std::string& name) { return tandem::testing::fixture_path("io/" + name); }
 
+// make_io.py's net(): the model of its state_dicts, whole-model pickles and TorchScript archives.
+std::shared_ptr<nn::Sequential> make_io_net() {
+  return std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 2, 3), std::make_shared<nn::BatchNorm2d>(2),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(8, 3)});
+}
+
 std::string temp_path(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("tandem_io_" + std::to_string(::getpid()));
   fs::create_directories(dir);
@@ -410,12 +418,7 @@ Value cpu_copy(const Value& v) {
 // "cuda:1", tests/fixtures/make_io.py) load into one model on one device: the location tag is
 // read as map_location=cpu would, the prefix is reconciled, the values land on the model's device.
 TEST_P(IoOnDevice, MultiCardPyTorchWeightsLoadOnOneDevice) {
-  auto model = std::make_shared<nn::Sequential>();
-  model->push_back(std::make_shared<nn::Conv2d>(1, 2, 3));
-  model->push_back(std::make_shared<nn::BatchNorm2d>(2));
-  model->push_back(std::make_shared<nn::ReLU>());
-  model->push_back(std::make_shared<nn::Flatten>());
-  model->push_back(std::make_shared<nn::Linear>(8, 3));
+  auto model = make_io_net();
   model->to(device());
   launch::load_weights(*model, fixture("ddp_cuda1.pt"), /*strict=*/true, /*report=*/nullptr);
   const auto sd = model->state_dict();
@@ -444,12 +447,7 @@ TEST_P(IoOnDevice, WholeModelsAndScriptArchivesLoadIntoAModelOnTheDevice) {
       {"whole_dataparallel.pt", "whole_sequential_sd.pt"},
       {"ts_traced.pt", "ts_traced_sd.pt"}};
   for (const auto& [file, twin] : files) {
-    auto model = std::make_shared<nn::Sequential>();
-    model->push_back(std::make_shared<nn::Conv2d>(1, 2, 3));
-    model->push_back(std::make_shared<nn::BatchNorm2d>(2));
-    model->push_back(std::make_shared<nn::ReLU>());
-    model->push_back(std::make_shared<nn::Flatten>());
-    model->push_back(std::make_shared<nn::Linear>(8, 3));
+    auto model = make_io_net();
     model->to(device());
     const std::string report = temp_path("report.txt");
     std::FILE* f = std::fopen(report.c_str(), "w");
@@ -851,10 +849,7 @@ TEST(TorchFiles, TorchCompilePrefixesReconcileAloneAndWithModule) {
   io::reconcile_prefixes(twice, io::load_state_dict(fixture("ddp.pt")).keys(), &change);
   EXPECT_EQ(change.describe(), "stripped 'module.' (DistributedDataParallel) from every key");
   // Module::load_state_dict reconciles them too (make_io.py's model).
-  auto net = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(1, 2, 3), std::make_shared<nn::BatchNorm2d>(2),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(8, 3)});
+  auto net = make_io_net();
   EXPECT_TRUE(net->load_state_dict(io::load_state_dict(fixture("compiled_ddp.pt"))).empty());
   expect_same_state(net->state_dict(), plain, "compiled_ddp.pt into the plain model");
 }
@@ -895,10 +890,7 @@ TEST(TorchFiles, OwnPrefixIsRemovedOrAddedWhenTheKeysThenMatch) {
   EXPECT_EQ(io::reconcile_prefixes(partial, plain.keys(), &change).keys(), partial.keys());
   EXPECT_TRUE(change.empty());
   // Module::load_state_dict takes a Lightning checkpoint's state_dict as it is.
-  auto net = std::make_shared<nn::Sequential>(std::vector<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(1, 2, 3), std::make_shared<nn::BatchNorm2d>(2),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(8, 3)});
+  auto net = make_io_net();
   EXPECT_TRUE(net->load_state_dict(lightning).empty());
   expect_same_state(net->state_dict(), plain, "a Lightning state_dict into the plain model");
 }
