@@ -116,12 +116,9 @@ class Unpickler {
           append_to_mark("ADDITEMS");
           break;
         case 0x91: {  // FROZENSET: read as a list
-          auto items = pop_to_mark();
+          const auto items = pop_to_mark();
           push_container(Value::list());
-          for (auto& i : items) {
-            stack_.back().value.append(as_value(i));
-            nest(stack_.back(), i);
-          }
+          append_items("FROZENSET", items);
           break;
         }
         case 0x81:  // NEWOBJ: cls.__new__(cls, *args)
